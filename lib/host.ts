@@ -1,0 +1,24 @@
+/**
+ * What the library asks the homeserver. The library never reaches into the homeserver's
+ * database: everything it needs to know about users, aliases and rooms comes through here.
+ *
+ * @example
+ * const host: Host = {
+ *   serverName: 'example.org',
+ *   userExists: async (id) => users.has(id),
+ *   resolveAlias: async (alias) => aliases.get(alias) ?? null,
+ *   roomAliases: async (roomId) => aliasesOf(roomId),
+ *   joinedMembers: async (roomId) => membersOf(roomId),
+ * };
+ */
+export interface Host {
+  /** The homeserver's server name, the part after `:` in its users' ids. */
+  readonly serverName: string;
+  userExists(userId: string): Promise<boolean>;
+  /** The room id an alias points to, or null when the alias is unknown. */
+  resolveAlias(alias: string): Promise<string | null>;
+  roomAliases(roomId: string): Promise<string[]>;
+  joinedMembers(roomId: string): Promise<string[]>;
+  /** Optional: backs `PUT /directory/list/appservice/{networkId}/{roomId}`; without it that route answers 404. */
+  setRoomDirectoryVisibility?(networkId: string, roomId: string, visibility: 'public' | 'private'): Promise<void>;
+}

@@ -1,0 +1,85 @@
+/**
+ * The durable per-AS queues behind `publish()` and the senders. Three implementations
+ * (MemoryStore, SqliteStore, PostgresStore) pass one shared suite, `storeContractTests`.
+ *
+ * The life of an item: `enqueue` appends it to the queue of every AS named, atomically with the
+ * other items of the call. A sender calls `createTransaction`, which takes the oldest items of its
+ * AS up to the limits, gives them the AS's next transaction id and stores the transaction body,
+ * all in one store transaction, before anything is sent. The sender sends that body (again and
+ * again if it must, always the same id and bytes) until the AS acknowledges, then calls
+ * `acknowledge`, which deletes the transaction and its items. After a crash, `inFlight` returns
+ * the transaction that was created but not acknowledged, so the sender resends it first.
+ */
+
+export type ItemKind = 'event' | 'ephemeral' | 'toDevice';
+
+/** One thing to queue: its JSON text, and the ASes that want it. */
+export interface EnqueueItem {
+  readonly kind: ItemKind;
+  /** The item serialised as JSON; stored and sent as these exact bytes. */
+  readonly json: string;
+  readonly asIds: readonly string[];
+}
+
+/** An item as it comes back out of an AS's queue, in enqueue order (`seq` grows). */
+export interface QueuedItem {
+  readonly seq: number;
+  readonly kind: ItemKind;
+  readonly json: string;
+}
+
+export interface BatchLimits {
+  readonly event: number;
+  readonly ephemeral: number;
+  readonly toDevice: number;
+}
+
+/** A stored transaction: sent with this id and these exact bytes until acknowledged. */
+export interface StoredTransaction {
+  readonly asId: string;
+  /** Per AS, strictly increasing, never reused, across restarts and processes. */
+  readonly txnId: number;
+  /** The JSON body to PUT. */
+  readonly body: string;
+  readonly counts: Readonly<Record<ItemKind, number>>;
+}
+
+export interface Backlog {
+  /** Items queued for the AS, including those in an unacknowledged transaction. */
+  readonly size: number;
+  /** Enqueue time (ms since the epoch) of the oldest of them, or null when the queue is empty. */
+  readonly oldestEnqueuedAt: number | null;
+}
+
+export interface Store {
+  /** Opens the store and applies pending migrations. Idempotent. */
+  open(): Promise<void>;
+
+  /**
+   * Appends every item to the queue of every AS it names, all or nothing; when the promise
+   * resolves the items are durable. Items are queued in array order.
+   */
+  enqueue(items: readonly EnqueueItem[]): Promise<void>;
+
+  /** The transaction created for this AS and not yet acknowledged, if any. */
+  inFlight(asId: string): Promise<StoredTransaction | null>;
+
+  /**
+   * Takes the AS's oldest queued items, in order, stopping before the first item whose kind has
+   * reached its limit; allocates the next transaction id; stores `build(items)` as the body. Returns
+   * null when the queue is empty. Throws a StoreError when a transaction is already in flight.
+   */
+  createTransaction(
+    asId: string,
+    limits: BatchLimits,
+    build: (items: readonly QueuedItem[]) => string,
+  ): Promise<StoredTransaction | null>;
+
+  /** Deletes the acknowledged transaction and its items. Acknowledging an unknown id is a no-op. */
+  acknowledge(asId: string, txnId: number): Promise<void>;
+
+  backlog(asId: string): Promise<Backlog>;
+
+  /** Releases the database. The store cannot be used afterwards. */
+  close(): Promise<void>;
+}
