@@ -1,7 +1,6 @@
 'use strict';
 // Specs are TypeScript run through tsx; the reporter ends with the plain `N passed, N failed` line CI reads.
 module.exports = {
-  spec: ['spec/**/*.spec.ts'],
   'node-option': ['import=tsx'],
   reporter: './spec/support/reporter.cjs',
   timeout: 20000,
