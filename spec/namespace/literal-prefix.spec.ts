@@ -1,0 +1,124 @@
+import { expect } from 'chai';
+import { foldAscii, literalPrefix, startsWithPrefix } from '../../lib/namespace/literal-prefix.ts';
+
+/** Like the registration translator's output: anchored at the start, wrapped in a group. */
+function anchored(src: string, flags = ''): RegExp {
+  return new RegExp(`^(?:${src})`, flags);
+}
+
+function prefixOf(src: string, flags = ''): string {
+  return literalPrefix(anchored(src, flags)).text;
+}
+
+describe('literalPrefix', () => {
+  const cases: ReadonlyArray<readonly [string, string]> = [
+    ['@irc\\.example\\.net/.*', '@irc.example.net/'],
+    ['@irc\\.example\\.net\\/.*', '@irc.example.net/'],
+    ['@_discord_[0-9]+', '@_discord_'],
+    ['@whatsapp_.*', '@whatsapp_'],
+    ['@_telegram_[0-9]+:example\\.org', '@_telegram_'],
+    ['@(irc|slack)_.*', '@'],
+    ['@a?b', '@'],
+    ['@a*b', '@'],
+    ['@a+b', '@a'],
+    ['@a{2}b', '@a'],
+    ['@a{2,}b', '@a'],
+    ['@a{0,2}b', '@'],
+    ['@a{x}', '@'], // Annex B: a literal brace; we stop rather than guess
+    ['@\\d+abc', '@'],
+    ['@\\w', '@'],
+    ['@\\n', '@'],
+    ['@\\1', '@'],
+    ['@\\x41', '@'],
+    ['@\\_x', '@_x'],
+    ['@a\\|b', '@a|b'],
+    ['a|b', ''],
+    ['@abc|@abd', ''],
+    ['@a.b', '@a'],
+    ['@a$', '@a'],
+    ['@a\\b', '@a'],
+    ['@[ab]c', '@'],
+    ['@x[|]y', '@x'],
+    ['@x[(]y', '@x'],
+    ['@x[(]|y', ''],
+    ['@x[\\]|]y', '@x'],
+    ['(?:@irc_)(?:foo)bar.*', '@irc_foobar'],
+    ['(@irc_)+x', '@irc_'],
+    ['(@irc_)?x', ''],
+    ['(?:@a.)b', '@a'],
+    ['(?<net>@t)x', '@tx'],
+    ['@(?=x)x', '@'],
+    ['@(?!x)y', '@'],
+    ['@(?:a|b)c', '@'],
+    ['@é_.*', '@é_'],
+    ['@\u{1F600}x', '@'],
+    ['', ''],
+    ['.*', ''],
+  ];
+  for (const [src, expected] of cases) {
+    it(`${JSON.stringify(src)} -> ${JSON.stringify(expected)}`, () => {
+      expect(prefixOf(src)).to.equal(expected);
+    });
+  }
+
+  it('every case prefix really starts every match it was computed for', () => {
+    // Guards the table itself: a sample match of each regex starts with the expected prefix.
+    const samples: ReadonlyArray<readonly [string, string]> = [
+      ['@irc\\.example\\.net/.*', '@irc.example.net/bob'],
+      ['@a+b', '@aaab'],
+      ['(?:@irc_)(?:foo)bar.*', '@irc_foobarx'],
+      ['(@irc_)+x', '@irc_@irc_x'],
+    ];
+    for (const [src, sample] of samples) {
+      expect(anchored(src).test(sample), src).to.equal(true);
+      expect(sample.startsWith(prefixOf(src)), src).to.equal(true);
+    }
+  });
+
+  it('gives no prefix to a regex not anchored at the start', () => {
+    expect(literalPrefix(/@irc_.*/).text).to.equal('');
+    expect(literalPrefix(/^@irc_.*/m).text).to.equal('');
+    expect(literalPrefix(/^@irc_.*/).text).to.equal('@irc_');
+  });
+
+  it('treats the sticky flag as an anchor', () => {
+    expect(literalPrefix(/@irc_.*/y).text).to.equal('@irc_');
+  });
+
+  it('gives no prefix under the v flag', () => {
+    expect(literalPrefix(new RegExp('^@irc_', 'v')).text).to.equal('');
+  });
+
+  it('folds a case-insensitive prefix to ASCII lowercase', () => {
+    expect(literalPrefix(anchored('@Slack_.*', 'i'))).to.deep.equal({ text: '@slack_', folded: true });
+    expect(literalPrefix(anchored('@Slack_.*'))).to.deep.equal({ text: '@Slack_', folded: false });
+    expect(literalPrefix(anchored('.*', 'i'))).to.deep.equal({ text: '', folded: false });
+  });
+
+  it('stops a folded prefix at the first non-ASCII character', () => {
+    expect(prefixOf('@ab_é.*', 'i')).to.equal('@ab_');
+  });
+
+  it('stops a folded prefix before k and s under the u flag (KELVIN SIGN and LONG S fold to them)', () => {
+    expect(anchored('@k', 'iu').test('@\u212A')).to.equal(true);
+    expect(anchored('@s', 'iu').test('@\u017F')).to.equal(true);
+    expect(prefixOf('@ask', 'iu')).to.equal('@a');
+    // Without u, JS never matches a non-ASCII character against an ASCII one.
+    expect(anchored('@k', 'i').test('@\u212A')).to.equal(false);
+    expect(prefixOf('@ask', 'i')).to.equal('@ask');
+  });
+});
+
+describe('foldAscii / startsWithPrefix', () => {
+  it('lowercases ASCII letters only', () => {
+    expect(foldAscii('@ABC_\u212A\u00C9z')).to.equal('@abc_\u212A\u00C9z');
+  });
+
+  it('compares exactly or folded', () => {
+    expect(startsWithPrefix('@SLACK_bob', { text: '@slack_', folded: true })).to.equal(true);
+    expect(startsWithPrefix('@SLACK_bob', { text: '@slack_', folded: false })).to.equal(false);
+    expect(startsWithPrefix('@sl', { text: '@slack_', folded: true })).to.equal(false);
+    expect(startsWithPrefix('@\u212Aick', { text: '@k', folded: true })).to.equal(false);
+    expect(startsWithPrefix('anything', { text: '', folded: false })).to.equal(true);
+  });
+});
