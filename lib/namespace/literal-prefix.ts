@@ -40,7 +40,7 @@ class Unsure extends Error {}
 export function literalPrefix(regex: RegExp): LiteralPrefix {
   const src = regex.source;
   // `m` lets `^` match after any newline; `v` has nested classes our class skipper does not follow.
-  if (regex.multiline || regex.unicodeSets) return NONE;
+  if (regex.multiline || regex.flags.includes('v')) return NONE;
   let start: number;
   if (src.startsWith('^')) start = 1;
   else if (regex.sticky) start = 0;
