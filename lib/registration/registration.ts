@@ -39,6 +39,11 @@ export interface Registration {
   readonly receiveToDevice: boolean;
   /** Send `access_token=<hs_token>` in the query too, for ASes that predate the Authorization header. */
   readonly legacyQueryToken: boolean;
+  /**
+   * Synapse's `ip_range_whitelist`: the IP addresses / CIDR ranges the AS's requests may come
+   * from. Undefined: any address.
+   */
+  readonly ipRangeWhitelist?: readonly string[] | undefined;
   /** Where it came from: a file path, or `<object #n>` for a parsed object. */
   readonly source: string;
   /** The parsed file, unknown keys kept. */

@@ -1,0 +1,149 @@
+/**
+ * Loading registrations: files, globs or already-parsed objects, validated one by one and then
+ * against each other. A load fails as a whole (RegistrationLoadError listing every problem)
+ * because a homeserver must never start with only some of its ASes.
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { glob, isDynamicPattern } from 'tinyglobby';
+import { parse, YAMLParseError } from 'yaml';
+import { RegistrationError, RegistrationLoadError } from '../errors.ts';
+import type { Registration } from './registration.ts';
+import { toRegistration } from './schema.ts';
+
+export interface LoadOptions {
+  /** Directory that relative paths and globs are resolved against; default `process.cwd()`. */
+  readonly cwd?: string;
+}
+
+/** A source string (file or glob) or an already-parsed registration object. */
+export type RegistrationSource = string | Readonly<Record<string, unknown>>;
+
+type Checked = { registration: Registration } | { errors: RegistrationError[] };
+
+/**
+ * Loads, validates and cross-checks registrations. Strings are file paths or globs (a glob that
+ * matches nothing and a missing file are errors); objects are parsed registrations, reported as
+ * `<object #n>` with n their index in `sources`.
+ *
+ * @example
+ * const registrations = await loadRegistrations(['./registrations/*.yaml'], { cwd: '/etc/synapse' });
+ * // throws RegistrationLoadError: "registrations/irc.yaml: namespaces.users[1].regex: unterminated group in \"@irc_(.*\""
+ */
+export async function loadRegistrations(sources: ReadonlyArray<RegistrationSource>, options: LoadOptions = {}): Promise<Registration[]> {
+  const cwd = options.cwd ?? process.cwd();
+  const errors: RegistrationError[] = [];
+  const results: Checked[] = [];
+  const seenFiles = new Set<string>();
+
+  for (const [index, source] of sources.entries()) {
+    if (typeof source !== 'string') {
+      results.push(check(() => validateRegistration(source, `<object #${index}>`)));
+      continue;
+    }
+    for (const file of await expand(source, cwd, errors)) {
+      const absolute = resolve(cwd, file);
+      if (seenFiles.has(absolute)) continue; // listed twice (a glob and a path): one AS, not a duplicate
+      seenFiles.add(absolute);
+      let text: string;
+      try {
+        text = await readFile(absolute, 'utf8');
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        errors.push(new RegistrationError(file, '', code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? 'error'})`, { cause: error }));
+        continue;
+      }
+      results.push(check(() => parseRegistration(text, file)));
+    }
+  }
+
+  const registrations: Registration[] = [];
+  for (const result of results) {
+    if ('errors' in result) errors.push(...result.errors);
+    else registrations.push(result.registration);
+  }
+  errors.push(...crossCheck(registrations));
+  if (errors.length > 0) throw new RegistrationLoadError(errors);
+  return registrations;
+}
+
+async function expand(source: string, cwd: string, errors: RegistrationError[]): Promise<string[]> {
+  if (!isDynamicPattern(source)) return [source];
+  const files = await glob(source, { cwd, onlyFiles: true, expandDirectories: false });
+  if (files.length === 0) errors.push(new RegistrationError(source, '', 'no file matches this pattern'));
+  return files.sort();
+}
+
+function check(load: () => Registration): Checked {
+  try {
+    return { registration: load() };
+  } catch (error) {
+    if (error instanceof RegistrationLoadError) return { errors: [...error.errors] };
+    throw error;
+  }
+}
+
+/**
+ * Parses one registration file's text (YAML 1.1, as PyYAML reads it for Synapse: unquoted
+ * `yes`/`on` are booleans) and validates it. Throws RegistrationLoadError with every problem.
+ *
+ * @example
+ * const registration = parseRegistration(await readFile('irc.yaml', 'utf8'), 'irc.yaml');
+ */
+export function parseRegistration(text: string, file: string): Registration {
+  let value: unknown;
+  try {
+    value = parse(text, { version: '1.1' });
+  } catch (error) {
+    if (!(error instanceof YAMLParseError)) throw error;
+    // Only the first line: the rest is an excerpt of the file, which may hold a token.
+    const first = (error.message.split('\n')[0] ?? '').replace(/:\s*$/, '');
+    throw new RegistrationLoadError([new RegistrationError(file, '', `YAML syntax error: ${first}`, { cause: error })]);
+  }
+  if (value === null || value === undefined) {
+    throw new RegistrationLoadError([new RegistrationError(file, '', 'empty file: expected a mapping of registration fields')]);
+  }
+  return validateRegistration(value, file);
+}
+
+/**
+ * Validates an already-parsed registration. Throws RegistrationLoadError with every problem,
+ * each a RegistrationError naming `file` and the field.
+ *
+ * @example
+ * const registration = validateRegistration({ id: 'irc', url: null, ... }, '<object #0>');
+ */
+export function validateRegistration(value: unknown, file: string): Registration {
+  const result = toRegistration(value, file);
+  if ('problems' in result) {
+    throw new RegistrationLoadError(result.problems.map((p) => new RegistrationError(file, p.field, p.reason)));
+  }
+  return result.registration;
+}
+
+/** Checks that need every registration at once. Messages name the other file, never a token. */
+function crossCheck(registrations: readonly Registration[]): RegistrationError[] {
+  const errors: RegistrationError[] = [];
+  const byId = new Map<string, Registration>();
+  const byAsToken = new Map<string, Registration>();
+  const byHsToken = new Map<string, Registration>();
+  for (const r of registrations) if (!byHsToken.has(r.hsToken)) byHsToken.set(r.hsToken, r);
+
+  for (const r of registrations) {
+    const sameId = byId.get(r.id);
+    if (sameId) errors.push(new RegistrationError(r.source, 'id', `${JSON.stringify(r.id)} is already the id of ${sameId.source}`));
+    else byId.set(r.id, r);
+
+    const sameAs = byAsToken.get(r.asToken);
+    if (sameAs) errors.push(new RegistrationError(r.source, 'as_token', `the same as_token is already used by ${sameAs.source}`));
+    else byAsToken.set(r.asToken, r);
+
+    // An as_token equal to an hs_token would let that AS pose as the homeserver to the other one.
+    const hs = byHsToken.get(r.asToken);
+    if (hs) {
+      const whose = hs === r ? 'its own hs_token' : `the hs_token of ${hs.source}`;
+      errors.push(new RegistrationError(r.source, 'as_token', `must differ from ${whose}`));
+    }
+  }
+  return errors;
+}
