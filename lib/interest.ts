@@ -1,0 +1,183 @@
+/**
+ * Which application services want an event (design section 4).
+ *
+ * The cheap rules come first and use only the event: the sender, an `m.room.member` state_key
+ * and the room id, each looked up in the namespace index. The room-level rules (an alias of the
+ * room, a joined member of the room) need the homeserver, so the host is asked only when some AS
+ * not already interested could still match that way, and the answer is cached per room until a
+ * membership or alias event for the room is observed.
+ */
+import { LRUCache } from 'lru-cache';
+import type { EphemeralEvent, MatrixEvent, ToDeviceMessage } from './events.ts';
+import type { Host } from './host.ts';
+import type { NamespaceKind, Registration } from './registration/registration.ts';
+
+/** The part of `NamespaceIndex` this file needs; any structurally equal object will do. */
+export interface NamespaceIndexLike {
+  match(kind: NamespaceKind, value: string): readonly { readonly registration: Registration; readonly exclusive: boolean }[];
+}
+
+export interface InterestOptions {
+  /** Rooms whose alias and member facts are kept; least recently used are dropped. Default 10 000. */
+  readonly roomCacheSize?: number;
+}
+
+type RoomFacts = Promise<ReadonlySet<Registration>>;
+
+const ALIAS_EVENT_TYPES: ReadonlySet<string> = new Set(['m.room.canonical_alias', 'm.room.aliases']);
+
+/**
+ * Decides which ASes (those with a url) an event, an ephemeral event or a to-device message goes to.
+ *
+ * @example
+ * const interest = new Interest({ host, registrations, index: new NamespaceIndex(registrations) });
+ * interest.observe(event);                       // every published event, before asking
+ * const ases = await interest.interestedIn(event);
+ */
+export class Interest {
+  readonly #host: Host;
+  readonly #index: NamespaceIndexLike;
+  /** Registrations that can receive pushes (url !== null), in registration order. */
+  readonly #pushable: readonly Registration[];
+  readonly #pushableSet: ReadonlySet<Registration>;
+  /** `@<sender_localpart>:<serverName>` → its registration: an AS always wants what its bot sees. */
+  readonly #bySenderUser: ReadonlyMap<string, Registration>;
+  /** Only these can match through a room's aliases; when all are already in, the host is not asked. */
+  readonly #aliasCapable: readonly Registration[];
+  readonly #aliasFacts: LRUCache<string, RoomFacts>;
+  readonly #memberFacts: LRUCache<string, RoomFacts>;
+
+  constructor(
+    deps: { host: Host; registrations: readonly Registration[]; index: NamespaceIndexLike },
+    options: InterestOptions = {},
+  ) {
+    this.#host = deps.host;
+    this.#index = deps.index;
+    this.#pushable = deps.registrations.filter((r) => r.url !== null);
+    this.#pushableSet = new Set(this.#pushable);
+    this.#bySenderUser = new Map(this.#pushable.map((r) => [`@${r.senderLocalpart}:${deps.host.serverName}`, r]));
+    this.#aliasCapable = this.#pushable.filter((r) => r.namespaces.aliases.length > 0);
+    const max = options.roomCacheSize ?? 10_000;
+    if (!Number.isInteger(max) || max < 1) throw new TypeError(`roomCacheSize must be a positive integer, got ${max}`);
+    this.#aliasFacts = new LRUCache({ max });
+    this.#memberFacts = new LRUCache({ max });
+  }
+
+  /**
+   * The ASes interested in a room event, in registration order.
+   *
+   * @example
+   * const ases = await interest.interestedIn({ event_id: '$1', room_id: '!r:hs', type: 'm.room.message', sender: '@irc_bob:hs', content: {} });
+   */
+  async interestedIn(event: MatrixEvent): Promise<readonly Registration[]> {
+    const found = new Set<Registration>();
+    this.#addUser(found, event.sender);
+    if (event.type === 'm.room.member' && typeof event.state_key === 'string') this.#addUser(found, event.state_key);
+    await this.#addRoom(found, event.room_id, this.#pushable);
+    return this.#ordered(found, this.#pushable);
+  }
+
+  /**
+   * The ASes that asked for ephemeral events and are interested in this one: room-scoped EDUs
+   * follow the room rules; presence follows its user (MSC2409). Presence of a user who merely shares
+   * a room with the AS's users is not sent: the host contract cannot list a user's rooms.
+   *
+   * @example
+   * const ases = await interest.interestedInEphemeral({ type: 'm.typing', room_id: '!r:hs', content: { user_ids: [] } });
+   */
+  async interestedInEphemeral(edu: EphemeralEvent): Promise<readonly Registration[]> {
+    const candidates = this.#pushable.filter((r) => r.receiveEphemeral);
+    if (candidates.length === 0) return [];
+    const found = new Set<Registration>();
+    if (typeof edu.sender === 'string') this.#addUser(found, edu.sender);
+    if (typeof edu.room_id === 'string') await this.#addRoom(found, edu.room_id, candidates);
+    return this.#ordered(found, candidates);
+  }
+
+  /**
+   * The ASes that asked for to-device messages and own the recipient (a local user in their
+   * users namespace, or their sender).
+   *
+   * @example
+   * const ases = interest.interestedInToDevice({ type: 'm.room_key', sender: '@a:hs', to_user_id: '@irc_b:hs', to_device_id: 'D', content: {} });
+   */
+  interestedInToDevice(message: ToDeviceMessage): readonly Registration[] {
+    const candidates = this.#pushable.filter((r) => r.receiveToDevice);
+    if (candidates.length === 0) return [];
+    const found = new Set<Registration>();
+    this.#addUser(found, message.to_user_id);
+    return this.#ordered(found, candidates);
+  }
+
+  /**
+   * Call for every published event (the publisher does): a membership change drops the room's
+   * cached members, an alias change its cached aliases, so the next event sees the new facts.
+   *
+   * @example
+   * interest.observe({ event_id: '$2', room_id: '!r:hs', type: 'm.room.member', state_key: '@a:hs', sender: '@a:hs', content: { membership: 'join' } });
+   */
+  observe(event: MatrixEvent): void {
+    if (event.type === 'm.room.member') this.#memberFacts.delete(event.room_id);
+    else if (ALIAS_EVENT_TYPES.has(event.type)) this.#aliasFacts.delete(event.room_id);
+  }
+
+  #isLocal(userId: string): boolean {
+    return userId.slice(userId.indexOf(':') + 1) === this.#host.serverName;
+  }
+
+  /** Users namespaces cover local users only: a remote id matching a regex makes no AS interested. */
+  #addUser(found: Set<Registration>, userId: string): void {
+    if (!this.#isLocal(userId)) return;
+    for (const m of this.#index.match('users', userId)) if (this.#pushableSet.has(m.registration)) found.add(m.registration);
+    const bot = this.#bySenderUser.get(userId);
+    if (bot !== undefined) found.add(bot);
+  }
+
+  async #addRoom(found: Set<Registration>, roomId: string, candidates: readonly Registration[]): Promise<void> {
+    for (const m of this.#index.match('rooms', roomId)) if (this.#pushableSet.has(m.registration)) found.add(m.registration);
+    const wanting = (regs: readonly Registration[]): boolean => regs.some((r) => !found.has(r));
+    const aliasCandidates = candidates.filter((r) => r.namespaces.aliases.length > 0);
+    const [viaAliases, viaMembers] = await Promise.all([
+      wanting(aliasCandidates) ? this.#facts(this.#aliasFacts, roomId, () => this.#computeAliasFacts(roomId)) : undefined,
+      wanting(candidates) ? this.#facts(this.#memberFacts, roomId, () => this.#computeMemberFacts(roomId)) : undefined,
+    ]);
+    for (const r of viaAliases ?? []) found.add(r);
+    for (const r of viaMembers ?? []) found.add(r);
+  }
+
+  /**
+   * One host call per room however many events ask at once (the promise is cached); a failed call
+   * is not cached, and an invalidation while a call runs is not undone by its late answer.
+   */
+  #facts(cache: LRUCache<string, RoomFacts>, roomId: string, compute: () => RoomFacts): RoomFacts {
+    const cached = cache.get(roomId);
+    if (cached !== undefined) return cached;
+    const pending = compute();
+    cache.set(roomId, pending);
+    pending.catch(() => {
+      if (cache.peek(roomId) === pending) cache.delete(roomId);
+    });
+    return pending;
+  }
+
+  async #computeAliasFacts(roomId: string): RoomFacts {
+    const aliases = await this.#host.roomAliases(roomId);
+    const out = new Set<Registration>();
+    if (this.#aliasCapable.length === 0) return out;
+    for (const alias of aliases) {
+      for (const m of this.#index.match('aliases', alias)) if (this.#pushableSet.has(m.registration)) out.add(m.registration);
+    }
+    return out;
+  }
+
+  async #computeMemberFacts(roomId: string): RoomFacts {
+    const members = await this.#host.joinedMembers(roomId);
+    const out = new Set<Registration>();
+    for (const userId of members) this.#addUser(out, userId);
+    return out;
+  }
+
+  #ordered(found: ReadonlySet<Registration>, candidates: readonly Registration[]): readonly Registration[] {
+    return found.size === 0 ? [] : candidates.filter((r) => found.has(r));
+  }
+}
