@@ -1,0 +1,331 @@
+/**
+ * The transport to one application service: user and alias queries, transactions, ping and
+ * third-party lookups, over one keep-alive undici `Pool` per AS.
+ *
+ * Every method makes one attempt (retrying is {@link withRetries}'s job, so that the caller's
+ * single deadline covers all attempts) and either resolves with the answer or throws an
+ * {@link AppserviceRequestError} whose `kind` says what went wrong. The hs_token travels in the
+ * Authorization header (and in the `access_token` query only for registrations that opt in); it
+ * is never part of an error message, which names only the method and the path.
+ */
+import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
+import { AppserviceRequestError } from '../errors.ts';
+import type { Registration } from '../registration/registration.ts';
+import { asRoutes, errcodeOf, isUnrecognized, PathPreference } from './legacy-paths.ts';
+import type { PathFamily, Route } from './legacy-paths.ts';
+import { parseRetryAfter } from './retry-policy.ts';
+
+export interface AppserviceClientOptions {
+  /** TCP connect budget per attempt. Default 5 000. */
+  connectTimeoutMs?: number;
+  /** Time until the AS starts answering. Default 30 000 (a query may create a room first). */
+  headersTimeoutMs?: number;
+  /** Longest pause while the body streams in. Default 30 000. */
+  bodyTimeoutMs?: number;
+  /** Larger answers are cut off and rejected as `body` errors. Default 1 MiB. */
+  maxResponseBytes?: number;
+  /** Upper bound on concurrent connections to this AS. Default 16. */
+  connections?: number;
+  /** How long to trust "this AS speaks only the draft paths" before trying v1 again. Default 10 min. */
+  legacyReprobeMs?: number;
+}
+
+/** What the transport saw; bodies are read whole (up to the cap) so the socket is reusable. */
+interface RawResponse {
+  readonly status: number;
+  readonly text: string;
+  /** The parsed body, undefined when empty or not JSON. */
+  readonly json: unknown;
+  readonly retryAfterMs: number | undefined;
+  readonly path: string;
+}
+
+interface CallOptions {
+  readonly body?: string;
+  readonly query?: Readonly<Record<string, string>>;
+  readonly signal?: AbortSignal | undefined;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json' } as const;
+
+/**
+ * @example
+ * const client = new AppserviceClient(registration, { connections: 8 });
+ * if (await client.queryAlias('#irc_#matrix:example.org')) {
+ *   // the AS has created the room; ask the homeserver again
+ * }
+ * await client.close();
+ */
+export class AppserviceClient {
+  readonly #registration: Registration;
+  readonly #pool: Pool | null;
+  readonly #basePath: string;
+  readonly #maxBytes: number;
+  readonly #paths: PathPreference;
+  readonly #authorization: string;
+
+  constructor(registration: Registration, options: AppserviceClientOptions = {}) {
+    this.#registration = registration;
+    this.#maxBytes = options.maxResponseBytes ?? 1024 * 1024;
+    this.#paths = new PathPreference(options.legacyReprobeMs ?? 600_000);
+    this.#authorization = `Bearer ${registration.hsToken}`;
+    if (registration.url === null) {
+      this.#pool = null;
+      this.#basePath = '';
+      return;
+    }
+    const url = new URL(registration.url);
+    // Synapse appends API paths to the url as written, so a path prefix in the url is kept.
+    this.#basePath = url.pathname.replace(/\/+$/, '');
+    this.#pool = new Pool(url.origin, {
+      connections: options.connections ?? 16,
+      connectTimeout: options.connectTimeoutMs ?? 5_000,
+      headersTimeout: options.headersTimeoutMs ?? 30_000,
+      bodyTimeout: options.bodyTimeoutMs ?? 30_000,
+    });
+  }
+
+  /** The registration's id, for logs and metrics. */
+  get asId(): string {
+    return this.#registration.id;
+  }
+
+  /** The path family tried first right now: 'legacy' once the AS was found to know only the draft. */
+  get pathFamily(): PathFamily {
+    return this.#paths.first();
+  }
+
+  /**
+   * `GET /_matrix/app/v1/users/{userId}`: true when the AS answers 2xx (it has created the user),
+   * false on a 404. Any other answer throws.
+   *
+   * @example
+   * await client.queryUser('@irc_alice:example.org'); // true
+   */
+  queryUser(userId: string, signal?: AbortSignal): Promise<boolean> {
+    return this.#exists(asRoutes.user(userId), signal);
+  }
+
+  /**
+   * `GET /_matrix/app/v1/rooms/{roomAlias}`: true when the AS answers 2xx (it has created the room
+   * and the alias), false on a 404.
+   *
+   * @example
+   * await client.queryAlias('#irc_#matrix:example.org'); // true
+   */
+  queryAlias(alias: string, signal?: AbortSignal): Promise<boolean> {
+    return this.#exists(asRoutes.room(alias), signal);
+  }
+
+  /**
+   * `PUT /_matrix/app/v1/transactions/{txnId}` with `body` sent byte for byte, so that a retry is
+   * exactly the same transaction. Any 2xx is success.
+   *
+   * @example
+   * await client.sendTransaction('42', JSON.stringify({ events: [event] }));
+   */
+  async sendTransaction(txnId: string, body: string, signal?: AbortSignal): Promise<void> {
+    const res = await this.#call('PUT', asRoutes.transaction(txnId), { body, signal });
+    if (!isSuccess(res.status)) throw this.#statusError('PUT', res);
+  }
+
+  /**
+   * `POST /_matrix/app/v1/ping`, the check behind the client API's ping route.
+   *
+   * @example
+   * const started = performance.now();
+   * await client.ping('txn-1');
+   * const durationMs = performance.now() - started;
+   */
+  async ping(transactionId?: string, signal?: AbortSignal): Promise<void> {
+    const body = JSON.stringify(transactionId === undefined ? {} : { transaction_id: transactionId });
+    const res = await this.#call('POST', asRoutes.ping(), { body, signal });
+    if (!isSuccess(res.status)) throw this.#statusError('POST', res);
+  }
+
+  /**
+   * The third-party lookups: `protocol/{p}`, `location/{p}` and `user/{p}` with a search query, or
+   * `location` / `user` (protocol null) with `alias` / `userid`. Resolves with the parsed answer.
+   *
+   * @example
+   * await client.thirdparty('location', 'irc', { server: 'irc.example.net', channel: '#matrix' });
+   * await client.thirdparty('user', null, { userid: '@irc_bob:example.org' });
+   */
+  async thirdparty(
+    kind: 'protocol' | 'location' | 'user',
+    protocolOrNull: string | null,
+    query: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
+    const res = await this.#call('GET', asRoutes.thirdparty(kind, protocolOrNull), { query, signal });
+    if (!isSuccess(res.status)) throw this.#statusError('GET', res);
+    if (res.json === undefined) throw this.#bodyError('GET', res.path, 'answer is not JSON');
+    return res.json;
+  }
+
+  /**
+   * Lets requests in flight finish (for up to two seconds), then closes the connections.
+   *
+   * @example
+   * await client.close();
+   */
+  async close(): Promise<void> {
+    const pool = this.#pool;
+    if (!pool || pool.closed || pool.destroyed) return;
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), 2_000);
+    });
+    try {
+      if ((await Promise.race([pool.close(), grace])) === 'late') await pool.destroy();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #exists(route: Route, signal: AbortSignal | undefined): Promise<boolean> {
+    const res = await this.#call('GET', route, { signal });
+    if (isSuccess(res.status)) {
+      // The spec's answer is `{}`; anything that is not a JSON object is an AS we cannot trust.
+      if (typeof res.json !== 'object' || res.json === null) {
+        throw this.#bodyError('GET', res.path, 'answer is not a JSON object');
+      }
+      return true;
+    }
+    // 404 is "no such entity". So is an AS that recognises neither path family: it cannot create
+    // anything on demand, which for the client is the same as "absent".
+    if (res.status === 404 || isUnrecognized(res.status, res.json)) return false;
+    throw this.#statusError('GET', res);
+  }
+
+  /** One attempt on the preferred path family, and on the other when the first is not recognised. */
+  async #call(method: string, route: Route, options: CallOptions): Promise<RawResponse> {
+    const pool = this.#pool;
+    if (pool === null) {
+      throw new AppserviceRequestError(this.asId, 'url-not-set', `${method} ${route.v1}: the registration has no url`);
+    }
+    const first = route.legacy === null ? 'v1' : this.#paths.first();
+    const res = await this.#send(pool, method, pathOf(route, first), options);
+    if (route.legacy === null || !isUnrecognized(res.status, res.json)) {
+      // A successful re-probe of v1 ends legacy mode.
+      if (first === 'v1' && this.#paths.legacy) this.#paths.learn('v1');
+      return res;
+    }
+    const other: PathFamily = first === 'v1' ? 'legacy' : 'v1';
+    const retry = await this.#send(pool, method, pathOf(route, other), options);
+    if (isUnrecognized(retry.status, retry.json)) return res;
+    this.#paths.learn(other);
+    return retry;
+  }
+
+  async #send(pool: Pool, method: string, path: string, options: CallOptions): Promise<RawResponse> {
+    const fullPath = this.#basePath + path;
+    const search = new URLSearchParams(options.query);
+    // Only for ASes that predate the Authorization header: a token in a URL ends up in access logs.
+    if (this.#registration.legacyQueryToken) search.set('access_token', this.#registration.hsToken);
+    const qs = search.toString();
+    const request: Dispatcher.RequestOptions = {
+      path: qs ? `${fullPath}?${qs}` : fullPath,
+      method: method as Dispatcher.HttpMethod,
+      headers:
+        options.body === undefined
+          ? { authorization: this.#authorization }
+          : { ...JSON_HEADERS, authorization: this.#authorization },
+      body: options.body ?? null,
+      signal: options.signal ?? null,
+    };
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await pool.request(request);
+    } catch (error) {
+      throw this.#transportError(method, fullPath, error, options.signal);
+    }
+    let text: string;
+    try {
+      text = await this.#readCapped(response, method, fullPath);
+    } catch (error) {
+      if (error instanceof AppserviceRequestError) throw error;
+      throw this.#transportError(method, fullPath, error, options.signal);
+    }
+    const json = parseJson(text);
+    const retryAfterMs =
+      parseRetryAfter(response.headers['retry-after']) ?? retryAfterFromBody(json);
+    return { status: response.statusCode, text, json, retryAfterMs, path: fullPath };
+  }
+
+  /** Reads the body, abandoning it (and the socket) as soon as it grows past the cap. */
+  async #readCapped(response: Dispatcher.ResponseData, method: string, path: string): Promise<string> {
+    const declared = Number(response.headers['content-length']);
+    if (Number.isFinite(declared) && declared > this.#maxBytes) {
+      response.body.destroy();
+      throw this.#bodyError(method, path, `answer of ${declared} bytes exceeds the ${this.#maxBytes} byte limit`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of response.body) {
+      const buffer = chunk as Buffer;
+      size += buffer.length;
+      if (size > this.#maxBytes) {
+        response.body.destroy();
+        throw this.#bodyError(method, path, `answer exceeds the ${this.#maxBytes} byte limit`);
+      }
+      chunks.push(buffer);
+    }
+    return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+  }
+
+  #statusError(method: string, res: RawResponse): AppserviceRequestError {
+    const errcode = errcodeOf(res.json);
+    const shown = errcode !== undefined && /^[A-Za-z0-9_.]{1,64}$/.test(errcode) ? ` ${errcode}` : '';
+    return new AppserviceRequestError(this.asId, 'status', `${method} ${res.path}: HTTP ${res.status}${shown}`, {
+      status: res.status,
+      body: res.json ?? (res.text === '' ? undefined : res.text.slice(0, 1024)),
+      ...(res.retryAfterMs === undefined ? {} : { retryAfterMs: res.retryAfterMs }),
+    });
+  }
+
+  #bodyError(method: string, path: string, why: string): AppserviceRequestError {
+    return new AppserviceRequestError(this.asId, 'body', `${method} ${path}: ${why}`);
+  }
+
+  #transportError(method: string, path: string, error: unknown, signal: AbortSignal | undefined): AppserviceRequestError {
+    const where = `${method} ${path}`;
+    const code = (error as { code?: unknown } | null)?.code;
+    if (signal?.aborted === true) {
+      const timedOut = (signal.reason as { name?: unknown } | undefined)?.name === 'TimeoutError';
+      return new AppserviceRequestError(this.asId, 'timeout', `${where}: ${timedOut ? 'deadline passed' : 'aborted'}`, {
+        cause: error,
+      });
+    }
+    if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+      return new AppserviceRequestError(this.asId, 'timeout', `${where}: timed out (${code})`, { cause: error });
+    }
+    const shown = typeof code === 'string' ? ` (${code})` : '';
+    return new AppserviceRequestError(this.asId, 'connection', `${where}: connection failed${shown}`, { cause: error });
+  }
+}
+
+function pathOf(route: Route, family: PathFamily): string {
+  return family === 'legacy' && route.legacy !== null ? route.legacy : route.v1;
+}
+
+function isSuccess(status: number): boolean {
+  return status >= 200 && status < 300;
+}
+
+function parseJson(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Matrix's own rate-limit hint, `retry_after_ms` in an M_LIMIT_EXCEEDED body. */
+function retryAfterFromBody(json: unknown): number | undefined {
+  if (typeof json !== 'object' || json === null) return undefined;
+  const ms = (json as { retry_after_ms?: unknown }).retry_after_ms;
+  return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}

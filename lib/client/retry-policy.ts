@@ -1,0 +1,157 @@
+/**
+ * When a request to an AS is worth repeating, how long to wait first, and the one loop that does
+ * it under a single overall deadline.
+ *
+ * The rules follow the spec's advice to homeservers: network trouble, timeouts, 5xx and 429 are
+ * transient and retried (429 after the delay the AS asked for); any other 4xx is an answer and is
+ * never repeated. A wait that would end after the deadline is not started at all: the caller gets
+ * the failure at once instead of sleeping only to fail later.
+ */
+import pRetry from 'p-retry';
+import { AppserviceRequestError } from '../errors.ts';
+
+export interface RetryOptions {
+  /** The whole budget, every attempt and every wait included. Default 10 000. */
+  readonly deadlineMs?: number;
+  /** Aborts the loop early (the client went away, the plugin is closing). */
+  readonly signal?: AbortSignal | undefined;
+  /** First backoff delay; later ones double. Default 100. */
+  readonly minDelayMs?: number;
+  /** Largest backoff delay (a Retry-After from the AS may be longer). Default 5 000. */
+  readonly maxDelayMs?: number;
+  /** A hard bound on attempts, so that even a zero-delay policy cannot spin. Default 50. */
+  readonly maxAttempts?: number;
+  /** Source of jitter in [0, 1); injectable so tests are deterministic. */
+  readonly random?: () => number;
+}
+
+const DEFAULT_DEADLINE_MS = 10_000;
+
+/**
+ * Whether a failed attempt should be repeated.
+ *
+ * @example
+ * isRetryable(new AppserviceRequestError('irc', 'status', 'HTTP 503', { status: 503 })); // true
+ * isRetryable(new AppserviceRequestError('irc', 'status', 'HTTP 403', { status: 403 })); // false
+ */
+export function isRetryable(error: unknown): boolean {
+  if (!(error instanceof AppserviceRequestError)) return false;
+  switch (error.kind) {
+    case 'connection':
+    case 'timeout':
+      return true;
+    case 'status':
+      return error.status !== undefined && (error.status >= 500 || error.status === 429);
+    default:
+      // An unusable body or a missing url will be the same on the next attempt.
+      return false;
+  }
+}
+
+/**
+ * Milliseconds to wait after failed attempt number `attempt` (1-based): what the AS asked for
+ * when it said (Retry-After or `retry_after_ms`), else exponential backoff with jitter so that many
+ * homeserver requests stuck on one AS do not retry in lockstep.
+ *
+ * @example
+ * retryDelayMs(3, new Error('x'), { minDelayMs: 100, random: () => 0 }); // 200 (half of 400)
+ */
+export function retryDelayMs(
+  attempt: number,
+  error: unknown,
+  options: Pick<RetryOptions, 'minDelayMs' | 'maxDelayMs' | 'random'> = {},
+): number {
+  if (error instanceof AppserviceRequestError && error.retryAfterMs !== undefined) {
+    return Math.max(0, error.retryAfterMs);
+  }
+  const min = options.minDelayMs ?? 100;
+  const max = options.maxDelayMs ?? 5_000;
+  const random = options.random ?? Math.random;
+  const full = Math.min(max, min * 2 ** Math.max(0, attempt - 1));
+  // "Equal jitter": never less than half the nominal delay, never more than all of it.
+  return Math.round(full / 2 + (random() * full) / 2);
+}
+
+/**
+ * Parses an HTTP `Retry-After` header: delta-seconds or an HTTP date. Returns milliseconds from
+ * `now`, or undefined when absent or unreadable (then ordinary backoff applies).
+ *
+ * @example
+ * parseRetryAfter('2');                                  // 2000
+ * parseRetryAfter('Wed, 21 Oct 2015 07:28:00 GMT', now); // ms until then, 0 if past
+ */
+export function parseRetryAfter(value: string | readonly string[] | undefined, now: number = Date.now()): number | undefined {
+  const raw = Array.isArray(value) ? value[0] : value;
+  if (typeof raw !== 'string') return undefined;
+  const text = raw.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  if (text === '' || /^[-+]?\d/.test(text)) return undefined; // negative or fractional seconds: not HTTP
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/**
+ * Runs `attempt` until it succeeds, fails for good, or the deadline passes. `attempt` receives the
+ * signal that fires at the deadline and must pass it to the request. Always rejects with an
+ * {@link AppserviceRequestError}: the last one seen, or a `timeout` one when time ran out first.
+ *
+ * @example
+ * const exists = await withRetries('irc', (signal) => client.queryUser('@irc_bob:hs', signal), {
+ *   deadlineMs: 10_000,
+ * });
+ */
+export async function withRetries<T>(
+  asId: string,
+  attempt: (signal: AbortSignal) => Promise<T>,
+  options: RetryOptions = {},
+): Promise<T> {
+  const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+  const deadline = AbortSignal.timeout(Math.max(0, deadlineMs));
+  const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
+  const started = performance.now();
+  let last: unknown;
+  try {
+    return await pRetry(() => attempt(signal), {
+      retries: Math.max(0, (options.maxAttempts ?? 50) - 1),
+      // Delays are ours (shouldRetry sleeps) because p-retry's own cannot honour Retry-After.
+      minTimeout: 0,
+      maxRetryTime: deadlineMs,
+      signal,
+      shouldRetry: async ({ error, attemptNumber }) => {
+        last = error;
+        if (signal.aborted || !isRetryable(error)) return false;
+        const wait = retryDelayMs(attemptNumber, error, options);
+        if (wait >= deadlineMs - (performance.now() - started)) return false;
+        await sleep(wait, signal);
+        return true;
+      },
+      onFailedAttempt: ({ error }) => {
+        last = error;
+      },
+    });
+  } catch (error) {
+    if (error instanceof AppserviceRequestError) throw error;
+    const byCaller = options.signal?.aborted === true && !deadline.aborted;
+    throw new AppserviceRequestError(
+      asId,
+      'timeout',
+      byCaller ? 'request aborted by the caller' : `no answer within the ${deadlineMs} ms deadline`,
+      { cause: last ?? error },
+    );
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,285 @@
+/**
+ * `ensureUser` / `ensureAlias`: does this user or alias exist, asking the application services
+ * that own its namespace to create it on demand, while a client's request waits.
+ *
+ * The answer is one of three, and the difference between the last two is the point:
+ * - `exists`: the homeserver knows it (already, or after an AS created it during our query);
+ * - `absent`: every AS that could own it answered, and none created it: the client gets 404;
+ * - `unavailable`: an AS that could own it failed or ran out of time: the client must not be told
+ *   "not found" (Synapse does), it gets a retryable error instead.
+ *
+ * Order of work: positive cache, host, negative cache, then the ASes (exclusive owners first, each
+ * under the one deadline, retries included), all behind lru-cache's `fetch()` so that concurrent
+ * callers for one id share one walk. A stale positive answer is harmless (the request goes on to
+ * the homeserver, which answers from its own data); a stale negative one would hide a user who
+ * now exists, so negative answers are consulted only after the host and live only briefly.
+ */
+import { LRUCache } from 'lru-cache';
+import type { AppserviceClient } from '../client/appservice-client.ts';
+import { withRetries } from '../client/retry-policy.ts';
+import type { RetryOptions } from '../client/retry-policy.ts';
+import type { Host } from '../host.ts';
+import type { NamespaceKind, Registration } from '../registration/registration.ts';
+
+export type QueryResult = 'exists' | 'absent' | 'unavailable';
+
+export interface ExistenceOptions {
+  /** Budget of one ensure call: host calls, every AS, every retry. Default 10 000. */
+  deadlineMs?: number;
+  /** How long "exists" is remembered. Default 300 000. */
+  positiveTtlMs?: number;
+  /** How long "absent" is remembered (0: not at all). Default 5 000. */
+  negativeTtlMs?: number;
+  /** Cache bound, users and aliases together. Default 10 000. */
+  maxEntries?: number;
+  /** How long an AS that failed is skipped before one probe request is let through. Default 5 000. */
+  downForMs?: number;
+  /** Called when a query to an AS succeeds after it was down: the plugin wakes its sender. */
+  onAppserviceUp?: (asId: string) => void;
+  /** Backoff between attempts; mostly for tests. */
+  retry?: Pick<RetryOptions, 'minDelayMs' | 'maxDelayMs' | 'maxAttempts' | 'random'>;
+}
+
+/** The part of the namespace index this module needs. */
+export interface NamespaceMatcher {
+  match(kind: NamespaceKind, value: string): readonly { registration: Registration; exclusive: boolean }[];
+}
+
+export interface ExistenceDeps {
+  host: Host;
+  registrations: readonly Registration[];
+  index: NamespaceMatcher;
+  client: (asId: string) => AppserviceClient;
+}
+
+export interface EnsureOptions {
+  deadlineMs?: number;
+  /** Abort when the client's request goes away; the answer is then `unavailable`. */
+  signal?: AbortSignal;
+}
+
+type Kind = 'users' | 'aliases';
+type Known = 'exists' | 'absent';
+interface FetchContext {
+  kind: Kind;
+  id: string;
+  deadlineMs: number;
+}
+interface DownState {
+  until: number;
+  probing: boolean;
+}
+
+/**
+ * @example
+ * const queries = new ExistenceQueries({ host, registrations, index, client: (id) => clients.get(id)! });
+ * switch (await queries.ensureAlias('#irc_#matrix:example.org')) {
+ *   case 'exists': return next();
+ *   case 'absent': throw new MatrixError(404, 'M_NOT_FOUND', 'Room alias not found');
+ *   case 'unavailable': throw new MatrixError(504, 'M_UNKNOWN', 'The bridge did not answer in time');
+ * }
+ */
+export class ExistenceQueries {
+  readonly #deps: ExistenceDeps;
+  readonly #deadlineMs: number;
+  readonly #positiveTtlMs: number;
+  readonly #negativeTtlMs: number;
+  readonly #downForMs: number;
+  readonly #onUp: ((asId: string) => void) | undefined;
+  readonly #retry: ExistenceOptions['retry'];
+  readonly #cache: LRUCache<string, Known, FetchContext>;
+  readonly #down = new Map<string, DownState>();
+
+  constructor(deps: ExistenceDeps, options: ExistenceOptions = {}) {
+    this.#deps = deps;
+    this.#deadlineMs = options.deadlineMs ?? 10_000;
+    this.#positiveTtlMs = options.positiveTtlMs ?? 300_000;
+    this.#negativeTtlMs = options.negativeTtlMs ?? 5_000;
+    this.#downForMs = options.downForMs ?? 5_000;
+    this.#onUp = options.onAppserviceUp;
+    this.#retry = options.retry;
+    this.#cache = new LRUCache<string, Known, FetchContext>({
+      max: options.maxEntries ?? 10_000,
+      ttl: this.#positiveTtlMs,
+      fetchMethod: (_key, _stale, { options: entry, context }) => this.#walk(context, entry),
+    });
+  }
+
+  /**
+   * Whether `userId` exists, asking the ASes whose users namespace holds it. Only local users
+   * (on `host.serverName`) are ever asked about, as the spec's namespaces cover local users only.
+   *
+   * @example
+   * if ((await queries.ensureUser('@irc_bob:example.org')) === 'absent') throw notFound();
+   */
+  ensureUser(userId: string, options: EnsureOptions = {}): Promise<QueryResult> {
+    return this.#ensure('users', userId, options);
+  }
+
+  /**
+   * Whether `alias` resolves, asking the ASes whose aliases namespace holds it.
+   *
+   * @example
+   * const result = await queries.ensureAlias('#irc_#matrix:example.org', { deadlineMs: 5_000 });
+   */
+  ensureAlias(alias: string, options: EnsureOptions = {}): Promise<QueryResult> {
+    return this.#ensure('aliases', alias, options);
+  }
+
+  /**
+   * Whether the AS failed recently and has not answered a query since.
+   *
+   * @example
+   * if (queries.isDown('irc')) metrics.appserviceUp.set({ as: 'irc' }, 0);
+   */
+  isDown(asId: string): boolean {
+    return this.#down.has(asId);
+  }
+
+  /**
+   * Forgets that the AS was down (it has just pinged us). Does not call `onAppserviceUp`: the
+   * caller knows already.
+   *
+   * @example
+   * queries.markUp('irc');
+   */
+  markUp(asId: string): void {
+    this.#down.delete(asId);
+  }
+
+  async #ensure(kind: Kind, id: string, options: EnsureOptions): Promise<QueryResult> {
+    const key = `${kind === 'users' ? 'u' : 'a'}:${id}`;
+    if (this.#cache.get(key) === 'exists') return 'exists';
+    const deadlineMs = options.deadlineMs ?? this.#deadlineMs;
+    const started = performance.now();
+    const work = async (): Promise<QueryResult> => {
+      if (await this.#hostKnows(kind, id)) {
+        this.#cache.set(key, 'exists');
+        return 'exists';
+      }
+      if (!this.#isLocal(id) || this.#candidates(kind, id).length === 0) return 'absent';
+      if (this.#cache.get(key) === 'absent') return 'absent';
+      const remaining = Math.max(0, deadlineMs - (performance.now() - started));
+      // The shared walk runs under the first caller's deadline; later callers also keep their own.
+      const found = await this.#cache.fetch(key, { context: { kind, id, deadlineMs: remaining } });
+      return found ?? 'unavailable';
+    };
+    return raceDeadline(work(), deadlineMs, options.signal);
+  }
+
+  /** The fetchMethod: asks the ASes in turn; undefined (not cached) means unavailable. */
+  async #walk(context: FetchContext, entry: { ttl?: number }): Promise<Known | undefined> {
+    const { kind, id, deadlineMs } = context;
+    const endAt = performance.now() + deadlineMs;
+    let failed = false;
+    for (const registration of this.#candidates(kind, id)) {
+      const asId = registration.id;
+      const remaining = endAt - performance.now();
+      if (remaining <= 0 || !this.#mayAsk(asId)) {
+        failed = true;
+        continue;
+      }
+      const client = this.#deps.client(asId);
+      let said: boolean;
+      try {
+        said = await withRetries(
+          asId,
+          (signal) => (kind === 'users' ? client.queryUser(id, signal) : client.queryAlias(id, signal)),
+          { ...this.#retry, deadlineMs: remaining },
+        );
+      } catch {
+        this.#markDown(asId);
+        failed = true;
+        continue;
+      }
+      this.#answered(asId);
+      // A 200 only means the AS tried; the entity exists when the homeserver now knows it.
+      if (said && (await this.#hostKnows(kind, id))) {
+        entry.ttl = this.#positiveTtlMs;
+        return 'exists';
+      }
+    }
+    if (failed) return undefined;
+    // lru-cache reads ttl 0 as "forever"; 1 ms is the nearest thing to "do not remember".
+    entry.ttl = Math.max(1, this.#negativeTtlMs);
+    return 'absent';
+  }
+
+  /** Matching ASes that can be queried, exclusive owners first, each once. */
+  #candidates(kind: Kind, id: string): Registration[] {
+    const exclusive = new Map<string, Registration>();
+    const shared = new Map<string, Registration>();
+    for (const { registration, exclusive: isExclusive } of this.#deps.index.match(kind, id)) {
+      if (registration.url === null) continue;
+      if (isExclusive) {
+        exclusive.set(registration.id, registration);
+        shared.delete(registration.id);
+      } else if (!exclusive.has(registration.id)) {
+        shared.set(registration.id, registration);
+      }
+    }
+    return [...exclusive.values(), ...shared.values()];
+  }
+
+  #hostKnows(kind: Kind, id: string): Promise<boolean> {
+    const { host } = this.#deps;
+    return kind === 'users' ? host.userExists(id) : host.resolveAlias(id).then((roomId) => roomId !== null);
+  }
+
+  #isLocal(id: string): boolean {
+    const colon = id.indexOf(':');
+    return colon > 0 && id.slice(colon + 1) === this.#deps.host.serverName;
+  }
+
+  /** False while the AS is down; after `downForMs`, true once (the probe) until it resolves. */
+  #mayAsk(asId: string): boolean {
+    const state = this.#down.get(asId);
+    if (state === undefined) return true;
+    if (state.probing || performance.now() < state.until) return false;
+    state.probing = true;
+    return true;
+  }
+
+  #markDown(asId: string): void {
+    this.#down.set(asId, { until: performance.now() + this.#downForMs, probing: false });
+  }
+
+  #answered(asId: string): void {
+    if (!this.#down.delete(asId)) return;
+    try {
+      this.#onUp?.(asId);
+    } catch {
+      // A failing listener must not turn an AS's good answer into a failed query.
+    }
+  }
+}
+
+/** Resolves with `work`, or `unavailable` at the deadline or when the caller aborts, whichever first. */
+function raceDeadline(work: Promise<QueryResult>, deadlineMs: number, signal: AbortSignal | undefined): Promise<QueryResult> {
+  if (signal?.aborted) {
+    work.catch(() => {});
+    return Promise.resolve('unavailable');
+  }
+  return new Promise<QueryResult>((resolve, reject) => {
+    const finish = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      finish();
+      resolve('unavailable');
+    };
+    const timer = setTimeout(onAbort, deadlineMs);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (result) => {
+        finish();
+        resolve(result);
+      },
+      (error: unknown) => {
+        finish();
+        reject(error);
+      },
+    );
+  });
+}
