@@ -180,3 +180,36 @@ function sampleNode(node: RegexNode, atLeastOnce: boolean, flags: PythonFlags): 
     }
   }
 }
+
+/**
+ * A simplified JS spelling of the pattern with the same repetition structure, for
+ * backtracking analysers (safe-regex2's parser knows neither lookbehind nor `\p{…}`):
+ * sets and classes become one-character atoms, lookarounds and backreferences disappear.
+ *
+ * @example
+ * repetitionSkeleton('(?P<n>\\w+)+$'); // '(\\w{1,}){1,}'
+ */
+export function repetitionSkeleton(source: string): string {
+  const { alts } = parsePythonRegex(source);
+  const walk = (list: readonly (readonly RegexNode[])[]): string => list.map((seq) => seq.map(skeleton).join('')).join('|');
+  function skeleton(node: RegexNode): string {
+    switch (node.type) {
+      case 'char':
+        return literal(node.cp);
+      case 'any':
+      case 'set':
+      case 'class':
+        return '\\w';
+      case 'assert':
+      case 'backref':
+        return '';
+      case 'group':
+        return node.kind === 'capture' || node.kind === 'named' || node.kind === 'noncapture' ? `(${walk(node.alts)})` : '';
+      case 'repeat': {
+        const max = node.max === Infinity ? '' : String(node.max);
+        return `${skeleton(node.node) || '(?:)'}{${node.min},${max}}`;
+      }
+    }
+  }
+  return walk(alts);
+}
