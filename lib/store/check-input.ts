@@ -1,0 +1,35 @@
+/**
+ * Argument checks shared by every Store. They run before anything is written, so a bad item
+ * fails only its own caller: it never joins a group commit where it would take others down.
+ */
+import type { BatchLimits, EnqueueItem, ItemKind } from './store.ts';
+
+const KINDS: ReadonlySet<string> = new Set<ItemKind>(['event', 'ephemeral', 'toDevice']);
+
+/** Throws a TypeError naming the first malformed item; a programming error, not a store failure. */
+export function checkEnqueueItems(items: readonly EnqueueItem[]): void {
+  if (!Array.isArray(items)) throw new TypeError('enqueue(items): items must be an array');
+  items.forEach((item, i) => {
+    if (item === null || typeof item !== 'object') throw new TypeError(`enqueue(items): items[${i}] is not an object`);
+    if (!KINDS.has(item.kind)) throw new TypeError(`enqueue(items): items[${i}].kind must be event, ephemeral or toDevice`);
+    if (typeof item.json !== 'string') throw new TypeError(`enqueue(items): items[${i}].json must be a string`);
+    if (!Array.isArray(item.asIds) || !(item.asIds as readonly unknown[]).every((id) => typeof id === 'string' && id !== '')) {
+      throw new TypeError(`enqueue(items): items[${i}].asIds must be an array of non-empty strings`);
+    }
+  });
+}
+
+/** Limits must let at least one item of each kind through, or a queue could never drain. */
+export function checkLimits(limits: BatchLimits): void {
+  for (const kind of KINDS as ReadonlySet<ItemKind>) {
+    const limit = limits?.[kind];
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new TypeError(`createTransaction(): limits.${kind} must be a positive integer`);
+    }
+  }
+}
+
+/** An AS named twice in one item still gets the item once. */
+export function uniqueAsIds(asIds: readonly string[]): readonly string[] {
+  return asIds.length < 2 ? asIds : [...new Set(asIds)];
+}

@@ -1,0 +1,144 @@
+import { StoreError } from '../errors.ts';
+import { checkEnqueueItems, checkLimits, uniqueAsIds } from './check-input.ts';
+import type {
+  Backlog,
+  BatchLimits,
+  EnqueueItem,
+  ItemKind,
+  QueuedItem,
+  Store,
+  StoredTransaction,
+} from './store.ts';
+
+/** One enqueued item, shared by the queues of every AS that wants it. */
+interface Entry {
+  readonly seq: number;
+  readonly kind: ItemKind;
+  readonly json: string;
+  readonly enqueuedAt: number;
+}
+
+interface AsQueue {
+  /** Entries from `head` on are queued; those before it are acknowledged and await compaction. */
+  entries: Entry[];
+  head: number;
+  nextTxnId: number;
+  inFlight: { readonly txn: StoredTransaction; readonly size: number } | null;
+}
+
+/** Compaction threshold: acknowledged entries are dropped in bulk, not one `shift()` at a time. */
+const COMPACT_AT = 1024;
+
+/**
+ * A `Store` held in process memory: the same semantics as `SqliteStore` (and the same shared
+ * suite), nothing durable. For tests, and for embedding where losing queued items on a restart
+ * is acceptable.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore } from 'koa-appservice';
+ *
+ * const store = new MemoryStore();
+ * await store.open();
+ * await store.enqueue([{ kind: 'event', json: '{"type":"m.room.message"}', asIds: ['irc'] }]);
+ * const txn = await store.createTransaction('irc', { event: 100, ephemeral: 100, toDevice: 100 },
+ *   (items) => `{"events":[${items.map((i) => i.json).join(',')}]}`);
+ * // ... PUT txn.body to the AS as transaction txn.txnId, then:
+ * await store.acknowledge('irc', txn!.txnId);
+ * ```
+ */
+export class MemoryStore implements Store {
+  #state: 'new' | 'open' | 'closed' = 'new';
+  readonly #queues = new Map<string, AsQueue>();
+  #nextSeq = 1;
+
+  async open(): Promise<void> {
+    if (this.#state === 'closed') throw new StoreError('memory store: cannot reopen a closed store');
+    this.#state = 'open';
+  }
+
+  async enqueue(items: readonly EnqueueItem[]): Promise<void> {
+    this.#assertOpen();
+    // Checked before anything is appended: the call is all or nothing.
+    checkEnqueueItems(items);
+    const enqueuedAt = Date.now();
+    for (const item of items) {
+      const asIds = uniqueAsIds(item.asIds);
+      if (asIds.length === 0) continue;
+      const entry: Entry = { seq: this.#nextSeq++, kind: item.kind, json: item.json, enqueuedAt };
+      for (const asId of asIds) this.#queue(asId).entries.push(entry);
+    }
+  }
+
+  async inFlight(asId: string): Promise<StoredTransaction | null> {
+    this.#assertOpen();
+    return this.#queues.get(asId)?.inFlight?.txn ?? null;
+  }
+
+  async createTransaction(
+    asId: string,
+    limits: BatchLimits,
+    build: (items: readonly QueuedItem[]) => string,
+  ): Promise<StoredTransaction | null> {
+    this.#assertOpen();
+    checkLimits(limits);
+    const queue = this.#queues.get(asId);
+    if (!queue) return null;
+    if (queue.inFlight) {
+      throw new StoreError(`appservice "${asId}" already has transaction ${queue.inFlight.txn.txnId} in flight`);
+    }
+    const counts: Record<ItemKind, number> = { event: 0, ephemeral: 0, toDevice: 0 };
+    const items: QueuedItem[] = [];
+    for (let i = queue.head; i < queue.entries.length; i++) {
+      const entry = queue.entries[i]!;
+      if (counts[entry.kind] >= limits[entry.kind]) break;
+      counts[entry.kind]++;
+      items.push({ seq: entry.seq, kind: entry.kind, json: entry.json });
+    }
+    if (items.length === 0) return null;
+    // build() runs before any state changes, so if it throws the queue is exactly as it was.
+    const body = build(items);
+    if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
+    const txn: StoredTransaction = { asId, txnId: queue.nextTxnId++, body, counts };
+    queue.inFlight = { txn, size: items.length };
+    return txn;
+  }
+
+  async acknowledge(asId: string, txnId: number): Promise<void> {
+    this.#assertOpen();
+    const queue = this.#queues.get(asId);
+    if (!queue?.inFlight || queue.inFlight.txn.txnId !== txnId) return;
+    queue.head += queue.inFlight.size;
+    queue.inFlight = null;
+    if (queue.head >= COMPACT_AT && queue.head * 2 >= queue.entries.length) {
+      queue.entries = queue.entries.slice(queue.head);
+      queue.head = 0;
+    }
+  }
+
+  async backlog(asId: string): Promise<Backlog> {
+    this.#assertOpen();
+    const queue = this.#queues.get(asId);
+    const size = queue ? queue.entries.length - queue.head : 0;
+    return { size, oldestEnqueuedAt: size > 0 ? queue!.entries[queue!.head]!.enqueuedAt : null };
+  }
+
+  async close(): Promise<void> {
+    this.#state = 'closed';
+    this.#queues.clear();
+  }
+
+  #queue(asId: string): AsQueue {
+    let queue = this.#queues.get(asId);
+    if (!queue) {
+      queue = { entries: [], head: 0, nextTxnId: 1, inFlight: null };
+      this.#queues.set(asId, queue);
+    }
+    return queue;
+  }
+
+  #assertOpen(): void {
+    if (this.#state === 'new') throw new StoreError('memory store: call open() first');
+    if (this.#state === 'closed') throw new StoreError('memory store: the store is closed');
+  }
+}

@@ -1,0 +1,267 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { expect } from 'chai';
+import { StoreError } from '../../lib/errors.ts';
+import { migrateSqlite, sqliteSchemaVersion } from '../../lib/store/migrations/migrate-sqlite.ts';
+import { sqliteMigrations } from '../../lib/store/migrations/sqlite/index.ts';
+import { SqliteStore } from '../../lib/store/sqlite-store.ts';
+import type { EnqueueItem } from '../../lib/store/store.ts';
+import { storeContractTests } from '../../lib/testing/store-contract.ts';
+
+const LIMITS = { event: 100, ephemeral: 100, toDevice: 100 };
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const STORE_MODULE = new URL('../../lib/store/sqlite-store.ts', import.meta.url).href;
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'koa-as-sqlite-'));
+}
+
+function event(n: number, asIds: readonly string[]): EnqueueItem {
+  return { kind: 'event', json: JSON.stringify({ type: 'm.room.message', content: { n } }), asIds };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error;
+  }
+  return expect.fail('expected a rejection');
+}
+
+storeContractTests('SqliteStore', async () => {
+  const dir = tempDir();
+  const path = join(dir, 'store.db');
+  return {
+    store: new SqliteStore(path),
+    reopen: async () => new SqliteStore(path),
+    cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+  };
+});
+
+describe('SqliteStore', () => {
+  let dir: string;
+  let path: string;
+  const toClose: { close(): unknown }[] = [];
+
+  beforeEach(() => {
+    dir = tempDir();
+    path = join(dir, 'store.db');
+  });
+
+  afterEach(async () => {
+    for (const resource of toClose.splice(0)) await resource.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function openStore(options?: { synchronous?: 'full' | 'normal' }): Promise<SqliteStore> {
+    const store = new SqliteStore(path, options);
+    toClose.push(store);
+    await store.open();
+    return store;
+  }
+
+  /** A second connection to the same file: it sees only what the store committed. */
+  function peek(): Database.Database {
+    const db = new Database(path);
+    toClose.push(db);
+    return db;
+  }
+
+  function count(db: Database.Database, table: 'items' | 'queue' | 'transactions'): number {
+    return (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+  }
+
+  it('creates the schema on a fresh file and records its version', async () => {
+    await openStore();
+    const db = peek();
+    expect(sqliteSchemaVersion(db)).to.equal(sqliteMigrations.length);
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
+    expect(tables).to.include.members(['as_state', 'items', 'queue', 'transactions']);
+  });
+
+  it('runs in WAL mode', async () => {
+    const store = await openStore();
+    await store.enqueue([event(1, ['a'])]);
+    expect(peek().pragma('journal_mode', { simple: true })).to.equal('wal');
+    expect(existsSync(`${path}-wal`)).to.equal(true);
+  });
+
+  it('refuses a database from a newer version, untouched, with a clear message', async () => {
+    const known = sqliteMigrations.length;
+    const db = new Database(path);
+    db.pragma(`user_version = ${known + 7}`);
+    db.close();
+    const err = await rejection(new SqliteStore(path).open());
+    expect(err).to.be.instanceOf(StoreError);
+    expect(err.message).to.equal(
+      `database ${path} is at schema version ${known + 7}, this koa-appservice knows up to ${known}: upgrade koa-appservice`,
+    );
+    const after = peek();
+    expect(sqliteSchemaVersion(after)).to.equal(known + 7);
+    expect(after.prepare("SELECT count(*) FROM sqlite_master").pluck().get()).to.equal(0);
+  });
+
+  it('rolls a failing migration back, leaving the previous version', () => {
+    const db = peek();
+    const err = (() => {
+      try {
+        migrateSqlite(db, path, [...sqliteMigrations, 'CREATE TABLE half_done (x); CREATE TABLE broken (']);
+      } catch (e) {
+        return e as Error;
+      }
+      return expect.fail('the migration succeeded');
+    })();
+    expect(err).to.be.instanceOf(StoreError);
+    expect(err.message).to.contain(`migration to schema version ${sqliteMigrations.length + 1} failed`);
+    expect(sqliteSchemaVersion(db)).to.equal(0);
+    expect(db.prepare("SELECT count(*) FROM sqlite_master").pluck().get()).to.equal(0);
+  });
+
+  it('refuses a file that is not a database with a StoreError', async () => {
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(path, 'this is not a database, not at all, not even slightly'.repeat(20));
+    const err = await rejection(new SqliteStore(path).open());
+    expect(err).to.be.instanceOf(StoreError);
+    expect(err.message).to.contain(path);
+  });
+
+  it('rejects bad options with a TypeError', () => {
+    expect(() => new SqliteStore('')).to.throw(TypeError);
+    expect(() => new SqliteStore(path, { synchronous: 'off' as 'full' })).to.throw(TypeError);
+  });
+
+  it('stores an item wanted by several ASes once, and deletes it after the last acknowledge', async () => {
+    const store = await openStore();
+    await store.enqueue([event(1, ['a', 'b', 'c'])]);
+    const db = peek();
+    expect([count(db, 'items'), count(db, 'queue')]).to.deep.equal([1, 3]);
+    for (const [asId, items] of [['a', 1], ['b', 1], ['c', 0]] as const) {
+      const txn = await store.createTransaction(asId, LIMITS, (rows) => rows[0]!.json);
+      await store.acknowledge(asId, txn!.txnId);
+      expect(count(db, 'items'), `items after ${asId}`).to.equal(items);
+    }
+    expect([count(db, 'queue'), count(db, 'transactions')]).to.deep.equal([0, 0]);
+  });
+
+  describe('group commit', () => {
+    /** Counts, from SQLite itself, the transactions that changed the per-AS queued counters. */
+    function countCommits(db: Database.Database): () => number {
+      db.exec(`CREATE TABLE commit_probe (n INTEGER);
+        CREATE TRIGGER probe_insert AFTER INSERT ON as_state BEGIN INSERT INTO commit_probe VALUES (1); END;
+        CREATE TRIGGER probe_update AFTER UPDATE OF queued ON as_state BEGIN INSERT INTO commit_probe VALUES (1); END;`);
+      return () => db.prepare('SELECT count(*) FROM commit_probe').pluck().get() as number;
+    }
+
+    it('commits concurrent enqueues in one SQLite transaction', async () => {
+      const store = await openStore();
+      const commits = countCommits(peek());
+      await Promise.all(Array.from({ length: 50 }, (_, n) => store.enqueue([event(n, ['a'])])));
+      expect(commits()).to.equal(1);
+      // The observable does see separate commits when the calls are not concurrent.
+      for (let n = 50; n < 53; n++) await store.enqueue([event(n, ['a'])]);
+      expect(commits()).to.equal(4);
+      expect((await store.backlog('a')).size).to.equal(53);
+    });
+
+    it('gathers callers that reach enqueue through a few awaits', async () => {
+      const store = await openStore();
+      const commits = countCommits(peek());
+      const publish = async (n: number): Promise<void> => {
+        await Promise.resolve();
+        await null;
+        await store.enqueue([event(n, ['a'])]);
+      };
+      await Promise.all(Array.from({ length: 20 }, (_, n) => publish(n)));
+      expect(commits()).to.equal(1);
+    });
+
+    it('rejects every caller of a failed group and writes nothing', async () => {
+      const store = await openStore();
+      const db = peek();
+      // A real SQLite failure in the middle of the group's transaction, after other rows went in.
+      db.exec(`CREATE TRIGGER refuse BEFORE INSERT ON queue WHEN NEW.as_id = 'boom'
+        BEGIN SELECT RAISE(ABORT, 'injected failure'); END;`);
+      const calls = [
+        store.enqueue([event(1, ['a'])]),
+        store.enqueue([event(2, ['a', 'b'])]),
+        store.enqueue([event(3, ['boom'])]),
+        store.enqueue([event(4, ['b'])]),
+      ];
+      const outcomes = await Promise.allSettled(calls);
+      for (const outcome of outcomes) {
+        expect(outcome.status).to.equal('rejected');
+        const reason = (outcome as PromiseRejectedResult).reason as Error;
+        expect(reason).to.be.instanceOf(StoreError);
+        expect(reason.message).to.contain('injected failure');
+      }
+      expect([count(db, 'items'), count(db, 'queue')]).to.deep.equal([0, 0]);
+      expect((await store.backlog('a')).size).to.equal(0);
+      db.exec('DROP TRIGGER refuse');
+      await store.enqueue([event(5, ['a'])]);
+      const txn = await store.createTransaction('a', LIMITS, (rows) => `[${rows.map((r) => r.json).join(',')}]`);
+      expect(txn!.counts.event).to.equal(1);
+    });
+
+    it('commits what is gathering before close() resolves', async () => {
+      const store = new SqliteStore(path);
+      await store.open();
+      const pending = store.enqueue([event(1, ['a'])]);
+      await store.close();
+      await pending;
+      const reopened = await openStore();
+      expect((await reopened.backlog('a')).size).to.equal(1);
+    });
+  });
+
+  it('keeps resolved enqueues and the in-flight transaction when the process is SIGKILLed', async function () {
+    this.timeout(30_000);
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', CHILD, STORE_MODULE, path],
+      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+    const report = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`child said only: ${out}`)), 25_000);
+      child.stdout!.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('\n')) {
+          // Killed the moment it says its promises resolved: no chance to flush anything later.
+          child.kill('SIGKILL');
+          clearTimeout(timer);
+          resolve(out.trim());
+        }
+      });
+      child.once('exit', () => reject(new Error(`child exited early: ${out}`)));
+    });
+    expect(await exited).to.equal('SIGKILL');
+    const { txnId, body } = JSON.parse(report) as { txnId: number; body: string };
+    const store = await openStore();
+    expect(await store.inFlight('a')).to.deep.equal({ asId: 'a', txnId, body, counts: { event: 100, ephemeral: 0, toDevice: 0 } });
+    expect((await store.backlog('a')).size).to.equal(1000);
+    await store.acknowledge('a', txnId);
+    const next = await store.createTransaction('a', LIMITS, (rows) => `[${rows.map((r) => r.json).join(',')}]`);
+    expect(next!.txnId).to.be.greaterThan(txnId);
+    expect((JSON.parse(next!.body) as { content: { n: number } }[])[0]!.content.n).to.equal(100);
+  });
+});
+
+/** The child of the SIGKILL test: 1000 concurrent enqueues, a transaction, then it waits to die. */
+const CHILD = `
+const [moduleUrl, path] = process.argv.slice(1);
+const { SqliteStore } = await import(moduleUrl);
+const store = new SqliteStore(path);
+await store.open();
+await Promise.all(Array.from({ length: 1000 }, (_, n) =>
+  store.enqueue([{ kind: 'event', json: JSON.stringify({ type: 'm.room.message', content: { n } }), asIds: ['a'] }])));
+const txn = await store.createTransaction('a', { event: 100, ephemeral: 100, toDevice: 100 },
+  (rows) => '[' + rows.map((r) => r.json).join(',') + ']');
+process.stdout.write(JSON.stringify({ txnId: txn.txnId, body: txn.body }) + '\\n');
+setInterval(() => {}, 1000);
+`;
