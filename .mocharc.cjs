@@ -3,6 +3,8 @@
 module.exports = {
   'node-option': ['import=tsx'],
   reporter: './spec/support/reporter.cjs',
+  // Stops the throwaway PostgreSQL that the PostgreSQL specs start on demand (spec/support/postgres-server.ts).
+  require: ['./spec/support/postgres-fixture.ts'],
   timeout: 20000,
   exit: true,
 };

@@ -51,6 +51,30 @@ export interface Backlog {
   readonly oldestEnqueuedAt: number | null;
 }
 
+/** Options of `Store.enqueue`. */
+export interface EnqueueOptions {
+  /**
+   * PostgresStore: a `pg` client inside the homeserver's own open transaction; the items commit
+   * or roll back with it (an outbox: the event and its queue entries are written together).
+   * Stores that cannot join a foreign transaction reject an enqueue that passes one.
+   */
+  readonly client?: unknown;
+}
+
+/**
+ * Held by the one process that sends for an AS (see `Store.acquireSenderLock`). While a process
+ * holds it, no other process can acquire the same AS's lock.
+ */
+export interface SenderLock {
+  /**
+   * Resolves when the lock is gone without `release()` (the database connection died, or the
+   * store was closed): another process may be the sender now, so stop sending. Never rejects.
+   */
+  readonly lost: Promise<void>;
+  /** Gives the lock up so that another process can take over. Idempotent. */
+  release(): Promise<void>;
+}
+
 export interface Store {
   /** Opens the store and applies pending migrations. Idempotent. */
   open(): Promise<void>;
@@ -59,7 +83,7 @@ export interface Store {
    * Appends every item to the queue of every AS it names, all or nothing; when the promise
    * resolves the items are durable. Items are queued in array order.
    */
-  enqueue(items: readonly EnqueueItem[]): Promise<void>;
+  enqueue(items: readonly EnqueueItem[], options?: EnqueueOptions): Promise<void>;
 
   /** The transaction created for this AS and not yet acknowledged, if any. */
   inFlight(asId: string): Promise<StoredTransaction | null>;
@@ -79,6 +103,14 @@ export interface Store {
   acknowledge(asId: string, txnId: number): Promise<void>;
 
   backlog(asId: string): Promise<Backlog>;
+
+  /**
+   * Stores shared by several processes elect one sender per AS: resolves with the lock when this
+   * process is now the AS's sender, or null when another process (or another caller in this one)
+   * is. Stores without this method are single-process: their process is always the sender.
+   * Poll it with `electSender()` (lib/store/sender-lock.ts).
+   */
+  acquireSenderLock?(asId: string): Promise<SenderLock | null>;
 
   /** Releases the database. The store cannot be used afterwards. */
   close(): Promise<void>;

@@ -1,0 +1,227 @@
+/**
+ * Sender election: exactly one process sends for an AS, and another takes over when it dies.
+ *
+ * PostgresStore elects with session-level advisory locks (`pg_try_advisory_lock`) held on one
+ * dedicated connection, outside the pool: a lock lives exactly as long as that session, so when
+ * the holder dies, even by SIGKILL, the server sees the socket close, ends the session and frees
+ * the lock; the next `electSender` poll elsewhere wins it. Single-process stores have no
+ * `acquireSenderLock`, and `electSender` then returns at once: that process is always the sender.
+ *
+ * This module loads no driver (`pg` is a type import), so the sender can use `electSender`
+ * whatever the store.
+ */
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import { StoreError } from '../errors.ts';
+import type { SenderLock, Store } from './store.ts';
+
+/**
+ * A stable signed 64-bit advisory-lock key for a name (the first 8 bytes of its SHA-256), as the
+ * decimal text PostgreSQL casts to `bigint`. Stable across processes, versions and platforms.
+ *
+ * @example
+ * ```ts
+ * await client.query('SELECT pg_try_advisory_lock($1::bigint)', [advisoryLockKey('koa-appservice:sender:irc')]);
+ * ```
+ */
+export function advisoryLockKey(name: string): string {
+  return createHash('sha256').update(name, 'utf8').digest().readBigInt64BE(0).toString();
+}
+
+export interface ElectSenderOptions {
+  /** Pause between attempts while another process is the sender. Default 1000 ms. */
+  readonly retryIntervalMs?: number;
+  /** Stops waiting: `electSender` then rejects with the signal's reason. */
+  readonly signal?: AbortSignal;
+  /** Told about each failed attempt (the database is down, say); the attempts go on. */
+  readonly onError?: (err: unknown) => void;
+}
+
+const SOLE_SENDER: SenderLock = Object.freeze({
+  lost: new Promise<void>(() => {}),
+  release: async () => {},
+});
+
+/**
+ * Waits until this process is the sender for `asId` and returns the lock. The caller sends while
+ * it holds the lock, stops when `lock.lost` resolves, and calls `lock.release()` when it stops.
+ *
+ * @example
+ * ```ts
+ * const lock = await electSender(store, 'irc', { retryIntervalMs: 1000, signal: closing.signal });
+ * lock.lost.then(() => sender.pause()); // another process may be sending now
+ * // ... send ...
+ * await lock.release();
+ * ```
+ */
+export async function electSender(
+  store: Pick<Store, 'acquireSenderLock'>,
+  asId: string,
+  options: ElectSenderOptions = {},
+): Promise<SenderLock> {
+  const { retryIntervalMs = 1000, signal, onError } = options;
+  if (!store.acquireSenderLock) return SOLE_SENDER;
+  for (;;) {
+    signal?.throwIfAborted();
+    try {
+      const lock = await store.acquireSenderLock(asId);
+      if (lock) {
+        if (!signal?.aborted) return lock;
+        await lock.release();
+      }
+    } catch (err) {
+      onError?.(err);
+    }
+    signal?.throwIfAborted();
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, retryIntervalMs);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+}
+
+interface Held {
+  readonly key: string;
+  readonly markLost: () => void;
+}
+
+/**
+ * Advisory locks on one dedicated connection, for PostgresStore. Every lock of a store shares the
+ * connection: when it dies, all of them are lost together, and the next attempt reconnects. A
+ * heartbeat query notices a connection that died silently (a half-open TCP link) while locks are held.
+ *
+ * @example
+ * ```ts
+ * const locks = new AdvisoryLocks(() => new pg.Client({ connectionString }), 'postgres://db/hs', 5000);
+ * const lock = await locks.tryAcquire('koa-appservice:sender:public:irc');
+ * ```
+ */
+export class AdvisoryLocks {
+  readonly #newClient: () => pg.Client;
+  readonly #where: string;
+  readonly #heartbeatMs: number;
+  #client: pg.Client | null = null;
+  #connecting: Promise<pg.Client> | null = null;
+  readonly #held = new Map<string, Held>();
+  #heartbeat: NodeJS.Timeout | null = null;
+  #ending: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  constructor(newClient: () => pg.Client, where: string, heartbeatMs: number) {
+    this.#newClient = newClient;
+    this.#where = where;
+    this.#heartbeatMs = heartbeatMs;
+  }
+
+  /** The lock named `name`, or null when another session, or another caller here, holds it. */
+  async tryAcquire(name: string): Promise<SenderLock | null> {
+    if (this.#closed) throw new StoreError(`PostgreSQL ${this.#where}: the store is closed`);
+    if (this.#held.has(name)) return null;
+    const key = advisoryLockKey(name);
+    const client = await this.#connect();
+    let ok: boolean;
+    try {
+      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [key]);
+      ok = rows[0]?.ok === true;
+    } catch (err) {
+      this.#drop(client);
+      throw new StoreError(`PostgreSQL ${this.#where}: sender lock: ${(err as Error).message}`, { cause: err });
+    }
+    if (!ok) return null;
+    if (client !== this.#client || this.#closed) return null; // the session ended meanwhile
+    if (this.#held.has(name)) {
+      // Advisory locks are re-entrant within a session: a concurrent caller here already won.
+      await client.query('SELECT pg_advisory_unlock($1::bigint)', [key]).catch(() => this.#drop(client));
+      return null;
+    }
+    let markLost!: () => void;
+    const lost = new Promise<void>((resolve) => (markLost = resolve));
+    const held: Held = { key, markLost };
+    this.#held.set(name, held);
+    this.#startHeartbeat();
+    let released = false;
+    return {
+      lost,
+      release: async () => {
+        if (released) return;
+        released = true;
+        if (this.#held.get(name) !== held) return; // already lost: nothing to release
+        this.#held.delete(name);
+        if (this.#held.size === 0) this.#stopHeartbeat();
+        const current = this.#client;
+        if (current === client) {
+          await client.query('SELECT pg_advisory_unlock($1::bigint)', [key]).catch(() => this.#drop(client));
+        }
+      },
+    };
+  }
+
+  /** Ends the connection, which frees every lock; their `lost` promises resolve. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const client = this.#client ?? (await this.#connecting?.catch(() => null)) ?? null;
+    if (client) this.#drop(client);
+    await this.#ending;
+  }
+
+  async #connect(): Promise<pg.Client> {
+    if (this.#client) return this.#client;
+    this.#connecting ??= (async () => {
+      const client = this.#newClient();
+      // Until end(), any error or end of this session means its locks are gone.
+      client.on('error', () => this.#drop(client));
+      client.on('end', () => this.#drop(client));
+      try {
+        await client.connect();
+      } catch (err) {
+        client.end().catch(() => {});
+        throw new StoreError(`PostgreSQL ${this.#where}: sender lock: cannot connect: ${(err as Error).message}`, { cause: err });
+      }
+      if (this.#closed) {
+        await client.end().catch(() => {});
+        throw new StoreError(`PostgreSQL ${this.#where}: the store is closed`);
+      }
+      this.#client = client;
+      return client;
+    })().finally(() => (this.#connecting = null));
+    return this.#connecting;
+  }
+
+  /** Forgets a dead (or closing) session: every lock it held is lost. */
+  #drop(client: pg.Client): void {
+    if (this.#client !== client) return;
+    this.#client = null;
+    this.#stopHeartbeat();
+    const held = [...this.#held.values()];
+    this.#held.clear();
+    for (const lock of held) lock.markLost();
+    this.#ending = client.end().catch(() => {});
+  }
+
+  #startHeartbeat(): void {
+    if (this.#heartbeat || this.#heartbeatMs <= 0) return;
+    this.#heartbeat = setInterval(() => {
+      const client = this.#client;
+      if (!client) return;
+      const timer = setTimeout(() => this.#drop(client), this.#heartbeatMs);
+      client.query('SELECT 1').then(
+        () => clearTimeout(timer),
+        () => {
+          clearTimeout(timer);
+          this.#drop(client);
+        },
+      );
+    }, this.#heartbeatMs);
+    this.#heartbeat.unref();
+  }
+
+  #stopHeartbeat(): void {
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat = null;
+  }
+}
