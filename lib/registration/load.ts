@@ -41,19 +41,11 @@ export async function loadRegistrations(sources: ReadonlyArray<RegistrationSourc
       results.push(check(() => validateRegistration(source, `<object #${index}>`)));
       continue;
     }
-    for (const file of await expand(source, cwd, errors)) {
+    for (const file of await expandSource(source, cwd, errors)) {
       const absolute = resolve(cwd, file);
       if (seenFiles.has(absolute)) continue; // listed twice (a glob and a path): one AS, not a duplicate
       seenFiles.add(absolute);
-      let text: string;
-      try {
-        text = await readFile(absolute, 'utf8');
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        errors.push(new RegistrationError(file, '', code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? 'error'})`, { cause: error }));
-        continue;
-      }
-      results.push(check(() => parseRegistration(text, file)));
+      results.push(await checkAsync(readRegistrationFile(file, cwd)));
     }
   }
 
@@ -62,16 +54,51 @@ export async function loadRegistrations(sources: ReadonlyArray<RegistrationSourc
     if ('errors' in result) errors.push(...result.errors);
     else registrations.push(result.registration);
   }
-  errors.push(...crossCheck(registrations));
+  errors.push(...crossCheckRegistrations(registrations));
   if (errors.length > 0) throw new RegistrationLoadError(errors);
   return registrations;
 }
 
-async function expand(source: string, cwd: string, errors: RegistrationError[]): Promise<string[]> {
+/**
+ * The files a source string names: itself, or what the glob matches (sorted). A glob that
+ * matches nothing adds a RegistrationError to `errors` and yields no file.
+ *
+ * @example
+ * await expandSource('registrations/*.yaml', process.cwd(), errors); // ['registrations/irc.yaml', ...]
+ */
+export async function expandSource(source: string, cwd: string, errors: RegistrationError[]): Promise<string[]> {
   if (!isDynamicPattern(source)) return [source];
   const files = await glob(source, { cwd, onlyFiles: true, expandDirectories: false });
   if (files.length === 0) errors.push(new RegistrationError(source, '', 'no file matches this pattern'));
   return files.sort();
+}
+
+/**
+ * Reads and validates one registration file (`file` relative to `cwd`, and named so in errors).
+ * Throws RegistrationLoadError, also for a missing or unreadable file.
+ *
+ * @example
+ * const registration = await readRegistrationFile('registrations/irc.yaml', '/etc/synapse');
+ */
+export async function readRegistrationFile(file: string, cwd: string = process.cwd()): Promise<Registration> {
+  let text: string;
+  try {
+    text = await readFile(resolve(cwd, file), 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory, not a file' : `cannot read file (${code ?? 'error'})`;
+    throw new RegistrationLoadError([new RegistrationError(file, '', reason, { cause: error })]);
+  }
+  return parseRegistration(text, file);
+}
+
+async function checkAsync(load: Promise<Registration>): Promise<Checked> {
+  try {
+    return { registration: await load };
+  } catch (error) {
+    if (error instanceof RegistrationLoadError) return { errors: [...error.errors] };
+    throw error;
+  }
 }
 
 function check(load: () => Registration): Checked {
@@ -121,8 +148,14 @@ export function validateRegistration(value: unknown, file: string): Registration
   return result.registration;
 }
 
-/** Checks that need every registration at once. Messages name the other file, never a token. */
-function crossCheck(registrations: readonly Registration[]): RegistrationError[] {
+/**
+ * Checks that need every registration at once: duplicate `id`, duplicate `as_token`, an
+ * `as_token` equal to any `hs_token`. Messages name the other file, never a token.
+ *
+ * @example
+ * const errors = crossCheckRegistrations(registrations); // [] when they can live together
+ */
+export function crossCheckRegistrations(registrations: readonly Registration[]): RegistrationError[] {
   const errors: RegistrationError[] = [];
   const byId = new Map<string, Registration>();
   const byAsToken = new Map<string, Registration>();
