@@ -1,0 +1,136 @@
+/**
+ * Exclusive namespaces (spec: Application Service API, "Server admin style permissions").
+ *
+ * An AS creates and logs in users, and creates aliases, only inside its own namespaces; nobody
+ * else may create users or aliases inside a namespace an AS holds exclusively. Refusals are
+ * `400 M_EXCLUSIVE`, as Synapse answers. Accepted AS registrations and logins are handed to the
+ * homeserver on `ctx.state` (it still creates the user or the session itself).
+ */
+import type { Context, Middleware } from 'koa';
+import { MatrixError } from '../errors.ts';
+import type { Registration } from '../registration/registration.ts';
+import { hasAccessToken } from './auth.ts';
+import { isRecord, readJsonBody } from './json-body.ts';
+import type { AppserviceContext, AppserviceState } from './state.ts';
+
+export const AS_LOGIN_TYPE = 'm.login.application_service';
+
+/** What the guards need of the namespace index (H2's NamespaceIndex fits). */
+export interface GuardDeps {
+  index: {
+    matches(registration: Registration, kind: 'users' | 'aliases', value: string): boolean;
+    exclusiveOwners(kind: 'users' | 'aliases', value: string): readonly Registration[];
+  };
+  host: { readonly serverName: string };
+  bodyLimitBytes?: number;
+}
+
+const CLIENT = /^\/_matrix\/client\/(?:r0|v3)\/(register(?:\/available)?|login|createRoom|directory\/room\/([^/]+))\/?$/;
+
+/**
+ * Enforce exclusive namespaces on register, login, alias create/delete and createRoom's alias.
+ * Runs after `authMiddleware`, whose `ctx.state.appservice` tells an AS from anyone else.
+ *
+ * @example
+ * app.use(matrixErrors([authMiddleware(deps), guardsMiddleware({ index, host })]));
+ */
+export function guardsMiddleware(deps: GuardDeps): Middleware<AppserviceState, AppserviceContext> {
+  const { index, host, bodyLimitBytes } = deps;
+  const userIdOf = (localpart: string) => `@${localpart}:${host.serverName}`;
+  const senderOf = (reg: Registration) => userIdOf(reg.senderLocalpart);
+
+  /** Refuse when someone other than `requester` holds `value` exclusively. */
+  function checkExclusive(kind: 'users' | 'aliases', value: string, requester: Registration | undefined, what: string): void {
+    const owners = index.exclusiveOwners(kind, value);
+    if (owners.some((owner) => owner !== requester)) {
+      throw new MatrixError(400, 'M_EXCLUSIVE', `This ${what} is reserved by an application service.`);
+    }
+  }
+
+  /** An AS may only touch its own namespace (its sender counts as its own user). */
+  function checkOwn(kind: 'users' | 'aliases', value: string, reg: Registration, what: string): void {
+    const own = index.matches(reg, kind, value) || (kind === 'users' && value === senderOf(reg));
+    if (!own) throw new MatrixError(400, 'M_EXCLUSIVE', `This application service has not reserved this ${what}.`);
+    checkExclusive(kind, value, reg, what);
+  }
+
+  function checkAlias(alias: string, reg: Registration | undefined): void {
+    if (reg) checkOwn('aliases', alias, reg, 'alias');
+    else checkExclusive('aliases', alias, undefined, 'alias');
+  }
+
+  /** 401 for `m.login.application_service` without an AS token, as the spec words it. */
+  function requireAppservice(ctx: Context, reg: Registration | undefined): Registration {
+    if (reg) return reg;
+    if (hasAccessToken(ctx)) throw new MatrixError(401, 'M_UNKNOWN_TOKEN', 'Unrecognised access token.');
+    throw new MatrixError(401, 'M_MISSING_TOKEN', 'Missing access token.');
+  }
+
+  async function register(ctx: Context, state: AppserviceState): Promise<void> {
+    const body = await readJsonBody(ctx, bodyLimitBytes);
+    if (!isRecord(body)) return; // not ours to judge: the homeserver answers M_BAD_JSON
+    const reg = state.appservice;
+    if (body.type === AS_LOGIN_TYPE) {
+      const appservice = requireAppservice(ctx, reg);
+      // The AS API first named it `user`; `username` is what clients send. Synapse reads both.
+      const localpart = typeof body.user === 'string' ? body.user : body.username;
+      if (typeof localpart !== 'string' || localpart === '') {
+        throw new MatrixError(400, 'M_MISSING_PARAM', 'username is required with m.login.application_service');
+      }
+      const userId = userIdOf(localpart);
+      checkOwn('users', userId, appservice, 'user id');
+      // MSC4190: an AS that manages its own devices never gets a token from register.
+      const inhibitLogin = body.inhibit_login === true || appservice.msc4190;
+      state.appserviceRegister = { userId, localpart, inhibitLogin };
+    } else if (typeof body.username === 'string') {
+      checkExclusive('users', userIdOf(body.username), reg, 'user id');
+    }
+  }
+
+  async function login(ctx: Context, state: AppserviceState): Promise<void> {
+    const body = await readJsonBody(ctx, bodyLimitBytes);
+    if (!isRecord(body) || body.type !== AS_LOGIN_TYPE) return;
+    const appservice = requireAppservice(ctx, state.appservice);
+    const identifier = body.identifier;
+    if (!isRecord(identifier) || identifier.type !== 'm.id.user' || typeof identifier.user !== 'string') {
+      throw new MatrixError(400, 'M_INVALID_PARAM', 'm.login.application_service needs an m.id.user identifier');
+    }
+    const user = identifier.user;
+    const userId = user.startsWith('@') ? user : userIdOf(user);
+    checkOwn('users', userId, appservice, 'user id');
+    state.appserviceLogin = { userId };
+  }
+
+  return async (ctx, next) => {
+    const match = ctx.path.startsWith('/_matrix/client/') ? CLIENT.exec(ctx.path) : null;
+    if (match === null) return next();
+    const [, route, encodedAlias] = match;
+    const state = ctx.state;
+    if (route === 'register' && ctx.method === 'POST') {
+      await register(ctx, state);
+    } else if (route === 'register/available' && ctx.method === 'GET') {
+      const username = ctx.query.username;
+      if (typeof username === 'string') checkExclusive('users', userIdOf(username), state.appservice, 'user id');
+    } else if (route === 'login' && ctx.method === 'POST') {
+      await login(ctx, state);
+    } else if (route === 'createRoom' && ctx.method === 'POST') {
+      const body = await readJsonBody(ctx, bodyLimitBytes);
+      if (isRecord(body) && typeof body.room_alias_name === 'string') {
+        checkAlias(`#${body.room_alias_name}:${host.serverName}`, state.appservice);
+      }
+    } else if (encodedAlias !== undefined && (ctx.method === 'PUT' || ctx.method === 'DELETE')) {
+      const alias = decode(encodedAlias);
+      if (alias !== undefined) checkAlias(alias, state.appservice);
+    }
+    return next();
+  };
+}
+
+/** A path segment decoded; undefined when malformed (the homeserver then answers as it will). */
+export function decode(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Blocking interceptors (design section 6): a client request that names a user or an alias the
+ * homeserver may not know yet waits while the AS owning that namespace is asked to create it, and
+ * only then reaches the homeserver's route.
+ *
+ * Outcomes: `exists` and `absent` both let the request through (for `absent` the homeserver gives
+ * its normal 404); `unavailable` answers `408` with a Matrix body, as the spec's notes on querying
+ * ask ("This should result in an HTTP status 408"). The spec names no errcode for it, so it is the
+ * generic `M_UNKNOWN`; the status is what clients act on.
+ */
+import type { Context, Middleware } from 'koa';
+import { MatrixError } from '../errors.ts';
+import { decode } from './guards.ts';
+import { isRecord, readJsonBody } from './json-body.ts';
+import type { AppserviceContext, AppserviceState, QueryResult } from './state.ts';
+
+/** H3's ExistenceQueries fits. */
+export interface Queries {
+  ensureUser(userId: string, options?: { deadlineMs?: number; signal?: AbortSignal }): Promise<QueryResult>;
+  ensureAlias(alias: string, options?: { deadlineMs?: number; signal?: AbortSignal }): Promise<QueryResult>;
+}
+
+export interface InterceptorDeps {
+  queries: Queries;
+  /** Per request, for all its queries together; the queries' own default when unset. */
+  deadlineMs?: number;
+  bodyLimitBytes?: number;
+}
+
+/** A client may name many ids in one request; each is a query, so bound them. */
+export const MAX_IDS_PER_REQUEST = 100;
+
+type Kind = 'user' | 'alias';
+
+const CLIENT =
+  /^\/_matrix\/client\/(?:r0|v3)\/(?:(directory\/room|join|knock|profile)\/([^/]+)(\/[^/]+)?|rooms\/[^/]+\/(invite|state\/m\.room\.canonical_alias)(?:\/[^/]*)?|(createRoom))\/?$/;
+
+/**
+ * Block the requests of design section 6 until the owning AS was asked, and put
+ * `ctx.ensureUser()` / `ctx.ensureAlias()` on every context for the homeserver's own routes.
+ *
+ * @example
+ * app.use(matrixErrors([authMiddleware(d), guardsMiddleware(d), interceptorsMiddleware({ queries })]));
+ * router.get('/_matrix/client/v3/custom/:userId', async (ctx) => { await ctx.ensureUser(ctx.params.userId); });
+ */
+export function interceptorsMiddleware(deps: InterceptorDeps): Middleware<AppserviceState, AppserviceContext> {
+  const { queries, deadlineMs, bodyLimitBytes } = deps;
+
+  /** Ask about every id at once, under one deadline; a client that hangs up stops the wait. */
+  async function ask(ctx: Context, kind: Kind, ids: readonly string[]): Promise<QueryResult> {
+    const unique = [...new Set(ids)].slice(0, MAX_IDS_PER_REQUEST);
+    if (unique.length === 0) return 'exists';
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    ctx.req.once('close', onClose);
+    const signals = [gone.signal];
+    if (deadlineMs !== undefined) signals.push(AbortSignal.timeout(deadlineMs));
+    const options = { signal: AbortSignal.any(signals), ...(deadlineMs === undefined ? {} : { deadlineMs }) };
+    try {
+      const results = await Promise.all(
+        unique.map((id) => (kind === 'user' ? queries.ensureUser(id, options) : queries.ensureAlias(id, options))),
+      );
+      if (results.includes('unavailable')) {
+        throw new MatrixError(408, 'M_UNKNOWN', `The application service responsible for this ${kind} did not answer in time.`);
+      }
+      return results.includes('absent') ? 'absent' : 'exists';
+    } finally {
+      ctx.req.off('close', onClose);
+    }
+  }
+
+  // Shared by every context (no closures per request); `this` is the ctx they are called on.
+  function ensureUser(this: Context, userId: string): Promise<'exists' | 'absent'> {
+    return ask(this, 'user', [userId]) as Promise<'exists' | 'absent'>;
+  }
+  function ensureAlias(this: Context, alias: string): Promise<'exists' | 'absent'> {
+    return ask(this, 'alias', [alias]) as Promise<'exists' | 'absent'>;
+  }
+
+  return async (ctx, next) => {
+    ctx.ensureUser = ensureUser;
+    ctx.ensureAlias = ensureAlias;
+    const match = ctx.path.startsWith('/_matrix/client/') ? CLIENT.exec(ctx.path) : null;
+    if (match === null) return next();
+    const [, byPath, segment, rest, inRoom, createRoom] = match;
+    const id = segment === undefined ? undefined : decode(segment);
+    const method = ctx.method;
+
+    if (byPath === 'directory/room' && method === 'GET' && rest === undefined && id?.startsWith('#')) {
+      await ask(ctx, 'alias', [id]);
+    } else if ((byPath === 'join' || byPath === 'knock') && method === 'POST' && rest === undefined && id?.startsWith('#')) {
+      await ask(ctx, 'alias', [id]);
+    } else if (byPath === 'profile' && method === 'GET' && id?.startsWith('@')) {
+      await ask(ctx, 'user', [id]);
+    } else if (inRoom === 'invite' && method === 'POST') {
+      const body = await readJsonBody(ctx, bodyLimitBytes);
+      if (isRecord(body) && typeof body.user_id === 'string') await ask(ctx, 'user', [body.user_id]);
+    } else if (inRoom === 'state/m.room.canonical_alias' && method === 'PUT') {
+      const body = await readJsonBody(ctx, bodyLimitBytes);
+      if (isRecord(body)) {
+        const alt = Array.isArray(body.alt_aliases) ? body.alt_aliases : [];
+        const aliases = [body.alias, ...alt].filter((a): a is string => typeof a === 'string' && a.startsWith('#'));
+        await ask(ctx, 'alias', aliases);
+      }
+    } else if (createRoom !== undefined && method === 'POST') {
+      const body = await readJsonBody(ctx, bodyLimitBytes);
+      if (isRecord(body) && Array.isArray(body.invite)) {
+        await ask(ctx, 'user', body.invite.filter((u): u is string => typeof u === 'string'));
+      }
+    }
+    return next();
+  };
+}

@@ -1,0 +1,192 @@
+/**
+ * The client-server routes the library answers itself (spec: Application Service API,
+ * "Client-Server API Extensions" and "Third-party networks"): the appservice ping, third-party
+ * lookups fanned out to the ASes that declare a protocol, and the appservice room directory.
+ */
+import Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import { AppserviceRequestError, MatrixError } from '../errors.ts';
+import type { Registration } from '../registration/registration.ts';
+import { isRecord, readJsonBody } from './json-body.ts';
+import type { AppserviceContext, AppserviceState, KoaHost } from './state.ts';
+
+export type ThirdpartyKind = 'protocol' | 'location' | 'user';
+
+/** The part of H3's AppserviceClient the routes use. */
+export interface RouteClient {
+  ping(transactionId?: string, signal?: AbortSignal): Promise<unknown>;
+  thirdparty(kind: ThirdpartyKind, protocol: string | null, query: Record<string, string>, signal?: AbortSignal): Promise<unknown>;
+}
+
+export interface RouteDeps {
+  registry: { readonly all: readonly Registration[]; byId(id: string): Registration | undefined };
+  clientFor(asId: string): RouteClient | undefined;
+  host: KoaHost;
+  /** Called after a successful ping: the AS is up, so wake its sender (design section 7). */
+  onPing?(asId: string): void;
+  /** Bound on a ping or on each AS's third-party answer. Default 10 000. */
+  deadlineMs?: number;
+  bodyLimitBytes?: number;
+}
+
+const VERSIONS = ['r0', 'v3'] as const;
+/** Identity-assertion parameters and the token are for us, never for the AS. */
+const NOT_FIELDS = new Set(['access_token', 'user_id', 'device_id', 'org.matrix.msc3202.device_id', 'ts']);
+
+/**
+ * Ping, third-party lookups and the appservice room directory, as one middleware (a @koa/router
+ * router). Requests it does not route go on to the homeserver.
+ *
+ * @example
+ * app.use(matrixErrors([authMiddleware(d), routesMiddleware({ registry, clientFor, host, onPing })]));
+ */
+export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, AppserviceContext> {
+  const { registry, clientFor, host, onPing, bodyLimitBytes } = deps;
+  const deadlineMs = deps.deadlineMs ?? 10_000;
+  const router = new Router<AppserviceState>();
+  const client = (p: string) => VERSIONS.map((v) => `/_matrix/client/${v}${p}`);
+
+  router.post('/_matrix/client/v1/appservice/:appserviceId/ping', async (ctx) => {
+    const reg = ctx.state.appservice;
+    if (reg === undefined || reg.id !== ctx.params.appserviceId) {
+      throw new MatrixError(403, 'M_FORBIDDEN', "Provided access token is not the appservice's as_token");
+    }
+    const body = await readJsonBody(ctx, bodyLimitBytes);
+    const transactionId = isRecord(body) ? body.transaction_id : undefined;
+    if (transactionId !== undefined && typeof transactionId !== 'string') {
+      throw new MatrixError(400, 'M_BAD_JSON', 'transaction_id must be a string');
+    }
+    const asClient = reg.url === null ? undefined : clientFor(reg.id);
+    if (asClient === undefined) throw new MatrixError(400, 'M_URL_NOT_SET', "Application service doesn't have a URL configured");
+    const started = performance.now();
+    const signal = AbortSignal.timeout(deadlineMs);
+    try {
+      await asClient.ping(transactionId, signal);
+    } catch (err) {
+      throw pingError(err, signal);
+    }
+    ctx.body = { duration_ms: Math.round(performance.now() - started) };
+    onPing?.(reg.id);
+  });
+
+  router.get(client('/thirdparty/protocols'), async (ctx) => {
+    ctx.body = await protocols(undefined);
+  });
+
+  router.get(client('/thirdparty/protocol/:protocol'), async (ctx) => {
+    const protocol = ctx.params.protocol ?? '';
+    const found = (await protocols(protocol))[protocol];
+    if (found === undefined) throw new MatrixError(404, 'M_NOT_FOUND', 'The protocol is unknown.');
+    ctx.body = found;
+  });
+
+  for (const kind of ['location', 'user'] as const) {
+    router.get(client(`/thirdparty/${kind}/:protocol`), async (ctx) => {
+      const protocol = ctx.params.protocol ?? '';
+      ctx.body = await lookup(ctx, kind, protocol, declaring(protocol));
+    });
+    // The reverse lookups (by alias, by user id) name no protocol: ask every AS that has any.
+    router.get(client(`/thirdparty/${kind}`), async (ctx) => {
+      ctx.body = await lookup(ctx, kind, null, registry.all.filter((r) => r.url !== null && r.protocols.length > 0));
+    });
+  }
+
+  router.put(client('/directory/list/appservice/:networkId/:roomId'), async (ctx) => {
+    if (ctx.state.appservice === undefined) {
+      throw new MatrixError(403, 'M_FORBIDDEN', 'Only application services can edit their room directory.');
+    }
+    const body = await readJsonBody(ctx, bodyLimitBytes);
+    const visibility = isRecord(body) ? body.visibility : undefined;
+    if (visibility !== 'public' && visibility !== 'private') {
+      throw new MatrixError(400, 'M_INVALID_PARAM', 'visibility must be "public" or "private"');
+    }
+    if (host.setRoomDirectoryVisibility === undefined) {
+      throw new MatrixError(404, 'M_UNRECOGNIZED', 'This homeserver has no application service room directories.');
+    }
+    await host.setRoomDirectoryVisibility(ctx.params.networkId ?? '', ctx.params.roomId ?? '', visibility);
+    ctx.body = {};
+  });
+
+  function declaring(protocol: string): Registration[] {
+    return registry.all.filter((r) => r.url !== null && r.protocols.includes(protocol));
+  }
+
+  /** Every AS declaring each protocol, asked in parallel; instances merged, other fields from the first answer. */
+  async function protocols(only: string | undefined): Promise<Record<string, Record<string, unknown>>> {
+    const asks: { protocol: string; reg: Registration }[] = [];
+    for (const reg of registry.all) {
+      if (reg.url === null) continue;
+      for (const protocol of reg.protocols) if (only === undefined || protocol === only) asks.push({ protocol, reg });
+    }
+    const answers = await Promise.all(asks.map(({ protocol, reg }) => askOne(reg, 'protocol', protocol, {})));
+    const merged: Record<string, Record<string, unknown>> = {};
+    asks.forEach(({ protocol, reg }, i) => {
+      const answer = answers[i];
+      if (!isRecord(answer)) return;
+      const instances = (Array.isArray(answer.instances) ? answer.instances : []).filter(isRecord).map((instance) => ({
+        ...instance,
+        // Opaque to clients; the same shape Synapse uses, so /publicRooms can find the AS back.
+        instance_id: JSON.stringify({ appservice_id: reg.id, network_id: instance.network_id }),
+      }));
+      const existing = merged[protocol];
+      if (existing === undefined) merged[protocol] = { ...answer, instances };
+      else existing.instances = [...(existing.instances as unknown[]), ...instances];
+    });
+    return merged;
+  }
+
+  /** Locations or users from every AS asked, concatenated; none at all is the spec's 404. */
+  async function lookup(ctx: Context, kind: 'location' | 'user', protocol: string | null, regs: readonly Registration[]): Promise<unknown[]> {
+    const fields: Record<string, string> = {};
+    for (const [name, value] of Object.entries(ctx.query)) {
+      const first = Array.isArray(value) ? value[0] : value;
+      if (!NOT_FIELDS.has(name) && first !== undefined) fields[name] = first;
+    }
+    const answers = await Promise.all(regs.map((reg) => askOne(reg, kind, protocol, fields)));
+    const all = answers.flatMap((a) => (Array.isArray(a) ? a.filter(isRecord) : []));
+    if (all.length === 0) throw new MatrixError(404, 'M_NOT_FOUND', `No ${kind === 'location' ? 'portal rooms' : 'users'} were found.`);
+    return all;
+  }
+
+  /** One AS's answer, or undefined when it failed: one broken bridge must not hide the others. */
+  async function askOne(reg: Registration, kind: ThirdpartyKind, protocol: string | null, query: Record<string, string>) {
+    const asClient = clientFor(reg.id);
+    if (asClient === undefined) return undefined;
+    try {
+      return await asClient.thirdparty(kind, protocol, query, AbortSignal.timeout(deadlineMs));
+    } catch {
+      return undefined;
+    }
+  }
+
+  const routes = router.routes();
+  // Skip the router entirely for the homeserver's other routes: most requests are not ours.
+  return (ctx, next) => {
+    const path = ctx.path;
+    if (!path.startsWith('/_matrix/client/')) return next();
+    if (!path.includes('/thirdparty/') && !path.includes('/appservice/')) return next();
+    return routes(ctx as never, next);
+  };
+}
+
+/** A failed ping as the spec's errcodes. */
+function pingError(err: unknown, signal: AbortSignal): MatrixError {
+  if (err instanceof AppserviceRequestError) {
+    switch (err.kind) {
+      case 'url-not-set':
+        return new MatrixError(400, 'M_URL_NOT_SET', "Application service doesn't have a URL configured", {}, { cause: err });
+      case 'timeout':
+        return new MatrixError(504, 'M_CONNECTION_TIMEOUT', 'Connection to application service timed out', {}, { cause: err });
+      case 'status':
+      case 'body': {
+        const body = typeof err.body === 'string' ? err.body : err.body === undefined ? '' : JSON.stringify(err.body);
+        const extra = err.status === undefined ? { body } : { status: err.status, body };
+        return new MatrixError(502, 'M_BAD_STATUS', `Ping returned status ${err.status ?? 'unusable body'}`, extra, { cause: err });
+      }
+      case 'connection':
+        break;
+    }
+  }
+  if (signal.aborted) return new MatrixError(504, 'M_CONNECTION_TIMEOUT', 'Connection to application service timed out', {}, { cause: err });
+  return new MatrixError(502, 'M_CONNECTION_FAILED', 'Failed to connect to application service', {}, { cause: err });
+}

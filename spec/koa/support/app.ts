@@ -1,0 +1,181 @@
+/**
+ * A real Koa app on loopback for the Koa specs: the plugin's middleware (auth, guards,
+ * interceptors, routes, wrapped in matrixErrors) in front of a tiny "homeserver" that answers
+ * from a ToyHost and echoes what the plugin left on ctx.state, with real Registry, NamespaceIndex,
+ * ExistenceQueries and AppserviceClients talking to MockAppService ASes.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Koa from 'koa';
+import { request } from 'undici';
+import { AppserviceClient } from '../../../lib/client/appservice-client.ts';
+import { MatrixError } from '../../../lib/errors.ts';
+import { authMiddleware } from '../../../lib/koa/auth.ts';
+import { matrixErrors } from '../../../lib/koa/error-response.ts';
+import { guardsMiddleware } from '../../../lib/koa/guards.ts';
+import { interceptorsMiddleware } from '../../../lib/koa/interceptors.ts';
+import { routesMiddleware } from '../../../lib/koa/routes.ts';
+import type { AppserviceContext, AppserviceState } from '../../../lib/koa/state.ts';
+import { NamespaceIndex } from '../../../lib/namespace/namespace-index.ts';
+import { ExistenceQueries } from '../../../lib/query/existence.ts';
+import type { Registration } from '../../../lib/registration/registration.ts';
+import { Registry } from '../../../lib/registration/registry.ts';
+import { ToyHost } from './toy-host.ts';
+
+export interface RegSpec {
+  id: string;
+  asToken?: string;
+  hsToken?: string;
+  url?: string | null;
+  sender?: string;
+  /** [js regex source, exclusive] */
+  users?: [string, boolean][];
+  aliases?: [string, boolean][];
+  protocols?: string[];
+  rateLimited?: boolean;
+  msc4190?: boolean;
+}
+
+/** A Registration built directly, as the loader would produce it. */
+export function registration(spec: RegSpec): Registration {
+  const rules = (list: [string, boolean][] = []) =>
+    list.map(([source, exclusive]) => ({ source, exclusive, regex: new RegExp(`^(?:${source})`) }));
+  return {
+    id: spec.id,
+    url: spec.url === undefined ? null : spec.url,
+    asToken: spec.asToken ?? `as-${spec.id}`,
+    hsToken: spec.hsToken ?? `hs-${spec.id}`,
+    senderLocalpart: spec.sender ?? `${spec.id}bot`,
+    namespaces: { users: rules(spec.users), aliases: rules(spec.aliases), rooms: [] },
+    rateLimited: spec.rateLimited ?? true,
+    protocols: spec.protocols ?? [],
+    receiveEphemeral: false,
+    msc3202: false,
+    msc4190: spec.msc4190 ?? false,
+    receiveToDevice: false,
+    legacyQueryToken: false,
+    source: `<object ${spec.id}>`,
+    raw: {},
+  };
+}
+
+export interface Reply {
+  status: number;
+  body: Record<string, unknown> & { errcode?: string; error?: string };
+  text: string;
+}
+
+export interface RequestOptions {
+  token?: string;
+  query?: Record<string, string | string[]>;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface TestApp {
+  readonly url: string;
+  readonly host: ToyHost;
+  readonly registry: Registry;
+  readonly queries: ExistenceQueries;
+  /** ctx.state as the homeserver's routes saw it, on the last request that reached them. */
+  readonly seen: { state?: AppserviceState; body?: unknown; path?: string };
+  readonly pinged: string[];
+  call(method: string, path: string, options?: RequestOptions): Promise<Reply>;
+  close(): Promise<void>;
+}
+
+export async function startApp(options: {
+  registrations: Registration[];
+  host?: ToyHost;
+  deadlineMs?: number;
+  existenceDeadlineMs?: number;
+}): Promise<TestApp> {
+  const host = options.host ?? new ToyHost();
+  const registry = new Registry(options.registrations, host.serverName);
+  const index = new NamespaceIndex(options.registrations);
+  const clients = new Map(options.registrations.map((r) => [r.id, new AppserviceClient(r, { connectTimeoutMs: 1_000 })]));
+  const queries = new ExistenceQueries(
+    { host, registrations: options.registrations, index, client: (id) => clients.get(id)! },
+    { deadlineMs: options.existenceDeadlineMs ?? 2_000, retry: { minDelayMs: 10, maxDelayMs: 50 } },
+  );
+  const pinged: string[] = [];
+  const seen: TestApp['seen'] = {};
+
+  const app = new Koa<AppserviceState, AppserviceContext>();
+  app.silent = true;
+  app.use(
+    matrixErrors([
+      authMiddleware({ registry, index, host }),
+      guardsMiddleware({ index, host }),
+      interceptorsMiddleware({ queries, ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs }) }),
+      routesMiddleware({ registry, clientFor: (id) => clients.get(id), host, onPing: (id) => pinged.push(id), deadlineMs: options.deadlineMs ?? 2_000 }),
+    ]),
+  );
+  app.use(async (ctx) => homeserver(ctx, host, seen));
+
+  const server = http.createServer(app.callback());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    url,
+    host,
+    registry,
+    queries,
+    seen,
+    pinged,
+    async call(method, path, opts = {}) {
+      const headers: Record<string, string> = { ...opts.headers };
+      if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
+      let body: string | undefined;
+      if (opts.body !== undefined) {
+        body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+        headers['content-type'] = 'application/json';
+      }
+      const res = await request(`${url}${path}`, { method: method as 'GET', headers, body, query: opts.query });
+      const text = await res.body.text();
+      let parsed: Reply['body'] = {};
+      try {
+        parsed = JSON.parse(text) as Reply['body'];
+      } catch {
+        // Koa's own plain-text error pages
+      }
+      return { status: res.statusCode, body: parsed, text };
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([...clients.values()].map((c) => c.close()));
+    },
+  };
+}
+
+/** The homeserver's own routes, as small as the specs need. */
+async function homeserver(ctx: Koa.ParameterizedContext<AppserviceState, AppserviceContext>, host: ToyHost, seen: TestApp['seen']) {
+  seen.state = { ...ctx.state };
+  seen.path = ctx.path;
+  seen.body = (ctx.request as unknown as { body?: unknown }).body;
+  const path = ctx.path;
+  let m: RegExpExecArray | null;
+  if ((m = /^\/_matrix\/client\/v3\/directory\/room\/([^/]+)$/.exec(path)) && ctx.method === 'GET') {
+    const roomId = await host.resolveAlias(decodeURIComponent(m[1]!));
+    if (roomId === null) throw new MatrixError(404, 'M_NOT_FOUND', 'Room alias not found');
+    ctx.body = { room_id: roomId, servers: [host.serverName] };
+  } else if ((m = /^\/_matrix\/client\/v3\/profile\/([^/]+)/.exec(path))) {
+    if (!(await host.userExists(decodeURIComponent(m[1]!)))) throw new MatrixError(404, 'M_NOT_FOUND', 'Profile not found');
+    ctx.body = {};
+  } else if (path === '/_matrix/client/v3/register' && ctx.state.appserviceRegister) {
+    const { userId, inhibitLogin } = ctx.state.appserviceRegister;
+    host.users.add(userId);
+    ctx.body = inhibitLogin ? { user_id: userId } : { user_id: userId, access_token: 'fresh', device_id: 'DEV' };
+  } else if ((m = /^\/host-ensure\/(user|alias)\/(.+)$/.exec(path))) {
+    const id = decodeURIComponent(m[2]!);
+    ctx.body = { result: m[1] === 'user' ? await ctx.ensureUser(id) : await ctx.ensureAlias(id) };
+  } else if (path === '/boom') {
+    throw new Error('database password is hunter2');
+  } else if (path === '/teapot') {
+    ctx.throw(418, 'short and stout');
+  } else {
+    ctx.body = { reached: true };
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * A homeserver's memory in a few maps: enough of `Host` (plus the device hook of the Koa layer)
+ * for the Koa specs, with a record of what the plugin asked it to do.
+ */
+import type { KoaHost } from '../../../lib/koa/state.ts';
+
+export class ToyHost implements KoaHost {
+  readonly serverName: string;
+  readonly users = new Set<string>();
+  readonly aliases = new Map<string, string>();
+  readonly devices = new Set<string>();
+  readonly directory: { networkId: string; roomId: string; visibility: 'public' | 'private' }[] = [];
+  userExistsCalls = 0;
+  /** Leave undefined to model a host without an appservice room directory. */
+  setRoomDirectoryVisibility?: KoaHost['setRoomDirectoryVisibility'];
+
+  constructor(serverName = 'hs.test', options: { directory?: boolean } = {}) {
+    this.serverName = serverName;
+    if (options.directory !== false) {
+      this.setRoomDirectoryVisibility = async (networkId, roomId, visibility) => {
+        this.directory.push({ networkId, roomId, visibility });
+      };
+    }
+  }
+
+  async userExists(userId: string): Promise<boolean> {
+    this.userExistsCalls++;
+    return this.users.has(userId);
+  }
+
+  async resolveAlias(alias: string): Promise<string | null> {
+    return this.aliases.get(alias) ?? null;
+  }
+
+  async roomAliases(roomId: string): Promise<string[]> {
+    return [...this.aliases].filter(([, id]) => id === roomId).map(([alias]) => alias);
+  }
+
+  async joinedMembers(): Promise<string[]> {
+    return [];
+  }
+
+  async deviceExists(userId: string, deviceId: string): Promise<boolean> {
+    return this.devices.has(`${userId}|${deviceId}`);
+  }
+}
