@@ -230,7 +230,10 @@ export class Sender {
   }
 
   async #failed(txnId: string | null, error: unknown): Promise<void> {
-    const retryInMs = this.#backoff.fail();
+    // An AS that says when to come back (429 / 503 with Retry-After) is believed, up to maxMs.
+    const asked = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
+    const backoffMs = this.#backoff.fail();
+    const retryInMs = typeof asked === 'number' && asked > backoffMs ? Math.min(asked, this.#backoff.maxMs) : backoffMs;
     call(this.#onFailed, { asId: this.#registration.id, txnId, error, failures: this.#backoff.failures, retryInMs });
     this.#state = 'backoff';
     await this.#wait(retryInMs);
