@@ -1,26 +1,32 @@
 /*
  * One sender per AS: a loop that turns the AS's durable queue into transactions, one at a time.
  *
- *            start()                       createTransaction() → null
- *   stopped ─────────► sending ─────────────────────────────────────► idle
- *      ▲               │  ▲  ▲                                          │
- *      │        send   │  │  └──────────── notify() / wake() ───────────┘
- *      │        failed │  │ timer (1 s, 2 s, … 60 s) or wake()
- *      │               ▼  │
- *      │              backoff
+ *            start()             elected            createTransaction() → null
+ *   stopped ─────────► standby ─────────► sending ─────────────────────────────► idle
+ *      ▲                  ▲                │  ▲  ▲                                 │
+ *      │                  │         send   │  │  └──────── notify() / wake() ──────┘
+ *      │                  │         failed │  │ timer (1 s, 2 s, … 60 s) or wake()
+ *      │                  │                ▼  │
+ *      │                  │               backoff
+ *      │                  └── sender lock lost (from sending, idle or backoff)
  *      └──── stop() from any state: aborts the send in flight, waits for it to settle
  *
+ * `standby` lasts no time with a single-process store (MemoryStore, SqliteStore); with a store
+ * shared by several processes (PostgresStore) only the holder of the AS's sender lock sends.
+ *
  * In `sending` the loop first resends the transaction the store holds as in flight (after a crash,
- * or after a failure) with the same id and the same bytes; only when that is acknowledged does it
- * ask the store for the next batch. So at most one transaction per AS is ever in flight, the order
- * is the publish order, and a backlog lives in the store, never in this process's memory.
+ * a failure, or another process's death) with the same id and the same bytes; only when that is
+ * acknowledged does it ask the store for the next batch. So at most one transaction per AS is in
+ * flight, the order is the publish order, and a backlog lives in the store, never in memory.
  */
 import { Backoff, type BackoffOptions } from './backoff.ts';
 import { buildTransactionBody } from './transaction-body.ts';
 import type { Registration } from '../registration/registration.ts';
-import type { BatchLimits, ItemKind, Store, StoredTransaction } from '../store/store.ts';
+import { electSender } from '../store/sender-lock.ts';
+import type { BatchLimits, ItemKind, SenderLock, Store, StoredTransaction } from '../store/store.ts';
 
-export type SenderState = 'idle' | 'sending' | 'backoff' | 'stopped';
+/** `standby`: waiting to become the AS's sender (a store shared by several processes; see the diagram). */
+export type SenderState = 'standby' | 'idle' | 'sending' | 'backoff' | 'stopped';
 
 /** Sends one transaction body; resolves on any 2xx, rejects otherwise. Must honour the signal. */
 export type SendTransaction = (txnId: string, body: string, signal: AbortSignal) => Promise<void>;
@@ -50,6 +56,8 @@ export interface SenderOptions {
   readonly onSent?: (info: SentInfo) => void;
   /** Called after each failed attempt, with the delay before the next one. Exceptions are swallowed. */
   readonly onFailed?: (info: FailedInfo) => void;
+  /** Stores shared by several processes: how often a standby process tries to become the sender. Default 1000. */
+  readonly electIntervalMs?: number;
 }
 
 const DEFAULT_LIMITS: BatchLimits = { event: 100, ephemeral: 100, toDevice: 100 };
@@ -78,6 +86,9 @@ export class Sender {
   #dirty = true;
   #kick: (() => void) | null = null;
   #controller: AbortController | null = null;
+  #electAbort: AbortController | null = null;
+  #lockLost = false;
+  readonly #electIntervalMs: number;
 
   constructor(
     deps: { registration: Registration; store: Store; send: SendTransaction },
@@ -93,6 +104,7 @@ export class Sender {
     this.#backoff = new Backoff(options.backoff);
     this.#onSent = options.onSent;
     this.#onFailed = options.onFailed;
+    this.#electIntervalMs = options.electIntervalMs ?? 1000;
   }
 
   get asId(): string {
@@ -117,8 +129,7 @@ export class Sender {
   start(): void {
     if (this.#loop !== null) return;
     this.#stopping = false;
-    this.#dirty = true;
-    this.#state = 'sending';
+    this.#state = 'standby';
     this.#loop = this.#run().finally(() => {
       this.#state = 'stopped';
       this.#loop = null;
@@ -159,6 +170,7 @@ export class Sender {
    */
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#electAbort?.abort(new Error('sender stopped'));
     this.#controller?.abort(new Error('sender stopped'));
     this.#wakeLoop();
     await this.#loop;
@@ -182,11 +194,46 @@ export class Sender {
     });
   }
 
+  /** Holds the AS's sender lock (multi-process stores), delivers while it lasts, and elects again. */
   async #run(): Promise<void> {
+    const elect = new AbortController();
+    this.#electAbort = elect;
+    while (!this.#stopping) {
+      this.#state = 'standby';
+      let lock: SenderLock;
+      try {
+        lock = await electSender(this.#store, this.#registration.id, { retryIntervalMs: this.#electIntervalMs, signal: elect.signal });
+      } catch {
+        break; // aborted by stop()
+      }
+      this.#lockLost = false;
+      void lock.lost.then(() => {
+        // Another process may be the sender now: stop at once, including the send in flight.
+        this.#lockLost = true;
+        this.#controller?.abort(new Error('sender lock lost'));
+        this.#wakeLoop();
+      });
+      try {
+        await this.#deliver();
+      } finally {
+        await lock.release().catch(() => {});
+      }
+    }
+    this.#electAbort = null;
+  }
+
+  get #active(): boolean {
+    return !this.#stopping && !this.#lockLost;
+  }
+
+  async #deliver(): Promise<void> {
     const asId = this.#registration.id;
     let txn: StoredTransaction | null = null;
+    // Re-read on every election: another process may have sent and acknowledged meanwhile.
     let resumed = false;
-    while (!this.#stopping) {
+    this.#dirty = true;
+    this.#state = 'sending';
+    while (this.#active) {
       try {
         if (txn === null && !resumed) {
           txn = await this.#store.inFlight(asId);
@@ -198,9 +245,11 @@ export class Sender {
           txn = await this.#store.createTransaction(asId, this.#limits, (items) => buildTransactionBody(items, this.#registration));
         }
       } catch (error) {
+        if (!this.#active) break;
         await this.#failed(null, error);
         continue;
       }
+      if (!this.#active) break;
       if (txn === null) {
         if (this.#dirty) continue;
         this.#state = 'idle';
@@ -216,7 +265,7 @@ export class Sender {
         // An ack that fails leaves `txn` set: it is resent (the AS dedups by id) and acked again.
         await this.#store.acknowledge(asId, txn.txnId);
       } catch (error) {
-        if (this.#stopping) break;
+        if (!this.#active) break;
         await this.#failed(String(txn.txnId), error);
         continue;
       } finally {
@@ -248,65 +297,4 @@ function call<T>(hook: ((info: T) => void) | undefined, info: T): void {
   }
 }
 
-/**
- * One Sender per registration with a url (`url: null` gets none), started and stopped together.
- * Each runs its own loop: nothing one AS does (down, slow) is awaited by another's.
- *
- * @example
- * const senders = new Senders({ registrations, store, send: (reg, id, body, signal) => clients.get(reg.id)!.sendTransaction(id, body, signal) });
- * senders.start();
- * const asIds = await publisher.publish(event); senders.notify(asIds);
- * senders.wake('irc'); // after a ping from the IRC bridge
- * await senders.stop();
- */
-export class Senders {
-  readonly #senders: ReadonlyMap<string, Sender>;
-
-  constructor(
-    deps: {
-      registrations: readonly Registration[];
-      store: Store;
-      send: (registration: Registration, txnId: string, body: string, signal: AbortSignal) => Promise<void>;
-    },
-    options: SenderOptions = {},
-  ) {
-    const senders = new Map<string, Sender>();
-    for (const registration of deps.registrations) {
-      if (registration.url === null) continue;
-      const send: SendTransaction = (txnId, body, signal) => deps.send(registration, txnId, body, signal);
-      senders.set(registration.id, new Sender({ registration, store: deps.store, send }, options));
-    }
-    this.#senders = senders;
-  }
-
-  /** The sender of this AS, or undefined (unknown id, or `url: null`). */
-  get(asId: string): Sender | undefined {
-    return this.#senders.get(asId);
-  }
-
-  get size(): number {
-    return this.#senders.size;
-  }
-
-  [Symbol.iterator](): IterableIterator<Sender> {
-    return this.#senders.values();
-  }
-
-  start(): void {
-    for (const sender of this.#senders.values()) sender.start();
-  }
-
-  /** Items were queued for these ASes (what `Publisher.publish` resolved to). */
-  notify(asIds: readonly string[]): void {
-    for (const id of asIds) this.#senders.get(id)?.notify();
-  }
-
-  /** The AS pinged or answered a query: retry it now. Unknown ids are ignored. */
-  wake(asId: string): void {
-    this.#senders.get(asId)?.wake();
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all([...this.#senders.values()].map((s) => s.stop()));
-  }
-}
+export { Senders } from './senders.ts';

@@ -1,0 +1,301 @@
+import { expect } from 'chai';
+import { AppserviceClient } from '../../lib/client/appservice-client.ts';
+import type { MatrixEvent } from '../../lib/events.ts';
+import type { Host } from '../../lib/host.ts';
+import { Interest } from '../../lib/interest.ts';
+import { NamespaceIndex } from '../../lib/namespace/namespace-index.ts';
+import { Publisher } from '../../lib/push/publisher.ts';
+import { Sender, Senders, type FailedInfo, type SenderOptions, type SentInfo } from '../../lib/push/sender.ts';
+import type { Registration } from '../../lib/registration/registration.ts';
+import { MemoryStore } from '../../lib/store/memory-store.ts';
+import type { Store } from '../../lib/store/store.ts';
+import { MockAppService } from '../../lib/testing/mock-appservice.ts';
+import { registration } from './registrations.ts';
+
+const host: Host = {
+  serverName: 'hs.test',
+  userExists: async () => false,
+  resolveAlias: async () => null,
+  roomAliases: async () => [],
+  joinedMembers: async () => [],
+};
+
+/** Events sent by `@<prefix>_user`, so that exactly the AS owning that prefix wants them. */
+function ev(prefix: string, i: number): MatrixEvent {
+  return { event_id: `$${prefix}${i}`, room_id: '!r:hs.test', type: 'm.room.message', sender: `@${prefix}_user:hs.test`, content: { i } };
+}
+
+function indexes(events: readonly unknown[]): number[] {
+  return events.map((e) => (e as MatrixEvent).content.i as number);
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+/** Polls `check` until it holds, failing after `ms`. */
+async function until(check: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Bodies of the PUTs the mock received for one transaction id, in arrival order. */
+function putsOf(mock: MockAppService, txnId: string): unknown[] {
+  return mock.requests.filter((r) => r.method === 'PUT' && r.path.endsWith(`/transactions/${txnId}`)).map((r) => r.body);
+}
+
+describe('Sender', function () {
+  this.timeout(15_000);
+  const mocks: MockAppService[] = [];
+  const clients: AppserviceClient[] = [];
+  const running: { stop(): Promise<void> }[] = [];
+  let store: Store;
+
+  async function mockFor(id: string): Promise<MockAppService> {
+    const mock = await MockAppService.start({ hsToken: `hs-token-${id}` });
+    mocks.push(mock);
+    return mock;
+  }
+
+  /** One client per registration, closed after each test. */
+  const byReg = new Map<Registration, (txnId: string, body: string, signal: AbortSignal) => Promise<void>>();
+  function sendVia(reg: Registration): (txnId: string, body: string, signal: AbortSignal) => Promise<void> {
+    let send = byReg.get(reg);
+    if (send === undefined) {
+      const client = new AppserviceClient(reg);
+      clients.push(client);
+      send = (txnId, body, signal) => client.sendTransaction(txnId, body, signal);
+      byReg.set(reg, send);
+    }
+    return send;
+  }
+
+  /** A registration, a mock AS, a client and a publisher wired as the plugin wires them. */
+  async function setup(regs: Registration[], options: SenderOptions = {}) {
+    const senders = new Senders(
+      {
+        registrations: regs,
+        store,
+        send: (reg, txnId, body, signal) => sendVia(reg)(txnId, body, signal),
+      },
+      { backoff: { initialMs: 20, maxMs: 200 }, ...options },
+    );
+    running.push(senders);
+    const interest = new Interest({ host, registrations: regs, index: new NamespaceIndex(regs) });
+    const publisher = new Publisher({ store, interest, registrations: regs, onEnqueued: (ids) => senders.notify(ids) });
+    senders.start();
+    return { senders, publisher };
+  }
+
+  async function asWithMock(id: string, extra: Parameters<typeof registration>[1] = {}) {
+    const mock = await mockFor(id);
+    return { mock, reg: registration(id, { url: mock.url, users: [`@${id}_.*`], ...extra }) };
+  }
+
+  beforeEach(async () => {
+    store = new MemoryStore();
+    await store.open();
+  });
+
+  afterEach(async () => {
+    for (const r of running.splice(0)) await r.stop();
+    for (const c of clients.splice(0)) await c.close();
+    byReg.clear();
+    for (const m of mocks.splice(0)) await m.close();
+    await store.close();
+  });
+
+  it('sends 250 events as 3 transactions of 100, 100 and 50, in publish order, ids as decimal strings', async () => {
+    const { mock, reg } = await asWithMock('a');
+    const { publisher } = await setup([reg]);
+    await Promise.all(range(250).map((i) => publisher.publish(ev('a', i))));
+    await mock.waitForEvents(250, 5_000);
+    const ids = [...mock.transactions.keys()];
+    expect(ids).to.have.length(3);
+    for (const id of ids) expect(id).to.match(/^[0-9]+$/);
+    expect(ids.map(Number)).to.deep.equal([...ids.map(Number)].sort((x, y) => x - y));
+    expect(ids.map((id) => mock.transactions.get(id)!.events!.length)).to.deep.equal([100, 100, 50]);
+    expect(indexes(mock.events)).to.deep.equal(range(250));
+    expect(mock.requests.every((r) => r.tokenOk)).to.equal(true);
+  });
+
+  it('keeps the order of events published one after another across many transactions', async () => {
+    const { mock, reg } = await asWithMock('a');
+    const { publisher } = await setup([reg]);
+    for (const i of range(120)) await publisher.publish(ev('a', i));
+    await mock.waitForEvents(120, 5_000);
+    expect(indexes(mock.events)).to.deep.equal(range(120));
+  });
+
+  it('limits each kind to 100 per transaction and uses both ephemeral and to-device field names', async () => {
+    const { mock, reg } = await asWithMock('e', { receiveEphemeral: true, receiveToDevice: true });
+    const { publisher } = await setup([reg]);
+    const presence = (i: number) => ({ type: 'm.presence', sender: '@e_user:hs.test', content: { i } });
+    const toDevice = (i: number) => ({ type: 'm.x', sender: '@z:hs.test', to_user_id: '@e_u:hs.test', to_device_id: 'D', content: { i } });
+    await Promise.all([
+      ...range(150).map((i) => publisher.publishEphemeral(presence(i))),
+      ...range(10).map((i) => publisher.publishToDevice(toDevice(i))),
+      publisher.publish(ev('e', 0)),
+    ]);
+    await until(() => mock.toDevice.length === 10 && mock.events.length === 1, 5_000, 'all items');
+    const bodies = [...mock.transactions.values()];
+    expect(bodies.map((b) => (b.ephemeral ?? []).length)).to.deep.equal([100, 50]);
+    for (const body of bodies) {
+      expect(body['de.sorunome.msc2409.ephemeral']).to.deep.equal(body.ephemeral);
+      if (body.to_device !== undefined) expect(body['de.sorunome.msc2409.to_device']).to.deep.equal(body.to_device);
+    }
+    expect(indexes(mock.ephemeral)).to.deep.equal(range(150));
+    expect(indexes(mock.toDevice)).to.deep.equal(range(10));
+  });
+
+  it('retries a failed transaction with the same id and body after backoff, losing nothing', async () => {
+    const { mock, reg } = await asWithMock('a');
+    mock.status(500, { times: 3 });
+    const failures: FailedInfo[] = [];
+    const { publisher, senders } = await setup([reg], { onFailed: (f) => failures.push(f) });
+    await Promise.all(range(30).map((i) => publisher.publish(ev('a', i))));
+    await until(() => failures.length >= 1, 2_000, 'a failure');
+    expect(['backoff', 'sending']).to.include(senders.get('a')!.state);
+    await mock.waitForEvents(30, 5_000);
+    expect(failures.map((f) => f.retryInMs)).to.deep.equal([20, 40, 80]);
+    expect(new Set(failures.map((f) => f.txnId)).size).to.equal(1);
+    const puts = putsOf(mock, failures[0]!.txnId!);
+    expect(puts).to.have.length(4);
+    for (const body of puts) expect(body).to.deep.equal(puts[0]);
+    expect(indexes(mock.events)).to.deep.equal(range(30));
+    expect(mock.conflicts).to.deep.equal([]);
+    await until(() => senders.get('a')!.up, 2_000, 'up again after the acknowledgement');
+  });
+
+  it('delivers everything once an AS that was down comes back up', async () => {
+    const { mock, reg } = await asWithMock('a');
+    await mock.down();
+    const { publisher, senders } = await setup([reg]);
+    await Promise.all(range(150).map((i) => publisher.publish(ev('a', i))));
+    await until(() => senders.get('a')!.state === 'backoff', 2_000, 'backoff');
+    expect((await store.backlog('a')).size).to.equal(150);
+    await mock.up();
+    await mock.waitForEvents(150, 5_000);
+    expect(indexes(mock.events)).to.deep.equal(range(150));
+    await until(() => senders.get('a')!.state === 'idle', 2_000, 'idle');
+    expect((await store.backlog('a')).size).to.equal(0);
+  });
+
+  it('honours a Retry-After longer than the backoff delay', async () => {
+    const { mock, reg } = await asWithMock('a');
+    mock.status(429, { times: 1, headers: { 'retry-after': '1' } });
+    const failures: FailedInfo[] = [];
+    const { publisher } = await setup([reg], { onFailed: (f) => failures.push(f) });
+    await publisher.publish(ev('a', 0));
+    await mock.waitForEvents(1, 5_000);
+    expect(failures.map((f) => f.retryInMs)).to.deep.equal([200]); // 1 s asked, capped at maxMs
+  });
+
+  it('wake() retries at once instead of waiting out the backoff', async () => {
+    const { mock, reg } = await asWithMock('a');
+    mock.status(503, { times: 1 });
+    const { publisher, senders } = await setup([reg], { backoff: { initialMs: 60_000, maxMs: 60_000 } });
+    await publisher.publish(ev('a', 0));
+    await until(() => senders.get('a')!.state === 'backoff', 2_000, 'backoff');
+    const woken = Date.now();
+    senders.wake('a');
+    await mock.waitForEvents(1, 2_000);
+    expect(Date.now() - woken).to.be.below(2_000);
+    expect(senders.get('a')!.up).to.equal(true);
+  });
+
+  it('a down or slow AS never delays another', async () => {
+    const dead = await asWithMock('dead');
+    const slow = await asWithMock('slow');
+    const ok = await asWithMock('ok');
+    await dead.mock.down();
+    slow.mock.slow(10_000);
+    const { publisher, senders } = await setup([dead.reg, slow.reg, ok.reg], { backoff: { initialMs: 60_000, maxMs: 60_000 } });
+    for (const i of range(20)) {
+      await publisher.publish(ev('dead', i));
+      await publisher.publish(ev('slow', i));
+    }
+    await until(() => senders.get('dead')!.state === 'backoff' && slow.mock.requests.length > 0, 2_000, 'dead in backoff, slow busy');
+    const started = Date.now();
+    await Promise.all(range(250).map((i) => publisher.publish(ev('ok', i))));
+    await ok.mock.waitForEvents(250, 3_000);
+    expect(Date.now() - started).to.be.below(3_000);
+    expect(indexes(ok.mock.events)).to.deep.equal(range(250));
+    expect(senders.get('slow')!.state).to.equal('sending');
+  });
+
+  it('gives a url:null AS no sender and queues nothing for it', async () => {
+    const { mock, reg } = await asWithMock('a');
+    const off = registration('off', { url: null, users: ['@a_.*'] });
+    const { publisher, senders } = await setup([off, reg]);
+    expect(senders.get('off')).to.equal(undefined);
+    expect(senders.size).to.equal(1);
+    expect(await publisher.publish(ev('a', 0))).to.deep.equal(['a']);
+    expect((await store.backlog('off')).size).to.equal(0);
+    await mock.waitForEvents(1, 2_000);
+  });
+
+  it('after a stop, a new sender resends the stored in-flight transaction with the same id and bytes', async () => {
+    const { mock, reg } = await asWithMock('a');
+    mock.slow(10_000);
+    const sent: SentInfo[] = [];
+    const send = sendVia(reg);
+    const first = new Sender({ registration: reg, store, send });
+    await store.enqueue(range(5).map((i) => ({ kind: 'event' as const, json: JSON.stringify(ev('a', i)), asIds: ['a'] })));
+    first.start();
+    await until(() => mock.requests.length === 1, 2_000, 'the first attempt');
+    const stopping = Date.now();
+    await first.stop();
+    expect(Date.now() - stopping).to.be.below(2_000);
+    expect(first.state).to.equal('stopped');
+    const txn = await store.inFlight('a');
+    expect(txn).not.to.equal(null);
+    await store.enqueue([{ kind: 'event', json: JSON.stringify(ev('a', 5)), asIds: ['a'] }]);
+    mock.slow(0);
+    const second = new Sender({ registration: reg, store, send }, { onSent: (s) => sent.push(s) });
+    running.push(second);
+    second.start();
+    await mock.waitForEvents(6, 3_000);
+    await until(() => sent.length === 2, 2_000, 'both acknowledged');
+    expect(putsOf(mock, String(txn!.txnId))).to.have.length(2);
+    expect(mock.transactions.get(String(txn!.txnId))).to.deep.equal(JSON.parse(txn!.body));
+    expect(sent.map((s) => s.txnId)).to.deep.equal([String(txn!.txnId), String(txn!.txnId + 1)]);
+    expect(indexes(mock.events)).to.deep.equal(range(6));
+  });
+
+  it('backs off and recovers when the store fails', async () => {
+    const { mock, reg } = await asWithMock('a');
+    let failures = 1;
+    const flaky: Store = {
+      open: () => store.open(),
+      enqueue: (items) => store.enqueue(items),
+      inFlight: (asId) => store.inFlight(asId),
+      createTransaction: (asId, limits, build) => (failures-- > 0 ? Promise.reject(new Error('disk hiccup')) : store.createTransaction(asId, limits, build)),
+      acknowledge: (asId, txnId) => store.acknowledge(asId, txnId),
+      backlog: (asId) => store.backlog(asId),
+      close: () => store.close(),
+    };
+    const seen: FailedInfo[] = [];
+    const sender = new Sender({ registration: reg, store: flaky, send: sendVia(reg) }, { backoff: { initialMs: 10 }, onFailed: (f) => seen.push(f) });
+    running.push(sender);
+    await store.enqueue([{ kind: 'event', json: JSON.stringify(ev('a', 0)), asIds: ['a'] }]);
+    sender.start();
+    await mock.waitForEvents(1, 2_000);
+    expect(seen.map((f) => f.txnId)).to.deep.equal([null]);
+  });
+
+  it('goes idle on an empty queue and sends as soon as it is notified', async () => {
+    const { mock, reg } = await asWithMock('a');
+    const sender = new Sender({ registration: reg, store, send: sendVia(reg) });
+    running.push(sender);
+    sender.start();
+    await until(() => sender.state === 'idle', 1_000, 'idle');
+    await store.enqueue([{ kind: 'event', json: JSON.stringify(ev('a', 0)), asIds: ['a'] }]);
+    sender.notify();
+    await mock.waitForEvents(1, 2_000);
+    await until(() => sender.state === 'idle', 1_000, 'idle again');
+  });
+});
