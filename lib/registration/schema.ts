@@ -70,11 +70,13 @@ const httpUrl = z.string().superRefine((value, ctx) => {
   try {
     url = new URL(value);
   } catch {
-    ctx.addIssue({ code: 'custom', message: `must be an http(s) URL, got ${JSON.stringify(value)}` });
+    ctx.addIssue({ code: 'custom', message: 'must be an http(s) URL such as http://localhost:8080, and this is not a URL' });
     return;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    ctx.addIssue({ code: 'custom', message: `must be an http(s) URL, not ${url.protocol}` });
+    // Only the scheme is shown: the rest of a URL may carry credentials.
+    const hint = value.includes('//') ? '' : ' (is the scheme missing? write http://host:port)';
+    ctx.addIssue({ code: 'custom', message: `must be an http(s) URL, not a ${JSON.stringify(url.protocol.slice(0, -1))} URL${hint}` });
   }
 });
 

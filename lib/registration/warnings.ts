@@ -11,8 +11,9 @@
  * - Regexes prone to catastrophic backtracking (nested unbounded repeats such as `(a+)+`), found
  *   with safe-regex2's star-height check on the pattern's repetition skeleton. They run against
  *   every event's sender, so one slow regex slows every event.
- * - `push_ephemeral` without a prefix: Synapse does not read it, the author probably meant
- *   `receive_ephemeral`.
+ * - `push_ephemeral` without a prefix and without either key Synapse reads: Synapse ignores it,
+ *   the author probably meant `receive_ephemeral`. (mautrix-python writes it beside
+ *   `de.sorunome.msc2409.push_ephemeral`, which is fine.)
  */
 import safeRegex from 'safe-regex2';
 import type { NamespaceKind, NamespaceRule, Registration } from './registration.ts';
@@ -39,7 +40,7 @@ const KINDS: readonly NamespaceKind[] = ['users', 'aliases', 'rooms'];
 export function registrationWarnings(registrations: readonly Registration[]): RegistrationWarning[] {
   const warnings: RegistrationWarning[] = [];
   for (const r of registrations) {
-    if ('push_ephemeral' in r.raw && !('receive_ephemeral' in r.raw)) {
+    if ('push_ephemeral' in r.raw && !('receive_ephemeral' in r.raw) && !('de.sorunome.msc2409.push_ephemeral' in r.raw)) {
       warnings.push({ source: r.source, field: 'push_ephemeral', message: 'is not read by Synapse nor by this library; did you mean receive_ephemeral?' });
     }
     for (const kind of KINDS) {
