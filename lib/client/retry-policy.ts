@@ -106,7 +106,7 @@ export async function withRetries<T>(
   options: RetryOptions = {},
 ): Promise<T> {
   const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
-  const deadline = AbortSignal.timeout(Math.max(0, deadlineMs));
+  const deadline = AbortSignal.timeout(Math.max(0, Math.ceil(deadlineMs)));
   const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
   const started = performance.now();
   let last: unknown;
@@ -130,7 +130,7 @@ export async function withRetries<T>(
       },
     });
   } catch (error) {
-    if (error instanceof AppserviceRequestError) throw error;
+    if (error instanceof AppserviceRequestError || !signal.aborted) throw error;
     const byCaller = options.signal?.aborted === true && !deadline.aborted;
     throw new AppserviceRequestError(
       asId,

@@ -18,6 +18,7 @@ import { LRUCache } from 'lru-cache';
 import type { AppserviceClient } from '../client/appservice-client.ts';
 import { withRetries } from '../client/retry-policy.ts';
 import type { RetryOptions } from '../client/retry-policy.ts';
+import { AppserviceRequestError } from '../errors.ts';
 import type { Host } from '../host.ts';
 import type { NamespaceKind, Registration } from '../registration/registration.ts';
 
@@ -187,7 +188,8 @@ export class ExistenceQueries {
           (signal) => (kind === 'users' ? client.queryUser(id, signal) : client.queryAlias(id, signal)),
           { ...this.#retry, deadlineMs: remaining },
         );
-      } catch {
+      } catch (error) {
+        if (!(error instanceof AppserviceRequestError)) throw error; // a bug, not an AS failure
         this.#markDown(asId);
         failed = true;
         continue;
