@@ -1,0 +1,378 @@
+import pg from 'pg';
+import { StoreError } from '../errors.ts';
+import { checkEnqueueItems, checkLimits, uniqueAsIds } from './check-input.ts';
+import { GroupCommit } from './group-commit.ts';
+import { migratePostgres, quoteIdent } from './migrations/postgres/migrate.ts';
+import { AdvisoryLocks } from './sender-lock.ts';
+import type {
+  Backlog, BatchLimits, EnqueueItem, EnqueueOptions, ItemKind, QueuedItem, SenderLock, Store, StoredTransaction,
+} from './store.ts';
+
+export interface PostgresStoreOptions {
+  /** `postgres://user:password@host:port/database`. Needed unless `pool` is given. */
+  readonly connectionString?: string;
+  /** Use this pool instead of opening one; `close()` then leaves it open for its owner. */
+  readonly pool?: pg.Pool;
+  /** Size of the pool the store opens. Default 10. */
+  readonly max?: number;
+  /** Schema holding the tables, created when missing. Default `koa_appservice`. */
+  readonly schema?: string;
+  /** Give up connecting after this long. Default 10 000 ms. */
+  readonly connectTimeoutMs?: number;
+  /** How often a held sender lock checks its connection. Default 5000 ms; 0 turns it off. */
+  readonly lockHeartbeatMs?: number;
+}
+
+interface PendingEnqueue {
+  readonly items: readonly EnqueueItem[];
+  readonly enqueuedAt: number;
+}
+
+/** One multi-row INSERT carries at most this many rows: bounded parameter size, same transaction. */
+const ROWS_PER_STATEMENT = 5000;
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/**
+ * A `Store` on PostgreSQL for homeservers that run several processes on one database. Each
+ * process opens its own PostgresStore; `acquireSenderLock` makes exactly one of them the sender
+ * for each AS (an advisory lock that PostgreSQL frees when its holder dies), and `enqueue` can
+ * join the homeserver's own transaction so an event and its queue entries commit together.
+ * Concurrent `enqueue()` calls of one process share one commit (group commit).
+ *
+ * @example
+ * ```ts
+ * import { PostgresStore } from 'koa-appservice/postgres';
+ *
+ * const store = new PostgresStore({ connectionString: process.env.DATABASE_URL, max: 10 });
+ * await store.open(); // creates or migrates the koa_appservice schema
+ * // Outbox: the queue entries commit or roll back with the homeserver's event write.
+ * const client = await homeserverPool.connect();
+ * await client.query('BEGIN');
+ * await client.query('INSERT INTO events ...');
+ * await store.enqueue([{ kind: 'event', json, asIds: ['irc'] }], { client });
+ * await client.query('COMMIT');
+ * ```
+ */
+export class PostgresStore implements Store {
+  readonly #pool: pg.Pool;
+  readonly #ownsPool: boolean;
+  readonly #schema: string;
+  readonly #t: (table: string) => string;
+  readonly #where: string;
+  readonly #locks: AdvisoryLocks;
+  #state: 'new' | 'open' | 'closing' | 'closed' = 'new';
+  #opening: Promise<void> | null = null;
+  #closed: Promise<void> | null = null;
+  readonly #group = new GroupCommit<PendingEnqueue>((batch) => this.#commitEnqueues(batch));
+
+  constructor(options: PostgresStoreOptions) {
+    const { connectionString, pool, max = 10, schema = 'koa_appservice', connectTimeoutMs = 10_000, lockHeartbeatMs = 5000 } =
+      options ?? {};
+    if (!pool && (typeof connectionString !== 'string' || connectionString === '')) {
+      throw new TypeError('PostgresStore: give options.connectionString or options.pool');
+    }
+    if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema)) {
+      throw new TypeError('PostgresStore: options.schema must be a plain SQL identifier (letters, digits, _)');
+    }
+    if (!Number.isSafeInteger(max) || max < 1) throw new TypeError('PostgresStore: options.max must be a positive integer');
+    const config: pg.PoolConfig = pool
+      ? { ...pool.options, password: pool.options.password }
+      : { connectionString, max, connectionTimeoutMillis: connectTimeoutMs };
+    this.#ownsPool = !pool;
+    this.#pool = pool ?? new pg.Pool(config);
+    // An idle client whose server went away emits 'error' on the pool; unhandled it would crash
+    // the homeserver. The pool drops that client; the next query reconnects or fails as a StoreError.
+    if (this.#ownsPool) this.#pool.on('error', () => {});
+    this.#schema = schema;
+    const id = quoteIdent(schema);
+    this.#t = (table) => `${id}.${table}`;
+    this.#where = describeConnection(connectionString, config);
+    this.#locks = new AdvisoryLocks(
+      () => new pg.Client({
+        ...config, keepAlive: true, connectionTimeoutMillis: connectTimeoutMs, application_name: 'koa-appservice sender lock',
+      }),
+      this.#where,
+      lockHeartbeatMs,
+    );
+  }
+
+  /** Connects and migrates. A failed open (server down) may be retried; opening twice is a no-op. */
+  open(): Promise<void> {
+    if (this.#state === 'open') return Promise.resolve();
+    if (this.#state !== 'new') return Promise.reject(new StoreError(`PostgreSQL ${this.#where}: cannot reopen a closed store`));
+    this.#opening ??= this.#open().then(
+      () => void (this.#state = this.#state === 'new' ? 'open' : this.#state),
+      (err: unknown) => {
+        this.#opening = null;
+        throw err;
+      },
+    );
+    return this.#opening;
+  }
+
+  async #open(): Promise<void> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (err) {
+      throw new StoreError(`PostgreSQL ${this.#where}: cannot connect: ${errorText(err)}`, { cause: err });
+    }
+    try {
+      await migratePostgres(client, this.#schema, this.#where);
+      client.release();
+    } catch (err) {
+      client.release(true);
+      if (err instanceof StoreError) throw err;
+      throw new StoreError(`PostgreSQL ${this.#where}: cannot open: ${errorText(err)}`, { cause: err });
+    }
+  }
+
+  enqueue(items: readonly EnqueueItem[], options?: EnqueueOptions): Promise<void> {
+    try {
+      this.#ready();
+      checkEnqueueItems(items);
+      // PostgreSQL text cannot hold U+0000. Refused here, it fails only its own caller instead of
+      // the whole group commit. (JSON.stringify never writes it raw: it writes \u0000.)
+      const nul = items.findIndex((item) => item.json.includes('\0'));
+      if (nul >= 0) throw new TypeError(`enqueue(items): items[${nul}].json contains a raw NUL character, which PostgreSQL cannot store`);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const outbox = options?.client;
+    if (outbox !== undefined) {
+      if (!isQueryable(outbox)) {
+        return Promise.reject(new TypeError('enqueue(items, { client }): client must be a pg client (it has no query())'));
+      }
+      const batch = [{ items, enqueuedAt: Date.now() }];
+      // No BEGIN/COMMIT: the caller's transaction decides.
+      return this.#sql('enqueue', () => this.#insertRows(outbox, batch));
+    }
+    if (!items.some((item) => item.asIds.length > 0)) return Promise.resolve();
+    return this.#group.add({ items, enqueuedAt: Date.now() });
+  }
+
+  async inFlight(asId: string): Promise<StoredTransaction | null> {
+    this.#ready();
+    const { rows } = await this.#sql('inFlight', () =>
+      this.#pool.query<TxnRow>(
+        `SELECT txn_id, body, event_count, ephemeral_count, to_device_count FROM ${this.#t('transactions')} WHERE as_id = $1`,
+        [asId]));
+    return rows[0] ? toTransaction(asId, rows[0]) : null;
+  }
+
+  async createTransaction(
+    asId: string,
+    limits: BatchLimits,
+    build: (items: readonly QueuedItem[]) => string,
+  ): Promise<StoredTransaction | null> {
+    this.#ready();
+    checkLimits(limits);
+    // Look first without writing: an idle sender's polls then cost one read and no counter update.
+    const { rows: [look] } = await this.#sql('createTransaction', () =>
+      this.#pool.query<{ in_flight: string | null; pending: boolean }>(
+        `SELECT (SELECT txn_id FROM ${this.#t('transactions')} WHERE as_id = $1) AS in_flight,
+                EXISTS (SELECT 1 FROM ${this.#t('queue')} WHERE as_id = $1 AND txn_id IS NULL) AS pending`, [asId]));
+    if (look?.in_flight != null) throw inFlightError(asId, look.in_flight);
+    if (!look?.pending) return null;
+    let buildError: { err: unknown } | null = null;
+    const txn = await this.#sql('createTransaction', () => this.#transaction(async (client) => {
+      // Taking the counter row locks it: creations for one AS take turns across processes, and
+      // each sees what the previous one committed.
+      const { rows: [id] } = await client.query<{ txn_id: string }>(
+        `INSERT INTO ${this.#t('as_state')} AS s (as_id, next_txn_id) VALUES ($1, 2)
+         ON CONFLICT (as_id) DO UPDATE SET next_txn_id = s.next_txn_id + 1 RETURNING next_txn_id - 1 AS txn_id`, [asId]);
+      const current = await client.query<{ txn_id: string }>(`SELECT txn_id FROM ${this.#t('transactions')} WHERE as_id = $1`, [asId]);
+      if (current.rows[0]) throw inFlightError(asId, current.rows[0].txn_id);
+      const { rows } = await client.query<{ seq: string; kind: ItemKind; json: string }>(
+        `SELECT seq, kind, json FROM ${this.#t('queue')} WHERE as_id = $1 AND txn_id IS NULL ORDER BY seq LIMIT $2`,
+        [asId, limits.event + limits.ephemeral + limits.toDevice]);
+      const counts: Record<ItemKind, number> = { event: 0, ephemeral: 0, toDevice: 0 };
+      const items: QueuedItem[] = [];
+      for (const row of rows) {
+        if (counts[row.kind] >= limits[row.kind]) break;
+        counts[row.kind]++;
+        items.push({ seq: Number(row.seq), kind: row.kind, json: row.json });
+      }
+      if (items.length === 0) return null; // rolls back: the id is not used up
+      const txnId = Number(id!.txn_id);
+      let body: string;
+      try {
+        body = build(items);
+      } catch (err) {
+        buildError = { err };
+        throw err;
+      }
+      if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
+      await client.query(
+        `WITH marked AS (UPDATE ${this.#t('queue')} SET txn_id = $2 WHERE as_id = $1 AND seq = ANY($3::bigint[]))
+         INSERT INTO ${this.#t('transactions')} (as_id, txn_id, body, event_count, ephemeral_count, to_device_count, created_at)
+         VALUES ($1, $2, $4, $5, $6, $7, $8)`,
+        [asId, txnId, rows.slice(0, items.length).map((r) => r.seq), body, counts.event, counts.ephemeral, counts.toDevice, Date.now()]);
+      return { asId, txnId, body, counts };
+    }, (result) => result !== null)).catch((err: unknown) => {
+      // A throwing build() reaches the caller as itself, not wrapped.
+      throw buildError ? buildError.err : err;
+    });
+    return txn;
+  }
+
+  async acknowledge(asId: string, txnId: number): Promise<void> {
+    this.#ready();
+    // One statement, so atomic: the transaction row and its queue rows go together.
+    await this.#sql('acknowledge', () => this.#pool.query(
+      `WITH done AS (DELETE FROM ${this.#t('transactions')} WHERE as_id = $1 AND txn_id = $2 RETURNING txn_id)
+       DELETE FROM ${this.#t('queue')} WHERE as_id = $1 AND txn_id IN (SELECT txn_id FROM done)`, [asId, txnId]));
+  }
+
+  async backlog(asId: string): Promise<Backlog> {
+    this.#ready();
+    const { rows: [row] } = await this.#sql('backlog', () => this.#pool.query<{ size: string; oldest: string | null }>(
+      `SELECT count(*) AS size,
+              (SELECT enqueued_at FROM ${this.#t('queue')} WHERE as_id = $1 ORDER BY seq LIMIT 1) AS oldest
+       FROM ${this.#t('queue')} WHERE as_id = $1`, [asId]));
+    const size = Number(row?.size ?? 0);
+    return { size, oldestEnqueuedAt: size > 0 && row?.oldest != null ? Number(row.oldest) : null };
+  }
+
+  /**
+   * Makes this process the sender for `asId`, or returns null when another process is. The lock is
+   * a session advisory lock on a connection of its own, keyed on the schema and the AS id.
+   */
+  async acquireSenderLock(asId: string): Promise<SenderLock | null> {
+    this.#ready();
+    return this.#locks.tryAcquire(`koa-appservice:sender:${this.#schema}:${asId}`);
+  }
+
+  /** Commits the enqueues still gathering, frees the sender locks and ends the pool it opened. Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= this.#close();
+    return this.#closed;
+  }
+
+  async #close(): Promise<void> {
+    const wasOpen = this.#state === 'open';
+    this.#state = 'closing';
+    try {
+      if (wasOpen) await this.#group.flush().catch(() => {});
+    } finally {
+      await this.#locks.close();
+      if (this.#ownsPool) await this.#pool.end().catch(() => {});
+      this.#state = 'closed';
+    }
+  }
+
+  async #commitEnqueues(batch: readonly PendingEnqueue[]): Promise<void> {
+    if (this.#state === 'closed') throw new StoreError(`PostgreSQL ${this.#where}: the store is closed`);
+    const rows = batch.reduce((n, { items }) => n + items.reduce((m, item) => m + item.asIds.length, 0), 0);
+    await this.#sql('enqueue', () => rows <= ROWS_PER_STATEMENT
+      // One statement is atomic on its own: no BEGIN/COMMIT round trips.
+      ? this.#insertRows(this.#pool, batch)
+      : this.#transaction((client) => this.#insertRows(client, batch), () => true));
+  }
+
+  /** Inserts the batch in array order, as multi-row INSERTs of unnested arrays. */
+  async #insertRows(client: Queryable, batch: readonly PendingEnqueue[]): Promise<void> {
+    let cols: [string[], string[], string[], number[]] = [[], [], [], []];
+    const flush = async (): Promise<void> => {
+      if (cols[0].length === 0) return;
+      const values = cols;
+      cols = [[], [], [], []];
+      await client.query(
+        `INSERT INTO ${this.#t('queue')} (as_id, kind, json, enqueued_at)
+         SELECT a, k, j, t FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS u(a, k, j, t, n)
+         ORDER BY n`, values);
+    };
+    for (const { items, enqueuedAt } of batch) {
+      for (const item of items) {
+        for (const asId of uniqueAsIds(item.asIds)) {
+          cols[0].push(asId);
+          cols[1].push(item.kind);
+          cols[2].push(item.json);
+          cols[3].push(enqueuedAt);
+          if (cols[0].length >= ROWS_PER_STATEMENT) await flush();
+        }
+      }
+    }
+    await flush();
+  }
+
+  /** Runs `work` in a transaction on a pooled client; commits when `commit(result)` says so. */
+  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>, commit: (result: T) => boolean): Promise<T> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query(commit(result) ? 'COMMIT' : 'ROLLBACK');
+      client.release();
+      return result;
+    } catch (err) {
+      // A client whose ROLLBACK fails is in an unknown state: destroy it rather than reuse it.
+      const broken = await client.query('ROLLBACK').then(() => false, () => true);
+      client.release(broken);
+      throw err;
+    }
+  }
+
+  #ready(): void {
+    if (this.#state === 'open') return;
+    if (this.#state === 'new') throw new StoreError(`PostgreSQL ${this.#where}: call open() first`);
+    throw new StoreError(`PostgreSQL ${this.#where}: the store is closed`);
+  }
+
+  /** Driver and server failures become StoreErrors naming the server; ours pass through as they are. */
+  async #sql<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof StoreError || err instanceof TypeError) throw err;
+      throw new StoreError(`PostgreSQL ${this.#where}: ${operation} failed: ${errorText(err)}`, { cause: err });
+    }
+  }
+}
+
+interface TxnRow {
+  txn_id: string;
+  body: string;
+  event_count: number;
+  ephemeral_count: number;
+  to_device_count: number;
+}
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+function isQueryable(value: unknown): value is Queryable {
+  return typeof (value as { query?: unknown } | null)?.query === 'function';
+}
+
+function toTransaction(asId: string, row: TxnRow): StoredTransaction {
+  return {
+    asId,
+    txnId: Number(row.txn_id),
+    body: row.body,
+    counts: { event: row.event_count, ephemeral: row.ephemeral_count, toDevice: row.to_device_count },
+  };
+}
+
+function inFlightError(asId: string, txnId: string): StoreError {
+  return new StoreError(`appservice "${asId}" already has transaction ${txnId} in flight`);
+}
+
+/** `postgres://host:port/database`: where the store connects, with no user name or password. */
+export function describeConnection(connectionString: string | undefined, config: pg.ClientConfig = {}): string {
+  if (connectionString) {
+    try {
+      const url = new URL(connectionString);
+      return `${url.protocol}//${url.host}${url.pathname}`;
+    } catch {
+      return '(connection string not a URL)';
+    }
+  }
+  return `postgres://${config.host ?? 'localhost'}:${config.port ?? 5432}/${config.database ?? ''}`;
+}
+
+/** A driver error as one line; connection failures to several addresses come as an AggregateError with no message. */
+function errorText(err: unknown): string {
+  if (err instanceof AggregateError && !err.message) return err.errors.map(errorText).join('; ');
+  if (err instanceof Error) return err.message || (err as { code?: string }).code || err.name;
+  return String(err);
+}

@@ -1,0 +1,165 @@
+import { expect } from 'chai';
+import pg from 'pg';
+import { StoreError } from '../../lib/errors.ts';
+import { PostgresStore } from '../../lib/store/postgres-store.ts';
+import type { QueuedItem } from '../../lib/store/store.ts';
+import { storeContractTests } from '../../lib/testing/store-contract.ts';
+import { freshSchema } from '../support/postgres-server.ts';
+
+storeContractTests('PostgresStore', async () => {
+  const { url, schema, drop } = await freshSchema();
+  return {
+    store: new PostgresStore({ connectionString: url, schema }),
+    reopen: async () => new PostgresStore({ connectionString: url, schema }),
+    cleanup: drop,
+  };
+});
+
+const LIMITS = { event: 100, ephemeral: 100, toDevice: 100 };
+const build = (items: readonly QueuedItem[]): string => `[${items.map((i) => i.json).join(',')}]`;
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error;
+  }
+  expect.fail('expected the promise to reject');
+}
+
+describe('PostgresStore', () => {
+  let url: string;
+  let schema: string;
+  let drop: () => Promise<void>;
+  const stores: PostgresStore[] = [];
+  let admin: pg.Client;
+
+  function newStore(): PostgresStore {
+    const store = new PostgresStore({ connectionString: url, schema, max: 4 });
+    stores.push(store);
+    return store;
+  }
+
+  beforeEach(async () => {
+    ({ url, schema, drop } = await freshSchema());
+    admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+  });
+
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+    await admin.end();
+    await drop();
+  });
+
+  describe('migrations', () => {
+    it('migrates once when several processes open a new schema at the same time', async () => {
+      const opening = Array.from({ length: 6 }, () => newStore());
+      await Promise.all(opening.map((s) => s.open()));
+      const { rows } = await admin.query(`SELECT version FROM "${schema}".schema_version`);
+      expect(rows).to.deep.equal([{ version: 1 }]);
+      await opening[0]!.enqueue([{ kind: 'event', json: '{}', asIds: ['a'] }]);
+      expect((await opening[5]!.backlog('a')).size).to.equal(1);
+    });
+
+    it('refuses a schema from a newer version with a StoreError, and changes nothing', async () => {
+      await newStore().open();
+      await admin.query(`UPDATE "${schema}".schema_version SET version = 99`);
+      const err = await rejection(newStore().open());
+      expect(err).to.be.instanceOf(StoreError);
+      expect(err.message).to.match(/version 99/).and.match(/upgrade koa-appservice/);
+      const { rows } = await admin.query(`SELECT version FROM "${schema}".schema_version`);
+      expect(rows).to.deep.equal([{ version: 99 }]);
+    });
+
+    it('uses an existing schema without needing CREATE on the database', async () => {
+      await admin.query(`CREATE SCHEMA "${schema}"`);
+      await newStore().open();
+      const { rows } = await admin.query(`SELECT version FROM "${schema}".schema_version`);
+      expect(rows).to.deep.equal([{ version: 1 }]);
+    });
+  });
+
+  describe('connection errors', () => {
+    it('names the server, not the password, when nothing listens there', async () => {
+      const store = new PostgresStore({ connectionString: 'postgres://hs:s3cret-pw@127.0.0.1:1/hs', connectTimeoutMs: 2000 });
+      stores.push(store);
+      const err = await rejection(store.open());
+      expect(err).to.be.instanceOf(StoreError);
+      expect(err.message).to.include('postgres://127.0.0.1:1/hs').and.match(/cannot connect/);
+      expect(err.message).to.not.include('s3cret-pw');
+      expect(err.cause).to.be.instanceOf(Error);
+    });
+
+    it('says which database does not exist', async () => {
+      const wrong = new URL(url);
+      wrong.pathname = '/no_such_database';
+      const store = new PostgresStore({ connectionString: wrong.href });
+      stores.push(store);
+      const err = await rejection(store.open());
+      expect(err).to.be.instanceOf(StoreError);
+      expect(err.message).to.match(/no_such_database/);
+    });
+
+    it('refuses bad options with a TypeError', () => {
+      expect(() => new PostgresStore({})).to.throw(TypeError, /connectionString/);
+      expect(() => new PostgresStore({ connectionString: url, schema: 'x"; DROP' })).to.throw(TypeError, /schema/);
+      expect(() => new PostgresStore({ connectionString: url, max: 0 })).to.throw(TypeError, /max/);
+    });
+  });
+
+  describe('enqueue', () => {
+    it('writes a call larger than one statement in order, in one transaction', async () => {
+      const store = newStore();
+      await store.open();
+      const n = 12_000;
+      await store.enqueue(Array.from({ length: n }, (_, i) => ({ kind: 'event' as const, json: String(i), asIds: ['a'] })));
+      const { rows } = await admin.query(`SELECT json FROM "${schema}".queue WHERE as_id = 'a' ORDER BY seq`);
+      expect(rows.map((r: { json: string }) => Number(r.json))).to.deep.equal(Array.from({ length: n }, (_, i) => i));
+    });
+
+    it('writes nothing of a large call when a late statement fails', async () => {
+      const store = newStore();
+      await store.open();
+      // A trigger stands in for a database failure in the third multi-row INSERT.
+      await admin.query(`
+        CREATE FUNCTION "${schema}".boom() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.json = '"boom"' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$;
+        CREATE TRIGGER boom BEFORE INSERT ON "${schema}".queue FOR EACH ROW EXECUTE FUNCTION "${schema}".boom();`);
+      const items = Array.from({ length: 12_000 }, (_, i) => ({ kind: 'event' as const, json: i === 11_000 ? '"boom"' : String(i), asIds: ['a'] }));
+      const err = await rejection(store.enqueue(items));
+      expect(err).to.be.instanceOf(StoreError);
+      expect(err.message).to.match(/enqueue failed: boom/);
+      expect((await store.backlog('a')).size).to.equal(0);
+    });
+
+    it('refuses a raw NUL with a TypeError before it can fail a group', async () => {
+      const store = newStore();
+      await store.open();
+      const good = store.enqueue([{ kind: 'event', json: '1', asIds: ['a'] }]);
+      const err = await rejection(store.enqueue([{ kind: 'event', json: '"a\u0000b"', asIds: ['a'] }]));
+      expect(err).to.be.instanceOf(TypeError);
+      await good;
+      expect((await store.backlog('a')).size).to.equal(1);
+    });
+  });
+
+  describe('transaction ids across processes', () => {
+    it('stay unique and increasing when several stores take turns and race', async () => {
+      const [one, two, three] = [newStore(), newStore(), newStore()];
+      await Promise.all([one!.open(), two!.open(), three!.open()]);
+      const ids: number[] = [];
+      for (let round = 0; round < 20; round++) {
+        await one!.enqueue([{ kind: 'event', json: String(round), asIds: ['a'] }]);
+        // Three stores race to create: exactly one transaction comes out of it.
+        const results = await Promise.allSettled([one, two, three].map((s) => s!.createTransaction('a', LIMITS, build)));
+        const made = results.flatMap((r) => (r.status === 'fulfilled' && r.value ? [r.value] : []));
+        expect(made, `round ${round}`).to.have.length(1);
+        for (const r of results) if (r.status === 'rejected') expect(r.reason).to.be.instanceOf(StoreError);
+        ids.push(made[0]!.txnId);
+        await [one, two, three][round % 3]!.acknowledge('a', made[0]!.txnId);
+      }
+      for (let i = 1; i < ids.length; i++) expect(ids[i]).to.be.greaterThan(ids[i - 1]!);
+    });
+  });
+});
