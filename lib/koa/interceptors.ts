@@ -52,7 +52,9 @@ export function interceptorsMiddleware(deps: InterceptorDeps): Middleware<Appser
     if (unique.length === 0) return 'exists';
     const gone = new AbortController();
     const onClose = () => gone.abort();
-    ctx.req.once('close', onClose);
+    // The response closes before we answered only when the client went away (req 'close' fires
+    // as soon as the request body has been read, so it cannot tell).
+    ctx.res.once('close', onClose);
     const signals = [gone.signal];
     if (deadlineMs !== undefined) signals.push(AbortSignal.timeout(deadlineMs));
     const options = { signal: AbortSignal.any(signals), ...(deadlineMs === undefined ? {} : { deadlineMs }) };
@@ -65,7 +67,7 @@ export function interceptorsMiddleware(deps: InterceptorDeps): Middleware<Appser
       }
       return results.includes('absent') ? 'absent' : 'exists';
     } finally {
-      ctx.req.off('close', onClose);
+      ctx.res.off('close', onClose);
     }
   }
 
