@@ -4,6 +4,7 @@ import type {
   Backlog,
   BatchLimits,
   EnqueueItem,
+  EnqueueOptions,
   ItemKind,
   QueuedItem,
   Store,
@@ -57,8 +58,11 @@ export class MemoryStore implements Store {
     this.#state = 'open';
   }
 
-  async enqueue(items: readonly EnqueueItem[]): Promise<void> {
+  async enqueue(items: readonly EnqueueItem[], options?: EnqueueOptions): Promise<void> {
     this.#assertOpen();
+    if (options?.client !== undefined) {
+      throw new StoreError('MemoryStore cannot join a foreign transaction: enqueue({ client }) needs PostgresStore');
+    }
     // Checked before anything is appended: the call is all or nothing.
     checkEnqueueItems(items);
     const enqueuedAt = Date.now();

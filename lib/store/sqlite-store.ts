@@ -7,6 +7,7 @@ import type {
   Backlog,
   BatchLimits,
   EnqueueItem,
+  EnqueueOptions,
   ItemKind,
   QueuedItem,
   Store,
@@ -125,9 +126,12 @@ export class SqliteStore implements Store {
     this.#state = 'open';
   }
 
-  enqueue(items: readonly EnqueueItem[]): Promise<void> {
+  enqueue(items: readonly EnqueueItem[], options?: EnqueueOptions): Promise<void> {
     try {
       this.#open();
+      if (options?.client !== undefined) {
+        throw new StoreError('SqliteStore cannot join a foreign transaction: enqueue({ client }) needs PostgresStore');
+      }
       checkEnqueueItems(items);
     } catch (err) {
       return Promise.reject(err);

@@ -16,6 +16,19 @@ describe('MemoryStore', () => {
     }
   });
 
+  it('refuses to join a foreign transaction (enqueue with a client)', async () => {
+    const store = new MemoryStore();
+    await store.open();
+    try {
+      await store.enqueue([{ kind: 'event', json: '{}', asIds: ['a'] }], { client: {} });
+      expect.fail('enqueue with a client resolved');
+    } catch (err) {
+      expect(err).to.be.instanceOf(StoreError);
+    }
+    expect((await store.backlog('a')).size).to.equal(0);
+    await store.close();
+  });
+
   it('keeps a long queue intact while compacting acknowledged entries', async () => {
     const store = new MemoryStore();
     await store.open();

@@ -135,6 +135,14 @@ describe('SqliteStore', () => {
     expect(() => new SqliteStore(path, { synchronous: 'off' as 'full' })).to.throw(TypeError);
   });
 
+  it('refuses to join a foreign transaction (enqueue with a client)', async () => {
+    const store = await openStore();
+    const err = await rejection(store.enqueue([event(1, ['a'])], { client: {} }));
+    expect(err).to.be.instanceOf(StoreError);
+    expect(err.message).to.contain('PostgresStore');
+    expect((await store.backlog('a')).size).to.equal(0);
+  });
+
   it('stores an item wanted by several ASes once, and deletes it after the last acknowledge', async () => {
     const store = await openStore();
     await store.enqueue([event(1, ['a', 'b', 'c'])]);
