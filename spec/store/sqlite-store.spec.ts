@@ -236,7 +236,10 @@ describe('SqliteStore', () => {
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
     const report = await new Promise<string>((resolve, reject) => {
       let out = '';
-      const timer = setTimeout(() => reject(new Error(`child said only: ${out}`)), 25_000);
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`child said only: ${out}`));
+      }, 25_000);
       child.stdout!.on('data', (chunk: Buffer) => {
         out += chunk.toString();
         if (out.includes('\n')) {
