@@ -41,8 +41,9 @@ export function accessTokens(ctx: Context): AccessTokens {
     if (match) header = match[1];
     else malformedHeader = true;
   }
-  const raw = ctx.query.access_token;
-  const query = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+  // Skip parsing an empty query string. (A substring test would miss a percent-encoded name.)
+  const raw = ctx.querystring === '' ? undefined : ctx.query.access_token;
+  const query = raw === undefined ? NO_TOKENS : Array.isArray(raw) ? raw : [raw];
   return { header, malformedHeader, query };
 }
 
@@ -52,6 +53,7 @@ export function hasAccessToken(ctx: Context): boolean {
   return tokens.header !== undefined || tokens.malformedHeader || tokens.query.length > 0;
 }
 
+const NO_TOKENS: readonly string[] = [];
 const REGISTER = /^\/_matrix\/client\/(?:r0|v3)\/register\/?$/;
 const SEND_OR_STATE = /^\/_matrix\/client\/(?:r0|v3)\/rooms\/[^/]+\/(?:send|state)\//;
 

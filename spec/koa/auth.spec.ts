@@ -48,6 +48,12 @@ describe('koa/auth: as_token authentication and identity assertion', () => {
     expect(app.seen.state?.rateLimited).to.equal(false);
   });
 
+  it('reads a percent-encoded access_token parameter name like any other', async () => {
+    const res = await app.call('GET', `${WHOAMI}?access%5Ftoken=as-irc`);
+    expect(res.status).to.equal(200);
+    expect(app.seen.state?.appservice?.id).to.equal('irc');
+  });
+
   it('refuses an as_token mixed with another token in header and query: 401 M_MISSING_TOKEN', async () => {
     const res = await app.call('GET', WHOAMI, { token: 'as-irc', query: { access_token: 'as-irc' } });
     expect(res.status).to.equal(401);
