@@ -11,6 +11,7 @@ import { MatrixError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
 import { hasAccessToken } from './auth.ts';
 import { isRecord, readJsonBody } from './json-body.ts';
+import { decode, routePath } from './paths.ts';
 import type { AppserviceContext, AppserviceState } from './state.ts';
 
 export const AS_LOGIN_TYPE = 'm.login.application_service';
@@ -25,7 +26,7 @@ export interface GuardDeps {
   bodyLimitBytes?: number;
 }
 
-const CLIENT = /^\/_matrix\/client\/(?:r0|v3)\/(register(?:\/available)?|login|createRoom|directory\/room\/([^/]+))\/?$/;
+const CLIENT = /^\/_matrix\/client\/(?:r0|v3)\/(register(?:\/available)?|login|createroom|directory\/room\/([^/]+))\/?$/i;
 
 /**
  * Enforce exclusive namespaces on register, login, alias create/delete and createRoom's alias.
@@ -102,9 +103,11 @@ export function guardsMiddleware(deps: GuardDeps): Middleware<AppserviceState, A
   }
 
   return async (ctx, next) => {
-    const match = ctx.path.startsWith('/_matrix/client/') ? CLIENT.exec(ctx.path) : null;
+    const path = routePath(ctx);
+    const match = /^\/_matrix\/client\//i.test(path) ? CLIENT.exec(path) : null;
     if (match === null) return next();
-    const [, route, encodedAlias] = match;
+    const [, matched, encodedAlias] = match;
+    const route = matched?.toLowerCase();
     const state = ctx.state;
     if (route === 'register' && ctx.method === 'POST') {
       await register(ctx, state);
@@ -113,7 +116,7 @@ export function guardsMiddleware(deps: GuardDeps): Middleware<AppserviceState, A
       if (typeof username === 'string') checkExclusive('users', userIdOf(username), state.appservice, 'user id');
     } else if (route === 'login' && ctx.method === 'POST') {
       await login(ctx, state);
-    } else if (route === 'createRoom' && ctx.method === 'POST') {
+    } else if (route === 'createroom' && ctx.method === 'POST') {
       const body = await readJsonBody(ctx, bodyLimitBytes);
       if (isRecord(body) && typeof body.room_alias_name === 'string') {
         checkAlias(`#${body.room_alias_name}:${host.serverName}`, state.appservice);
@@ -124,13 +127,4 @@ export function guardsMiddleware(deps: GuardDeps): Middleware<AppserviceState, A
     }
     return next();
   };
-}
-
-/** A path segment decoded; undefined when malformed (the homeserver then answers as it will). */
-export function decode(segment: string): string | undefined {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return undefined;
-  }
 }

@@ -10,8 +10,8 @@
  */
 import type { Context, Middleware } from 'koa';
 import { MatrixError } from '../errors.ts';
-import { decode } from './guards.ts';
 import { isRecord, readJsonBody } from './json-body.ts';
+import { decode, routePath } from './paths.ts';
 import type { AppserviceContext, AppserviceState, QueryResult } from './state.ts';
 
 /** H3's ExistenceQueries fits. */
@@ -33,7 +33,7 @@ export const MAX_IDS_PER_REQUEST = 100;
 type Kind = 'user' | 'alias';
 
 const CLIENT =
-  /^\/_matrix\/client\/(?:r0|v3)\/(?:(directory\/room|join|knock|profile)\/([^/]+)(\/[^/]+)?|rooms\/[^/]+\/(invite|state\/m\.room\.canonical_alias)(?:\/[^/]*)?|(createRoom))\/?$/;
+  /^\/_matrix\/client\/(?:r0|v3)\/(?:(directory\/room|join|knock|profile)\/([^/]+)(\/[^/]+)?|rooms\/[^/]+\/(invite|state\/m\.room\.canonical_alias)(?:\/[^/]*)?|(createroom))\/?$/i;
 
 /**
  * Block the requests of design section 6 until the owning AS was asked, and put
@@ -82,9 +82,12 @@ export function interceptorsMiddleware(deps: InterceptorDeps): Middleware<Appser
   return async (ctx, next) => {
     ctx.ensureUser = ensureUser;
     ctx.ensureAlias = ensureAlias;
-    const match = ctx.path.startsWith('/_matrix/client/') ? CLIENT.exec(ctx.path) : null;
+    const path = routePath(ctx);
+    const match = /^\/_matrix\/client\//i.test(path) ? CLIENT.exec(path) : null;
     if (match === null) return next();
-    const [, byPath, segment, rest, inRoom, createRoom] = match;
+    const [, byPathRaw, segment, rest, inRoomRaw, createRoom] = match;
+    const byPath = byPathRaw?.toLowerCase();
+    const inRoom = inRoomRaw?.toLowerCase();
     const id = segment === undefined ? undefined : decode(segment);
     const method = ctx.method;
 

@@ -29,6 +29,8 @@ export interface RouteDeps {
   bodyLimitBytes?: number;
 }
 
+/** A cheap test before the router's own matching (which, like ours, ignores case). */
+const OURS = /^\/_matrix\/client\/.*\/(?:thirdparty|appservice)(?:\/|$)/i;
 const VERSIONS = ['r0', 'v3'] as const;
 /** Identity-assertion parameters and the token are for us, never for the AS. */
 const NOT_FIELDS = new Set(['access_token', 'user_id', 'device_id', 'org.matrix.msc3202.device_id', 'ts']);
@@ -162,9 +164,7 @@ export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, A
   const routes = router.routes();
   // Skip the router entirely for the homeserver's other routes: most requests are not ours.
   return (ctx, next) => {
-    const path = ctx.path;
-    if (!path.startsWith('/_matrix/client/')) return next();
-    if (!path.includes('/thirdparty/') && !path.includes('/appservice/')) return next();
+    if (!OURS.test(ctx.path)) return next();
     return routes(ctx as never, next);
   };
 }

@@ -90,6 +90,13 @@ describe('koa/guards: exclusive namespaces on register, login and aliases', () =
       expect(res.body.errcode).to.equal('M_EXCLUSIVE');
     });
 
+    it('sees through case and percent-encoding in the path, as the homeserver\'s router would', async () => {
+      for (const path of ['/_matrix/client/V3/REGISTER', '/_matrix/client/v3/regist%65r', '/_matrix/client/v3/register/']) {
+        const res = await app.call('POST', path, { body: { username: 'irc_mallory', password: 'pw' } });
+        expect([res.status, res.body.errcode], path).to.deep.equal([400, 'M_EXCLUSIVE']);
+      }
+    });
+
     it('lets names in non-exclusive namespaces and elsewhere through', async () => {
       for (const username of ['shared_ok', 'alice']) {
         const res = await app.call('POST', '/_matrix/client/v3/register', { body: { username, password: 'pw' } });
@@ -152,6 +159,13 @@ describe('koa/guards: exclusive namespaces on register, login and aliases', () =
           expect([res.status, res.body.errcode], `${method} ${token}`).to.deep.equal([400, 'M_EXCLUSIVE']);
         }
       }
+    });
+
+    it('decodes the alias once: %2F and %23 stay inside it', async () => {
+      const res = await app.call('PUT', `/_matrix/client/v3/directory/room/${encodeURIComponent('#irc_a/b#c:hs.test')}`, { token: 'syt_user', body: {} });
+      expect([res.status, res.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
+      const lower = await app.call('PUT', '/_matrix/client/v3/Directory/Room/%23irc_x%3Ahs.test', { token: 'syt_user', body: {} });
+      expect([lower.status, lower.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
     });
 
     it('400 M_EXCLUSIVE for an AS creating an alias outside its namespaces', async () => {

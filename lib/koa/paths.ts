@@ -1,0 +1,34 @@
+/**
+ * How the plugin reads request paths. Guards must see a request the way the homeserver's router
+ * will: routers commonly match case-insensitively (@koa/router's default), and `%65` is the same
+ * URL as `e` (RFC 3986, section 6.2.2.2), so `/REGIST%45R` must not slip past the register guard.
+ */
+import type { Context } from 'koa';
+
+const ENCODED = /%([0-9A-Fa-f]{2})/g;
+const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
+
+/**
+ * `ctx.path` with percent-encoded unreserved characters decoded (ids stay encoded, so `%2F` in an
+ * alias is still one segment). Match the result with case-insensitive patterns.
+ *
+ * @example
+ * routePath(ctx); // '/_matrix/client/v3/register' for '/_matrix/client/v3/regist%65r'
+ */
+export function routePath(ctx: Context): string {
+  const path = ctx.path;
+  if (!path.includes('%')) return path;
+  return path.replace(ENCODED, (whole, hex: string) => {
+    const char = String.fromCharCode(Number.parseInt(hex, 16));
+    return UNRESERVED.test(char) ? char : whole;
+  });
+}
+
+/** A path segment decoded; undefined when malformed (the homeserver then answers as it will). */
+export function decode(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
