@@ -30,12 +30,12 @@ Options:
 
 /**
  * Runs the CLI and resolves to the exit code; never calls process.exit, so it can be tested
- * in-process.
+ * in-process. Relative paths and globs are resolved against `options.cwd` (default the process's).
  *
  * @example
  * process.exitCode = await main(['lint', 'registrations/irc.yaml'], process);
  */
-export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+export async function main(argv: readonly string[], io: CliIo, options: { readonly cwd?: string } = {}): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined) {
     io.stderr.write(USAGE);
@@ -47,7 +47,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   }
   switch (command) {
     case 'lint':
-      return lint(rest, io);
+      return lint(rest, io, options.cwd ?? process.cwd());
     case 'serve':
       io.stderr.write('koa-appservice serve: not available yet\n');
       return 2;
@@ -63,7 +63,7 @@ interface FileReport {
   readonly errors: RegistrationError[];
 }
 
-async function lint(args: readonly string[], io: CliIo): Promise<number> {
+async function lint(args: readonly string[], io: CliIo, cwd: string): Promise<number> {
   if (args.includes('-h') || args.includes('--help')) {
     io.stdout.write(USAGE);
     return 0;
@@ -78,7 +78,6 @@ async function lint(args: readonly string[], io: CliIo): Promise<number> {
     return 2;
   }
 
-  const cwd = process.cwd();
   const reports: FileReport[] = [];
   const byFile = new Map<string, FileReport>();
   for (const arg of args) {
