@@ -80,7 +80,7 @@ describe('PostgresStore sender failover across processes', function () {
         await exited;
       }
     }
-    await drop();
+    await drop?.();
   });
 
   it('elects one sender, and another takes over within seconds when the holder is SIGKILLed', async () => {

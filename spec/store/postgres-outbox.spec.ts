@@ -31,9 +31,9 @@ describe('PostgresStore outbox: enqueue inside the homeserver transaction', () =
   });
 
   afterEach(async () => {
-    await store.close();
-    await homeserver.end();
-    await drop();
+    await store?.close();
+    await homeserver?.end();
+    await drop?.();
   });
 
   it('queues nothing when the homeserver rolls back', async () => {
@@ -135,9 +135,9 @@ describe('PostgresStore when the database goes down', () => {
   });
 
   afterEach(async () => {
-    await store.close();
-    await relay.down();
-    await drop();
+    await store?.close();
+    await relay?.down();
+    await drop?.();
   });
 
   it('rejects enqueue with a StoreError while down, and works again when it is back', async () => {

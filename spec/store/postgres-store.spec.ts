@@ -48,8 +48,8 @@ describe('PostgresStore', () => {
 
   afterEach(async () => {
     await Promise.all(stores.splice(0).map((s) => s.close()));
-    await admin.end();
-    await drop();
+    await admin?.end();
+    await drop?.();
   });
 
   describe('migrations', () => {

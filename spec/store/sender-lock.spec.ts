@@ -86,7 +86,7 @@ describe('PostgresStore.acquireSenderLock', () => {
 
   afterEach(async () => {
     await Promise.all(stores.splice(0).map((s) => s.close()));
-    await drop();
+    await drop?.();
   });
 
   it('lets one store hold an AS, and the next take it after release', async () => {

@@ -83,7 +83,10 @@ export async function stopPostgres(): Promise<void> {
 
 function findBinDir(): string {
   const fromEnv = process.env.PG_BIN;
-  if (fromEnv) return fromEnv;
+  if (fromEnv) {
+    if (!existsSync(join(fromEnv, 'initdb'))) throw new Error(`PG_BIN=${fromEnv} has no initdb`);
+    return fromEnv;
+  }
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root)
     ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a))
