@@ -55,6 +55,13 @@ export function guardsMiddleware(deps: GuardDeps): Middleware<AppserviceState, A
     checkExclusive(kind, value, reg, what);
   }
 
+  /** Homeservers commonly lowercase a requested username (Synapse does): check what it will become too. */
+  function checkUsername(username: string, reg: Registration | undefined): void {
+    checkExclusive('users', userIdOf(username), reg, 'user id');
+    const lower = username.toLowerCase();
+    if (lower !== username) checkExclusive('users', userIdOf(lower), reg, 'user id');
+  }
+
   function checkAlias(alias: string, reg: Registration | undefined): void {
     if (reg) checkOwn('aliases', alias, reg, 'alias');
     else checkExclusive('aliases', alias, undefined, 'alias');
@@ -84,7 +91,7 @@ export function guardsMiddleware(deps: GuardDeps): Middleware<AppserviceState, A
       const inhibitLogin = body.inhibit_login === true || appservice.msc4190;
       state.appserviceRegister = { userId, localpart, inhibitLogin };
     } else if (typeof body.username === 'string') {
-      checkExclusive('users', userIdOf(body.username), reg, 'user id');
+      checkUsername(body.username, reg);
     }
   }
 
@@ -113,7 +120,7 @@ export function guardsMiddleware(deps: GuardDeps): Middleware<AppserviceState, A
       await register(ctx, state);
     } else if (route === 'register/available' && ctx.method === 'GET') {
       const username = ctx.query.username;
-      if (typeof username === 'string') checkExclusive('users', userIdOf(username), state.appservice, 'user id');
+      if (typeof username === 'string') checkUsername(username, state.appservice);
     } else if (route === 'login' && ctx.method === 'POST') {
       await login(ctx, state);
     } else if (route === 'createroom' && ctx.method === 'POST') {

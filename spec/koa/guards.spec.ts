@@ -97,6 +97,11 @@ describe('koa/guards: exclusive namespaces on register, login and aliases', () =
       }
     });
 
+    it('also checks the lowercased username, which the homeserver may register instead', async () => {
+      const res = await app.call('POST', '/_matrix/client/v3/register', { body: { username: 'IRC_Mallory', password: 'pw' } });
+      expect([res.status, res.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
+    });
+
     it('lets names in non-exclusive namespaces and elsewhere through', async () => {
       for (const username of ['shared_ok', 'alice']) {
         const res = await app.call('POST', '/_matrix/client/v3/register', { body: { username, password: 'pw' } });
