@@ -57,10 +57,11 @@ function prepare(db: Database.Database) {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
     txnLastSeq: db.prepare<[string, number], { last_seq: number }>(
       'SELECT last_seq FROM transactions WHERE as_id = ? AND txn_id = ?'),
+    // Items whose last reference this is go first, so that only shared items are rewritten.
+    deleteItems: db.prepare<[string, number]>(
+      'DELETE FROM items WHERE refs = 1 AND id IN (SELECT item_id FROM queue WHERE as_id = ? AND seq <= ?)'),
     releaseRefs: db.prepare<[string, number]>(
       'UPDATE items SET refs = refs - 1 WHERE id IN (SELECT item_id FROM queue WHERE as_id = ? AND seq <= ?)'),
-    deleteItems: db.prepare<[string, number]>(
-      'DELETE FROM items WHERE refs <= 0 AND id IN (SELECT item_id FROM queue WHERE as_id = ? AND seq <= ?)'),
     deleteQueue: db.prepare<[string, number]>('DELETE FROM queue WHERE as_id = ? AND seq <= ?'),
     subQueued: db.prepare<[number, string]>('UPDATE as_state SET queued = queued - ? WHERE as_id = ?'),
     deleteTxn: db.prepare<[string]>('DELETE FROM transactions WHERE as_id = ?'),
@@ -182,8 +183,8 @@ export class SqliteStore implements Store {
       this.#db!.transaction(() => {
         const txn = stmts.txnLastSeq.get(asId, txnId);
         if (!txn) return;
-        stmts.releaseRefs.run(asId, txn.last_seq);
         stmts.deleteItems.run(asId, txn.last_seq);
+        stmts.releaseRefs.run(asId, txn.last_seq);
         const { changes } = stmts.deleteQueue.run(asId, txn.last_seq);
         stmts.subQueued.run(changes, asId);
         stmts.deleteTxn.run(asId);
