@@ -48,7 +48,12 @@ export function accessTokens(ctx: Context): AccessTokens {
   return { header, malformedHeader, query };
 }
 
-/** Whether the request carries any access token at all (for the 401 `M_MISSING_TOKEN` of register/login). */
+/**
+ * Whether the request carries any access token at all (for the 401 `M_MISSING_TOKEN` of register/login).
+ *
+ * @example
+ * if (!hasAccessToken(ctx)) throw new MatrixError(401, 'M_MISSING_TOKEN', 'Missing access token.');
+ */
 export function hasAccessToken(ctx: Context): boolean {
   const tokens = accessTokens(ctx);
   return tokens.header !== undefined || tokens.malformedHeader || tokens.query.length > 0;

@@ -51,6 +51,12 @@ export async function readJsonBody(ctx: Context, limitBytes = DEFAULT_BODY_LIMIT
   return parsed;
 }
 
+/**
+ * A JSON object (not an array, not null).
+ *
+ * @example
+ * if (isRecord(body) && typeof body.user_id === 'string') ...
+ */
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -24,7 +24,12 @@ export function routePath(ctx: Context): string {
   });
 }
 
-/** A path segment decoded; undefined when malformed (the homeserver then answers as it will). */
+/**
+ * A path segment decoded; undefined when malformed (the homeserver then answers as it will).
+ *
+ * @example
+ * decode('%23irc_a%3Aexample.org'); // '#irc_a:example.org'
+ */
 export function decode(segment: string): string | undefined {
   try {
     return decodeURIComponent(segment);

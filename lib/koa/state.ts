@@ -67,7 +67,12 @@ export interface KoaHost extends Host {
   deviceExists?(userId: string, deviceId: string): Promise<boolean>;
 }
 
-/** `@user:server` parts, or undefined when the string is no user id. */
+/**
+ * `@user:server` parts, or undefined when the string is no user id.
+ *
+ * @example
+ * splitUserId('@irc_bob:example.org'); // { localpart: 'irc_bob', server: 'example.org' }
+ */
 export function splitUserId(userId: string): { localpart: string; server: string } | undefined {
   if (userId.length > 255 || userId[0] !== '@') return undefined;
   const colon = userId.indexOf(':');
