@@ -170,7 +170,8 @@ async function homeserver(ctx: Koa.ParameterizedContext<AppserviceState, Appserv
     ctx.body = inhibitLogin ? { user_id: userId } : { user_id: userId, access_token: 'fresh', device_id: 'DEV' };
   } else if ((m = /^\/host-ensure\/(user|alias)\/(.+)$/.exec(path))) {
     const id = decodeURIComponent(m[2]!);
-    ctx.body = { result: m[1] === 'user' ? await ctx.ensureUser(id) : await ctx.ensureAlias(id) };
+    const { ensureUser, ensureAlias } = ctx; // destructured on purpose: they must not need `this`
+    ctx.body = { result: m[1] === 'user' ? await ensureUser(id) : await ensureAlias(id) };
   } else if (path === '/boom') {
     throw new Error('database password is hunter2');
   } else if (path === '/teapot') {
