@@ -20,17 +20,66 @@ export interface LiteralPrefix {
 
 const NONE: LiteralPrefix = Object.freeze({ text: '', folded: false });
 
-/** Characters that are never a plain literal outside a class (some are literal in Annex B; we stop). */
+/** Characters that are never a plain literal outside a class (`]` `}` are in Annex B; we do not rely on it). */
 const META = new Set(['^', '$', '\\', '.', '*', '+', '?', '(', ')', '[', ']', '{', '}', '|']);
 
-/** Thrown inside the parser when the source is not understood; caught by {@link literalPrefix}. */
+/** Escapes known to be exactly two characters long that are not a literal character. */
+const TWO_CHAR_ESCAPES = new Set(['d', 'D', 'w', 'W', 's', 'S', 'b', 'B', 'n', 'r', 't', 'f', 'v']);
+
+/** Thrown inside the parser when the source is not understood; caught by {@link regexLiterals}. */
 class Unsure extends Error {}
 
+/** What literal text every match of a regex must contain. */
+export interface RegexLiterals {
+  readonly prefix: LiteralPrefix;
+  /**
+   * Beyond the prefix, the longest run of characters every match contains somewhere, or `''`. A
+   * cheap `includes` check then spares running a regex that cannot match (`:example.org` in
+   * `@_discord_[0-9]+:example\.org`). Always `''` for a case-insensitive regex.
+   */
+  readonly required: string;
+}
+
+const NOTHING: RegexLiterals = Object.freeze({ prefix: NONE, required: '' });
+
 /**
- * Extract the literal prefix of a compiled regex.
+ * Extract the literal prefix and a required literal run of a compiled regex.
  *
  * Only regexes anchored at the start (a leading `^` without the `m` flag, or the `y` flag) get a
  * prefix: an unanchored regex may match anywhere, so it has none.
+ *
+ * @example
+ * regexLiterals(/^(?:@_discord_[0-9]+:example\.org)/);
+ * // { prefix: { text: '@_discord_', folded: false }, required: ':example.org' }
+ */
+export function regexLiterals(regex: RegExp): RegexLiterals {
+  const src = regex.source;
+  // `v` has nested classes our class skipper does not follow.
+  if (regex.flags.includes('v')) return NOTHING;
+  // `m` lets `^` match after any newline, so it anchors nothing.
+  const anchored = (src.startsWith('^') || regex.sticky) && !regex.multiline;
+  let tokens: Token[];
+  try {
+    const start = src.startsWith('^') ? 1 : 0;
+    const end = scanGroup(src, start, false);
+    tokens = walkSequence(src, start, end.close, end.alternation).tokens;
+  } catch (err) {
+    if (err instanceof Unsure) return NOTHING;
+    throw err;
+  }
+  const runs = splitRuns(tokens);
+  let prefix = NONE;
+  if (anchored && tokens[0] !== null && tokens.length > 0) {
+    const text = runs.shift()!;
+    prefix = regex.ignoreCase ? foldPrefix(text, regex.unicode) : { text, folded: false };
+  }
+  if (regex.ignoreCase) return { prefix, required: '' };
+  const required = runs.reduce((longest, run) => (run.length > longest.length ? run : longest), '');
+  return { prefix, required };
+}
+
+/**
+ * The literal prefix alone: see {@link regexLiterals}.
  *
  * @example
  * literalPrefix(/^(?:@irc\.example\.net\/.*)/);   // { text: '@irc.example.net/', folded: false }
@@ -38,24 +87,17 @@ class Unsure extends Error {}
  * literalPrefix(/^(?:@Slack_.*)/i);                // { text: '@slack_', folded: true }
  */
 export function literalPrefix(regex: RegExp): LiteralPrefix {
-  const src = regex.source;
-  // `m` lets `^` match after any newline; `v` has nested classes our class skipper does not follow.
-  if (regex.multiline || regex.flags.includes('v')) return NONE;
-  let start: number;
-  if (src.startsWith('^')) start = 1;
-  else if (regex.sticky) start = 0;
-  else return NONE;
+  return regexLiterals(regex).prefix;
+}
 
-  let text: string;
-  try {
-    const end = scanGroup(src, start, false);
-    text = parseSequence(src, start, end.close, end.alternation).literal;
-  } catch (err) {
-    if (err instanceof Unsure) return NONE;
-    throw err;
+/** The runs of consecutive characters between breaks, the first one included even when empty. */
+function splitRuns(tokens: readonly Token[]): string[] {
+  const runs = [''];
+  for (const token of tokens) {
+    if (token === null) runs.push('');
+    else runs[runs.length - 1] += token;
   }
-  if (!regex.ignoreCase) return text === '' ? NONE : { text, folded: false };
-  return foldPrefix(text, regex.unicode);
+  return runs;
 }
 
 /**
@@ -151,58 +193,74 @@ function skipClass(src: string, open: number): number {
   throw new Unsure();
 }
 
-interface SequencePrefix {
-  readonly literal: string;
-  /** The whole sequence is that literal, so whatever follows it extends the prefix. */
-  readonly complete: boolean;
+/** One literal character, or a break: something that is not a known literal sits there. */
+type Token = string | null;
+
+/** The walk gave up here (an escape or brace it does not fully read): nothing after it is known. */
+interface Walk {
+  readonly tokens: Token[];
+  readonly stopped: boolean;
 }
 
-/** Prefix of the sequence src[from, end). */
-function parseSequence(src: string, from: number, end: number, alternation: boolean): SequencePrefix {
-  // With `a|b` at this level, no character is common to every match (we do not compute common prefixes).
-  if (alternation) return { literal: '', complete: false };
-  let literal = '';
+/**
+ * Tokens of the sequence src[from, end): literal characters that every match contains in this order
+ * and, between two characters with no break, contiguously; a break wherever something else may sit.
+ */
+function walkSequence(src: string, from: number, end: number, alternation: boolean): Walk {
+  // With `a|b` at this level no character is common to every match (we do not compute common parts).
+  if (alternation) return { tokens: [null], stopped: false };
+  const tokens: Token[] = [];
   let i = from;
   while (i < end) {
-    const atom = parseAtom(src, i, end);
-    if (atom === null) return { literal, complete: false };
-    const min = quantifierMin(src, atom.next, end);
-    if (min !== null) {
-      // A repeated atom: its own prefix holds if it must occur at least once; what follows does not.
-      if (min >= 1) literal += atom.literal;
-      return { literal, complete: false };
+    const atom = walkAtom(src, i, end);
+    if (atom === null) return { tokens: [...tokens, null], stopped: true };
+    if (atom.stopped) return { tokens: [...tokens, ...atom.tokens, null], stopped: true };
+    const q = quantifier(src, atom.next, end);
+    if (q === null) {
+      tokens.push(...atom.tokens);
+      i = atom.next;
+      continue;
     }
-    literal += atom.literal;
-    if (!atom.complete) return { literal, complete: false };
-    i = atom.next;
+    if (q.min < 0) return { tokens: [...tokens, null], stopped: true };
+    // A repeated atom: its first occurrence is required when min >= 1; what follows varies.
+    if (q.min >= 1) tokens.push(...atom.tokens);
+    tokens.push(null);
+    i = q.next;
   }
-  return { literal, complete: true };
+  return { tokens, stopped: false };
 }
 
-interface Atom extends SequencePrefix {
+interface Atom extends Walk {
   /** Index just after the atom. */
   readonly next: number;
 }
 
-/** One atom at `i`, or null when it is not something whose prefix we know. */
-function parseAtom(src: string, i: number, end: number): Atom | null {
+/** The atom at `i`, or null when even its extent is unknown (then the walk stops). */
+function walkAtom(src: string, i: number, end: number): Atom | null {
   const ch = src[i]!;
   const code = src.charCodeAt(i);
   if (ch === '\\') {
+    if (i + 1 >= end) return null;
     const next = src.charCodeAt(i + 1);
-    // `\.` `\/` `\_` and the like are the character itself; `\d` `\b` `\1` `\x41` `\n` are not literals.
-    if (i + 1 < end && next < 128 && !isAsciiAlnum(next)) return { literal: src[i + 1]!, complete: true, next: i + 2 };
+    // `\.` `\/` `\_` and the like are the character itself. Letter and digit escapes (`\d`, `\x41`,
+    // `\u{1F600}`, `\k<n>`, `\12`) have lengths of their own: stop rather than misread their tail.
+    if (next < 128 && !isAsciiAlnum(next)) return { tokens: [src[i + 1]!], stopped: false, next: i + 2 };
+    // Class, boundary and control escapes are two characters long and match no fixed literal.
+    if (TWO_CHAR_ESCAPES.has(src[i + 1]!)) return { tokens: [null], stopped: false, next: i + 2 };
     return null;
   }
-  if (ch === '(') return parseGroup(src, i);
+  if (ch === '(') return walkGroup(src, i);
+  if (ch === '[') return { tokens: [null], stopped: false, next: skipClass(src, i) + 1 };
+  if (ch === '.' || ch === '^' || ch === '$' || ch === ']' || ch === '}') return { tokens: [null], stopped: false, next: i + 1 };
   if (META.has(ch)) return null;
   // Surrogates: a quantifier after a pair binds to the pair with `u` but to the low half without.
-  if (code >= 0xd800 && code <= 0xdfff) return null;
-  return { literal: ch, complete: true, next: i + 1 };
+  if (code >= 0xd800 && code <= 0xdfff) return { tokens: [null], stopped: false, next: i + 1 };
+  return { tokens: [ch], stopped: false, next: i + 1 };
 }
 
-function parseGroup(src: string, open: number): Atom | null {
+function walkGroup(src: string, open: number): Atom {
   let contentStart: number;
+  let plain = true;
   if (src[open + 1] !== '?') contentStart = open + 1;
   else if (src[open + 2] === ':') contentStart = open + 3;
   else if (src[open + 2] === '<' && src[open + 3] !== '=' && src[open + 3] !== '!') {
@@ -210,26 +268,34 @@ function parseGroup(src: string, open: number): Atom | null {
     if (close < 0) throw new Unsure();
     contentStart = close + 1;
   } else {
-    // Lookarounds, inline modifiers and anything newer: not a plain group.
-    return null;
+    // Lookarounds, inline modifiers and anything newer: step over, knowing nothing of the inside.
+    contentStart = open + 2;
+    plain = false;
   }
   const extent = scanGroup(src, contentStart, true);
-  const inner = parseSequence(src, contentStart, extent.close, extent.alternation);
-  return { ...inner, next: extent.close + 1 };
+  if (!plain) return { tokens: [null], stopped: false, next: extent.close + 1 };
+  return { ...walkSequence(src, contentStart, extent.close, extent.alternation), next: extent.close + 1 };
 }
 
 /**
- * The minimum count of the quantifier at `i`, or null if none. A `{` that is not a well-formed
- * quantifier (a literal brace in Annex B) reports 0, which only shortens the prefix.
+ * The quantifier at `i`, if any: its minimum count and where it ends (after a lazy `?`). A `{` that
+ * is not a well-formed quantifier (a literal brace in Annex B) reports min -1: stop there.
  */
-function quantifierMin(src: string, i: number, end: number): number | null {
+function quantifier(src: string, i: number, end: number): { readonly min: number; readonly next: number } | null {
   if (i >= end) return null;
   const ch = src[i];
-  if (ch === '*' || ch === '?') return 0;
-  if (ch === '+') return 1;
-  if (ch !== '{') return null;
-  const m = /^\{(\d+)(?:,\d*)?\}/.exec(src.slice(i, end));
-  return m ? Number(m[1]) : 0;
+  let min: number;
+  let next = i + 1;
+  if (ch === '*' || ch === '?') min = 0;
+  else if (ch === '+') min = 1;
+  else if (ch === '{') {
+    const m = /^\{(\d+)(?:,\d*)?\}/.exec(src.slice(i, end));
+    if (m === null) return { min: -1, next };
+    min = Number(m[1]);
+    next = i + m[0].length;
+  } else return null;
+  if (src[next] === '?' && next < end) next++;
+  return { min, next };
 }
 
 function isAsciiAlnum(c: number): boolean {

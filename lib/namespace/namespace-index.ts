@@ -1,5 +1,5 @@
 import type { NamespaceKind, NamespaceRule, Registration } from '../registration/registration.ts';
-import { literalPrefix, startsWithPrefix, type LiteralPrefix } from './literal-prefix.ts';
+import { regexLiterals, startsWithPrefix, type LiteralPrefix } from './literal-prefix.ts';
 
 /** One registration whose namespace matched, and whether any of the matching rules is exclusive. */
 export interface NamespaceMatch {
@@ -14,6 +14,8 @@ interface Entry {
   readonly registration: Registration;
   readonly rule: NamespaceRule;
   readonly prefix: LiteralPrefix;
+  /** A literal every match contains after the prefix (or ''): checked before running the regex. */
+  readonly required: string;
 }
 
 /**
@@ -94,7 +96,8 @@ export class NamespaceIndex {
         const index = this.#kinds.get(kind)!;
         const entries: Entry[] = [];
         for (const rule of registration.namespaces[kind]) {
-          const entry: Entry = { order, registration, rule, prefix: literalPrefix(rule.regex) };
+          const { prefix, required } = regexLiterals(rule.regex);
+          const entry: Entry = { order, registration, rule, prefix, required };
           entries.push(entry);
           (entry.prefix.folded ? index.folded : index.exact).insert(entry.prefix.text, entry);
         }
@@ -136,7 +139,7 @@ export class NamespaceIndex {
     const entries = this.#byRegistration.get(registration)?.get(kind);
     if (entries === undefined) return registration.namespaces[kind].some((rule) => test(rule.regex, value));
     for (const entry of entries) {
-      if (startsWithPrefix(value, entry.prefix) && test(entry.rule.regex, value)) return true;
+      if (startsWithPrefix(value, entry.prefix) && mayMatch(entry, value) && test(entry.rule.regex, value)) return true;
     }
     return false;
   }
@@ -167,11 +170,22 @@ export class NamespaceIndex {
     const hits: Entry[] = [];
     for (const entry of candidates) {
       if (exclusiveOnly && !entry.rule.exclusive) continue;
-      if (test(entry.rule.regex, value)) hits.push(entry);
+      // Once a registration's answer cannot change, its other rules need not run.
+      if (hits.some((hit) => hit.order === entry.order && (exclusiveOnly || hit.rule.exclusive))) continue;
+      if (mayMatch(entry, value) && test(entry.rule.regex, value)) hits.push(entry);
     }
     if (hits.length > 1) hits.sort((a, b) => a.order - b.order);
     return hits;
   }
+}
+
+/**
+ * The cheap check before the regex: the required literal must occur after the prefix. Running a
+ * regex costs far more than `includes` once thousands of compiled regexes no longer fit in the CPU
+ * caches, which is what makes lookups grow with the number of registrations.
+ */
+function mayMatch(entry: Entry, value: string): boolean {
+  return entry.required === '' || value.includes(entry.required, entry.prefix.text.length);
 }
 
 /** `regex.test` that is not thrown off by a `g` or `y` flag's leftover `lastIndex`. */

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { foldAscii, literalPrefix, startsWithPrefix } from '../../lib/namespace/literal-prefix.ts';
+import { foldAscii, literalPrefix, regexLiterals, startsWithPrefix } from '../../lib/namespace/literal-prefix.ts';
 
 /** Like the registration translator's output: anchored at the start, wrapped in a group. */
 function anchored(src: string, flags = ''): RegExp {
@@ -106,6 +106,42 @@ describe('literalPrefix', () => {
     // Without u, JS never matches a non-ASCII character against an ASCII one.
     expect(anchored('@k', 'i').test('@\u212A')).to.equal(false);
     expect(prefixOf('@ask', 'i')).to.equal('@ask');
+  });
+});
+
+describe('regexLiterals: the required run', () => {
+  const cases: ReadonlyArray<readonly [string, string, string]> = [
+    // [source, prefix, required]
+    ['@_discord_[0-9]+:example\\.org', '@_discord_', ':example.org'],
+    ['@a.*bc.*def', '@a', 'def'],
+    ['@a(?:b|c)xyz', '@a', 'xyz'],
+    ['@a\\d+xy\\x41zzzz', '@a', 'xy'], // stops at \x: its length is its own
+    ['@a(?=q)bc', '@a', 'bc'],
+    ['@ab+cd', '@ab', 'cd'],
+    ['@a(bc)+de', '@abc', 'de'],
+    ['@a(?:b.*xyz)?', '@a', ''],
+    ['@a(?:b.*xyz)', '@ab', 'xyz'],
+    ['@a[.]b$', '@a', 'b'],
+    ['@a{x}bcd', '@', ''],
+    ['@a.b*?cd', '@a', 'cd'],
+    ['@a.b{2,3}?cd', '@a', 'cd'],
+    ['@irc_.*', '@irc_', ''],
+    ['x|y', '', ''],
+    ['.*x', '', 'x'],
+  ];
+  for (const [src, prefix, required] of cases) {
+    it(`${JSON.stringify(src)} -> ${JSON.stringify(prefix)} + ${JSON.stringify(required)}`, () => {
+      const got = regexLiterals(anchored(src));
+      expect([got.prefix.text, got.required]).to.deep.equal([prefix, required]);
+    });
+  }
+
+  it('takes the first run of an unanchored regex as a required run, not a prefix', () => {
+    expect(regexLiterals(/fo.*bar/)).to.deep.equal({ prefix: { text: '', folded: false }, required: 'bar' });
+  });
+
+  it('has none for a case-insensitive regex', () => {
+    expect(regexLiterals(anchored('@a.*bcd', 'i')).required).to.equal('');
   });
 });
 

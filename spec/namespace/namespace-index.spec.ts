@@ -148,19 +148,29 @@ describe('NamespaceIndex against the naive loop (property)', () => {
   const literalChar = fc.constantFrom('@', '_', 'a', 'b', 'k', 's', 'A', 'K', 'S', ':', '1', '.', 'é');
   const literal = fc.array(literalChar, { minLength: 0, maxLength: 5 }).map((cs) => cs.join(''));
   const escapeLiteral = (s: string): string => s.replace(/\./g, '\\.');
-  const tail = fc.constantFrom('.*', '[0-9]+', '(a|b)', 'x?', '\\.', 'a+', '(?:ab)', '[ab]', 'a{0,2}', 'k{1,2}', '$', '|@b', '\\d', 's*', '(?<n>a)', '');
-  const source = fc
-    .tuple(literal, fc.array(fc.oneof(tail, literal.map(escapeLiteral)), { maxLength: 3 }))
-    .map(([lit, rest]) => escapeLiteral(lit) + rest.join(''))
+  /** Pieces of a safe grammar, each with a string it matches, so that ids can be built to match. */
+  const tail = fc.constantFrom<readonly [string, string]>(
+    ['.*', 'zz'], ['[0-9]+', '09'], ['(a|b)', 'b'], ['x?', 'x'], ['\\.', '.'], ['a+', 'aa'], ['(?:ab)', 'ab'],
+    ['[ab]', 'b'], ['a{0,2}', 'a'], ['k{1,2}', 'kk'], ['$', ''], ['|@b', ''], ['\\d', '7'], ['s*', 's'],
+    ['(?<n>a)', 'a'], ['(?=a)', ''], ['\\w', 'w'], ['b+?', 'b'], ['(?:a.b)+', 'azb'], ['', ''],
+  );
+  const piece = fc.oneof(tail, literal.map((l) => [escapeLiteral(l), l] as const));
+  const sampled = fc.tuple(literal, fc.array(piece, { maxLength: 3 })).map(([lit, rest]) => {
+    let n = 0;
     // Group names must be unique within a regex.
-    .map((src) => {
-      let n = 0;
-      return src.replace(/\(\?<n>/g, () => `(?<n${n++}>`);
-    });
+    const src = (escapeLiteral(lit) + rest.map(([p]) => p).join('')).replace(/\(\?<n>/g, () => `(?<n${n++}>`);
+    return { src, sample: lit + rest.map(([, s]) => s).join('') };
+  });
   const flags = fc.constantFrom('', '', '', 'i', 'iu', 'u', 'g', 'y', 'm');
-  const anchoredRule = fc.record({ src: source, exclusive: fc.boolean(), flags, anchor: fc.constantFrom('^(?:', '^(?:', '^(?:', '(?:') });
+  type SampledRule = NamespaceRule & { readonly sample: string };
+  const anchoredRule = fc.record({ sampled, exclusive: fc.boolean(), flags, anchor: fc.constantFrom('^(?:', '^(?:', '^(?:', '(?:') });
   const namespaceRules = fc.array(anchoredRule, { maxLength: 3 }).map((rs) =>
-    rs.map(({ src, exclusive, flags: f, anchor }) => ({ exclusive, source: src, regex: new RegExp(`${anchor}${src})`, f) })),
+    rs.map(({ sampled: { src, sample }, exclusive, flags: f, anchor }): SampledRule => ({
+      exclusive,
+      source: src,
+      regex: new RegExp(`${anchor}${src})`, f),
+      sample,
+    })),
   );
   const registrations = fc
     .array(fc.record({ users: namespaceRules, aliases: namespaceRules, rooms: namespaceRules }), { maxLength: 8 })
@@ -168,17 +178,19 @@ describe('NamespaceIndex against the naive loop (property)', () => {
 
   const idChar = fc.constantFrom('@', '_', 'a', 'b', 'k', 's', 'A', 'K', 'S', ':', '1', '.', '0', '9', 'x', '\u212A', '\u017F', 'é', 'É', '\n');
   const randomId = fc.array(idChar, { maxLength: 10 }).map((cs) => cs.join(''));
-  /** Ids built from the rules' own literals (case flipped sometimes) so that matches actually happen. */
+  /** Ids built from strings the rules match, then sometimes bent: case flipped, cut short, extended. */
   const idsFor = (regs: Registration[]) => {
-    const literals = regs.flatMap((r) => KINDS.flatMap((k) => r.namespaces[k].map((x) => x.source.replace(/\\(.)/g, '$1'))));
+    const samples = regs.flatMap((r) => KINDS.flatMap((k) => r.namespaces[k].map((x) => (x as SampledRule).sample)));
     const derived =
-      literals.length === 0
+      samples.length === 0
         ? randomId
         : fc
-            .tuple(fc.constantFrom(...literals), randomId, fc.boolean())
-            .map(([lit, suffix, flip]) => {
-              const base = lit.replace(/[^@_abksAKS:1.é]/g, '') + suffix;
-              return flip ? base.toUpperCase() : base;
+            .tuple(fc.constantFrom(...samples), randomId, fc.constantFrom('as is', 'upper', 'cut', 'extend'), fc.nat(8))
+            .map(([sample, suffix, bend, n]) => {
+              if (bend === 'upper') return sample.toUpperCase();
+              if (bend === 'cut') return sample.slice(0, n);
+              if (bend === 'extend') return sample + suffix;
+              return sample;
             });
     return fc.array(fc.oneof(randomId, derived, derived), { minLength: 1, maxLength: 12 });
   };
