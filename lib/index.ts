@@ -1,0 +1,31 @@
+/**
+ * koa-appservice: the homeserver side of the Matrix Application Service API, as a Koa plugin.
+ * Re-exports only; the SQLite and PostgreSQL stores and the test kit have their own subpaths
+ * (`koa-appservice/sqlite`, `koa-appservice/postgres`, `koa-appservice/testing`) so that their
+ * drivers load only when used.
+ */
+export { appservices, type Appservices } from './koa/plugin.ts';
+export { defaults, type AppservicesOptions } from './options.ts';
+export type { Host } from './host.ts';
+export type { Logger, LogFn } from './logger.ts';
+export type { MatrixEvent, EphemeralEvent, ToDeviceMessage } from './events.ts';
+export type { QueryResult, EnsureOptions } from './query/existence.ts';
+export type { AppserviceState, AppserviceContext, AppserviceKoaContext, KoaHost } from './koa/state.ts';
+export type { Registration, NamespaceRule, Namespaces, NamespaceKind } from './registration/registration.ts';
+export { loadRegistrations, parseRegistration, validateRegistration } from './registration/load.ts';
+export { Registry } from './registration/registry.ts';
+export { NamespaceIndex, type NamespaceMatch } from './namespace/namespace-index.ts';
+export { MemoryStore } from './store/memory-store.ts';
+export type { Store, EnqueueItem, QueuedItem, StoredTransaction, BatchLimits, Backlog, ItemKind } from './store/store.ts';
+export {
+  KoaAppserviceError,
+  RegistrationError,
+  RegistrationLoadError,
+  OptionsError,
+  AppserviceRequestError,
+  StoreError,
+  InvalidEventError,
+  MatrixError,
+  type ErrorCode,
+  type AppserviceFailureKind,
+} from './errors.ts';

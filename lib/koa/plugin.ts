@@ -1,0 +1,168 @@
+/**
+ * `appservices()`: loads the registrations and wires every part of the library into one object
+ * a homeserver mounts. The parts stay independent (each testable alone); this file only decides
+ * who talks to whom:
+ *
+ *   publish() ─► Interest ─► Publisher ─► Store ─► Senders ─► AppserviceClient ─► AS
+ *   client request ─► auth ─► guards ─► routes ─► interceptors ─► ExistenceQueries ─► AS
+ *   a ping or a good query ─► the AS's sender retries at once
+ */
+import type { Middleware } from 'koa';
+import { AppserviceClient } from '../client/appservice-client.ts';
+import type { EphemeralEvent, MatrixEvent, ToDeviceMessage } from '../events.ts';
+import { silentLogger, type Logger } from '../logger.ts';
+import { NamespaceIndex } from '../namespace/namespace-index.ts';
+import { Interest } from '../interest.ts';
+import { resolveOptions, type AppservicesOptions } from '../options.ts';
+import { Publisher } from '../push/publisher.ts';
+import { Senders } from '../push/senders.ts';
+import { ExistenceQueries, type EnsureOptions, type QueryResult } from '../query/existence.ts';
+import { loadRegistrations } from '../registration/load.ts';
+import type { Registration } from '../registration/registration.ts';
+import { Registry } from '../registration/registry.ts';
+import type { Store } from '../store/store.ts';
+import { authMiddleware } from './auth.ts';
+import { matrixErrors } from './error-response.ts';
+import { guardsMiddleware } from './guards.ts';
+import { interceptorsMiddleware } from './interceptors.ts';
+import { routesMiddleware } from './routes.ts';
+import type { AppserviceContext, AppserviceState } from './state.ts';
+
+/** What `appservices()` resolves to. */
+export interface Appservices {
+  /** Mount before the homeserver's own routes: `app.use(as.middleware())`. */
+  middleware(): Middleware<AppserviceState, AppserviceContext>;
+  /** Queue a persisted room event for every interested AS; resolves (with their ids) once durable. */
+  publish(event: MatrixEvent): Promise<readonly string[]>;
+  /** Typing, receipts, presence: only to ASes that asked for ephemeral events. */
+  publishEphemeral(edu: EphemeralEvent): Promise<readonly string[]>;
+  /** To-device messages for users in an AS's namespace, to ASes that asked for them. */
+  publishToDevice(message: ToDeviceMessage): Promise<readonly string[]>;
+  /** Block until the AS owning `userId` (if any) had its chance to create it. */
+  ensureUser(userId: string, options?: EnsureOptions): Promise<QueryResult>;
+  ensureAlias(alias: string, options?: EnsureOptions): Promise<QueryResult>;
+  /** The loaded registrations: by id, by as_token, by sender. */
+  readonly registry: Registry;
+  readonly store: Store;
+  /** Stops the senders (an unacknowledged transaction stays stored for next time), closes pools and the store. */
+  close(): Promise<void>;
+}
+
+async function defaultStore(path: string): Promise<Store> {
+  // Loaded only when needed so that a homeserver on PostgreSQL never loads the SQLite driver.
+  const { SqliteStore } = await import('../store/sqlite-store.ts');
+  return new SqliteStore(path);
+}
+
+/**
+ * Load the registrations, open the store, start one sender per AS.
+ *
+ * @example
+ * const as = await appservices({ registrations: ['./registrations/*.yaml'], host });
+ * app.use(as.middleware());                       // before the homeserver's routes
+ * await as.publish(event);                        // after each event is persisted
+ * await as.close();
+ */
+export async function appservices(options: AppservicesOptions): Promise<Appservices> {
+  const resolved = resolveOptions(options);
+  const { host } = options;
+  const logger: Logger = options.logger ?? silentLogger;
+
+  const registrations: readonly Registration[] = await loadRegistrations(options.registrations);
+  const registry = new Registry(registrations, host.serverName);
+  const index = new NamespaceIndex(registrations);
+
+  const clients = new Map<string, AppserviceClient>();
+  for (const registration of registrations) {
+    if (registration.url !== null) {
+      clients.set(registration.id, new AppserviceClient(registration, { connections: resolved.connectionsPerAppservice }));
+    }
+  }
+  const clientFor = (asId: string): AppserviceClient | undefined => clients.get(asId);
+
+  const store = options.store ?? (await defaultStore(resolved.databasePath));
+  await store.open();
+
+  const senders = new Senders(
+    {
+      registrations,
+      store,
+      send: (registration, txnId, body, signal) => {
+        const client = clients.get(registration.id);
+        if (client === undefined) return Promise.reject(new Error(`no client for appservice "${registration.id}"`));
+        return client.sendTransaction(txnId, body, signal);
+      },
+    },
+    {
+      backoff: { initialMs: resolved.backoffInitialMs, maxMs: resolved.backoffMaxMs },
+      onFailed: ({ asId, txnId, error, failures, retryInMs }) => {
+        const reason = error instanceof Error ? error.message : String(error);
+        logger.warn({ asId, txnId, failures, retryInMs, reason }, 'koa-appservice: transaction failed, backing off');
+      },
+    },
+  );
+
+  const queries = new ExistenceQueries(
+    {
+      host,
+      registrations,
+      index,
+      client: (asId) => {
+        const client = clients.get(asId);
+        // Existence never asks an AS without a url, so a miss here is a wiring bug.
+        if (client === undefined) throw new Error(`no client for appservice "${asId}"`);
+        return client;
+      },
+    },
+    {
+      deadlineMs: resolved.queryDeadlineMs,
+      positiveTtlMs: resolved.positiveCacheTtlMs,
+      negativeTtlMs: resolved.negativeCacheTtlMs,
+      maxEntries: resolved.cacheMaxEntries,
+      onAppserviceUp: (asId) => senders.wake(asId),
+    },
+  );
+
+  const interest = new Interest({ host, registrations, index });
+  const publisher = new Publisher({ store, interest, registrations, onEnqueued: (asIds) => senders.notify(asIds) });
+  senders.start();
+
+  const middleware = matrixErrors(
+    [
+      authMiddleware({ registry, index, host }),
+      guardsMiddleware({ index, host }),
+      routesMiddleware({
+        registry,
+        clientFor,
+        host,
+        deadlineMs: resolved.queryDeadlineMs,
+        onPing: (asId) => {
+          queries.markUp(asId);
+          senders.wake(asId);
+        },
+      }),
+      interceptorsMiddleware({ queries, deadlineMs: resolved.queryDeadlineMs }),
+    ],
+    { logger },
+  );
+
+  let closed: Promise<void> | undefined;
+  return {
+    middleware: () => middleware,
+    publish: (event) => publisher.publish(event),
+    publishEphemeral: (edu) => publisher.publishEphemeral(edu),
+    publishToDevice: (message) => publisher.publishToDevice(message),
+    ensureUser: (userId, ensureOptions) => queries.ensureUser(userId, ensureOptions),
+    ensureAlias: (alias, ensureOptions) => queries.ensureAlias(alias, ensureOptions),
+    registry,
+    store,
+    close: () => {
+      closed ??= (async () => {
+        await senders.stop();
+        await Promise.all([...clients.values()].map((client) => client.close()));
+        await store.close();
+      })();
+      return closed;
+    },
+  };
+}
