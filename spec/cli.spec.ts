@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -95,9 +95,12 @@ describe('koa-appservice CLI', () => {
   it('names the field of every bad fixture and exits 1', async () => {
     for (const name of await readdir(join(ROOT, BAD))) {
       const arg = name.endsWith('.yaml') ? `${BAD}/${name}` : `${BAD}/${name}/*.yaml`;
+      const first = name.endsWith('.yaml') ? `${BAD}/${name}` : `${BAD}/${name}/a.yaml`;
+      const field = /^# error: (.+)/.exec(await readFile(join(ROOT, first), 'utf8'))![1]!;
       const { code, out } = await run('lint', arg);
       expect(code, name).to.equal(1);
       expect(out, name).to.include('✗ ');
+      if (field !== '(file)') expect(out, name).to.include(`\n    ${field}: `);
     }
   });
 

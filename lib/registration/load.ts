@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
-import { parse, YAMLParseError } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { RegistrationError, RegistrationLoadError } from '../errors.ts';
 import type { Registration } from './registration.ts';
 import { toRegistration } from './schema.ts';
@@ -118,15 +118,18 @@ function check(load: () => Registration): Checked {
  * const registration = parseRegistration(await readFile('irc.yaml', 'utf8'), 'irc.yaml');
  */
 export function parseRegistration(text: string, file: string): Registration {
-  let value: unknown;
-  try {
-    value = parse(text, { version: '1.1' });
-  } catch (error) {
-    if (!(error instanceof YAMLParseError)) throw error;
-    // Only the first line: the rest is an excerpt of the file, which may hold a token.
-    const first = (error.message.split('\n')[0] ?? '').replace(/:\s*$/, '');
-    throw new RegistrationLoadError([new RegistrationError(file, '', `YAML syntax error: ${first}`, { cause: error })]);
+  const lineCounter = new LineCounter();
+  // prettyErrors off: the pretty form quotes the offending line, which may hold a token.
+  const doc = parseDocument(text, { version: '1.1', prettyErrors: false, lineCounter });
+  // PyYAML's safe_load refuses what the yaml package only warns about (unknown tags such as
+  // !!python/object), so a warning is an error here too; it is never printed.
+  const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem) {
+    const { line, col } = lineCounter.linePos(problem.pos[0]);
+    const reason = problem.code === 'MULTIPLE_DOCS' ? 'the file holds several YAML documents; a registration is one' : problem.message;
+    throw new RegistrationLoadError([new RegistrationError(file, '', `invalid YAML at line ${line}, column ${col}: ${reason}`, { cause: problem })]);
   }
+  const value: unknown = doc.toJS();
   if (value === null || value === undefined) {
     throw new RegistrationLoadError([new RegistrationError(file, '', 'empty file: expected a mapping of registration fields')]);
   }

@@ -35,7 +35,10 @@ export interface Registration {
   readonly msc3202: boolean;
   /** MSC4190: the AS manages its users' devices itself. */
   readonly msc4190: boolean;
-  /** To-device messages (MSC2409's `push_to_device`). */
+  /**
+   * To-device messages (MSC2409). Synapse has no separate key for them: it sends them to the ASes
+   * that opted in to ephemeral events, so the loader sets this to `receiveEphemeral`.
+   */
   readonly receiveToDevice: boolean;
   /** Send `access_token=<hs_token>` in the query too, for ASes that predate the Authorization header. */
   readonly legacyQueryToken: boolean;

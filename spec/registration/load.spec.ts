@@ -123,8 +123,16 @@ describe('loadRegistrations', () => {
     const text = 'id: a\nas_token: supersecret\nprotocols: [irc\nurl: null\n';
     const error = syncRejection(() => parseRegistration(text, 'x.yaml'));
     expect(error.errors[0]!.field).to.equal('');
-    expect(error.errors[0]!.message).to.match(/^x\.yaml: YAML syntax error: .* at line \d+, column \d+$/);
+    expect(error.errors[0]!.message).to.match(/^x\.yaml: invalid YAML at line 4, column 1: /);
     expect(error.message).not.to.include('supersecret');
+  });
+
+  it('refuses what PyYAML safe_load refuses: unknown tags, several documents', () => {
+    const tagged = syncRejection(() => parseRegistration('id: a\nas_token: !!python/object:os.system supersecret\n', 'x.yaml'));
+    expect(tagged.errors[0]!.message).to.match(/^x\.yaml: invalid YAML at line 2, column 11: Unresolved tag/);
+    expect(tagged.message).not.to.include('supersecret');
+    const several = syncRejection(() => parseRegistration('id: a\n---\nid: b\n', 'x.yaml'));
+    expect(several.errors[0]!.message).to.equal('x.yaml: invalid YAML at line 2, column 1: the file holds several YAML documents; a registration is one');
   });
 
   it('refuses an empty file', () => {
