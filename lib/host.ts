@@ -19,6 +19,10 @@ export interface Host {
   resolveAlias(alias: string): Promise<string | null>;
   roomAliases(roomId: string): Promise<string[]>;
   joinedMembers(roomId: string): Promise<string[]>;
-  /** Optional: backs `PUT /directory/list/appservice/{networkId}/{roomId}`; without it that route answers 404. */
-  setRoomDirectoryVisibility?(networkId: string, roomId: string, visibility: 'public' | 'private'): Promise<void>;
+  /**
+   * Optional: backs `PUT /directory/list/appservice/{networkId}/{roomId}`; without it that route
+   * answers 404. Each AS has its own lists, one per network, separate from the main room directory
+   * (`/publicRooms` with `third_party_instance_id` reads them), so the AS's id comes first.
+   */
+  setRoomDirectoryVisibility?(appserviceId: string, networkId: string, roomId: string, visibility: 'public' | 'private'): Promise<void>;
 }

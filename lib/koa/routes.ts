@@ -105,7 +105,7 @@ export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, A
     if (host.setRoomDirectoryVisibility === undefined) {
       throw new MatrixError(404, 'M_UNRECOGNIZED', 'This homeserver has no application service room directories.');
     }
-    await host.setRoomDirectoryVisibility(ctx.params.networkId ?? '', ctx.params.roomId ?? '', visibility);
+    await host.setRoomDirectoryVisibility(ctx.state.appservice.id, ctx.params.networkId ?? '', ctx.params.roomId ?? '', visibility);
     ctx.body = {};
   });
 

@@ -188,7 +188,7 @@ describe('koa/routes: appservice room directory', () => {
     try {
       const res = await app.call('PUT', PATH, { token: 'as-irc', body: { visibility: 'public' } });
       expect([res.status, res.body]).to.deep.equal([200, {}]);
-      expect(host.directory).to.deep.equal([{ networkId: 'libera', roomId: '!room:hs.test', visibility: 'public' }]);
+      expect(host.directory).to.deep.equal([{ appserviceId: 'irc', networkId: 'libera', roomId: '!room:hs.test', visibility: 'public' }]);
 
       const user = await app.call('PUT', PATH, { token: 'syt_user', body: { visibility: 'public' } });
       expect([user.status, user.body.errcode]).to.deep.equal([403, 'M_FORBIDDEN']);

@@ -9,7 +9,7 @@ export class ToyHost implements KoaHost {
   readonly users = new Set<string>();
   readonly aliases = new Map<string, string>();
   readonly devices = new Set<string>();
-  readonly directory: { networkId: string; roomId: string; visibility: 'public' | 'private' }[] = [];
+  readonly directory: { appserviceId: string; networkId: string; roomId: string; visibility: 'public' | 'private' }[] = [];
   userExistsCalls = 0;
   /** Leave undefined to model a host without an appservice room directory. */
   setRoomDirectoryVisibility?: KoaHost['setRoomDirectoryVisibility'];
@@ -17,8 +17,8 @@ export class ToyHost implements KoaHost {
   constructor(serverName = 'hs.test', options: { directory?: boolean } = {}) {
     this.serverName = serverName;
     if (options.directory !== false) {
-      this.setRoomDirectoryVisibility = async (networkId, roomId, visibility) => {
-        this.directory.push({ networkId, roomId, visibility });
+      this.setRoomDirectoryVisibility = async (appserviceId, networkId, roomId, visibility) => {
+        this.directory.push({ appserviceId, networkId, roomId, visibility });
       };
     }
   }
