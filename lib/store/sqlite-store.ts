@@ -2,7 +2,8 @@ import Database from 'better-sqlite3';
 import { StoreError } from '../errors.ts';
 import { checkEnqueueItems, checkLimits, uniqueAsIds } from './check-input.ts';
 import { GroupCommit } from './group-commit.ts';
-import { migrateSqlite } from './migrations/migrate-sqlite.ts';
+import { migrateSqlite, sqliteSchemaVersion } from './migrations/migrate-sqlite.ts';
+import { sqliteMigrations } from './migrations/sqlite/index.ts';
 import type {
   Backlog,
   BatchLimits,
@@ -113,10 +114,15 @@ export class SqliteStore implements Store {
     let db: Database.Database | null = null;
     try {
       db = new Database(this.#path);
+      // A database from a newer version is refused by migrateSqlite below, and left as it was.
+      if (sqliteSchemaVersion(db) <= sqliteMigrations.length) {
+        // WAL: readers never block the writer, and a commit is one append (plus one fsync when full).
+        db.pragma('journal_mode = WAL');
+        db.pragma(`synchronous = ${this.#synchronous}`);
+        // After a burst (a long outage's backlog), give the WAL file's space back at checkpoints.
+        db.pragma('journal_size_limit = 67108864');
+      }
       migrateSqlite(db, this.#path);
-      // WAL: readers never block the writer, and a commit is one append (plus one fsync when full).
-      db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${this.#synchronous}`);
       this.#stmts = prepare(db);
     } catch (err) {
       db?.close();
