@@ -1,4 +1,5 @@
 import { OptionsError } from './errors.ts';
+import type { Registry as MetricsRegistry } from 'prom-client';
 import type { Host } from './host.ts';
 import type { Logger } from './logger.ts';
 import type { Store } from './store/store.ts';
@@ -40,6 +41,8 @@ export interface AppservicesOptions {
   readonly connectionsPerAppservice?: number;
   /** Where the plugin logs. Default: silent. A pino logger fits. */
   readonly logger?: Logger;
+  /** A prom-client registry to put the plugin's metrics on (see lib/metrics.ts). Default: no metrics. */
+  readonly metricsRegistry?: MetricsRegistry;
 }
 
 export interface ResolvedOptions {
@@ -103,6 +106,12 @@ export function resolveOptions(options: AppservicesOptions): ResolvedOptions {
       if (typeof options.logger !== 'object' || options.logger === null || !hasFunction(options.logger, level)) {
         throw new OptionsError('logger', `must have a ${level}() method (a pino logger fits)`);
       }
+    }
+  }
+  if (options.metricsRegistry !== undefined) {
+    const registry = options.metricsRegistry as unknown;
+    if (typeof registry !== 'object' || registry === null || !hasFunction(registry, 'registerMetric') || !hasFunction(registry, 'metrics')) {
+      throw new OptionsError('metricsRegistry', 'must be a prom-client Registry');
     }
   }
   if (options.databasePath !== undefined && (typeof options.databasePath !== 'string' || options.databasePath === '')) {

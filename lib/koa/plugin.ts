@@ -11,6 +11,7 @@ import type { Middleware } from 'koa';
 import { AppserviceClient } from '../client/appservice-client.ts';
 import type { EphemeralEvent, MatrixEvent, ToDeviceMessage } from '../events.ts';
 import { silentLogger, type Logger } from '../logger.ts';
+import { Metrics, type QueryKind } from '../metrics.ts';
 import { NamespaceIndex } from '../namespace/namespace-index.ts';
 import { Interest } from '../interest.ts';
 import { resolveOptions, type AppservicesOptions } from '../options.ts';
@@ -95,7 +96,9 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
     },
     {
       backoff: { initialMs: resolved.backoffInitialMs, maxMs: resolved.backoffMaxMs },
+      onSent: ({ asId, counts }) => metrics?.transactionSent(asId, counts),
       onFailed: ({ asId, txnId, error, failures, retryInMs }) => {
+        metrics?.transactionFailed(asId);
         const reason = error instanceof Error ? error.message : String(error);
         logger.warn({ asId, txnId, failures, retryInMs, reason }, 'koa-appservice: transaction failed, backing off');
       },
@@ -123,6 +126,28 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
     },
   );
 
+  const metrics =
+    options.metricsRegistry === undefined
+      ? undefined
+      : new Metrics(options.metricsRegistry, {
+          appserviceIds: registrations.filter((r) => r.url !== null).map((r) => r.id),
+          isUp: (asId) => senders.get(asId)?.state !== 'backoff' && !queries.isDown(asId),
+          backlog: (asId) => store.backlog(asId),
+        });
+  // Every blocking query, from a route or from the homeserver, goes through here to be timed.
+  const timed = (kind: QueryKind, run: () => Promise<QueryResult>): Promise<QueryResult> => {
+    if (metrics === undefined) return run();
+    const started = performance.now();
+    return run().then((outcome) => {
+      metrics.query(kind, outcome, (performance.now() - started) / 1000);
+      return outcome;
+    });
+  };
+  const timedQueries = {
+    ensureUser: (userId: string, ensureOptions?: EnsureOptions) => timed('user', () => queries.ensureUser(userId, ensureOptions)),
+    ensureAlias: (alias: string, ensureOptions?: EnsureOptions) => timed('alias', () => queries.ensureAlias(alias, ensureOptions)),
+  };
+
   const interest = new Interest({ host, registrations, index });
   const publisher = new Publisher({ store, interest, registrations, onEnqueued: (asIds) => senders.notify(asIds) });
   senders.start();
@@ -141,7 +166,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
           senders.wake(asId);
         },
       }),
-      interceptorsMiddleware({ queries, deadlineMs: resolved.queryDeadlineMs }),
+      interceptorsMiddleware({ queries: timedQueries, deadlineMs: resolved.queryDeadlineMs }),
     ],
     { logger },
   );
@@ -152,8 +177,8 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
     publish: (event) => publisher.publish(event),
     publishEphemeral: (edu) => publisher.publishEphemeral(edu),
     publishToDevice: (message) => publisher.publishToDevice(message),
-    ensureUser: (userId, ensureOptions) => queries.ensureUser(userId, ensureOptions),
-    ensureAlias: (alias, ensureOptions) => queries.ensureAlias(alias, ensureOptions),
+    ensureUser: timedQueries.ensureUser,
+    ensureAlias: timedQueries.ensureAlias,
     registry,
     store,
     close: () => {

@@ -1,0 +1,142 @@
+/**
+ * Prometheus metrics (prom-client) on a registry the homeserver passes in. Nothing here runs on
+ * a request's or an event's path except a counter increment or a histogram observation: the
+ * gauges (up, backlog) are read from the senders and the store only when Prometheus scrapes.
+ *
+ * | metric                                              | type      | labels                      |
+ * |-----------------------------------------------------|-----------|-----------------------------|
+ * | koa_appservice_up                                   | gauge     | appservice                  |
+ * | koa_appservice_backlog_items                        | gauge     | appservice                  |
+ * | koa_appservice_backlog_oldest_age_seconds           | gauge     | appservice                  |
+ * | koa_appservice_transactions_sent_total              | counter   | appservice                  |
+ * | koa_appservice_transactions_failed_total            | counter   | appservice                  |
+ * | koa_appservice_items_sent_total                     | counter   | appservice, kind            |
+ * | koa_appservice_query_duration_seconds               | histogram | kind, outcome               |
+ * | koa_appservice_query_cache_hits_total               | counter   | kind                        |
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { ItemKind } from './store/store.ts';
+
+/** What the metrics read at scrape time. */
+export interface MetricsSources {
+  readonly appserviceIds: readonly string[];
+  /** Whether the AS answers: its sender is not backing off and its queries are not failing. */
+  isUp(asId: string): boolean;
+  backlog(asId: string): Promise<{ size: number; oldestEnqueuedAt: number | null }>;
+}
+
+export type QueryKind = 'user' | 'alias';
+export type QueryOutcome = 'exists' | 'absent' | 'unavailable';
+
+const ITEM_KINDS: readonly ItemKind[] = ['event', 'ephemeral', 'toDevice'];
+
+/**
+ * @example
+ * const registry = new Registry();
+ * const as = await appservices({ registrations, host, metricsRegistry: registry });
+ * router.get('/metrics', async (ctx) => { ctx.type = registry.contentType; ctx.body = await registry.metrics(); });
+ */
+export class Metrics {
+  readonly #transactionsSent: Counter<'appservice'>;
+  readonly #transactionsFailed: Counter<'appservice'>;
+  readonly #itemsSent: Counter<'appservice' | 'kind'>;
+  readonly #queryDuration: Histogram<'kind' | 'outcome'>;
+  readonly #cacheHits: Counter<'kind'>;
+
+  constructor(registry: Registry, sources: MetricsSources) {
+    const registers = [registry];
+    new Gauge({
+      name: 'koa_appservice_up',
+      help: '1 when the application service answers, 0 while its transactions or queries are failing',
+      labelNames: ['appservice'],
+      registers,
+      collect() {
+        for (const id of sources.appserviceIds) this.set({ appservice: id }, sources.isUp(id) ? 1 : 0);
+      },
+    });
+    // One store read per AS serves both backlog gauges; the second waits on the first's promise.
+    let snapshot: Promise<Map<string, { size: number; oldestEnqueuedAt: number | null }>> | undefined;
+    const readBacklogs = () => {
+      snapshot ??= (async () => {
+        const entries = await Promise.all(sources.appserviceIds.map(async (id) => [id, await sources.backlog(id)] as const));
+        return new Map(entries);
+      })().finally(() => setImmediate(() => (snapshot = undefined)));
+      return snapshot;
+    };
+    new Gauge({
+      name: 'koa_appservice_backlog_items',
+      help: 'Events, ephemeral events and to-device messages queued for the application service and not yet acknowledged',
+      labelNames: ['appservice'],
+      registers,
+      async collect() {
+        for (const [id, backlog] of await readBacklogs()) this.set({ appservice: id }, backlog.size);
+      },
+    });
+    new Gauge({
+      name: 'koa_appservice_backlog_oldest_age_seconds',
+      help: 'Age of the oldest item queued for the application service, 0 when its queue is empty',
+      labelNames: ['appservice'],
+      registers,
+      async collect() {
+        const now = Date.now();
+        for (const [id, backlog] of await readBacklogs()) {
+          this.set({ appservice: id }, backlog.oldestEnqueuedAt === null ? 0 : Math.max(0, (now - backlog.oldestEnqueuedAt) / 1000));
+        }
+      },
+    });
+    this.#transactionsSent = new Counter({
+      name: 'koa_appservice_transactions_sent_total',
+      help: 'Transactions the application service acknowledged',
+      labelNames: ['appservice'],
+      registers,
+    });
+    this.#transactionsFailed = new Counter({
+      name: 'koa_appservice_transactions_failed_total',
+      help: 'Attempts to send a transaction that failed (each retry counts)',
+      labelNames: ['appservice'],
+      registers,
+    });
+    this.#itemsSent = new Counter({
+      name: 'koa_appservice_items_sent_total',
+      help: 'Items delivered in acknowledged transactions, by kind (event, ephemeral, toDevice)',
+      labelNames: ['appservice', 'kind'],
+      registers,
+    });
+    this.#queryDuration = new Histogram({
+      name: 'koa_appservice_query_duration_seconds',
+      help: 'Duration of blocking user and alias queries, by outcome (exists, absent, unavailable)',
+      labelNames: ['kind', 'outcome'],
+      buckets: [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.#cacheHits = new Counter({
+      name: 'koa_appservice_query_cache_hits_total',
+      help: 'Blocking queries answered from the cache without asking the application service',
+      labelNames: ['kind'],
+      registers,
+    });
+    // Zero-valued series from the start, so a dashboard shows 0 rather than "no data".
+    for (const id of sources.appserviceIds) {
+      this.#transactionsSent.inc({ appservice: id }, 0);
+      this.#transactionsFailed.inc({ appservice: id }, 0);
+      for (const kind of ITEM_KINDS) this.#itemsSent.inc({ appservice: id, kind }, 0);
+    }
+  }
+
+  transactionSent(asId: string, counts: Readonly<Record<ItemKind, number>>): void {
+    this.#transactionsSent.inc({ appservice: asId });
+    for (const kind of ITEM_KINDS) if (counts[kind] > 0) this.#itemsSent.inc({ appservice: asId, kind }, counts[kind]);
+  }
+
+  transactionFailed(asId: string): void {
+    this.#transactionsFailed.inc({ appservice: asId });
+  }
+
+  query(kind: QueryKind, outcome: QueryOutcome, seconds: number): void {
+    this.#queryDuration.observe({ kind, outcome }, seconds);
+  }
+
+  cacheHit(kind: QueryKind): void {
+    this.#cacheHits.inc({ kind });
+  }
+}
