@@ -171,7 +171,7 @@ export class PostgresStore implements Store {
     const { rows: [look] } = await this.#sql('createTransaction', () =>
       this.#pool.query<{ in_flight: string | null; pending: boolean }>(
         `SELECT (SELECT txn_id FROM ${this.#t('transactions')} WHERE as_id = $1) AS in_flight,
-                EXISTS (SELECT 1 FROM ${this.#t('queue')} WHERE as_id = $1 AND txn_id IS NULL) AS pending`, [asId]));
+                EXISTS (SELECT 1 FROM ${this.#t('queue')} WHERE as_id = $1) AS pending`, [asId]));
     if (look?.in_flight != null) throw inFlightError(asId, look.in_flight);
     if (!look?.pending) return null;
     let buildError: { err: unknown } | null = null;
@@ -183,8 +183,9 @@ export class PostgresStore implements Store {
          ON CONFLICT (as_id) DO UPDATE SET next_txn_id = s.next_txn_id + 1 RETURNING next_txn_id - 1 AS txn_id`, [asId]);
       const current = await client.query<{ txn_id: string }>(`SELECT txn_id FROM ${this.#t('transactions')} WHERE as_id = $1`, [asId]);
       if (current.rows[0]) throw inFlightError(asId, current.rows[0].txn_id);
+      // No transaction is in flight, so every queued row of the AS is free to take.
       const { rows } = await client.query<{ seq: string; kind: ItemKind; json: string }>(
-        `SELECT seq, kind, json FROM ${this.#t('queue')} WHERE as_id = $1 AND txn_id IS NULL ORDER BY seq LIMIT $2`,
+        `SELECT seq, kind, json FROM ${this.#t('queue')} WHERE as_id = $1 ORDER BY seq LIMIT $2`,
         [asId, limits.event + limits.ephemeral + limits.toDevice]);
       const counts: Record<ItemKind, number> = { event: 0, ephemeral: 0, toDevice: 0 };
       const items: QueuedItem[] = [];
@@ -204,10 +205,9 @@ export class PostgresStore implements Store {
       }
       if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
       await client.query(
-        `WITH marked AS (UPDATE ${this.#t('queue')} SET txn_id = $2 WHERE as_id = $1 AND seq = ANY($3::bigint[]))
-         INSERT INTO ${this.#t('transactions')} (as_id, txn_id, body, event_count, ephemeral_count, to_device_count, created_at)
-         VALUES ($1, $2, $4, $5, $6, $7, $8)`,
-        [asId, txnId, rows.slice(0, items.length).map((r) => r.seq), body, counts.event, counts.ephemeral, counts.toDevice, Date.now()]);
+        `INSERT INTO ${this.#t('transactions')} (as_id, txn_id, body, event_count, ephemeral_count, to_device_count, seqs, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::bigint[], $8)`,
+        [asId, txnId, body, counts.event, counts.ephemeral, counts.toDevice, rows.slice(0, items.length).map((r) => r.seq), Date.now()]);
       return { asId, txnId, body, counts };
     }, (result) => result !== null)).catch((err: unknown) => {
       // A throwing build() reaches the caller as itself, not wrapped.
@@ -220,8 +220,8 @@ export class PostgresStore implements Store {
     this.#ready();
     // One statement, so atomic: the transaction row and its queue rows go together.
     await this.#sql('acknowledge', () => this.#pool.query(
-      `WITH done AS (DELETE FROM ${this.#t('transactions')} WHERE as_id = $1 AND txn_id = $2 RETURNING txn_id)
-       DELETE FROM ${this.#t('queue')} WHERE as_id = $1 AND txn_id IN (SELECT txn_id FROM done)`, [asId, txnId]));
+      `WITH done AS (DELETE FROM ${this.#t('transactions')} WHERE as_id = $1 AND txn_id = $2 RETURNING seqs)
+       DELETE FROM ${this.#t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done)`, [asId, txnId]));
   }
 
   async backlog(asId: string): Promise<Backlog> {
