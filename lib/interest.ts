@@ -135,24 +135,34 @@ export class Interest {
 
   async #addRoom(found: Set<Registration>, roomId: string, candidates: readonly Registration[]): Promise<void> {
     for (const m of this.#index.match('rooms', roomId)) if (this.#pushableSet.has(m.registration)) found.add(m.registration);
-    const wanting = (regs: readonly Registration[]): boolean => regs.some((r) => !found.has(r));
-    const aliasCandidates = candidates.filter((r) => r.namespaces.aliases.length > 0);
+    // This runs for every event: plain loops, no per-call closures or arrays.
+    let askAliases = false;
+    let askMembers = false;
+    for (const r of candidates) {
+      if (found.has(r)) continue;
+      askMembers = true;
+      if (r.namespaces.aliases.length > 0) {
+        askAliases = true;
+        break;
+      }
+    }
+    if (!askMembers) return;
     const [viaAliases, viaMembers] = await Promise.all([
-      wanting(aliasCandidates) ? this.#facts(this.#aliasFacts, roomId, () => this.#computeAliasFacts(roomId)) : undefined,
-      wanting(candidates) ? this.#facts(this.#memberFacts, roomId, () => this.#computeMemberFacts(roomId)) : undefined,
+      askAliases ? this.#facts(this.#aliasFacts, roomId, this.#computeAliasFacts) : undefined,
+      this.#facts(this.#memberFacts, roomId, this.#computeMemberFacts),
     ]);
-    for (const r of viaAliases ?? []) found.add(r);
-    for (const r of viaMembers ?? []) found.add(r);
+    if (viaAliases !== undefined) for (const r of viaAliases) found.add(r);
+    for (const r of viaMembers) found.add(r);
   }
 
   /**
    * One host call per room however many events ask at once (the promise is cached); a failed call
    * is not cached, and an invalidation while a call runs is not undone by its late answer.
    */
-  #facts(cache: LRUCache<string, RoomFacts>, roomId: string, compute: () => RoomFacts): RoomFacts {
+  #facts(cache: LRUCache<string, RoomFacts>, roomId: string, compute: (roomId: string) => RoomFacts): RoomFacts {
     const cached = cache.get(roomId);
     if (cached !== undefined) return cached;
-    const pending = compute();
+    const pending = compute(roomId);
     cache.set(roomId, pending);
     pending.catch(() => {
       if (cache.peek(roomId) === pending) cache.delete(roomId);
@@ -160,7 +170,7 @@ export class Interest {
     return pending;
   }
 
-  async #computeAliasFacts(roomId: string): RoomFacts {
+  readonly #computeAliasFacts = async (roomId: string): RoomFacts => {
     const aliases = await this.#host.roomAliases(roomId);
     const out = new Set<Registration>();
     if (this.#aliasCapable.length === 0) return out;
@@ -168,14 +178,14 @@ export class Interest {
       for (const m of this.#index.match('aliases', alias)) if (this.#pushableSet.has(m.registration)) out.add(m.registration);
     }
     return out;
-  }
+  };
 
-  async #computeMemberFacts(roomId: string): RoomFacts {
+  readonly #computeMemberFacts = async (roomId: string): RoomFacts => {
     const members = await this.#host.joinedMembers(roomId);
     const out = new Set<Registration>();
     for (const userId of members) this.#addUser(out, userId);
     return out;
-  }
+  };
 
   #ordered(found: ReadonlySet<Registration>, candidates: readonly Registration[]): readonly Registration[] {
     return found.size === 0 ? [] : candidates.filter((r) => found.has(r));

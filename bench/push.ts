@@ -1,0 +1,362 @@
+/**
+ * Durable push, measured against baselines taken in the same run (issue 4, part 6):
+ *   (a) events/s from publish to AS acknowledgement with SqliteStore, vs raw better-sqlite3 inserts
+ *       of the same rows in 100-row transactions plus raw undici PUTs of the same 100-event bodies
+ *       (goals: >= 50% of the baseline and >= 50k events/s);
+ *   (b) catch-up of a 100k backlog: transactions must be full; time vs raw PUTs of the same bodies;
+ *   (c) RSS growth while 1M events pile up for an AS that is down (goal: <= 64 MB);
+ *   (d) p99 publish-to-ack latency to a healthy AS while another is down and a third slow, vs the
+ *       same load with all three healthy (goal: <= 1.5x).
+ *
+ * Run alone: node --import tsx bench/push.ts
+ */
+import Database from 'better-sqlite3';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { Pool } from 'undici';
+import { AppserviceClient } from '../lib/client/appservice-client.ts';
+import type { MatrixEvent } from '../lib/events.ts';
+import type { Host } from '../lib/host.ts';
+import { Interest } from '../lib/interest.ts';
+import { NamespaceIndex } from '../lib/namespace/namespace-index.ts';
+import { Publisher } from '../lib/push/publisher.ts';
+import { Senders, type SenderOptions } from '../lib/push/sender.ts';
+import type { Registration } from '../lib/registration/registration.ts';
+import { SqliteStore } from '../lib/store/sqlite-store.ts';
+import type { Store } from '../lib/store/store.ts';
+
+const SERVER = 'bench.test';
+
+/**
+ * A minimal AS on its own thread (the other core): it parses each transaction, as a real AS must,
+ * counts events once per txnId and answers `{}`. MockAppService records everything in the bench's
+ * own thread, which would measure the mock more than the push path; ours and the baselines all
+ * talk to this same sink.
+ */
+const SINK_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const http = require('node:http');
+const servers = workerData.map(({ slowMs }) => {
+  const state = { events: 0, requests: 0, seen: new Set() };
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      state.requests++;
+      const id = req.url.slice(req.url.lastIndexOf('/') + 1);
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      if (!state.seen.has(id)) { state.seen.add(id); state.events += body.events.length; }
+      const answer = () => { res.writeHead(200, { 'content-type': 'application/json', 'content-length': '2' }); res.end('{}'); };
+      if (slowMs > 0) setTimeout(answer, slowMs); else answer();
+    });
+  });
+  return { server, state };
+});
+Promise.all(servers.map(({ server }) => new Promise((r) => server.listen(0, '127.0.0.1', r)))).then(() =>
+  parentPort.postMessage({ ports: servers.map(({ server }) => server.address().port) }));
+parentPort.on('message', (m) => {
+  if (m === 'stats') parentPort.postMessage({ stats: servers.map(({ state }) => ({ events: state.events, requests: state.requests })) });
+  if (m === 'close') Promise.all(servers.map(({ server }) => new Promise((r) => { server.closeAllConnections(); server.close(r); }))).then(() => process.exit(0));
+});
+`;
+
+interface Sink {
+  readonly urls: readonly string[];
+  stats(): Promise<readonly { events: number; requests: number }[]>;
+  close(): Promise<void>;
+}
+
+/** Starts one sink AS per entry (each may answer after `slowMs`), all on one worker thread. */
+async function startSinks(options: readonly { slowMs: number }[]): Promise<Sink> {
+  const worker = new Worker(SINK_SOURCE, { eval: true, workerData: options });
+  const next = <T>(key: string): Promise<T> =>
+    new Promise((resolve) => {
+      const on = (m: Record<string, unknown>): void => {
+        if (!(key in m)) return;
+        worker.off('message', on);
+        resolve(m[key] as T);
+      };
+      worker.on('message', on);
+    });
+  const ports = await next<number[]>('ports');
+  return {
+    urls: ports.map((p) => `http://127.0.0.1:${p}`),
+    stats: () => {
+      const answer = next<{ events: number; requests: number }[]>('stats');
+      worker.postMessage('stats');
+      return answer;
+    },
+    close: async () => {
+      const exited = new Promise((r) => worker.once('exit', r));
+      worker.postMessage('close');
+      await exited;
+    },
+  };
+}
+
+/** A url nothing listens on: the AS is down (connection refused). */
+async function deadUrl(): Promise<string> {
+  const server = http.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return `http://127.0.0.1:${port}`;
+}
+const BURST = 1000;
+
+const host: Host = {
+  serverName: SERVER,
+  userExists: async () => true,
+  resolveAlias: async () => null,
+  roomAliases: async () => [],
+  joinedMembers: async () => [],
+};
+
+function registrationFor(id: string, url: string): Registration {
+  const rooms = [{ exclusive: false, source: '!bench.*', regex: /^(?:!bench.*)/ }];
+  return {
+    id, url, asToken: `as-${id}`, hsToken: `hs-${id}`, senderLocalpart: `${id}bot`,
+    namespaces: { users: [], aliases: [], rooms },
+    rateLimited: false, protocols: [], receiveEphemeral: false, msc3202: false, msc4190: false,
+    receiveToDevice: false, legacyQueryToken: false, source: '<bench>', raw: {},
+  };
+}
+
+function event(i: number): MatrixEvent {
+  return {
+    event_id: `$bench${i}-aGVsbG8gd29ybGQ`,
+    room_id: '!bench:bench.test',
+    type: 'm.room.message',
+    sender: '@alice:bench.test',
+    origin_server_ts: 1_764_000_000_000 + i,
+    unsigned: { age: 12 },
+    content: { msgtype: 'm.text', body: `bench message number ${i}, with some text to make it realistic` },
+  };
+}
+
+const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+/** Publisher, senders and clients over one store, as the plugin wires them. */
+function pipeline(store: Store, regs: Registration[], options: SenderOptions = {}) {
+  const clients = new Map(regs.map((r) => [r.id, new AppserviceClient(r)]));
+  const senders = new Senders({ registrations: regs, store, send: (r, id, body, signal) => clients.get(r.id)!.sendTransaction(id, body, signal) }, options);
+  const interest = new Interest({ host, registrations: regs, index: new NamespaceIndex(regs) });
+  const publisher = new Publisher({ store, interest, registrations: regs, onEnqueued: (ids) => senders.notify(ids) });
+  const close = async (): Promise<void> => {
+    await senders.stop();
+    for (const c of clients.values()) await c.close();
+  };
+  return { senders, publisher, close };
+}
+
+async function publishAll(publisher: Publisher, from: number, n: number): Promise<void> {
+  for (let i = from; i < from + n; i += BURST) {
+    const burst: Promise<readonly string[]>[] = [];
+    for (let j = i; j < Math.min(from + n, i + BURST); j++) burst.push(publisher.publish(event(j)));
+    await Promise.all(burst);
+  }
+}
+
+type Sync = 'full' | 'normal';
+
+/** (a) ours: publish n events, wait until the AS has acknowledged all of them. */
+async function oursThroughput(dir: string, n: number, synchronous: Sync): Promise<number> {
+  const sink = await startSinks([{ slowMs: 0 }]);
+  const store = new SqliteStore(join(dir, `a-ours-${synchronous}.db`), { synchronous });
+  await store.open();
+  let acked = 0;
+  const p = pipeline(store, [registrationFor('a', sink.urls[0]!)], { onSent: (info) => (acked += info.counts.event) });
+  p.senders.start();
+  const t0 = performance.now();
+  await publishAll(p.publisher, 0, n);
+  await until(() => acked === n, 120_000, 'acknowledgements');
+  const ms = performance.now() - t0;
+  await p.close();
+  await store.close();
+  const [stats] = await sink.stats();
+  await sink.close();
+  if (stats!.events !== n) throw new Error(`ours delivered ${stats!.events} of ${n}`);
+  return ms;
+}
+
+/** (a) baseline: the same rows in 100-row better-sqlite3 transactions, and the same bodies PUT with undici. */
+async function baselineThroughput(dir: string, n: number, synchronous: Sync): Promise<number> {
+  const sink = await startSinks([{ slowMs: 0 }]);
+  const db = new Database(join(dir, `a-base-${synchronous}.db`));
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${synchronous}`);
+  db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, as_id TEXT NOT NULL, json TEXT NOT NULL)');
+  const insert = db.prepare('INSERT INTO items (as_id, json) VALUES (?, ?)');
+  const insertMany = db.transaction((jsons: string[]) => {
+    for (const json of jsons) insert.run('a', json);
+  });
+  const pool = new Pool(sink.urls[0]!, { connections: 1 });
+  const t0 = performance.now();
+  for (let i = 0; i < n; i += 100) {
+    const jsons: string[] = [];
+    for (let j = i; j < Math.min(n, i + 100); j++) jsons.push(JSON.stringify(event(j)));
+    insertMany(jsons);
+    await put(pool, String(i / 100), `{"events":[${jsons.join(',')}]}`, 'hs-a');
+  }
+  const ms = performance.now() - t0;
+  await pool.close();
+  db.close();
+  const [stats] = await sink.stats();
+  await sink.close();
+  if (stats!.events !== n) throw new Error(`baseline delivered ${stats!.events} of ${n}`);
+  return ms;
+}
+
+async function put(pool: Pool, txnId: string, body: string, token: string): Promise<void> {
+  const res = await pool.request({
+    path: `/_matrix/app/v1/transactions/${txnId}`,
+    method: 'PUT',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body,
+  });
+  await res.body.text();
+  if (res.statusCode !== 200) throw new Error(`bench: PUT answered ${res.statusCode}`);
+}
+
+/** (b) a backlog queued while nothing sends, then drained; baseline: the same bodies PUT back to back. */
+async function catchUp(dir: string, n: number): Promise<{ ms: number; txns: number; full: number; baselineMs: number }> {
+  const sink = await startSinks([{ slowMs: 0 }, { slowMs: 0 }]);
+  const store = new SqliteStore(join(dir, 'b.db'), { synchronous: 'normal' });
+  await store.open();
+  const sizes: number[] = [];
+  const p = pipeline(store, [registrationFor('b', sink.urls[0]!)], { onSent: (info) => sizes.push(info.counts.event) });
+  await publishAll(p.publisher, 0, n); // no sender running yet: it all piles up
+  const bodies: string[] = [];
+  // Read the bodies the sender will send, for the baseline, without disturbing the queue.
+  const t0 = performance.now();
+  p.senders.start();
+  await until(() => sizes.length > 0 && sizes.reduce((a, b) => a + b, 0) === n, 120_000, 'catch-up');
+  const ms = performance.now() - t0;
+  await p.close();
+  await store.close();
+  for (let i = 0; i < n; i += 100) {
+    const jsons: string[] = [];
+    for (let j = i; j < Math.min(n, i + 100); j++) jsons.push(JSON.stringify(event(j)));
+    bodies.push(`{"events":[${jsons.join(',')}]}`);
+  }
+  const pool = new Pool(sink.urls[1]!, { connections: 1 });
+  const t1 = performance.now();
+  for (const [i, body] of bodies.entries()) await put(pool, String(i), body, 'hs-b');
+  const baselineMs = performance.now() - t1;
+  await pool.close();
+  const stats = await sink.stats();
+  await sink.close();
+  if (stats[0]!.events !== n || stats[1]!.events !== n) throw new Error('bench: catch-up lost events');
+  return { ms, txns: sizes.length, full: sizes.filter((s) => s === 100).length, baselineMs };
+}
+
+/** (c) RSS while an AS that is down accumulates a backlog of n events. */
+async function rssGrowth(dir: string, n: number): Promise<{ beforeMb: number; afterMb: number; peakMb: number; backlog: number; ms: number }> {
+  const store = new SqliteStore(join(dir, 'c.db'), { synchronous: 'normal' });
+  await store.open();
+  const p = pipeline(store, [registrationFor('c', await deadUrl())], { backoff: { initialMs: 50, maxMs: 1000 } });
+  p.senders.start();
+  const warmup = 50_000;
+  await publishAll(p.publisher, 0, warmup); // code compiled, caches and pools at their working size
+  const mb = (): number => process.memoryUsage.rss() / 2 ** 20;
+  const beforeMb = mb();
+  let peakMb = beforeMb;
+  const t0 = performance.now();
+  for (let i = warmup; i < n; i += 50_000) {
+    await publishAll(p.publisher, i, Math.min(50_000, n - i));
+    peakMb = Math.max(peakMb, mb());
+  }
+  const ms = performance.now() - t0;
+  const afterMb = mb();
+  const backlog = (await store.backlog('c')).size;
+  await p.close();
+  await store.close();
+  return { beforeMb, afterMb, peakMb, backlog, ms };
+}
+
+/** (d) publish-to-ack latency to AS `h` under a steady load, with `d` and `s` healthy, or down and slow. */
+async function latency(dir: string, degraded: boolean, rate: number, seconds: number): Promise<{ p50: number; p99: number }> {
+  const sink = await startSinks([{ slowMs: 0 }, { slowMs: 0 }, { slowMs: degraded ? 2_000 : 0 }]);
+  const urls = [sink.urls[0]!, degraded ? await deadUrl() : sink.urls[1]!, sink.urls[2]!];
+  const regs = ['h', 'd', 's'].map((id, i) => registrationFor(id, urls[i]!));
+  const store = new SqliteStore(join(dir, `d-${degraded ? 'degraded' : 'healthy'}.db`), { synchronous: 'normal' });
+  await store.open();
+  const published: number[] = [];
+  const latencies: number[] = [];
+  const p = pipeline(store, regs, {
+    backoff: { initialMs: 100, maxMs: 1000 },
+    onSent: (info) => {
+      if (info.asId !== 'h') return;
+      const now = performance.now();
+      for (const t of published.splice(0, info.counts.event)) latencies.push(now - t);
+    },
+  });
+  p.senders.start();
+  const total = rate * seconds;
+  const t0 = performance.now();
+  let i = 0;
+  while (i < total) {
+    // Paced by the clock: a late tick publishes what is due rather than stretching the run.
+    const due = Math.min(total, Math.ceil(((performance.now() - t0) / 1000) * rate));
+    const burst: Promise<readonly string[]>[] = [];
+    for (; i < due; i++) {
+      published.push(performance.now());
+      burst.push(p.publisher.publish(event(i)));
+    }
+    await Promise.all(burst);
+    await sleep(5);
+  }
+  await until(() => latencies.length === total, 30_000, 'healthy AS acknowledgements');
+  await p.close();
+  await store.close();
+  await sink.close();
+  latencies.sort((a, b) => a - b);
+  const q = (f: number): number => latencies[Math.min(latencies.length - 1, Math.floor(f * latencies.length))]!;
+  return { p50: q(0.5), p99: q(0.99) };
+}
+
+export async function run(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'koa-appservice-bench-push-'));
+  try {
+    console.log('push: durable delivery with SqliteStore; the AS is a sink on a worker thread (loopback)');
+
+    // First, while the heap is fresh, so that other phases' garbage cannot hide growth.
+    const m = await rssGrowth(dir, 1_000_000);
+    console.log(`  (c) 1M-event backlog for a down AS: RSS ${fmt(m.beforeMb, 1)} → ${fmt(m.afterMb, 1)} MB, growth ${fmt(m.afterMb - m.beforeMb, 1)} MB (peak ${fmt(m.peakMb, 1)}; goal <= 64 MB); backlog ${fmt(m.backlog)}; queued at ${fmt((1_000_000 - 50_000) / (m.ms / 1000))} events/s`);
+
+    for (const [synchronous, n] of [['normal', 50_000], ['full', 10_000]] as const) {
+      const baseMs = await baselineThroughput(dir, n, synchronous);
+      const oursMs = await oursThroughput(dir, n, synchronous);
+      const oursRate = n / (oursMs / 1000);
+      const baseRate = n / (baseMs / 1000);
+      console.log(`  (a) publish→ack, ${fmt(n)} events, synchronous=${synchronous}: ${fmt(oursRate)} events/s; baseline (raw 100-row inserts + raw undici PUTs) ${fmt(baseRate)} events/s; ratio ${fmt(oursRate / baseRate, 2)} (goals >= 0.50 and >= 50,000 events/s)`);
+    }
+
+    const n = 100_000;
+    const c = await catchUp(dir, n);
+    console.log(`  (b) catch-up of a ${fmt(n)} backlog: ${fmt(c.ms)} ms (${fmt(n / (c.ms / 1000))} events/s), ${fmt(c.txns)} transactions, ${fmt(c.full)} of them full; raw PUTs of the same bodies ${fmt(c.baselineMs)} ms; ${fmt(c.ms / c.baselineMs, 2)}x the baseline time`);
+
+    const rate = 2000;
+    const healthy = await latency(dir, false, rate, 3);
+    const degraded = await latency(dir, true, rate, 3);
+    console.log(`  (d) ${fmt(rate)} events/s to 3 ASes, latency publish→ack to the healthy one: all healthy p50 ${fmt(healthy.p50, 1)} ms, p99 ${fmt(healthy.p99, 1)} ms; one down + one slow (2 s) p50 ${fmt(degraded.p50, 1)} ms, p99 ${fmt(degraded.p99, 1)} ms; p99 ratio ${fmt(degraded.p99 / healthy.p99, 2)} (goal <= 1.5)`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]!).href) await run();
