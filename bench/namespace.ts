@@ -1,0 +1,271 @@
+/**
+ * Namespace lookups: cost per `NamespaceIndex.match()` with 10, 100 and 1000 registrations, against
+ * the baseline of testing every rule in turn, measured in the same run.
+ *
+ * Each registration is a bridge with 10 `users` regexes under a realistic, numbered prefix
+ * (`@_discord7_[0-9]+:example\.org`, `@irc7\.example\.net/.*`, ...). The ids are a fixed mix: half
+ * match a registration, a quarter share a bridge's prefix but fail its regexes, a quarter match
+ * nothing. The goal: the index's cost at 1000 registrations stays within 3x its cost at 10.
+ *
+ * Run alone: `node --import tsx bench/namespace.ts`
+ */
+import { pathToFileURL } from 'node:url';
+import { NamespaceIndex, type NamespaceMatch } from '../lib/namespace/namespace-index.ts';
+import type { NamespaceRule, Registration } from '../lib/registration/registration.ts';
+
+const SIZES = [10, 100, 1000] as const;
+const RULES_PER_REGISTRATION = 10;
+const IDS = 1000;
+const WARMUP_ROUNDS = 2;
+const ROUNDS = 7;
+/** Each timed round repeats the id list until it lasts about this long, so timer noise stays small. */
+const ROUND_TARGET_MS = 100;
+
+/** Bridge id prefixes as the common bridges spell them; `#` is where the registration's number goes. */
+const BRIDGES = ['@_discord#_', '@whatsapp#_', '@telegram#_', '@irc#\\.example\\.net/', '@slack#_', '@signal#_'];
+/** The rest of each regex, after the bridge prefix: 10 shapes seen in real registration files. */
+const TAILS = [
+  '[0-9]+:example\\.org',
+  'bot:example\\.org',
+  'puppet_.*:example\\.org',
+  '[a-z]+:example\\.org',
+  'guild_[0-9]+_.*',
+  'relay_.*',
+  'ghost_[0-9a-f]{8}:example\\.org',
+  'sms_\\+[0-9]+',
+  'admin:example\\.org',
+  '.*:bridge\\.example\\.org',
+];
+/** Ids that match the tail of the same index. */
+const MATCHING_TAILS = [
+  '12345:example.org',
+  'bot:example.org',
+  'puppet_alice:example.org',
+  'carol:example.org',
+  'guild_42_general',
+  'relay_bob',
+  'ghost_0badc0de:example.org',
+  'sms_+15550100',
+  'admin:example.org',
+  'dave:bridge.example.org',
+];
+
+/** Deterministic PRNG (mulberry32) so every run looks up the same ids. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function bridgePrefix(i: number): string {
+  return BRIDGES[i % BRIDGES.length]!.replace('#', String(i));
+}
+
+/** Counts regex runs, to show how many rules each method actually tests per lookup. */
+class CountingRegExp extends RegExp {
+  static runs = 0;
+  override test(value: string): boolean {
+    CountingRegExp.runs++;
+    return super.test(value);
+  }
+}
+
+function makeRegistrations(count: number, Regex: new (source: string) => RegExp = RegExp): Registration[] {
+  return Array.from({ length: count }, (_, i) => {
+    const users: NamespaceRule[] = TAILS.slice(0, RULES_PER_REGISTRATION).map((tail, j) => {
+      const source = bridgePrefix(i) + tail;
+      return { exclusive: j % 2 === 0, source, regex: new Regex(`^(?:${source})`) };
+    });
+    return {
+      id: `bridge${i}`,
+      url: null,
+      asToken: `as_token_${i}`,
+      hsToken: `hs_token_${i}`,
+      senderLocalpart: `bridge${i}`,
+      namespaces: { users, aliases: [], rooms: [] },
+      rateLimited: false,
+      protocols: [],
+      receiveEphemeral: false,
+      msc3202: false,
+      msc4190: false,
+      receiveToDevice: false,
+      legacyQueryToken: false,
+      source: `<bench ${i}>`,
+      raw: {},
+    };
+  });
+}
+
+function makeIds(count: number): string[] {
+  const random = prng(0x5eed + count);
+  const pick = (n: number) => Math.floor(random() * n);
+  const ids = Array.from({ length: IDS }, (_, k) => {
+    const unescaped = bridgePrefix(pick(count)).replace(/\\/g, '');
+    switch (k % 4) {
+      case 0:
+      case 1:
+        return unescaped + MATCHING_TAILS[pick(RULES_PER_REGISTRATION)]!;
+      case 2:
+        return `${unescaped}Not Valid!:other.org`;
+      default:
+        return `@user${pick(1_000_000)}:example.org`;
+    }
+  });
+  // Ids reach the homeserver through JSON.parse, as flat strings; concatenations would be cons strings.
+  return JSON.parse(JSON.stringify(ids)) as string[];
+}
+
+/** The baseline: test every rule of every registration. */
+function naiveMatch(registrations: readonly Registration[], value: string): NamespaceMatch[] {
+  const out: NamespaceMatch[] = [];
+  for (const registration of registrations) {
+    let matched = false;
+    let exclusive = false;
+    for (const rule of registration.namespaces.users) {
+      if (rule.regex.test(value)) {
+        matched = true;
+        exclusive ||= rule.exclusive;
+      }
+    }
+    if (matched) out.push({ registration, exclusive });
+  }
+  return out;
+}
+
+/**
+ * One timed workload: lookups cycling through `ids` in rounds sized to last about ROUND_TARGET_MS
+ * (a round of the naive loop at 1000 registrations covers a few dozen ids; the index's covers all
+ * many times over). Workloads are run round-robin so a burst of load on the machine falls on every
+ * size alike instead of skewing one of them.
+ */
+class Workload {
+  readonly #ids: readonly string[];
+  readonly #lookup: (id: string) => readonly NamespaceMatch[];
+  readonly #samples: number[] = [];
+  #next = 0;
+  #sink = 0;
+  #perRound = 16;
+
+  constructor(ids: readonly string[], lookup: (id: string) => readonly NamespaceMatch[]) {
+    this.#ids = ids;
+    this.#lookup = lookup;
+    while (this.#time(this.#perRound) < (ROUND_TARGET_MS * 1e6) / 8) this.#perRound *= 2;
+    this.#perRound *= 8;
+  }
+
+  round(record: boolean): void {
+    const ns = this.#time(this.#perRound);
+    if (record) this.#samples.push(ns / this.#perRound);
+  }
+
+  /** Median ns per lookup of the recorded rounds. */
+  median(): number {
+    if (this.#sink < 0) console.log(this.#sink); // never true; keeps the lookups from being optimised away
+    const sorted = [...this.#samples].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)]!;
+  }
+
+  /**
+   * CPU time (user + system, in ns) of n lookups. CPU time rather than wall time: the bench shares
+   * two cores with whatever else runs (test suites, builds), and time spent descheduled is not the
+   * lookup's cost.
+   */
+  #time(n: number): number {
+    const ids = this.#ids;
+    const start = process.cpuUsage();
+    for (let i = 0; i < n; i++, this.#next++) this.#sink += this.#lookup(ids[this.#next % ids.length]!).length;
+    const used = process.cpuUsage(start);
+    return (used.user + used.system) * 1000;
+  }
+}
+
+/** Average regex runs per lookup over all ids, for each method: deterministic, unlike timings. */
+function countRuns(size: number, ids: readonly string[]): { readonly index: number; readonly naive: number } {
+  const registrations = makeRegistrations(size, CountingRegExp);
+  const index = new NamespaceIndex(registrations);
+  CountingRegExp.runs = 0;
+  for (const id of ids) index.match('users', id);
+  const indexRuns = CountingRegExp.runs / ids.length;
+  // The naive loop runs every rule whatever the id: a sample of ids shows it.
+  const sample = ids.slice(0, 50);
+  CountingRegExp.runs = 0;
+  for (const id of sample) naiveMatch(registrations, id);
+  return { index: indexRuns, naive: CountingRegExp.runs / sample.length };
+}
+
+interface Size {
+  readonly size: number;
+  readonly index: Workload;
+  readonly naive: Workload;
+  readonly buildMs: number;
+  readonly runs: { readonly index: number; readonly naive: number };
+}
+
+function sameAnswers(a: readonly NamespaceMatch[], b: readonly NamespaceMatch[]): boolean {
+  return a.length === b.length && a.every((m, i) => m.registration === b[i]!.registration && m.exclusive === b[i]!.exclusive);
+}
+
+function prepare(size: number): Size {
+  const registrations = makeRegistrations(size);
+  const ids = makeIds(size);
+  const buildStart = process.hrtime.bigint();
+  const index = new NamespaceIndex(registrations);
+  const buildMs = Number(process.hrtime.bigint() - buildStart) / 1e6;
+  // A benchmark of a wrong answer is worthless: check both agree on every id first.
+  for (const id of ids) {
+    if (!sameAnswers(index.match('users', id), naiveMatch(registrations, id))) {
+      throw new Error(`index and naive loop disagree on ${id} with ${size} registrations`);
+    }
+  }
+  return {
+    size,
+    index: new Workload(ids, (id) => index.match('users', id)),
+    naive: new Workload(ids, (id) => naiveMatch(registrations, id)),
+    buildMs,
+    runs: countRuns(size, ids),
+  };
+}
+
+/**
+ * Print ns per lookup for each size, and how each method's cost grows from 10 to 1000 registrations.
+ *
+ * @example
+ * await run(); // from bench/index.ts, or `node --import tsx bench/namespace.ts`
+ */
+export async function run(): Promise<void> {
+  const matching = makeIds(SIZES[0]).filter((_, k) => k % 4 < 2).length;
+  console.log(
+    `${RULES_PER_REGISTRATION} users regexes per registration, ${IDS} ids (${matching} matching, ` +
+      `${IDS / 4} prefix-only, ${IDS / 4} unrelated); median CPU time of ${ROUNDS} rounds after ${WARMUP_ROUNDS} warm-up`,
+  );
+  const sizes = SIZES.map(prepare);
+  for (let round = 0; round < WARMUP_ROUNDS + ROUNDS; round++) {
+    for (const { index, naive } of sizes) {
+      index.round(round >= WARMUP_ROUNDS);
+      naive.round(round >= WARMUP_ROUNDS);
+    }
+  }
+  console.log('registrations  index ns/lookup  naive ns/lookup  naive/index  regex runs/lookup (index, naive)  index build ms');
+  for (const { size, index, naive, runs, buildMs } of sizes) {
+    console.log(
+      `${String(size).padStart(13)}  ${index.median().toFixed(0).padStart(15)}  ${naive.median().toFixed(0).padStart(15)}  ` +
+        `${(naive.median() / index.median()).toFixed(1).padStart(10)}x  ` +
+        `${runs.index.toFixed(2).padStart(17)}, ${String(runs.naive).padEnd(14)}  ${buildMs.toFixed(1).padStart(14)}`,
+    );
+  }
+  const first = sizes[0]!;
+  const last = sizes.at(-1)!;
+  const indexGrowth = last.index.median() / first.index.median();
+  const naiveGrowth = last.naive.median() / first.naive.median();
+  console.log(
+    `growth ${last.size}/${first.size} registrations: index ${indexGrowth.toFixed(2)}x, naive ${naiveGrowth.toFixed(1)}x ` +
+      `(goal: index <= 3x) ${indexGrowth <= 3 ? 'OK' : 'MISSED'}`,
+  );
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]!).href) await run();
