@@ -3,6 +3,9 @@ import { StoreError } from '../errors.ts';
 import { checkEnqueueItems, checkLimits, uniqueAsIds } from './check-input.ts';
 import { GroupCommit } from './group-commit.ts';
 import { migratePostgres, quoteIdent } from './migrations/postgres/migrate.ts';
+import {
+  describeConnection, errorText, inTransaction, isQueryable, looksLikeConnectionString, type Queryable,
+} from './postgres-connection.ts';
 import { AdvisoryLocks } from './sender-lock.ts';
 import type {
   Backlog, BatchLimits, EnqueueItem, EnqueueOptions, ItemKind, QueuedItem, SenderLock, Store, StoredTransaction,
@@ -70,6 +73,10 @@ export class PostgresStore implements Store {
       options ?? {};
     if (!pool && (typeof connectionString !== 'string' || connectionString === '')) {
       throw new TypeError('PostgresStore: give options.connectionString or options.pool');
+    }
+    if (!pool && !looksLikeConnectionString(connectionString!)) {
+      // Not echoed: a mistyped string may still hold a password.
+      throw new TypeError('PostgresStore: options.connectionString must be a postgres://user:password@host:port/database URL');
     }
     if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema)) {
       throw new TypeError('PostgresStore: options.schema must be a plain SQL identifier (letters, digits, _)');
@@ -175,7 +182,7 @@ export class PostgresStore implements Store {
     if (look?.in_flight != null) throw inFlightError(asId, look.in_flight);
     if (!look?.pending) return null;
     let buildError: { err: unknown } | null = null;
-    const txn = await this.#sql('createTransaction', () => this.#transaction(async (client) => {
+    const txn = await this.#sql('createTransaction', () => inTransaction(this.#pool, async (client) => {
       // Taking the counter row locks it: creations for one AS take turns across processes, and
       // each sees what the previous one committed.
       const { rows: [id] } = await client.query<{ txn_id: string }>(
@@ -267,7 +274,7 @@ export class PostgresStore implements Store {
     await this.#sql('enqueue', () => rows <= ROWS_PER_STATEMENT
       // One statement is atomic on its own: no BEGIN/COMMIT round trips.
       ? this.#insertRows(this.#pool, batch)
-      : this.#transaction((client) => this.#insertRows(client, batch), () => true));
+      : inTransaction(this.#pool, (client) => this.#insertRows(client, batch), () => true));
   }
 
   /** Inserts the batch in array order, as multi-row INSERTs of unnested arrays. */
@@ -296,23 +303,6 @@ export class PostgresStore implements Store {
     await flush();
   }
 
-  /** Runs `work` in a transaction on a pooled client; commits when `commit(result)` says so. */
-  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>, commit: (result: T) => boolean): Promise<T> {
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query(commit(result) ? 'COMMIT' : 'ROLLBACK');
-      client.release();
-      return result;
-    } catch (err) {
-      // A client whose ROLLBACK fails is in an unknown state: destroy it rather than reuse it.
-      const broken = await client.query('ROLLBACK').then(() => false, () => true);
-      client.release(broken);
-      throw err;
-    }
-  }
-
   #ready(): void {
     if (this.#state === 'open') return;
     if (this.#state === 'new') throw new StoreError(`PostgreSQL ${this.#where}: call open() first`);
@@ -338,12 +328,6 @@ interface TxnRow {
   to_device_count: number;
 }
 
-type Queryable = Pick<pg.ClientBase, 'query'>;
-
-function isQueryable(value: unknown): value is Queryable {
-  return typeof (value as { query?: unknown } | null)?.query === 'function';
-}
-
 function toTransaction(asId: string, row: TxnRow): StoredTransaction {
   return {
     asId,
@@ -355,24 +339,4 @@ function toTransaction(asId: string, row: TxnRow): StoredTransaction {
 
 function inFlightError(asId: string, txnId: string): StoreError {
   return new StoreError(`appservice "${asId}" already has transaction ${txnId} in flight`);
-}
-
-/** `postgres://host:port/database`: where the store connects, with no user name or password. */
-export function describeConnection(connectionString: string | undefined, config: pg.ClientConfig = {}): string {
-  if (connectionString) {
-    try {
-      const url = new URL(connectionString);
-      return `${url.protocol}//${url.host}${url.pathname}`;
-    } catch {
-      return '(connection string not a URL)';
-    }
-  }
-  return `postgres://${config.host ?? 'localhost'}:${config.port ?? 5432}/${config.database ?? ''}`;
-}
-
-/** A driver error as one line; connection failures to several addresses come as an AggregateError with no message. */
-function errorText(err: unknown): string {
-  if (err instanceof AggregateError && !err.message) return err.errors.map(errorText).join('; ');
-  if (err instanceof Error) return err.message || (err as { code?: string }).code || err.name;
-  return String(err);
 }

@@ -103,6 +103,8 @@ describe('PostgresStore', () => {
 
     it('refuses bad options with a TypeError', () => {
       expect(() => new PostgresStore({})).to.throw(TypeError, /connectionString/);
+      expect(() => new PostgresStore({ connectionString: 'hs:s3cret@db/hs' }))
+        .to.throw(TypeError, /postgres:\/\//).and.satisfy((err: Error) => !err.message.includes('s3cret'));
       expect(() => new PostgresStore({ connectionString: url, schema: 'x"; DROP' })).to.throw(TypeError, /schema/);
       expect(() => new PostgresStore({ connectionString: url, max: 0 })).to.throw(TypeError, /max/);
     });
