@@ -1,0 +1,180 @@
+/**
+ * The reference homeserver's memory: users, devices, access tokens, rooms with their state and
+ * timeline, aliases and room directories, in plain maps. A real homeserver keeps these in a
+ * database; the library never sees them except through the Host interface (host.ts).
+ *
+ * Every event goes through {@link HomeserverData.persist}, which appends it to the room and to the
+ * global stream and then runs the `onPersisted` hook: the homeserver wires that hook to
+ * `as.publish()`, so no persisted event can miss the application services.
+ */
+import { randomBytes } from 'node:crypto';
+import type { MatrixEvent } from '../../lib/index.ts';
+
+export interface UserRecord {
+  readonly userId: string;
+  displayname?: string;
+  avatar_url?: string;
+  password?: string;
+  deactivated: boolean;
+  /** The AS that registered it, if any. */
+  appserviceId?: string;
+}
+
+export interface Session {
+  readonly userId: string;
+  readonly deviceId: string;
+}
+
+/** A persisted event: the client-server format the AS API also uses. */
+export interface RoomEvent extends MatrixEvent {
+  readonly origin_server_ts: number;
+  /** Position in the homeserver-wide stream (for /sync); not sent to clients. */
+  readonly stream: number;
+}
+
+export type Membership = 'join' | 'invite' | 'leave' | 'ban' | 'knock';
+
+export interface Room {
+  readonly roomId: string;
+  /** Current state: `${type}\u0000${stateKey}` → event. */
+  readonly state: Map<string, RoomEvent>;
+  readonly timeline: RoomEvent[];
+}
+
+export interface EventDraft {
+  type: string;
+  sender: string;
+  content: Record<string, unknown>;
+  state_key?: string;
+  /** An AS's massaged timestamp; otherwise now. */
+  origin_server_ts?: number;
+}
+
+const stateKeyOf = (type: string, stateKey: string) => `${type}\u0000${stateKey}`;
+
+/**
+ * @example
+ * const data = new HomeserverData('localhost');
+ * data.onPersisted = (event) => as.publish(event);
+ * const user = data.createUser('@alice:localhost');
+ */
+export class HomeserverData {
+  readonly serverName: string;
+  readonly users = new Map<string, UserRecord>();
+  readonly sessions = new Map<string, Session>();
+  readonly rooms = new Map<string, Room>();
+  /** alias → room id and who made it (for delete permissions). */
+  readonly aliases = new Map<string, { roomId: string; creator: string }>();
+  /** The main room directory (`/publicRooms` without a third-party instance). */
+  readonly publicRooms = new Set<string>();
+  /** Appservice room directories: `${appserviceId}|${networkId}` → room ids (Synapse's instance id shape). */
+  readonly appserviceLists = new Map<string, Set<string>>();
+  /** Every event in persist order; index + 1 is its stream position. */
+  readonly stream: RoomEvent[] = [];
+  /** Runs after each event is stored; resolve only when the event is safe with the ASes too. */
+  onPersisted: (event: RoomEvent) => Promise<unknown> = async () => {};
+  readonly #listeners = new Set<() => void>();
+
+  constructor(serverName: string) {
+    this.serverName = serverName;
+  }
+
+  /** A fresh opaque id with a sigil, local to this server. */
+  newId(sigil: '!' | '$' | '', length = 18): string {
+    const local = randomBytes(length).toString('base64url');
+    return sigil === '$' ? `$${local}` : sigil === '!' ? `!${local}:${this.serverName}` : local;
+  }
+
+  userId(localpart: string): string {
+    return `@${localpart}:${this.serverName}`;
+  }
+
+  isLocal(id: string): boolean {
+    return id.slice(id.indexOf(':') + 1) === this.serverName;
+  }
+
+  createUser(userId: string, fields: Partial<Omit<UserRecord, 'userId' | 'deactivated'>> = {}): UserRecord {
+    const user: UserRecord = { userId, deactivated: false, ...fields };
+    this.users.set(userId, user);
+    return user;
+  }
+
+  /** A new device and access token for `userId`. */
+  login(userId: string, deviceId = this.newId('', 6).toUpperCase()): { accessToken: string; deviceId: string } {
+    const accessToken = `syt_${this.newId('', 24)}`;
+    this.sessions.set(accessToken, { userId, deviceId });
+    return { accessToken, deviceId };
+  }
+
+  deviceExists(userId: string, deviceId: string): boolean {
+    for (const session of this.sessions.values()) if (session.userId === userId && session.deviceId === deviceId) return true;
+    return false;
+  }
+
+  logoutAll(userId: string): void {
+    for (const [token, session] of this.sessions) if (session.userId === userId) this.sessions.delete(token);
+  }
+
+  createRoom(): Room {
+    const room: Room = { roomId: this.newId('!'), state: new Map(), timeline: [] };
+    this.rooms.set(room.roomId, room);
+    return room;
+  }
+
+  stateEvent(room: Room, type: string, stateKey = ''): RoomEvent | undefined {
+    return room.state.get(stateKeyOf(type, stateKey));
+  }
+
+  membership(room: Room, userId: string): Membership | undefined {
+    return this.stateEvent(room, 'm.room.member', userId)?.content.membership as Membership | undefined;
+  }
+
+  joinedMembers(room: Room): string[] {
+    const out: string[] = [];
+    for (const event of room.state.values()) {
+      if (event.type === 'm.room.member' && event.content.membership === 'join') out.push(event.state_key as string);
+    }
+    return out;
+  }
+
+  roomAliases(roomId: string): string[] {
+    return [...this.aliases].filter(([, entry]) => entry.roomId === roomId).map(([alias]) => alias);
+  }
+
+  /** Stores the event, wakes /sync, and resolves once `onPersisted` (the AS publish) has. */
+  async persist(room: Room, draft: EventDraft): Promise<RoomEvent> {
+    const event: RoomEvent = {
+      event_id: this.newId('$', 24),
+      room_id: room.roomId,
+      type: draft.type,
+      sender: draft.sender,
+      content: draft.content,
+      ...(draft.state_key === undefined ? {} : { state_key: draft.state_key }),
+      origin_server_ts: draft.origin_server_ts ?? Date.now(),
+      stream: this.stream.length + 1,
+    };
+    room.timeline.push(event);
+    this.stream.push(event);
+    if (draft.state_key !== undefined) room.state.set(stateKeyOf(draft.type, draft.state_key), event);
+    for (const wake of [...this.#listeners]) wake();
+    await this.onPersisted(event);
+    return event;
+  }
+
+  /** Calls `wake` on the next persisted event; returns the unsubscribe. */
+  listen(wake: () => void): () => void {
+    this.#listeners.add(wake);
+    return () => this.#listeners.delete(wake);
+  }
+}
+
+/**
+ * An event as clients see it: without the homeserver's stream position.
+ *
+ * @example
+ * ctx.body = { chunk: events.map(clientEvent) };
+ */
+export function clientEvent(event: RoomEvent): MatrixEvent {
+  const { stream: _stream, ...rest } = event;
+  return rest;
+}
