@@ -14,6 +14,7 @@ import { AppserviceRequestError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
 import { asRoutes, errcodeOf, isUnrecognized, PathPreference } from './legacy-paths.ts';
 import type { PathFamily, Route } from './legacy-paths.ts';
+import type { AbortLike } from './deadline.ts';
 import { parseRetryAfter } from './retry-policy.ts';
 
 export interface AppserviceClientOptions {
@@ -44,7 +45,7 @@ interface RawResponse {
 interface CallOptions {
   readonly body?: string;
   readonly query?: Readonly<Record<string, string>>;
-  readonly signal?: AbortSignal | undefined;
+  readonly signal?: AbortLike | undefined;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
@@ -103,7 +104,7 @@ export class AppserviceClient {
    * @example
    * await client.queryUser('@irc_alice:example.org'); // true
    */
-  queryUser(userId: string, signal?: AbortSignal): Promise<boolean> {
+  queryUser(userId: string, signal?: AbortLike): Promise<boolean> {
     return this.#exists(asRoutes.user(userId), signal);
   }
 
@@ -114,7 +115,7 @@ export class AppserviceClient {
    * @example
    * await client.queryAlias('#irc_#matrix:example.org'); // true
    */
-  queryAlias(alias: string, signal?: AbortSignal): Promise<boolean> {
+  queryAlias(alias: string, signal?: AbortLike): Promise<boolean> {
     return this.#exists(asRoutes.room(alias), signal);
   }
 
@@ -125,7 +126,7 @@ export class AppserviceClient {
    * @example
    * await client.sendTransaction('42', JSON.stringify({ events: [event] }));
    */
-  async sendTransaction(txnId: string, body: string, signal?: AbortSignal): Promise<void> {
+  async sendTransaction(txnId: string, body: string, signal?: AbortLike): Promise<void> {
     const res = await this.#call('PUT', asRoutes.transaction(txnId), { body, signal });
     if (!isSuccess(res.status)) throw this.#statusError('PUT', res);
   }
@@ -138,7 +139,7 @@ export class AppserviceClient {
    * await client.ping('txn-1');
    * const durationMs = performance.now() - started;
    */
-  async ping(transactionId?: string, signal?: AbortSignal): Promise<void> {
+  async ping(transactionId?: string, signal?: AbortLike): Promise<void> {
     const body = JSON.stringify(transactionId === undefined ? {} : { transaction_id: transactionId });
     const res = await this.#call('POST', asRoutes.ping(), { body, signal });
     if (!isSuccess(res.status)) throw this.#statusError('POST', res);
@@ -156,7 +157,7 @@ export class AppserviceClient {
     kind: 'protocol' | 'location' | 'user',
     protocolOrNull: string | null,
     query: Record<string, string>,
-    signal?: AbortSignal,
+    signal?: AbortLike,
   ): Promise<unknown> {
     const res = await this.#call('GET', asRoutes.thirdparty(kind, protocolOrNull), { query, signal });
     if (!isSuccess(res.status)) throw this.#statusError('GET', res);
@@ -184,7 +185,7 @@ export class AppserviceClient {
     }
   }
 
-  async #exists(route: Route, signal: AbortSignal | undefined): Promise<boolean> {
+  async #exists(route: Route, signal: AbortLike | undefined): Promise<boolean> {
     const res = await this.#call('GET', route, { signal });
     if (isSuccess(res.status)) {
       // The spec's answer is `{}`; anything that is not a JSON object is an AS we cannot trust.
@@ -221,10 +222,13 @@ export class AppserviceClient {
 
   async #send(pool: Pool, method: string, path: string, options: CallOptions): Promise<RawResponse> {
     const fullPath = this.#basePath + path;
-    const search = new URLSearchParams(options.query);
-    // Only for ASes that predate the Authorization header: a token in a URL ends up in access logs.
-    if (this.#registration.legacyQueryToken) search.set('access_token', this.#registration.hsToken);
-    const qs = search.toString();
+    let qs = '';
+    if (options.query !== undefined || this.#registration.legacyQueryToken) {
+      const search = new URLSearchParams(options.query);
+      // Only for ASes that predate the Authorization header: a token in a URL ends up in access logs.
+      if (this.#registration.legacyQueryToken) search.set('access_token', this.#registration.hsToken);
+      qs = search.toString();
+    }
     const request: Dispatcher.RequestOptions = {
       path: qs ? `${fullPath}?${qs}` : fullPath,
       method: method as Dispatcher.HttpMethod,
@@ -289,7 +293,7 @@ export class AppserviceClient {
     return new AppserviceRequestError(this.asId, 'body', `${method} ${path}: ${why}`);
   }
 
-  #transportError(method: string, path: string, error: unknown, signal: AbortSignal | undefined): AppserviceRequestError {
+  #transportError(method: string, path: string, error: unknown, signal: AbortLike | undefined): AppserviceRequestError {
     const where = `${method} ${path}`;
     const code = (error as { code?: unknown } | null)?.code;
     if (signal?.aborted === true) {

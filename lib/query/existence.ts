@@ -61,9 +61,10 @@ export interface EnsureOptions {
 
 type Kind = 'users' | 'aliases';
 type Known = 'exists' | 'absent';
-interface FetchContext {
+interface WalkContext {
   kind: Kind;
   id: string;
+  candidates: readonly Registration[];
   deadlineMs: number;
 }
 interface DownState {
@@ -88,7 +89,8 @@ export class ExistenceQueries {
   readonly #downForMs: number;
   readonly #onUp: ((asId: string) => void) | undefined;
   readonly #retry: ExistenceOptions['retry'];
-  readonly #cache: LRUCache<string, Known, FetchContext>;
+  readonly #cache: LRUCache<string, Known>;
+  readonly #inflight = new Map<string, Promise<Known | undefined>>();
   readonly #down = new Map<string, DownState>();
 
   constructor(deps: ExistenceDeps, options: ExistenceOptions = {}) {
@@ -99,11 +101,7 @@ export class ExistenceQueries {
     this.#downForMs = options.downForMs ?? 5_000;
     this.#onUp = options.onAppserviceUp;
     this.#retry = options.retry;
-    this.#cache = new LRUCache<string, Known, FetchContext>({
-      max: options.maxEntries ?? 10_000,
-      ttl: this.#positiveTtlMs,
-      fetchMethod: (_key, _stale, { options: entry, context }) => this.#walk(context, entry),
-    });
+    this.#cache = new LRUCache<string, Known>({ max: options.maxEntries ?? 10_000, ttl: this.#positiveTtlMs });
   }
 
   /**
@@ -148,32 +146,63 @@ export class ExistenceQueries {
     this.#down.delete(asId);
   }
 
-  async #ensure(kind: Kind, id: string, options: EnsureOptions): Promise<QueryResult> {
+  #ensure(kind: Kind, id: string, options: EnsureOptions): Promise<QueryResult> {
     const key = `${kind === 'users' ? 'u' : 'a'}:${id}`;
-    if (this.#cache.get(key) === 'exists') return 'exists';
-    const deadlineMs = options.deadlineMs ?? this.#deadlineMs;
-    const started = performance.now();
-    const work = async (): Promise<QueryResult> => {
-      if (await this.#hostKnows(kind, id)) {
-        this.#cache.set(key, 'exists');
-        return 'exists';
-      }
-      if (!this.#isLocal(id) || this.#candidates(kind, id).length === 0) return 'absent';
-      if (this.#cache.get(key) === 'absent') return 'absent';
-      const remaining = Math.max(0, deadlineMs - (performance.now() - started));
-      // The shared walk runs under the first caller's deadline; later callers also keep their own.
-      const found = await this.#cache.fetch(key, { context: { kind, id, deadlineMs: remaining } });
-      return found ?? 'unavailable';
-    };
-    return raceDeadline(work(), deadlineMs, options.signal);
+    // The cached-positive path stays synchronous up to the returned promise: it is the hot one.
+    if (this.#cache.get(key) === 'exists') return Promise.resolve('exists');
+    return this.#resolve(kind, id, key, options);
   }
 
-  /** The fetchMethod: asks the ASes in turn; undefined (not cached) means unavailable. */
-  async #walk(context: FetchContext, entry: { ttl?: number }): Promise<Known | undefined> {
-    const { kind, id, deadlineMs } = context;
+  async #resolve(kind: Kind, id: string, key: string, options: EnsureOptions): Promise<QueryResult> {
+    const deadlineMs = options.deadlineMs ?? this.#deadlineMs;
+    const started = performance.now();
+    // Host calls are the homeserver's own lookups and are not raced: only AS work has a deadline.
+    if (await this.#hostKnows(kind, id)) {
+      this.#cache.set(key, 'exists');
+      return 'exists';
+    }
+    if (!this.#isLocal(id)) return 'absent';
+    const candidates = this.#candidates(kind, id);
+    if (candidates.length === 0 || this.#cache.get(key) === 'absent') return 'absent';
+    const remaining = Math.max(0, deadlineMs - (performance.now() - started));
+    const { walk, joined } = this.#shared(key, { kind, id, candidates, deadlineMs: remaining });
+    // The caller who starts the walk is bounded by the walk's own deadline (the same as theirs);
+    // a caller who joins, or who may go away, races the shared walk with their own limits.
+    const found = joined || options.signal ? await raceDeadline(walk, remaining, options.signal) : await walk;
+    return found ?? 'unavailable';
+  }
+
+  /**
+   * Single flight: the first caller for a key starts the walk, every caller until it settles
+   * shares its promise, and its answer goes into the cache with the TTL of its kind.
+   */
+  #shared(key: string, context: WalkContext): { walk: Promise<Known | undefined>; joined: boolean } {
+    const running = this.#inflight.get(key);
+    if (running) return { walk: running, joined: true };
+    const entry: { ttl?: number } = {};
+    const walk = this.#walk(context, entry).then(
+      (found) => {
+        this.#inflight.delete(key);
+        if (found !== undefined) this.#cache.set(key, found, { ttl: entry.ttl ?? this.#positiveTtlMs });
+        return found;
+      },
+      (error: unknown) => {
+        this.#inflight.delete(key);
+        throw error;
+      },
+    );
+    // Every caller may have stopped waiting (deadline, abort) by the time a walk fails.
+    walk.catch(() => {});
+    this.#inflight.set(key, walk);
+    return { walk, joined: false };
+  }
+
+  /** Asks the ASes in turn; undefined (not to be cached) means unavailable. */
+  async #walk(context: WalkContext, entry: { ttl?: number }): Promise<Known | undefined> {
+    const { kind, id, candidates, deadlineMs } = context;
     const endAt = performance.now() + deadlineMs;
     let failed = false;
-    for (const registration of this.#candidates(kind, id)) {
+    for (const registration of candidates) {
       const asId = registration.id;
       const remaining = endAt - performance.now();
       if (remaining <= 0 || !this.#mayAsk(asId)) {
@@ -209,9 +238,14 @@ export class ExistenceQueries {
 
   /** Matching ASes that can be queried, exclusive owners first, each once. */
   #candidates(kind: Kind, id: string): Registration[] {
+    const matches = this.#deps.index.match(kind, id);
+    if (matches.length <= 1) {
+      const only = matches[0]?.registration;
+      return only === undefined || only.url === null ? [] : [only];
+    }
     const exclusive = new Map<string, Registration>();
     const shared = new Map<string, Registration>();
-    for (const { registration, exclusive: isExclusive } of this.#deps.index.match(kind, id)) {
+    for (const { registration, exclusive: isExclusive } of matches) {
       if (registration.url === null) continue;
       if (isExclusive) {
         exclusive.set(registration.id, registration);
@@ -256,20 +290,17 @@ export class ExistenceQueries {
   }
 }
 
-/** Resolves with `work`, or `unavailable` at the deadline or when the caller aborts, whichever first. */
-function raceDeadline(work: Promise<QueryResult>, deadlineMs: number, signal: AbortSignal | undefined): Promise<QueryResult> {
-  if (signal?.aborted) {
-    work.catch(() => {});
-    return Promise.resolve('unavailable');
-  }
-  return new Promise<QueryResult>((resolve, reject) => {
+/** Settles like `work`, or with undefined at the deadline or when the caller aborts, whichever first. */
+function raceDeadline<T>(work: Promise<T>, deadlineMs: number, signal: AbortSignal | undefined): Promise<T | undefined> {
+  if (signal?.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
     const finish = (): void => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
     };
     const onAbort = (): void => {
       finish();
-      resolve('unavailable');
+      resolve(undefined);
     };
     const timer = setTimeout(onAbort, deadlineMs);
     signal?.addEventListener('abort', onAbort, { once: true });

@@ -110,7 +110,7 @@ describe('retry-policy', () => {
 
     it('passes a signal that fires at the deadline to each attempt', async () => {
       const error = await withRetries('irc', (signal) => new Promise((_, reject) => {
-        signal.addEventListener('abort', () => reject(new AppserviceRequestError('irc', 'timeout', 'deadline passed')));
+        signal.once('abort', () => reject(new AppserviceRequestError('irc', 'timeout', 'deadline passed')));
       }), { deadlineMs: 100 }).catch((e: unknown) => e);
       expect(error).to.have.property('kind', 'timeout');
     });

@@ -1,0 +1,162 @@
+/**
+ * Blocking queries, measured against a baseline taken in the same run:
+ *   (a) an uncached `ensureAlias` round trip (host, AS query, host again) vs a raw undici GET of
+ *       the same AS endpoint on the same mock (goal: at most 1.2x);
+ *   (b) a cached positive hit, in microseconds;
+ *   (c) 1000 concurrent callers for one unknown alias: AS calls (goal 1) and wall time vs one
+ *       caller (goal: at most 1.5x).
+ *
+ * Run alone: node --import tsx bench/query.ts
+ */
+import { pathToFileURL } from 'node:url';
+import { Pool } from 'undici';
+import { AppserviceClient } from '../lib/client/appservice-client.ts';
+import { ExistenceQueries } from '../lib/query/existence.ts';
+import type { Host } from '../lib/host.ts';
+import type { Registration } from '../lib/registration/registration.ts';
+import { MockAppService } from '../lib/testing/index.ts';
+
+const HS_TOKEN = 'bench-hs-token';
+const SERVER = 'bench.test';
+
+function registrationFor(url: string): Registration {
+  const rule = { exclusive: true, source: '#irc_.*', regex: /^(?:#irc_.*)/ };
+  return {
+    id: 'irc',
+    url,
+    asToken: 'bench-as-token',
+    hsToken: HS_TOKEN,
+    senderLocalpart: 'ircbot',
+    namespaces: { users: [], aliases: [rule], rooms: [] },
+    rateLimited: false,
+    protocols: [],
+    receiveEphemeral: false,
+    msc3202: false,
+    msc4190: false,
+    receiveToDevice: false,
+    legacyQueryToken: false,
+    source: '<bench>',
+    raw: {},
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+const fmt = (n: number, digits = 1): string => n.toFixed(digits);
+
+export async function run(): Promise<void> {
+  const aliases = new Map<string, string>();
+  const host: Host = {
+    serverName: SERVER,
+    userExists: async () => false,
+    resolveAlias: async (alias) => aliases.get(alias) ?? null,
+    roomAliases: async () => [],
+    joinedMembers: async () => [],
+  };
+  let asCalls = 0;
+  let delayMs = 0;
+  const mock = await MockAppService.start({
+    hsToken: HS_TOKEN,
+    onAliasQuery: async (alias) => {
+      asCalls++;
+      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      aliases.set(alias, `!r${aliases.size}:${SERVER}`);
+      return true;
+    },
+  });
+  const registration = registrationFor(mock.url);
+  const client = new AppserviceClient(registration);
+  const index = { match: (kind: string, value: string) => (kind === 'aliases' && value.startsWith('#irc_') ? [{ registration, exclusive: true }] : []) };
+  const queries = new ExistenceQueries({ host, registrations: [registration], index, client: () => client });
+  const raw = new Pool(mock.url, { connections: 16 });
+  let serial = 0;
+  const fresh = (): string => `#irc_${++serial}:${SERVER}`;
+
+  const rawGet = async (alias: string): Promise<void> => {
+    const res = await raw.request({
+      path: `/_matrix/app/v1/rooms/${encodeURIComponent(alias)}`,
+      method: 'GET',
+      headers: { authorization: `Bearer ${HS_TOKEN}` },
+    });
+    JSON.parse(await res.body.text());
+    if (res.statusCode !== 200) throw new Error(`baseline got ${res.statusCode}`);
+  };
+  const ensure = async (alias: string): Promise<void> => {
+    if ((await queries.ensureAlias(alias)) !== 'exists') throw new Error('ensureAlias did not say exists');
+  };
+  try {
+    // (a) uncached round trip vs raw GET. The two alternate op by op so that load from anything
+    // else on the machine hits both alike; medians, because a GC pause is nobody's round trip.
+    const rawSamples: number[] = [];
+    const ensureSamples: number[] = [];
+    for (let i = 0; i < 6000; i++) {
+      let t = performance.now();
+      await rawGet(fresh());
+      const rawMs = performance.now() - t;
+      t = performance.now();
+      await ensure(fresh());
+      const ensureMs = performance.now() - t;
+      if (i >= 1000) {
+        rawSamples.push(rawMs);
+        ensureSamples.push(ensureMs);
+      }
+      // The mock keeps every request; forget them so memory stays flat.
+      if (i % 500 === 0) mock.reset();
+    }
+    const rawUs = median(rawSamples) * 1000;
+    const ensureUs = median(ensureSamples) * 1000;
+    const mean = (values: number[]): number => (values.reduce((a, b) => a + b, 0) / values.length) * 1000;
+    console.log(
+      `query (a) uncached ensureAlias round trip: median ${fmt(ensureUs)} µs vs raw undici GET ${fmt(rawUs)} µs = ` +
+        `${fmt(ensureUs / rawUs, 2)}x (goal <= 1.2x); means ${fmt(mean(ensureSamples))} vs ${fmt(mean(rawSamples))} µs`,
+    );
+
+    // (b) cached positive hit.
+    const cached = fresh();
+    await ensure(cached);
+    const hits = 200_000;
+    let started = performance.now();
+    for (let i = 0; i < hits; i++) await queries.ensureAlias(cached);
+    const hitUs = ((performance.now() - started) / hits) * 1000;
+    console.log(`query (b) cached hit: ${fmt(hitUs, 2)} µs per ensureAlias (${fmt(rawUs / hitUs, 0)}x faster than one raw GET)`);
+
+    // (c) 1000 concurrent callers for one unknown alias. The AS takes 20 ms to "create the room",
+    // as a bridge would; the baseline is one caller for another unknown alias, same AS.
+    delayMs = 20;
+    const singles: number[] = [];
+    const crowds: number[] = [];
+    const calls: number[] = [];
+    // The first rounds warm up the joiners' path (JIT); they are not counted.
+    for (let round = 0; round < 30; round++) {
+      started = performance.now();
+      await ensure(fresh());
+      const one = performance.now() - started;
+      const alias = fresh();
+      asCalls = 0;
+      started = performance.now();
+      await Promise.all(Array.from({ length: 1000 }, () => ensure(alias)));
+      const all = performance.now() - started;
+      calls.push(asCalls);
+      if (round >= 5) {
+        singles.push(one);
+        crowds.push(all);
+      }
+      mock.reset();
+    }
+    const single = median(singles);
+    const crowd = median(crowds);
+    console.log(
+      `query (c) 1000 concurrent callers, one unknown alias: ${Math.max(...calls)} AS call(s) (goal 1); ` +
+        `${fmt(crowd)} ms vs ${fmt(single)} ms for one caller = ${fmt(crowd / single, 2)}x (goal <= 1.5x)`,
+    );
+  } finally {
+    await raw.close();
+    await client.close();
+    await mock.close();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]!).href) await run();

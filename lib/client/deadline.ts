@@ -1,0 +1,68 @@
+/**
+ * A cheap abort signal with a built-in deadline, for the hot path of AS requests.
+ *
+ * Why not `AbortSignal.timeout()` + `AbortSignal.any()`: every AbortSignal listener costs several
+ * microseconds to add and remove, and a timeout signal keeps its timer alive after the request is
+ * done. On a loopback round trip of ~70 µs that was a third of the time. undici accepts any
+ * EventEmitter with `aborted`/`reason` as a request signal, so this one is an EventEmitter whose
+ * timer is cleared as soon as the work is over.
+ */
+import { EventEmitter } from 'node:events';
+
+/** What the AS client accepts as a signal: a standard AbortSignal or a {@link Deadline}. */
+export type AbortLike = AbortSignal | Deadline;
+
+/**
+ * @example
+ * const deadline = new Deadline(10_000, ctx.req.signal);
+ * try {
+ *   await client.queryUser(userId, deadline);
+ * } finally {
+ *   deadline.dispose();
+ * }
+ */
+export class Deadline extends EventEmitter {
+  aborted = false;
+  reason: unknown = undefined;
+  /** True when the abort came from the timer rather than from the parent signal. */
+  timedOut = false;
+  readonly #timer: NodeJS.Timeout;
+  readonly #parent: AbortSignal | undefined;
+  readonly #onParentAbort: (() => void) | undefined;
+
+  constructor(ms: number, parent?: AbortSignal) {
+    super();
+    this.#timer = setTimeout(() => {
+      this.timedOut = true;
+      this.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError'));
+    }, Math.max(0, Math.ceil(ms)));
+    this.#parent = parent;
+    if (parent?.aborted) {
+      this.abort(parent.reason);
+    } else if (parent) {
+      this.#onParentAbort = () => this.abort(parent.reason);
+      parent.addEventListener('abort', this.#onParentAbort, { once: true });
+    }
+  }
+
+  /** Aborts now; listeners run once, later calls do nothing. */
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    clearTimeout(this.#timer);
+    this.emit('abort');
+  }
+
+  /** Throws the abort reason when aborted, like `AbortSignal.throwIfAborted`. */
+  throwIfAborted(): void {
+    if (this.aborted) throw this.reason;
+  }
+
+  /** Stops the timer and lets go of the parent signal; call when the work is over. */
+  dispose(): void {
+    clearTimeout(this.#timer);
+    if (this.#onParentAbort) this.#parent?.removeEventListener('abort', this.#onParentAbort);
+    this.removeAllListeners();
+  }
+}
