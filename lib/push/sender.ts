@@ -88,6 +88,8 @@ export class Sender {
   #controller: AbortController | null = null;
   #electAbort: AbortController | null = null;
   #lockLost = false;
+  /** Counts elections, so that a late `lost` of an earlier lock cannot stop the current term. */
+  #term = 0;
   readonly #electIntervalMs: number;
 
   constructor(
@@ -184,7 +186,7 @@ export class Sender {
 
   /** Waits for a kick (notify, wake, stop) or, when given, until `ms` have passed. */
   #wait(ms?: number): Promise<void> {
-    if (this.#stopping) return Promise.resolve();
+    if (this.#stopping || this.#lockLost) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = ms === undefined ? undefined : setTimeout(() => this.#wakeLoop(), ms);
       this.#kick = () => {
@@ -207,7 +209,9 @@ export class Sender {
         break; // aborted by stop()
       }
       this.#lockLost = false;
+      const term = ++this.#term;
       void lock.lost.then(() => {
+        if (term !== this.#term) return; // a lock of an earlier term, already given up
         // Another process may be the sender now: stop at once, including the send in flight.
         this.#lockLost = true;
         this.#controller?.abort(new Error('sender lock lost'));
@@ -216,6 +220,7 @@ export class Sender {
       try {
         await this.#deliver();
       } finally {
+        this.#term++;
         await lock.release().catch(() => {});
       }
     }
