@@ -15,6 +15,7 @@ import type { Registration } from '../registration/registration.ts';
 import { asRoutes, errcodeOf, isUnrecognized, PathPreference } from './legacy-paths.ts';
 import type { PathFamily, Route } from './legacy-paths.ts';
 import type { AbortLike } from './deadline.ts';
+import { parseJson, readCapped, ResponseTooLargeError, retryAfterFromBody } from './response.ts';
 import { parseRetryAfter } from './retry-policy.ts';
 
 export interface AppserviceClientOptions {
@@ -247,36 +248,15 @@ export class AppserviceClient {
     }
     let text: string;
     try {
-      text = await this.#readCapped(response, method, fullPath);
+      text = await readCapped(response, this.#maxBytes);
     } catch (error) {
-      if (error instanceof AppserviceRequestError) throw error;
+      if (error instanceof ResponseTooLargeError) throw this.#bodyError(method, fullPath, error.message);
       throw this.#transportError(method, fullPath, error, options.signal);
     }
     const json = parseJson(text);
     const retryAfterMs =
       parseRetryAfter(response.headers['retry-after']) ?? retryAfterFromBody(json);
     return { status: response.statusCode, text, json, retryAfterMs, path: fullPath };
-  }
-
-  /** Reads the body, abandoning it (and the socket) as soon as it grows past the cap. */
-  async #readCapped(response: Dispatcher.ResponseData, method: string, path: string): Promise<string> {
-    const declared = Number(response.headers['content-length']);
-    if (Number.isFinite(declared) && declared > this.#maxBytes) {
-      response.body.destroy();
-      throw this.#bodyError(method, path, `answer of ${declared} bytes exceeds the ${this.#maxBytes} byte limit`);
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of response.body) {
-      const buffer = chunk as Buffer;
-      size += buffer.length;
-      if (size > this.#maxBytes) {
-        response.body.destroy();
-        throw this.#bodyError(method, path, `answer exceeds the ${this.#maxBytes} byte limit`);
-      }
-      chunks.push(buffer);
-    }
-    return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
   }
 
   #statusError(method: string, res: RawResponse): AppserviceRequestError {
@@ -316,20 +296,4 @@ function pathOf(route: Route, family: PathFamily): string {
 
 function isSuccess(status: number): boolean {
   return status >= 200 && status < 300;
-}
-
-function parseJson(text: string): unknown {
-  if (text === '') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Matrix's own rate-limit hint, `retry_after_ms` in an M_LIMIT_EXCEEDED body. */
-function retryAfterFromBody(json: unknown): number | undefined {
-  if (typeof json !== 'object' || json === null) return undefined;
-  const ms = (json as { retry_after_ms?: unknown }).retry_after_ms;
-  return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? ms : undefined;
 }

@@ -66,3 +66,36 @@ export class Deadline extends EventEmitter {
     this.removeAllListeners();
   }
 }
+
+/**
+ * Settles like `work`, or with undefined at the deadline or when `signal` aborts, whichever comes
+ * first; `work` itself goes on (it may be shared with other waiters).
+ *
+ * @example
+ * const found = await raceDeadline(sharedWalk, 5_000, ctx.req.signal); // undefined: gave up
+ */
+export function raceDeadline<T>(work: Promise<T>, deadlineMs: number, signal: AbortSignal | undefined): Promise<T | undefined> {
+  if (signal?.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const finish = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      finish();
+      resolve(undefined);
+    };
+    const timer = setTimeout(onAbort, deadlineMs);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (result) => {
+        finish();
+        resolve(result);
+      },
+      (error: unknown) => {
+        finish();
+        reject(error);
+      },
+    );
+  });
+}

@@ -9,6 +9,8 @@
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { notFound, parseBody, send, unrecognized } from './mock-http.ts';
+import type { Answer } from './mock-http.ts';
 
 export interface MockAppServiceOptions {
   /** The token the homeserver must present. */
@@ -51,8 +53,6 @@ interface StatusSwitch {
   headers: Record<string, string>;
   body: unknown;
 }
-
-type Answer = { status: number; body?: unknown; raw?: string; headers?: Record<string, string> };
 
 const V1 = '/_matrix/app/v1';
 const UNSTABLE = '/_matrix/app/unstable';
@@ -341,48 +341,4 @@ export class MockAppService {
     }
     return unrecognized();
   }
-}
-
-function parseBody(text: string): unknown {
-  if (text === '') return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return text;
-  }
-}
-
-function notFound(): Answer {
-  return { status: 404, body: { errcode: 'M_NOT_FOUND', error: 'not here' } };
-}
-
-function unrecognized(): Answer {
-  return { status: 404, body: { errcode: 'M_UNRECOGNIZED', error: 'unknown endpoint' } };
-}
-
-function send(res: http.ServerResponse, answer: Answer, oversized: { bytes: number; chunked: boolean } | null): void {
-  if (answer.status === 200 && answer.body === undefined && answer.raw === undefined && oversized) {
-    const block = Buffer.alloc(64 * 1024, 0x20);
-    if (!oversized.chunked) res.setHeader('content-length', oversized.bytes);
-    res.writeHead(200, { 'content-type': 'application/json' });
-    let left = oversized.bytes;
-    // Write until done or until the client hangs up (it should, past its cap).
-    const pump = (): void => {
-      while (left > 0 && !res.destroyed) {
-        const n = Math.min(left, block.length);
-        left -= n;
-        if (!res.write(block.subarray(0, n))) return void res.once('drain', pump);
-      }
-      if (!res.destroyed) res.end();
-    };
-    res.on('error', () => {});
-    pump();
-    return;
-  }
-  const payload = answer.raw ?? JSON.stringify(answer.body ?? {});
-  res.writeHead(answer.status, {
-    'content-type': answer.raw === undefined ? 'application/json' : 'text/html',
-    ...answer.headers,
-  });
-  res.end(payload);
 }

@@ -1,0 +1,62 @@
+/**
+ * Reading an AS's answer safely: the whole body up to a byte cap (an AS that streams without end
+ * must not fill the homeserver's memory), JSON when it is JSON, and Matrix's `retry_after_ms`.
+ */
+import type { Dispatcher } from 'undici';
+
+/** The body grew past the cap; the socket has been dropped. */
+export class ResponseTooLargeError extends Error {}
+
+/**
+ * Reads the body as UTF-8, abandoning it (and its socket) as soon as it grows past `maxBytes`.
+ *
+ * @example
+ * const text = await readCapped(await pool.request({ path: '/', method: 'GET' }), 1024 * 1024);
+ */
+export async function readCapped(response: Dispatcher.ResponseData, maxBytes: number): Promise<string> {
+  const declared = Number(response.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    response.body.destroy();
+    throw new ResponseTooLargeError(`answer of ${declared} bytes exceeds the ${maxBytes} byte limit`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response.body) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > maxBytes) {
+      response.body.destroy();
+      throw new ResponseTooLargeError(`answer exceeds the ${maxBytes} byte limit`);
+    }
+    chunks.push(buffer);
+  }
+  return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * The parsed body, or undefined when it is empty or not JSON.
+ *
+ * @example
+ * parseJson('{"errcode":"M_NOT_FOUND"}'); // { errcode: 'M_NOT_FOUND' }
+ * parseJson('<html>');                    // undefined
+ */
+export function parseJson(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Matrix's own rate-limit hint, `retry_after_ms` in an M_LIMIT_EXCEEDED body.
+ *
+ * @example
+ * retryAfterFromBody({ errcode: 'M_LIMIT_EXCEEDED', retry_after_ms: 500 }); // 500
+ */
+export function retryAfterFromBody(json: unknown): number | undefined {
+  if (typeof json !== 'object' || json === null) return undefined;
+  const ms = (json as { retry_after_ms?: unknown }).retry_after_ms;
+  return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}
