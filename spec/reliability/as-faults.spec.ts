@@ -97,6 +97,17 @@ describe('reliability: AS faults behind the mounted plugin', function () {
     await Promise.all([faulty.close(), healthy.close(), elsewhere.close()]);
   });
 
+  it('many clients blocked on a silent AS: all answered within the deadline, connections bounded by the pool', async () => {
+    await faulty.set('silent');
+    const replies = await Promise.all(Array.from({ length: 40 }, (_, i) => call(hs.url, 'GET', alias(`#irc_crowd${i}:hs.test`))));
+    for (const reply of replies) {
+      expect(reply.status).to.equal(408);
+      expect(reply.ms).to.be.below(DEADLINE_MS + SLACK_MS);
+    }
+    // connectionsPerAppservice defaults to 8: a hung AS cannot make the homeserver open more.
+    expect(faulty.maxOpen, `${faulty.connections} connections in all`).to.be.within(1, 8);
+  });
+
   for (const c of CASES) {
     describe(`fault: ${c.fault}`, () => {
       it('blocked client requests get a Matrix error within the deadline; the healthy AS is unaffected; a ping reports it; healing + ping recovers', async () => {

@@ -52,6 +52,10 @@ export class FaultyAppService {
   readonly transactions = new Map<string, string>();
   /** PUTs of a txnId seen before with a different body: must stay empty. */
   readonly conflicts: string[] = [];
+  /** TCP connections accepted so far. */
+  connections = 0;
+  /** Most TCP connections open at once. */
+  maxOpen = 0;
   /** Requests that reached the http layer, by kind, healthy or not. */
   readonly seen = { queries: 0, transactions: 0, pings: 0 };
   /** Bytes of huge bodies written so far (to see that the client hung up early). */
@@ -70,7 +74,9 @@ export class FaultyAppService {
     this.#options = options;
     this.#http = http.createServer((req, res) => void this.#handle(req, res));
     this.#tcp = net.createServer((socket) => {
+      this.connections++;
       this.#sockets.add(socket);
+      this.maxOpen = Math.max(this.maxOpen, this.#sockets.size);
       socket.once('close', () => this.#sockets.delete(socket));
       socket.on('error', () => {});
       if (this.fault === 'silent') {
