@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { StoreError } from '../errors.ts';
-import { checkEnqueueItems, checkLimits, uniqueAsIds } from './check-input.ts';
+import { checkEnqueueItems, checkLimits } from './check-input.ts';
 import { GroupCommit } from './group-commit.ts';
+import { EnqueueListeners, enqueueStatements, ROWS_PER_STATEMENT, type PendingEnqueue } from './postgres-enqueue.ts';
 import { migratePostgres, quoteIdent } from './migrations/postgres/migrate.ts';
 import {
   describeConnection, errorText, inTransaction, isQueryable, looksLikeConnectionString, type Queryable,
@@ -26,13 +27,6 @@ export interface PostgresStoreOptions {
   readonly lockHeartbeatMs?: number;
 }
 
-interface PendingEnqueue {
-  readonly items: readonly EnqueueItem[];
-  readonly enqueuedAt: number;
-}
-
-/** One multi-row INSERT carries at most this many rows: bounded parameter size, same transaction. */
-const ROWS_PER_STATEMENT = 5000;
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 /**
@@ -63,6 +57,8 @@ export class PostgresStore implements Store {
   readonly #t: (table: string) => string;
   readonly #where: string;
   readonly #locks: AdvisoryLocks;
+  readonly #channel: string;
+  readonly #listeners = new EnqueueListeners();
   #state: 'new' | 'open' | 'closing' | 'closed' = 'new';
   #opening: Promise<void> | null = null;
   #closed: Promise<void> | null = null;
@@ -94,9 +90,12 @@ export class PostgresStore implements Store {
     const id = quoteIdent(schema);
     this.#t = (table) => `${id}.${table}`;
     this.#where = describeConnection(connectionString, config);
+    this.#channel = `koa_appservice.${schema}`;
     this.#locks = new AdvisoryLocks(
       () => new pg.Client({
         ...config, keepAlive: true, connectionTimeoutMillis: connectTimeoutMs, application_name: 'koa-appservice sender lock',
+        // Its queries never wait on a lock, so a slow one means a dead link: drop it, reconnect.
+        query_timeout: Math.max(connectTimeoutMs, 5000),
       }),
       this.#where,
       lockHeartbeatMs,
@@ -250,6 +249,24 @@ export class PostgresStore implements Store {
     return this.#locks.tryAcquire(`koa-appservice:sender:${this.#schema}:${asId}`);
   }
 
+  /**
+   * Calls `listener` after an enqueue commits in any process sharing the database (this one
+   * included), with the AS ids concerned, or null when they are unknown (many of them, or after a
+   * reconnect that may have missed some): a standby-turned-sender in another process learns that
+   * there is work without polling. Rides on the sender-lock connection (LISTEN/NOTIFY).
+   * Returns the function that unsubscribes.
+   *
+   * @example
+   * ```ts
+   * const off = store.onEnqueued((asIds) => (asIds ?? allIds).forEach((id) => senders.get(id)?.notify()));
+   * ```
+   */
+  onEnqueued(listener: (asIds: readonly string[] | null) => void): () => void {
+    this.#ready();
+    if (this.#listeners.size === 0) this.#locks.listen(this.#channel, (payload) => this.#listeners.dispatch(payload));
+    return this.#listeners.add(listener);
+  }
+
   /** Commits the enqueues still gathering, frees the sender locks and ends the pool it opened. Idempotent. */
   close(): Promise<void> {
     this.#closed ??= this.#close();
@@ -277,30 +294,9 @@ export class PostgresStore implements Store {
       : inTransaction(this.#pool, (client) => this.#insertRows(client, batch), () => true));
   }
 
-  /** Inserts the batch in array order, as multi-row INSERTs of unnested arrays. */
+  /** Runs the INSERTs of the batch; the last one also NOTIFYs the ASes concerned (see postgres-enqueue.ts). */
   async #insertRows(client: Queryable, batch: readonly PendingEnqueue[]): Promise<void> {
-    let cols: [string[], string[], string[], number[]] = [[], [], [], []];
-    const flush = async (): Promise<void> => {
-      if (cols[0].length === 0) return;
-      const values = cols;
-      cols = [[], [], [], []];
-      await client.query(
-        `INSERT INTO ${this.#t('queue')} (as_id, kind, json, enqueued_at)
-         SELECT a, k, j, t FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS u(a, k, j, t, n)
-         ORDER BY n`, values);
-    };
-    for (const { items, enqueuedAt } of batch) {
-      for (const item of items) {
-        for (const asId of uniqueAsIds(item.asIds)) {
-          cols[0].push(asId);
-          cols[1].push(item.kind);
-          cols[2].push(item.json);
-          cols[3].push(enqueuedAt);
-          if (cols[0].length >= ROWS_PER_STATEMENT) await flush();
-        }
-      }
-    }
-    await flush();
+    for (const statement of enqueueStatements(this.#t('queue'), batch, this.#channel)) await client.query(statement);
   }
 
   #ready(): void {

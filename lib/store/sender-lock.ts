@@ -111,6 +111,9 @@ export class AdvisoryLocks {
   #heartbeat: NodeJS.Timeout | null = null;
   #ending: Promise<void> = Promise.resolve();
   #closed = false;
+  readonly #channels = new Map<string, (payload: string | null) => void>();
+  /** Whether a session has existed before: a new one may have missed notifications. */
+  #reconnecting = false;
 
   constructor(newClient: () => pg.Client, where: string, heartbeatMs: number) {
     this.#newClient = newClient;
@@ -161,6 +164,18 @@ export class AdvisoryLocks {
     };
   }
 
+  /**
+   * LISTENs on `channel` on the same connection, now and after every reconnect; `handler` gets
+   * each payload, and null after a reconnect (notifications sent meanwhile were missed).
+   * Connection failures are not thrown: the next `tryAcquire` reconnects and LISTENs again.
+   */
+  listen(channel: string, handler: (payload: string | null) => void): void {
+    this.#channels.set(channel, handler);
+    const client = this.#client;
+    if (client) client.query(`LISTEN ${quoteChannel(channel)}`).catch(() => this.#drop(client));
+    else this.#connect().catch(() => {});
+  }
+
   /** Ends the connection, which frees every lock; their `lost` promises resolve. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -176,8 +191,10 @@ export class AdvisoryLocks {
       // Until end(), any error or end of this session means its locks are gone.
       client.on('error', () => this.#drop(client));
       client.on('end', () => this.#drop(client));
+      client.on('notification', (message) => this.#channels.get(message.channel)?.(message.payload ?? null));
       try {
         await client.connect();
+        for (const channel of this.#channels.keys()) await client.query(`LISTEN ${quoteChannel(channel)}`);
       } catch (err) {
         client.end().catch(() => {});
         throw new StoreError(`PostgreSQL ${this.#where}: sender lock: cannot connect: ${(err as Error).message}`, { cause: err });
@@ -187,6 +204,8 @@ export class AdvisoryLocks {
         throw new StoreError(`PostgreSQL ${this.#where}: the store is closed`);
       }
       this.#client = client;
+      if (this.#reconnecting) for (const handler of this.#channels.values()) handler(null);
+      this.#reconnecting = true;
       return client;
     })().finally(() => (this.#connecting = null));
     return this.#connecting;
@@ -224,4 +243,8 @@ export class AdvisoryLocks {
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     this.#heartbeat = null;
   }
+}
+
+function quoteChannel(channel: string): string {
+  return `"${channel.replaceAll('"', '""')}"`;
 }

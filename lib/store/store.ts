@@ -112,6 +112,14 @@ export interface Store {
    */
   acquireSenderLock?(asId: string): Promise<SenderLock | null>;
 
+  /**
+   * Stores shared by several processes: calls `listener` after an enqueue commits in any process
+   * (this one included) with the AS ids concerned, or null when unknown (then check them all), so
+   * that the sender of an AS wakes for items another process published. Returns the function
+   * that unsubscribes. Single-process stores leave it out: the publisher notifies its senders.
+   */
+  onEnqueued?(listener: (asIds: readonly string[] | null) => void): () => void;
+
   /** Releases the database. The store cannot be used afterwards. */
   close(): Promise<void>;
 }
