@@ -19,49 +19,93 @@ interface Entry {
 }
 
 /**
- * A trie over UTF-16 code units, chosen over "one map per prefix length" because a lookup then costs
- * one map access per character of the string (up to the longest prefix) however many registrations
- * and however many distinct prefix lengths there are; prefix-length buckets would slice and hash the
- * string once per distinct length. Each node holds the rules whose prefix ends exactly there.
+ * A radix tree (a trie with single-child chains merged into one edge) over UTF-16 code units.
+ *
+ * Why a trie and not one map per prefix length: a lookup walks the string once, so it costs at most
+ * one step per character of the longest prefix however many registrations and distinct prefix
+ * lengths there are, where length buckets would slice and hash the string once per distinct length.
+ * Why merged edges: with a thousand registrations the nodes no longer fit in the CPU caches and
+ * every node visited is a few cache misses; `@_discord12_` is then 6 nodes deep instead of 13.
+ * Why a string of first characters rather than a Map per node: fan-out is small (bounded by the
+ * characters ids use), and `indexOf` on a short string touches one object instead of a hash table.
  */
-class TrieNode {
-  readonly entries: Entry[] = [];
-  children: Map<number, TrieNode> | undefined;
+class RadixNode {
+  /** This node's text is its parent's text followed by this label (empty at the root). */
+  label: string;
+  /** Rules whose prefix ends exactly here; undefined while there are none, to touch less memory. */
+  entries: Entry[] | undefined;
+  /** The first character of each child's label, in the order of `kids`. */
+  keys = '';
+  kids: RadixNode[] = [];
+
+  constructor(label: string) {
+    this.label = label;
+  }
 
   insert(text: string, entry: Entry): void {
-    let node: TrieNode = this;
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      node.children ??= new Map();
-      let child = node.children.get(c);
-      if (child === undefined) {
-        child = new TrieNode();
-        node.children.set(c, child);
+    let node: RadixNode = this;
+    let pos = 0;
+    while (pos < text.length) {
+      const k = node.keys.indexOf(text[pos]!);
+      if (k < 0) {
+        const leaf = new RadixNode(text.slice(pos));
+        node.keys += text[pos];
+        node.kids.push(leaf);
+        node = leaf;
+        break;
+      }
+      let child = node.kids[k]!;
+      let common = 1;
+      while (common < child.label.length && pos + common < text.length && child.label[common] === text[pos + common]) common++;
+      if (common < child.label.length) {
+        // The new prefix ends or turns inside the edge: split it at that point.
+        const middle = new RadixNode(child.label.slice(0, common));
+        child.label = child.label.slice(common);
+        middle.keys = child.label[0]!;
+        middle.kids = [child];
+        node.kids[k] = middle;
+        child = middle;
       }
       node = child;
+      pos += common;
     }
-    node.entries.push(entry);
+    (node.entries ??= []).push(entry);
   }
 
   /** Push every entry on the path spelled by `value` (ASCII-lowercased when `fold`) into `out`. */
   collect(value: string, fold: boolean, out: Entry[]): void {
-    let node: TrieNode | undefined = this;
-    for (let i = 0; ; i++) {
-      for (const entry of node.entries) out.push(entry);
-      if (i >= value.length || node.children === undefined) return;
-      let c = value.charCodeAt(i);
+    let node: RadixNode = this;
+    let pos = 0;
+    for (;;) {
+      if (node.entries !== undefined) for (const entry of node.entries) out.push(entry);
+      if (pos >= value.length || node.keys === '') return;
+      let c = value.charCodeAt(pos);
       if (fold && c >= 65 && c <= 90) c += 32;
-      node = node.children.get(c);
-      if (node === undefined) return;
+      const k = node.keys.indexOf(String.fromCharCode(c));
+      if (k < 0) return;
+      node = node.kids[k]!;
+      if (!(fold ? startsWithFolded(value, node.label, pos) : value.startsWith(node.label, pos))) return;
+      pos += node.label.length;
     }
   }
 }
 
-/** The two tries of one namespace kind. Rules with no prefix sit at the root of `exact`. */
+/** Does `value` hold `lower` (ASCII-lowercase) at `pos`, with its ASCII letters lowercased? */
+function startsWithFolded(value: string, lower: string, pos: number): boolean {
+  if (value.length - pos < lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    let c = value.charCodeAt(pos + i);
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** The two trees of one namespace kind. Rules with no prefix sit at the root of `exact`. */
 interface KindIndex {
-  readonly exact: TrieNode;
+  readonly exact: RadixNode;
   /** Case-insensitive rules, filed under their ASCII-lowercased prefix. */
-  readonly folded: TrieNode;
+  readonly folded: RadixNode;
 }
 
 const KINDS: readonly NamespaceKind[] = ['users', 'aliases', 'rooms'];
@@ -86,7 +130,7 @@ export class NamespaceIndex {
   readonly #byRegistration = new Map<Registration, ReadonlyMap<NamespaceKind, readonly Entry[]>>();
 
   constructor(registrations: readonly Registration[]) {
-    for (const kind of KINDS) this.#kinds.set(kind, { exact: new TrieNode(), folded: new TrieNode() });
+    for (const kind of KINDS) this.#kinds.set(kind, { exact: new RadixNode(''), folded: new RadixNode('') });
     let order = 0;
     for (const registration of registrations) {
       // The same object twice would otherwise be answered twice.

@@ -140,6 +140,9 @@ describe('NamespaceIndex', () => {
     tests = 0;
     expect(index.match('users', '@alice:example.org')).to.deep.equal([]);
     expect(tests).to.equal(0);
+    // Differs from every prefix inside a merged edge (`@_bridge`), not at a branch.
+    expect(index.match('users', '@_bxidge42_7:example.org')).to.deep.equal([]);
+    expect(tests).to.equal(0);
   });
 });
 
