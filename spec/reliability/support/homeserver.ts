@@ -64,7 +64,15 @@ export async function startHomeserver(
     reached.push({ method: ctx.method, path: ctx.path, userId: ctx.state.userId ?? null });
     const alias = /^\/_matrix\/client\/v3\/directory\/room\/([^/]+)$/.exec(ctx.path);
     if (ctx.method === 'GET' && alias) {
-      const roomId = await host.resolveAlias(decodeURIComponent(alias[1]!));
+      let decoded: string;
+      try {
+        decoded = decodeURIComponent(alias[1]!);
+      } catch {
+        ctx.status = 400;
+        ctx.body = { errcode: 'M_INVALID_PARAM', error: 'malformed alias' };
+        return;
+      }
+      const roomId = await host.resolveAlias(decoded);
       ctx.status = roomId === null ? 404 : 200;
       ctx.body = roomId === null ? { errcode: 'M_NOT_FOUND', error: 'Room alias not found' } : { room_id: roomId };
       return;
