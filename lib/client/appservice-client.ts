@@ -15,7 +15,7 @@ import type { Registration } from '../registration/registration.ts';
 import { asRoutes, errcodeOf, isUnrecognized, PathPreference } from './legacy-paths.ts';
 import type { PathFamily, Route } from './legacy-paths.ts';
 import type { AbortLike } from './deadline.ts';
-import { parseJson, readCapped, ResponseTooLargeError, retryAfterFromBody } from './response.ts';
+import { parseJson, readCapped, ResponseTooLargeError, ResponseTooSlowError, retryAfterFromBody } from './response.ts';
 import { parseRetryAfter } from './retry-policy.ts';
 
 export interface AppserviceClientOptions {
@@ -23,7 +23,7 @@ export interface AppserviceClientOptions {
   connectTimeoutMs?: number;
   /** Time until the AS starts answering. Default 30 000 (a query may create a room first). */
   headersTimeoutMs?: number;
-  /** Longest pause while the body streams in. Default 30 000. */
+  /** Longest pause while the body streams in, and the longest the whole body may take. Default 30 000. */
   bodyTimeoutMs?: number;
   /** Larger answers are cut off and rejected as `body` errors. Default 1 MiB. */
   maxResponseBytes?: number;
@@ -64,12 +64,14 @@ export class AppserviceClient {
   readonly #pool: Pool | null;
   readonly #basePath: string;
   readonly #maxBytes: number;
+  readonly #bodyTimeoutMs: number;
   readonly #paths: PathPreference;
   readonly #authorization: string;
 
   constructor(registration: Registration, options: AppserviceClientOptions = {}) {
     this.#registration = registration;
     this.#maxBytes = options.maxResponseBytes ?? 1024 * 1024;
+    this.#bodyTimeoutMs = options.bodyTimeoutMs ?? 30_000;
     this.#paths = new PathPreference(options.legacyReprobeMs ?? 600_000);
     this.#authorization = `Bearer ${registration.hsToken}`;
     if (registration.url === null) {
@@ -84,7 +86,7 @@ export class AppserviceClient {
       connections: options.connections ?? 16,
       connectTimeout: options.connectTimeoutMs ?? 5_000,
       headersTimeout: options.headersTimeoutMs ?? 30_000,
-      bodyTimeout: options.bodyTimeoutMs ?? 30_000,
+      bodyTimeout: this.#bodyTimeoutMs,
     });
   }
 
@@ -248,9 +250,12 @@ export class AppserviceClient {
     }
     let text: string;
     try {
-      text = await readCapped(response, this.#maxBytes);
+      text = await readCapped(response, this.#maxBytes, this.#bodyTimeoutMs);
     } catch (error) {
       if (error instanceof ResponseTooLargeError) throw this.#bodyError(method, fullPath, error.message);
+      if (error instanceof ResponseTooSlowError) {
+        throw new AppserviceRequestError(this.asId, 'timeout', `${method} ${fullPath}: ${error.message}`, { cause: error });
+      }
       throw this.#transportError(method, fullPath, error, options.signal);
     }
     const json = parseJson(text);

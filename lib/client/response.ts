@@ -7,13 +7,19 @@ import type { Dispatcher } from 'undici';
 /** The body grew past the cap; the socket has been dropped. */
 export class ResponseTooLargeError extends Error {}
 
+/** The body did not arrive whole in time (a dribbling AS); the socket has been dropped. */
+export class ResponseTooSlowError extends Error {}
+
 /**
- * Reads the body as UTF-8, abandoning it (and its socket) as soon as it grows past `maxBytes`.
+ * Reads the body as UTF-8, abandoning it (and its socket) as soon as it grows past `maxBytes` or
+ * is still incomplete after `maxMs`. undici's bodyTimeout is only the longest pause between
+ * chunks, so a body dribbling a byte at a time would otherwise hold the caller forever.
  *
  * @example
- * const text = await readCapped(await pool.request({ path: '/', method: 'GET' }), 1024 * 1024);
+ * const text = await readCapped(await pool.request({ path: '/', method: 'GET' }), 1024 * 1024, 30_000);
  */
-export async function readCapped(response: Dispatcher.ResponseData, maxBytes: number): Promise<string> {
+export async function readCapped(response: Dispatcher.ResponseData, maxBytes: number, maxMs: number): Promise<string> {
+  const endAt = performance.now() + maxMs;
   const declared = Number(response.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
     response.body.destroy();
@@ -29,6 +35,10 @@ export async function readCapped(response: Dispatcher.ResponseData, maxBytes: nu
       throw new ResponseTooLargeError(`answer exceeds the ${maxBytes} byte limit`);
     }
     chunks.push(buffer);
+    if (performance.now() > endAt) {
+      response.body.destroy();
+      throw new ResponseTooSlowError(`answer still incomplete after ${maxMs} ms`);
+    }
   }
   return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
 }

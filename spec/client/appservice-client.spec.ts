@@ -1,3 +1,5 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { AppserviceClient } from '../../lib/client/appservice-client.ts';
 import type { AppserviceClientOptions } from '../../lib/client/appservice-client.ts';
@@ -134,6 +136,35 @@ describe('AppserviceClient', () => {
       expect(e.kind).to.equal('timeout');
       // undici checks these timers coarsely (about once a second).
       expect(performance.now() - started).to.be.below(3000);
+    });
+
+    it('abandons a body that dribbles in for longer than bodyTimeoutMs as a whole', async () => {
+      // Each pause is short, so undici's own bodyTimeout (a per-pause limit) never fires.
+      const timers = new Set<NodeJS.Timeout>();
+      const dribbler = http.createServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const tick = (): void => {
+          if (res.destroyed) return;
+          res.write(' ');
+          const timer = setTimeout(tick, 50);
+          timers.add(timer);
+        };
+        tick();
+      });
+      await new Promise<void>((resolve) => dribbler.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = dribbler.address() as AddressInfo;
+        const client = new AppserviceClient(makeRegistration({ url: `http://127.0.0.1:${port}`, hsToken: HS_TOKEN }), { bodyTimeoutMs: 400 });
+        clients.push(client);
+        const started = performance.now();
+        const e = await failure(client.queryUser('@irc_alice:hs.test'));
+        expect(e.kind).to.equal('timeout');
+        expect(performance.now() - started).to.be.below(400 + 500);
+      } finally {
+        for (const timer of timers) clearTimeout(timer);
+        dribbler.closeAllConnections();
+        await new Promise((resolve) => dribbler.close(resolve));
+      }
     });
 
     it('never puts the hs_token in an error message or its causes', async () => {
