@@ -1,0 +1,109 @@
+/**
+ * `koa-appservice serve --registration <file>… [--port 8008] [--db ./appservice.db]`: the reference
+ * homeserver with the given registrations and a SqliteStore on disk, for trying a real bridge
+ * against it. Runs until SIGINT or SIGTERM, then drains the plugin and exits 0.
+ */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { RegistrationLoadError } from '../lib/index.ts';
+import { SqliteStore } from '../lib/store/sqlite-store.ts';
+import { startHomeserver } from './homeserver/index.ts';
+
+export interface ServeIo {
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown };
+}
+
+export interface ServeOptions {
+  readonly cwd?: string;
+  /** Stops the server (tests); by default SIGINT and SIGTERM do. */
+  readonly signal?: AbortSignal;
+}
+
+export const SERVE_USAGE = `Usage: koa-appservice serve --registration <file> [--registration <file>…] [options]
+
+Runs the reference homeserver (in-memory rooms and users) with koa-appservice mounted.
+
+Options:
+  -r, --registration <file>  An application service registration file (repeatable; globs work).
+  -p, --port <n>             Port on 127.0.0.1 (default 8008; 0 picks a free one).
+      --host <addr>          Address to listen on (default 127.0.0.1).
+      --db <file>            SqliteStore file for the AS queues (default ./appservice.db).
+      --server-name <name>   The homeserver's server name (default localhost).
+  -h, --help                 Show this help.
+`;
+
+/**
+ * Resolves with the exit code once the server has stopped (never calls process.exit).
+ *
+ * @example
+ * process.exitCode = await serve(['--registration', 'irc.yaml', '--port', '8008'], process);
+ */
+export async function serve(argv: readonly string[], io: ServeIo, options: ServeOptions = {}): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        registration: { type: 'string', short: 'r', multiple: true },
+        port: { type: 'string', short: 'p', default: '8008' },
+        host: { type: 'string', default: '127.0.0.1' },
+        db: { type: 'string', default: './appservice.db' },
+        'server-name': { type: 'string', default: 'localhost' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    io.stderr.write(`koa-appservice serve: ${(error as Error).message}\n\n${SERVE_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout.write(SERVE_USAGE);
+    return 0;
+  }
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    io.stderr.write(`koa-appservice serve: --port must be 0-65535, got ${JSON.stringify(values.port)}\n`);
+    return 2;
+  }
+  if (values.registration === undefined || values.registration.length === 0) {
+    io.stderr.write(`koa-appservice serve: give at least one --registration\n\n${SERVE_USAGE}`);
+    return 2;
+  }
+  const cwd = options.cwd ?? process.cwd();
+  const databasePath = resolve(cwd, values.db);
+  let homeserver;
+  try {
+    homeserver = await startHomeserver({
+      registrations: values.registration.map((file) => resolve(cwd, file)),
+      store: new SqliteStore(databasePath),
+      serverName: values['server-name'],
+      port,
+      hostname: values.host,
+    });
+  } catch (error) {
+    const message = error instanceof RegistrationLoadError || (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? (error as Error).message : String(error);
+    io.stderr.write(`koa-appservice serve: ${message}\n`);
+    return 1;
+  }
+  for (const registration of homeserver.as.registry.all) {
+    io.stdout.write(`  appservice ${registration.id}: ${registration.url ?? '(no url: nothing pushed)'} as @${registration.senderLocalpart}:${values['server-name']}\n`);
+  }
+  io.stdout.write(`koa-appservice serve: listening on ${homeserver.url} (server name ${values['server-name']}, queues in ${databasePath})\n`);
+
+  await new Promise<void>((done) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      options.signal?.removeEventListener('abort', stop);
+      done();
+    };
+    if (options.signal?.aborted) return stop();
+    options.signal?.addEventListener('abort', stop);
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  io.stdout.write('koa-appservice serve: stopping (undelivered events stay queued in the database)\n');
+  await homeserver.close();
+  return 0;
+}
