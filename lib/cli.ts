@@ -1,6 +1,7 @@
 /**
  * The `koa-appservice` command. `lint` checks registration files the way `appservices()` loads
- * them and prints one report per file; `serve` is reserved for the reference homeserver.
+ * them and prints one report per file; `serve` runs the reference homeserver of examples/ (a
+ * checkout only: examples/ is not in the published package).
  *
  * Exit codes: 0 all files valid (warnings do not fail), 1 some file invalid, 2 usage error.
  */
@@ -22,7 +23,9 @@ Commands:
   lint <files...>   Check application service registration files (paths or globs) the way
                     the homeserver loads them: schema, regexes, and clashes between files.
                     Exit 0 when all are valid (warnings do not fail), 1 otherwise.
-  serve             Run the reference homeserver (not available yet).
+  serve             Run the reference homeserver with your registrations, for trying a
+                    bridge (from a checkout): serve --registration <file>... [--port] [--db].
+                    See koa-appservice serve --help.
 
 Options:
   -h, --help        Show this help.
@@ -49,12 +52,39 @@ export async function main(argv: readonly string[], io: CliIo, options: { readon
     case 'lint':
       return lint(rest, io, options.cwd ?? process.cwd());
     case 'serve':
-      io.stderr.write('koa-appservice serve: not available yet\n');
-      return 2;
+      return serve(rest, io, options.cwd);
     default:
       io.stderr.write(`koa-appservice: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
       return 2;
   }
+}
+
+interface ServeModule {
+  serve(argv: readonly string[], io: CliIo, options: { cwd?: string }): Promise<number>;
+}
+
+/**
+ * The reference homeserver lives in examples/, which only a checkout has. Loaded lazily (lint never
+ * pays for Koa and SQLite) and by a computed URL, so the build does not pull examples/ into dist.
+ * From dist/lib/cli.js the TypeScript source is two levels up and needs tsx (a dev dependency).
+ */
+async function serve(args: readonly string[], io: CliIo, cwd: string | undefined): Promise<number> {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const target = new URL(fromSource ? '../examples/serve.ts' : '../../examples/serve.ts', import.meta.url);
+  let module: ServeModule;
+  try {
+    if (!fromSource) {
+      const { register } = await import('tsx/esm/api');
+      register();
+    }
+    module = (await import(target.href)) as ServeModule;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    io.stderr.write('koa-appservice serve: the reference homeserver is in examples/, which only a git checkout has\n');
+    return 2;
+  }
+  return module.serve(args, io, cwd === undefined ? {} : { cwd });
 }
 
 interface FileReport {

@@ -44,10 +44,13 @@ describe('koa-appservice CLI', () => {
     }
   });
 
-  it('keeps a serve slot that says it is not available yet', async () => {
+  it('routes serve to the reference homeserver: usage error without --registration, help with --help', async () => {
     const { code, err } = await run('serve');
     expect(code).to.equal(2);
-    expect(err).to.include('not available yet');
+    expect(err).to.include('give at least one --registration');
+    const help = await run('serve', '--help');
+    expect(help.code).to.equal(0);
+    expect(help.out).to.match(/^Usage: koa-appservice serve --registration/);
   });
 
   it('lints the good fixtures: one ✓ line per file, exit 0', async () => {
