@@ -125,11 +125,14 @@ export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, A
     asks.forEach(({ protocol, reg }, i) => {
       const answer = answers[i];
       if (!isRecord(answer)) return;
-      const instances = (Array.isArray(answer.instances) ? answer.instances : []).filter(isRecord).map((instance) => ({
-        ...instance,
-        // Opaque to clients; the same shape Synapse uses, so /publicRooms can find the AS back.
-        instance_id: JSON.stringify({ appservice_id: reg.id, network_id: instance.network_id }),
-      }));
+      // Opaque to clients, but `/publicRooms` gets it back as `third_party_instance_id` and must
+      // find the AS's list from it: Synapse's `<appservice id>|<network id>` (registration ids cannot
+      // hold a `|`), and like Synapse only for instances that name their network.
+      const instances = (Array.isArray(answer.instances) ? answer.instances : [])
+        .filter(isRecord)
+        .map((instance) =>
+          typeof instance.network_id === 'string' ? { ...instance, instance_id: `${reg.id}|${instance.network_id}` } : instance,
+        );
       const existing = merged[protocol];
       if (existing === undefined) merged[protocol] = { ...answer, instances };
       else existing.instances = [...(existing.instances as unknown[]), ...instances];

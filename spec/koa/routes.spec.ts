@@ -131,7 +131,20 @@ describe('koa/routes: third-party lookups', () => {
       expect(irc.instances.map((i) => i.network_id).sort()).to.deep.equal(['libera', 'oftc']);
       const ids = irc.instances.map((i) => i.instance_id);
       expect(new Set(ids).size).to.equal(2);
-      expect(JSON.parse(ids.find((id) => id.includes('libera'))!)).to.deep.equal({ appservice_id: 'libera', network_id: 'libera' });
+      // Synapse's shape: /publicRooms reads it back as third_party_instance_id.
+      expect(ids.sort()).to.deep.equal(['libera|libera', 'oftc|oftc']);
+    }
+  });
+
+  it('adds no instance_id to an instance that names no network (as Synapse; sytest compares instances exactly)', async () => {
+    const bare = await MockAppService.start({ hsToken: 'hs-bare', protocols: { ymca: { user_fields: [], location_fields: [], icon: '', instances: [{ desc: 'no network' }] } } });
+    const own = await startApp({ registrations: [registration({ id: 'bare', url: bare.url, protocols: ['ymca'] })], deadlineMs: 1_000 });
+    try {
+      const res = await own.call('GET', '/_matrix/client/v3/thirdparty/protocol/ymca');
+      expect(res.body.instances).to.deep.equal([{ desc: 'no network' }]);
+    } finally {
+      await own.close();
+      await bare.close();
     }
   });
 
