@@ -170,6 +170,17 @@ describe('Sender', function () {
     await until(() => senders.get('a')!.up, 2_000, 'up again after the acknowledgement');
   });
 
+  it('delivers exactly once and in order through a flaky AS (30% of answers are 500)', async () => {
+    const { mock, reg } = await asWithMock('a');
+    mock.flaky(0.3);
+    const { publisher } = await setup([reg], { backoff: { initialMs: 1, maxMs: 5 }, limits: { event: 7 } });
+    for (let i = 0; i < 500; i += 50) await Promise.all(range(50).map((j) => publisher.publish(ev('a', i + j))));
+    await mock.waitForEvents(500, 10_000);
+    expect(indexes(mock.events)).to.deep.equal(range(500));
+    expect(mock.conflicts).to.deep.equal([]);
+    expect([...mock.transactions.values()].every((b) => b.events!.length <= 7)).to.equal(true);
+  });
+
   it('delivers everything once an AS that was down comes back up', async () => {
     const { mock, reg } = await asWithMock('a');
     await mock.down();
