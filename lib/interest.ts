@@ -121,6 +121,17 @@ export class Interest {
     else if (ALIAS_EVENT_TYPES.has(event.type)) this.#aliasFacts.delete(event.room_id);
   }
 
+  /**
+   * An alias of the room was created or deleted without an event (the directory API): drop its
+   * cached aliases so the next event sees the change.
+   *
+   * @example
+   * interest.forgetRoomAliases('!r:hs');
+   */
+  forgetRoomAliases(roomId: string): void {
+    this.#aliasFacts.delete(roomId);
+  }
+
   #isLocal(userId: string): boolean {
     return userId.slice(userId.indexOf(':') + 1) === this.#host.serverName;
   }

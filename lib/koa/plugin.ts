@@ -22,6 +22,7 @@ import { loadRegistrations } from '../registration/load.ts';
 import type { Registration } from '../registration/registration.ts';
 import { Registry } from '../registration/registry.ts';
 import type { Store } from '../store/store.ts';
+import { aliasChangesMiddleware } from './alias-changes.ts';
 import { authMiddleware } from './auth.ts';
 import { matrixErrors } from './error-response.ts';
 import { guardsMiddleware } from './guards.ts';
@@ -167,6 +168,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
         },
       }),
       interceptorsMiddleware({ queries: timedQueries, deadlineMs: resolved.queryDeadlineMs }),
+      aliasChangesMiddleware({ host, interest }),
     ],
     { logger },
   );

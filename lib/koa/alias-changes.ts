@@ -1,0 +1,40 @@
+/**
+ * Creating or deleting an alias through the directory API makes no room event, so the interest
+ * cache (lib/interest.ts) would keep the room's old aliases and an AS owning the new alias would
+ * miss the room's events until some membership or alias event came by. This middleware watches
+ * those requests and drops the room's cached aliases once the homeserver has said yes.
+ */
+import type { Middleware } from 'koa';
+import { isRecord, readJsonBody } from './json-body.ts';
+import { decode, routePath } from './paths.ts';
+import type { AppserviceContext, AppserviceState } from './state.ts';
+
+const DIRECTORY_ALIAS = /^\/_matrix\/client\/(?:r0|v3)\/directory\/room\/([^/]+)\/?$/i;
+
+export interface AliasChangeDeps {
+  host: { resolveAlias(alias: string): Promise<string | null> };
+  interest: { forgetRoomAliases(roomId: string): void };
+}
+
+/**
+ * @example
+ * app.use(matrixErrors([authMiddleware(d), guardsMiddleware(d), aliasChangesMiddleware({ host, interest })]));
+ */
+export function aliasChangesMiddleware(deps: AliasChangeDeps): Middleware<AppserviceState, AppserviceContext> {
+  const { host, interest } = deps;
+  return async (ctx, next) => {
+    const match = ctx.method === 'PUT' || ctx.method === 'DELETE' ? DIRECTORY_ALIAS.exec(routePath(ctx)) : null;
+    if (match === null) return next();
+    let roomId: string | null = null;
+    if (ctx.method === 'PUT') {
+      const body = await readJsonBody(ctx);
+      if (isRecord(body) && typeof body.room_id === 'string') roomId = body.room_id;
+    } else {
+      // Asked before the homeserver deletes it: afterwards the alias no longer names the room.
+      const alias = decode(match[1]!);
+      if (alias !== undefined) roomId = await host.resolveAlias(alias);
+    }
+    await next();
+    if (roomId !== null && ctx.status >= 200 && ctx.status < 300) interest.forgetRoomAliases(roomId);
+  };
+}
