@@ -55,7 +55,13 @@ export function isUnrecognized(status: number, body: unknown): boolean {
   return status === 404 && errcode === undefined;
 }
 
-/** The `errcode` of a Matrix error body, if it is one. */
+/**
+ * The `errcode` of a Matrix error body, if it is one.
+ *
+ * @example
+ * errcodeOf({ errcode: 'M_FORBIDDEN', error: 'no' }); // 'M_FORBIDDEN'
+ * errcodeOf('Not Found');                              // undefined
+ */
 export function errcodeOf(body: unknown): string | undefined {
   if (typeof body !== 'object' || body === null) return undefined;
   const errcode = (body as { errcode?: unknown }).errcode;

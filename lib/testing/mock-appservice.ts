@@ -76,8 +76,6 @@ export class MockAppService {
   readonly conflicts: string[] = [];
   /** The `transaction_id` of every ping, in order. */
   readonly pings: (string | undefined)[] = [];
-  /** TCP connections accepted so far (to see keep-alive at work). */
-  connections = 0;
 
   readonly #options: MockAppServiceOptions;
   readonly #server: http.Server;
@@ -93,6 +91,7 @@ export class MockAppService {
   #garbage = false;
   #oversized: { bytes: number; chunked: boolean } | null = null;
   #legacyOnly: false | 'unrecognized' | 'bare' = false;
+  #connections = 0;
 
   private constructor(options: MockAppServiceOptions) {
     this.#options = options;
@@ -100,7 +99,7 @@ export class MockAppService {
     this.aliases = new Set(options.aliases ?? []);
     this.#server = http.createServer((req, res) => void this.#handle(req, res));
     this.#server.on('connection', (socket: Socket) => {
-      this.connections++;
+      this.#connections++;
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
     });
@@ -116,6 +115,11 @@ export class MockAppService {
     const mock = new MockAppService(options);
     await mock.#listen(0);
     return mock;
+  }
+
+  /** TCP connections accepted so far (to see keep-alive at work). */
+  get connections(): number {
+    return this.#connections;
   }
 
   /** Base URL for a registration's `url`. */
