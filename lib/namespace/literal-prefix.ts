@@ -1,19 +1,21 @@
 /**
- * The literal prefix of a regex: the longest string that every string the regex matches must start
- * with. The namespace index files each rule under it so a lookup tests only the rules whose prefix
- * the string starts with.
+ * What literal text every match of a regex must hold: its literal prefix (the longest string every
+ * match starts with), under which the namespace index files the rule, and one required run further
+ * in (`:example.org`), checked with `includes` before the regex is run.
  *
- * The parse is deliberately conservative: a shorter prefix only costs a few extra regex tests, a
- * wrong one silently drops a match. Whenever the source holds something this parser does not fully
- * understand, the answer is shorter (down to the empty prefix, which makes the rule a candidate for
- * every lookup).
+ * The parse is deliberately conservative: a shorter prefix or run only costs a few extra regex
+ * tests, a wrong one silently drops a match. Whenever the source holds something this parser does
+ * not fully understand, the answer is shorter (down to the empty prefix, which makes the rule a
+ * candidate for every lookup).
  */
 export interface LiteralPrefix {
   /** Every match starts with this (after ASCII-lowercasing the string when `folded`). */
   readonly text: string;
   /**
    * True for a case-insensitive regex: `text` is ASCII-lowercase and must be compared against the
-   * string with only its ASCII letters lowercased (see {@link foldAscii}).
+   * string with only its ASCII letters lowercased. Under the `i` flag without `u`, JS compares ASCII
+   * characters case-insensitively among ASCII only (a non-ASCII character never canonicalizes to
+   * ASCII), so this fold is exact for an ASCII prefix (see {@link startsWithPrefix}).
    */
   readonly folded: boolean;
 }
@@ -98,23 +100,6 @@ function splitRuns(tokens: readonly Token[]): string[] {
     else runs[runs.length - 1] += token;
   }
   return runs;
-}
-
-/**
- * Lowercase the ASCII letters of `value` and nothing else. Under the `i` flag without `u`, JS
- * compares ASCII characters case-insensitively among ASCII only (a non-ASCII character never
- * canonicalizes to ASCII), so this fold is exact for an ASCII prefix.
- *
- * @example
- * foldAscii('@Slack_É'); // '@slack_É'
- */
-export function foldAscii(value: string): string {
-  let out = '';
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    out += c >= 65 && c <= 90 ? String.fromCharCode(c + 32) : value[i];
-  }
-  return out;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { foldAscii, literalPrefix, regexLiterals, startsWithPrefix } from '../../lib/namespace/literal-prefix.ts';
+import { literalPrefix, regexLiterals, startsWithPrefix } from '../../lib/namespace/literal-prefix.ts';
 
 /** Like the registration translator's output: anchored at the start, wrapped in a group. */
 function anchored(src: string, flags = ''): RegExp {
@@ -145,11 +145,7 @@ describe('regexLiterals: the required run', () => {
   });
 });
 
-describe('foldAscii / startsWithPrefix', () => {
-  it('lowercases ASCII letters only', () => {
-    expect(foldAscii('@ABC_\u212A\u00C9z')).to.equal('@abc_\u212A\u00C9z');
-  });
-
+describe('startsWithPrefix', () => {
   it('compares exactly or folded', () => {
     expect(startsWithPrefix('@SLACK_bob', { text: '@slack_', folded: true })).to.equal(true);
     expect(startsWithPrefix('@SLACK_bob', { text: '@slack_', folded: false })).to.equal(false);
