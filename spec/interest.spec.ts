@@ -156,6 +156,16 @@ describe('Interest', () => {
     });
   }
 
+  it('forgetRoomAliases() drops only that room\'s cached aliases (directory API changes have no event)', async () => {
+    const interest = make();
+    await interest.interestedIn(event({ room_id: '!r:hs.test' }));
+    host.aliases.set('!r:hs.test', ['#irc_#dir:hs.test']);
+    expect(ids(await interest.interestedIn(event({ room_id: '!r:hs.test' })))).to.deep.equal([]);
+    interest.forgetRoomAliases('!r:hs.test');
+    expect(ids(await interest.interestedIn(event({ room_id: '!r:hs.test' })))).to.deep.equal(['irc']);
+    expect([host.aliasCalls, host.memberCalls]).to.deep.equal([2, 1]);
+  });
+
   it('does not keep a failed host answer', async () => {
     const interest = make([slack]);
     let fail = true;
