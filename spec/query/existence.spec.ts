@@ -104,6 +104,14 @@ describe('ExistenceQueries', () => {
     expect(mock.requests).to.have.length(2);
   });
 
+  it('a flaky AS (half its answers 500) still gives exists, through retries', async () => {
+    const { mock, registration } = await bridge({}, creating);
+    mock.flaky(0.5);
+    const q = queries([registration]);
+    for (let i = 0; i < 10; i++) expect(await q.ensureUser(`@irc_flaky${i}:hs.test`)).to.equal('exists');
+    expect(mock.requests.length).to.be.at.least(10);
+  });
+
   it('honours Retry-After on a 429', async () => {
     const { mock, registration } = await bridge({}, creating);
     mock.status(429, { times: 1, headers: { 'retry-after': '1' } });

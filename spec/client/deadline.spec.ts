@@ -1,0 +1,63 @@
+import { expect } from 'chai';
+import { Deadline, raceDeadline } from '../../lib/client/deadline.ts';
+
+describe('Deadline', () => {
+  it('aborts at the deadline with a TimeoutError, once', async () => {
+    const deadline = new Deadline(30);
+    let fired = 0;
+    deadline.on('abort', () => fired++);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(deadline.aborted).to.equal(true);
+    expect(deadline.timedOut).to.equal(true);
+    expect((deadline.reason as Error).name).to.equal('TimeoutError');
+    deadline.abort(new Error('again'));
+    expect(fired).to.equal(1);
+    expect(() => deadline.throwIfAborted()).to.throw('no answer within 30 ms');
+    deadline.dispose();
+  });
+
+  it('follows its parent signal, before or after it is created', () => {
+    const early = new AbortController();
+    early.abort(new Error('gone'));
+    const a = new Deadline(10_000, early.signal);
+    expect(a.aborted).to.equal(true);
+    expect(a.timedOut).to.equal(false);
+    a.dispose();
+    const late = new AbortController();
+    const b = new Deadline(10_000, late.signal);
+    expect(b.aborted).to.equal(false);
+    late.abort(new Error('later'));
+    expect(b.aborted).to.equal(true);
+    expect((b.reason as Error).message).to.equal('later');
+    b.dispose();
+  });
+
+  it('dispose() stops the timer and lets go of the parent', async () => {
+    const parent = new AbortController();
+    const deadline = new Deadline(20, parent.signal);
+    deadline.dispose();
+    parent.abort();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(deadline.aborted).to.equal(false);
+  });
+});
+
+describe('raceDeadline', () => {
+  const never = new Promise<string>(() => {});
+
+  it('settles like the work when it is first', async () => {
+    expect(await raceDeadline(Promise.resolve('ok'), 1000, undefined)).to.equal('ok');
+    const error = await raceDeadline(Promise.reject(new Error('bad')), 1000, undefined).catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(Error).with.property('message', 'bad');
+  });
+
+  it('gives undefined at the deadline or on abort, whichever first', async () => {
+    const started = performance.now();
+    expect(await raceDeadline(never, 50, undefined)).to.equal(undefined);
+    expect(performance.now() - started).to.be.below(50 + 200);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 20);
+    expect(await raceDeadline(never, 10_000, controller.signal)).to.equal(undefined);
+    expect(await raceDeadline(never, 10_000, controller.signal)).to.equal(undefined);
+  });
+});
