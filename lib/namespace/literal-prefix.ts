@@ -13,9 +13,9 @@ export interface LiteralPrefix {
   readonly text: string;
   /**
    * True for a case-insensitive regex: `text` is ASCII-lowercase and must be compared against the
-   * string with only its ASCII letters lowercased. Under the `i` flag without `u`, JS compares ASCII
-   * characters case-insensitively among ASCII only (a non-ASCII character never canonicalizes to
-   * ASCII), so this fold is exact for an ASCII prefix (see {@link startsWithPrefix}).
+   * string folded by {@link foldCode}. Under the `i` flag JS matches an ASCII character only with
+   * its ASCII case variants, plus (with `u`) KELVIN SIGN for `k` and LONG S for `s`, which the fold
+   * covers, so the comparison is exact for an ASCII prefix.
    */
   readonly folded: boolean;
 }
@@ -25,8 +25,8 @@ const NONE: LiteralPrefix = Object.freeze({ text: '', folded: false });
 /** Characters that are never a plain literal outside a class (`]` `}` are in Annex B; we do not rely on it). */
 const META = new Set(['^', '$', '\\', '.', '*', '+', '?', '(', ')', '[', ']', '{', '}', '|']);
 
-/** Escapes known to be exactly two characters long that are not a literal character. */
-const TWO_CHAR_ESCAPES = new Set(['d', 'D', 'w', 'W', 's', 'S', 'b', 'B', 'n', 'r', 't', 'f', 'v']);
+/** Escapes known to be exactly two characters long that match one character, but not a fixed one. */
+const CLASS_ESCAPES = new Set(['d', 'D', 'w', 'W', 's', 'S', 'n', 'r', 't', 'f', 'v']);
 
 /** Thrown inside the parser when the source is not understood; caught by {@link regexLiterals}. */
 class Unsure extends Error {}
@@ -73,7 +73,7 @@ export function regexLiterals(regex: RegExp): RegexLiterals {
   let prefix = NONE;
   if (anchored && tokens[0] !== null && tokens.length > 0) {
     const text = runs.shift()!;
-    prefix = regex.ignoreCase ? foldPrefix(text, regex.unicode) : { text, folded: false };
+    prefix = regex.ignoreCase ? foldPrefix(text) : { text, folded: false };
   }
   if (regex.ignoreCase) return { prefix, required: '' };
   const required = runs.reduce((longest, run) => (run.length > longest.length ? run : longest), '');
@@ -112,26 +112,37 @@ export function startsWithPrefix(value: string, prefix: LiteralPrefix): boolean 
   if (!prefix.folded) return value.startsWith(prefix.text);
   const { text } = prefix;
   if (value.length < text.length) return false;
-  for (let i = 0; i < text.length; i++) {
-    let c = value.charCodeAt(i);
-    if (c >= 65 && c <= 90) c += 32;
-    if (c !== text.charCodeAt(i)) return false;
-  }
+  for (let i = 0; i < text.length; i++) if (foldCode(value.charCodeAt(i)) !== text.charCodeAt(i)) return false;
   return true;
 }
 
 /**
- * Keep the part of a case-insensitive prefix that ASCII folding describes exactly: ASCII only, and
- * with `u` not `k` or `s`, because Unicode case folding maps KELVIN SIGN to `k` and LONG S to `s`.
+ * The code unit a folded prefix is compared with: ASCII letters lowercased, and the two non-ASCII
+ * characters Unicode case folding (the `iu` flags) maps onto ASCII, KELVIN SIGN to `k` and LONG S
+ * to `s`. Without `u` these two match nothing ASCII, so folding them only adds a candidate that the
+ * regex then rejects.
+ *
+ * @example
+ * foldCode(0x4b); // 0x6b ('K' -> 'k')
+ * foldCode(0x212a); // 0x6b (KELVIN SIGN -> 'k')
  */
-function foldPrefix(text: string, unicode: boolean): LiteralPrefix {
+export function foldCode(c: number): number {
+  if (c >= 65 && c <= 90) return c + 32;
+  if (c === 0x212a) return 0x6b;
+  if (c === 0x17f) return 0x73;
+  return c;
+}
+
+/**
+ * Keep the part of a case-insensitive prefix that {@link foldCode} describes exactly: its ASCII
+ * start. (Non-ASCII letters have case variants of their own, which we do not model.)
+ */
+function foldPrefix(text: string): LiteralPrefix {
   let kept = '';
-  for (const ch of text) {
-    const c = ch.charCodeAt(0);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
     if (c >= 128) break;
-    const lower = c >= 65 && c <= 90 ? String.fromCharCode(c + 32) : ch;
-    if (unicode && (lower === 'k' || lower === 's')) break;
-    kept += lower;
+    kept += String.fromCharCode(foldCode(c));
   }
   return kept === '' ? NONE : { text: kept, folded: true };
 }
@@ -230,13 +241,16 @@ function walkAtom(src: string, i: number, end: number): Atom | null {
     // `\.` `\/` `\_` and the like are the character itself. Letter and digit escapes (`\d`, `\x41`,
     // `\u{1F600}`, `\k<n>`, `\12`) have lengths of their own: stop rather than misread their tail.
     if (next < 128 && !isAsciiAlnum(next)) return { tokens: [src[i + 1]!], stopped: false, next: i + 2 };
-    // Class, boundary and control escapes are two characters long and match no fixed literal.
-    if (TWO_CHAR_ESCAPES.has(src[i + 1]!)) return { tokens: [null], stopped: false, next: i + 2 };
+    if (CLASS_ESCAPES.has(src[i + 1]!)) return { tokens: [null], stopped: false, next: i + 2 };
+    // Word boundaries consume nothing: the characters on either side stay adjacent in the match.
+    if (src[i + 1] === 'b' || src[i + 1] === 'B') return { tokens: [], stopped: false, next: i + 2 };
     return null;
   }
   if (ch === '(') return walkGroup(src, i);
   if (ch === '[') return { tokens: [null], stopped: false, next: skipClass(src, i) + 1 };
-  if (ch === '.' || ch === '^' || ch === '$' || ch === ']' || ch === '}') return { tokens: [null], stopped: false, next: i + 1 };
+  // Assertions consume nothing (the translator turns `\A` into a `^` inside the group).
+  if (ch === '^' || ch === '$') return { tokens: [], stopped: false, next: i + 1 };
+  if (ch === '.' || ch === ']' || ch === '}') return { tokens: [null], stopped: false, next: i + 1 };
   if (META.has(ch)) return null;
   // Surrogates: a quantifier after a pair binds to the pair with `u` but to the low half without.
   if (code >= 0xd800 && code <= 0xdfff) return { tokens: [null], stopped: false, next: i + 1 };
@@ -245,7 +259,7 @@ function walkAtom(src: string, i: number, end: number): Atom | null {
 
 function walkGroup(src: string, open: number): Atom {
   let contentStart: number;
-  let plain = true;
+  let kind: 'plain' | 'lookaround' | 'other' = 'plain';
   if (src[open + 1] !== '?') contentStart = open + 1;
   else if (src[open + 2] === ':') contentStart = open + 3;
   else if (src[open + 2] === '<' && src[open + 3] !== '=' && src[open + 3] !== '!') {
@@ -253,12 +267,14 @@ function walkGroup(src: string, open: number): Atom {
     if (close < 0) throw new Unsure();
     contentStart = close + 1;
   } else {
-    // Lookarounds, inline modifiers and anything newer: step over, knowing nothing of the inside.
+    // Lookarounds consume nothing; inline modifiers and anything newer consume we know not what.
+    const lookaround = src[open + 2] === '=' || src[open + 2] === '!' || src.startsWith('<=', open + 2) || src.startsWith('<!', open + 2);
+    kind = lookaround ? 'lookaround' : 'other';
     contentStart = open + 2;
-    plain = false;
   }
   const extent = scanGroup(src, contentStart, true);
-  if (!plain) return { tokens: [null], stopped: false, next: extent.close + 1 };
+  if (kind === 'lookaround') return { tokens: [], stopped: false, next: extent.close + 1 };
+  if (kind === 'other') return { tokens: [null], stopped: false, next: extent.close + 1 };
   return { ...walkSequence(src, contentStart, extent.close, extent.alternation), next: extent.close + 1 };
 }
 

@@ -1,5 +1,5 @@
 import type { NamespaceKind, Registration } from '../registration/registration.ts';
-import { regexLiterals, startsWithPrefix, type LiteralPrefix } from './literal-prefix.ts';
+import { foldCode, regexLiterals, startsWithPrefix, type LiteralPrefix } from './literal-prefix.ts';
 
 /** One registration whose namespace matched, and whether any of the matching rules is exclusive. */
 export interface NamespaceMatch {
@@ -85,8 +85,7 @@ class RadixNode {
     for (;;) {
       if (node.entries !== undefined) for (const entry of node.entries) out.push(entry);
       if (pos >= value.length || node.keys === '') return;
-      let c = value.charCodeAt(pos);
-      if (fold && c >= 65 && c <= 90) c += 32;
+      const c = fold ? foldCode(value.charCodeAt(pos)) : value.charCodeAt(pos);
       const k = node.keys.indexOf(String.fromCharCode(c));
       if (k < 0) return;
       node = node.kids[k]!;
@@ -96,21 +95,17 @@ class RadixNode {
   }
 }
 
-/** Does `value` hold `lower` (ASCII-lowercase) at `pos`, with its ASCII letters lowercased? */
+/** Does `value`, folded by {@link foldCode}, hold the folded `lower` at `pos`? */
 function startsWithFolded(value: string, lower: string, pos: number): boolean {
   if (value.length - pos < lower.length) return false;
-  for (let i = 0; i < lower.length; i++) {
-    let c = value.charCodeAt(pos + i);
-    if (c >= 65 && c <= 90) c += 32;
-    if (c !== lower.charCodeAt(i)) return false;
-  }
+  for (let i = 0; i < lower.length; i++) if (foldCode(value.charCodeAt(pos + i)) !== lower.charCodeAt(i)) return false;
   return true;
 }
 
 /** The two trees of one namespace kind. Rules with no prefix sit at the root of `exact`. */
 interface KindIndex {
   readonly exact: RadixNode;
-  /** Case-insensitive rules, filed under their ASCII-lowercased prefix. */
+  /** Case-insensitive rules, filed under their folded prefix (see `foldCode`). */
   readonly folded: RadixNode;
 }
 

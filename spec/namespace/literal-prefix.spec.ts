@@ -47,8 +47,12 @@ describe('literalPrefix', () => {
     ['(@irc_)?x', ''],
     ['(?:@a.)b', '@a'],
     ['(?<net>@t)x', '@tx'],
-    ['@(?=x)x', '@'],
-    ['@(?!x)y', '@'],
+    // Assertions consume nothing, so the characters around them stay adjacent.
+    ['@(?=x)x', '@x'],
+    ['@(?!x)y', '@y'],
+    ['@(?<=@)y', '@y'],
+    ['@a\\bc', '@ac'],
+    ['^@telegram_\\d+', '@telegram_'], // what the translator makes of Python's \A
     ['@(?:a|b)c', '@'],
     ['@é_.*', '@é_'],
     ['@\u{1F600}x', '@'],
@@ -99,13 +103,13 @@ describe('literalPrefix', () => {
     expect(prefixOf('@ab_é.*', 'i')).to.equal('@ab_');
   });
 
-  it('stops a folded prefix before k and s under the u flag (KELVIN SIGN and LONG S fold to them)', () => {
+  it('keeps k and s in a folded prefix: the fold covers KELVIN SIGN and LONG S', () => {
+    // With `u`, Unicode case folding matches them with k and s; without, they match nothing ASCII.
     expect(anchored('@k', 'iu').test('@\u212A')).to.equal(true);
     expect(anchored('@s', 'iu').test('@\u017F')).to.equal(true);
-    expect(prefixOf('@ask', 'iu')).to.equal('@a');
-    // Without u, JS never matches a non-ASCII character against an ASCII one.
     expect(anchored('@k', 'i').test('@\u212A')).to.equal(false);
-    expect(prefixOf('@ask', 'i')).to.equal('@ask');
+    expect(prefixOf('@ask', 'iu')).to.equal('@ask');
+    expect(startsWithPrefix('@A\u017F\u212A_', literalPrefix(anchored('@ask', 'iu')))).to.equal(true);
   });
 });
 
@@ -116,7 +120,8 @@ describe('regexLiterals: the required run', () => {
     ['@a.*bc.*def', '@a', 'def'],
     ['@a(?:b|c)xyz', '@a', 'xyz'],
     ['@a\\d+xy\\x41zzzz', '@a', 'xy'], // stops at \x: its length is its own
-    ['@a(?=q)bc', '@a', 'bc'],
+    ['@a(?=q)bc', '@abc', ''],
+    ['@a.(?=q)bc', '@a', 'bc'],
     ['@ab+cd', '@ab', 'cd'],
     ['@a(bc)+de', '@abc', 'de'],
     ['@a(?:b.*xyz)?', '@a', ''],
@@ -150,7 +155,8 @@ describe('startsWithPrefix', () => {
     expect(startsWithPrefix('@SLACK_bob', { text: '@slack_', folded: true })).to.equal(true);
     expect(startsWithPrefix('@SLACK_bob', { text: '@slack_', folded: false })).to.equal(false);
     expect(startsWithPrefix('@sl', { text: '@slack_', folded: true })).to.equal(false);
-    expect(startsWithPrefix('@\u212Aick', { text: '@k', folded: true })).to.equal(false);
+    expect(startsWithPrefix('@\u212Aick', { text: '@k', folded: true })).to.equal(true);
+    expect(startsWithPrefix('@\u212Aick', { text: '@k', folded: false })).to.equal(false);
     expect(startsWithPrefix('anything', { text: '', folded: false })).to.equal(true);
   });
 });

@@ -155,7 +155,7 @@ describe('NamespaceIndex against the naive loop (property)', () => {
   const tail = fc.constantFrom<readonly [string, string]>(
     ['.*', 'zz'], ['[0-9]+', '09'], ['(a|b)', 'b'], ['x?', 'x'], ['\\.', '.'], ['a+', 'aa'], ['(?:ab)', 'ab'],
     ['[ab]', 'b'], ['a{0,2}', 'a'], ['k{1,2}', 'kk'], ['$', ''], ['|@b', ''], ['\\d', '7'], ['s*', 's'],
-    ['(?<n>a)', 'a'], ['(?=a)', ''], ['\\w', 'w'], ['b+?', 'b'], ['(?:a.b)+', 'azb'], ['', ''],
+    ['(?<n>a)', 'a'], ['(?=a)', ''], ['\\w', 'w'], ['b+?', 'b'], ['(?:a.b)+', 'azb'], ['^', ''], ['\\b', ''], ['(?!b)', ''], ['(?<=a)', ''], ['', ''],
   );
   const piece = fc.oneof(tail, literal.map((l) => [escapeLiteral(l), l] as const));
   const sampled = fc.tuple(literal, fc.array(piece, { maxLength: 3 })).map(([lit, rest]) => {
