@@ -177,9 +177,14 @@ async function publishAll(publisher: Publisher, from: number, n: number): Promis
 }
 
 type Sync = 'full' | 'normal';
+/** Wall time, and the CPU time of the whole process (both threads), which other load on the machine does not inflate. */
+interface Timing {
+  readonly ms: number;
+  readonly cpuMs: number;
+}
 
 /** (a) ours: publish n events, wait until the AS has acknowledged all of them. */
-async function oursThroughput(dir: string, n: number, synchronous: Sync, round: number): Promise<number> {
+async function oursThroughput(dir: string, n: number, synchronous: Sync, round: number): Promise<Timing> {
   const sink = await startSinks([{ slowMs: 0 }]);
   const store = new SqliteStore(join(dir, `a-ours-${synchronous}-${round}.db`), { synchronous });
   await store.open();
@@ -187,19 +192,21 @@ async function oursThroughput(dir: string, n: number, synchronous: Sync, round: 
   const p = pipeline(store, [registrationFor('a', sink.urls[0]!)], { onSent: (info) => (acked += info.counts.event) });
   p.senders.start();
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await publishAll(p.publisher, 0, n);
   await until(() => acked === n, 120_000, 'acknowledgements');
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
   await p.close();
   await store.close();
   const [stats] = await sink.stats();
   await sink.close();
   if (stats!.events !== n) throw new Error(`ours delivered ${stats!.events} of ${n}`);
-  return ms;
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
 /** (a) baseline: the same rows in 100-row better-sqlite3 transactions, and the same bodies PUT with undici. */
-async function baselineThroughput(dir: string, n: number, synchronous: Sync, round: number): Promise<number> {
+async function baselineThroughput(dir: string, n: number, synchronous: Sync, round: number): Promise<Timing> {
   const sink = await startSinks([{ slowMs: 0 }]);
   const db = new Database(join(dir, `a-base-${synchronous}-${round}.db`));
   db.pragma('journal_mode = WAL');
@@ -211,6 +218,7 @@ async function baselineThroughput(dir: string, n: number, synchronous: Sync, rou
   });
   const pool = new Pool(sink.urls[0]!, { connections: 1 });
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < n; i += 100) {
     const jsons: string[] = [];
     for (let j = i; j < Math.min(n, i + 100); j++) jsons.push(JSON.stringify(event(j)));
@@ -218,12 +226,13 @@ async function baselineThroughput(dir: string, n: number, synchronous: Sync, rou
     await put(pool, String(i / 100), `{"events":[${jsons.join(',')}]}`, 'hs-a');
   }
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
   await pool.close();
   db.close();
   const [stats] = await sink.stats();
   await sink.close();
   if (stats!.events !== n) throw new Error(`baseline delivered ${stats!.events} of ${n}`);
-  return ms;
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
 async function put(pool: Pool, txnId: string, body: string, token: string): Promise<void> {
@@ -345,16 +354,19 @@ export async function run(): Promise<void> {
 
     // Interleaved rounds, median of the ratios: the machine's other load hits both sides alike.
     for (const [synchronous, n, rounds] of [['normal', 30_000, 3], ['full', 5_000, 3]] as const) {
-      const rates: { ours: number; base: number }[] = [];
+      const rates: { ours: number; base: number; oursCpu: number; baseCpu: number }[] = [];
       for (let round = 0; round < rounds; round++) {
-        const baseMs = await baselineThroughput(dir, n, synchronous, round);
-        const oursMs = await oursThroughput(dir, n, synchronous, round);
-        rates.push({ ours: n / (oursMs / 1000), base: n / (baseMs / 1000) });
+        const base = await baselineThroughput(dir, n, synchronous, round);
+        const ours = await oursThroughput(dir, n, synchronous, round);
+        rates.push({ ours: n / (ours.ms / 1000), base: n / (base.ms / 1000), oursCpu: (ours.cpuMs * 1000) / n, baseCpu: (base.cpuMs * 1000) / n });
       }
       const mid = median(rates.map((r) => r.ours / r.base));
       const ours = median(rates.map((r) => r.ours));
       const base = median(rates.map((r) => r.base));
+      const oursCpu = median(rates.map((r) => r.oursCpu));
+      const baseCpu = median(rates.map((r) => r.baseCpu));
       console.log(`  (a) publish→ack, ${fmt(n)} events x ${rounds} rounds, synchronous=${synchronous}: ${fmt(ours)} events/s; baseline (raw 100-row inserts + raw undici PUTs) ${fmt(base)} events/s; median ratio ${fmt(mid, 2)} (goals >= 0.50 and >= 50,000 events/s)`);
+      console.log(`      CPU per event (both threads): ours ${fmt(oursCpu, 1)} µs, baseline ${fmt(baseCpu, 1)} µs; CPU-bound ceiling ratio ${fmt(baseCpu / oursCpu, 2)}`);
     }
 
     const n = 100_000;
