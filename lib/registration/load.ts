@@ -129,7 +129,17 @@ export function parseRegistration(text: string, file: string): Registration {
     const reason = problem.code === 'MULTIPLE_DOCS' ? 'the file holds several YAML documents; a registration is one' : problem.message;
     throw new RegistrationLoadError([new RegistrationError(file, '', `invalid YAML at line ${line}, column ${col}: ${reason}`, { cause: problem })]);
   }
-  const value: unknown = doc.toJS();
+  let value: unknown;
+  try {
+    value = doc.toJS();
+  } catch (error) {
+    // yaml resolves aliases only here, and throws a ReferenceError for an alias without its
+    // anchor or an alias bomb. Its message quotes the alias name, which is file text (it may be
+    // a token), so neither it nor the error is passed on.
+    const bomb = error instanceof Error && /alias count/i.test(error.message);
+    const reason = bomb ? 'too many YAML aliases (an alias bomb?)' : 'a YAML alias refers to an anchor that is not defined before it';
+    throw new RegistrationLoadError([new RegistrationError(file, '', `invalid YAML: ${reason}`)]);
+  }
   if (value === null || value === undefined) {
     throw new RegistrationLoadError([new RegistrationError(file, '', 'empty file: expected a mapping of registration fields')]);
   }
