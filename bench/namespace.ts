@@ -3,7 +3,8 @@
  * the baseline of testing every rule in turn, measured in the same run.
  *
  * Each registration is a bridge with 10 `users` regexes under a realistic, numbered prefix
- * (`@_discord7_[0-9]+:example\.org`, `@irc7\.example\.net/.*`, ...). The ids are a fixed mix: half
+ * (`@_discord7_[0-9]+:example\.org`, `@irc7\.example\.net/.*`, ...), compiled the way the
+ * registration translator compiles them (`^(?:...)`, flag `u`). The ids are a fixed mix: half
  * match a registration, a quarter share a bridge's prefix but fail its regexes, a quarter match
  * nothing. The goal: the index's cost at 1000 registrations stays within 3x its cost at 10.
  *
@@ -75,11 +76,11 @@ class CountingRegExp extends RegExp {
   }
 }
 
-function makeRegistrations(count: number, Regex: new (source: string) => RegExp = RegExp): Registration[] {
+function makeRegistrations(count: number, Regex: new (source: string, flags: string) => RegExp = RegExp): Registration[] {
   return Array.from({ length: count }, (_, i) => {
     const users: NamespaceRule[] = TAILS.slice(0, RULES_PER_REGISTRATION).map((tail, j) => {
       const source = bridgePrefix(i) + tail;
-      return { exclusive: j % 2 === 0, source, regex: new Regex(`^(?:${source})`) };
+      return { exclusive: j % 2 === 0, source, regex: new Regex(`^(?:${source})`, 'u') };
     });
     return {
       id: `bridge${i}`,
