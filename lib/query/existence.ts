@@ -31,7 +31,10 @@ import type { NamespaceKind, Registration } from '../registration/registration.t
 export type QueryResult = 'exists' | 'absent' | 'unavailable';
 
 export interface ExistenceOptions {
-  /** Budget of one ensure call for AS work: every AS, every retry. Default 10 000. */
+  /**
+   * Budget of one ensure call for AS work (every AS, every retry), and the least a shared walk
+   * gets even when the caller who started it asked for less. Default 10 000.
+   */
   deadlineMs?: number;
   /** How long "exists" is remembered. Default 300 000. */
   positiveTtlMs?: number;
@@ -171,10 +174,14 @@ export class ExistenceQueries {
     const candidates = this.#candidates(kind, id);
     if (candidates.length === 0 || this.#cache.get(key) === 'absent') return 'absent';
     const remaining = Math.max(0, deadlineMs - (performance.now() - started));
-    const { walk, joined } = this.#shared(key, { kind, id, candidates, deadlineMs: remaining });
-    // The caller who starts the walk is bounded by the walk's own deadline (the same as theirs);
-    // a caller who joins, or who may go away, races the shared walk with their own limits.
-    const found = joined || options.signal ? await raceDeadline(walk, remaining, options.signal) : await walk;
+    // The shared walk gets at least the configured budget, so that one impatient caller neither
+    // cuts the AS short for everyone else nor gets it marked down for being "slow".
+    const walkMs = Math.max(remaining, this.#deadlineMs);
+    const { walk, joined } = this.#shared(key, { kind, id, candidates, deadlineMs: walkMs });
+    // A caller who starts the walk with the default budget is bounded by the walk itself; one who
+    // joins, has a shorter budget, or may go away races the shared walk with their own limits.
+    const own = joined || options.signal !== undefined || deadlineMs < this.#deadlineMs;
+    const found = own ? await raceDeadline(walk, remaining, options.signal) : await walk;
     return found ?? 'unavailable';
   }
 

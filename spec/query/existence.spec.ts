@@ -51,9 +51,10 @@ describe('ExistenceQueries', () => {
     host = new ToyHost('hs.test');
   });
   afterEach(async () => {
+    // Mocks first: their closed sockets end any request a test left running, so pools close at once.
+    await Promise.all(mocks.splice(0).map((m) => m.close()));
     await Promise.all([...clients.values()].map((c) => c.close()));
     clients.clear();
-    await Promise.all(mocks.splice(0).map((m) => m.close()));
   });
 
   it('seed flow: the AS creates the room during the query, then the alias exists', async () => {
@@ -149,9 +150,11 @@ describe('ExistenceQueries', () => {
   it('a down AS: the first caller waits out its deadline, the next fails fast without a request', async () => {
     const { mock, registration } = await bridge({}, creating);
     const ups: string[] = [];
-    const q = queries([registration], { downForMs: 300, onAppserviceUp: (id) => ups.push(id) });
+    const q = queries([registration], { deadlineMs: 400, downForMs: 300, onAppserviceUp: (id) => ups.push(id) });
     await mock.down();
-    expect(await q.ensureUser('@irc_a:hs.test', { deadlineMs: 400 })).to.equal('unavailable');
+    const first = performance.now();
+    expect(await q.ensureUser('@irc_a:hs.test')).to.equal('unavailable');
+    expect(performance.now() - first).to.be.below(400 + 200);
     expect(q.isDown('irc')).to.equal(true);
     await mock.up();
     const connections = mock.connections;
@@ -189,6 +192,23 @@ describe('ExistenceQueries', () => {
       '/rooms/%23irc_old%3Ahs.test',
       '/rooms/%23irc_nope%3Ahs.test',
     ]);
+  });
+
+  it('one impatient caller neither cuts the shared walk short nor gets the AS marked down', async () => {
+    const { mock, registration } = await bridge({}, {
+      onAliasQuery: async (alias) => {
+        await sleep(300);
+        host.createRoom(alias);
+        return true;
+      },
+    });
+    const q = queries([registration], { deadlineMs: 5000 });
+    const impatient = q.ensureAlias('#irc_#slowish:hs.test', { deadlineMs: 50 });
+    const patient = q.ensureAlias('#irc_#slowish:hs.test');
+    expect(await impatient).to.equal('unavailable');
+    expect(await patient).to.equal('exists');
+    expect(q.isDown('irc')).to.equal(false);
+    expect(mock.requests).to.have.length(1);
   });
 
   it('1000 concurrent callers for one alias make exactly one AS request', async () => {
