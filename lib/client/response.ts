@@ -27,19 +27,24 @@ export async function readCapped(response: Dispatcher.ResponseData, maxBytes: nu
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of response.body) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > maxBytes) {
-      response.body.destroy();
-      throw new ResponseTooLargeError(`answer exceeds the ${maxBytes} byte limit`);
-    }
-    chunks.push(buffer);
-    if (performance.now() > endAt) {
-      response.body.destroy();
-      throw new ResponseTooSlowError(`answer still incomplete after ${maxMs} ms`);
-    }
-  }
+  const body = response.body;
+  // Events rather than `for await`: the async iterator costs a few µs per small answer.
+  await new Promise<void>((resolve, reject) => {
+    const fail = (error: Error): void => {
+      body.off('data', onData);
+      body.destroy();
+      reject(error);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > maxBytes) return fail(new ResponseTooLargeError(`answer exceeds the ${maxBytes} byte limit`));
+      chunks.push(chunk);
+      if (performance.now() > endAt) fail(new ResponseTooSlowError(`answer still incomplete after ${maxMs} ms`));
+    };
+    body.on('data', onData);
+    body.once('end', resolve);
+    body.once('error', reject);
+  });
   return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
 }
 
