@@ -74,6 +74,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
   const registry = new Registry(registrations, host.serverName);
   const index = new NamespaceIndex(registrations);
 
+  const pushable = registrations.filter((r) => r.url !== null).map((r) => r.id);
   const clients = new Map<string, AppserviceClient>();
   for (const registration of registrations) {
     if (registration.url !== null) {
@@ -131,7 +132,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
     options.metricsRegistry === undefined
       ? undefined
       : new Metrics(options.metricsRegistry, {
-          appserviceIds: registrations.filter((r) => r.url !== null).map((r) => r.id),
+          appserviceIds: pushable,
           isUp: (asId) => senders.get(asId)?.state !== 'backoff' && !queries.isDown(asId),
           backlog: (asId) => store.backlog(asId),
         });
@@ -151,6 +152,9 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
 
   const interest = new Interest({ host, registrations, index });
   const publisher = new Publisher({ store, interest, registrations, onEnqueued: (asIds) => senders.notify(asIds) });
+  // With a store shared by several processes, another process may publish for an AS whose sender
+  // runs here; the store tells us so (PostgresStore: LISTEN/NOTIFY). null means "check them all".
+  const unsubscribe = store.onEnqueued?.((asIds) => senders.notify(asIds ?? pushable));
   senders.start();
 
   const middleware = matrixErrors(
@@ -185,6 +189,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
     store,
     close: () => {
       closed ??= (async () => {
+        unsubscribe?.();
         await senders.stop();
         await Promise.all([...clients.values()].map((client) => client.close()));
         await store.close();
