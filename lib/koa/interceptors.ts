@@ -30,6 +30,9 @@ export interface InterceptorDeps {
 /** A client may name many ids in one request; each is a query, so bound them. */
 export const MAX_IDS_PER_REQUEST = 100;
 
+/** The spec's limit on user ids and room aliases, in bytes of UTF-8. */
+export const MAX_ID_BYTES = 255;
+
 type Kind = 'user' | 'alias';
 
 const CLIENT =
@@ -50,6 +53,11 @@ export function interceptorsMiddleware(deps: InterceptorDeps): Middleware<Appser
   async function ask(ctx: Context, kind: Kind, ids: readonly string[]): Promise<QueryResult> {
     const unique = [...new Set(ids)].slice(0, MAX_IDS_PER_REQUEST);
     if (unique.length === 0) return 'exists';
+    // An over-long id names nothing that exists or that an AS could create: asking would only
+    // send the AS kilobyte paths and fill the query cache with kilobyte keys.
+    const askable = unique.filter((id) => Buffer.byteLength(id, 'utf8') <= MAX_ID_BYTES);
+    if (askable.length === 0) return 'absent';
+    const tooLong = askable.length < unique.length;
     const gone = new AbortController();
     const onClose = () => gone.abort();
     // The response closes before we answered only when the client went away (req 'close' fires
@@ -60,12 +68,12 @@ export function interceptorsMiddleware(deps: InterceptorDeps): Middleware<Appser
     const options = { signal: AbortSignal.any(signals), ...(deadlineMs === undefined ? {} : { deadlineMs }) };
     try {
       const results = await Promise.all(
-        unique.map((id) => (kind === 'user' ? queries.ensureUser(id, options) : queries.ensureAlias(id, options))),
+        askable.map((id) => (kind === 'user' ? queries.ensureUser(id, options) : queries.ensureAlias(id, options))),
       );
       if (results.includes('unavailable')) {
         throw new MatrixError(408, 'M_UNKNOWN', `The application service responsible for this ${kind} did not answer in time.`);
       }
-      return results.includes('absent') ? 'absent' : 'exists';
+      return tooLong || results.includes('absent') ? 'absent' : 'exists';
     } finally {
       ctx.res.off('close', onClose);
     }

@@ -161,17 +161,21 @@ describe('hostile clients against the mounted plugin', function () {
       expect(irc.requests).to.have.length(0);
     });
 
-    // KNOWN BUG (reported): Matrix ids are at most 255 bytes, yet a longer alias or user id in an
-    // AS's namespace is still queried (and its answer cached under the long key), so anyone can
-    // make the homeserver send the AS kilobyte ids and fill the query cache with them.
-    const knownBug = process.env.KOA_AS_KNOWN_BUGS === '1' ? it : it.skip;
-    knownBug('an alias or user id over 255 bytes is not queried from the AS', async () => {
+    // Matrix ids are at most 255 bytes: a longer one in an AS's namespace must not make the
+    // homeserver send the AS kilobyte paths or fill the query cache with kilobyte keys.
+    it('an alias or user id over 255 bytes is not queried from the AS; the homeserver answers', async () => {
       const longAlias = `#irc_${'a'.repeat(300)}:hs.test`;
+      const multibyte = `#irc_${'é'.repeat(126)}:hs.test`; // 133 characters, 260 bytes
       const longUser = `@irc_${'a'.repeat(300)}:hs.test`;
-      await call(hs.url, 'GET', alias(longAlias));
+      expect((await call(hs.url, 'GET', alias(longAlias))).status).to.equal(404);
+      expect((await call(hs.url, 'GET', alias(multibyte))).status).to.equal(404);
       await call(hs.url, 'POST', `/_matrix/client/v3/join/${encodeURIComponent(longAlias)}`, { body: {} });
       await call(hs.url, 'GET', `/_matrix/client/v3/profile/${encodeURIComponent(longUser)}`);
       expect(irc.requests.map((r) => r.path.slice(0, 40))).to.deep.equal([]);
+      expect(hs.reached).to.have.length(4);
+      // At the limit it is still asked.
+      await call(hs.url, 'GET', alias(`#irc_${'a'.repeat(255 - '#irc_:hs.test'.length)}:hs.test`));
+      expect(irc.requests).to.have.length(1);
     });
   });
 
