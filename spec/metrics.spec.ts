@@ -83,6 +83,10 @@ describe('metrics', () => {
     expect(await as.ensureAlias('#irc_known:hs.test')).to.equal('absent'); // the mock says yes but the host never learns it
     expect(await as.ensureAlias('#irc_unknown:hs.test')).to.equal('absent');
     expect(await sample(registry, 'koa_appservice_query_duration_seconds_count', 'kind="alias",outcome="absent"')).to.equal(2);
+    expect(await sample(registry, 'koa_appservice_query_cache_hits_total', 'kind="alias"')).to.equal(undefined);
+    expect(await as.ensureAlias('#irc_unknown:hs.test')).to.equal('absent'); // remembered: the AS is not asked again
+    expect(await sample(registry, 'koa_appservice_query_cache_hits_total', 'kind="alias"')).to.equal(1);
+    expect(mock.requests.filter((r) => r.path.includes('irc_unknown'))).to.have.length(1);
   });
 
   it('names the metrics by Prometheus conventions', async () => {

@@ -125,6 +125,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
       negativeTtlMs: resolved.negativeCacheTtlMs,
       maxEntries: resolved.cacheMaxEntries,
       onAppserviceUp: (asId) => senders.wake(asId),
+      onCacheHit: (kind) => metrics?.cacheHit(kind === 'users' ? 'user' : 'alias'),
     },
   );
 

@@ -46,6 +46,8 @@ export interface ExistenceOptions {
   downForMs?: number;
   /** Called when a query to an AS succeeds after it was down: the plugin wakes its sender. */
   onAppserviceUp?: (asId: string) => void;
+  /** Called when an answer comes from the cache instead of an AS (for metrics). */
+  onCacheHit?: (kind: 'users' | 'aliases') => void;
   /** Backoff between attempts; mostly for tests. */
   retry?: Pick<RetryOptions, 'minDelayMs' | 'maxDelayMs' | 'maxAttempts' | 'random'>;
 }
@@ -97,6 +99,7 @@ export class ExistenceQueries {
   readonly #negativeTtlMs: number;
   readonly #downForMs: number;
   readonly #onUp: ((asId: string) => void) | undefined;
+  readonly #onCacheHit: ((kind: Kind) => void) | undefined;
   readonly #retry: ExistenceOptions['retry'];
   readonly #cache: LRUCache<string, Known>;
   readonly #inflight = new Map<string, Promise<Known | undefined>>();
@@ -109,6 +112,7 @@ export class ExistenceQueries {
     this.#negativeTtlMs = options.negativeTtlMs ?? 5_000;
     this.#downForMs = options.downForMs ?? 5_000;
     this.#onUp = options.onAppserviceUp;
+    this.#onCacheHit = options.onCacheHit;
     this.#retry = options.retry;
     this.#cache = new LRUCache<string, Known>({ max: options.maxEntries ?? 10_000, ttl: this.#positiveTtlMs });
   }
@@ -158,7 +162,10 @@ export class ExistenceQueries {
   #ensure(kind: Kind, id: string, options: EnsureOptions): Promise<QueryResult> {
     const key = `${kind === 'users' ? 'u' : 'a'}:${id}`;
     // The cached-positive path stays synchronous up to the returned promise: it is the hot one.
-    if (this.#cache.get(key) === 'exists') return Promise.resolve('exists');
+    if (this.#cache.get(key) === 'exists') {
+      this.#onCacheHit?.(kind);
+      return Promise.resolve('exists');
+    }
     return this.#resolve(kind, id, key, options);
   }
 
@@ -172,7 +179,11 @@ export class ExistenceQueries {
     }
     if (!this.#isLocal(id)) return 'absent';
     const candidates = this.#candidates(kind, id);
-    if (candidates.length === 0 || this.#cache.get(key) === 'absent') return 'absent';
+    if (candidates.length === 0) return 'absent';
+    if (this.#cache.get(key) === 'absent') {
+      this.#onCacheHit?.(kind);
+      return 'absent';
+    }
     const remaining = Math.max(0, deadlineMs - (performance.now() - started));
     // The shared walk gets at least the configured budget, so that one impatient caller neither
     // cuts the AS short for everyone else nor gets it marked down for being "slow".
