@@ -7,6 +7,7 @@
  * through untouched: it is the homeserver's to judge.
  */
 import type { Context, Middleware } from 'koa';
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { MatrixError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
 import { routePath } from './paths.ts';
@@ -89,6 +90,11 @@ export function authMiddleware(deps: AuthDeps): Middleware<AppserviceState, Apps
     const appservice = fromHeader ?? fromQuery;
     if (appservice === undefined) return next();
 
+    if (!fromAllowedAddress(appservice, ctx.ip)) {
+      // Synapse's answer: the token is treated as unknown from anywhere else.
+      throw new MatrixError(401, 'M_UNKNOWN_TOKEN', 'Unrecognised access token.');
+    }
+
     const present = (tokens.header !== undefined || tokens.malformedHeader ? 1 : 0) + tokens.query.length;
     if (present > 1) {
       throw new MatrixError(401, 'M_MISSING_TOKEN', 'Mixing Authorization headers and access_token query parameters.');
@@ -127,6 +133,32 @@ export function authMiddleware(deps: AuthDeps): Middleware<AppserviceState, Apps
     }
     return userId;
   }
+}
+
+const allowLists = new WeakMap<Registration, BlockList>();
+
+/**
+ * Whether `address` lies in the registration's `ip_range_whitelist` (any address when it has
+ * none). The list is built once per registration; IPv4-mapped IPv6 addresses count as IPv4.
+ */
+function fromAllowedAddress(registration: Registration, address: string): boolean {
+  const ranges = registration.ipRangeWhitelist;
+  if (ranges === undefined) return true;
+  let list = allowLists.get(registration);
+  if (list === undefined) {
+    list = new BlockList();
+    for (const range of ranges) {
+      const [ip = '', bits] = range.split('/');
+      const family = isIPv6(ip) ? 'ipv6' : 'ipv4';
+      if (bits === undefined) list.addAddress(ip, family);
+      else list.addSubnet(ip, Number(bits), family);
+    }
+    allowLists.set(registration, list);
+  }
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return list.check(mapped[1]!, 'ipv4');
+  if (isIPv4(address)) return list.check(address, 'ipv4');
+  return isIPv6(address) && list.check(address, 'ipv6');
 }
 
 /** One query parameter; repeated values are refused rather than picking one silently. */
