@@ -46,6 +46,8 @@ function parseArgs(argv: readonly string[]): Options {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const jitter = (meanMs: number): number => meanMs / 2 + Math.random() * meanMs;
+/** Sleeps, but never past `until`, so that the load phase ends on time. */
+const sleepUntil = (ms: number, until: number): Promise<void> => sleep(Math.max(0, Math.min(ms, until - Date.now())));
 
 /** Every AS claims its own users and, non-exclusively, the shared `@all_` users. */
 function registrations(mocks: Record<AsId, MockAppService>): Record<string, unknown>[] {
@@ -129,7 +131,7 @@ export async function run(argv: readonly string[] = process.argv.slice(2)): Prom
 
   const restarter = async (): Promise<void> => {
     while (Date.now() < loadEnds - 1_000) {
-      await sleep(jitter(options.restartEveryS * 1000));
+      await sleepUntil(jitter(options.restartEveryS * 1000), loadEnds);
       if (Date.now() >= loadEnds - 1_000) break;
       let open!: () => void;
       ready = new Promise((resolve) => (open = resolve));
@@ -143,10 +145,10 @@ export async function run(argv: readonly string[] = process.argv.slice(2)): Prom
 
   const flapper = async (): Promise<void> => {
     while (Date.now() < loadEnds) {
-      await sleep(jitter(1_500));
+      await sleepUntil(jitter(1_500), loadEnds);
       await mocks.flapping.down();
       flaps++;
-      await sleep(jitter(1_500));
+      await sleepUntil(jitter(1_500), loadEnds);
       await mocks.flapping.up();
     }
   };
