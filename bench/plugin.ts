@@ -28,7 +28,7 @@ import { MemoryStore } from '../lib/store/memory-store.ts';
 
 const SERVER = 'bench.test';
 const REGISTRATIONS = 24;
-const ROUNDS = 15;
+const ROUNDS = 21;
 const WARMUP_ROUNDS = 2;
 const REQUESTS_PER_ROUND = 4_000;
 const CONNECTIONS = 4;
