@@ -8,6 +8,7 @@
  * ask ("This should result in an HTTP status 408"). The spec names no errcode for it, so it is the
  * generic `M_UNKNOWN`; the status is what clients act on.
  */
+import { setMaxListeners } from 'node:events';
 import type { Context, Middleware } from 'koa';
 import { MatrixError } from '../errors.ts';
 import { isRecord, readJsonBody } from './json-body.ts';
@@ -65,7 +66,10 @@ export function interceptorsMiddleware(deps: InterceptorDeps): Middleware<Appser
     ctx.res.once('close', onClose);
     const signals = [gone.signal];
     if (deadlineMs !== undefined) signals.push(AbortSignal.timeout(deadlineMs));
-    const options = { signal: AbortSignal.any(signals), ...(deadlineMs === undefined ? {} : { deadlineMs }) };
+    const signal = AbortSignal.any(signals);
+    // One listener per id asked: up to MAX_IDS_PER_REQUEST, which is no leak, so no warning.
+    setMaxListeners(askable.length + 10, signal);
+    const options = { signal, ...(deadlineMs === undefined ? {} : { deadlineMs }) };
     try {
       const results = await Promise.all(
         askable.map((id) => (kind === 'user' ? queries.ensureUser(id, options) : queries.ensureAlias(id, options))),

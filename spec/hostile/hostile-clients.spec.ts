@@ -148,6 +148,22 @@ describe('hostile clients against the mounted plugin', function () {
       expect(irc.requests[0]!.query).to.deep.equal({});
     });
 
+    it('createRoom inviting thousands of namespace users: at most 100 are asked, and no listener-leak warning', async () => {
+      const warnings: string[] = [];
+      const onWarning = (warning: Error): void => void warnings.push(`${warning.name}: ${warning.message}`);
+      process.on('warning', onWarning);
+      try {
+        const invite = Array.from({ length: 5_000 }, (_, i) => `@irc_u${i}:hs.test`);
+        const reply = await call(hs.url, 'POST', '/_matrix/client/v3/createRoom', { body: { invite } });
+        expect(reply.status).to.equal(200); // the homeserver's answer: every asked invitee is absent
+        expect(irc.requests.length).to.be.within(1, 100);
+        await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+      } finally {
+        process.off('warning', onWarning);
+      }
+      expect(warnings).to.deep.equal([]);
+    });
+
     it('malformed percent-encoding is left to the homeserver: no crash, no AS asked', async () => {
       const reply = await call(hs.url, 'GET', '/_matrix/client/v3/directory/room/%23irc_%E0%A4%A:hs.test');
       expect(reply.status).to.equal(400); // the toy homeserver's own answer
