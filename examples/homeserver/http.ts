@@ -72,7 +72,12 @@ export function jsonBody(): Middleware<AppserviceState, AppserviceContext> {
   };
 }
 
-/** The parsed JSON object body; `400 M_BAD_JSON` when it is not an object. */
+/**
+ * The parsed JSON object body; `400 M_BAD_JSON` when it is not an object.
+ *
+ * @example
+ * const { room_id: roomId } = body(ctx);
+ */
 export function body(ctx: Ctx): Record<string, unknown> {
   const value = (ctx.request as unknown as { body?: unknown }).body ?? {};
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -109,7 +114,12 @@ export function requester(ctx: Ctx, data: HomeserverData): Requester {
   return session;
 }
 
-/** A path parameter, decoded by the router; `400` when missing. */
+/**
+ * A path parameter, decoded by the router; `400` when missing.
+ *
+ * @example
+ * const roomId = param(ctx, 'roomId');
+ */
 export function param(ctx: Ctx, name: string): string {
   const value = ctx.params[name];
   if (value === undefined || value === '') throw new MatrixError(400, 'M_INVALID_PARAM', `Missing ${name}`);
