@@ -23,7 +23,7 @@ import { Backoff, type BackoffOptions } from './backoff.ts';
 import { buildTransactionBody } from './transaction-body.ts';
 import type { Registration } from '../registration/registration.ts';
 import { electSender } from '../store/sender-lock.ts';
-import type { BatchLimits, ItemKind, SenderLock, Store, StoredTransaction } from '../store/store.ts';
+import type { BatchLimits, ItemKind, QueuedItem, SenderLock, Store, StoredTransaction } from '../store/store.ts';
 
 /** `standby`: waiting to become the AS's sender (a store shared by several processes; see the diagram). */
 export type SenderState = 'standby' | 'idle' | 'sending' | 'backoff' | 'stopped';
@@ -35,7 +35,7 @@ export interface SentInfo {
   readonly asId: string;
   readonly txnId: string;
   readonly counts: Readonly<Record<ItemKind, number>>;
-  /** From the start of the successful attempt to the acknowledgement being stored. */
+  /** From the start of the successful attempt to the acknowledgement being stored (with the next transaction, when the store creates both at once). */
   readonly durationMs: number;
 }
 
@@ -91,6 +91,7 @@ export class Sender {
   /** Counts elections, so that a late `lost` of an earlier lock cannot stop the current term. */
   #term = 0;
   readonly #electIntervalMs: number;
+  readonly #build = (items: readonly QueuedItem[]): string => buildTransactionBody(items, this.#registration);
 
   constructor(
     deps: { registration: Registration; store: Store; send: SendTransaction },
@@ -236,6 +237,8 @@ export class Sender {
     let txn: StoredTransaction | null = null;
     // Re-read on every election: another process may have sent and acknowledged meanwhile.
     let resumed = false;
+    /** The acknowledgement just looked for the next batch (and cleared #dirty first). */
+    let looked = false;
     this.#dirty = true;
     this.#state = 'sending';
     while (this.#active) {
@@ -244,11 +247,12 @@ export class Sender {
           txn = await this.#store.inFlight(asId);
           resumed = true;
         }
-        if (txn === null) {
+        if (txn === null && !looked) {
           // Cleared before asking, so a notify() racing with an empty answer is not lost.
           this.#dirty = false;
-          txn = await this.#store.createTransaction(asId, this.#limits, (items) => buildTransactionBody(items, this.#registration));
+          txn = await this.#store.createTransaction(asId, this.#limits, this.#build);
         }
+        looked = false;
       } catch (error) {
         if (!this.#active) break;
         await this.#failed(null, error);
@@ -267,8 +271,6 @@ export class Sender {
       this.#controller = controller;
       try {
         await this.#send(String(txn.txnId), txn.body, controller.signal);
-        // An ack that fails leaves `txn` set: it is resent (the AS dedups by id) and acked again.
-        await this.#store.acknowledge(asId, txn.txnId);
       } catch (error) {
         if (!this.#active) break;
         await this.#failed(String(txn.txnId), error);
@@ -276,11 +278,38 @@ export class Sender {
       } finally {
         this.#controller = null;
       }
-      const info: SentInfo = { asId, txnId: String(txn.txnId), counts: txn.counts, durationMs: performance.now() - started };
-      txn = null;
+      const sent = txn;
+      try {
+        ({ next: txn, looked } = await this.#acknowledge(sent));
+      } catch (error) {
+        // Which part failed is unknown: re-read the stored state before anything else. If the
+        // acknowledgement was lost, inFlight() gives `sent` back and it is resent (the AS dedups
+        // by id); if it held, the queue goes on from the next batch.
+        txn = null;
+        resumed = false;
+        if (!this.#active) break;
+        await this.#failed(null, error);
+        continue;
+      }
       this.#backoff.succeed();
-      call(this.#onSent, info);
+      call(this.#onSent, { asId, txnId: String(sent.txnId), counts: sent.counts, durationMs: performance.now() - started });
     }
+  }
+
+  /**
+   * Acknowledges `sent`. When the store can, it also creates the next transaction in the same
+   * store transaction (one commit instead of two on the path every batch waits for): `looked`
+   * then says the queue was read, and `next` is what it held.
+   */
+  async #acknowledge(sent: StoredTransaction): Promise<{ next: StoredTransaction | null; looked: boolean }> {
+    const asId = this.#registration.id;
+    if (!this.#store.acknowledgeAndCreate || !this.#active) {
+      await this.#store.acknowledge(asId, sent.txnId);
+      return { next: null, looked: false };
+    }
+    // Cleared before asking, as for createTransaction: a notify() meanwhile sets it again.
+    this.#dirty = false;
+    return { next: await this.#store.acknowledgeAndCreate(asId, sent.txnId, this.#limits, this.#build), looked: true };
   }
 
   async #failed(txnId: string | null, error: unknown): Promise<void> {

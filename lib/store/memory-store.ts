@@ -120,6 +120,19 @@ export class MemoryStore implements Store {
     }
   }
 
+  /** `acknowledge` then `createTransaction`; nothing happens between them. */
+  async acknowledgeAndCreate(
+    asId: string,
+    txnId: number,
+    limits: BatchLimits,
+    build: (items: readonly QueuedItem[]) => string,
+  ): Promise<StoredTransaction | null> {
+    this.#assertOpen();
+    checkLimits(limits); // before anything changes, as in the stores that do this in one transaction
+    await this.acknowledge(asId, txnId);
+    return this.createTransaction(asId, limits, build);
+  }
+
   async backlog(asId: string): Promise<Backlog> {
     this.#assertOpen();
     const queue = this.#queues.get(asId);

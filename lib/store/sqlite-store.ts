@@ -1,7 +1,8 @@
 import Database from 'better-sqlite3';
 import { StoreError } from '../errors.ts';
-import { checkEnqueueItems, checkLimits, uniqueAsIds } from './check-input.ts';
+import { checkEnqueueItems, checkLimits } from './check-input.ts';
 import { GroupCommit } from './group-commit.ts';
+import { sqliteOperations, type PendingEnqueue, type SqliteOperations, type TxnRow } from './sqlite-statements.ts';
 import { migrateSqlite, sqliteSchemaVersion } from './migrations/migrate-sqlite.ts';
 import { sqliteMigrations } from './migrations/sqlite/index.ts';
 import type {
@@ -9,7 +10,6 @@ import type {
   BatchLimits,
   EnqueueItem,
   EnqueueOptions,
-  ItemKind,
   QueuedItem,
   Store,
   StoredTransaction,
@@ -21,55 +21,6 @@ export interface SqliteStoreOptions {
    * commit). `normal`: it survives a crash of the process but maybe not of the machine; faster.
    */
   readonly synchronous?: 'full' | 'normal';
-}
-
-interface PendingEnqueue {
-  readonly items: readonly EnqueueItem[];
-  readonly enqueuedAt: number;
-}
-
-interface TxnRow {
-  txn_id: number;
-  body: string;
-  event_count: number;
-  ephemeral_count: number;
-  to_device_count: number;
-  last_seq: number;
-}
-
-type Statements = ReturnType<typeof prepare>;
-
-function prepare(db: Database.Database) {
-  return {
-    insertItem: db.prepare<[ItemKind, string, number, number]>(
-      'INSERT INTO items (kind, json, enqueued_at, refs) VALUES (?, ?, ?, ?)'),
-    insertQueue: db.prepare<[string, number | bigint]>('INSERT INTO queue (as_id, item_id) VALUES (?, ?)'),
-    addQueued: db.prepare<[string, number]>(
-      'INSERT INTO as_state (as_id, queued) VALUES (?, ?) ON CONFLICT (as_id) DO UPDATE SET queued = queued + excluded.queued'),
-    inFlight: db.prepare<[string], TxnRow>(
-      'SELECT txn_id, body, event_count, ephemeral_count, to_device_count, last_seq FROM transactions WHERE as_id = ?'),
-    // Iterated and abandoned once the limits are reached: only one transaction's worth is read.
-    pending: db.prepare<[string], QueuedItem>(
-      'SELECT q.seq AS seq, i.kind AS kind, i.json AS json FROM queue q JOIN items i ON i.id = q.item_id WHERE q.as_id = ? ORDER BY q.seq'),
-    takeTxnId: db.prepare<[string], { txn_id: number }>(
-      'UPDATE as_state SET next_txn_id = next_txn_id + 1 WHERE as_id = ? RETURNING next_txn_id - 1 AS txn_id'),
-    insertTxn: db.prepare<[string, number, string, number, number, number, number, number]>(
-      `INSERT INTO transactions (as_id, txn_id, body, event_count, ephemeral_count, to_device_count, last_seq, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-    txnLastSeq: db.prepare<[string, number], { last_seq: number }>(
-      'SELECT last_seq FROM transactions WHERE as_id = ? AND txn_id = ?'),
-    // Items whose last reference this is go first, so that only shared items are rewritten.
-    deleteItems: db.prepare<[string, number]>(
-      'DELETE FROM items WHERE refs = 1 AND id IN (SELECT item_id FROM queue WHERE as_id = ? AND seq <= ?)'),
-    releaseRefs: db.prepare<[string, number]>(
-      'UPDATE items SET refs = refs - 1 WHERE id IN (SELECT item_id FROM queue WHERE as_id = ? AND seq <= ?)'),
-    deleteQueue: db.prepare<[string, number]>('DELETE FROM queue WHERE as_id = ? AND seq <= ?'),
-    subQueued: db.prepare<[number, string]>('UPDATE as_state SET queued = queued - ? WHERE as_id = ?'),
-    deleteTxn: db.prepare<[string]>('DELETE FROM transactions WHERE as_id = ?'),
-    queued: db.prepare<[string], { queued: number }>('SELECT queued FROM as_state WHERE as_id = ?'),
-    oldest: db.prepare<[string], { enqueued_at: number }>(
-      'SELECT i.enqueued_at AS enqueued_at FROM queue q JOIN items i ON i.id = q.item_id WHERE q.as_id = ? ORDER BY q.seq LIMIT 1'),
-  };
 }
 
 /**
@@ -93,7 +44,7 @@ export class SqliteStore implements Store {
   readonly #path: string;
   readonly #synchronous: 'full' | 'normal';
   #db: Database.Database | null = null;
-  #stmts: Statements | null = null;
+  #ops: SqliteOperations | null = null;
   #state: 'new' | 'open' | 'closing' | 'closed' = 'new';
   #closed: Promise<void> | null = null;
   readonly #group = new GroupCommit<PendingEnqueue>((batch) => this.#commitEnqueues(batch));
@@ -123,7 +74,7 @@ export class SqliteStore implements Store {
         db.pragma('journal_size_limit = 67108864');
       }
       migrateSqlite(db, this.#path);
-      this.#stmts = prepare(db);
+      this.#ops = sqliteOperations(db);
     } catch (err) {
       db?.close();
       if (err instanceof StoreError) throw err;
@@ -148,8 +99,8 @@ export class SqliteStore implements Store {
   }
 
   async inFlight(asId: string): Promise<StoredTransaction | null> {
-    const stmts = this.#open();
-    const row = this.#sql('inFlight', () => stmts.inFlight.get(asId));
+    const ops = this.#open();
+    const row = this.#sql('inFlight', () => ops.inFlight(asId));
     return row ? toTransaction(asId, row) : null;
   }
 
@@ -158,68 +109,42 @@ export class SqliteStore implements Store {
     limits: BatchLimits,
     build: (items: readonly QueuedItem[]) => string,
   ): Promise<StoredTransaction | null> {
-    const stmts = this.#open();
+    const ops = this.#open();
     checkLimits(limits);
-    return this.#sql('createTransaction', () =>
-      this.#db!.transaction((): StoredTransaction | null => {
-        const current = stmts.inFlight.get(asId);
-        if (current) throw new StoreError(`appservice "${asId}" already has transaction ${current.txn_id} in flight`);
-        const counts: Record<ItemKind, number> = { event: 0, ephemeral: 0, toDevice: 0 };
-        const items: QueuedItem[] = [];
-        for (const item of stmts.pending.iterate(asId)) {
-          if (counts[item.kind] >= limits[item.kind]) break;
-          counts[item.kind]++;
-          items.push(item);
-        }
-        if (items.length === 0) return null;
-        const { txn_id: txnId } = stmts.takeTxnId.get(asId)!;
-        // A throwing build() rolls the whole transaction back, the txn id included.
-        const body = build(items);
-        if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
-        const lastSeq = items[items.length - 1]!.seq;
-        stmts.insertTxn.run(asId, txnId, body, counts.event, counts.ephemeral, counts.toDevice, lastSeq, Date.now());
-        return { asId, txnId, body, counts };
-      }).immediate(),
-    );
+    return this.#sql('createTransaction', () => ops.createTransaction(asId, limits, build));
   }
 
   async acknowledge(asId: string, txnId: number): Promise<void> {
-    const stmts = this.#open();
+    const ops = this.#open();
     // An acknowledgement needs no fsync of its own. The WAL is a log: losing this commit in a
     // power cut means losing every later one too, unless a later durable commit (an enqueue, the
     // next createTransaction) syncs it along. Lost, it only makes the sender resend a transaction
     // the AS already has, with the same id and body, which the AS must deduplicate anyway.
-    // That halves the fsyncs of a draining queue.
-    const relaxed = this.#synchronous === 'full';
-    if (relaxed) this.#db!.pragma('synchronous = NORMAL');
-    try {
-      this.#acknowledge(stmts, asId, txnId);
-    } finally {
-      if (relaxed) this.#db!.pragma('synchronous = FULL');
-    }
+    // That halves the fsyncs of a sender that acknowledges without creating at once.
+    this.#sql('acknowledge', () => ops.acknowledge(asId, txnId, this.#synchronous === 'full'));
   }
 
-  #acknowledge(stmts: Statements, asId: string, txnId: number): void {
-    this.#sql('acknowledge', () =>
-      this.#db!.transaction(() => {
-        const txn = stmts.txnLastSeq.get(asId, txnId);
-        if (!txn) return;
-        stmts.deleteItems.run(asId, txn.last_seq);
-        stmts.releaseRefs.run(asId, txn.last_seq);
-        const { changes } = stmts.deleteQueue.run(asId, txn.last_seq);
-        stmts.subQueued.run(changes, asId);
-        stmts.deleteTxn.run(asId);
-      }).immediate(),
-    );
+  /**
+   * `acknowledge` then `createTransaction` in one SQLite transaction: one commit (and, with
+   * `synchronous: 'full'`, one fsync) per transaction sent instead of two. When the creation
+   * fails the acknowledgement still commits, and the creation's error is thrown.
+   */
+  async acknowledgeAndCreate(
+    asId: string,
+    txnId: number,
+    limits: BatchLimits,
+    build: (items: readonly QueuedItem[]) => string,
+  ): Promise<StoredTransaction | null> {
+    const ops = this.#open();
+    checkLimits(limits);
+    const outcome = this.#sql('acknowledgeAndCreate', () => ops.acknowledgeAndCreate(asId, txnId, limits, build));
+    if ('error' in outcome) throw this.#wrap('createTransaction', outcome.error);
+    return outcome.txn;
   }
 
   async backlog(asId: string): Promise<Backlog> {
-    const stmts = this.#open();
-    return this.#sql('backlog', () => {
-      const size = stmts.queued.get(asId)?.queued ?? 0;
-      const oldest = size > 0 ? (stmts.oldest.get(asId)?.enqueued_at ?? null) : null;
-      return { size, oldestEnqueuedAt: oldest };
-    });
+    const ops = this.#open();
+    return this.#sql('backlog', () => ops.backlog(asId));
   }
 
   /** Commits the enqueues still gathering, then closes the database. Idempotent. */
@@ -236,36 +161,19 @@ export class SqliteStore implements Store {
     } finally {
       this.#db?.close();
       this.#db = null;
-      this.#stmts = null;
+      this.#ops = null;
       this.#state = 'closed';
     }
   }
 
   #commitEnqueues(batch: readonly PendingEnqueue[]): void {
-    const stmts = this.#stmts;
-    if (!stmts) throw new StoreError(`sqlite store ${this.#path}: the store is closed`);
-    this.#sql('enqueue', () =>
-      this.#db!.transaction(() => {
-        // The queued counters move once per AS per group, not once per row.
-        const added = new Map<string, number>();
-        for (const { items, enqueuedAt } of batch) {
-          for (const item of items) {
-            const asIds = uniqueAsIds(item.asIds);
-            if (asIds.length === 0) continue;
-            const itemId = stmts.insertItem.run(item.kind, item.json, enqueuedAt, asIds.length).lastInsertRowid;
-            for (const asId of asIds) {
-              stmts.insertQueue.run(asId, itemId);
-              added.set(asId, (added.get(asId) ?? 0) + 1);
-            }
-          }
-        }
-        for (const [asId, count] of added) stmts.addQueued.run(asId, count);
-      }).immediate(),
-    );
+    const ops = this.#ops;
+    if (!ops) throw new StoreError(`sqlite store ${this.#path}: the store is closed`);
+    this.#sql('enqueue', () => ops.enqueue(batch));
   }
 
-  #open(): Statements {
-    if (this.#state === 'open') return this.#stmts!;
+  #open(): SqliteOperations {
+    if (this.#state === 'open') return this.#ops!;
     if (this.#state === 'new') throw new StoreError(`sqlite store ${this.#path}: call open() first`);
     throw new StoreError(`sqlite store ${this.#path}: the store is closed`);
   }
@@ -275,11 +183,15 @@ export class SqliteStore implements Store {
     try {
       return run();
     } catch (err) {
-      if (err instanceof Database.SqliteError) {
-        throw new StoreError(`sqlite store ${this.#path}: ${operation} failed: ${err.message}`, { cause: err });
-      }
-      throw err;
+      throw this.#wrap(operation, err);
     }
+  }
+
+  #wrap(operation: string, err: unknown): unknown {
+    if (err instanceof Database.SqliteError) {
+      return new StoreError(`sqlite store ${this.#path}: ${operation} failed: ${err.message}`, { cause: err });
+    }
+    return err;
   }
 }
 

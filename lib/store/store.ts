@@ -102,6 +102,20 @@ export interface Store {
   /** Deletes the acknowledged transaction and its items. Acknowledging an unknown id is a no-op. */
   acknowledge(asId: string, txnId: number): Promise<void>;
 
+  /**
+   * Optional: `acknowledge(asId, txnId)` then `createTransaction(asId, limits, build)`, in one
+   * store transaction where the store can, so that a draining queue costs one commit per
+   * transaction sent instead of two. The sender uses it when present. The acknowledgement holds
+   * even when the creation then fails (build() throws, a transaction is still in flight): the
+   * creation's error is thrown, as createTransaction would throw it.
+   */
+  acknowledgeAndCreate?(
+    asId: string,
+    txnId: number,
+    limits: BatchLimits,
+    build: (items: readonly QueuedItem[]) => string,
+  ): Promise<StoredTransaction | null>;
+
   backlog(asId: string): Promise<Backlog>;
 
   /**

@@ -224,6 +224,61 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
       expect((await store.backlog('a')).size).to.equal(1);
     });
 
+    describe('acknowledgeAndCreate (optional)', () => {
+      beforeEach(function () {
+        if (!store.acknowledgeAndCreate) this.skip();
+      });
+
+      it('acknowledges the transaction and creates the next from the rest of the queue', async () => {
+        await store.enqueue([1, 2, 3, 4, 5].map((n) => item('event', n, ['a'])));
+        const limits = { event: 2, ephemeral: 1, toDevice: 1 };
+        const first = await store.createTransaction('a', limits, build);
+        const second = await store.acknowledgeAndCreate!('a', first!.txnId, limits, build);
+        expect(bodyNumbers(second)).to.deep.equal([3, 4]);
+        expect(second!.txnId).to.be.greaterThan(first!.txnId);
+        expect(await store.inFlight('a')).to.deep.equal(second);
+        expect((await store.backlog('a')).size).to.equal(3);
+        const third = await store.acknowledgeAndCreate!('a', second!.txnId, limits, build);
+        expect(bodyNumbers(third)).to.deep.equal([5]);
+        expect(await store.acknowledgeAndCreate!('a', third!.txnId, limits, build)).to.equal(null);
+        expect(await store.inFlight('a')).to.equal(null);
+        expect(await store.backlog('a')).to.deep.equal({ size: 0, oldestEnqueuedAt: null });
+      });
+
+      it('creates after an unknown id as createTransaction would, refusing while one is in flight', async () => {
+        await store.enqueue([item('event', 1, ['a']), item('event', 2, ['a'])]);
+        const one = { event: 1, ephemeral: 1, toDevice: 1 };
+        const first = await store.acknowledgeAndCreate!('a', 999, one, build);
+        expect(bodyNumbers(first)).to.deep.equal([1]);
+        const err = await rejection(store.acknowledgeAndCreate!('a', first!.txnId + 1, one, build));
+        expect(err).to.be.instanceOf(StoreError);
+        expect(await store.inFlight('a')).to.deep.equal(first);
+        expect((await store.backlog('a')).size).to.equal(2);
+      });
+
+      it('keeps the acknowledgement when build() throws, and leaves the queue as it was', async () => {
+        await store.enqueue([item('event', 1, ['a']), item('event', 2, ['a'])]);
+        const one = { event: 1, ephemeral: 1, toDevice: 1 };
+        const first = await store.createTransaction('a', one, build);
+        const boom = new Error('boom');
+        const err = await rejection(store.acknowledgeAndCreate!('a', first!.txnId, one, () => { throw boom; }));
+        expect(err).to.equal(boom);
+        expect(await store.inFlight('a')).to.equal(null);
+        expect(await store.backlog('a')).to.include({ size: 1 });
+        const next = await store.createTransaction('a', one, build);
+        expect(bodyNumbers(next)).to.deep.equal([2]);
+        expect(next!.txnId).to.be.greaterThan(first!.txnId);
+      });
+
+      it('rejects bad limits with a TypeError before acknowledging anything', async () => {
+        await store.enqueue([item('event', 1, ['a'])]);
+        const txn = await store.createTransaction('a', LIMITS, build);
+        const err = await rejection(store.acknowledgeAndCreate!('a', txn!.txnId, { event: 0, ephemeral: 1, toDevice: 1 }, build));
+        expect(err).to.be.instanceOf(TypeError);
+        expect(await store.inFlight('a')).to.deep.equal(txn);
+      });
+    });
+
     it('hands out strictly increasing ids, never reused after everything is acknowledged', async () => {
       const ids: number[] = [];
       for (let round = 0; round < 5; round++) {

@@ -298,6 +298,65 @@ describe('Sender', function () {
     expect(seen.map((f) => f.txnId)).to.deep.equal([null]);
   });
 
+  /** The store, less acknowledgeAndCreate: a third-party store that only has the required methods. */
+  function plainStore(overrides: Partial<Store> = {}): Store {
+    return {
+      open: () => store.open(),
+      enqueue: (items) => store.enqueue(items),
+      inFlight: (asId) => store.inFlight(asId),
+      createTransaction: (asId, limits, build) => store.createTransaction(asId, limits, build),
+      acknowledge: (asId, txnId) => store.acknowledge(asId, txnId),
+      backlog: (asId) => store.backlog(asId),
+      close: () => store.close(),
+      ...overrides,
+    };
+  }
+
+  it('works with a store without acknowledgeAndCreate: acknowledge, then create', async () => {
+    const { mock, reg } = await asWithMock('a');
+    let acks = 0;
+    const plain = plainStore({ acknowledge: (asId, txnId) => (acks++, store.acknowledge(asId, txnId)) });
+    const sender = new Sender({ registration: reg, store: plain, send: sendVia(reg) });
+    running.push(sender);
+    await store.enqueue(range(250).map((i) => ({ kind: 'event' as const, json: JSON.stringify(ev('a', i)), asIds: ['a'] })));
+    sender.start();
+    await mock.waitForEvents(250, 5_000);
+    expect([...mock.transactions.values()].map((t) => t.events!.length)).to.deep.equal([100, 100, 50]);
+    expect(indexes(mock.events)).to.deep.equal(range(250));
+    await until(() => acks === 3, 1_000, 'three acknowledgements');
+  });
+
+  it('after a failed acknowledgeAndCreate, re-reads the stored state: resends what was not acknowledged, skips what was', async () => {
+    const { mock, reg } = await asWithMock('a');
+    let call = 0;
+    const failing = plainStore({
+      acknowledgeAndCreate: async (asId, txnId, limits, build) => {
+        call++;
+        // First failure: nothing happened. Second: the acknowledgement committed, the creation failed.
+        if (call === 1) throw new Error('disk hiccup before the acknowledgement');
+        if (call === 2) {
+          await store.acknowledge(asId, txnId);
+          throw new Error('disk hiccup after the acknowledgement');
+        }
+        return store.acknowledgeAndCreate!(asId, txnId, limits, build);
+      },
+    });
+    const seen: FailedInfo[] = [];
+    const sender = new Sender({ registration: reg, store: failing, send: sendVia(reg) }, {
+      limits: { event: 10 }, backoff: { initialMs: 10 }, onFailed: (f) => seen.push(f),
+    });
+    running.push(sender);
+    await store.enqueue(range(35).map((i) => ({ kind: 'event' as const, json: JSON.stringify(ev('a', i)), asIds: ['a'] })));
+    sender.start();
+    await mock.waitForEvents(35, 5_000);
+    expect(seen.map((f) => f.txnId)).to.deep.equal([null, null]);
+    // The first transaction went twice (its acknowledgement was lost), with the same id and bytes.
+    expect(mock.conflicts).to.have.length(0);
+    expect(mock.requests.length).to.equal(5);
+    expect(indexes(mock.events)).to.deep.equal(range(35));
+    await until(() => sender.state === 'idle', 1_000, 'idle');
+  });
+
   it('goes idle on an empty queue and sends as soon as it is notified', async () => {
     const { mock, reg } = await asWithMock('a');
     const sender = new Sender({ registration: reg, store, send: sendVia(reg) });

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { StoreError } from '../../lib/errors.ts';
 import { migrateSqlite, sqliteSchemaVersion } from '../../lib/store/migrations/migrate-sqlite.ts';
+import { migration001 } from '../../lib/store/migrations/sqlite/001-initial.ts';
 import { sqliteMigrations } from '../../lib/store/migrations/sqlite/index.ts';
 import { SqliteStore } from '../../lib/store/sqlite-store.ts';
 import type { EnqueueItem } from '../../lib/store/store.ts';
@@ -72,7 +73,7 @@ describe('SqliteStore', () => {
     return db;
   }
 
-  function count(db: Database.Database, table: 'items' | 'queue' | 'transactions'): number {
+  function count(db: Database.Database, table: 'queue' | 'transactions'): number {
     return (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
   }
 
@@ -81,7 +82,8 @@ describe('SqliteStore', () => {
     const db = peek();
     expect(sqliteSchemaVersion(db)).to.equal(sqliteMigrations.length);
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-    expect(tables).to.include.members(['as_state', 'items', 'queue', 'transactions']);
+    expect(tables).to.include.members(['as_state', 'queue', 'transactions']);
+    expect(tables).to.not.include('items');
   });
 
   it('runs in WAL mode', async () => {
@@ -122,6 +124,43 @@ describe('SqliteStore', () => {
     expect(db.prepare("SELECT count(*) FROM sqlite_master").pluck().get()).to.equal(0);
   });
 
+  it('migrates a version 1 database with queued items and a transaction in flight, losing nothing', async () => {
+    const db = new Database(path);
+    migrateSqlite(db, path, [migration001]);
+    const json = (n: number): string => JSON.stringify({ type: 'm.room.message', content: { n } });
+    // Version 1 layout: items stored once, queue rows per AS with a global seq, refs counting them.
+    const rows: [number, string[]][] = [[1, ['a', 'b']], [2, ['b']], [3, ['a']], [4, ['a', 'b']], [5, ['a']]];
+    for (const [n, asIds] of rows) {
+      db.prepare("INSERT INTO items (id, kind, json, enqueued_at, refs) VALUES (?, 'event', ?, ?, ?)").run(n, json(n), 1000 + n, asIds.length);
+      for (const asId of asIds) db.prepare('INSERT INTO queue (as_id, item_id) VALUES (?, ?)').run(asId, n);
+    }
+    // a's transaction 7 holds items 1 and 3 (global seqs 1 and 4); a and b have sent 6 and 2 before.
+    db.prepare("INSERT INTO transactions VALUES ('a', 7, '[1,3]', 2, 0, 0, 4, 0)").run();
+    db.prepare("INSERT INTO as_state (as_id, next_txn_id, queued) VALUES ('a', 8, 4), ('b', 3, 3)").run();
+    db.close();
+
+    const store = await openStore();
+    expect(sqliteSchemaVersion(peek())).to.equal(sqliteMigrations.length);
+    expect(await store.inFlight('a')).to.deep.equal({ asId: 'a', txnId: 7, body: '[1,3]', counts: { event: 2, ephemeral: 0, toDevice: 0 } });
+    expect(await store.backlog('a')).to.deep.equal({ size: 4, oldestEnqueuedAt: 1001 });
+    expect(await store.backlog('b')).to.deep.equal({ size: 3, oldestEnqueuedAt: 1001 });
+    await store.enqueue([event(6, ['a', 'b'])]);
+    const numbers = (body: string): number[] => (JSON.parse(body) as { content: { n: number } }[]).map((e) => e.content.n);
+    const drain = async (asId: string): Promise<{ ids: number[]; ns: number[] }> => {
+      const out = { ids: [] as number[], ns: [] as number[] };
+      for (let txn = await store.createTransaction(asId, LIMITS, (r) => `[${r.map((i) => i.json).join(',')}]`); txn; ) {
+        out.ids.push(txn.txnId);
+        out.ns.push(...numbers(txn.body));
+        txn = await store.acknowledgeAndCreate(asId, txn.txnId, LIMITS, (r) => `[${r.map((i) => i.json).join(',')}]`);
+      }
+      return out;
+    };
+    await store.acknowledge('a', 7);
+    expect(await drain('a')).to.deep.equal({ ids: [8], ns: [4, 5, 6] });
+    expect(await drain('b')).to.deep.equal({ ids: [3], ns: [1, 2, 4, 6] });
+    expect(count(peek(), 'queue')).to.equal(0);
+  });
+
   it('refuses a file that is not a database with a StoreError', async () => {
     const { writeFileSync } = await import('node:fs');
     writeFileSync(path, 'this is not a database, not at all, not even slightly'.repeat(20));
@@ -143,25 +182,25 @@ describe('SqliteStore', () => {
     expect((await store.backlog('a')).size).to.equal(0);
   });
 
-  it('stores an item wanted by several ASes once, and deletes it after the last acknowledge', async () => {
+  it('queues an item wanted by several ASes once per AS, and deletes each AS\'s row at its acknowledge', async () => {
     const store = await openStore();
     await store.enqueue([event(1, ['a', 'b', 'c'])]);
     const db = peek();
-    expect([count(db, 'items'), count(db, 'queue')]).to.deep.equal([1, 3]);
-    for (const [asId, items] of [['a', 1], ['b', 1], ['c', 0]] as const) {
+    expect(count(db, 'queue')).to.equal(3);
+    for (const [asId, left] of [['a', 2], ['b', 1], ['c', 0]] as const) {
       const txn = await store.createTransaction(asId, LIMITS, (rows) => rows[0]!.json);
       await store.acknowledge(asId, txn!.txnId);
-      expect(count(db, 'items'), `items after ${asId}`).to.equal(items);
+      expect(count(db, 'queue'), `rows after ${asId}`).to.equal(left);
     }
-    expect([count(db, 'queue'), count(db, 'transactions')]).to.deep.equal([0, 0]);
+    expect(count(db, 'transactions')).to.equal(0);
   });
 
   describe('group commit', () => {
-    /** Counts, from SQLite itself, the transactions that changed the per-AS queued counters. */
+    /** Counts, from SQLite itself, the transactions that moved the per-AS next seq (once per AS per group). */
     function countCommits(db: Database.Database): () => number {
       db.exec(`CREATE TABLE commit_probe (n INTEGER);
         CREATE TRIGGER probe_insert AFTER INSERT ON as_state BEGIN INSERT INTO commit_probe VALUES (1); END;
-        CREATE TRIGGER probe_update AFTER UPDATE OF queued ON as_state BEGIN INSERT INTO commit_probe VALUES (1); END;`);
+        CREATE TRIGGER probe_update AFTER UPDATE OF next_seq ON as_state BEGIN INSERT INTO commit_probe VALUES (1); END;`);
       return () => db.prepare('SELECT count(*) FROM commit_probe').pluck().get() as number;
     }
 
@@ -207,7 +246,7 @@ describe('SqliteStore', () => {
         expect(reason).to.be.instanceOf(StoreError);
         expect(reason.message).to.contain('injected failure');
       }
-      expect([count(db, 'items'), count(db, 'queue')]).to.deep.equal([0, 0]);
+      expect(count(db, 'queue')).to.equal(0);
       expect((await store.backlog('a')).size).to.equal(0);
       db.exec('DROP TRIGGER refuse');
       await store.enqueue([event(5, ['a'])]);

@@ -8,7 +8,7 @@ import { SqliteStore } from '../../lib/store/sqlite-store.ts';
 import type { ItemKind, QueuedItem, Store } from '../../lib/store/store.ts';
 
 /**
- * Random runs of enqueues, transactions, acknowledgements and reopens, applied to a SqliteStore
+ * Random runs of enqueues, transactions, acknowledgements (alone or with the next creation) and reopens, applied to a SqliteStore
  * and to a MemoryStore side by side: every answer must match. It exercises what the contract's
  * hand-picked cases may miss, such as shared items acknowledged by their ASes in any order
  * (reference counting) and transactions that take a prefix of a queue that keeps growing.
@@ -22,6 +22,7 @@ type Op =
   | { op: 'enqueue'; calls: { kind: ItemKind; asIds: string[] }[][] }
   | { op: 'create'; asId: string; limits: { event: number; ephemeral: number; toDevice: number } }
   | { op: 'ack'; asId: string; offset: number }
+  | { op: 'ackCreate'; asId: string; offset: number; limits: { event: number; ephemeral: number; toDevice: number } }
   | { op: 'reopen' };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -37,6 +38,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   }) },
   // offset 0 acknowledges the in-flight id; others try ids that are not in flight.
   { weight: 3, arbitrary: fc.record({ op: fc.constant('ack' as const), asId: fc.constantFrom(...AS_IDS), offset: fc.constantFrom(0, 0, 0, 0, -1, 1) }) },
+  { weight: 2, arbitrary: fc.record({
+    op: fc.constant('ackCreate' as const),
+    asId: fc.constantFrom(...AS_IDS),
+    offset: fc.constantFrom(0, 0, 0, -1, 1),
+    limits: fc.record({ event: fc.integer({ min: 1, max: 4 }), ephemeral: fc.integer({ min: 1, max: 4 }), toDevice: fc.integer({ min: 1, max: 4 }) }),
+  }) },
   { weight: 1, arbitrary: fc.constant({ op: 'reopen' as const }) },
 );
 
@@ -76,7 +83,9 @@ describe('SqliteStore against the MemoryStore model', () => {
               }
               if (op.op === 'create') return outcome(store.createTransaction(op.asId, op.limits, build));
               const current = await store.inFlight(op.asId);
-              return outcome(store.acknowledge(op.asId, (current?.txnId ?? 1) + op.offset));
+              const txnId = (current?.txnId ?? 1) + op.offset;
+              if (op.op === 'ackCreate') return outcome(store.acknowledgeAndCreate!(op.asId, txnId, op.limits, build));
+              return outcome(store.acknowledge(op.asId, txnId));
             };
             // Each store sees the same item JSON: rewind the counter between the two runs.
             const start = counter;

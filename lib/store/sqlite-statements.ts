@@ -1,0 +1,158 @@
+/**
+ * SqliteStore's SQL (schema version 2, see migrations/sqlite/002-queue-rows-carry-json.ts), prepared
+ * once per open store, and its operations, each wrapped once in a better-sqlite3 transaction
+ * function. Preparing a statement or wrapping a transaction costs more than running a small one,
+ * so nothing here is built per call.
+ */
+import type Database from 'better-sqlite3';
+import { StoreError } from '../errors.ts';
+import { uniqueAsIds } from './check-input.ts';
+import type { Backlog, BatchLimits, EnqueueItem, ItemKind, QueuedItem, StoredTransaction } from './store.ts';
+
+export interface PendingEnqueue {
+  readonly items: readonly EnqueueItem[];
+  readonly enqueuedAt: number;
+}
+
+export interface TxnRow {
+  txn_id: number;
+  body: string;
+  event_count: number;
+  ephemeral_count: number;
+  to_device_count: number;
+}
+
+type Build = (items: readonly QueuedItem[]) => string;
+
+// Inferred types, kept private: the statements never leave this file.
+function prepare(db: Database.Database) {
+  return {
+    nextSeq: db.prepare<[string], number>('SELECT next_seq FROM as_state WHERE as_id = ?').pluck(),
+    insertRow: db.prepare<[string, number, ItemKind, string, number]>(
+      'INSERT INTO queue (as_id, seq, kind, json, enqueued_at) VALUES (?, ?, ?, ?, ?)'),
+    setNextSeq: db.prepare<[string, number]>(
+      'INSERT INTO as_state (as_id, next_seq) VALUES (?, ?) ON CONFLICT (as_id) DO UPDATE SET next_seq = excluded.next_seq'),
+    inFlight: db.prepare<[string], TxnRow>(
+      'SELECT txn_id, body, event_count, ephemeral_count, to_device_count FROM transactions WHERE as_id = ?'),
+    inFlightId: db.prepare<[string], number>('SELECT txn_id FROM transactions WHERE as_id = ?').pluck(),
+    // Iterated and abandoned once a limit is reached: only one transaction's worth is read.
+    pending: db.prepare<[string, number], QueuedItem>(
+      'SELECT seq, kind, json FROM queue WHERE as_id = ? ORDER BY seq LIMIT ?'),
+    takeTxnId: db.prepare<[string], number>(
+      'UPDATE as_state SET next_txn_id = next_txn_id + 1 WHERE as_id = ? RETURNING next_txn_id - 1').pluck(),
+    insertTxn: db.prepare<[string, number, string, number, number, number, number, number]>(
+      `INSERT INTO transactions (as_id, txn_id, body, event_count, ephemeral_count, to_device_count, last_seq, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+    deleteTxn: db.prepare<[string, number], number>(
+      'DELETE FROM transactions WHERE as_id = ? AND txn_id = ? RETURNING last_seq').pluck(),
+    deleteRows: db.prepare<[string, number]>('DELETE FROM queue WHERE as_id = ? AND seq <= ?'),
+    first: db.prepare<[string], { seq: number; enqueued_at: number }>(
+      'SELECT seq, enqueued_at FROM queue WHERE as_id = ? ORDER BY seq LIMIT 1'),
+    relaxSync: db.prepare('PRAGMA synchronous = NORMAL'),
+    fullSync: db.prepare('PRAGMA synchronous = FULL'),
+  };
+}
+
+/** What `acknowledgeAndCreate` hands back from inside the SQLite transaction. */
+export type CreateOutcome = { txn: StoredTransaction | null } | { error: unknown };
+
+/** SqliteStore's operations on one open database; each runs in its own IMMEDIATE transaction. */
+export interface SqliteOperations {
+  enqueue(batch: readonly PendingEnqueue[]): void;
+  inFlight(asId: string): TxnRow | undefined;
+  createTransaction(asId: string, limits: BatchLimits, build: Build): StoredTransaction | null;
+  /** `relaxed`: commit without waiting for an fsync (see SqliteStore.acknowledge). */
+  acknowledge(asId: string, txnId: number, relaxed: boolean): void;
+  /** The acknowledgement commits even when the creation fails: that error is returned, not thrown. */
+  acknowledgeAndCreate(asId: string, txnId: number, limits: BatchLimits, build: Build): CreateOutcome;
+  backlog(asId: string): Backlog;
+}
+
+/**
+ * Prepares the statements and wraps the operations once. The write transactions are IMMEDIATE:
+ * they take the write lock at once, so a reader never has to upgrade mid-way.
+ *
+ * @example
+ * ```ts
+ * const ops = sqliteOperations(db); // after migrateSqlite(db, path)
+ * ops.enqueue([{ items: [{ kind: 'event', json: '{}', asIds: ['irc'] }], enqueuedAt: Date.now() }]);
+ * ```
+ */
+export function sqliteOperations(db: Database.Database): SqliteOperations {
+  const s = prepare(db);
+
+  function enqueue(batch: readonly PendingEnqueue[]): void {
+    // Each AS's next seq is read once per group and written back once.
+    const next = new Map<string, number>();
+    for (const { items, enqueuedAt } of batch) {
+      for (const item of items) {
+        for (const asId of uniqueAsIds(item.asIds)) {
+          const seq = next.get(asId) ?? s.nextSeq.get(asId) ?? 1;
+          s.insertRow.run(asId, seq, item.kind, item.json, enqueuedAt);
+          next.set(asId, seq + 1);
+        }
+      }
+    }
+    for (const [asId, seq] of next) s.setNextSeq.run(asId, seq);
+  }
+
+  function create(asId: string, limits: BatchLimits, build: Build): StoredTransaction | null {
+    const current = s.inFlightId.get(asId);
+    if (current !== undefined) throw new StoreError(`appservice "${asId}" already has transaction ${current} in flight`);
+    const counts: Record<ItemKind, number> = { event: 0, ephemeral: 0, toDevice: 0 };
+    const items: QueuedItem[] = [];
+    for (const item of s.pending.iterate(asId, limits.event + limits.ephemeral + limits.toDevice)) {
+      if (counts[item.kind] >= limits[item.kind]) break;
+      counts[item.kind]++;
+      items.push(item);
+    }
+    if (items.length === 0) return null;
+    const txnId = s.takeTxnId.get(asId)!;
+    // A throwing build() rolls the whole transaction back, the txn id included.
+    const body = build(items);
+    if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
+    s.insertTxn.run(asId, txnId, body, counts.event, counts.ephemeral, counts.toDevice, items[items.length - 1]!.seq, Date.now());
+    return { asId, txnId, body, counts };
+  }
+
+  function acknowledge(asId: string, txnId: number): void {
+    const lastSeq = s.deleteTxn.get(asId, txnId);
+    // The transaction's items are exactly the AS's queue rows up to its last seq.
+    if (lastSeq !== undefined) s.deleteRows.run(asId, lastSeq);
+  }
+
+  const enqueueTx = db.transaction(enqueue);
+  const createTx = db.transaction(create);
+  const acknowledgeTx = db.transaction(acknowledge);
+  const acknowledgeAndCreateTx = db.transaction((asId: string, txnId: number, limits: BatchLimits, build: Build): CreateOutcome => {
+    acknowledge(asId, txnId);
+    try {
+      // Nested: a savepoint, so a failure undoes the creation only.
+      return { txn: createTx(asId, limits, build) };
+    } catch (error) {
+      return { error };
+    }
+  });
+
+  return {
+    enqueue: (batch) => enqueueTx.immediate(batch),
+    inFlight: (asId) => s.inFlight.get(asId),
+    createTransaction: (asId, limits, build) => createTx.immediate(asId, limits, build),
+    acknowledge(asId, txnId, relaxed) {
+      if (!relaxed) return acknowledgeTx.immediate(asId, txnId);
+      s.relaxSync.run();
+      try {
+        acknowledgeTx.immediate(asId, txnId);
+      } finally {
+        s.fullSync.run();
+      }
+    },
+    acknowledgeAndCreate: (asId, txnId, limits, build) => acknowledgeAndCreateTx.immediate(asId, txnId, limits, build),
+    backlog(asId) {
+      const first = s.first.get(asId);
+      if (!first) return { size: 0, oldestEnqueuedAt: null };
+      // An AS's queued seqs are contiguous (see the migration to schema version 2).
+      return { size: s.nextSeq.get(asId)! - first.seq, oldestEnqueuedAt: first.enqueued_at };
+    },
+  };
+}
