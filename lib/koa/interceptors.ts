@@ -9,7 +9,7 @@
  * generic `M_UNKNOWN`; the status is what clients act on.
  */
 import { setMaxListeners } from 'node:events';
-import type { Context, Middleware } from 'koa';
+import type { Context, Middleware, ParameterizedContext } from 'koa';
 import { MatrixError } from '../errors.ts';
 import { isRecord, readJsonBody } from './json-body.ts';
 import { decode, routePath } from './paths.ts';
@@ -34,24 +34,24 @@ export const MAX_IDS_PER_REQUEST = 100;
 /** The spec's limit on user ids and room aliases, in bytes of UTF-8. */
 export const MAX_ID_BYTES = 255;
 
-type Kind = 'user' | 'alias';
+export type Kind = 'user' | 'alias';
 
 const CLIENT =
   /^\/_matrix\/client\/(?:r0|v3)\/(?:(directory\/room|join|knock|profile)\/([^/]+)(\/[^/]+)?|rooms\/[^/]+\/(invite|state\/m\.room\.canonical_alias)(?:\/[^/]*)?|(createroom))\/?$/i;
 
+/** Asks about every id at once, under one deadline; a client that hangs up stops the wait. */
+export type Ask = (ctx: Context, kind: Kind, ids: readonly string[]) => Promise<QueryResult>;
+
 /**
- * Block the requests of design section 6 until the owning AS was asked, and put
- * `ctx.ensureUser()` / `ctx.ensureAlias()` on every context for the homeserver's own routes.
+ * The blocking query of one request, shared by the interceptors and `ctx.ensureUser/ensureAlias`.
  *
  * @example
- * app.use(matrixErrors([authMiddleware(d), guardsMiddleware(d), interceptorsMiddleware({ queries })]));
- * router.get('/_matrix/client/v3/custom/:userId', async (ctx) => { await ctx.ensureUser(ctx.params.userId); });
+ * const ask = askFor({ queries, deadlineMs: 10_000 });
+ * await ask(ctx, 'alias', ['#irc_#matrix:example.org']);
  */
-export function interceptorsMiddleware(deps: InterceptorDeps): Middleware<AppserviceState, AppserviceContext> {
-  const { queries, deadlineMs, bodyLimitBytes } = deps;
-
-  /** Ask about every id at once, under one deadline; a client that hangs up stops the wait. */
-  async function ask(ctx: Context, kind: Kind, ids: readonly string[]): Promise<QueryResult> {
+export function askFor(deps: Pick<InterceptorDeps, 'queries' | 'deadlineMs'>): Ask {
+  const { queries, deadlineMs } = deps;
+  return async function ask(ctx: Context, kind: Kind, ids: readonly string[]): Promise<QueryResult> {
     const unique = [...new Set(ids)].slice(0, MAX_IDS_PER_REQUEST);
     if (unique.length === 0) return 'exists';
     // An over-long id names nothing that exists or that an AS could create: asking would only
@@ -81,12 +81,33 @@ export function interceptorsMiddleware(deps: InterceptorDeps): Middleware<Appser
     } finally {
       ctx.res.off('close', onClose);
     }
-  }
+  };
+}
 
+/**
+ * Puts `ctx.ensureUser()` / `ctx.ensureAlias()` on a context, bound to it so that a route may
+ * destructure them; two closures cost next to nothing.
+ *
+ * @example
+ * attachEnsureHelpers(ctx, askFor({ queries }));
+ */
+export function attachEnsureHelpers(ctx: ParameterizedContext<AppserviceState, AppserviceContext>, ask: Ask): void {
+  ctx.ensureUser = (userId) => ask(ctx, 'user', [userId]) as Promise<'exists' | 'absent'>;
+  ctx.ensureAlias = (alias) => ask(ctx, 'alias', [alias]) as Promise<'exists' | 'absent'>;
+}
+
+/**
+ * Block the requests of design section 6 until the owning AS was asked, and put
+ * `ctx.ensureUser()` / `ctx.ensureAlias()` on every context for the homeserver's own routes.
+ *
+ * @example
+ * app.use(matrixErrors([authMiddleware(d), guardsMiddleware(d), interceptorsMiddleware({ queries })]));
+ * router.get('/_matrix/client/v3/custom/:userId', async (ctx) => { await ctx.ensureUser(ctx.params.userId); });
+ */
+export function interceptorsMiddleware(deps: InterceptorDeps, ask: Ask = askFor(deps)): Middleware<AppserviceState, AppserviceContext> {
+  const { bodyLimitBytes } = deps;
   return async (ctx, next) => {
-    // Bound to this ctx, so a route may destructure them; two closures cost next to nothing.
-    ctx.ensureUser = (userId) => ask(ctx, 'user', [userId]) as Promise<'exists' | 'absent'>;
-    ctx.ensureAlias = (alias) => ask(ctx, 'alias', [alias]) as Promise<'exists' | 'absent'>;
+    attachEnsureHelpers(ctx, ask);
     const path = routePath(ctx);
     const match = /^\/_matrix\/client\//i.test(path) ? CLIENT.exec(path) : null;
     if (match === null) return next();

@@ -7,9 +7,10 @@
  *   client request ─► auth ─► guards ─► routes ─► interceptors ─► ExistenceQueries ─► AS
  *   a ping or a good query ─► the AS's sender retries at once
  */
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { AppserviceClient } from '../client/appservice-client.ts';
 import type { EphemeralEvent, MatrixEvent, ToDeviceMessage } from '../events.ts';
+import { MatrixError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { Metrics, type QueryKind } from '../metrics.ts';
 import { NamespaceIndex } from '../namespace/namespace-index.ts';
@@ -23,10 +24,11 @@ import type { Registration } from '../registration/registration.ts';
 import { Registry } from '../registration/registry.ts';
 import type { Store } from '../store/store.ts';
 import { aliasChangesMiddleware } from './alias-changes.ts';
-import { authMiddleware } from './auth.ts';
-import { matrixErrors } from './error-response.ts';
+import { accessTokens, authMiddleware } from './auth.ts';
+import { matrixErrors, renderMatrixError } from './error-response.ts';
 import { guardsMiddleware } from './guards.ts';
-import { interceptorsMiddleware } from './interceptors.ts';
+import { routePath } from './paths.ts';
+import { askFor, attachEnsureHelpers, interceptorsMiddleware } from './interceptors.ts';
 import { routesMiddleware } from './routes.ts';
 import type { AppserviceContext, AppserviceState } from './state.ts';
 
@@ -43,11 +45,30 @@ export interface Appservices {
   /** Block until the AS owning `userId` (if any) had its chance to create it. */
   ensureUser(userId: string, options?: EnsureOptions): Promise<QueryResult>;
   ensureAlias(alias: string, options?: EnsureOptions): Promise<QueryResult>;
+  /**
+   * Tell the library that a room's aliases changed without a room event (an admin API, say), so
+   * that ASes owning the new aliases receive the room's events. Alias changes made through
+   * `/directory/room/{alias}` and alias state events are noticed without this.
+   */
+  roomAliasesChanged(roomId: string): void;
   /** The loaded registrations: by id, by as_token, by sender. */
   readonly registry: Registry;
   readonly store: Store;
   /** Stops the senders (an unacknowledged transaction stays stored for next time), closes pools and the store. */
   close(): Promise<void>;
+}
+
+/**
+ * The client API paths some part of the chain looks at (any version, any case), matched on the
+ * path as the chain reads it (`routePath`: `/regist%65r` is `/register`).
+ */
+const PLUGIN_PATHS =
+  /^\/_matrix\/client\/[^/]+\/(?:register|login|createroom|directory\/|join\/|knock\/|profile\/|thirdparty\/|appservice\/|rooms\/[^/]+\/(?:invite|state\/m\.room\.canonical_alias))/i;
+
+function carriesAsToken(ctx: Context, registry: Registry): boolean {
+  const { header, query } = accessTokens(ctx);
+  if (header !== undefined && registry.byAsToken(header) !== undefined) return true;
+  return query.some((token) => registry.byAsToken(token) !== undefined);
 }
 
 async function defaultStore(path: string): Promise<Store> {
@@ -158,7 +179,8 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
   const unsubscribe = store.onEnqueued?.((asIds) => senders.notify(asIds ?? pushable));
   senders.start();
 
-  const middleware = matrixErrors(
+  const ask = askFor({ queries: timedQueries, deadlineMs: resolved.queryDeadlineMs });
+  const chain = matrixErrors(
     [
       authMiddleware({ registry, index, host }),
       guardsMiddleware({ index, host }),
@@ -172,11 +194,24 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
           senders.wake(asId);
         },
       }),
-      interceptorsMiddleware({ queries: timedQueries, deadlineMs: resolved.queryDeadlineMs }),
+      interceptorsMiddleware({ queries: timedQueries, deadlineMs: resolved.queryDeadlineMs }, ask),
       aliasChangesMiddleware({ host, interest }),
     ],
     { logger },
   );
+  // Most requests are a user's, on routes the plugin has nothing to say about: they get the
+  // ensure helpers and go straight on. Only our own MatrixErrors thrown downstream (the 408 of
+  // ctx.ensureUser) are rendered, as the full chain would.
+  const middleware: Middleware<AppserviceState, AppserviceContext> = async (ctx, next) => {
+    if (PLUGIN_PATHS.test(routePath(ctx)) || carriesAsToken(ctx, registry)) return chain(ctx, next);
+    attachEnsureHelpers(ctx, ask);
+    try {
+      await next();
+    } catch (err) {
+      if (!(err instanceof MatrixError)) throw err;
+      renderMatrixError(ctx, err);
+    }
+  };
 
   let closed: Promise<void> | undefined;
   return {
@@ -186,6 +221,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
     publishToDevice: (message) => publisher.publishToDevice(message),
     ensureUser: timedQueries.ensureUser,
     ensureAlias: timedQueries.ensureAlias,
+    roomAliasesChanged: (roomId) => interest.forgetRoomAliases(roomId),
     registry,
     store,
     close: () => {

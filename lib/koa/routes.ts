@@ -3,7 +3,7 @@
  * "Client-Server API Extensions" and "Third-party networks"): the appservice ping, third-party
  * lookups fanned out to the ASes that declare a protocol, and the appservice room directory.
  */
-import Router from '@koa/router';
+import Router, { type RouterContext as KoaRouterContext } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { AppserviceRequestError, MatrixError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
@@ -93,21 +93,28 @@ export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, A
     });
   }
 
-  router.put(client('/directory/list/appservice/:networkId/:roomId'), async (ctx) => {
-    if (ctx.state.appservice === undefined) {
+  // PUT sets the visibility from the body; DELETE, as in Synapse, takes the room off the list.
+  const directoryList = client('/directory/list/appservice/:networkId/:roomId');
+  const editDirectory = async (ctx: KoaRouterContext<AppserviceState>, visibility: unknown) => {
+    const appservice = ctx.state.appservice;
+    if (appservice === undefined) {
       throw new MatrixError(403, 'M_FORBIDDEN', 'Only application services can edit their room directory.');
     }
-    const body = await readJsonBody(ctx, bodyLimitBytes);
-    const visibility = isRecord(body) ? body.visibility : undefined;
     if (visibility !== 'public' && visibility !== 'private') {
       throw new MatrixError(400, 'M_INVALID_PARAM', 'visibility must be "public" or "private"');
     }
     if (host.setRoomDirectoryVisibility === undefined) {
       throw new MatrixError(404, 'M_UNRECOGNIZED', 'This homeserver has no application service room directories.');
     }
-    await host.setRoomDirectoryVisibility(ctx.state.appservice.id, ctx.params.networkId ?? '', ctx.params.roomId ?? '', visibility);
+    await host.setRoomDirectoryVisibility(appservice.id, ctx.params.networkId ?? '', ctx.params.roomId ?? '', visibility);
     ctx.body = {};
+  };
+  router.put(directoryList, async (ctx) => {
+    if (ctx.state.appservice === undefined) return editDirectory(ctx, undefined);
+    const body = await readJsonBody(ctx, bodyLimitBytes);
+    return editDirectory(ctx, isRecord(body) ? body.visibility : undefined);
   });
+  router.delete(directoryList, (ctx) => editDirectory(ctx, 'private'));
 
   function declaring(protocol: string): Registration[] {
     return registry.all.filter((r) => r.url !== null && r.protocols.includes(protocol));

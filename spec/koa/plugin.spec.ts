@@ -53,6 +53,11 @@ async function mount(host: ToyHost, options: Partial<Parameters<typeof appservic
       }
       return;
     }
+    const custom = /^\/_matrix\/client\/v3\/custom\/([^/]+)$/.exec(ctx.path);
+    if (custom) {
+      ctx.body = { result: await ctx.ensureUser(decodeURIComponent(custom[1]!)) };
+      return;
+    }
     ctx.body = { homeserver: true, userId: ctx.state.userId ?? null };
   });
   const server = http.createServer(app.callback());
@@ -159,6 +164,17 @@ describe('appservices() plugin', () => {
     });
     expect(res.statusCode).to.equal(200);
     expect((await res.body.json()) as object).to.have.property('duration_ms').that.is.a('number');
+  });
+
+  it("gives the homeserver's own routes ctx.ensureUser, with a 408 Matrix error when the AS cannot answer", async () => {
+    running = await mount(host, { registrations: [ircRegistration(mock.url)], queryDeadlineMs: 300 });
+    const path = (user: string) => `${running!.url}/_matrix/client/v3/custom/${encodeURIComponent(user)}`;
+    const absent = await request(path('@irc_nobody:hs.test'), { headers: { authorization: 'Bearer some_user_token' } });
+    expect(await absent.body.json()).to.deep.equal({ result: 'absent' });
+    await mock.down();
+    const down = await request(path('@irc_other:hs.test'));
+    expect(down.statusCode).to.equal(408);
+    expect(((await down.body.json()) as { errcode: string }).errcode).to.equal('M_UNKNOWN');
   });
 
   it('exposes ensureUser/ensureAlias to the homeserver', async () => {
