@@ -226,6 +226,18 @@ describe('appservices() plugin', () => {
     }
   });
 
+  it('routes a room to the AS that owns its new alias once told the aliases changed', async () => {
+    const roomAliases = new Map<string, string[]>();
+    host.roomAliases = async (roomId: string) => roomAliases.get(roomId) ?? [];
+    running = await mount(host, { registrations: [ircRegistration(mock.url)] });
+    const event = (n: number) => ({ event_id: `$a${n}`, room_id: '!plain:hs.test', type: 'm.room.message', sender: '@alice:hs.test', content: {} });
+    expect(await running.as.publish(event(1))).to.deep.equal([]);
+    roomAliases.set('!plain:hs.test', ['#irc_plain:hs.test']);
+    expect(await running.as.publish(event(2))).to.deep.equal([]); // the room's aliases are cached
+    running.as.roomAliasesChanged('!plain:hs.test');
+    expect(await running.as.publish(event(3))).to.deep.equal(['irc']);
+  });
+
   it('never queries or pushes to a url: null AS', async () => {
     running = await mount(host, { registrations: [ircRegistration(null)] });
     expect(await running.as.ensureAlias('#irc_#x:hs.test')).to.equal('absent');

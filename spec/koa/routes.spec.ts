@@ -213,6 +213,20 @@ describe('koa/routes: appservice room directory', () => {
     }
   });
 
+  it('DELETE takes the room off the AS list (private), for the AS only', async () => {
+    const host = new ToyHost('hs.test');
+    const app = await startApp({ registrations: [registration({ id: 'irc' })], host });
+    try {
+      const user = await app.call('DELETE', PATH, { token: 'syt_user' });
+      expect([user.status, user.body.errcode]).to.deep.equal([403, 'M_FORBIDDEN']);
+      const res = await app.call('DELETE', PATH, { token: 'as-irc' });
+      expect([res.status, res.body]).to.deep.equal([200, {}]);
+      expect(host.directory).to.deep.equal([{ appserviceId: 'irc', networkId: 'libera', roomId: '!room:hs.test', visibility: 'private' }]);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('404 M_UNRECOGNIZED when the host has no appservice directory', async () => {
     const app = await startApp({ registrations: [registration({ id: 'irc' })], host: new ToyHost('hs.test', { directory: false }) });
     try {
