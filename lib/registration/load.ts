@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
-import { LineCounter, parseDocument } from 'yaml';
+import { LineCounter, parseDocument, type ScalarTag, type Tags } from 'yaml';
 import { RegistrationError, RegistrationLoadError } from '../errors.ts';
 import type { Registration } from './registration.ts';
 import { toRegistration } from './schema.ts';
@@ -111,6 +111,19 @@ function check(load: () => Registration): Checked {
 }
 
 /**
+ * The yaml package's YAML 1.1 schema reads a bare `y`/`n` as a boolean; PyYAML (what Synapse
+ * reads these files with) keeps them strings, so `id: y` must mean the same here.
+ */
+const PYYAML_TRUE = /^(?:[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON)$/;
+const PYYAML_FALSE = /^(?:[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/;
+function pyyamlBooleans(tags: Tags): Tags {
+  return tags.map((tag) => {
+    if (typeof tag !== 'object' || !('tag' in tag) || tag.tag !== 'tag:yaml.org,2002:bool' || !('test' in tag) || !(tag.test instanceof RegExp)) return tag;
+    return { ...tag, test: tag.test.test('true') ? PYYAML_TRUE : PYYAML_FALSE } as ScalarTag;
+  });
+}
+
+/**
  * Parses one registration file's text (YAML 1.1, as PyYAML reads it for Synapse: unquoted
  * `yes`/`on` are booleans) and validates it. Throws RegistrationLoadError with every problem.
  *
@@ -120,7 +133,7 @@ function check(load: () => Registration): Checked {
 export function parseRegistration(text: string, file: string): Registration {
   const lineCounter = new LineCounter();
   // prettyErrors off: the pretty form quotes the offending line, which may hold a token.
-  const doc = parseDocument(text, { version: '1.1', prettyErrors: false, lineCounter });
+  const doc = parseDocument(text, { version: '1.1', prettyErrors: false, lineCounter, customTags: pyyamlBooleans });
   // PyYAML's safe_load refuses what the yaml package only warns about (unknown tags such as
   // !!python/object), so a warning is an error here too; it is never printed.
   const problem = doc.errors[0] ?? doc.warnings[0];
