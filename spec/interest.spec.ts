@@ -181,6 +181,45 @@ describe('Interest', () => {
     expect(ids(await interest.interestedIn(event()))).to.deep.equal(['slack']);
   });
 
+  describe('interestedInNow', () => {
+    it('answers without the host when the event itself settles every AS', () => {
+      const interest = make([slack]);
+      expect(ids(interest.interestedInNow(event({ room_id: '!slack_x:hs.test' }))!)).to.deep.equal(['slack']);
+      expect(ids(interest.interestedInNow(event({ sender: '@slack_bob:hs.test' }))!)).to.deep.equal(['slack']);
+      expect([host.aliasCalls, host.memberCalls]).to.deep.equal([0, 0]);
+    });
+
+    it('is undefined, asking nothing, until the room facts it needs have answered; then agrees with interestedIn', async () => {
+      const interest = make();
+      const e = event({ room_id: '!r:hs.test' });
+      host.members.set('!r:hs.test', ['@slack_m:hs.test']);
+      expect(interest.interestedInNow(e)).to.equal(undefined);
+      expect([host.aliasCalls, host.memberCalls]).to.deep.equal([0, 0]);
+      const pending = interest.interestedIn(e);
+      expect(interest.interestedInNow(e), 'while the host call runs').to.equal(undefined);
+      const answer = ids(await pending);
+      expect(answer).to.deep.equal(['slack']);
+      expect(ids(interest.interestedInNow(e)!)).to.deep.equal(answer);
+      expect([host.aliasCalls, host.memberCalls]).to.deep.equal([1, 1]);
+    });
+
+    it('forgets with the cache: an observed membership makes it undefined again', async () => {
+      const interest = make();
+      const e = event({ room_id: '!r:hs.test' });
+      await interest.interestedIn(e);
+      expect(interest.interestedInNow(e)).to.not.equal(undefined);
+      interest.observe(event({ room_id: '!r:hs.test', type: 'm.room.member', state_key: '@x:hs.test', content: { membership: 'join' } }));
+      expect(interest.interestedInNow(e)).to.equal(undefined);
+    });
+
+    it('needs only the member facts when no unmatched AS has an aliases namespace', async () => {
+      const interest = make([slack]);
+      await interest.interestedIn(event({ room_id: '!r:hs.test' }));
+      expect(host.aliasCalls).to.equal(0);
+      expect(ids(interest.interestedInNow(event({ room_id: '!r:hs.test' }))!)).to.deep.equal([]);
+    });
+  });
+
   it('keeps at most roomCacheSize rooms', async () => {
     const interest = make([slack], 2);
     for (const room of ['!a:hs.test', '!b:hs.test', '!c:hs.test', '!a:hs.test']) await interest.interestedIn(event({ room_id: room }));

@@ -23,16 +23,20 @@ import type { EnqueueItem, ItemKind, Store } from '../store/store.ts';
 
 export type { EphemeralEvent, MatrixEvent, ToDeviceMessage } from '../events.ts';
 
-/** The part of Interest the publisher uses. */
-type InterestLike = Pick<Interest, 'interestedIn' | 'interestedInEphemeral' | 'interestedInToDevice' | 'observe'>;
+/** The part of Interest the publisher uses (`interestedInNow` is a shortcut it does without). */
+type InterestLike = Pick<Interest, 'interestedIn' | 'interestedInEphemeral' | 'interestedInToDevice' | 'observe'> &
+  Partial<Pick<Interest, 'interestedInNow'>>;
 
 export interface PublisherOptions {
   /** Publishes written in one store transaction at most. Default 2000. */
   readonly maxBatch?: number;
 }
 
+/** What will be queued for a publish: known at once, or once interest has asked the host. */
+type Prepared = EnqueueItem | null | Promise<EnqueueItem | null>;
+
 interface Slot {
-  readonly prepared: Promise<EnqueueItem | null>;
+  readonly prepared: Prepared;
   resolve(asIds: readonly string[]): void;
   reject(error: unknown): void;
 }
@@ -79,6 +83,9 @@ export class Publisher {
       const json = serialise('event', event);
       // Observed before interest is asked, so a membership change is seen by this very event.
       this.#interest.observe(event);
+      // Most events need no host call: no promise per event for them.
+      const now = this.#interest.interestedInNow?.(event);
+      if (now !== undefined) return this.#commit(this.#item('event', json, now));
       return this.#commit(this.#interest.interestedIn(event).then((regs) => this.#item('event', json, regs)));
     } catch (error) {
       return Promise.reject(error);
@@ -111,8 +118,7 @@ export class Publisher {
     try {
       assertToDeviceMessage(message);
       const json = serialise('toDevice', message);
-      const item = this.#item('toDevice', json, this.#interest.interestedInToDevice(message));
-      return this.#commit(Promise.resolve(item));
+      return this.#commit(this.#item('toDevice', json, this.#interest.interestedInToDevice(message)));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -123,9 +129,9 @@ export class Publisher {
     return asIds.length === 0 ? null : { kind, json, asIds };
   }
 
-  #commit(prepared: Promise<EnqueueItem | null>): Promise<readonly string[]> {
+  #commit(prepared: Prepared): Promise<readonly string[]> {
     // Keep a rejection of `prepared` from being reported as unhandled before the flush reads it.
-    prepared.catch(() => {});
+    if (prepared instanceof Promise) prepared.catch(() => {});
     return new Promise((resolve, reject) => {
       this.#pending.push({ prepared, resolve, reject });
       if (!this.#flushing) {
@@ -140,18 +146,23 @@ export class Publisher {
     try {
       while (this.#pending.length > 0) {
         const batch = this.#pending.splice(0, this.#maxBatch);
-        const settled = await Promise.allSettled(batch.map((s) => s.prepared));
         const items: EnqueueItem[] = [];
         const committed: { slot: Slot; asIds: readonly string[] }[] = [];
-        settled.forEach((result, i) => {
-          const slot = batch[i]!;
-          if (result.status === 'rejected') slot.reject(result.reason);
-          else if (result.value === null) slot.resolve([]);
-          else {
-            items.push(result.value);
-            committed.push({ slot, asIds: result.value.asIds });
+        // In call order; the pending ones were asked concurrently, so waiting in turn costs nothing.
+        for (const slot of batch) {
+          let item: EnqueueItem | null;
+          try {
+            item = slot.prepared instanceof Promise ? await slot.prepared : slot.prepared;
+          } catch (error) {
+            slot.reject(error);
+            continue;
           }
-        });
+          if (item === null) slot.resolve([]);
+          else {
+            items.push(item);
+            committed.push({ slot, asIds: item.asIds });
+          }
+        }
         if (items.length === 0) continue;
         try {
           await this.#store.enqueue(items);

@@ -119,6 +119,22 @@ describe('Publisher', () => {
     expect(order).to.deep.equal(['$0', '$1', '$2', '$3']);
   });
 
+  it('keeps call order when events answered at once follow events that wait for the host', async () => {
+    const publisher = make();
+    // !slow5's members are known after this; !slow20's are not: its events wait for the host (20 ms),
+    // while !slow5's are answered at once, in the same batch.
+    await publisher.publish(ev(100, { room_id: '!slow5:hs.test' }));
+    const events = [
+      ev(0, { room_id: '!slow20:hs.test' }),
+      ev(1, { room_id: '!slow5:hs.test' }),
+      ev(2, { sender: '@z:hs.test', room_id: '!slow20:hs.test' }),
+      ev(3, { sender: '@z:hs.test', room_id: '!slow5:hs.test' }),
+    ];
+    await Promise.all(events.map((e) => publisher.publish(e)));
+    const order = store.commits.slice(1).flat().map((item) => JSON.parse(item.json).event_id);
+    expect(order).to.deep.equal(['$0', '$1', '$2', '$3']);
+  });
+
   it('rejects the publishes of a failed commit and goes on with the next', async () => {
     const publisher = make();
     store.failNext = true;
