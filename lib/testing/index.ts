@@ -6,3 +6,5 @@ export { MockAppService } from './mock-appservice.ts';
 export type { MockAppServiceOptions, RecordedRequest, TransactionBody } from './mock-appservice.ts';
 export { storeContractTests } from './store-contract.ts';
 export type { StoreContractSubject } from './store-contract.ts';
+export { testRegistration } from './registration.ts';
+export type { TestNamespaceRule, TestRegistrationSpec } from './registration.ts';
