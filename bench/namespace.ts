@@ -13,6 +13,7 @@
 import { pathToFileURL } from 'node:url';
 import { NamespaceIndex, type NamespaceMatch } from '../lib/namespace/namespace-index.ts';
 import type { NamespaceRule, Registration } from '../lib/registration/registration.ts';
+import { testRegistration } from '../lib/testing/registration.ts';
 
 const SIZES = [10, 100, 1000] as const;
 const RULES_PER_REGISTRATION = 10;
@@ -82,23 +83,7 @@ function makeRegistrations(count: number, Regex: new (source: string, flags: str
       const source = bridgePrefix(i) + tail;
       return { exclusive: j % 2 === 0, source, regex: new Regex(`^(?:${source})`, 'u') };
     });
-    return {
-      id: `bridge${i}`,
-      url: null,
-      asToken: `as_token_${i}`,
-      hsToken: `hs_token_${i}`,
-      senderLocalpart: `bridge${i}`,
-      namespaces: { users, aliases: [], rooms: [] },
-      rateLimited: false,
-      protocols: [],
-      receiveEphemeral: false,
-      msc3202: false,
-      msc4190: false,
-      receiveToDevice: false,
-      legacyQueryToken: false,
-      source: `<bench ${i}>`,
-      raw: {},
-    };
+    return testRegistration({ id: `bridge${i}`, namespaces: { users } });
   });
 }
 

@@ -14,30 +14,13 @@ import { AppserviceClient } from '../lib/client/appservice-client.ts';
 import { ExistenceQueries } from '../lib/query/existence.ts';
 import type { Host } from '../lib/host.ts';
 import type { Registration } from '../lib/registration/registration.ts';
-import { MockAppService } from '../lib/testing/index.ts';
+import { MockAppService, testRegistration } from '../lib/testing/index.ts';
 
 const HS_TOKEN = 'bench-hs-token';
 const SERVER = 'bench.test';
 
 function registrationFor(url: string): Registration {
-  const rule = { exclusive: true, source: '#irc_.*', regex: /^(?:#irc_.*)/ };
-  return {
-    id: 'irc',
-    url,
-    asToken: 'bench-as-token',
-    hsToken: HS_TOKEN,
-    senderLocalpart: 'ircbot',
-    namespaces: { users: [], aliases: [rule], rooms: [] },
-    rateLimited: false,
-    protocols: [],
-    receiveEphemeral: false,
-    msc3202: false,
-    msc4190: false,
-    receiveToDevice: false,
-    legacyQueryToken: false,
-    source: '<bench>',
-    raw: {},
-  };
+  return testRegistration({ id: 'irc', url, hsToken: HS_TOKEN, aliases: ['#irc_.*'] });
 }
 
 function median(values: number[]): number {

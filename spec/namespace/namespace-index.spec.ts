@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { NamespaceIndex, type NamespaceMatch } from '../../lib/namespace/namespace-index.ts';
 import type { NamespaceKind, NamespaceRule, Registration } from '../../lib/registration/registration.ts';
+import { testRegistration } from '../../lib/testing/registration.ts';
 
 const KINDS: readonly NamespaceKind[] = ['users', 'aliases', 'rooms'];
 
@@ -10,23 +11,7 @@ function rule(src: string, exclusive = false, flags = ''): NamespaceRule {
 }
 
 function registration(id: string, namespaces: Partial<Record<NamespaceKind, NamespaceRule[]>>): Registration {
-  return {
-    id,
-    url: null,
-    asToken: `as-${id}`,
-    hsToken: `hs-${id}`,
-    senderLocalpart: `${id}-bot`,
-    namespaces: { users: namespaces.users ?? [], aliases: namespaces.aliases ?? [], rooms: namespaces.rooms ?? [] },
-    rateLimited: true,
-    protocols: [],
-    receiveEphemeral: false,
-    msc3202: false,
-    msc4190: false,
-    receiveToDevice: false,
-    legacyQueryToken: false,
-    source: `<object ${id}>`,
-    raw: {},
-  };
+  return testRegistration({ id, namespaces });
 }
 
 /** The oracle: test every rule of every registration, with a fresh copy of each regex. */

@@ -11,31 +11,11 @@
 import { expect } from 'chai';
 import { AppserviceClient } from '../../lib/client/appservice-client.ts';
 import { Senders, type FailedInfo } from '../../lib/push/sender.ts';
-import type { Registration } from '../../lib/registration/registration.ts';
 import { MemoryStore } from '../../lib/store/memory-store.ts';
+import { testRegistration } from '../../lib/testing/registration.ts';
 import { FaultyAppService, type Fault } from './support/faulty-as.ts';
 
 const TIMEOUT_MS = 300;
-
-function registration(id: string, url: string): Registration {
-  return {
-    id,
-    url,
-    asToken: `as-${id}`,
-    hsToken: `hs-${id}`,
-    senderLocalpart: `${id}bot`,
-    namespaces: { users: [], aliases: [], rooms: [] },
-    rateLimited: false,
-    protocols: [],
-    receiveEphemeral: false,
-    msc3202: false,
-    msc4190: false,
-    receiveToDevice: false,
-    legacyQueryToken: false,
-    source: `<object ${id}>`,
-    raw: {},
-  };
-}
 
 async function until(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -56,7 +36,7 @@ describe('reliability: transactions to an AS that hangs without restarting', fun
   beforeEach(async () => {
     faulty = await FaultyAppService.start({ hsToken: 'hs-irc' });
     faulty.lateHeadersMs = 30_000;
-    const reg = registration('irc', faulty.url);
+    const reg = testRegistration({ id: 'irc', url: faulty.url, hsToken: 'hs-irc' });
     client = new AppserviceClient(reg, { headersTimeoutMs: TIMEOUT_MS, bodyTimeoutMs: TIMEOUT_MS, connectTimeoutMs: TIMEOUT_MS });
     store = new MemoryStore();
     await store.open();

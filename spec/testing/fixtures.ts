@@ -3,44 +3,30 @@
  * loader), a naive namespace matcher, and a toy homeserver that bridges can create things in.
  */
 import type { Host } from '../../lib/host.ts';
-import type { NamespaceKind, NamespaceRule, Registration } from '../../lib/registration/registration.ts';
+import type { NamespaceKind, Registration } from '../../lib/registration/registration.ts';
+import { testRegistration, type TestNamespaceRule } from '../../lib/testing/registration.ts';
 
 export interface RegistrationSpec {
   id?: string;
   url?: string | null;
   hsToken?: string;
   asToken?: string;
-  users?: (string | { regex: string; exclusive: boolean })[];
-  aliases?: (string | { regex: string; exclusive: boolean })[];
+  users?: TestNamespaceRule[];
+  aliases?: TestNamespaceRule[];
   legacyQueryToken?: boolean;
 }
 
-function rules(list: RegistrationSpec['users']): NamespaceRule[] {
-  return (list ?? []).map((entry) => {
-    const { regex, exclusive } = typeof entry === 'string' ? { regex: entry, exclusive: true } : entry;
-    return { exclusive, source: regex, regex: new RegExp(`^(?:${regex})`) };
-  });
-}
-
+/** The defaults these specs were written against: an unreachable url, longer tokens, no rate limit. */
 export function makeRegistration(spec: RegistrationSpec = {}): Registration {
   const id = spec.id ?? 'irc';
-  return {
+  return testRegistration({
+    ...spec,
     id,
     url: spec.url === undefined ? 'http://127.0.0.1:9' : spec.url,
     asToken: spec.asToken ?? `as-token-${id}`,
     hsToken: spec.hsToken ?? `hs-token-${id}`,
-    senderLocalpart: `${id}bot`,
-    namespaces: { users: rules(spec.users), aliases: rules(spec.aliases), rooms: [] },
     rateLimited: false,
-    protocols: [],
-    receiveEphemeral: false,
-    msc3202: false,
-    msc4190: false,
-    receiveToDevice: false,
-    legacyQueryToken: spec.legacyQueryToken ?? false,
-    source: `<object ${id}>`,
-    raw: {},
-  };
+  });
 }
 
 /** Tests every rule of every registration: what NamespaceIndex does, without the speed. */

@@ -20,6 +20,7 @@ import { NamespaceIndex } from '../../../lib/namespace/namespace-index.ts';
 import { ExistenceQueries } from '../../../lib/query/existence.ts';
 import type { Registration } from '../../../lib/registration/registration.ts';
 import { Registry } from '../../../lib/registration/registry.ts';
+import { testRegistration } from '../../../lib/testing/registration.ts';
 import { ToyHost } from './toy-host.ts';
 
 export interface RegSpec {
@@ -38,25 +39,8 @@ export interface RegSpec {
 
 /** A Registration built directly, as the loader would produce it. */
 export function registration(spec: RegSpec): Registration {
-  const rules = (list: [string, boolean][] = []) =>
-    list.map(([source, exclusive]) => ({ source, exclusive, regex: new RegExp(`^(?:${source})`) }));
-  return {
-    id: spec.id,
-    url: spec.url === undefined ? null : spec.url,
-    asToken: spec.asToken ?? `as-${spec.id}`,
-    hsToken: spec.hsToken ?? `hs-${spec.id}`,
-    senderLocalpart: spec.sender ?? `${spec.id}bot`,
-    namespaces: { users: rules(spec.users), aliases: rules(spec.aliases), rooms: [] },
-    rateLimited: spec.rateLimited ?? true,
-    protocols: spec.protocols ?? [],
-    receiveEphemeral: false,
-    msc3202: false,
-    msc4190: spec.msc4190 ?? false,
-    receiveToDevice: false,
-    legacyQueryToken: false,
-    source: `<object ${spec.id}>`,
-    raw: {},
-  };
+  const rules = (list: [string, boolean][] = []) => list.map(([regex, exclusive]) => ({ regex, exclusive }));
+  return testRegistration({ ...spec, senderLocalpart: spec.sender, users: rules(spec.users), aliases: rules(spec.aliases) });
 }
 
 export interface Reply {
