@@ -1,5 +1,6 @@
 import { StoreError } from '../errors.ts';
 import { checkEnqueueItems, checkLimits, uniqueAsIds } from './check-input.ts';
+import { TRANSACTIONS_AHEAD } from './sqlite-statements.ts';
 import type {
   Backlog,
   BatchLimits,
@@ -24,7 +25,8 @@ interface AsQueue {
   entries: Entry[];
   head: number;
   nextTxnId: number;
-  inFlight: { readonly txn: StoredTransaction; readonly size: number } | null;
+  /** Stored transactions, oldest first: the first is in flight, the others were created ahead. */
+  stored: { readonly txn: StoredTransaction; readonly size: number }[];
 }
 
 /** Compaction threshold: acknowledged entries are dropped in bulk, not one `shift()` at a time. */
@@ -76,7 +78,7 @@ export class MemoryStore implements Store {
 
   async inFlight(asId: string): Promise<StoredTransaction | null> {
     this.#assertOpen();
-    return this.#queues.get(asId)?.inFlight?.txn ?? null;
+    return this.#queues.get(asId)?.stored[0]?.txn ?? null;
   }
 
   async createTransaction(
@@ -86,41 +88,26 @@ export class MemoryStore implements Store {
   ): Promise<StoredTransaction | null> {
     this.#assertOpen();
     checkLimits(limits);
-    const queue = this.#queues.get(asId);
-    if (!queue) return null;
-    if (queue.inFlight) {
-      throw new StoreError(`appservice "${asId}" already has transaction ${queue.inFlight.txn.txnId} in flight`);
-    }
-    const counts: Record<ItemKind, number> = { event: 0, ephemeral: 0, toDevice: 0 };
-    const items: QueuedItem[] = [];
-    for (let i = queue.head; i < queue.entries.length; i++) {
-      const entry = queue.entries[i]!;
-      if (counts[entry.kind] >= limits[entry.kind]) break;
-      counts[entry.kind]++;
-      items.push({ seq: entry.seq, kind: entry.kind, json: entry.json });
-    }
-    if (items.length === 0) return null;
-    // build() runs before any state changes, so if it throws the queue is exactly as it was.
-    const body = build(items);
-    if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
-    const txn: StoredTransaction = { asId, txnId: queue.nextTxnId++, body, counts };
-    queue.inFlight = { txn, size: items.length };
-    return txn;
+    return this.#create(asId, limits, build, 0);
   }
 
   async acknowledge(asId: string, txnId: number): Promise<void> {
     this.#assertOpen();
     const queue = this.#queues.get(asId);
-    if (!queue?.inFlight || queue.inFlight.txn.txnId !== txnId) return;
-    queue.head += queue.inFlight.size;
-    queue.inFlight = null;
-    if (queue.head >= COMPACT_AT && queue.head * 2 >= queue.entries.length) {
-      queue.entries = queue.entries.slice(queue.head);
-      queue.head = 0;
+    const first = queue?.stored[0];
+    if (!first || first.txn.txnId !== txnId) return;
+    queue!.head += first.size;
+    queue!.stored.shift();
+    if (queue!.head >= COMPACT_AT && queue!.head * 2 >= queue!.entries.length) {
+      queue!.entries = queue!.entries.slice(queue!.head);
+      queue!.head = 0;
     }
   }
 
-  /** `acknowledge` then `createTransaction`; nothing happens between them. */
+  /**
+   * `acknowledge` then the next transaction. Like SqliteStore (whose model this store is in the
+   * specs) it creates up to TRANSACTIONS_AHEAD full transactions ahead and hands them out later.
+   */
   async acknowledgeAndCreate(
     asId: string,
     txnId: number,
@@ -129,8 +116,47 @@ export class MemoryStore implements Store {
   ): Promise<StoredTransaction | null> {
     this.#assertOpen();
     checkLimits(limits); // before anything changes, as in the stores that do this in one transaction
+    const queue = this.#queues.get(asId);
+    const acked = queue?.stored[0]?.txn.txnId === txnId;
     await this.acknowledge(asId, txnId);
-    return this.createTransaction(asId, limits, build);
+    // After an acknowledgement, a transaction created ahead is the next one; without one, a
+    // transaction still in flight makes #create refuse, as createTransaction would.
+    return (acked ? queue!.stored[0]?.txn : undefined) ?? this.#create(asId, limits, build, TRANSACTIONS_AHEAD);
+  }
+
+  #create(asId: string, limits: BatchLimits, build: (items: readonly QueuedItem[]) => string, ahead: number): StoredTransaction | null {
+    const queue = this.#queues.get(asId);
+    if (!queue) return null;
+    if (queue.stored.length > 0) {
+      throw new StoreError(`appservice "${asId}" already has transaction ${queue.stored[0]!.txn.txnId} in flight`);
+    }
+    const created: { txn: StoredTransaction; size: number }[] = [];
+    let start = queue.head;
+    for (let n = 0; n <= ahead; n++) {
+      const counts: Record<ItemKind, number> = { event: 0, ephemeral: 0, toDevice: 0 };
+      const items: QueuedItem[] = [];
+      let full = false;
+      for (let i = start; i < queue.entries.length; i++) {
+        const entry = queue.entries[i]!;
+        if (counts[entry.kind] >= limits[entry.kind]) {
+          full = true;
+          break;
+        }
+        counts[entry.kind]++;
+        items.push({ seq: entry.seq, kind: entry.kind, json: entry.json });
+      }
+      if (items.length === 0) break;
+      // build() runs before any state changes, so if it throws the queue is exactly as it was.
+      const body = build(items);
+      if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
+      created.push({ txn: { asId, txnId: queue.nextTxnId + n, body, counts }, size: items.length });
+      start += items.length;
+      if (!full) break;
+    }
+    if (created.length === 0) return null;
+    queue.nextTxnId += created.length;
+    queue.stored.push(...created);
+    return created[0]!.txn;
   }
 
   async backlog(asId: string): Promise<Backlog> {
@@ -148,7 +174,7 @@ export class MemoryStore implements Store {
   #queue(asId: string): AsQueue {
     let queue = this.#queues.get(asId);
     if (!queue) {
-      queue = { entries: [], head: 0, nextTxnId: 1, inFlight: null };
+      queue = { entries: [], head: 0, nextTxnId: 1, stored: [] };
       this.#queues.set(asId, queue);
     }
     return queue;

@@ -24,6 +24,16 @@ export interface TxnRow {
 
 type Build = (items: readonly QueuedItem[]) => string;
 
+/**
+ * With synchronous = FULL every creation costs an fsync (a transaction must be on disk before
+ * it is sent), and on an ordinary disk that fsync, not the CPU, bounds a draining queue. So
+ * `acknowledgeAndCreate`, when it has to create, also creates up to this many full transactions
+ * after the one it returns, in the same commit: later calls hand them out with no fsync. They
+ * are stored like the one in flight, same ids and bytes whenever sent; only one is ever sent at
+ * a time. Only full ones: a short batch would be sent short while more items may still come.
+ */
+export const TRANSACTIONS_AHEAD = 3;
+
 /** Rows per multi-row INSERT: 5 parameters each, well under SQLite's limit of 32766. */
 const ROWS_PER_INSERT = 50;
 const COLUMNS = 5;
@@ -40,19 +50,23 @@ function prepare(db: Database.Database) {
       `INSERT INTO queue (as_id, seq, kind, json, enqueued_at) VALUES ${Array(ROWS_PER_INSERT).fill('(?, ?, ?, ?, ?)').join(', ')}`),
     setNextSeq: db.prepare<[string, number]>(
       'INSERT INTO as_state (as_id, next_seq) VALUES (?, ?) ON CONFLICT (as_id) DO UPDATE SET next_seq = excluded.next_seq'),
+    // The AS's first stored transaction is the one in flight; any others were created ahead.
     inFlight: db.prepare<[string], TxnRow>(
-      'SELECT txn_id, body, event_count, ephemeral_count, to_device_count FROM transactions WHERE as_id = ?'),
-    inFlightId: db.prepare<[string], number>('SELECT txn_id FROM transactions WHERE as_id = ?').pluck(),
+      'SELECT txn_id, body, event_count, ephemeral_count, to_device_count FROM transactions WHERE as_id = ? ORDER BY txn_id LIMIT 1'),
+    inFlightId: db.prepare<[string], number>('SELECT txn_id FROM transactions WHERE as_id = ? ORDER BY txn_id LIMIT 1').pluck(),
+    storedAfter: db.prepare<[string, number], number>('SELECT count(*) FROM transactions WHERE as_id = ? AND txn_id > ?').pluck(),
     // Iterated and abandoned once a limit is reached: only one transaction's worth is read.
-    pending: db.prepare<[string, number], QueuedItem>(
-      'SELECT seq, kind, json FROM queue WHERE as_id = ? ORDER BY seq LIMIT ?'),
+    pending: db.prepare<[string, number, number], QueuedItem>(
+      'SELECT seq, kind, json FROM queue WHERE as_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
     takeTxnId: db.prepare<[string], number>(
       'UPDATE as_state SET next_txn_id = next_txn_id + 1 WHERE as_id = ? RETURNING next_txn_id - 1').pluck(),
     insertTxn: db.prepare<[string, number, string, number, number, number, number, number]>(
       `INSERT INTO transactions (as_id, txn_id, body, event_count, ephemeral_count, to_device_count, last_seq, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-    deleteTxn: db.prepare<[string, number], number>(
-      'DELETE FROM transactions WHERE as_id = ? AND txn_id = ? RETURNING last_seq').pluck(),
+    // Only the transaction in flight can be acknowledged: one created ahead is not sent yet.
+    deleteTxn: db.prepare<[string, number, string], number>(
+      `DELETE FROM transactions WHERE as_id = ? AND txn_id = ?
+         AND txn_id = (SELECT min(txn_id) FROM transactions WHERE as_id = ?) RETURNING last_seq`).pluck(),
     deleteRows: db.prepare<[string, number]>('DELETE FROM queue WHERE as_id = ? AND seq <= ?'),
     first: db.prepare<[string], { seq: number; enqueued_at: number }>(
       'SELECT seq, enqueued_at FROM queue WHERE as_id = ? ORDER BY seq LIMIT 1'),
@@ -69,9 +83,12 @@ export interface SqliteOperations {
   enqueue(batch: readonly PendingEnqueue[]): void;
   inFlight(asId: string): TxnRow | undefined;
   createTransaction(asId: string, limits: BatchLimits, build: Build): StoredTransaction | null;
-  /** `relaxed`: commit without waiting for an fsync (see SqliteStore.acknowledge). */
-  acknowledge(asId: string, txnId: number, relaxed: boolean): void;
-  /** The acknowledgement commits even when the creation fails: that error is returned, not thrown. */
+  acknowledge(asId: string, txnId: number): void;
+  /**
+   * Returns the next transaction created ahead when there is one; otherwise creates it, and up
+   * to TRANSACTIONS_AHEAD full ones after it, in the same commit. The acknowledgement commits
+   * even when the creation fails: that error is returned, not thrown.
+   */
   acknowledgeAndCreate(asId: string, txnId: number, limits: BatchLimits, build: Build): CreateOutcome;
   backlog(asId: string): Backlog;
 }
@@ -79,14 +96,15 @@ export interface SqliteOperations {
 /**
  * Prepares the statements and wraps the operations once. The write transactions are IMMEDIATE:
  * they take the write lock at once, so a reader never has to upgrade mid-way.
+ * `relaxAcknowledgements`: commit acknowledgements without an fsync (with synchronous = FULL).
  *
  * @example
  * ```ts
- * const ops = sqliteOperations(db); // after migrateSqlite(db, path)
+ * const ops = sqliteOperations(db, true); // after migrateSqlite(db, path)
  * ops.enqueue([{ items: [{ kind: 'event', json: '{}', asIds: ['irc'] }], enqueuedAt: Date.now() }]);
  * ```
  */
-export function sqliteOperations(db: Database.Database): SqliteOperations {
+export function sqliteOperations(db: Database.Database, relaxAcknowledgements: boolean): SqliteOperations {
   const s = prepare(db);
 
   function enqueue(batch: readonly PendingEnqueue[]): void {
@@ -112,13 +130,19 @@ export function sqliteOperations(db: Database.Database): SqliteOperations {
     for (const [asId, seq] of next) s.setNextSeq.run(asId, seq);
   }
 
-  function create(asId: string, limits: BatchLimits, build: Build): StoredTransaction | null {
-    const current = s.inFlightId.get(asId);
-    if (current !== undefined) throw new StoreError(`appservice "${asId}" already has transaction ${current} in flight`);
+  /**
+   * Stores the next transaction from the AS's queue rows after `afterSeq`. `full`: it stopped at a
+   * limit with rows left over, so another full one could follow.
+   */
+  function createOne(asId: string, afterSeq: number, limits: BatchLimits, build: Build): { txn: StoredTransaction; lastSeq: number; full: boolean } | null {
     const counts: Record<ItemKind, number> = { event: 0, ephemeral: 0, toDevice: 0 };
     const items: QueuedItem[] = [];
-    for (const item of s.pending.iterate(asId, limits.event + limits.ephemeral + limits.toDevice)) {
-      if (counts[item.kind] >= limits[item.kind]) break;
+    let full = false;
+    for (const item of s.pending.iterate(asId, afterSeq, limits.event + limits.ephemeral + limits.toDevice + 1)) {
+      if (counts[item.kind] >= limits[item.kind]) {
+        full = true;
+        break;
+      }
       counts[item.kind]++;
       items.push(item);
     }
@@ -127,24 +151,40 @@ export function sqliteOperations(db: Database.Database): SqliteOperations {
     // A throwing build() rolls the whole transaction back, the txn id included.
     const body = build(items);
     if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
-    s.insertTxn.run(asId, txnId, body, counts.event, counts.ephemeral, counts.toDevice, items[items.length - 1]!.seq, Date.now());
-    return { asId, txnId, body, counts };
+    const lastSeq = items[items.length - 1]!.seq;
+    s.insertTxn.run(asId, txnId, body, counts.event, counts.ephemeral, counts.toDevice, lastSeq, Date.now());
+    return { txn: { asId, txnId, body, counts }, lastSeq, full };
   }
 
-  function acknowledge(asId: string, txnId: number): void {
-    const lastSeq = s.deleteTxn.get(asId, txnId);
+  function create(asId: string, limits: BatchLimits, build: Build, ahead = 0): StoredTransaction | null {
+    const current = s.inFlightId.get(asId);
+    if (current !== undefined) throw new StoreError(`appservice "${asId}" already has transaction ${current} in flight`);
+    const first = createOne(asId, 0, limits, build);
+    // Full transactions after it, created now in the same commit (see acknowledgeAndCreate).
+    for (let last = first, n = 0; last?.full && n < ahead; n++) last = createOne(asId, last.lastSeq, limits, build);
+    return first?.txn ?? null;
+  }
+
+  /** False when `txnId` is not the AS's transaction in flight (then nothing changes). */
+  function acknowledge(asId: string, txnId: number): boolean {
+    const lastSeq = s.deleteTxn.get(asId, txnId, asId);
+    if (lastSeq === undefined) return false;
     // The transaction's items are exactly the AS's queue rows up to its last seq.
-    if (lastSeq !== undefined) s.deleteRows.run(asId, lastSeq);
+    s.deleteRows.run(asId, lastSeq);
+    return true;
   }
 
   const enqueueTx = db.transaction(enqueue);
   const createTx = db.transaction(create);
-  const acknowledgeTx = db.transaction(acknowledge);
+  const acknowledgeTx = db.transaction((asId: string, txnId: number): void => void acknowledge(asId, txnId));
   const acknowledgeAndCreateTx = db.transaction((asId: string, txnId: number, limits: BatchLimits, build: Build): CreateOutcome => {
-    acknowledge(asId, txnId);
+    // After an acknowledgement, a stored transaction was created ahead: it is the next one.
+    // Without one, a transaction still in flight makes the creation below refuse, as it should.
+    const next = acknowledge(asId, txnId) ? s.inFlight.get(asId) : undefined;
+    if (next) return { txn: toStoredTransaction(asId, next) };
     try {
       // Nested: a savepoint, so a failure undoes the creation only.
-      return { txn: createTx(asId, limits, build) };
+      return { txn: createTx(asId, limits, build, TRANSACTIONS_AHEAD) };
     } catch (error) {
       return { error };
     }
@@ -154,8 +194,8 @@ export function sqliteOperations(db: Database.Database): SqliteOperations {
     enqueue: (batch) => enqueueTx.immediate(batch),
     inFlight: (asId) => s.inFlight.get(asId),
     createTransaction: (asId, limits, build) => createTx.immediate(asId, limits, build),
-    acknowledge(asId, txnId, relaxed) {
-      if (!relaxed) return acknowledgeTx.immediate(asId, txnId);
+    acknowledge(asId, txnId) {
+      if (!relaxAcknowledgements) return acknowledgeTx.immediate(asId, txnId);
       s.relaxSync.run();
       try {
         acknowledgeTx.immediate(asId, txnId);
@@ -163,12 +203,32 @@ export function sqliteOperations(db: Database.Database): SqliteOperations {
         s.fullSync.run();
       }
     },
-    acknowledgeAndCreate: (asId, txnId, limits, build) => acknowledgeAndCreateTx.immediate(asId, txnId, limits, build),
+    acknowledgeAndCreate(asId, txnId, limits, build) {
+      // Handing out a transaction created ahead writes nothing that must reach the disk before
+      // it is sent: only the acknowledgement, which may be lost (see SqliteStore.acknowledge).
+      const relaxed = relaxAcknowledgements && s.storedAfter.get(asId, txnId)! > 0;
+      if (!relaxed) return acknowledgeAndCreateTx.immediate(asId, txnId, limits, build);
+      s.relaxSync.run();
+      try {
+        return acknowledgeAndCreateTx.immediate(asId, txnId, limits, build);
+      } finally {
+        s.fullSync.run();
+      }
+    },
     backlog(asId) {
       const first = s.first.get(asId);
       if (!first) return { size: 0, oldestEnqueuedAt: null };
       // An AS's queued seqs are contiguous (see the migration to schema version 2).
       return { size: s.nextSeq.get(asId)! - first.seq, oldestEnqueuedAt: first.enqueued_at };
     },
+  };
+}
+
+export function toStoredTransaction(asId: string, row: TxnRow): StoredTransaction {
+  return {
+    asId,
+    txnId: row.txn_id,
+    body: row.body,
+    counts: { event: row.event_count, ephemeral: row.ephemeral_count, toDevice: row.to_device_count },
   };
 }

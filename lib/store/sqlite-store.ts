@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { StoreError } from '../errors.ts';
 import { checkEnqueueItems, checkLimits } from './check-input.ts';
 import { GroupCommit } from './group-commit.ts';
-import { sqliteOperations, type PendingEnqueue, type SqliteOperations, type TxnRow } from './sqlite-statements.ts';
+import { sqliteOperations, toStoredTransaction, type PendingEnqueue, type SqliteOperations } from './sqlite-statements.ts';
 import { migrateSqlite, sqliteSchemaVersion } from './migrations/migrate-sqlite.ts';
 import { sqliteMigrations } from './migrations/sqlite/index.ts';
 import type {
@@ -74,7 +74,7 @@ export class SqliteStore implements Store {
         db.pragma('journal_size_limit = 67108864');
       }
       migrateSqlite(db, this.#path);
-      this.#ops = sqliteOperations(db);
+      this.#ops = sqliteOperations(db, this.#synchronous === 'full');
     } catch (err) {
       db?.close();
       if (err instanceof StoreError) throw err;
@@ -101,7 +101,7 @@ export class SqliteStore implements Store {
   async inFlight(asId: string): Promise<StoredTransaction | null> {
     const ops = this.#open();
     const row = this.#sql('inFlight', () => ops.inFlight(asId));
-    return row ? toTransaction(asId, row) : null;
+    return row ? toStoredTransaction(asId, row) : null;
   }
 
   async createTransaction(
@@ -121,7 +121,7 @@ export class SqliteStore implements Store {
     // next createTransaction) syncs it along. Lost, it only makes the sender resend a transaction
     // the AS already has, with the same id and body, which the AS must deduplicate anyway.
     // That halves the fsyncs of a sender that acknowledges without creating at once.
-    this.#sql('acknowledge', () => ops.acknowledge(asId, txnId, this.#synchronous === 'full'));
+    this.#sql('acknowledge', () => ops.acknowledge(asId, txnId));
   }
 
   /**
@@ -193,13 +193,4 @@ export class SqliteStore implements Store {
     }
     return err;
   }
-}
-
-function toTransaction(asId: string, row: TxnRow): StoredTransaction {
-  return {
-    asId,
-    txnId: row.txn_id,
-    body: row.body,
-    counts: { event: row.event_count, ephemeral: row.ephemeral_count, toDevice: row.to_device_count },
-  };
 }

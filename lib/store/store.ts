@@ -108,6 +108,12 @@ export interface Store {
    * transaction sent instead of two. The sender uses it when present. The acknowledgement holds
    * even when the creation then fails (build() throws, a transaction is still in flight): the
    * creation's error is thrown, as createTransaction would throw it.
+   *
+   * A store may also create the next few full transactions ahead, in the same commit, and return
+   * them from later calls without writing them again (SqliteStore does, to pay one fsync for
+   * several). They are stored transactions in every sense: `inFlight` returns the AS's oldest,
+   * only that one can be acknowledged, `createTransaction` refuses while any exists, and each is
+   * sent with its stored id and bytes, one at a time, in id order.
    */
   acknowledgeAndCreate?(
     asId: string,

@@ -270,6 +270,27 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
         expect(next!.txnId).to.be.greaterThan(first!.txnId);
       });
 
+      it('drains a long queue in order with increasing ids, across a reopen in the middle', async () => {
+        await store.enqueue(Array.from({ length: 1000 }, (_, n) => item(n % 7 === 0 ? 'ephemeral' : 'event', n, ['a'])));
+        const limits = { event: 90, ephemeral: 10, toDevice: 10 };
+        const seen: number[] = [];
+        const ids: number[] = [];
+        let txn = await store.createTransaction('a', limits, build);
+        for (let round = 0; txn && round < 100; round++) {
+          seen.push(...bodyNumbers(txn));
+          ids.push(txn.txnId);
+          if (round === 3 && subject.reopen) {
+            await reopen();
+            // The transaction in flight comes back as it was, and so does what follows it.
+            expect(await store.inFlight('a')).to.deep.equal(txn);
+          }
+          txn = await store.acknowledgeAndCreate!('a', txn.txnId, limits, build);
+        }
+        expect(seen).to.deep.equal(Array.from({ length: 1000 }, (_, n) => n));
+        for (let i = 1; i < ids.length; i++) expect(ids[i]).to.be.greaterThan(ids[i - 1]!);
+        expect(await store.backlog('a')).to.deep.equal({ size: 0, oldestEnqueuedAt: null });
+      });
+
       it('rejects bad limits with a TypeError before acknowledging anything', async () => {
         await store.enqueue([item('event', 1, ['a'])]);
         const txn = await store.createTransaction('a', LIMITS, build);

@@ -9,6 +9,7 @@ import { StoreError } from '../../lib/errors.ts';
 import { migrateSqlite, sqliteSchemaVersion } from '../../lib/store/migrations/migrate-sqlite.ts';
 import { migration001 } from '../../lib/store/migrations/sqlite/001-initial.ts';
 import { sqliteMigrations } from '../../lib/store/migrations/sqlite/index.ts';
+import { TRANSACTIONS_AHEAD } from '../../lib/store/sqlite-statements.ts';
 import { SqliteStore } from '../../lib/store/sqlite-store.ts';
 import type { EnqueueItem } from '../../lib/store/store.ts';
 import { storeContractTests } from '../../lib/testing/store-contract.ts';
@@ -193,6 +194,31 @@ describe('SqliteStore', () => {
       expect(count(db, 'queue'), `rows after ${asId}`).to.equal(left);
     }
     expect(count(db, 'transactions')).to.equal(0);
+  });
+
+  it('creates up to TRANSACTIONS_AHEAD full transactions ahead, stored, and hands them out as they were, after a reopen too', async () => {
+    let store = await openStore();
+    await store.enqueue(Array.from({ length: 1000 }, (_, n) => event(n, ['a'])));
+    const build = (rows: readonly { json: string }[]): string => `[${rows.map((r) => r.json).join(',')}]`;
+    const first = await store.createTransaction('a', LIMITS, build);
+    expect(count(peek(), 'transactions')).to.equal(1);
+    const second = await store.acknowledgeAndCreate('a', first!.txnId, LIMITS, build);
+    const db = peek();
+    const stored = db.prepare("SELECT txn_id, body FROM transactions WHERE as_id = 'a' ORDER BY txn_id").all() as { txn_id: number; body: string }[];
+    expect(stored.map((t) => t.txn_id)).to.deep.equal(Array.from({ length: TRANSACTIONS_AHEAD + 1 }, (_, i) => second!.txnId + i));
+    await store.close();
+    store = await openStore();
+    expect(await store.inFlight('a')).to.deep.equal(second);
+    // Only the transaction in flight can be acknowledged, not one created ahead of it.
+    await store.acknowledge('a', second!.txnId + 1);
+    expect(await store.inFlight('a')).to.deep.equal(second);
+    expect(count(peek(), 'transactions')).to.equal(stored.length);
+    const handedOut = [second!];
+    for (let txn = second; handedOut.length < stored.length; ) {
+      txn = await store.acknowledgeAndCreate('a', txn!.txnId, LIMITS, () => 'never built: it was created ahead');
+      handedOut.push(txn!);
+    }
+    expect(handedOut.map((t) => [t.txnId, t.body])).to.deep.equal(stored.map((t) => [t.txn_id, t.body]));
   });
 
   describe('group commit', () => {

@@ -15,7 +15,10 @@
  *   prefix, the AS's queued seqs are the contiguous range [first queued seq, next_seq): the
  *   backlog size is `next_seq - first`, read from the index, with no counter to keep up to date.
  *   `as_state.queued` is gone.
- * - `transactions` is unchanged; its `last_seq` is renumbered to the new per-AS seqs.
+ * - `transactions`: keyed by (as_id, txn_id) now, since a store may create the next few
+ *   transactions ahead of sending (see TRANSACTIONS_AHEAD in sqlite-statements.ts); the AS's
+ *   lowest is the one in flight. Each still covers its AS's queue rows from the previous one's
+ *   `last_seq` (exclusive) to its own; `last_seq` is renumbered to the new per-AS seqs.
  *
  * The data migrate with it: queued items keep their order, the in-flight transaction keeps its
  * id, body and items, and the next transaction ids are untouched.
@@ -48,4 +51,19 @@ DROP TABLE queue;
 DROP TABLE items;
 ALTER TABLE queue_v2 RENAME TO queue;
 CREATE UNIQUE INDEX queue_by_as ON queue (as_id, seq);
+
+CREATE TABLE transactions_v2 (
+  as_id           TEXT    NOT NULL,
+  txn_id          INTEGER NOT NULL,
+  body            TEXT    NOT NULL,
+  event_count     INTEGER NOT NULL,
+  ephemeral_count INTEGER NOT NULL,
+  to_device_count INTEGER NOT NULL,
+  last_seq        INTEGER NOT NULL,
+  created_at      INTEGER NOT NULL,
+  PRIMARY KEY (as_id, txn_id)
+) WITHOUT ROWID;
+INSERT INTO transactions_v2 SELECT as_id, txn_id, body, event_count, ephemeral_count, to_device_count, last_seq, created_at FROM transactions;
+DROP TABLE transactions;
+ALTER TABLE transactions_v2 RENAME TO transactions;
 `;
