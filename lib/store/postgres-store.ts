@@ -2,6 +2,7 @@ import pg from 'pg';
 import { StoreError } from '../errors.ts';
 import { checkEnqueueItems, checkLimits } from './check-input.ts';
 import { GroupCommit } from './group-commit.ts';
+import { acknowledgeAndCreate } from './postgres-acknowledge-create.ts';
 import { EnqueueListeners, enqueueStatements, ROWS_PER_STATEMENT, type PendingEnqueue } from './postgres-enqueue.ts';
 import { migratePostgres, quoteIdent } from './migrations/postgres/migrate.ts';
 import {
@@ -228,6 +229,25 @@ export class PostgresStore implements Store {
     await this.#sql('acknowledge', () => this.#pool.query(
       `WITH done AS (DELETE FROM ${this.#t('transactions')} WHERE as_id = $1 AND txn_id = $2 RETURNING seqs)
        DELETE FROM ${this.#t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done)`, [asId, txnId]));
+  }
+
+  /**
+   * `acknowledge` then `createTransaction` in one database transaction and four round trips
+   * (see postgres-acknowledge-create.ts). When the creation fails the acknowledgement still
+   * commits, and the creation's error is thrown.
+   */
+  async acknowledgeAndCreate(
+    asId: string,
+    txnId: number,
+    limits: BatchLimits,
+    build: (items: readonly QueuedItem[]) => string,
+  ): Promise<StoredTransaction | null> {
+    this.#ready();
+    checkLimits(limits);
+    const outcome = await this.#sql('acknowledgeAndCreate', () => acknowledgeAndCreate(this.#pool, this.#t, asId, txnId, limits, build));
+    // Outside #sql: a throwing build() reaches the caller as itself, not wrapped.
+    if ('error' in outcome) throw outcome.error;
+    return outcome.txn;
   }
 
   async backlog(asId: string): Promise<Backlog> {
