@@ -23,10 +23,19 @@ import {
 
 type Sync = 'full' | 'normal';
 
+/**
+ * Deleted as soon as a phase is done: the kernel then drops its dirty pages instead of writing
+ * them back while later phases run (the 1M-event backlog alone is some 400 MB).
+ */
+async function removeDatabase(path: string): Promise<void> {
+  await Promise.all(['', '-wal', '-shm'].map((suffix) => rm(`${path}${suffix}`, { force: true })));
+}
+
 /** (a) ours: publish n events, wait until the AS has acknowledged all of them. */
 async function oursThroughput(dir: string, n: number, synchronous: Sync, round: number): Promise<Timing> {
   const sink = await startSinks([{ slowMs: 0 }]);
-  const store = new SqliteStore(join(dir, `a-ours-${synchronous}-${round}.db`), { synchronous });
+  const path = join(dir, `a-ours-${synchronous}-${round}.db`);
+  const store = new SqliteStore(path, { synchronous });
   await store.open();
   let acked = 0;
   const p = pipeline(store, [registrationFor('a', sink.urls[0]!)], { onSent: (info) => (acked += info.counts.event) });
@@ -37,6 +46,7 @@ async function oursThroughput(dir: string, n: number, synchronous: Sync, round: 
   });
   await p.close();
   await store.close();
+  await removeDatabase(path);
   const [stats] = await sink.stats();
   await sink.close();
   if (stats!.events !== n) throw new Error(`ours delivered ${stats!.events} of ${n}`);
@@ -46,7 +56,8 @@ async function oursThroughput(dir: string, n: number, synchronous: Sync, round: 
 /** (a) baseline: the same rows in 100-row better-sqlite3 transactions, and the same bodies PUT with undici. */
 async function baselineThroughput(dir: string, n: number, synchronous: Sync, round: number): Promise<Timing> {
   const sink = await startSinks([{ slowMs: 0 }]);
-  const db = new Database(join(dir, `a-base-${synchronous}-${round}.db`));
+  const path = join(dir, `a-base-${synchronous}-${round}.db`);
+  const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${synchronous}`);
   db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, as_id TEXT NOT NULL, json TEXT NOT NULL)');
@@ -65,6 +76,7 @@ async function baselineThroughput(dir: string, n: number, synchronous: Sync, rou
   });
   await pool.close();
   db.close();
+  await removeDatabase(path);
   const [stats] = await sink.stats();
   await sink.close();
   if (stats!.events !== n) throw new Error(`baseline delivered ${stats!.events} of ${n}`);
@@ -74,7 +86,8 @@ async function baselineThroughput(dir: string, n: number, synchronous: Sync, rou
 /** (b) a backlog queued while nothing sends, then drained; baseline: the same bodies PUT back to back. */
 async function catchUp(dir: string, n: number): Promise<{ ms: number; txns: number; full: number; baselineMs: number }> {
   const sink = await startSinks([{ slowMs: 0 }, { slowMs: 0 }]);
-  const store = new SqliteStore(join(dir, 'b.db'), { synchronous: 'normal' });
+  const path = join(dir, 'b.db');
+  const store = new SqliteStore(path, { synchronous: 'normal' });
   await store.open();
   const sizes: number[] = [];
   const p = pipeline(store, [registrationFor('b', sink.urls[0]!)], { onSent: (info) => sizes.push(info.counts.event) });
@@ -87,6 +100,7 @@ async function catchUp(dir: string, n: number): Promise<{ ms: number; txns: numb
   const ms = performance.now() - t0;
   await p.close();
   await store.close();
+  await removeDatabase(path);
   for (let i = 0; i < n; i += 100) {
     const jsons: string[] = [];
     for (let j = i; j < Math.min(n, i + 100); j++) jsons.push(JSON.stringify(event(j)));
@@ -105,7 +119,8 @@ async function catchUp(dir: string, n: number): Promise<{ ms: number; txns: numb
 
 /** (c) RSS while an AS that is down accumulates a backlog of n events. */
 async function rssGrowth(dir: string, n: number): Promise<{ beforeMb: number; afterMb: number; peakMb: number; backlog: number; ms: number }> {
-  const store = new SqliteStore(join(dir, 'c.db'), { synchronous: 'normal' });
+  const path = join(dir, 'c.db');
+  const store = new SqliteStore(path, { synchronous: 'normal' });
   await store.open();
   const p = pipeline(store, [registrationFor('c', await deadUrl())], { backoff: { initialMs: 50, maxMs: 1000 } });
   p.senders.start();
@@ -124,6 +139,7 @@ async function rssGrowth(dir: string, n: number): Promise<{ beforeMb: number; af
   const backlog = (await store.backlog('c')).size;
   await p.close();
   await store.close();
+  await removeDatabase(path);
   return { beforeMb, afterMb, peakMb, backlog, ms };
 }
 
@@ -132,7 +148,8 @@ async function latency(dir: string, degraded: boolean, rate: number, seconds: nu
   const sink = await startSinks([{ slowMs: 0 }, { slowMs: 0 }, { slowMs: degraded ? 2_000 : 0 }]);
   const urls = [sink.urls[0]!, degraded ? await deadUrl() : sink.urls[1]!, sink.urls[2]!];
   const regs = ['h', 'd', 's'].map((id, i) => registrationFor(id, urls[i]!));
-  const store = new SqliteStore(join(dir, `d-${degraded ? 'degraded' : 'healthy'}-${round}.db`), { synchronous: 'normal' });
+  const path = join(dir, `d-${degraded ? 'degraded' : 'healthy'}-${round}.db`);
+  const store = new SqliteStore(path, { synchronous: 'normal' });
   await store.open();
   const published: number[] = [];
   const latencies: number[] = [];
@@ -162,6 +179,7 @@ async function latency(dir: string, degraded: boolean, rate: number, seconds: nu
   await until(() => latencies.length === total, 30_000, 'healthy AS acknowledgements');
   await p.close();
   await store.close();
+  await removeDatabase(path);
   await sink.close();
   latencies.sort((a, b) => a - b);
   return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };

@@ -36,9 +36,17 @@ function sqlite(dir: string, synchronous: 'full' | 'normal'): Subject {
   return {
     name: `SqliteStore synchronous='${synchronous}'${synchronous === 'full' ? ' (default)' : ''}`,
     async make(round) {
-      const store = new SqliteStore(join(dir, `${synchronous}-${round}-${Math.random().toString(36).slice(2)}.db`), { synchronous });
+      const path = join(dir, `${synchronous}-${round}-${Math.random().toString(36).slice(2)}.db`);
+      const store = new SqliteStore(path, { synchronous });
       await store.open();
-      return { store, dispose: () => store.close() };
+      return {
+        store,
+        async dispose() {
+          await store.close();
+          // At once, so the kernel drops its dirty pages rather than writing them back during later runs.
+          await Promise.all(['', '-wal', '-shm'].map((suffix) => rm(`${path}${suffix}`, { force: true })));
+        },
+      };
     },
   };
 }
