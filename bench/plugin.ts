@@ -105,6 +105,11 @@ async function serve(): Promise<void> {
   const servers = [await listen(bare), await listen(mounted)];
   const [barePort, pluginPort] = servers.map((s) => (s.address() as AddressInfo).port);
   process.on('message', (message) => {
+    if (message === 'cpu') {
+      const usage = process.cpuUsage();
+      process.send?.({ cpuMicros: usage.user + usage.system });
+      return;
+    }
     if (message !== 'stop') return;
     for (const server of servers) server.closeAllConnections();
     void Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
@@ -143,26 +148,63 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-async function compare(label: string, goal: string, bare: Pool, plugin: Pool, target: Target): Promise<void> {
+/** The server process's CPU time so far (µs), asked over IPC: wall-clock rates swing with the
+ * load generator sharing the 2 cores, CPU per request measures what the plugin adds. */
+type CpuProbe = () => Promise<number>;
+
+function cpuProbe(child: ChildProcess): CpuProbe {
+  return () =>
+    new Promise((resolve) => {
+      const onMessage = (message: unknown) => {
+        if (typeof message !== 'object' || message === null || !('cpuMicros' in message)) return;
+        child.off('message', onMessage);
+        resolve((message as { cpuMicros: number }).cpuMicros);
+      };
+      child.on('message', onMessage);
+      child.send('cpu');
+    });
+}
+
+async function compare(label: string, goal: string, bare: Pool, plugin: Pool, target: Target, cpu: CpuProbe): Promise<void> {
   const ratios: number[] = [];
+  const cpuRatios: number[] = [];
   const bareRates: number[] = [];
   const pluginRates: number[] = [];
+  const bareCpu: number[] = [];
+  const pluginCpu: number[] = [];
   for (let round = 0; round < WARMUP_ROUNDS + ROUNDS; round++) {
     // Alternate which side goes first too, so neither always runs on a freshly collected heap.
     const order: [Pool, number[]][] = round % 2 === 0 ? [[bare, bareRates], [plugin, pluginRates]] : [[plugin, pluginRates], [bare, bareRates]];
     const rates: number[] = [];
+    const costs: number[] = [];
     for (const [pool, into] of order) {
+      const before = await cpu();
       const rate = await blast(pool, target, REQUESTS_PER_ROUND);
+      const perRequest = ((await cpu()) - before) / REQUESTS_PER_ROUND;
       rates.push(rate);
-      if (round >= WARMUP_ROUNDS) into.push(rate);
+      costs.push(perRequest);
+      if (round >= WARMUP_ROUNDS) {
+        into.push(rate);
+        (pool === plugin ? pluginCpu : bareCpu).push(perRequest);
+      }
     }
-    if (round >= WARMUP_ROUNDS) ratios.push(pool2ratio(order, rates));
+    if (round >= WARMUP_ROUNDS) {
+      ratios.push(pool2ratio(order, rates));
+      // Throughput a CPU-bound server would reach is inversely proportional to its CPU per request.
+      cpuRatios.push(1 / pool2ratio(order, costs));
+    }
   }
   const ratio = median(ratios);
+  const cpuRatio = median(cpuRatios);
   console.log(
-    `plugin ${label}: ${Math.round(median(pluginRates))} req/s with the plugin vs ${Math.round(median(bareRates))} req/s bare = ` +
+    `plugin ${label}: server CPU ${median(pluginCpu).toFixed(1)} µs/request with the plugin vs ${median(bareCpu).toFixed(1)} µs bare ` +
+      `= ${(cpuRatio * 100).toFixed(1)}% of bare throughput when CPU-bound (ratios ${(Math.min(...cpuRatios) * 100).toFixed(0)}-` +
+      `${(Math.max(...cpuRatios) * 100).toFixed(0)}%)${goal}`,
+  );
+  console.log(
+    `plugin ${label}: wall clock ${Math.round(median(pluginRates))} req/s with the plugin vs ${Math.round(median(bareRates))} req/s bare = ` +
       `${(ratio * 100).toFixed(1)}% (median of ${ROUNDS} interleaved pairs of ${REQUESTS_PER_ROUND} requests, ` +
-      `ratios ${(Math.min(...ratios) * 100).toFixed(0)}-${(Math.max(...ratios) * 100).toFixed(0)}%)${goal}`,
+      `ratios ${(Math.min(...ratios) * 100).toFixed(0)}-${(Math.max(...ratios) * 100).toFixed(0)}%; load generator on the same 2 cores)`,
   );
 
   function pool2ratio(order: [Pool, number[]][], rates: number[]): number {
@@ -183,6 +225,7 @@ export async function run(): Promise<void> {
       child.once('message', (message) => resolve(message as { barePort: number; pluginPort: number }));
       child.once('exit', (code) => reject(new Error(`bench server exited early (${code})`)));
     });
+    const cpu = cpuProbe(child);
     const options = { connections: CONNECTIONS, pipelining: PIPELINING };
     const bare = new Pool(`http://127.0.0.1:${ports.barePort}`, options);
     const plugin = new Pool(`http://127.0.0.1:${ports.pluginPort}`, options);
@@ -199,6 +242,7 @@ export async function run(): Promise<void> {
             if (!body.includes('"topic"')) throw new Error(`unexpected answer ${body}`);
           },
         },
+        cpu,
       );
       await compare('(b) as_token + user_id assertion (GET account/whoami)', '', bare, plugin, {
         path: `/_matrix/client/v3/account/whoami?user_id=${encodeURIComponent(ASSERTED)}`,
@@ -207,7 +251,7 @@ export async function run(): Promise<void> {
         check: (body) => {
           if (!body.includes('"user_id"')) throw new Error(`unexpected answer ${body}`);
         },
-      });
+      }, cpu);
       // Make sure (b) measured the assertion and not a refusal.
       const res = await plugin.request({
         path: `/_matrix/client/v3/account/whoami?user_id=${encodeURIComponent(ASSERTED)}`,

@@ -7,6 +7,7 @@ import type { Context } from 'koa';
 
 const ENCODED = /%([0-9A-Fa-f]{2})/g;
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
+const ENCODED_UNRESERVED = /%(?:3[0-9]|[46][1-9A-Fa-f]|[57][0-9Aa]|2[DdEe]|5[Ff]|7[Ee])/;
 
 /**
  * `ctx.path` with percent-encoded unreserved characters decoded (ids stay encoded, so `%2F` in an
@@ -17,7 +18,9 @@ const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
  */
 export function routePath(ctx: Context): string {
   const path = ctx.path;
-  if (!path.includes('%')) return path;
+  // Ids in paths are percent-encoded (`%21room%3Ahs`), unreserved characters almost never are:
+  // test for those before paying for a replace with a callback on every request.
+  if (!path.includes('%') || !ENCODED_UNRESERVED.test(path)) return path;
   return path.replace(ENCODED, (whole, hex: string) => {
     const char = String.fromCharCode(Number.parseInt(hex, 16));
     return UNRESERVED.test(char) ? char : whole;

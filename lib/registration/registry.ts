@@ -2,11 +2,12 @@
  * The loaded set of registrations and the three lookups the request path needs: by id, by the
  * as_token a request carries, and by the sender user an event comes from.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { Registration } from './registration.ts';
 
-function digest(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
+/** One-shot `crypto.hash` (Node 20.12+): a third of createHash's cost, and this runs per request. */
+function digest(token: string): string {
+  return hash('sha256', token, 'base64');
 }
 
 /**
@@ -19,7 +20,7 @@ export class Registry {
   readonly all: readonly Registration[];
   readonly #serverName: string;
   readonly #byId = new Map<string, Registration>();
-  /** Keyed by the hex SHA-256 of the as_token, so the map lookup never compares token text. */
+  /** Keyed by the base64 SHA-256 of the as_token, so the map lookup never compares token text. */
   readonly #byTokenDigest = new Map<string, { token: Buffer; registration: Registration }>();
   readonly #bySender = new Map<string, Registration>();
 
@@ -28,7 +29,7 @@ export class Registry {
     this.#serverName = serverName;
     for (const registration of registrations) {
       this.#byId.set(registration.id, registration);
-      this.#byTokenDigest.set(digest(registration.asToken).toString('hex'), { token: Buffer.from(registration.asToken, 'utf8'), registration });
+      this.#byTokenDigest.set(digest(registration.asToken), { token: Buffer.from(registration.asToken, 'utf8'), registration });
       this.#bySender.set(`@${registration.senderLocalpart}:${serverName}`, registration);
     }
   }
@@ -49,7 +50,7 @@ export class Registry {
    * about how close a guess is, and timingSafeEqual confirms the hit on the token itself.
    */
   byAsToken(token: string): Registration | undefined {
-    const entry = this.#byTokenDigest.get(digest(token).toString('hex'));
+    const entry = this.#byTokenDigest.get(digest(token));
     if (!entry) return undefined;
     // Only reached when the digests match, so the lengths are equal unless SHA-256 collided.
     const given = Buffer.from(token, 'utf8');
