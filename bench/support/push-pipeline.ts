@@ -16,6 +16,7 @@ import { Publisher } from '../../lib/push/publisher.ts';
 import { Senders, type SenderOptions } from '../../lib/push/sender.ts';
 import type { Registration } from '../../lib/registration/registration.ts';
 import type { Store } from '../../lib/store/store.ts';
+import { testRegistration } from '../../lib/testing/registration.ts';
 
 /**
  * A minimal AS on its own thread (the other core): it parses each transaction, as a real AS must,
@@ -111,15 +112,9 @@ const host: Host = {
   joinedMembers: async () => [],
 };
 
-/** An AS interested in every bench room (compiled the way the translator compiles regexes). */
+/** An AS interested in every bench room; its hs_token is `hs-<id>`. */
 export function registrationFor(id: string, url: string): Registration {
-  const rooms = [{ exclusive: false, source: '!bench.*', regex: /^(?:!bench.*)/u }];
-  return {
-    id, url, asToken: `as-${id}`, hsToken: `hs-${id}`, senderLocalpart: `${id}bot`,
-    namespaces: { users: [], aliases: [], rooms },
-    rateLimited: false, protocols: [], receiveEphemeral: false, msc3202: false, msc4190: false,
-    receiveToDevice: false, legacyQueryToken: false, source: '<bench>', raw: {},
-  };
+  return testRegistration({ id, url, rooms: ['!bench.*'], exclusive: false, rateLimited: false, source: '<bench>' });
 }
 
 /** A realistic small message event (about 300 bytes of JSON). */
