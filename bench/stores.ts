@@ -134,7 +134,11 @@ export async function run(): Promise<void> {
     const rounds = 3;
     const runs = new Map(subjects.map((s) => [s, [] as Timing[]]));
     for (let round = 0; round < rounds; round++) {
-      for (const subject of subjects) runs.get(subject)!.push(await throughput(subject, n, round));
+      for (const subject of subjects) {
+        runs.get(subject)!.push(await throughput(subject, n, round));
+        // Let the PostgreSQL server's after-work (WAL writer, autovacuum) finish before the next run.
+        await sleep(300);
+      }
     }
     console.log(`  (1) publish→ack throughput, ${fmt(n)} events x ${rounds} rounds (median):`);
     const rates = new Map<Subject, number>();

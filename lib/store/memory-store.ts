@@ -107,6 +107,11 @@ export class MemoryStore implements Store {
   /**
    * `acknowledge` then the next transaction. Like SqliteStore (whose model this store is in the
    * specs) it creates up to TRANSACTIONS_AHEAD full transactions ahead and hands them out later.
+   *
+   * @example
+   * ```ts
+   * const next = await store.acknowledgeAndCreate('irc', sent.txnId, { event: 100, ephemeral: 100, toDevice: 100 }, build);
+   * ```
    */
   async acknowledgeAndCreate(
     asId: string,

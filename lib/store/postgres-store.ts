@@ -235,6 +235,11 @@ export class PostgresStore implements Store {
    * `acknowledge` then `createTransaction` in one database transaction and four round trips
    * (see postgres-acknowledge-create.ts). When the creation fails the acknowledgement still
    * commits, and the creation's error is thrown.
+   *
+   * @example
+   * ```ts
+   * const next = await store.acknowledgeAndCreate('irc', sent.txnId, limits, build); // null: queue empty
+   * ```
    */
   async acknowledgeAndCreate(
     asId: string,

@@ -224,6 +224,15 @@ export function sqliteOperations(db: Database.Database, relaxAcknowledgements: b
   };
 }
 
+/**
+ * A `transactions` row as the Store interface gives it out.
+ *
+ * @example
+ * ```ts
+ * const row = ops.inFlight('irc');
+ * const txn = row ? toStoredTransaction('irc', row) : null;
+ * ```
+ */
 export function toStoredTransaction(asId: string, row: TxnRow): StoredTransaction {
   return {
     asId,

@@ -127,7 +127,18 @@ export class SqliteStore implements Store {
   /**
    * `acknowledge` then `createTransaction` in one SQLite transaction: one commit (and, with
    * `synchronous: 'full'`, one fsync) per transaction sent instead of two. When the creation
-   * fails the acknowledgement still commits, and the creation's error is thrown.
+   * fails the acknowledgement still commits, and the creation's error is thrown. When it has to
+   * create, it also stores up to TRANSACTIONS_AHEAD full transactions after the one it returns,
+   * in the same commit, and later calls hand those out with no fsync.
+   *
+   * @example
+   * ```ts
+   * let txn = await store.createTransaction('irc', limits, build);
+   * while (txn) {
+   *   await client.sendTransaction(String(txn.txnId), txn.body);
+   *   txn = await store.acknowledgeAndCreate('irc', txn.txnId, limits, build);
+   * }
+   * ```
    */
   async acknowledgeAndCreate(
     asId: string,
