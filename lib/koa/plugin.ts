@@ -22,7 +22,7 @@ import { ExistenceQueries, type EnsureOptions, type QueryResult } from '../query
 import { loadRegistrations } from '../registration/load.ts';
 import type { Registration } from '../registration/registration.ts';
 import { Registry } from '../registration/registry.ts';
-import type { Store } from '../store/store.ts';
+import type { EnqueueOptions, Store } from '../store/store.ts';
 import { aliasChangesMiddleware } from './alias-changes.ts';
 import { accessTokens, authMiddleware } from './auth.ts';
 import { matrixErrors, renderMatrixError } from './error-response.ts';
@@ -36,8 +36,12 @@ import type { AppserviceContext, AppserviceState } from './state.ts';
 export interface Appservices {
   /** Mount before the homeserver's own routes: `app.use(as.middleware())`. */
   middleware(): Middleware<AppserviceState, AppserviceContext>;
-  /** Queue a persisted room event for every interested AS; resolves (with their ids) once durable. */
-  publish(event: MatrixEvent): Promise<readonly string[]>;
+  /**
+   * Queue a persisted room event for every interested AS; resolves (with their ids) once durable.
+   * With PostgresStore, `{ client }` (a pg client inside the homeserver's open transaction) makes
+   * the enqueue part of that transaction: it commits or rolls back with the event write.
+   */
+  publish(event: MatrixEvent, options?: EnqueueOptions): Promise<readonly string[]>;
   /** Typing, receipts, presence: only to ASes that asked for ephemeral events. */
   publishEphemeral(edu: EphemeralEvent): Promise<readonly string[]>;
   /** To-device messages for users in an AS's namespace, to ASes that asked for them. */
@@ -216,7 +220,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
   let closed: Promise<void> | undefined;
   return {
     middleware: () => middleware,
-    publish: (event) => publisher.publish(event),
+    publish: (event, publishOptions) => publisher.publish(event, publishOptions),
     publishEphemeral: (edu) => publisher.publishEphemeral(edu),
     publishToDevice: (message) => publisher.publishToDevice(message),
     ensureUser: timedQueries.ensureUser,

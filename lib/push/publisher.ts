@@ -19,7 +19,7 @@ import {
 import { InvalidEventError } from '../errors.ts';
 import type { Interest } from '../interest.ts';
 import type { Registration } from '../registration/registration.ts';
-import type { EnqueueItem, ItemKind, Store } from '../store/store.ts';
+import type { EnqueueItem, EnqueueOptions, ItemKind, Store } from '../store/store.ts';
 
 export type { EphemeralEvent, MatrixEvent, ToDeviceMessage } from '../events.ts';
 
@@ -77,12 +77,13 @@ export class Publisher {
    * @example
    * const asIds = await publisher.publish({ event_id: '$1', room_id: '!r:hs', type: 'm.room.message', sender: '@irc_bob:hs', content: { body: 'hi' } });
    */
-  publish(event: MatrixEvent): Promise<readonly string[]> {
+  publish(event: MatrixEvent, options?: EnqueueOptions): Promise<readonly string[]> {
     try {
       assertMatrixEvent(event);
       const json = serialise('event', event);
       // Observed before interest is asked, so a membership change is seen by this very event.
       this.#interest.observe(event);
+      if (options?.client !== undefined) return this.#outbox(event, json, options);
       // Most events need no host call: no promise per event for them.
       const now = this.#interest.interestedInNow?.(event);
       if (now !== undefined) return this.#commit(this.#item('event', json, now));
@@ -122,6 +123,18 @@ export class Publisher {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * The outbox: the items join the homeserver's own open transaction (PostgresStore), outside the
+   * group commit, and commit or roll back with its event write. Senders are not told here: the
+   * items are invisible until the homeserver commits, and the store notifies on commit.
+   */
+  async #outbox(event: MatrixEvent, json: string, options: EnqueueOptions): Promise<readonly string[]> {
+    const item = this.#item('event', json, this.#interest.interestedInNow?.(event) ?? (await this.#interest.interestedIn(event)));
+    if (item === null) return [];
+    await this.#store.enqueue([item], options);
+    return item.asIds;
   }
 
   #item(kind: ItemKind, json: string, regs: readonly Registration[]): EnqueueItem | null {

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import pg from 'pg';
 import { appservices, type Appservices } from '../../lib/index.ts';
 import { PostgresStore } from '../../lib/store/postgres-store.ts';
 import { MockAppService } from '../../lib/testing/index.ts';
@@ -44,6 +45,32 @@ describe('appservices() on a shared PostgresStore', () => {
     plugins.push(plugin);
     return plugin;
   }
+
+  it("publish(event, { client }) commits with the homeserver's transaction, and a rollback queues nothing", async () => {
+    const plugin = await start();
+    const homeserver = new pg.Pool({ connectionString: schema.url, max: 1 });
+    try {
+      const write = async (id: string, outcome: 'COMMIT' | 'ROLLBACK') => {
+        const client = await homeserver.connect();
+        try {
+          await client.query('BEGIN');
+          const asIds = await plugin.publish({ event_id: id, room_id: '!r:hs.test', type: 'm.room.message', sender: '@irc_bob:hs.test', content: {} }, { client });
+          expect(asIds).to.deep.equal(['irc']);
+          await client.query(outcome);
+        } finally {
+          client.release();
+        }
+      };
+      await write('$rolled-back', 'ROLLBACK');
+      await write('$committed', 'COMMIT');
+      const events = (await mock.waitForEvents(1, 10_000)) as { event_id: string }[];
+      await new Promise((r) => setTimeout(r, 200));
+      expect(mock.events.map((e) => (e as { event_id: string }).event_id)).to.deep.equal(['$committed']);
+      expect(events[0]?.event_id).to.equal('$committed');
+    } finally {
+      await homeserver.end();
+    }
+  });
 
   it('delivers what either process publishes once, in order, through whichever holds the sender lock', async () => {
     // The first plugin delivers alone, so it holds the sender lock before the second one starts.
