@@ -10,6 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
+import { Registry as MetricsRegistry } from 'prom-client';
 import { appservices, type Appservices, type AppserviceContext, type AppservicesOptions, type AppserviceState, type Logger } from '../../lib/index.ts';
 import { clientEvent, HomeserverData } from './data.ts';
 import { homeserverHost } from './host.ts';
@@ -51,7 +52,9 @@ export async function startHomeserver(options: HomeserverOptions): Promise<Runni
   const { serverName = 'localhost', port = 0, hostname = '127.0.0.1', ...pluginOptions } = options;
   const logger: Logger | undefined = options.logger;
   const data = new HomeserverData(serverName);
-  const as = await appservices({ ...pluginOptions, host: homeserverHost(data) });
+  // The plugin's metrics (per-AS up/down, backlog, transactions, query latency) on GET /metrics.
+  const metrics = pluginOptions.metricsRegistry ?? new MetricsRegistry();
+  const as = await appservices({ ...pluginOptions, metricsRegistry: metrics, host: homeserverHost(data) });
   // Publishing is part of persisting: the client gets its answer only once the ASes' queues hold it.
   data.onPersisted = (event) => as.publish(clientEvent(event));
   // Each AS's own user exists from the start (Synapse does the same), so it can act without registering.
@@ -68,6 +71,10 @@ export async function startHomeserver(options: HomeserverOptions): Promise<Runni
   roomRoutes(router, data, ops);
   directoryRoutes(router, data, ops);
   const stopSync = syncRoutes(router, data);
+  router.get('/metrics', async (ctx) => {
+    ctx.type = metrics.contentType;
+    ctx.body = await metrics.metrics();
+  });
 
   app.use(matrixErrorBoundary((err) => logger?.error({ err }, 'reference homeserver: unexpected error')));
   app.use(as.middleware());

@@ -42,6 +42,15 @@ describe('e2e: the reference homeserver', () => {
 
   const errcode = (res: { status: number; body: Json }) => [res.status, res.body.errcode];
 
+  it('exposes the plugin metrics on /metrics', async () => {
+    const res = await fetch(`${hs.url}/metrics`);
+    expect(res.status).to.equal(200);
+    const text = await res.text();
+    expect(text).to.match(/^koa_appservice_up\{appservice="watcher"\} 1$/m);
+    expect(text).to.match(/^koa_appservice_backlog_items\{appservice="watcher"\} \d+$/m);
+    expect(text).not.to.include(AS_TOKEN);
+  });
+
   it('registers with user-interactive dummy auth and answers whoami; refuses taken and invalid names', async () => {
     const first = await api.call('POST', `${C}/register`, { body: { username: 'alice' } });
     expect(first.status).to.equal(401);
