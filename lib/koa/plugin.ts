@@ -69,10 +69,26 @@ export interface Appservices {
 const PLUGIN_PATHS =
   /^\/_matrix\/client\/[^/]+\/(?:register|login|createroom|directory\/|join\/|knock\/|profile\/|thirdparty\/|appservice\/|rooms\/[^/]+\/(?:invite|state\/m\.room\.canonical_alias))/i;
 
-function carriesAsToken(ctx: Context, registry: Registry): boolean {
-  const { header, query } = accessTokens(ctx);
-  if (header !== undefined && registry.byAsToken(header) !== undefined) return true;
-  return query.some((token) => registry.byAsToken(token) !== undefined);
+/**
+ * Whether the request presents an as_token. Users' tokens come back request after request, so
+ * the ones already found to be no AS's are remembered (bounded) and not hashed again; what is
+ * remembered says nothing about any as_token.
+ */
+function asTokenDetector(registry: Registry): (ctx: Context) => boolean {
+  const userTokens = new Set<string>();
+  const isAsToken = (token: string): boolean => {
+    if (userTokens.has(token)) return false;
+    if (registry.byAsToken(token) !== undefined) return true;
+    if (userTokens.size >= 10_000) userTokens.clear();
+    userTokens.add(token);
+    return false;
+  };
+  return (ctx) => {
+    const { header, query } = accessTokens(ctx);
+    if (header !== undefined && isAsToken(header)) return true;
+    for (const token of query) if (isAsToken(token)) return true;
+    return false;
+  };
 }
 
 async function defaultStore(path: string): Promise<Store> {
@@ -206,8 +222,9 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
   // Most requests are a user's, on routes the plugin has nothing to say about: they get the
   // ensure helpers and go straight on. Only our own MatrixErrors thrown downstream (the 408 of
   // ctx.ensureUser) are rendered, as the full chain would.
+  const carriesAsToken = asTokenDetector(registry);
   const middleware: Middleware<AppserviceState, AppserviceContext> = async (ctx, next) => {
-    if (PLUGIN_PATHS.test(routePath(ctx)) || carriesAsToken(ctx, registry)) return chain(ctx, next);
+    if (PLUGIN_PATHS.test(routePath(ctx)) || carriesAsToken(ctx)) return chain(ctx, next);
     attachEnsureHelpers(ctx, ask);
     try {
       await next();

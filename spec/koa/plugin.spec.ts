@@ -155,6 +155,20 @@ describe('appservices() plugin', () => {
     expect(((await outside.body.json()) as { errcode: string }).errcode).to.equal('M_FORBIDDEN');
   });
 
+  it('tells an as_token from users\' tokens however many user tokens came before', async () => {
+    host.users.add('@irc_bob:hs.test');
+    running = await mount(host, { registrations: [ircRegistration(mock.url)] });
+    const whoami = (token: string, where: 'header' | 'query') =>
+      request(
+        `${running!.url}/_matrix/client/v3/account/whoami?user_id=${encodeURIComponent('@irc_bob:hs.test')}` +
+          (where === 'query' ? `&access_token=${encodeURIComponent(token)}` : ''),
+        where === 'header' ? { headers: { authorization: `Bearer ${token}` } } : {},
+      ).then((res) => res.body.json() as Promise<{ userId: string | null }>);
+    for (let n = 0; n < 30; n++) expect(await whoami(`user_token_${n % 3}`, n % 2 === 0 ? 'header' : 'query')).to.deep.equal({ homeserver: true, userId: null });
+    expect(await whoami(AS_TOKEN, 'header')).to.deep.equal({ homeserver: true, userId: '@irc_bob:hs.test' });
+    expect(await whoami(AS_TOKEN, 'query')).to.deep.equal({ homeserver: true, userId: '@irc_bob:hs.test' });
+  });
+
   it('answers a ping from the AS and wakes its sender', async () => {
     running = await mount(host, { registrations: [ircRegistration(mock.url)] });
     const res = await request(`${running.url}/_matrix/client/v1/appservice/irc/ping`, {
