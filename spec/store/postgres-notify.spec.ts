@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import pg from 'pg';
 import { PostgresStore } from '../../lib/store/postgres-store.ts';
 import { advisoryLockKey } from '../../lib/store/sender-lock.ts';
-import { freshSchema } from '../support/postgres-server.ts';
+import { postgresStoresPerTest } from '../support/postgres-server.ts';
 
 type Heard = (readonly string[] | null)[];
 
@@ -13,26 +13,8 @@ async function hear(heard: Heard, n: number): Promise<void> {
 }
 
 describe('PostgresStore.onEnqueued: enqueues in other processes wake this one', () => {
-  let url: string;
-  let schema: string;
-  let drop: () => Promise<void>;
-  const stores: PostgresStore[] = [];
-
-  async function openStore(): Promise<PostgresStore> {
-    const store = new PostgresStore({ connectionString: url, schema, max: 2 });
-    stores.push(store);
-    await store.open();
-    return store;
-  }
-
-  beforeEach(async () => {
-    ({ url, schema, drop } = await freshSchema());
-  });
-
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((s) => s.close()));
-    await drop?.();
-  });
+  const shared = postgresStoresPerTest();
+  const openStore = () => shared.openStore();
 
   it('tells a listening store which ASes got items', async () => {
     const [publisher, sender] = [await openStore(), await openStore()];
@@ -54,7 +36,7 @@ describe('PostgresStore.onEnqueued: enqueues in other processes wake this one', 
     const heard: Heard = [];
     const off = sender.onEnqueued((asIds) => heard.push(asIds));
     await sender.acquireSenderLock('warm-up');
-    const client = new pg.Client({ connectionString: url });
+    const client = new pg.Client({ connectionString: shared.url });
     await client.connect();
     try {
       await client.query('BEGIN');
@@ -81,9 +63,9 @@ describe('PostgresStore.onEnqueued: enqueues in other processes wake this one', 
     const heard: Heard = [];
     sender.onEnqueued((asIds) => heard.push(asIds));
     const lock = (await sender.acquireSenderLock('irc'))!;
-    const admin = new pg.Client({ connectionString: url });
+    const admin = new pg.Client({ connectionString: shared.url });
     await admin.connect();
-    const key = BigInt.asUintN(64, BigInt(advisoryLockKey(`koa-appservice:sender:${schema}:irc`)));
+    const key = BigInt.asUintN(64, BigInt(advisoryLockKey(`koa-appservice:sender:${shared.schema}:irc`)));
     const { rowCount } = await admin.query(
       `SELECT pg_terminate_backend(pid) FROM pg_locks
        WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND classid = $1::oid AND objid = $2::oid`,

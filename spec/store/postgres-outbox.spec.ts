@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { rejection } from '../support/rejection.ts';
 import { createServer, Socket, type Server } from 'node:net';
 import pg from 'pg';
 import { StoreError } from '../../lib/errors.ts';
@@ -6,15 +7,6 @@ import { PostgresStore } from '../../lib/store/postgres-store.ts';
 import { freshSchema } from '../support/postgres-server.ts';
 
 const event = (n: number) => ({ kind: 'event' as const, json: JSON.stringify({ n }), asIds: ['irc', 'slack'] });
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  expect.fail('expected the promise to reject');
-}
 
 describe('PostgresStore outbox: enqueue inside the homeserver transaction', () => {
   let store: PostgresStore;

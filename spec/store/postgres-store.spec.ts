@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { rejection } from '../support/rejection.ts';
 import pg from 'pg';
 import { StoreError } from '../../lib/errors.ts';
 import { PostgresStore } from '../../lib/store/postgres-store.ts';
@@ -17,15 +18,6 @@ storeContractTests('PostgresStore', async () => {
 
 const LIMITS = { event: 100, ephemeral: 100, toDevice: 100 };
 const build = (items: readonly QueuedItem[]): string => `[${items.map((i) => i.json).join(',')}]`;
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  expect.fail('expected the promise to reject');
-}
 
 describe('PostgresStore', () => {
   let url: string;

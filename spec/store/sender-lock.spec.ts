@@ -4,7 +4,7 @@ import { StoreError } from '../../lib/errors.ts';
 import { PostgresStore } from '../../lib/store/postgres-store.ts';
 import { advisoryLockKey, electSender } from '../../lib/store/sender-lock.ts';
 import type { SenderLock } from '../../lib/store/store.ts';
-import { freshSchema } from '../support/postgres-server.ts';
+import { postgresStoresPerTest } from '../support/postgres-server.ts';
 
 const neverLost = (): SenderLock => ({ lost: new Promise(() => {}), release: async () => {} });
 
@@ -68,26 +68,8 @@ describe('electSender', () => {
 });
 
 describe('PostgresStore.acquireSenderLock', () => {
-  let url: string;
-  let schema: string;
-  let drop: () => Promise<void>;
-  const stores: PostgresStore[] = [];
-
-  async function openStore(): Promise<PostgresStore> {
-    const store = new PostgresStore({ connectionString: url, schema, max: 2 });
-    stores.push(store);
-    await store.open();
-    return store;
-  }
-
-  beforeEach(async () => {
-    ({ url, schema, drop } = await freshSchema());
-  });
-
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((s) => s.close()));
-    await drop?.();
-  });
+  const shared = postgresStoresPerTest();
+  const openStore = () => shared.openStore();
 
   it('lets one store hold an AS, and the next take it after release', async () => {
     const [a, b] = [await openStore(), await openStore()];
@@ -105,11 +87,11 @@ describe('PostgresStore.acquireSenderLock', () => {
   it('resolves lost when the lock connection dies, and another store can take over', async () => {
     const [a, b] = [await openStore(), await openStore()];
     const lock = (await a.acquireSenderLock('irc'))!;
-    const admin = new pg.Client({ connectionString: url });
+    const admin = new pg.Client({ connectionString: shared.url });
     await admin.connect();
     try {
       // pg_locks shows a bigint advisory key as two 32-bit halves (objsubid 1 marks a bigint key).
-      const key = BigInt.asUintN(64, BigInt(advisoryLockKey(`koa-appservice:sender:${schema}:irc`)));
+      const key = BigInt.asUintN(64, BigInt(advisoryLockKey(`koa-appservice:sender:${shared.schema}:irc`)));
       const { rowCount } = await admin.query(
         `SELECT pg_terminate_backend(pid) FROM pg_locks
          WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND classid = $1::oid AND objid = $2::oid`,

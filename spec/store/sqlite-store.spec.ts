@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
+import { rejection } from '../support/rejection.ts';
 import { StoreError } from '../../lib/errors.ts';
 import { migrateSqlite, sqliteSchemaVersion } from '../../lib/store/migrations/migrate-sqlite.ts';
 import { migration001 } from '../../lib/store/migrations/sqlite/001-initial.ts';
@@ -24,15 +25,6 @@ function tempDir(): string {
 
 function event(n: number, asIds: readonly string[]): EnqueueItem {
   return { kind: 'event', json: JSON.stringify({ type: 'm.room.message', content: { n } }), asIds };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  return expect.fail('expected a rejection');
 }
 
 storeContractTests('SqliteStore', async () => {

@@ -21,6 +21,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { PostgresStore } from '../../lib/store/postgres-store.ts';
 
 interface ServerState {
   url: Promise<string> | null;
@@ -203,4 +204,43 @@ async function start(): Promise<string> {
     }
   }
   return `postgres://postgres@127.0.0.1:${port}/${DATABASE}`;
+}
+
+/**
+ * Mocha hooks for specs that open several PostgresStores on one fresh schema (several homeserver
+ * processes in miniature): each test gets a new schema, and every store it opened is closed after.
+ *
+ * @example
+ * const pg = postgresStoresPerTest();
+ * it('…', async () => { const [a, b] = [await pg.openStore(), await pg.openStore()]; pg.url; pg.schema; });
+ */
+export function postgresStoresPerTest(): { openStore(): Promise<PostgresStore>; readonly url: string; readonly schema: string } {
+  let fresh: Awaited<ReturnType<typeof freshSchema>> | undefined;
+  const stores: PostgresStore[] = [];
+  beforeEach(async () => {
+    fresh = await freshSchema();
+  });
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+    await fresh?.drop();
+  });
+  const current = () => {
+    if (fresh === undefined) throw new Error('postgresStoresPerTest: no schema yet (use it inside a test)');
+    return fresh;
+  };
+  return {
+    async openStore() {
+      const { url, schema } = current();
+      const store = new PostgresStore({ connectionString: url, schema, max: 2 });
+      stores.push(store);
+      await store.open();
+      return store;
+    },
+    get url() {
+      return current().url;
+    },
+    get schema() {
+      return current().schema;
+    },
+  };
 }
