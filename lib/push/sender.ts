@@ -18,6 +18,11 @@
  * a failure, or another process's death) with the same id and the same bytes; only when that is
  * acknowledged does it ask the store for the next batch. So at most one transaction per AS is in
  * flight, the order is the publish order, and a backlog lives in the store, never in memory.
+ *
+ * When the store already holds the next transaction (created ahead, `Store.nextStored`), it goes
+ * out as soon as the AS has answered, and the acknowledgement is written while it is in flight:
+ * the AS still has one transaction at a time, and the store's work leaves the path every batch
+ * waits on. A crash in between leaves the earlier one in flight; it is resent first.
  */
 import { Backoff, type BackoffOptions } from './backoff.ts';
 import { buildTransactionBody } from './transaction-body.ts';
@@ -239,6 +244,8 @@ export class Sender {
     let resumed = false;
     /** The acknowledgement just looked for the next batch (and cleared #dirty first). */
     let looked = false;
+    /** Acknowledged by the AS but not yet in the store: written while `txn` is being sent. */
+    let unstored: { txn: StoredTransaction; started: number } | null = null;
     this.#dirty = true;
     this.#state = 'sending';
     while (this.#active) {
@@ -269,8 +276,28 @@ export class Sender {
       const started = performance.now();
       const controller = new AbortController();
       this.#controller = controller;
+      const sending = this.#start(txn, controller.signal);
+      if (unstored !== null) {
+        const previous = unstored;
+        unstored = null;
+        try {
+          await this.#store.acknowledge(asId, previous.txn.txnId);
+        } catch (error) {
+          // As after a failed acknowledgeAndCreate: re-read the stored state, which still holds
+          // `previous` in flight, so it is resent (the AS dedups by id) and then this one.
+          controller.abort(new Error('acknowledgement not stored'));
+          await sending.catch(() => {});
+          this.#controller = null;
+          txn = null;
+          resumed = false;
+          if (!this.#active) break;
+          await this.#failed(null, error);
+          continue;
+        }
+        call(this.#onSent, { asId, txnId: String(previous.txn.txnId), counts: previous.txn.counts, durationMs: performance.now() - previous.started });
+      }
       try {
-        await this.#send(String(txn.txnId), txn.body, controller.signal);
+        await sending;
       } catch (error) {
         if (!this.#active) break;
         await this.#failed(String(txn.txnId), error);
@@ -280,6 +307,14 @@ export class Sender {
       }
       const sent = txn;
       try {
+        // A transaction created ahead goes out at once; the acknowledgement is written meanwhile.
+        const ahead = this.#store.nextStored && this.#active ? await this.#store.nextStored(asId, sent.txnId) : null;
+        if (ahead) {
+          this.#backoff.succeed();
+          unstored = { txn: sent, started };
+          txn = ahead;
+          continue;
+        }
         ({ next: txn, looked } = await this.#acknowledge(sent));
       } catch (error) {
         // Which part failed is unknown: re-read the stored state before anything else. If the
@@ -294,6 +329,19 @@ export class Sender {
       this.#backoff.succeed();
       call(this.#onSent, { asId, txnId: String(sent.txnId), counts: sent.counts, durationMs: performance.now() - started });
     }
+  }
+
+  /** Starts sending `txn`; the request is written before this returns, as undici does. */
+  #start(txn: StoredTransaction, signal: AbortSignal): Promise<void> {
+    let sending: Promise<void>;
+    try {
+      sending = this.#send(String(txn.txnId), txn.body, signal);
+    } catch (error) {
+      sending = Promise.reject(error);
+    }
+    // Awaited later, possibly after the acknowledgement: not an unhandled rejection meanwhile.
+    sending.catch(() => {});
+    return sending;
   }
 
   /**

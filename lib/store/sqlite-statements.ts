@@ -53,11 +53,14 @@ function prepare(db: Database.Database) {
     // The AS's first stored transaction is the one in flight; any others were created ahead.
     inFlight: db.prepare<[string], TxnRow>(
       'SELECT txn_id, body, event_count, ephemeral_count, to_device_count FROM transactions WHERE as_id = ? ORDER BY txn_id LIMIT 1'),
+    storedNext: db.prepare<[string, number], TxnRow>(
+      'SELECT txn_id, body, event_count, ephemeral_count, to_device_count FROM transactions WHERE as_id = ? AND txn_id > ? ORDER BY txn_id LIMIT 1'),
     inFlightId: db.prepare<[string], number>('SELECT txn_id FROM transactions WHERE as_id = ? ORDER BY txn_id LIMIT 1').pluck(),
     storedAfter: db.prepare<[string, number], number>('SELECT count(*) FROM transactions WHERE as_id = ? AND txn_id > ?').pluck(),
-    // Iterated and abandoned once a limit is reached: only one transaction's worth is read.
-    pending: db.prepare<[string, number, number], QueuedItem>(
-      'SELECT seq, kind, json FROM queue WHERE as_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    // Read a chunk at a time, and only as far as one transaction's worth. Rows as arrays: better-sqlite3
+    // builds those faster than objects, and iterate() pays a native call per row.
+    pending: db.prepare<[string, number, number], [number, ItemKind, string]>(
+      'SELECT seq, kind, json FROM queue WHERE as_id = ? AND seq > ? ORDER BY seq LIMIT ?').raw(),
     takeTxnId: db.prepare<[string], number>(
       'UPDATE as_state SET next_txn_id = next_txn_id + 1 WHERE as_id = ? RETURNING next_txn_id - 1').pluck(),
     insertTxn: db.prepare<[string, number, string, number, number, number, number, number]>(
@@ -82,6 +85,8 @@ export type CreateOutcome = { txn: StoredTransaction | null } | { error: unknown
 export interface SqliteOperations {
   enqueue(batch: readonly PendingEnqueue[]): void;
   inFlight(asId: string): TxnRow | undefined;
+  /** The transaction stored after `txnId` (created ahead), if any. */
+  nextStored(asId: string, txnId: number): TxnRow | undefined;
   createTransaction(asId: string, limits: BatchLimits, build: Build): StoredTransaction | null;
   acknowledge(asId: string, txnId: number): void;
   /**
@@ -138,13 +143,20 @@ export function sqliteOperations(db: Database.Database, relaxAcknowledgements: b
     const counts: Record<ItemKind, number> = { event: 0, ephemeral: 0, toDevice: 0 };
     const items: QueuedItem[] = [];
     let full = false;
-    for (const item of s.pending.iterate(asId, afterSeq, limits.event + limits.ephemeral + limits.toDevice + 1)) {
-      if (counts[item.kind] >= limits[item.kind]) {
-        full = true;
-        break;
+    // One more than the largest limit: a queue of one kind (the usual case) takes a single read.
+    const chunk = Math.max(limits.event, limits.ephemeral, limits.toDevice) + 1;
+    for (let after = afterSeq; !full; ) {
+      const rows = s.pending.all(asId, after, chunk);
+      for (const [seq, kind, json] of rows) {
+        if (counts[kind] >= limits[kind]) {
+          full = true;
+          break;
+        }
+        counts[kind]++;
+        items.push({ seq, kind, json });
       }
-      counts[item.kind]++;
-      items.push(item);
+      if (rows.length < chunk) break;
+      after = rows[rows.length - 1]![0];
     }
     if (items.length === 0) return null;
     const txnId = s.takeTxnId.get(asId)!;
@@ -193,6 +205,7 @@ export function sqliteOperations(db: Database.Database, relaxAcknowledgements: b
   return {
     enqueue: (batch) => enqueueTx.immediate(batch),
     inFlight: (asId) => s.inFlight.get(asId),
+    nextStored: (asId, txnId) => s.storedNext.get(asId, txnId),
     createTransaction: (asId, limits, build) => createTx.immediate(asId, limits, build),
     acknowledge(asId, txnId) {
       if (!relaxAcknowledgements) return acknowledgeTx.immediate(asId, txnId);

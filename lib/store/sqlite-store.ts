@@ -104,6 +104,13 @@ export class SqliteStore implements Store {
     return row ? toStoredTransaction(asId, row) : null;
   }
 
+  /** The transaction created ahead after `txnId`, if there is one (see acknowledgeAndCreate). */
+  async nextStored(asId: string, txnId: number): Promise<StoredTransaction | null> {
+    const ops = this.#open();
+    const row = this.#sql('nextStored', () => ops.nextStored(asId, txnId));
+    return row ? toStoredTransaction(asId, row) : null;
+  }
+
   async createTransaction(
     asId: string,
     limits: BatchLimits,

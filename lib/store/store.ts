@@ -122,6 +122,16 @@ export interface Store {
     build: (items: readonly QueuedItem[]) => string,
   ): Promise<StoredTransaction | null>;
 
+  /**
+   * Optional, for stores that create transactions ahead (see `acknowledgeAndCreate`): the stored
+   * transaction that follows `txnId`, read without writing anything, or null when none is stored
+   * yet. Once the AS has acknowledged `txnId`, the sender sends that next transaction while the
+   * acknowledgement is being stored, instead of waiting for the write. If the process dies in
+   * between, `txnId` is still in flight after the restart and is resent first; the AS has seen
+   * both ids and deduplicates them.
+   */
+  nextStored?(asId: string, txnId: number): Promise<StoredTransaction | null>;
+
   backlog(asId: string): Promise<Backlog>;
 
   /**

@@ -300,6 +300,54 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
       });
     });
 
+    describe('nextStored (optional)', () => {
+      beforeEach(function () {
+        if (!store.nextStored) this.skip();
+      });
+
+      it('is null when nothing is stored after the transaction in flight, and writes nothing', async () => {
+        await store.enqueue([item('event', 1, ['a']), item('event', 2, ['a'])]);
+        const one = { event: 1, ephemeral: 1, toDevice: 1 };
+        const txn = await store.createTransaction('a', one, build);
+        expect(await store.nextStored!('a', txn!.txnId)).to.equal(null);
+        expect(await store.nextStored!('b', txn!.txnId)).to.equal(null);
+        expect(await store.inFlight('a')).to.deep.equal(txn);
+        expect((await store.backlog('a')).size).to.equal(2);
+      });
+
+      it('gives the transaction the next acknowledgement hands out, without acknowledging anything', async function () {
+        if (!store.acknowledgeAndCreate) this.skip();
+        await store.enqueue(Array.from({ length: 20 }, (_, n) => item('event', n, ['a'])));
+        const limits = { event: 2, ephemeral: 1, toDevice: 1 };
+        let txn = await store.createTransaction('a', limits, build);
+        const seen: number[] = [];
+        while (txn) {
+          seen.push(...bodyNumbers(txn));
+          const ahead = await store.nextStored!('a', txn.txnId);
+          // Reading it changes nothing: the one in flight is still in flight.
+          expect(await store.inFlight('a')).to.deep.equal(txn);
+          const next = await store.acknowledgeAndCreate!('a', txn.txnId, limits, build);
+          if (ahead) expect(next).to.deep.equal(ahead);
+          txn = next;
+        }
+        expect(seen).to.deep.equal(Array.from({ length: 20 }, (_, n) => n));
+      });
+
+      it('lets the sender acknowledge the one before after reading the next: same ids and bytes, in order', async function () {
+        if (!store.acknowledgeAndCreate) this.skip();
+        await store.enqueue(Array.from({ length: 30 }, (_, n) => item('event', n, ['a'])));
+        const limits = { event: 3, ephemeral: 1, toDevice: 1 };
+        const first = await store.createTransaction('a', limits, build);
+        const second = await store.acknowledgeAndCreate!('a', first!.txnId, limits, build);
+        const ahead = await store.nextStored!('a', second!.txnId);
+        if (!ahead) this.skip(); // this store creates nothing ahead
+        await store.acknowledge('a', second!.txnId);
+        expect(await store.inFlight('a')).to.deep.equal(ahead);
+        expect(bodyNumbers(ahead)).to.deep.equal([6, 7, 8]);
+        expect((await store.backlog('a')).size).to.equal(24);
+      });
+    });
+
     it('hands out strictly increasing ids, never reused after everything is acknowledged', async () => {
       const ids: number[] = [];
       for (let round = 0; round < 5; round++) {

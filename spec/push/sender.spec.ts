@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import { AppserviceClient } from '../../lib/client/appservice-client.ts';
 import type { MatrixEvent } from '../../lib/events.ts';
@@ -9,6 +12,7 @@ import { Sender, Senders, type FailedInfo, type SenderOptions, type SentInfo } f
 import type { Registration } from '../../lib/registration/registration.ts';
 import { MemoryStore } from '../../lib/store/memory-store.ts';
 import type { Store } from '../../lib/store/store.ts';
+import { SqliteStore } from '../../lib/store/sqlite-store.ts';
 import { MockAppService } from '../../lib/testing/mock-appservice.ts';
 import { registration } from './registrations.ts';
 
@@ -367,5 +371,149 @@ describe('Sender', function () {
     sender.notify();
     await mock.waitForEvents(1, 2_000);
     await until(() => sender.state === 'idle', 1_000, 'idle again');
+  });
+});
+
+describe('Sender with a store that creates transactions ahead (SqliteStore)', function () {
+  this.timeout(15_000);
+  let dir: string;
+  let store: SqliteStore;
+  let mock: MockAppService;
+  let client: AppserviceClient;
+  let sender: Sender | null = null;
+  const reg = (url: string): Registration => registration('a', { url, users: ['@a_.*'] });
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'koa-as-sender-ahead-'));
+    // 'full': the store creates the next full transactions ahead in the commit that creates one.
+    store = new SqliteStore(join(dir, 'store.db'), { synchronous: 'full' });
+    await store.open();
+    mock = await MockAppService.start({ hsToken: 'hs-token-a' });
+  });
+
+  afterEach(async () => {
+    await sender?.stop();
+    sender = null;
+    await client?.close();
+    await mock.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** The SqliteStore, logging what the sender asks of it; `overrides` replace some calls. */
+  function logged(log: string[], overrides: Partial<Store> = {}): Store {
+    return {
+      open: () => store.open(),
+      enqueue: (items) => store.enqueue(items),
+      inFlight: (asId) => store.inFlight(asId),
+      createTransaction: (asId, limits, build) => store.createTransaction(asId, limits, build),
+      acknowledge: async (asId, txnId) => {
+        await store.acknowledge(asId, txnId);
+        log.push(`ack ${txnId}`);
+      },
+      acknowledgeAndCreate: async (asId, txnId, limits, build) => {
+        const next = await store.acknowledgeAndCreate(asId, txnId, limits, build);
+        log.push(`ack ${txnId}`);
+        return next;
+      },
+      nextStored: (asId, txnId) => store.nextStored(asId, txnId),
+      backlog: (asId) => store.backlog(asId),
+      close: () => store.close(),
+      ...overrides,
+    };
+  }
+
+  /** `refuse`: the send attempts that fail before reaching the AS. */
+  function start(target: Store, options: SenderOptions, log: string[], refuse: (txnId: string) => boolean = () => false): Sender {
+    const r = reg(mock.url);
+    client = new AppserviceClient(r);
+    sender = new Sender({
+      registration: r,
+      store: target,
+      send: (txnId, body, signal) => {
+        log.push(`send ${txnId}`);
+        if (refuse(txnId)) return Promise.reject(new Error('connection reset'));
+        return client.sendTransaction(txnId, body, signal);
+      },
+    }, { backoff: { initialMs: 10, maxMs: 50 }, ...options });
+    sender.start();
+    return sender;
+  }
+
+  async function enqueue(n: number): Promise<void> {
+    await store.enqueue(range(n).map((i) => ({ kind: 'event' as const, json: JSON.stringify(ev('a', i)), asIds: ['a'] })));
+  }
+
+  it('sends a transaction created ahead before the previous acknowledgement is stored; everything once, in order', async () => {
+    await enqueue(1000);
+    const log: string[] = [];
+    const sent: SentInfo[] = [];
+    start(logged(log), { onSent: (info) => sent.push(info) }, log);
+    await mock.waitForEvents(1000, 10_000);
+    await until(() => sent.length === 10, 2_000, 'ten acknowledgements');
+    expect(indexes(mock.events)).to.deep.equal(range(1000));
+    expect(mock.conflicts).to.have.length(0);
+    expect(mock.requests.filter((r) => r.method === 'PUT')).to.have.length(10);
+    const ids = [...mock.transactions.keys()].map(Number);
+    // Overlapped: the send of the next id is logged before the acknowledgement of the one before.
+    const overlapped = ids.slice(1).filter((id, i) => log.indexOf(`send ${id}`) < log.indexOf(`ack ${ids[i]}`));
+    expect(overlapped.length).to.be.greaterThan(0);
+    // Never more than one ahead: the id before the previous one is always stored before a send.
+    for (const [i, id] of ids.entries()) {
+      if (i >= 2) expect(log.indexOf(`ack ${ids[i - 2]}`)).to.be.lessThan(log.indexOf(`send ${id}`));
+    }
+    // onSent reports each once, in order, after its acknowledgement is stored.
+    expect(sent.map((s) => Number(s.txnId))).to.deep.equal(ids);
+    expect(await store.backlog('a')).to.deep.equal({ size: 0, oldestEnqueuedAt: null });
+  });
+
+  it('when storing an acknowledgement fails during the next send, resends both with the same ids and bytes, in order', async () => {
+    await enqueue(600);
+    const log: string[] = [];
+    let failOnce = true;
+    const failed: FailedInfo[] = [];
+    const target = logged(log, {
+      acknowledge: async (asId, txnId) => {
+        if (failOnce) {
+          failOnce = false;
+          log.push(`ack ${txnId} failed`);
+          throw new Error('disk hiccup');
+        }
+        await store.acknowledge(asId, txnId);
+        log.push(`ack ${txnId}`);
+      },
+    });
+    start(target, { onFailed: (f) => failed.push(f) }, log);
+    await mock.waitForEvents(600, 10_000);
+    await until(() => sender!.state === 'idle', 2_000, 'idle');
+    expect(failed.map((f) => f.txnId)).to.deep.equal([null]);
+    const failedAck = log.find((l) => l.endsWith('failed'))!.split(' ')[1]!;
+    // The transaction whose acknowledgement was lost went out twice, same bytes; nothing was lost.
+    expect(putsOf(mock, failedAck)).to.have.length(2);
+    expect(mock.conflicts).to.have.length(0);
+    expect(indexes(mock.events)).to.deep.equal(range(600));
+    expect(await store.backlog('a')).to.deep.equal({ size: 0, oldestEnqueuedAt: null });
+  });
+
+  it('when the send of a transaction created ahead fails, retries that one only, after the acknowledgement before it', async () => {
+    await enqueue(500);
+    const log: string[] = [];
+    const failed: FailedInfo[] = [];
+    const distinct: string[] = [];
+    // The third transaction is the first sent while the acknowledgement of the second is written.
+    const refuse = (txnId: string): boolean => {
+      if (!distinct.includes(txnId)) distinct.push(txnId);
+      return txnId === distinct[2] && log.filter((l) => l === `send ${txnId}`).length === 1;
+    };
+    start(logged(log), { onFailed: (f) => failed.push(f) }, log, refuse);
+    await mock.waitForEvents(500, 10_000);
+    await until(() => sender!.state === 'idle', 2_000, 'idle');
+    expect(failed.map((f) => f.txnId)).to.deep.equal([distinct[2]]);
+    expect(log.filter((l) => l === `send ${distinct[2]}`)).to.have.length(2);
+    expect(log.filter((l) => l === `send ${distinct[1]}`)).to.have.length(1);
+    expect(log.filter((l) => l === `ack ${distinct[1]}`)).to.have.length(1);
+    expect(mock.conflicts).to.have.length(0);
+    expect(indexes(mock.events)).to.deep.equal(range(500));
+    expect(await store.backlog('a')).to.deep.equal({ size: 0, oldestEnqueuedAt: null });
   });
 });
