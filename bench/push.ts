@@ -212,7 +212,10 @@ export async function run(): Promise<void> {
       const oursCpu = median(rates.map((r) => r.oursCpu));
       const baseCpu = median(rates.map((r) => r.baseCpu));
       const label = synchronous === 'full' ? "synchronous='full' (default)" : "synchronous='normal'";
-      console.log(`  (a) publish→ack, ${fmt(n)} events x ${rounds} rounds, ${label}: ${fmt(ours)} events/s; baseline (raw 100-row inserts + raw undici PUTs) ${fmt(base)} events/s; median ratio ${fmt(mid, 2)} (goals >= 0.50 and >= 50,000 events/s)`);
+      // The goals are for the default. In 'normal' the baseline stops paying an fsync per 100 rows,
+      // while ours already paid few (acknowledgements without one, transactions created ahead).
+      const goals = synchronous === 'full' ? 'goals >= 0.50 and >= 50,000 events/s' : "for comparison; the goals are for 'full'";
+      console.log(`  (a) publish→ack, ${fmt(n)} events x ${rounds} rounds, ${label}: ${fmt(ours)} events/s; baseline (raw 100-row inserts + raw undici PUTs) ${fmt(base)} events/s; median ratio ${fmt(mid, 2)} (${goals})`);
       console.log(`      CPU per event (both threads): ours ${fmt(oursCpu, 1)} µs, baseline ${fmt(baseCpu, 1)} µs; CPU-bound ceiling ratio ${fmt(baseCpu / oursCpu, 2)}`);
     }
 
