@@ -39,6 +39,14 @@ export interface AppservicesOptions {
   readonly backoffMaxMs?: number;
   /** Connections kept open to each AS. Default 8. */
   readonly connectionsPerAppservice?: number;
+  /** TCP connect budget of one request to an AS. Default 5 000. */
+  readonly connectTimeoutMs?: number;
+  /** How long an AS may take to start answering one request. Default 30 000 (a query may create a room first). */
+  readonly headersTimeoutMs?: number;
+  /** How long an AS's answer body may take to arrive, whole. Default 30 000. */
+  readonly bodyTimeoutMs?: number;
+  /** Larger answers from an AS are refused. Default 1 MiB. */
+  readonly maxResponseBytes?: number;
   /** Where the plugin logs. Default: silent. A pino logger fits. */
   readonly logger?: Logger;
   /** A prom-client registry to put the plugin's metrics on (see lib/metrics.ts). Default: no metrics. */
@@ -53,6 +61,10 @@ export interface ResolvedOptions {
   readonly backoffInitialMs: number;
   readonly backoffMaxMs: number;
   readonly connectionsPerAppservice: number;
+  readonly connectTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
+  readonly maxResponseBytes: number;
   readonly databasePath: string;
 }
 
@@ -64,6 +76,10 @@ export const defaults: ResolvedOptions = Object.freeze({
   backoffInitialMs: 1_000,
   backoffMaxMs: 60_000,
   connectionsPerAppservice: 8,
+  connectTimeoutMs: 5_000,
+  headersTimeoutMs: 30_000,
+  bodyTimeoutMs: 30_000,
+  maxResponseBytes: 1024 * 1024,
   databasePath: './appservice.db',
 });
 
@@ -125,6 +141,10 @@ export function resolveOptions(options: AppservicesOptions): ResolvedOptions {
     backoffInitialMs: positiveInteger(options, 'backoffInitialMs'),
     backoffMaxMs: positiveInteger(options, 'backoffMaxMs'),
     connectionsPerAppservice: positiveInteger(options, 'connectionsPerAppservice'),
+    connectTimeoutMs: positiveInteger(options, 'connectTimeoutMs'),
+    headersTimeoutMs: positiveInteger(options, 'headersTimeoutMs'),
+    bodyTimeoutMs: positiveInteger(options, 'bodyTimeoutMs'),
+    maxResponseBytes: positiveInteger(options, 'maxResponseBytes'),
     databasePath: options.databasePath ?? defaults.databasePath,
   };
   if (resolved.backoffMaxMs < resolved.backoffInitialMs) {

@@ -42,5 +42,9 @@ describe('options', () => {
     expect(optionError({ registrations: ['a'], host, store: {} }).option).to.equal('store');
     expect(optionError({ registrations: ['a'], host, logger: console.log }).option).to.equal('logger');
     expect(optionError({ registrations: ['a'], host, backoffInitialMs: 100, backoffMaxMs: 10 }).option).to.equal('backoffMaxMs');
+    expect(optionError({ registrations: ['a'], host, headersTimeoutMs: 0 }).option).to.equal('headersTimeoutMs');
+    expect(optionError({ registrations: ['a'], host, connectTimeoutMs: 1.5 }).option).to.equal('connectTimeoutMs');
+    expect(optionError({ registrations: ['a'], host, bodyTimeoutMs: '30s' }).option).to.equal('bodyTimeoutMs');
+    expect(optionError({ registrations: ['a'], host, maxResponseBytes: -1 }).option).to.equal('maxResponseBytes');
   });
 });

@@ -119,7 +119,13 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
   const clients = new Map<string, AppserviceClient>();
   for (const registration of registrations) {
     if (registration.url !== null) {
-      clients.set(registration.id, new AppserviceClient(registration, { connections: resolved.connectionsPerAppservice }));
+      clients.set(registration.id, new AppserviceClient(registration, {
+        connections: resolved.connectionsPerAppservice,
+        connectTimeoutMs: resolved.connectTimeoutMs,
+        headersTimeoutMs: resolved.headersTimeoutMs,
+        bodyTimeoutMs: resolved.bodyTimeoutMs,
+        maxResponseBytes: resolved.maxResponseBytes,
+      }));
     }
   }
   const clientFor = (asId: string): AppserviceClient | undefined => clients.get(asId);

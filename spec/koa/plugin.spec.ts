@@ -180,6 +180,37 @@ describe('appservices() plugin', () => {
     expect((await res.body.json()) as object).to.have.property('duration_ms').that.is.a('number');
   });
 
+  it('applies the AS client options: headersTimeoutMs and maxResponseBytes bound what an AS may take and send', async () => {
+    const ping = async (): Promise<{ status: number; errcode?: string; ms: number }> => {
+      const started = performance.now();
+      const res = await request(`${running!.url}/_matrix/client/v1/appservice/irc/ping`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${AS_TOKEN}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      const body = (await res.body.json()) as { errcode?: string };
+      return { status: res.statusCode, errcode: body.errcode, ms: performance.now() - started };
+    };
+    // undici checks these timeouts on a coarse clock (about every half second): leave it room.
+    // The ping's own deadline (queryDeadlineMs) is well past the AS's 3 s.
+    mock.slow(3_000);
+    running = await mount(host, { registrations: [ircRegistration(mock.url)], queryDeadlineMs: 10_000 });
+    expect(await ping()).to.include({ status: 200 });
+    await running.close();
+    running = await mount(host, { registrations: [ircRegistration(mock.url)], queryDeadlineMs: 10_000, headersTimeoutMs: 100 });
+    const late = await ping();
+    expect(late).to.include({ status: 504, errcode: 'M_CONNECTION_TIMEOUT' });
+    expect(late.ms).to.be.below(2_500);
+    await running.close();
+    mock.slow(0);
+    mock.oversized(4096);
+    running = await mount(host, { registrations: [ircRegistration(mock.url)] });
+    expect(await ping()).to.include({ status: 200 });
+    await running.close();
+    running = await mount(host, { registrations: [ircRegistration(mock.url)], maxResponseBytes: 1024 });
+    expect(await ping()).to.include({ status: 502, errcode: 'M_BAD_STATUS' });
+  });
+
   it("gives the homeserver's own routes ctx.ensureUser, with a 408 Matrix error when the AS cannot answer", async () => {
     running = await mount(host, { registrations: [ircRegistration(mock.url)], queryDeadlineMs: 300 });
     const path = (user: string) => `${running!.url}/_matrix/client/v3/custom/${encodeURIComponent(user)}`;
