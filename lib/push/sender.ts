@@ -276,7 +276,7 @@ export class Sender {
       const started = performance.now();
       const controller = new AbortController();
       this.#controller = controller;
-      const sending = this.#start(txn, controller.signal);
+      const sending = this.#beginSend(txn, controller.signal);
       if (unstored !== null) {
         const previous = unstored;
         unstored = null;
@@ -332,7 +332,7 @@ export class Sender {
   }
 
   /** Starts sending `txn`; the request is written before this returns, as undici does. */
-  #start(txn: StoredTransaction, signal: AbortSignal): Promise<void> {
+  #beginSend(txn: StoredTransaction, signal: AbortSignal): Promise<void> {
     let sending: Promise<void>;
     try {
       sending = this.#send(String(txn.txnId), txn.body, signal);
