@@ -6,7 +6,7 @@
  * | code                     | class               | meaning                                            |
  * |--------------------------|---------------------|----------------------------------------------------|
  * | `ERR_REGISTRATION`       | RegistrationError   | a registration file is invalid (file, field, why)  |
- * | `ERR_OPTIONS`            | OptionsError        | `appservices()` was given a bad option             |
+ * | `ERR_OPTIONS`            | OptionsError        | a bad option (appservices() or a constructor)      |
  * | `ERR_AS_REQUEST`         | AppserviceRequestError | a request to an AS failed (status, transport)   |
  * | `ERR_STORE`              | StoreError          | the durable store failed or is from a newer version|
  * | `ERR_INVALID_EVENT`      | InvalidEventError   | `publish()` was given something that is no event   |
@@ -60,12 +60,22 @@ export class RegistrationLoadError extends KoaAppserviceError {
   }
 }
 
+/**
+ * A bad option, from `appservices()` or from any constructor a homeserver calls itself
+ * (`new SqliteStore(...)`, `new PostgresStore(...)`, ...): one class, so one `catch` fits all.
+ * `source` names who was given it.
+ *
+ * @example
+ * throw new OptionsError('max', 'must be a positive integer, got 0', 'PostgresStore');
+ */
 export class OptionsError extends KoaAppserviceError {
   readonly option: string;
+  readonly source: string;
 
-  constructor(option: string, reason: string) {
-    super('ERR_OPTIONS', `appservices(): option "${option}": ${reason}`);
+  constructor(option: string, reason: string, source = 'appservices()') {
+    super('ERR_OPTIONS', `${source}: option "${option}": ${reason}`);
     this.option = option;
+    this.source = source;
   }
 }
 
