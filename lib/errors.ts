@@ -117,6 +117,25 @@ export class StoreError extends KoaAppserviceError {
   }
 }
 
+/**
+ * A store refused to create a transaction because its truth differs from what the sender
+ * believed: a transaction (`txnId`, when known) is already in flight for the AS, or the sender
+ * lost its right to write. The sender's answer is to re-read the store, never to back off blindly.
+ *
+ * @example
+ * if (err instanceof InFlightMismatchError) inFlight = await store.inFlight(err.asId);
+ */
+export class InFlightMismatchError extends StoreError {
+  readonly asId: string;
+  readonly txnId: string | undefined;
+
+  constructor(asId: string, txnId?: string) {
+    super(`appservice "${asId}" already has ${txnId === undefined ? 'a transaction' : `transaction ${txnId}`} in flight`);
+    this.asId = asId;
+    this.txnId = txnId;
+  }
+}
+
 export class InvalidEventError extends KoaAppserviceError {
   constructor(message: string) {
     super('ERR_INVALID_EVENT', message);

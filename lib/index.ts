@@ -24,6 +24,7 @@ export {
   OptionsError,
   AppserviceRequestError,
   StoreError,
+  InFlightMismatchError,
   InvalidEventError,
   MatrixError,
   type ErrorCode,
