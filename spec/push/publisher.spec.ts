@@ -173,6 +173,13 @@ describe('Publisher', () => {
     expect(error).to.be.instanceOf(InvalidEventError).with.property('message').match(/ephemeral\.room_id/);
   });
 
+  it('AS API "Pushing EDUs": refuses an EDU of another type than the three at publishEphemeral, queueing nothing', async () => {
+    const publisher = make();
+    const error = await publisher.publishEphemeral({ type: 'org.example.custom', room_id: '!r:hs.test', content: {} }).catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(InvalidEventError).with.property('message').match(/^ephemeral\.type: "org\.example\.custom" is not an EDU type/);
+    expect(store.commits).to.deep.equal([]);
+  });
+
   it('queues to-device messages for the AS owning the recipient, if it asked for them', async () => {
     const publisher = make();
     const msg = { type: 'm.room_key', sender: '@x:hs.test', to_user_id: '@b_y:hs.test', to_device_id: 'DEV', content: {} };
