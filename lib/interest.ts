@@ -136,6 +136,19 @@ export class Interest {
   }
 
   /**
+   * The ASes (with a url) that a user "matches" (AS API): a local user in their users namespace, or
+   * their sender. Only these may see the user's private read receipts.
+   *
+   * @example
+   * const mayRead = interest.ownersOf('@irc_bob:hs').has(registration);
+   */
+  ownersOf(userId: string): ReadonlySet<Registration> {
+    const found = new Set<Registration>();
+    this.#addUser(found, userId);
+    return found;
+  }
+
+  /**
    * Call for every published event (the publisher does): a membership change drops the room's
    * cached members, an alias change its cached aliases, so the next event sees the new facts.
    *
