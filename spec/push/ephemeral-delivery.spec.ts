@@ -4,6 +4,10 @@
  *
  * - "Private read receipts should only be sent for users matching one of the application service's
  *   namespaces. Normal read receipts and threaded read receipts are always sent."
+ * - "EDUs which are not associated with a particular room (i.e. m.presence), should be sent to the
+ *   application service if the EDU would apply contextually. For example, a presence update for a
+ *   user an application service shares a room with, or matching one of the application service's
+ *   namespaces." (with `Host.joinedRooms`; without it, only the namespace rule, said at start)
  */
 import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -87,10 +91,22 @@ describe('ephemeral delivery (AS API "Pushing EDUs")', function () {
     return as;
   }
 
-  /** Publishes a room event both ASes want and waits for it: whatever was published before has arrived. */
-  async function flush(roomId: string, n: number): Promise<void> {
-    await as!.publish({ event_id: `$mark${n}`, room_id: roomId, type: 'm.room.message', sender: '@irc_x:hs.test', content: {} });
-    await Promise.all([irc.waitForEvents(n), slack.waitForEvents(n)]);
+  let marks = 0;
+  /**
+   * Publishes one event to each AS (sent by its own user) and waits until both have it: whatever
+   * was published before has arrived, since each AS's queue is delivered in order.
+   */
+  async function flush(): Promise<void> {
+    const id = `$mark${++marks}`;
+    const mark = (sender: string) => ({ event_id: `${id}${sender}`, room_id: '!marks:hs.test', type: 'm.room.message', sender, content: {} });
+    await as!.publish(mark('@irc_mark:hs.test'));
+    await as!.publish(mark('@slack_mark:hs.test'));
+    const arrived = (mock: MockAppService) => mock.events.some((e) => (e as { event_id: string }).event_id.startsWith(id));
+    const deadline = Date.now() + 10_000;
+    while (!arrived(irc) || !arrived(slack)) {
+      if (Date.now() > deadline) throw new Error(`${id} did not reach both ASes`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   beforeEach(async () => {
@@ -124,7 +140,7 @@ describe('ephemeral delivery (AS API "Pushing EDUs")', function () {
         },
       };
       expect(await as!.publishEphemeral(receipt)).to.deep.equal(['irc', 'slack']);
-      await flush('!room:hs.test', 1);
+      await flush();
       const only = (userId: string, ts: number) => ({
         type: 'm.receipt',
         room_id: '!room:hs.test',
@@ -140,9 +156,46 @@ describe('ephemeral delivery (AS API "Pushing EDUs")', function () {
       host.join('!room:hs.test', '@slack_y:hs.test');
       const receipt: EphemeralEvent = { type: 'm.receipt', room_id: '!room:hs.test', content: { $1: { 'm.read.private': { '@irc_x:hs.test': { ts: 2 } } } } };
       expect(await as!.publishEphemeral(receipt)).to.deep.equal(['irc']);
-      await flush('!room:hs.test', 1);
+      await flush();
       expect(irc.ephemeral).to.deep.equal([receipt]);
       expect(slack.ephemeral).to.deep.equal([]);
+    });
+  });
+
+  describe('presence "contextually"', () => {
+    const alice = (n: number): EphemeralEvent => ({ type: 'm.presence', sender: '@alice:far.test', content: { presence: 'online', n } });
+
+    it('with Host.joinedRooms: the presence of a user sharing a room with an AS\'s user reaches that AS only', async () => {
+      await start(true);
+      host.join('!room:hs.test', '@irc_x:hs.test');
+      host.join('!room:hs.test', '@alice:far.test');
+      host.join('!other:hs.test', '@slack_y:hs.test');
+      expect(await as!.publishEphemeral(alice(1))).to.deep.equal(['irc']);
+      // Alice joins slack's room too; the membership event is published, so the next update sees it.
+      host.join('!other:hs.test', '@alice:far.test');
+      await as!.publish({ event_id: '$j', room_id: '!other:hs.test', type: 'm.room.member', state_key: '@alice:far.test', sender: '@alice:far.test', content: { membership: 'join' } });
+      expect(await as!.publishEphemeral(alice(2))).to.deep.equal(['irc', 'slack']);
+      await flush();
+      expect(irc.ephemeral).to.deep.equal([alice(1), alice(2)]);
+      expect(slack.ephemeral).to.deep.equal([alice(2)]);
+      expect(logged.filter((l) => l.fields.hook === 'Host.joinedRooms')).to.deep.equal([]);
+    });
+
+    it('without Host.joinedRooms: only namespace users\' presence, and appservices() says so once at start naming the hook', async () => {
+      await start(false);
+      host.join('!room:hs.test', '@irc_x:hs.test');
+      host.join('!room:hs.test', '@alice:far.test');
+      expect(await as!.publishEphemeral(alice(1))).to.deep.equal([]);
+      const own: EphemeralEvent = { type: 'm.presence', sender: '@irc_x:hs.test', content: { presence: 'online' } };
+      expect(await as!.publishEphemeral(own)).to.deep.equal(['irc']);
+      await as!.publishEphemeral(alice(2));
+      await flush();
+      expect(irc.ephemeral).to.deep.equal([own]);
+      expect(slack.ephemeral).to.deep.equal([]);
+      const notices = logged.filter((l) => l.fields.hook === 'Host.joinedRooms');
+      expect(notices).to.have.length(1);
+      expect(notices[0]!.fields.feature).to.equal('contextual presence');
+      expect(notices[0]!.message).to.match(/presence/);
     });
   });
 });
