@@ -28,10 +28,16 @@ export interface QueuedItem {
   readonly json: string;
 }
 
+/** How much one transaction may carry (the cut is `BatchCut` in batch.ts, the same for every store). */
 export interface BatchLimits {
   readonly event: number;
   readonly ephemeral: number;
   readonly toDevice: number;
+  /**
+   * Optional cap on the sum of the items' JSON bytes (plus one per item for its separator). An
+   * item larger than the cap on its own still goes, alone.
+   */
+  readonly bytes?: number;
 }
 
 /** A stored transaction: sent with this id and these exact bytes until acknowledged. */
@@ -89,9 +95,10 @@ export interface Store {
   inFlight(asId: string): Promise<StoredTransaction | null>;
 
   /**
-   * Takes the AS's oldest queued items, in order, stopping before the first item whose kind has
-   * reached its limit; allocates the next transaction id; stores `build(items)` as the body. Returns
-   * null when the queue is empty. Throws a StoreError when a transaction is already in flight.
+   * Takes the AS's oldest queued items, in order, stopping before the first item that does not fit
+   * the limits (see BatchCut); allocates the next transaction id; stores `build(items)` as the
+   * body. Returns null when the queue is empty. Throws an InFlightMismatchError when a transaction
+   * is already in flight.
    */
   createTransaction(
     asId: string,

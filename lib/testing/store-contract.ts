@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { afterEach, beforeEach, describe, it } from 'mocha';
-import { StoreError } from '../errors.ts';
+import { InFlightMismatchError, StoreError } from '../errors.ts';
 import type { BatchLimits, EnqueueItem, ItemKind, QueuedItem, Store, StoredTransaction } from '../store/store.ts';
 
 /** What `makeStore` gives the suite for each test. */
@@ -179,8 +179,24 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
       await store.enqueue([item('event', 1, ['a']), item('event', 2, ['a'])]);
       const txn = await store.createTransaction('a', { event: 1, ephemeral: 1, toDevice: 1 }, build);
       const err = await rejection(store.createTransaction('a', LIMITS, build));
-      expect(err).to.be.instanceOf(StoreError);
+      expect(err).to.be.instanceOf(InFlightMismatchError).and.include({ asId: 'a', txnId: String(txn!.txnId) });
       expect(await store.inFlight('a')).to.deep.equal(txn);
+    });
+
+    it('cuts a batch at the byte limit too, and sends an item larger than the limit alone', async () => {
+      const sized = (n: number, bytes: number): EnqueueItem =>
+        ({ kind: 'event', json: JSON.stringify({ content: { n }, pad: 'x'.repeat(bytes) }), asIds: ['a'] });
+      // Each small item is about 40 bytes of JSON; 100 bytes hold two of them, not three.
+      await store.enqueue([sized(0, 10), sized(1, 10), sized(2, 10), sized(3, 500), sized(4, 10)]);
+      const limits = { ...LIMITS, bytes: 100 };
+      const sizes: number[][] = [];
+      for (let round = 0; round < 10; round++) {
+        const txn = await store.createTransaction('a', limits, build);
+        if (!txn) break;
+        sizes.push(bodyNumbers(txn));
+        await store.acknowledge('a', txn.txnId);
+      }
+      expect(sizes).to.deep.equal([[0, 1], [2], [3], [4]]);
     });
 
     it('stores the transaction: inFlight returns the same id, counts and byte-identical body', async () => {
@@ -251,7 +267,7 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
         const first = await store.acknowledgeAndCreate!('a', 999, one, build);
         expect(bodyNumbers(first)).to.deep.equal([1]);
         const err = await rejection(store.acknowledgeAndCreate!('a', first!.txnId + 1, one, build));
-        expect(err).to.be.instanceOf(StoreError);
+        expect(err).to.be.instanceOf(InFlightMismatchError).and.include({ asId: 'a' });
         expect(await store.inFlight('a')).to.deep.equal(first);
         expect((await store.backlog('a')).size).to.equal(2);
       });

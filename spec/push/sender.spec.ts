@@ -12,7 +12,7 @@ import { Sender, Senders, type FailedInfo, type SenderOptions, type SentInfo } f
 import type { Registration } from '../../lib/registration/registration.ts';
 import { MemoryStore } from '../../lib/store/memory-store.ts';
 import type { Store } from '../../lib/store/store.ts';
-import { SqliteStore } from '../../lib/store/sqlite-store.ts';
+import { SqliteStore } from '../../lib/store/sqlite/sqlite-store.ts';
 import { MockAppService } from '../../lib/testing/mock-appservice.ts';
 import { registration } from './registrations.ts';
 

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { rejection } from '../support/rejection.ts';
 import pg from 'pg';
-import { StoreError } from '../../lib/errors.ts';
-import { PostgresStore } from '../../lib/store/postgres-store.ts';
+import { OptionsError, StoreError } from '../../lib/errors.ts';
+import { PostgresStore } from '../../lib/store/postgres/postgres-store.ts';
 import type { QueuedItem } from '../../lib/store/store.ts';
 import { storeContractTests } from '../../lib/testing/store-contract.ts';
 import { freshSchema } from '../support/postgres-server.ts';
@@ -93,12 +93,14 @@ describe('PostgresStore', () => {
       expect(err.message).to.match(/no_such_database/);
     });
 
-    it('refuses bad options with a TypeError', () => {
-      expect(() => new PostgresStore({})).to.throw(TypeError, /connectionString/);
+    it('refuses bad options with an OptionsError naming the option and PostgresStore', () => {
+      expect(() => new PostgresStore({})).to.throw(OptionsError, /PostgresStore: option "connectionString"/);
       expect(() => new PostgresStore({ connectionString: 'hs:s3cret@db/hs' }))
-        .to.throw(TypeError, /postgres:\/\//).and.satisfy((err: Error) => !err.message.includes('s3cret'));
-      expect(() => new PostgresStore({ connectionString: url, schema: 'x"; DROP' })).to.throw(TypeError, /schema/);
-      expect(() => new PostgresStore({ connectionString: url, max: 0 })).to.throw(TypeError, /max/);
+        .to.throw(OptionsError, /postgres:\/\//).and.satisfy((err: Error) => !err.message.includes('s3cret'));
+      expect(() => new PostgresStore({ connectionString: url, schema: 'x"; DROP' })).to.throw(OptionsError, /"schema"/);
+      expect(() => new PostgresStore({ connectionString: url, max: 0 }))
+        .to.throw(OptionsError, /"max"/).with.property('source', 'PostgresStore');
+      expect(() => new PostgresStore({ connectionString: url, lockHeartbeatMs: -1 })).to.throw(OptionsError, /"lockHeartbeatMs"/);
     });
   });
 

@@ -6,18 +6,18 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { rejection } from '../support/rejection.ts';
-import { StoreError } from '../../lib/errors.ts';
-import { migrateSqlite, sqliteSchemaVersion } from '../../lib/store/migrations/migrate-sqlite.ts';
-import { migration001 } from '../../lib/store/migrations/sqlite/001-initial.ts';
-import { sqliteMigrations } from '../../lib/store/migrations/sqlite/index.ts';
-import { TRANSACTIONS_AHEAD } from '../../lib/store/sqlite-statements.ts';
-import { SqliteStore } from '../../lib/store/sqlite-store.ts';
+import { OptionsError, StoreError } from '../../lib/errors.ts';
+import { migrateSqlite, sqliteSchemaVersion } from '../../lib/store/sqlite/migrate.ts';
+import { migration001 } from '../../lib/store/sqlite/migrations/001-initial.ts';
+import { sqliteMigrations } from '../../lib/store/sqlite/migrations/index.ts';
+import { TRANSACTIONS_AHEAD } from '../../lib/store/sqlite/statements.ts';
+import { SqliteStore } from '../../lib/store/sqlite/sqlite-store.ts';
 import type { EnqueueItem } from '../../lib/store/store.ts';
 import { storeContractTests } from '../../lib/testing/store-contract.ts';
 
 const LIMITS = { event: 100, ephemeral: 100, toDevice: 100 };
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const STORE_MODULE = new URL('../../lib/store/sqlite-store.ts', import.meta.url).href;
+const STORE_MODULE = new URL('../../lib/store/sqlite/sqlite-store.ts', import.meta.url).href;
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'koa-as-sqlite-'));
@@ -162,9 +162,10 @@ describe('SqliteStore', () => {
     expect(err.message).to.contain(path);
   });
 
-  it('rejects bad options with a TypeError', () => {
-    expect(() => new SqliteStore('')).to.throw(TypeError);
-    expect(() => new SqliteStore(path, { synchronous: 'off' as 'full' })).to.throw(TypeError);
+  it('rejects bad options with an OptionsError naming the option and SqliteStore', () => {
+    expect(() => new SqliteStore('')).to.throw(OptionsError, /SqliteStore: option "path"/);
+    expect(() => new SqliteStore(path, { synchronous: 'off' as 'full' }))
+      .to.throw(OptionsError, /SqliteStore: option "synchronous"/).with.property('source', 'SqliteStore');
   });
 
   it('refuses to join a foreign transaction (enqueue with a client)', async () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { MemoryStore } from '../../lib/store/memory-store.ts';
-import { SqliteStore } from '../../lib/store/sqlite-store.ts';
+import { SqliteStore } from '../../lib/store/sqlite/sqlite-store.ts';
 import type { ItemKind, QueuedItem, Store } from '../../lib/store/store.ts';
 
 /**

@@ -9,19 +9,19 @@
  * deletes, so the rows just deleted are excluded by seq. The storing statement takes the next id
  * from the AS's counter row and inserts the transaction; the primary key on `transactions.as_id`
  * keeps it to one in flight even if another process creates at the same moment (then nothing is
- * inserted, the id is skipped, never reused, and the caller gets the in-flight StoreError).
+ * inserted, the id is skipped, never reused, and the caller gets the InFlightMismatchError).
  */
 import type pg from 'pg';
-import { StoreError } from '../errors.ts';
-import { inTransaction } from './postgres-connection.ts';
-import type { BatchLimits, ItemKind, QueuedItem, StoredTransaction } from './store.ts';
+import { InFlightMismatchError } from '../../errors.ts';
+import { BatchCut } from '../batch.ts';
+import type { BatchLimits, ItemKind, QueuedItem } from '../store.ts';
+import { inTransaction } from './connection.ts';
+import type { CreateOutcome } from './create-transaction.ts';
 
 type Build = (items: readonly QueuedItem[]) => string;
 
-/** The transaction's outcome; a failed creation still commits the acknowledgement. */
-export type CreateOutcome = { txn: StoredTransaction | null } | { error: unknown };
-
 /**
+ * The outcome is committed either way: a failed creation still commits the acknowledgement.
  * Acknowledges `txnId` (a no-op unless it is the AS's transaction in flight) and stores the next
  * transaction from the AS's queue. `t(table)` gives the schema-qualified table name. Database
  * failures reject; a failed creation (build() threw, a transaction is in flight) resolves with
@@ -53,18 +53,15 @@ export async function acknowledgeAndCreate(
          WHERE as_id = $1 AND seq NOT IN (SELECT seq FROM gone)
          ORDER BY seq LIMIT $3
        ) AS q ON true`,
-      [asId, txnId, limits.event + limits.ephemeral + limits.toDevice]);
+      [asId, txnId, BatchCut.maxItems(limits)]);
     // One row at least (the LEFT JOIN), so that in_flight is read even when the queue is empty.
     const inFlight = rows[0]?.in_flight ?? null;
-    if (inFlight !== null) return { error: new StoreError(`appservice "${asId}" already has transaction ${inFlight} in flight`) };
-    const counts: Record<ItemKind, number> = { event: 0, ephemeral: 0, toDevice: 0 };
-    const items: QueuedItem[] = [];
+    if (inFlight !== null) return { error: new InFlightMismatchError(asId, inFlight) };
+    const cut = new BatchCut(limits);
     for (const row of rows) {
-      if (row.seq === null) break;
-      if (counts[row.kind] >= limits[row.kind]) break;
-      counts[row.kind]++;
-      items.push({ seq: Number(row.seq), kind: row.kind, json: row.json });
+      if (row.seq === null || !cut.take({ seq: Number(row.seq), kind: row.kind, json: row.json })) break;
     }
+    const { items, counts } = cut;
     if (items.length === 0) return { txn: null };
     let body: string;
     try {
@@ -81,7 +78,7 @@ export async function acknowledgeAndCreate(
        SELECT $1, txn_id, $2, $3, $4, $5, $6::bigint[], $7 FROM id
        ON CONFLICT (as_id) DO NOTHING RETURNING txn_id`,
       [asId, body, counts.event, counts.ephemeral, counts.toDevice, items.map((i) => i.seq), Date.now()]);
-    if (!stored) return { error: new StoreError(`appservice "${asId}" already has a transaction in flight`) };
+    if (!stored) return { error: new InFlightMismatchError(asId) };
     return { txn: { asId, txnId: Number(stored.txn_id), body, counts } };
   }, () => true);
 }

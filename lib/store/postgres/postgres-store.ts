@@ -1,34 +1,22 @@
 import pg from 'pg';
-import { StoreError } from '../errors.ts';
-import { checkEnqueueItems, checkLimits } from './check-input.ts';
-import { GroupCommit } from './group-commit.ts';
-import { acknowledgeAndCreate } from './postgres-acknowledge-create.ts';
-import { EnqueueListeners, enqueueStatements, ROWS_PER_STATEMENT, type PendingEnqueue } from './postgres-enqueue.ts';
-import { migratePostgres, quoteIdent } from './migrations/postgres/migrate.ts';
-import {
-  describeConnection, errorText, inTransaction, isQueryable, looksLikeConnectionString, type Queryable,
-} from './postgres-connection.ts';
-import { AdvisoryLocks } from './sender-lock.ts';
+import { StoreError } from '../../errors.ts';
+import { checkLimits } from '../batch.ts';
+import { checkEnqueueItems } from '../check-input.ts';
+import { GroupCommit } from '../group-commit.ts';
+import { StoreLifecycle } from '../lifecycle.ts';
 import type {
-  Backlog, BatchLimits, EnqueueItem, EnqueueOptions, ItemKind, QueuedItem, SenderLock, Store, StoredTransaction,
-} from './store.ts';
+  Backlog, BatchLimits, EnqueueItem, EnqueueOptions, QueuedItem, SenderLock, Store, StoredTransaction,
+} from '../store.ts';
+import { TRANSACTION_COLUMNS, toStoredTransaction, type TransactionRow } from '../transaction-row.ts';
+import { acknowledgeAndCreate } from './acknowledge-create.ts';
+import { AdvisoryLocks } from './advisory-locks.ts';
+import { describeConnection, errorText, inTransaction, isQueryable, type Queryable } from './connection.ts';
+import { createTransaction, type CreateOutcome } from './create-transaction.ts';
+import { EnqueueListeners, enqueueStatements, ROWS_PER_STATEMENT, type PendingEnqueue } from './enqueue.ts';
+import { migratePostgres, quoteIdent } from './migrate.ts';
+import { resolvePostgresOptions, type PostgresStoreOptions } from './options.ts';
 
-export interface PostgresStoreOptions {
-  /** `postgres://user:password@host:port/database`. Needed unless `pool` is given. */
-  readonly connectionString?: string;
-  /** Use this pool instead of opening one; `close()` then leaves it open for its owner. */
-  readonly pool?: pg.Pool;
-  /** Size of the pool the store opens. Default 10. */
-  readonly max?: number;
-  /** Schema holding the tables, created when missing. Default `koa_appservice`. */
-  readonly schema?: string;
-  /** Give up connecting after this long. Default 10 000 ms. */
-  readonly connectTimeoutMs?: number;
-  /** How often a held sender lock checks its connection. Default 5000 ms; 0 turns it off. */
-  readonly lockHeartbeatMs?: number;
-}
-
-const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+export type { PostgresStoreOptions } from './options.ts';
 
 /**
  * A `Store` on PostgreSQL for homeservers that run several processes on one database. Each
@@ -60,25 +48,11 @@ export class PostgresStore implements Store {
   readonly #locks: AdvisoryLocks;
   readonly #channel: string;
   readonly #listeners = new EnqueueListeners();
-  #state: 'new' | 'open' | 'closing' | 'closed' = 'new';
-  #opening: Promise<void> | null = null;
-  #closed: Promise<void> | null = null;
+  readonly #life: StoreLifecycle;
   readonly #group = new GroupCommit<PendingEnqueue>((batch) => this.#commitEnqueues(batch));
 
   constructor(options: PostgresStoreOptions) {
-    const { connectionString, pool, max = 10, schema = 'koa_appservice', connectTimeoutMs = 10_000, lockHeartbeatMs = 5000 } =
-      options ?? {};
-    if (!pool && (typeof connectionString !== 'string' || connectionString === '')) {
-      throw new TypeError('PostgresStore: give options.connectionString or options.pool');
-    }
-    if (!pool && !looksLikeConnectionString(connectionString!)) {
-      // Not echoed: a mistyped string may still hold a password.
-      throw new TypeError('PostgresStore: options.connectionString must be a postgres://user:password@host:port/database URL');
-    }
-    if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema)) {
-      throw new TypeError('PostgresStore: options.schema must be a plain SQL identifier (letters, digits, _)');
-    }
-    if (!Number.isSafeInteger(max) || max < 1) throw new TypeError('PostgresStore: options.max must be a positive integer');
+    const { connectionString, pool, max, schema, connectTimeoutMs, lockHeartbeatMs } = resolvePostgresOptions(options);
     const config: pg.PoolConfig = pool
       ? { ...pool.options, password: pool.options.password }
       : { connectionString, max, connectionTimeoutMillis: connectTimeoutMs };
@@ -91,6 +65,7 @@ export class PostgresStore implements Store {
     const id = quoteIdent(schema);
     this.#t = (table) => `${id}.${table}`;
     this.#where = describeConnection(connectionString, config);
+    this.#life = new StoreLifecycle(`PostgreSQL ${this.#where}`);
     this.#channel = `koa_appservice.${schema}`;
     this.#locks = new AdvisoryLocks(
       () => new pg.Client({
@@ -105,16 +80,7 @@ export class PostgresStore implements Store {
 
   /** Connects and migrates. A failed open (server down) may be retried; opening twice is a no-op. */
   open(): Promise<void> {
-    if (this.#state === 'open') return Promise.resolve();
-    if (this.#state !== 'new') return Promise.reject(new StoreError(`PostgreSQL ${this.#where}: cannot reopen a closed store`));
-    this.#opening ??= this.#open().then(
-      () => void (this.#state = this.#state === 'new' ? 'open' : this.#state),
-      (err: unknown) => {
-        this.#opening = null;
-        throw err;
-      },
-    );
-    return this.#opening;
+    return this.#life.open(() => this.#open());
   }
 
   async #open(): Promise<void> {
@@ -122,7 +88,7 @@ export class PostgresStore implements Store {
     try {
       client = await this.#pool.connect();
     } catch (err) {
-      throw new StoreError(`PostgreSQL ${this.#where}: cannot connect: ${errorText(err)}`, { cause: err });
+      throw this.#life.error(`cannot connect: ${errorText(err)}`, { cause: err });
     }
     try {
       await migratePostgres(client, this.#schema, this.#where);
@@ -130,7 +96,7 @@ export class PostgresStore implements Store {
     } catch (err) {
       client.release(true);
       if (err instanceof StoreError) throw err;
-      throw new StoreError(`PostgreSQL ${this.#where}: cannot open: ${errorText(err)}`, { cause: err });
+      throw this.#life.error(`cannot open: ${errorText(err)}`, { cause: err });
     }
   }
 
@@ -161,10 +127,8 @@ export class PostgresStore implements Store {
   async inFlight(asId: string): Promise<StoredTransaction | null> {
     this.#ready();
     const { rows } = await this.#sql('inFlight', () =>
-      this.#pool.query<TxnRow>(
-        `SELECT txn_id, body, event_count, ephemeral_count, to_device_count FROM ${this.#t('transactions')} WHERE as_id = $1`,
-        [asId]));
-    return rows[0] ? toTransaction(asId, rows[0]) : null;
+      this.#pool.query<TransactionRow>(`SELECT ${TRANSACTION_COLUMNS} FROM ${this.#t('transactions')} WHERE as_id = $1`, [asId]));
+    return rows[0] ? toStoredTransaction(asId, rows[0]) : null;
   }
 
   async createTransaction(
@@ -174,53 +138,7 @@ export class PostgresStore implements Store {
   ): Promise<StoredTransaction | null> {
     this.#ready();
     checkLimits(limits);
-    // Look first without writing: an idle sender's polls then cost one read and no counter update.
-    const { rows: [look] } = await this.#sql('createTransaction', () =>
-      this.#pool.query<{ in_flight: string | null; pending: boolean }>(
-        `SELECT (SELECT txn_id FROM ${this.#t('transactions')} WHERE as_id = $1) AS in_flight,
-                EXISTS (SELECT 1 FROM ${this.#t('queue')} WHERE as_id = $1) AS pending`, [asId]));
-    if (look?.in_flight != null) throw inFlightError(asId, look.in_flight);
-    if (!look?.pending) return null;
-    let buildError: { err: unknown } | null = null;
-    const txn = await this.#sql('createTransaction', () => inTransaction(this.#pool, async (client) => {
-      // Taking the counter row locks it: creations for one AS take turns across processes, and
-      // each sees what the previous one committed.
-      const { rows: [id] } = await client.query<{ txn_id: string }>(
-        `INSERT INTO ${this.#t('as_state')} AS s (as_id, next_txn_id) VALUES ($1, 2)
-         ON CONFLICT (as_id) DO UPDATE SET next_txn_id = s.next_txn_id + 1 RETURNING next_txn_id - 1 AS txn_id`, [asId]);
-      const current = await client.query<{ txn_id: string }>(`SELECT txn_id FROM ${this.#t('transactions')} WHERE as_id = $1`, [asId]);
-      if (current.rows[0]) throw inFlightError(asId, current.rows[0].txn_id);
-      // No transaction is in flight, so every queued row of the AS is free to take.
-      const { rows } = await client.query<{ seq: string; kind: ItemKind; json: string }>(
-        `SELECT seq, kind, json FROM ${this.#t('queue')} WHERE as_id = $1 ORDER BY seq LIMIT $2`,
-        [asId, limits.event + limits.ephemeral + limits.toDevice]);
-      const counts: Record<ItemKind, number> = { event: 0, ephemeral: 0, toDevice: 0 };
-      const items: QueuedItem[] = [];
-      for (const row of rows) {
-        if (counts[row.kind] >= limits[row.kind]) break;
-        counts[row.kind]++;
-        items.push({ seq: Number(row.seq), kind: row.kind, json: row.json });
-      }
-      if (items.length === 0) return null; // rolls back: the id is not used up
-      const txnId = Number(id!.txn_id);
-      let body: string;
-      try {
-        body = build(items);
-      } catch (err) {
-        buildError = { err };
-        throw err;
-      }
-      if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
-      await client.query(
-        `INSERT INTO ${this.#t('transactions')} (as_id, txn_id, body, event_count, ephemeral_count, to_device_count, seqs, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::bigint[], $8)`,
-        [asId, txnId, body, counts.event, counts.ephemeral, counts.toDevice, rows.slice(0, items.length).map((r) => r.seq), Date.now()]);
-      return { asId, txnId, body, counts };
-    }, (result) => result !== null)).catch((err: unknown) => {
-      // A throwing build() reaches the caller as itself, not wrapped.
-      throw buildError ? buildError.err : err;
-    });
-    return txn;
+    return settle(await this.#sql('createTransaction', () => createTransaction(this.#pool, this.#t, asId, limits, build)));
   }
 
   async acknowledge(asId: string, txnId: number): Promise<void> {
@@ -249,10 +167,7 @@ export class PostgresStore implements Store {
   ): Promise<StoredTransaction | null> {
     this.#ready();
     checkLimits(limits);
-    const outcome = await this.#sql('acknowledgeAndCreate', () => acknowledgeAndCreate(this.#pool, this.#t, asId, txnId, limits, build));
-    // Outside #sql: a throwing build() reaches the caller as itself, not wrapped.
-    if ('error' in outcome) throw outcome.error;
-    return outcome.txn;
+    return settle(await this.#sql('acknowledgeAndCreate', () => acknowledgeAndCreate(this.#pool, this.#t, asId, txnId, limits, build)));
   }
 
   async backlog(asId: string): Promise<Backlog> {
@@ -294,24 +209,17 @@ export class PostgresStore implements Store {
 
   /** Commits the enqueues still gathering, frees the sender locks and ends the pool it opened. Idempotent. */
   close(): Promise<void> {
-    this.#closed ??= this.#close();
-    return this.#closed;
-  }
-
-  async #close(): Promise<void> {
-    const wasOpen = this.#state === 'open';
-    this.#state = 'closing';
-    try {
-      if (wasOpen) await this.#group.flush().catch(() => {});
-    } finally {
-      await this.#locks.close();
-      if (this.#ownsPool) await this.#pool.end().catch(() => {});
-      this.#state = 'closed';
-    }
+    return this.#life.close(async (wasOpen) => {
+      try {
+        if (wasOpen) await this.#group.flush().catch(() => {});
+      } finally {
+        await this.#locks.close();
+        if (this.#ownsPool) await this.#pool.end().catch(() => {});
+      }
+    });
   }
 
   async #commitEnqueues(batch: readonly PendingEnqueue[]): Promise<void> {
-    if (this.#state === 'closed') throw new StoreError(`PostgreSQL ${this.#where}: the store is closed`);
     const rows = batch.reduce((n, { items }) => n + items.reduce((m, item) => m + item.asIds.length, 0), 0);
     await this.#sql('enqueue', () => rows <= ROWS_PER_STATEMENT
       // One statement is atomic on its own: no BEGIN/COMMIT round trips.
@@ -325,9 +233,7 @@ export class PostgresStore implements Store {
   }
 
   #ready(): void {
-    if (this.#state === 'open') return;
-    if (this.#state === 'new') throw new StoreError(`PostgreSQL ${this.#where}: call open() first`);
-    throw new StoreError(`PostgreSQL ${this.#where}: the store is closed`);
+    this.#life.assertOpen();
   }
 
   /** Driver and server failures become StoreErrors naming the server; ours pass through as they are. */
@@ -336,28 +242,13 @@ export class PostgresStore implements Store {
       return await run();
     } catch (err) {
       if (err instanceof StoreError || err instanceof TypeError) throw err;
-      throw new StoreError(`PostgreSQL ${this.#where}: ${operation} failed: ${errorText(err)}`, { cause: err });
+      throw this.#life.error(`${operation} failed: ${errorText(err)}`, { cause: err });
     }
   }
 }
 
-interface TxnRow {
-  txn_id: string;
-  body: string;
-  event_count: number;
-  ephemeral_count: number;
-  to_device_count: number;
-}
-
-function toTransaction(asId: string, row: TxnRow): StoredTransaction {
-  return {
-    asId,
-    txnId: Number(row.txn_id),
-    body: row.body,
-    counts: { event: row.event_count, ephemeral: row.ephemeral_count, toDevice: row.to_device_count },
-  };
-}
-
-function inFlightError(asId: string, txnId: string): StoreError {
-  return new StoreError(`appservice "${asId}" already has transaction ${txnId} in flight`);
+/** A creation's result, or its error rethrown as itself (a throwing build() is not wrapped). */
+function settle(outcome: CreateOutcome): StoredTransaction | null {
+  if ('error' in outcome) throw outcome.error;
+  return outcome.txn;
 }

@@ -1,26 +1,21 @@
 /**
- * SqliteStore's SQL (schema version 2, see migrations/sqlite/002-queue-rows-carry-json.ts), prepared
+ * SqliteStore's SQL (schema version 2, see migrations/002-queue-rows-carry-json.ts), prepared
  * once per open store, and its operations, each wrapped once in a better-sqlite3 transaction
  * function. Preparing a statement or wrapping a transaction costs more than running a small one,
  * so nothing here is built per call.
  */
 import type Database from 'better-sqlite3';
-import { StoreError } from '../errors.ts';
-import { uniqueAsIds } from './check-input.ts';
-import type { Backlog, BatchLimits, EnqueueItem, ItemKind, QueuedItem, StoredTransaction } from './store.ts';
+import { InFlightMismatchError } from '../../errors.ts';
+import { BatchCut } from '../batch.ts';
+import { uniqueAsIds } from '../check-input.ts';
+import type { Backlog, BatchLimits, EnqueueItem, ItemKind, QueuedItem, StoredTransaction } from '../store.ts';
+import { TRANSACTION_COLUMNS, toStoredTransaction, type TransactionRow } from '../transaction-row.ts';
 
 export interface PendingEnqueue {
   readonly items: readonly EnqueueItem[];
   readonly enqueuedAt: number;
 }
 
-export interface TxnRow {
-  txn_id: number;
-  body: string;
-  event_count: number;
-  ephemeral_count: number;
-  to_device_count: number;
-}
 
 type Build = (items: readonly QueuedItem[]) => string;
 
@@ -51,10 +46,10 @@ function prepare(db: Database.Database) {
     setNextSeq: db.prepare<[string, number]>(
       'INSERT INTO as_state (as_id, next_seq) VALUES (?, ?) ON CONFLICT (as_id) DO UPDATE SET next_seq = excluded.next_seq'),
     // The AS's first stored transaction is the one in flight; any others were created ahead.
-    inFlight: db.prepare<[string], TxnRow>(
-      'SELECT txn_id, body, event_count, ephemeral_count, to_device_count FROM transactions WHERE as_id = ? ORDER BY txn_id LIMIT 1'),
-    storedNext: db.prepare<[string, number], TxnRow>(
-      'SELECT txn_id, body, event_count, ephemeral_count, to_device_count FROM transactions WHERE as_id = ? AND txn_id > ? ORDER BY txn_id LIMIT 1'),
+    inFlight: db.prepare<[string], TransactionRow>(
+      `SELECT ${TRANSACTION_COLUMNS} FROM transactions WHERE as_id = ? ORDER BY txn_id LIMIT 1`),
+    storedNext: db.prepare<[string, number], TransactionRow>(
+      `SELECT ${TRANSACTION_COLUMNS} FROM transactions WHERE as_id = ? AND txn_id > ? ORDER BY txn_id LIMIT 1`),
     inFlightId: db.prepare<[string], number>('SELECT txn_id FROM transactions WHERE as_id = ? ORDER BY txn_id LIMIT 1').pluck(),
     storedAfter: db.prepare<[string, number], number>('SELECT count(*) FROM transactions WHERE as_id = ? AND txn_id > ?').pluck(),
     // Read a chunk at a time, and only as far as one transaction's worth. Rows as arrays: better-sqlite3
@@ -84,9 +79,9 @@ export type CreateOutcome = { txn: StoredTransaction | null } | { error: unknown
 /** SqliteStore's operations on one open database; each runs in its own IMMEDIATE transaction. */
 export interface SqliteOperations {
   enqueue(batch: readonly PendingEnqueue[]): void;
-  inFlight(asId: string): TxnRow | undefined;
+  inFlight(asId: string): TransactionRow | undefined;
   /** The transaction stored after `txnId` (created ahead), if any. */
-  nextStored(asId: string, txnId: number): TxnRow | undefined;
+  nextStored(asId: string, txnId: number): TransactionRow | undefined;
   createTransaction(asId: string, limits: BatchLimits, build: Build): StoredTransaction | null;
   acknowledge(asId: string, txnId: number): void;
   /**
@@ -140,24 +135,16 @@ export function sqliteOperations(db: Database.Database, relaxAcknowledgements: b
    * limit with rows left over, so another full one could follow.
    */
   function createOne(asId: string, afterSeq: number, limits: BatchLimits, build: Build): { txn: StoredTransaction; lastSeq: number; full: boolean } | null {
-    const counts: Record<ItemKind, number> = { event: 0, ephemeral: 0, toDevice: 0 };
-    const items: QueuedItem[] = [];
-    let full = false;
+    const cut = new BatchCut(limits);
     // One more than the largest limit: a queue of one kind (the usual case) takes a single read.
     const chunk = Math.max(limits.event, limits.ephemeral, limits.toDevice) + 1;
-    for (let after = afterSeq; !full; ) {
+    for (let after = afterSeq; !cut.full; ) {
       const rows = s.pending.all(asId, after, chunk);
-      for (const [seq, kind, json] of rows) {
-        if (counts[kind] >= limits[kind]) {
-          full = true;
-          break;
-        }
-        counts[kind]++;
-        items.push({ seq, kind, json });
-      }
+      for (const [seq, kind, json] of rows) if (!cut.take({ seq, kind, json })) break;
       if (rows.length < chunk) break;
       after = rows[rows.length - 1]![0];
     }
+    const { items, counts, full } = cut;
     if (items.length === 0) return null;
     const txnId = s.takeTxnId.get(asId)!;
     // A throwing build() rolls the whole transaction back, the txn id included.
@@ -170,7 +157,7 @@ export function sqliteOperations(db: Database.Database, relaxAcknowledgements: b
 
   function create(asId: string, limits: BatchLimits, build: Build, ahead = 0): StoredTransaction | null {
     const current = s.inFlightId.get(asId);
-    if (current !== undefined) throw new StoreError(`appservice "${asId}" already has transaction ${current} in flight`);
+    if (current !== undefined) throw new InFlightMismatchError(asId, String(current));
     const first = createOne(asId, 0, limits, build);
     // Full transactions after it, created now in the same commit (see acknowledgeAndCreate).
     for (let last = first, n = 0; last?.full && n < ahead; n++) last = createOne(asId, last.lastSeq, limits, build);
@@ -234,23 +221,5 @@ export function sqliteOperations(db: Database.Database, relaxAcknowledgements: b
       // An AS's queued seqs are contiguous (see the migration to schema version 2).
       return { size: s.nextSeq.get(asId)! - first.seq, oldestEnqueuedAt: first.enqueued_at };
     },
-  };
-}
-
-/**
- * A `transactions` row as the Store interface gives it out.
- *
- * @example
- * ```ts
- * const row = ops.inFlight('irc');
- * const txn = row ? toStoredTransaction('irc', row) : null;
- * ```
- */
-export function toStoredTransaction(asId: string, row: TxnRow): StoredTransaction {
-  return {
-    asId,
-    txnId: row.txn_id,
-    body: row.body,
-    counts: { event: row.event_count, ephemeral: row.ephemeral_count, toDevice: row.to_device_count },
   };
 }

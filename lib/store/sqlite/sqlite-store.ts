@@ -1,10 +1,14 @@
 import Database from 'better-sqlite3';
-import { StoreError } from '../errors.ts';
-import { checkEnqueueItems, checkLimits } from './check-input.ts';
-import { GroupCommit } from './group-commit.ts';
-import { sqliteOperations, toStoredTransaction, type PendingEnqueue, type SqliteOperations } from './sqlite-statements.ts';
-import { migrateSqlite, sqliteSchemaVersion } from './migrations/migrate-sqlite.ts';
-import { sqliteMigrations } from './migrations/sqlite/index.ts';
+import { OptionsError, StoreError } from '../../errors.ts';
+import { storeDefaults } from '../../options.ts';
+import { checkLimits } from '../batch.ts';
+import { checkEnqueueItems } from '../check-input.ts';
+import { GroupCommit } from '../group-commit.ts';
+import { StoreLifecycle } from '../lifecycle.ts';
+import { toStoredTransaction } from '../transaction-row.ts';
+import { migrateSqlite, sqliteSchemaVersion } from './migrate.ts';
+import { sqliteMigrations } from './migrations/index.ts';
+import { sqliteOperations, type PendingEnqueue, type SqliteOperations } from './statements.ts';
 import type {
   Backlog,
   BatchLimits,
@@ -13,7 +17,7 @@ import type {
   QueuedItem,
   Store,
   StoredTransaction,
-} from './store.ts';
+} from '../store.ts';
 
 export interface SqliteStoreOptions {
   /**
@@ -43,25 +47,28 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   readonly #path: string;
   readonly #synchronous: 'full' | 'normal';
+  readonly #life: StoreLifecycle;
   #db: Database.Database | null = null;
   #ops: SqliteOperations | null = null;
-  #state: 'new' | 'open' | 'closing' | 'closed' = 'new';
-  #closed: Promise<void> | null = null;
   readonly #group = new GroupCommit<PendingEnqueue>((batch) => this.#commitEnqueues(batch));
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
-    if (typeof path !== 'string' || path === '') throw new TypeError('SqliteStore: path must be a non-empty string');
-    const synchronous = options.synchronous ?? 'full';
+    if (typeof path !== 'string' || path === '') throw new OptionsError('path', 'must be a non-empty string', 'SqliteStore');
+    const synchronous = options?.synchronous ?? storeDefaults.sqliteSynchronous;
     if (synchronous !== 'full' && synchronous !== 'normal') {
-      throw new TypeError('SqliteStore: options.synchronous must be "full" or "normal"');
+      throw new OptionsError('synchronous', `must be "full" or "normal", got ${JSON.stringify(synchronous)}`, 'SqliteStore');
     }
     this.#path = path;
     this.#synchronous = synchronous;
+    this.#life = new StoreLifecycle(`sqlite store ${path}`);
   }
 
-  async open(): Promise<void> {
-    if (this.#state === 'open') return;
-    if (this.#state !== 'new') throw new StoreError(`sqlite store ${this.#path}: cannot reopen a closed store`);
+  /** Opens the file, creating or migrating its schema. Idempotent; refuses a closed store. */
+  open(): Promise<void> {
+    return this.#life.open(() => this.#open());
+  }
+
+  #open(): void {
     let db: Database.Database | null = null;
     try {
       db = new Database(this.#path);
@@ -78,17 +85,16 @@ export class SqliteStore implements Store {
     } catch (err) {
       db?.close();
       if (err instanceof StoreError) throw err;
-      throw new StoreError(`sqlite store ${this.#path}: cannot open: ${(err as Error).message}`, { cause: err });
+      throw this.#life.error(`cannot open: ${(err as Error).message}`, { cause: err });
     }
     this.#db = db;
-    this.#state = 'open';
   }
 
   enqueue(items: readonly EnqueueItem[], options?: EnqueueOptions): Promise<void> {
     try {
-      this.#open();
+      this.#ready();
       if (options?.client !== undefined) {
-        throw new StoreError('SqliteStore cannot join a foreign transaction: enqueue({ client }) needs PostgresStore');
+        throw this.#life.error('cannot join a foreign transaction: enqueue({ client }) needs PostgresStore');
       }
       checkEnqueueItems(items);
     } catch (err) {
@@ -99,14 +105,14 @@ export class SqliteStore implements Store {
   }
 
   async inFlight(asId: string): Promise<StoredTransaction | null> {
-    const ops = this.#open();
+    const ops = this.#ready();
     const row = this.#sql('inFlight', () => ops.inFlight(asId));
     return row ? toStoredTransaction(asId, row) : null;
   }
 
   /** The transaction created ahead after `txnId`, if there is one (see acknowledgeAndCreate). */
   async nextStored(asId: string, txnId: number): Promise<StoredTransaction | null> {
-    const ops = this.#open();
+    const ops = this.#ready();
     const row = this.#sql('nextStored', () => ops.nextStored(asId, txnId));
     return row ? toStoredTransaction(asId, row) : null;
   }
@@ -116,13 +122,13 @@ export class SqliteStore implements Store {
     limits: BatchLimits,
     build: (items: readonly QueuedItem[]) => string,
   ): Promise<StoredTransaction | null> {
-    const ops = this.#open();
+    const ops = this.#ready();
     checkLimits(limits);
     return this.#sql('createTransaction', () => ops.createTransaction(asId, limits, build));
   }
 
   async acknowledge(asId: string, txnId: number): Promise<void> {
-    const ops = this.#open();
+    const ops = this.#ready();
     // An acknowledgement needs no fsync of its own. The WAL is a log: losing this commit in a
     // power cut means losing every later one too, unless a later durable commit (an enqueue, the
     // next createTransaction) syncs it along. Lost, it only makes the sender resend a transaction
@@ -153,7 +159,7 @@ export class SqliteStore implements Store {
     limits: BatchLimits,
     build: (items: readonly QueuedItem[]) => string,
   ): Promise<StoredTransaction | null> {
-    const ops = this.#open();
+    const ops = this.#ready();
     checkLimits(limits);
     const outcome = this.#sql('acknowledgeAndCreate', () => ops.acknowledgeAndCreate(asId, txnId, limits, build));
     if ('error' in outcome) throw this.#wrap('createTransaction', outcome.error);
@@ -161,39 +167,33 @@ export class SqliteStore implements Store {
   }
 
   async backlog(asId: string): Promise<Backlog> {
-    const ops = this.#open();
+    const ops = this.#ready();
     return this.#sql('backlog', () => ops.backlog(asId));
   }
 
   /** Commits the enqueues still gathering, then closes the database. Idempotent. */
   close(): Promise<void> {
-    this.#closed ??= this.#close();
-    return this.#closed;
-  }
-
-  async #close(): Promise<void> {
-    const wasOpen = this.#state === 'open';
-    this.#state = 'closing';
-    try {
-      if (wasOpen) await this.#group.flush();
-    } finally {
-      this.#db?.close();
-      this.#db = null;
-      this.#ops = null;
-      this.#state = 'closed';
-    }
+    return this.#life.close(async (wasOpen) => {
+      try {
+        if (wasOpen) await this.#group.flush();
+      } finally {
+        this.#db?.close();
+        this.#db = null;
+        this.#ops = null;
+      }
+    });
   }
 
   #commitEnqueues(batch: readonly PendingEnqueue[]): void {
     const ops = this.#ops;
-    if (!ops) throw new StoreError(`sqlite store ${this.#path}: the store is closed`);
+    if (!ops) throw this.#life.error('the store is closed');
     this.#sql('enqueue', () => ops.enqueue(batch));
   }
 
-  #open(): SqliteOperations {
-    if (this.#state === 'open') return this.#ops!;
-    if (this.#state === 'new') throw new StoreError(`sqlite store ${this.#path}: call open() first`);
-    throw new StoreError(`sqlite store ${this.#path}: the store is closed`);
+  /** The operations of the open database; throws the lifecycle's StoreError otherwise. */
+  #ready(): SqliteOperations {
+    this.#life.assertOpen();
+    return this.#ops!;
   }
 
   /** SQLite failures become StoreErrors naming the file; our own errors pass through unchanged. */
@@ -207,7 +207,7 @@ export class SqliteStore implements Store {
 
   #wrap(operation: string, err: unknown): unknown {
     if (err instanceof Database.SqliteError) {
-      return new StoreError(`sqlite store ${this.#path}: ${operation} failed: ${err.message}`, { cause: err });
+      return this.#life.error(`${operation} failed: ${err.message}`, { cause: err });
     }
     return err;
   }
