@@ -3,6 +3,7 @@ import { BatchCut, checkLimits } from './batch.ts';
 import { checkEnqueueItems, uniqueAsIds } from './check-input.ts';
 import { StoreLifecycle } from './lifecycle.ts';
 import { TRANSACTIONS_AHEAD } from './sqlite/statements.ts';
+import { formatTxnId, newBirth } from './txn-id.ts';
 import type {
   Backlog,
   BatchLimits,
@@ -55,6 +56,8 @@ const COMPACT_AT = 1024;
 export class MemoryStore implements Store {
   readonly #life = new StoreLifecycle('memory store');
   readonly #queues = new Map<string, AsQueue>();
+  /** Every MemoryStore is a new store: its ids must not repeat another's. */
+  readonly #birth = newBirth();
   #nextSeq = 1;
 
   open(): Promise<void> {
@@ -92,7 +95,7 @@ export class MemoryStore implements Store {
     return this.#create(asId, limits, build, 0);
   }
 
-  async acknowledge(asId: string, txnId: number): Promise<void> {
+  async acknowledge(asId: string, txnId: string): Promise<void> {
     this.#assertOpen();
     const queue = this.#queues.get(asId);
     const first = queue?.stored[0];
@@ -116,7 +119,7 @@ export class MemoryStore implements Store {
    */
   async acknowledgeAndCreate(
     asId: string,
-    txnId: number,
+    txnId: string,
     limits: BatchLimits,
     build: (items: readonly QueuedItem[]) => string,
   ): Promise<StoredTransaction | null> {
@@ -133,7 +136,7 @@ export class MemoryStore implements Store {
   #create(asId: string, limits: BatchLimits, build: (items: readonly QueuedItem[]) => string, ahead: number): StoredTransaction | null {
     const queue = this.#queues.get(asId);
     if (!queue) return null;
-    if (queue.stored.length > 0) throw new InFlightMismatchError(asId, String(queue.stored[0]!.txn.txnId));
+    if (queue.stored.length > 0) throw new InFlightMismatchError(asId, queue.stored[0]!.txn.txnId);
     const created: { txn: StoredTransaction; size: number }[] = [];
     let start = queue.head;
     for (let n = 0; n <= ahead; n++) {
@@ -147,7 +150,7 @@ export class MemoryStore implements Store {
       // build() runs before any state changes, so if it throws the queue is exactly as it was.
       const body = build(items);
       if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
-      created.push({ txn: { asId, txnId: queue.nextTxnId + n, body, counts }, size: items.length });
+      created.push({ txn: { asId, txnId: formatTxnId(this.#birth, queue.nextTxnId + n), body, counts }, size: items.length });
       start += items.length;
       if (!full) break;
     }

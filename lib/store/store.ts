@@ -43,8 +43,12 @@ export interface BatchLimits {
 /** A stored transaction: sent with this id and these exact bytes until acknowledged. */
 export interface StoredTransaction {
   readonly asId: string;
-  /** Per AS, strictly increasing, never reused, across restarts and processes. */
-  readonly txnId: number;
+  /**
+   * `<birth>.<n>` (see txn-id.ts): `birth` is random per store database, `n` grows per AS. Never
+   * reused: not across restarts and processes, and not by another store (a new database).
+   * URL-safe. Opaque to the sender, which sends it and hands it back.
+   */
+  readonly txnId: string;
   /** The JSON body to PUT. */
   readonly body: string;
   readonly counts: Readonly<Record<ItemKind, number>>;
@@ -107,7 +111,7 @@ export interface Store {
   ): Promise<StoredTransaction | null>;
 
   /** Deletes the acknowledged transaction and its items. Acknowledging an unknown id is a no-op. */
-  acknowledge(asId: string, txnId: number): Promise<void>;
+  acknowledge(asId: string, txnId: string): Promise<void>;
 
   /**
    * Optional: `acknowledge(asId, txnId)` then `createTransaction(asId, limits, build)`, in one
@@ -124,7 +128,7 @@ export interface Store {
    */
   acknowledgeAndCreate?(
     asId: string,
-    txnId: number,
+    txnId: string,
     limits: BatchLimits,
     build: (items: readonly QueuedItem[]) => string,
   ): Promise<StoredTransaction | null>;
@@ -137,7 +141,7 @@ export interface Store {
    * between, `txnId` is still in flight after the restart and is resent first; the AS has seen
    * both ids and deduplicates them.
    */
-  nextStored?(asId: string, txnId: number): Promise<StoredTransaction | null>;
+  nextStored?(asId: string, txnId: string): Promise<StoredTransaction | null>;
 
   backlog(asId: string): Promise<Backlog>;
 

@@ -3,10 +3,13 @@
  * from such a row to the `StoredTransaction` the Store interface hands out.
  */
 import type { StoredTransaction } from './store.ts';
+import { formatTxnId } from './txn-id.ts';
 
 /** The columns both SQL stores select. PostgreSQL returns `bigint` as a string, SQLite as a number. */
 export interface TransactionRow {
   readonly txn_id: number | string;
+  /** The store's birth when the row was stored ('' for rows from before stores had one). */
+  readonly id_prefix: string;
   readonly body: string;
   readonly event_count: number;
   readonly ephemeral_count: number;
@@ -14,7 +17,7 @@ export interface TransactionRow {
 }
 
 /** The select list that fills a TransactionRow. */
-export const TRANSACTION_COLUMNS = 'txn_id, body, event_count, ephemeral_count, to_device_count';
+export const TRANSACTION_COLUMNS = 'txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count';
 
 /**
  * @example
@@ -26,7 +29,7 @@ export const TRANSACTION_COLUMNS = 'txn_id, body, event_count, ephemeral_count, 
 export function toStoredTransaction(asId: string, row: TransactionRow): StoredTransaction {
   return {
     asId,
-    txnId: Number(row.txn_id),
+    txnId: formatTxnId(row.id_prefix, row.txn_id),
     body: row.body,
     counts: { event: row.event_count, ephemeral: row.ephemeral_count, toDevice: row.to_device_count },
   };

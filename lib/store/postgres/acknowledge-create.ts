@@ -11,11 +11,11 @@
  * keeps it to one in flight even if another process creates at the same moment (then nothing is
  * inserted, the id is skipped, never reused, and the caller gets the InFlightMismatchError).
  */
-import type pg from 'pg';
 import { InFlightMismatchError } from '../../errors.ts';
 import { BatchCut } from '../batch.ts';
 import type { BatchLimits, ItemKind, QueuedItem } from '../store.ts';
-import { inTransaction } from './connection.ts';
+import { formatTxnId, NO_TXN, parseTxnId } from '../txn-id.ts';
+import { inTransaction, TXN_ID_SQL, type StoreTables } from './connection.ts';
 import type { CreateOutcome } from './create-transaction.ts';
 
 type Build = (items: readonly QueuedItem[]) => string;
@@ -29,31 +29,31 @@ type Build = (items: readonly QueuedItem[]) => string;
  *
  * @example
  * ```ts
- * const outcome = await acknowledgeAndCreate(pool, (table) => `"koa_appservice".${table}`, 'irc', 7, limits, build);
+ * const outcome = await acknowledgeAndCreate(tables, 'irc', sent.txnId, limits, build);
  * if ('error' in outcome) throw outcome.error;
  * ```
  */
 export async function acknowledgeAndCreate(
-  pool: pg.Pool,
-  t: (table: string) => string,
+  { pool, t, birth }: StoreTables,
   asId: string,
-  txnId: number,
+  txnId: string,
   limits: BatchLimits,
   build: Build,
 ): Promise<CreateOutcome> {
+  const acked = parseTxnId(txnId) ?? NO_TXN;
   return inTransaction<CreateOutcome>(pool, async (client) => {
     const { rows } = await client.query<{ seq: string; kind: ItemKind; json: string; in_flight: string | null }>(
-      `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 RETURNING seqs),
+      `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $4 RETURNING seqs),
             gone AS (DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done) RETURNING seq)
        SELECT q.seq, q.kind, q.json,
-              (SELECT txn_id FROM ${t('transactions')} WHERE as_id = $1 AND txn_id <> $2) AS in_flight
+              (SELECT ${TXN_ID_SQL} FROM ${t('transactions')} WHERE as_id = $1 AND NOT (txn_id = $2 AND id_prefix = $4)) AS in_flight
        FROM (SELECT 1) AS one
        LEFT JOIN LATERAL (
          SELECT seq, kind, json FROM ${t('queue')}
          WHERE as_id = $1 AND seq NOT IN (SELECT seq FROM gone)
          ORDER BY seq LIMIT $3
        ) AS q ON true`,
-      [asId, txnId, BatchCut.maxItems(limits)]);
+      [asId, acked.n, BatchCut.maxItems(limits), acked.birth]);
     // One row at least (the LEFT JOIN), so that in_flight is read even when the queue is empty.
     const inFlight = rows[0]?.in_flight ?? null;
     if (inFlight !== null) return { error: new InFlightMismatchError(asId, inFlight) };
@@ -74,11 +74,28 @@ export async function acknowledgeAndCreate(
       `WITH id AS (
          INSERT INTO ${t('as_state')} AS s (as_id, next_txn_id) VALUES ($1, 2)
          ON CONFLICT (as_id) DO UPDATE SET next_txn_id = s.next_txn_id + 1 RETURNING next_txn_id - 1 AS txn_id)
-       INSERT INTO ${t('transactions')} (as_id, txn_id, body, event_count, ephemeral_count, to_device_count, seqs, created_at)
-       SELECT $1, txn_id, $2, $3, $4, $5, $6::bigint[], $7 FROM id
+       INSERT INTO ${t('transactions')} (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, seqs, created_at)
+       SELECT $1, txn_id, $8, $2, $3, $4, $5, $6::bigint[], $7 FROM id
        ON CONFLICT (as_id) DO NOTHING RETURNING txn_id`,
-      [asId, body, counts.event, counts.ephemeral, counts.toDevice, items.map((i) => i.seq), Date.now()]);
+      [asId, body, counts.event, counts.ephemeral, counts.toDevice, items.map((i) => i.seq), Date.now(), birth]);
     if (!stored) return { error: new InFlightMismatchError(asId) };
-    return { txn: { asId, txnId: Number(stored.txn_id), body, counts } };
+    return { txn: { asId, txnId: formatTxnId(birth, stored.txn_id), body, counts } };
   }, () => true);
+}
+
+/**
+ * Deletes the acknowledged transaction and its queue rows in one statement (so atomically); a
+ * no-op unless `txnId` is the AS's transaction in flight.
+ *
+ * @example
+ * ```ts
+ * await acknowledge(tables, 'irc', sent.txnId);
+ * ```
+ */
+export async function acknowledge({ pool, t }: StoreTables, asId: string, txnId: string): Promise<void> {
+  const acked = parseTxnId(txnId);
+  if (!acked) return;
+  await pool.query(
+    `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3 RETURNING seqs)
+     DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done)`, [asId, acked.n, acked.birth]);
 }

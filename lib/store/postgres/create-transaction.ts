@@ -3,11 +3,11 @@
  * cost one read and no counter update), then, in one database transaction, take the next id from
  * the AS's counter row, cut the batch from the AS's queue and store the transaction.
  */
-import type pg from 'pg';
 import { InFlightMismatchError } from '../../errors.ts';
 import { BatchCut } from '../batch.ts';
 import type { BatchLimits, ItemKind, QueuedItem, StoredTransaction } from '../store.ts';
-import { inTransaction } from './connection.ts';
+import { formatTxnId } from '../txn-id.ts';
+import { inTransaction, TXN_ID_SQL, type StoreTables } from './connection.ts';
 
 type Build = (items: readonly QueuedItem[]) => string;
 
@@ -20,19 +20,18 @@ export type CreateOutcome = { txn: StoredTransaction | null } | { error: unknown
  *
  * @example
  * ```ts
- * const outcome = await createTransaction(pool, (table) => `"koa_appservice".${table}`, 'irc', limits, build);
+ * const outcome = await createTransaction({ pool, t: (table) => `"koa_appservice".${table}`, birth }, 'irc', limits, build);
  * if ('error' in outcome) throw outcome.error;
  * ```
  */
 export async function createTransaction(
-  pool: pg.Pool,
-  t: (table: string) => string,
+  { pool, t, birth }: StoreTables,
   asId: string,
   limits: BatchLimits,
   build: Build,
 ): Promise<CreateOutcome> {
   const { rows: [look] } = await pool.query<{ in_flight: string | null; pending: boolean }>(
-    `SELECT (SELECT txn_id FROM ${t('transactions')} WHERE as_id = $1) AS in_flight,
+    `SELECT (SELECT ${TXN_ID_SQL} FROM ${t('transactions')} WHERE as_id = $1) AS in_flight,
             EXISTS (SELECT 1 FROM ${t('queue')} WHERE as_id = $1) AS pending`, [asId]);
   if (look?.in_flight != null) return { error: new InFlightMismatchError(asId, look.in_flight) };
   if (!look?.pending) return { txn: null };
@@ -42,7 +41,7 @@ export async function createTransaction(
     const { rows: [id] } = await client.query<{ txn_id: string }>(
       `INSERT INTO ${t('as_state')} AS s (as_id, next_txn_id) VALUES ($1, 2)
        ON CONFLICT (as_id) DO UPDATE SET next_txn_id = s.next_txn_id + 1 RETURNING next_txn_id - 1 AS txn_id`, [asId]);
-    const current = await client.query<{ txn_id: string }>(`SELECT txn_id FROM ${t('transactions')} WHERE as_id = $1`, [asId]);
+    const current = await client.query<{ txn_id: string }>(`SELECT ${TXN_ID_SQL} AS txn_id FROM ${t('transactions')} WHERE as_id = $1`, [asId]);
     if (current.rows[0]) return { error: new InFlightMismatchError(asId, current.rows[0].txn_id) };
     // No transaction is in flight, so every queued row of the AS is free to take.
     const { rows } = await client.query<{ seq: string; kind: ItemKind; json: string }>(
@@ -51,7 +50,7 @@ export async function createTransaction(
     for (const row of rows) if (!cut.take({ seq: Number(row.seq), kind: row.kind, json: row.json })) break;
     const { items, counts } = cut;
     if (items.length === 0) return { txn: null }; // rolls back: the id is not used up
-    const txnId = Number(id!.txn_id);
+    const n = id!.txn_id;
     let body: string;
     try {
       body = build(items);
@@ -60,9 +59,9 @@ export async function createTransaction(
       return { error };
     }
     await client.query(
-      `INSERT INTO ${t('transactions')} (as_id, txn_id, body, event_count, ephemeral_count, to_device_count, seqs, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7::bigint[], $8)`,
-      [asId, txnId, body, counts.event, counts.ephemeral, counts.toDevice, rows.slice(0, items.length).map((r) => r.seq), Date.now()]);
-    return { txn: { asId, txnId, body, counts } };
+      `INSERT INTO ${t('transactions')} (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, seqs, created_at)
+       VALUES ($1, $2, $9, $3, $4, $5, $6, $7::bigint[], $8)`,
+      [asId, n, body, counts.event, counts.ephemeral, counts.toDevice, rows.slice(0, items.length).map((r) => r.seq), Date.now(), birth]);
+    return { txn: { asId, txnId: formatTxnId(birth, n), body, counts } };
   }, (outcome) => 'txn' in outcome && outcome.txn !== null);
 }

@@ -8,9 +8,9 @@ import type {
   Backlog, BatchLimits, EnqueueItem, EnqueueOptions, QueuedItem, SenderLock, Store, StoredTransaction,
 } from '../store.ts';
 import { TRANSACTION_COLUMNS, toStoredTransaction, type TransactionRow } from '../transaction-row.ts';
-import { acknowledgeAndCreate } from './acknowledge-create.ts';
+import { acknowledge, acknowledgeAndCreate } from './acknowledge-create.ts';
 import { AdvisoryLocks } from './advisory-locks.ts';
-import { describeConnection, errorText, inTransaction, isQueryable, type Queryable } from './connection.ts';
+import { describeConnection, errorText, inTransaction, isQueryable, type Queryable, type StoreTables } from './connection.ts';
 import { createTransaction, type CreateOutcome } from './create-transaction.ts';
 import { EnqueueListeners, enqueueStatements, ROWS_PER_STATEMENT, type PendingEnqueue } from './enqueue.ts';
 import { migratePostgres, quoteIdent } from './migrate.ts';
@@ -49,6 +49,8 @@ export class PostgresStore implements Store {
   readonly #channel: string;
   readonly #listeners = new EnqueueListeners();
   readonly #life: StoreLifecycle;
+  /** Set by open(): the store's birth is read from the database. */
+  #tables: StoreTables | null = null;
   readonly #group = new GroupCommit<PendingEnqueue>((batch) => this.#commitEnqueues(batch));
 
   constructor(options: PostgresStoreOptions) {
@@ -92,6 +94,8 @@ export class PostgresStore implements Store {
     }
     try {
       await migratePostgres(client, this.#schema, this.#where);
+      const { rows: [identity] } = await client.query<{ birth: string }>(`SELECT birth FROM ${this.#t('store_identity')}`);
+      this.#tables = { pool: this.#pool, t: this.#t, birth: identity!.birth };
       client.release();
     } catch (err) {
       client.release(true);
@@ -138,20 +142,17 @@ export class PostgresStore implements Store {
   ): Promise<StoredTransaction | null> {
     this.#ready();
     checkLimits(limits);
-    return settle(await this.#sql('createTransaction', () => createTransaction(this.#pool, this.#t, asId, limits, build)));
+    return settle(await this.#sql('createTransaction', () => createTransaction(this.#tables!, asId, limits, build)));
   }
 
-  async acknowledge(asId: string, txnId: number): Promise<void> {
+  async acknowledge(asId: string, txnId: string): Promise<void> {
     this.#ready();
-    // One statement, so atomic: the transaction row and its queue rows go together.
-    await this.#sql('acknowledge', () => this.#pool.query(
-      `WITH done AS (DELETE FROM ${this.#t('transactions')} WHERE as_id = $1 AND txn_id = $2 RETURNING seqs)
-       DELETE FROM ${this.#t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done)`, [asId, txnId]));
+    await this.#sql('acknowledge', () => acknowledge(this.#tables!, asId, txnId));
   }
 
   /**
    * `acknowledge` then `createTransaction` in one database transaction and four round trips
-   * (see postgres-acknowledge-create.ts). When the creation fails the acknowledgement still
+   * (see acknowledge-create.ts). When the creation fails the acknowledgement still
    * commits, and the creation's error is thrown.
    *
    * @example
@@ -161,13 +162,13 @@ export class PostgresStore implements Store {
    */
   async acknowledgeAndCreate(
     asId: string,
-    txnId: number,
+    txnId: string,
     limits: BatchLimits,
     build: (items: readonly QueuedItem[]) => string,
   ): Promise<StoredTransaction | null> {
     this.#ready();
     checkLimits(limits);
-    return settle(await this.#sql('acknowledgeAndCreate', () => acknowledgeAndCreate(this.#pool, this.#t, asId, txnId, limits, build)));
+    return settle(await this.#sql('acknowledgeAndCreate', () => acknowledgeAndCreate(this.#tables!, asId, txnId, limits, build)));
   }
 
   async backlog(asId: string): Promise<Backlog> {

@@ -1,3 +1,4 @@
+import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { OptionsError, StoreError } from '../../errors.ts';
 import { storeDefaults } from '../../options.ts';
@@ -6,6 +7,7 @@ import { checkEnqueueItems } from '../check-input.ts';
 import { GroupCommit } from '../group-commit.ts';
 import { StoreLifecycle } from '../lifecycle.ts';
 import { toStoredTransaction } from '../transaction-row.ts';
+import { NO_TXN, parseTxnId } from '../txn-id.ts';
 import { migrateSqlite, sqliteSchemaVersion } from './migrate.ts';
 import { sqliteMigrations } from './migrations/index.ts';
 import { sqliteOperations, type PendingEnqueue, type SqliteOperations } from './statements.ts';
@@ -18,6 +20,32 @@ import type {
   Store,
   StoredTransaction,
 } from '../store.ts';
+
+/**
+ * SQLite opens a file it may not write read-only without a word, and reads go on working: a store
+ * on it would start, and then fail every enqueue. Refuse at open instead, naming the path. The
+ * probe writes the header's user_version (unchanged) in a transaction that is rolled back, so
+ * nothing reaches the file; on a read-only file or directory the write itself is refused.
+ */
+function refuseReadOnly(db: Database.Database, path: string): void {
+  try {
+    const version = sqliteSchemaVersion(db);
+    db.prepare('BEGIN IMMEDIATE').run();
+    try {
+      db.pragma(`user_version = ${version}`);
+    } finally {
+      db.prepare('ROLLBACK').run();
+    }
+  } catch (err) {
+    if (!(err instanceof Database.SqliteError) || !err.code.startsWith('SQLITE_READONLY')) throw err;
+    const file = resolve(path);
+    throw new StoreError(
+      `sqlite store ${path}: cannot open: ${file} is read-only, or its directory ${dirname(file)} is ` +
+        '(the queue must be writable, and SQLite creates its -wal and -shm files beside it)',
+      { cause: err },
+    );
+  }
+}
 
 export interface SqliteStoreOptions {
   /**
@@ -72,6 +100,7 @@ export class SqliteStore implements Store {
     let db: Database.Database | null = null;
     try {
       db = new Database(this.#path);
+      refuseReadOnly(db, this.#path);
       // A database from a newer version is refused by migrateSqlite below, and left as it was.
       if (sqliteSchemaVersion(db) <= sqliteMigrations.length) {
         // WAL: readers never block the writer, and a commit is one append (plus one fsync when full).
@@ -81,7 +110,8 @@ export class SqliteStore implements Store {
         db.pragma('journal_size_limit = 67108864');
       }
       migrateSqlite(db, this.#path);
-      this.#ops = sqliteOperations(db, this.#synchronous === 'full');
+      const birth = db.prepare<[], string>('SELECT birth FROM store_identity').pluck().get()!;
+      this.#ops = sqliteOperations(db, this.#synchronous === 'full', birth);
     } catch (err) {
       db?.close();
       if (err instanceof StoreError) throw err;
@@ -111,9 +141,11 @@ export class SqliteStore implements Store {
   }
 
   /** The transaction created ahead after `txnId`, if there is one (see acknowledgeAndCreate). */
-  async nextStored(asId: string, txnId: number): Promise<StoredTransaction | null> {
+  async nextStored(asId: string, txnId: string): Promise<StoredTransaction | null> {
     const ops = this.#ready();
-    const row = this.#sql('nextStored', () => ops.nextStored(asId, txnId));
+    const key = parseTxnId(txnId);
+    if (!key) return null;
+    const row = this.#sql('nextStored', () => ops.nextStored(asId, key));
     return row ? toStoredTransaction(asId, row) : null;
   }
 
@@ -127,14 +159,14 @@ export class SqliteStore implements Store {
     return this.#sql('createTransaction', () => ops.createTransaction(asId, limits, build));
   }
 
-  async acknowledge(asId: string, txnId: number): Promise<void> {
+  async acknowledge(asId: string, txnId: string): Promise<void> {
     const ops = this.#ready();
     // An acknowledgement needs no fsync of its own. The WAL is a log: losing this commit in a
     // power cut means losing every later one too, unless a later durable commit (an enqueue, the
     // next createTransaction) syncs it along. Lost, it only makes the sender resend a transaction
     // the AS already has, with the same id and body, which the AS must deduplicate anyway.
     // That halves the fsyncs of a sender that acknowledges without creating at once.
-    this.#sql('acknowledge', () => ops.acknowledge(asId, txnId));
+    this.#sql('acknowledge', () => ops.acknowledge(asId, parseTxnId(txnId) ?? NO_TXN));
   }
 
   /**
@@ -155,13 +187,13 @@ export class SqliteStore implements Store {
    */
   async acknowledgeAndCreate(
     asId: string,
-    txnId: number,
+    txnId: string,
     limits: BatchLimits,
     build: (items: readonly QueuedItem[]) => string,
   ): Promise<StoredTransaction | null> {
     const ops = this.#ready();
     checkLimits(limits);
-    const outcome = this.#sql('acknowledgeAndCreate', () => ops.acknowledgeAndCreate(asId, txnId, limits, build));
+    const outcome = this.#sql('acknowledgeAndCreate', () => ops.acknowledgeAndCreate(asId, parseTxnId(txnId) ?? NO_TXN, limits, build));
     if ('error' in outcome) throw this.#wrap('createTransaction', outcome.error);
     return outcome.txn;
   }
