@@ -112,15 +112,16 @@ describe('Sender', function () {
     await store.close();
   });
 
-  it('sends 250 events as 3 transactions of 100, 100 and 50, in publish order, ids as decimal strings', async () => {
+  it('sends 250 events as 3 transactions of 100, 100 and 50, in publish order, ids as <birth>.<n>', async () => {
     const { mock, reg } = await asWithMock('a');
     const { publisher } = await setup([reg]);
     await Promise.all(range(250).map((i) => publisher.publish(ev('a', i))));
     await mock.waitForEvents(250, 5_000);
     const ids = [...mock.transactions.keys()];
     expect(ids).to.have.length(3);
-    for (const id of ids) expect(id).to.match(/^[0-9]+$/);
-    expect(ids.map(Number)).to.deep.equal([...ids.map(Number)].sort((x, y) => x - y));
+    for (const id of ids) expect(id).to.match(/^[0-9a-f]{12}\.[0-9]+$/);
+    const counters = ids.map((id) => Number(id.split('.')[1]));
+    expect(counters).to.deep.equal([...counters].sort((x, y) => x - y));
     expect(ids.map((id) => mock.transactions.get(id)!.events!.length)).to.deep.equal([100, 100, 50]);
     expect(indexes(mock.events)).to.deep.equal(range(250));
     expect(mock.requests.every((r) => r.tokenOk)).to.equal(true);
