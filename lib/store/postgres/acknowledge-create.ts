@@ -1,7 +1,8 @@
 /**
  * PostgresStore's `acknowledgeAndCreate`: the acknowledgement and the next transaction in one
- * database transaction of four round trips (BEGIN, acknowledge-and-read, store, COMMIT) instead of
- * the nine that `acknowledge` plus `createTransaction` take. On loopback a draining queue spends
+ * fenced database transaction (fence.ts) of four round trips (BEGIN and the fence,
+ * acknowledge-and-read, store, COMMIT) instead of the ten that `acknowledge` plus
+ * `createTransaction` take. On loopback a draining queue spends
  * most of its time waiting on those round trips.
  *
  * The reading statement deletes the acknowledged transaction and its queue rows and reads the
@@ -15,7 +16,8 @@ import { InFlightMismatchError } from '../../errors.ts';
 import { BatchCut } from '../batch.ts';
 import type { BatchLimits, ItemKind, QueuedItem } from '../store.ts';
 import { formatTxnId, NO_TXN, parseTxnId } from '../txn-id.ts';
-import { inTransaction, TXN_ID_SQL, type StoreTables } from './connection.ts';
+import { TXN_ID_SQL, type StoreTables } from './connection.ts';
+import { fencedTransaction } from './fence.ts';
 import type { CreateOutcome } from './create-transaction.ts';
 
 type Build = (items: readonly QueuedItem[]) => string;
@@ -29,19 +31,21 @@ type Build = (items: readonly QueuedItem[]) => string;
  *
  * @example
  * ```ts
- * const outcome = await acknowledgeAndCreate(tables, 'irc', sent.txnId, limits, build);
+ * const outcome = await acknowledgeAndCreate(tables, 'irc', fence, sent.txnId, limits, build);
  * if ('error' in outcome) throw outcome.error;
  * ```
  */
 export async function acknowledgeAndCreate(
-  { pool, t, birth }: StoreTables,
+  tables: StoreTables,
   asId: string,
+  fence: string | undefined,
   txnId: string,
   limits: BatchLimits,
   build: Build,
 ): Promise<CreateOutcome> {
+  const { t, birth } = tables;
   const acked = parseTxnId(txnId) ?? NO_TXN;
-  return inTransaction<CreateOutcome>(pool, async (client) => {
+  return fencedTransaction<CreateOutcome>(tables, asId, fence, async (client) => {
     const { rows } = await client.query<{ seq: string; kind: ItemKind; json: string; in_flight: string | null }>(
       `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $4 RETURNING seqs),
             gone AS (DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done) RETURNING seq)
@@ -84,18 +88,19 @@ export async function acknowledgeAndCreate(
 }
 
 /**
- * Deletes the acknowledged transaction and its queue rows in one statement (so atomically); a
+ * Deletes the acknowledged transaction and its queue rows in one fenced database transaction; a
  * no-op unless `txnId` is the AS's transaction in flight.
  *
  * @example
  * ```ts
- * await acknowledge(tables, 'irc', sent.txnId);
+ * await acknowledge(tables, 'irc', fence, sent.txnId);
  * ```
  */
-export async function acknowledge({ pool, t }: StoreTables, asId: string, txnId: string): Promise<void> {
+export async function acknowledge(tables: StoreTables, asId: string, fence: string | undefined, txnId: string): Promise<void> {
   const acked = parseTxnId(txnId);
   if (!acked) return;
-  await pool.query(
+  const { t } = tables;
+  await fencedTransaction(tables, asId, fence, (client) => client.query(
     `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3 RETURNING seqs)
-     DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done)`, [asId, acked.n, acked.birth]);
+     DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done)`, [asId, acked.n, acked.birth]), () => true);
 }

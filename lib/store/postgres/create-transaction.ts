@@ -1,13 +1,15 @@
 /**
  * PostgresStore's `createTransaction`: look first without writing (an idle sender's polls then
- * cost one read and no counter update), then, in one database transaction, take the next id from
- * the AS's counter row, cut the batch from the AS's queue and store the transaction.
+ * cost one read and no counter update), then, in one fenced database transaction (fence.ts), take
+ * the next id from the AS's counter row, cut the batch from the AS's queue and store the
+ * transaction.
  */
 import { InFlightMismatchError } from '../../errors.ts';
 import { BatchCut } from '../batch.ts';
 import type { BatchLimits, ItemKind, QueuedItem, StoredTransaction } from '../store.ts';
 import { formatTxnId } from '../txn-id.ts';
-import { inTransaction, TXN_ID_SQL, type StoreTables } from './connection.ts';
+import { TXN_ID_SQL, type StoreTables } from './connection.ts';
+import { fencedTransaction } from './fence.ts';
 
 type Build = (items: readonly QueuedItem[]) => string;
 
@@ -20,24 +22,26 @@ export type CreateOutcome = { txn: StoredTransaction | null } | { error: unknown
  *
  * @example
  * ```ts
- * const outcome = await createTransaction({ pool, t: (table) => `"koa_appservice".${table}`, birth }, 'irc', limits, build);
+ * const outcome = await createTransaction({ pool, t: (table) => `"koa_appservice".${table}`, birth }, 'irc', fence, limits, build);
  * if ('error' in outcome) throw outcome.error;
  * ```
  */
 export async function createTransaction(
-  { pool, t, birth }: StoreTables,
+  tables: StoreTables,
   asId: string,
+  fence: string | undefined,
   limits: BatchLimits,
   build: Build,
 ): Promise<CreateOutcome> {
+  const { pool, t, birth } = tables;
   const { rows: [look] } = await pool.query<{ in_flight: string | null; pending: boolean }>(
     `SELECT (SELECT ${TXN_ID_SQL} FROM ${t('transactions')} WHERE as_id = $1) AS in_flight,
             EXISTS (SELECT 1 FROM ${t('queue')} WHERE as_id = $1) AS pending`, [asId]);
   if (look?.in_flight != null) return { error: new InFlightMismatchError(asId, look.in_flight) };
   if (!look?.pending) return { txn: null };
-  return inTransaction<CreateOutcome>(pool, async (client) => {
-    // Taking the counter row locks it: creations for one AS take turns across processes, and
-    // each sees what the previous one committed.
+  return fencedTransaction<CreateOutcome>(tables, asId, fence, async (client) => {
+    // The counter row is locked (by the fence, or here when it is new): creations for one AS
+    // take turns across processes, and each sees what the previous one committed.
     const { rows: [id] } = await client.query<{ txn_id: string }>(
       `INSERT INTO ${t('as_state')} AS s (as_id, next_txn_id) VALUES ($1, 2)
        ON CONFLICT (as_id) DO UPDATE SET next_txn_id = s.next_txn_id + 1 RETURNING next_txn_id - 1 AS txn_id`, [asId]);

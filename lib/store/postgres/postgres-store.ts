@@ -12,6 +12,7 @@ import { acknowledge, acknowledgeAndCreate } from './acknowledge-create.ts';
 import { AdvisoryLocks } from './advisory-locks.ts';
 import { describeConnection, errorText, inTransaction, isQueryable, type Queryable, type StoreTables } from './connection.ts';
 import { createTransaction, type CreateOutcome } from './create-transaction.ts';
+import { bumpSenderEpoch, REVOKED } from './fence.ts';
 import { EnqueueListeners, enqueueStatements, ROWS_PER_STATEMENT, type PendingEnqueue } from './enqueue.ts';
 import { migratePostgres, quoteIdent } from './migrate.ts';
 import { resolvePostgresOptions, type PostgresStoreOptions } from './options.ts';
@@ -51,6 +52,8 @@ export class PostgresStore implements Store {
   readonly #life: StoreLifecycle;
   /** Set by open(): the store's birth is read from the database. */
   #tables: StoreTables | null = null;
+  /** Per AS: the sender epoch this process got with the AS's lock, REVOKED once the lock is gone (fence.ts). */
+  readonly #fences = new Map<string, string>();
   readonly #group = new GroupCommit<PendingEnqueue>((batch) => this.#commitEnqueues(batch));
 
   constructor(options: PostgresStoreOptions) {
@@ -142,12 +145,12 @@ export class PostgresStore implements Store {
   ): Promise<StoredTransaction | null> {
     this.#ready();
     checkLimits(limits);
-    return settle(await this.#sql('createTransaction', () => createTransaction(this.#tables!, asId, limits, build)));
+    return settle(await this.#sql('createTransaction', () => createTransaction(this.#tables!, asId, this.#fences.get(asId), limits, build)));
   }
 
   async acknowledge(asId: string, txnId: string): Promise<void> {
     this.#ready();
-    await this.#sql('acknowledge', () => acknowledge(this.#tables!, asId, txnId));
+    await this.#sql('acknowledge', () => acknowledge(this.#tables!, asId, this.#fences.get(asId), txnId));
   }
 
   /**
@@ -168,7 +171,7 @@ export class PostgresStore implements Store {
   ): Promise<StoredTransaction | null> {
     this.#ready();
     checkLimits(limits);
-    return settle(await this.#sql('acknowledgeAndCreate', () => acknowledgeAndCreate(this.#tables!, asId, txnId, limits, build)));
+    return settle(await this.#sql('acknowledgeAndCreate', () => acknowledgeAndCreate(this.#tables!, asId, this.#fences.get(asId), txnId, limits, build)));
   }
 
   async backlog(asId: string): Promise<Backlog> {
@@ -183,11 +186,36 @@ export class PostgresStore implements Store {
 
   /**
    * Makes this process the sender for `asId`, or returns null when another process is. The lock is
-   * a session advisory lock on a connection of its own, keyed on the schema and the AS id.
+   * a session advisory lock on a connection of its own, keyed on the schema and the AS id; winning
+   * it also increments the AS's sender epoch, which fences this process's writes for the AS from
+   * then until the lock is lost or released (see fence.ts).
    */
   async acquireSenderLock(asId: string): Promise<SenderLock | null> {
     this.#ready();
-    return this.#locks.tryAcquire(`koa-appservice:sender:${this.#schema}:${asId}`);
+    const lock = await this.#locks.tryAcquire(`koa-appservice:sender:${this.#schema}:${asId}`);
+    if (!lock) return null;
+    let epoch: string;
+    try {
+      // Before anything is read: from here on, a write of the previous sender either committed
+      // already or is refused (see fence.ts).
+      epoch = await this.#sql('acquireSenderLock', () => bumpSenderEpoch(this.#tables!, asId));
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+    this.#fences.set(asId, epoch);
+    // Once the lock is gone this process's writes for the AS must fail, even before it notices.
+    const revoke = (): void => {
+      if (this.#fences.get(asId) === epoch) this.#fences.set(asId, REVOKED);
+    };
+    void lock.lost.then(revoke);
+    return {
+      lost: lock.lost,
+      release: async () => {
+        revoke();
+        await lock.release();
+      },
+    };
   }
 
   /**
