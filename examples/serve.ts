@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RegistrationLoadError } from '../lib/index.ts';
-import { SqliteStore } from '../lib/store/sqlite-store.ts';
+import { SqliteStore } from '../lib/store/sqlite/sqlite-store.ts';
 import { startHomeserver } from './homeserver/index.ts';
 
 export interface ServeIo {

@@ -152,3 +152,20 @@ export function resolveOptions(options: AppservicesOptions): ResolvedOptions {
   }
   return resolved;
 }
+
+/**
+ * Defaults of the stores' constructor options (`new SqliteStore(path, options)`,
+ * `new PostgresStore(options)`); the stores read them from here.
+ */
+export const storeDefaults = Object.freeze({
+  /** SqliteStore `synchronous`: a resolved enqueue survives a power cut. */
+  sqliteSynchronous: 'full' as 'full' | 'normal',
+  /** PostgresStore `max`: connections in the pool it opens. */
+  postgresPoolSize: 10,
+  /** PostgresStore `schema`. */
+  postgresSchema: 'koa_appservice',
+  /** PostgresStore `connectTimeoutMs`. */
+  postgresConnectTimeoutMs: 10_000,
+  /** PostgresStore `lockHeartbeatMs`: how often a held sender lock checks its connection. */
+  postgresLockHeartbeatMs: 5_000,
+});

@@ -93,7 +93,7 @@ function asTokenDetector(registry: Registry): (ctx: Context) => boolean {
 
 async function defaultStore(path: string): Promise<Store> {
   // Loaded only when needed so that a homeserver on PostgreSQL never loads the SQLite driver.
-  const { SqliteStore } = await import('../store/sqlite-store.ts');
+  const { SqliteStore } = await import('../store/sqlite/sqlite-store.ts');
   return new SqliteStore(path);
 }
 

@@ -1,6 +1,9 @@
-import { StoreError } from '../errors.ts';
-import { checkEnqueueItems, checkLimits, uniqueAsIds } from './check-input.ts';
-import { TRANSACTIONS_AHEAD } from './sqlite-statements.ts';
+import { InFlightMismatchError } from '../errors.ts';
+import { BatchCut, checkLimits } from './batch.ts';
+import { checkEnqueueItems, uniqueAsIds } from './check-input.ts';
+import { StoreLifecycle } from './lifecycle.ts';
+import { TRANSACTIONS_AHEAD } from './sqlite/statements.ts';
+import { formatTxnId, newBirth } from './txn-id.ts';
 import type {
   Backlog,
   BatchLimits,
@@ -51,19 +54,20 @@ const COMPACT_AT = 1024;
  * ```
  */
 export class MemoryStore implements Store {
-  #state: 'new' | 'open' | 'closed' = 'new';
+  readonly #life = new StoreLifecycle('memory store');
   readonly #queues = new Map<string, AsQueue>();
+  /** Every MemoryStore is a new store: its ids must not repeat another's. */
+  readonly #birth = newBirth();
   #nextSeq = 1;
 
-  async open(): Promise<void> {
-    if (this.#state === 'closed') throw new StoreError('memory store: cannot reopen a closed store');
-    this.#state = 'open';
+  open(): Promise<void> {
+    return this.#life.open(() => {});
   }
 
   async enqueue(items: readonly EnqueueItem[], options?: EnqueueOptions): Promise<void> {
     this.#assertOpen();
     if (options?.client !== undefined) {
-      throw new StoreError('MemoryStore cannot join a foreign transaction: enqueue({ client }) needs PostgresStore');
+      throw this.#life.error('cannot join a foreign transaction: enqueue({ client }) needs PostgresStore');
     }
     // Checked before anything is appended: the call is all or nothing.
     checkEnqueueItems(items);
@@ -91,7 +95,7 @@ export class MemoryStore implements Store {
     return this.#create(asId, limits, build, 0);
   }
 
-  async acknowledge(asId: string, txnId: number): Promise<void> {
+  async acknowledge(asId: string, txnId: string): Promise<void> {
     this.#assertOpen();
     const queue = this.#queues.get(asId);
     const first = queue?.stored[0];
@@ -115,7 +119,7 @@ export class MemoryStore implements Store {
    */
   async acknowledgeAndCreate(
     asId: string,
-    txnId: number,
+    txnId: string,
     limits: BatchLimits,
     build: (items: readonly QueuedItem[]) => string,
   ): Promise<StoredTransaction | null> {
@@ -132,29 +136,21 @@ export class MemoryStore implements Store {
   #create(asId: string, limits: BatchLimits, build: (items: readonly QueuedItem[]) => string, ahead: number): StoredTransaction | null {
     const queue = this.#queues.get(asId);
     if (!queue) return null;
-    if (queue.stored.length > 0) {
-      throw new StoreError(`appservice "${asId}" already has transaction ${queue.stored[0]!.txn.txnId} in flight`);
-    }
+    if (queue.stored.length > 0) throw new InFlightMismatchError(asId, queue.stored[0]!.txn.txnId);
     const created: { txn: StoredTransaction; size: number }[] = [];
     let start = queue.head;
     for (let n = 0; n <= ahead; n++) {
-      const counts: Record<ItemKind, number> = { event: 0, ephemeral: 0, toDevice: 0 };
-      const items: QueuedItem[] = [];
-      let full = false;
+      const cut = new BatchCut(limits);
       for (let i = start; i < queue.entries.length; i++) {
         const entry = queue.entries[i]!;
-        if (counts[entry.kind] >= limits[entry.kind]) {
-          full = true;
-          break;
-        }
-        counts[entry.kind]++;
-        items.push({ seq: entry.seq, kind: entry.kind, json: entry.json });
+        if (!cut.take({ seq: entry.seq, kind: entry.kind, json: entry.json })) break;
       }
+      const { items, counts, full } = cut;
       if (items.length === 0) break;
       // build() runs before any state changes, so if it throws the queue is exactly as it was.
       const body = build(items);
       if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
-      created.push({ txn: { asId, txnId: queue.nextTxnId + n, body, counts }, size: items.length });
+      created.push({ txn: { asId, txnId: formatTxnId(this.#birth, queue.nextTxnId + n), body, counts }, size: items.length });
       start += items.length;
       if (!full) break;
     }
@@ -171,9 +167,8 @@ export class MemoryStore implements Store {
     return { size, oldestEnqueuedAt: size > 0 ? queue!.entries[queue!.head]!.enqueuedAt : null };
   }
 
-  async close(): Promise<void> {
-    this.#state = 'closed';
-    this.#queues.clear();
+  close(): Promise<void> {
+    return this.#life.close(() => this.#queues.clear());
   }
 
   #queue(asId: string): AsQueue {
@@ -186,7 +181,6 @@ export class MemoryStore implements Store {
   }
 
   #assertOpen(): void {
-    if (this.#state === 'new') throw new StoreError('memory store: call open() first');
-    if (this.#state === 'closed') throw new StoreError('memory store: the store is closed');
+    this.#life.assertOpen();
   }
 }

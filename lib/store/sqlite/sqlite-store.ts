@@ -1,10 +1,16 @@
+import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { StoreError } from '../errors.ts';
-import { checkEnqueueItems, checkLimits } from './check-input.ts';
-import { GroupCommit } from './group-commit.ts';
-import { sqliteOperations, toStoredTransaction, type PendingEnqueue, type SqliteOperations } from './sqlite-statements.ts';
-import { migrateSqlite, sqliteSchemaVersion } from './migrations/migrate-sqlite.ts';
-import { sqliteMigrations } from './migrations/sqlite/index.ts';
+import { OptionsError, StoreError } from '../../errors.ts';
+import { storeDefaults } from '../../options.ts';
+import { checkLimits } from '../batch.ts';
+import { checkEnqueueItems } from '../check-input.ts';
+import { GroupCommit } from '../group-commit.ts';
+import { StoreLifecycle } from '../lifecycle.ts';
+import { toStoredTransaction } from '../transaction-row.ts';
+import { NO_TXN, parseTxnId } from '../txn-id.ts';
+import { migrateSqlite, sqliteSchemaVersion } from './migrate.ts';
+import { sqliteMigrations } from './migrations/index.ts';
+import { sqliteOperations, type PendingEnqueue, type SqliteOperations } from './statements.ts';
 import type {
   Backlog,
   BatchLimits,
@@ -13,7 +19,33 @@ import type {
   QueuedItem,
   Store,
   StoredTransaction,
-} from './store.ts';
+} from '../store.ts';
+
+/**
+ * SQLite opens a file it may not write read-only without a word, and reads go on working: a store
+ * on it would start, and then fail every enqueue. Refuse at open instead, naming the path. The
+ * probe writes the header's user_version (unchanged) in a transaction that is rolled back, so
+ * nothing reaches the file; on a read-only file or directory the write itself is refused.
+ */
+function refuseReadOnly(db: Database.Database, path: string): void {
+  try {
+    const version = sqliteSchemaVersion(db);
+    db.prepare('BEGIN IMMEDIATE').run();
+    try {
+      db.pragma(`user_version = ${version}`);
+    } finally {
+      db.prepare('ROLLBACK').run();
+    }
+  } catch (err) {
+    if (!(err instanceof Database.SqliteError) || !err.code.startsWith('SQLITE_READONLY')) throw err;
+    const file = resolve(path);
+    throw new StoreError(
+      `sqlite store ${path}: cannot open: ${file} is read-only, or its directory ${dirname(file)} is ` +
+        '(the queue must be writable, and SQLite creates its -wal and -shm files beside it)',
+      { cause: err },
+    );
+  }
+}
 
 export interface SqliteStoreOptions {
   /**
@@ -43,28 +75,32 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   readonly #path: string;
   readonly #synchronous: 'full' | 'normal';
+  readonly #life: StoreLifecycle;
   #db: Database.Database | null = null;
   #ops: SqliteOperations | null = null;
-  #state: 'new' | 'open' | 'closing' | 'closed' = 'new';
-  #closed: Promise<void> | null = null;
   readonly #group = new GroupCommit<PendingEnqueue>((batch) => this.#commitEnqueues(batch));
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
-    if (typeof path !== 'string' || path === '') throw new TypeError('SqliteStore: path must be a non-empty string');
-    const synchronous = options.synchronous ?? 'full';
+    if (typeof path !== 'string' || path === '') throw new OptionsError('path', 'must be a non-empty string', 'SqliteStore');
+    const synchronous = options?.synchronous ?? storeDefaults.sqliteSynchronous;
     if (synchronous !== 'full' && synchronous !== 'normal') {
-      throw new TypeError('SqliteStore: options.synchronous must be "full" or "normal"');
+      throw new OptionsError('synchronous', `must be "full" or "normal", got ${JSON.stringify(synchronous)}`, 'SqliteStore');
     }
     this.#path = path;
     this.#synchronous = synchronous;
+    this.#life = new StoreLifecycle(`sqlite store ${path}`);
   }
 
-  async open(): Promise<void> {
-    if (this.#state === 'open') return;
-    if (this.#state !== 'new') throw new StoreError(`sqlite store ${this.#path}: cannot reopen a closed store`);
+  /** Opens the file, creating or migrating its schema. Idempotent; refuses a closed store. */
+  open(): Promise<void> {
+    return this.#life.open(() => this.#open());
+  }
+
+  #open(): void {
     let db: Database.Database | null = null;
     try {
       db = new Database(this.#path);
+      refuseReadOnly(db, this.#path);
       // A database from a newer version is refused by migrateSqlite below, and left as it was.
       if (sqliteSchemaVersion(db) <= sqliteMigrations.length) {
         // WAL: readers never block the writer, and a commit is one append (plus one fsync when full).
@@ -74,21 +110,21 @@ export class SqliteStore implements Store {
         db.pragma('journal_size_limit = 67108864');
       }
       migrateSqlite(db, this.#path);
-      this.#ops = sqliteOperations(db, this.#synchronous === 'full');
+      const birth = db.prepare<[], string>('SELECT birth FROM store_identity').pluck().get()!;
+      this.#ops = sqliteOperations(db, this.#synchronous === 'full', birth);
     } catch (err) {
       db?.close();
       if (err instanceof StoreError) throw err;
-      throw new StoreError(`sqlite store ${this.#path}: cannot open: ${(err as Error).message}`, { cause: err });
+      throw this.#life.error(`cannot open: ${(err as Error).message}`, { cause: err });
     }
     this.#db = db;
-    this.#state = 'open';
   }
 
   enqueue(items: readonly EnqueueItem[], options?: EnqueueOptions): Promise<void> {
     try {
-      this.#open();
+      this.#ready();
       if (options?.client !== undefined) {
-        throw new StoreError('SqliteStore cannot join a foreign transaction: enqueue({ client }) needs PostgresStore');
+        throw this.#life.error('cannot join a foreign transaction: enqueue({ client }) needs PostgresStore');
       }
       checkEnqueueItems(items);
     } catch (err) {
@@ -99,15 +135,17 @@ export class SqliteStore implements Store {
   }
 
   async inFlight(asId: string): Promise<StoredTransaction | null> {
-    const ops = this.#open();
+    const ops = this.#ready();
     const row = this.#sql('inFlight', () => ops.inFlight(asId));
     return row ? toStoredTransaction(asId, row) : null;
   }
 
   /** The transaction created ahead after `txnId`, if there is one (see acknowledgeAndCreate). */
-  async nextStored(asId: string, txnId: number): Promise<StoredTransaction | null> {
-    const ops = this.#open();
-    const row = this.#sql('nextStored', () => ops.nextStored(asId, txnId));
+  async nextStored(asId: string, txnId: string): Promise<StoredTransaction | null> {
+    const ops = this.#ready();
+    const key = parseTxnId(txnId);
+    if (!key) return null;
+    const row = this.#sql('nextStored', () => ops.nextStored(asId, key));
     return row ? toStoredTransaction(asId, row) : null;
   }
 
@@ -116,19 +154,19 @@ export class SqliteStore implements Store {
     limits: BatchLimits,
     build: (items: readonly QueuedItem[]) => string,
   ): Promise<StoredTransaction | null> {
-    const ops = this.#open();
+    const ops = this.#ready();
     checkLimits(limits);
     return this.#sql('createTransaction', () => ops.createTransaction(asId, limits, build));
   }
 
-  async acknowledge(asId: string, txnId: number): Promise<void> {
-    const ops = this.#open();
+  async acknowledge(asId: string, txnId: string): Promise<void> {
+    const ops = this.#ready();
     // An acknowledgement needs no fsync of its own. The WAL is a log: losing this commit in a
     // power cut means losing every later one too, unless a later durable commit (an enqueue, the
     // next createTransaction) syncs it along. Lost, it only makes the sender resend a transaction
     // the AS already has, with the same id and body, which the AS must deduplicate anyway.
     // That halves the fsyncs of a sender that acknowledges without creating at once.
-    this.#sql('acknowledge', () => ops.acknowledge(asId, txnId));
+    this.#sql('acknowledge', () => ops.acknowledge(asId, parseTxnId(txnId) ?? NO_TXN));
   }
 
   /**
@@ -149,51 +187,45 @@ export class SqliteStore implements Store {
    */
   async acknowledgeAndCreate(
     asId: string,
-    txnId: number,
+    txnId: string,
     limits: BatchLimits,
     build: (items: readonly QueuedItem[]) => string,
   ): Promise<StoredTransaction | null> {
-    const ops = this.#open();
+    const ops = this.#ready();
     checkLimits(limits);
-    const outcome = this.#sql('acknowledgeAndCreate', () => ops.acknowledgeAndCreate(asId, txnId, limits, build));
+    const outcome = this.#sql('acknowledgeAndCreate', () => ops.acknowledgeAndCreate(asId, parseTxnId(txnId) ?? NO_TXN, limits, build));
     if ('error' in outcome) throw this.#wrap('createTransaction', outcome.error);
     return outcome.txn;
   }
 
   async backlog(asId: string): Promise<Backlog> {
-    const ops = this.#open();
+    const ops = this.#ready();
     return this.#sql('backlog', () => ops.backlog(asId));
   }
 
   /** Commits the enqueues still gathering, then closes the database. Idempotent. */
   close(): Promise<void> {
-    this.#closed ??= this.#close();
-    return this.#closed;
-  }
-
-  async #close(): Promise<void> {
-    const wasOpen = this.#state === 'open';
-    this.#state = 'closing';
-    try {
-      if (wasOpen) await this.#group.flush();
-    } finally {
-      this.#db?.close();
-      this.#db = null;
-      this.#ops = null;
-      this.#state = 'closed';
-    }
+    return this.#life.close(async (wasOpen) => {
+      try {
+        if (wasOpen) await this.#group.flush();
+      } finally {
+        this.#db?.close();
+        this.#db = null;
+        this.#ops = null;
+      }
+    });
   }
 
   #commitEnqueues(batch: readonly PendingEnqueue[]): void {
     const ops = this.#ops;
-    if (!ops) throw new StoreError(`sqlite store ${this.#path}: the store is closed`);
+    if (!ops) throw this.#life.error('the store is closed');
     this.#sql('enqueue', () => ops.enqueue(batch));
   }
 
-  #open(): SqliteOperations {
-    if (this.#state === 'open') return this.#ops!;
-    if (this.#state === 'new') throw new StoreError(`sqlite store ${this.#path}: call open() first`);
-    throw new StoreError(`sqlite store ${this.#path}: the store is closed`);
+  /** The operations of the open database; throws the lifecycle's StoreError otherwise. */
+  #ready(): SqliteOperations {
+    this.#life.assertOpen();
+    return this.#ops!;
   }
 
   /** SQLite failures become StoreErrors naming the file; our own errors pass through unchanged. */
@@ -207,7 +239,7 @@ export class SqliteStore implements Store {
 
   #wrap(operation: string, err: unknown): unknown {
     if (err instanceof Database.SqliteError) {
-      return new StoreError(`sqlite store ${this.#path}: ${operation} failed: ${err.message}`, { cause: err });
+      return this.#life.error(`${operation} failed: ${err.message}`, { cause: err });
     }
     return err;
   }

@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import { StoreError } from '../../../errors.ts';
-import { advisoryLockKey } from '../../sender-lock.ts';
-import { postgresMigrations } from './index.ts';
+import { StoreError } from '../../errors.ts';
+import { advisoryLockKey } from './advisory-locks.ts';
+import { postgresMigrations } from './migrations/index.ts';
 
 /** `"name"`: a schema name as an SQL identifier. Names are checked by PostgresStore beforehand. */
 export function quoteIdent(name: string): string {

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { StoreError } from '../../errors.ts';
-import { sqliteMigrations } from './sqlite/index.ts';
+import { sqliteMigrations } from './migrations/index.ts';
 
 /** The schema version recorded in the database header (`PRAGMA user_version`); 0 when new. */
 export function sqliteSchemaVersion(db: Database.Database): number {

@@ -7,8 +7,8 @@
  * then, to every session that LISTENs, so a rolled-back outbox enqueue wakes nobody.
  */
 import type pg from 'pg';
-import type { EnqueueItem } from './store.ts';
-import { uniqueAsIds } from './check-input.ts';
+import type { EnqueueItem } from '../store.ts';
+import { uniqueAsIds } from '../check-input.ts';
 
 export interface PendingEnqueue {
   readonly items: readonly EnqueueItem[];

@@ -4,6 +4,19 @@
  */
 import type pg from 'pg';
 
+/**
+ * What PostgresStore's write operations work with: the pool, the schema-qualified name of a table,
+ * and the store's birth (see txn-id.ts), read once at open.
+ */
+export interface StoreTables {
+  readonly pool: pg.Pool;
+  readonly t: (table: string) => string;
+  readonly birth: string;
+}
+
+/** SQL for a `transactions` row's id as the AS sees it (see formatTxnId). */
+export const TXN_ID_SQL = "concat_ws('.', nullif(id_prefix, ''), txn_id::text)";
+
 /** Anything that runs SQL: a pool, a pooled client, or the homeserver's own client (outbox). */
 export type Queryable = Pick<pg.ClientBase, 'query'>;
 
