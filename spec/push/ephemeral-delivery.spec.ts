@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appservices, type Appservices, type EphemeralEvent, type Host } from '../../lib/index.ts';
-import { SqliteStore } from '../../lib/store/sqlite-store.ts';
+import { SqliteStore } from '../../lib/store/sqlite/sqlite-store.ts';
 import { MockAppService } from '../../lib/testing/index.ts';
 
 const SERVER = 'hs.test';
