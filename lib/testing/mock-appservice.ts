@@ -168,7 +168,10 @@ export class MockAppService {
    * Answers every authorised request with `code` (a Matrix error body unless `body` is given),
    * for the next `times` requests or until `status(null)`.
    */
-  status(code: number | null, options: { times?: number; headers?: Record<string, string>; body?: unknown } = {}): void {
+  status(
+    code: number | null,
+    options: { times?: number; headers?: Record<string, string>; body?: unknown } = {},
+  ): void {
     this.#status =
       code === null
         ? null
@@ -176,7 +179,10 @@ export class MockAppService {
             code,
             remaining: options.times ?? Infinity,
             headers: options.headers ?? {},
-            body: options.body ?? { errcode: code === 429 ? 'M_LIMIT_EXCEEDED' : 'M_UNKNOWN', error: `mock status ${code}` },
+            body: options.body ?? {
+              errcode: code === 429 ? 'M_LIMIT_EXCEEDED' : 'M_UNKNOWN',
+              error: `mock status ${code}`,
+            },
           };
   }
 
@@ -270,7 +276,14 @@ export class MockAppService {
     send(res, answer, this.#oversized);
   }
 
-  async #answer(method: string, path: string, query: Record<string, string>, text: string, token: string | undefined, tokenOk: boolean): Promise<Answer> {
+  async #answer(
+    method: string,
+    path: string,
+    query: Record<string, string>,
+    text: string,
+    token: string | undefined,
+    tokenOk: boolean,
+  ): Promise<Answer> {
     if (token === undefined) return { status: 401, body: { errcode: 'M_UNAUTHORIZED', error: 'no hs_token given' } };
     if (!tokenOk) return { status: 403, body: { errcode: 'M_FORBIDDEN', error: 'wrong hs_token' } };
     const forced = this.#status;
@@ -278,7 +291,9 @@ export class MockAppService {
       if (--forced.remaining <= 0) this.#status = null;
       return { status: forced.code, body: forced.body, headers: forced.headers };
     }
-    if (this.#flaky > 0 && Math.random() < this.#flaky) return { status: 500, body: { errcode: 'M_UNKNOWN', error: 'flaky' } };
+    if (this.#flaky > 0 && Math.random() < this.#flaky) {
+      return { status: 500, body: { errcode: 'M_UNKNOWN', error: 'flaky' } };
+    }
     if (this.#garbage) return { status: 200, raw: '<html>this is not JSON' };
     if (this.#oversized) return { status: 200 };
 

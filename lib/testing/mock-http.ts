@@ -31,7 +31,11 @@ export function unrecognized(): Answer {
 }
 
 /** Writes `answer`; a plain 200 while `oversized` is set becomes a body of that many bytes. */
-export function send(res: http.ServerResponse, answer: Answer, oversized: { bytes: number; chunked: boolean } | null): void {
+export function send(
+  res: http.ServerResponse,
+  answer: Answer,
+  oversized: { bytes: number; chunked: boolean } | null,
+): void {
   if (answer.status === 200 && answer.body === undefined && answer.raw === undefined && oversized) {
     const block = Buffer.alloc(64 * 1024, 0x20);
     if (!oversized.chunked) res.setHeader('content-length', oversized.bytes);
