@@ -12,6 +12,28 @@ export interface Answer {
   headers?: Record<string, string>;
 }
 
+/** The fixed answer that `MockAppService.status()` gives for the next `remaining` requests. */
+export interface StatusSwitch {
+  code: number;
+  remaining: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+/** A Matrix error body unless `body` is given: `M_LIMIT_EXCEEDED` for 429, `M_UNKNOWN` otherwise. */
+export function statusSwitch(
+  code: number,
+  options: { times?: number; headers?: Record<string, string>; body?: unknown },
+): StatusSwitch {
+  const errcode = code === 429 ? 'M_LIMIT_EXCEEDED' : 'M_UNKNOWN';
+  return {
+    code,
+    remaining: options.times ?? Infinity,
+    headers: options.headers ?? {},
+    body: options.body ?? { errcode, error: `mock status ${code}` },
+  };
+}
+
 /** JSON when it parses, the raw text otherwise, undefined when empty. */
 export function parseBody(text: string): unknown {
   if (text === '') return undefined;
