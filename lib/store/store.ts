@@ -61,6 +61,15 @@ export interface Backlog {
   readonly oldestEnqueuedAt: number | null;
 }
 
+/**
+ * The homeserver's database client for an outbox enqueue: a `pg` `PoolClient` or `Client` fits.
+ * Declared by shape, with the one call PostgresStore makes, so that the main entry point needs
+ * neither `pg` nor its types.
+ */
+export interface OutboxClient {
+  query(query: { text: string; values?: unknown[] }): Promise<unknown>;
+}
+
 /** Options of `Store.enqueue`. */
 export interface EnqueueOptions {
   /**
@@ -68,7 +77,7 @@ export interface EnqueueOptions {
    * or roll back with it (an outbox: the event and its queue entries are written together).
    * Stores that cannot join a foreign transaction reject an enqueue that passes one.
    */
-  readonly client?: unknown;
+  readonly client?: OutboxClient;
 }
 
 /**

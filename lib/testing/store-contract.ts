@@ -65,12 +65,13 @@ async function drain(store: Store, asId: string, limits: BatchLimits = LIMITS): 
 /**
  * Registers a mocha `describe` block that any `Store` implementation must pass: ordering,
  * per-AS isolation, atomic enqueue, batch limits, transaction ids that are never reused, the
- * in-flight transaction surviving a reopen, backlog figures. Needs mocha and chai.
+ * in-flight transaction surviving a reopen, backlog figures. Needs mocha and chai (optional peer
+ * dependencies), which is why it has its own subpath apart from `koa-appservice/testing`.
  *
  * @example
  * ```ts
  * // spec/my-store.spec.ts
- * import { storeContractTests } from 'koa-appservice/testing';
+ * import { storeContractTests } from 'koa-appservice/testing/store-contract';
  * import { MyStore } from '../lib/my-store.ts';
  *
  * storeContractTests('MyStore', async () => {

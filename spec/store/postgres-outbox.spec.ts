@@ -60,7 +60,7 @@ describe('PostgresStore outbox: enqueue inside the homeserver transaction', () =
   });
 
   it('rejects a client that is no pg client with a TypeError', async () => {
-    const err = await rejection(store.enqueue([event(1)], { client: {} }));
+    const err = await rejection(store.enqueue([event(1)], { client: {} as never }));
     expect(err).to.be.instanceOf(TypeError);
   });
 

@@ -174,7 +174,7 @@ describe('SqliteStore', () => {
 
   it('refuses to join a foreign transaction (enqueue with a client)', async () => {
     const store = await openStore();
-    const err = await rejection(store.enqueue([event(1, ['a'])], { client: {} }));
+    const err = await rejection(store.enqueue([event(1, ['a'])], { client: { query: async () => ({}) } }));
     expect(err).to.be.instanceOf(StoreError);
     expect(err.message).to.contain('PostgresStore');
     expect((await store.backlog('a')).size).to.equal(0);
