@@ -13,6 +13,7 @@
  */
 import { parsePythonRegex, PythonRegexError, type ClassName, type ParsedPythonRegex, type PythonFlags, type RegexNode, type SetItem } from './python-regex.ts';
 
+import safeRegex from 'safe-regex2';
 import { LinearRegExp } from './linear-regex.ts';
 import { toRe2Syntax } from './re2-syntax.ts';
 
@@ -221,4 +222,39 @@ export function repetitionSkeleton(source: string): string {
     }
   }
   return walk(alts);
+}
+
+/**
+ * Whether a backtracking engine could take exponential time on this pattern: a repeat inside an
+ * unbounded repeat (`(\w+\.?)+`, found by safe-regex2's star-height check on the skeleton), or an
+ * unbounded repeat over alternatives that can match the same text (`(\w|\d)*`: a digit goes
+ * either way, so n digits can be split 2^n ways). lint and serve name such regexes: RE2 runs them
+ * in linear time, a backtracking engine would not. A guess from samples, so it may miss a case;
+ * nothing depends on it but the message.
+ *
+ * @example
+ * wouldBacktrack('@irc_(\\w|\\d)*:hs'); // true
+ * wouldBacktrack('@irc_[a-z]+:hs'); // false
+ */
+export function wouldBacktrack(source: string): boolean {
+  if (!safeRegex(repetitionSkeleton(source))) return true;
+  const parsed = parsePythonRegex(source);
+  const overlapping = (alts: readonly (readonly RegexNode[])[]): boolean => {
+    const branches = alts.map((alt) => {
+      const samples = [false, true].map((once) => sampleSeq(alt, once, parsed.flags)).filter((s): s is string => s !== undefined && s !== '');
+      try {
+        return { samples, regex: translateParsed({ flags: parsed.flags, alts: [alt] }, source) };
+      } catch {
+        return { samples, regex: undefined };
+      }
+    });
+    return branches.some((a, i) => branches.some((b, j) => i !== j && b.regex !== undefined && a.samples.some((s) => b.regex!.test(s))));
+  };
+  const walk = (node: RegexNode, underRepeat: boolean): boolean => {
+    if (node.type === 'repeat') return walk(node.node, underRepeat || node.max === Infinity);
+    if (node.type !== 'group') return false;
+    if (underRepeat && node.alts.length > 1 && overlapping(node.alts)) return true;
+    return node.alts.some((seq) => seq.some((child) => walk(child, underRepeat)));
+  };
+  return parsed.alts.some((seq) => seq.some((node) => walk(node, false)));
 }
