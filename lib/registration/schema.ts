@@ -5,7 +5,8 @@
  *
  * Where Synapse is lax in a way that hurts we refuse instead: `rate_limited: "false"` (Synapse
  * reads any non-boolean as true), a `url` that is not http(s), truthy non-booleans for the
- * ephemeral opt-ins, and namespace regexes that JS cannot match the way Python does.
+ * ephemeral opt-ins, namespace regexes that cannot match the way Python does in linear time, and
+ * tokens of a few characters.
  *
  * One key is ours: `koa_appservice.access_token_query: true` makes the library also send
  * `?access_token=<hs_token>` to the AS, for ASes older than the Authorization header.
