@@ -93,7 +93,7 @@ export class AppserviceRequestError extends KoaAppserviceError {
   readonly status: number | undefined;
   /** Parsed JSON body of a non-2xx answer, when there was one. */
   readonly body: unknown;
-  /** Seconds the AS asked us to wait (Retry-After), when it said. */
+  /** Milliseconds the AS asked us to wait (`Retry-After` header or `retry_after_ms`), when it said. */
   readonly retryAfterMs: number | undefined;
 
   constructor(

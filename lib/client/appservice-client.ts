@@ -17,21 +17,9 @@ import type { PathFamily, Route } from './legacy-paths.ts';
 import type { AbortLike } from './deadline.ts';
 import { parseJson, readCapped, ResponseTooLargeError, ResponseTooSlowError, retryAfterFromBody } from './response.ts';
 import { parseRetryAfter } from './retry-policy.ts';
+import { resolveClientOptions, type AppserviceClientOptions } from './client-options.ts';
 
-export interface AppserviceClientOptions {
-  /** TCP connect budget per attempt. Default 5 000. */
-  connectTimeoutMs?: number;
-  /** Time until the AS starts answering. Default 30 000 (a query may create a room first). */
-  headersTimeoutMs?: number;
-  /** Longest pause while the body streams in, and the longest the whole body may take. Default 30 000. */
-  bodyTimeoutMs?: number;
-  /** Larger answers are cut off and rejected as `body` errors. Default 1 MiB. */
-  maxResponseBytes?: number;
-  /** Upper bound on concurrent connections to this AS. Default 16. */
-  connections?: number;
-  /** How long to trust "this AS speaks only the draft paths" before trying v1 again. Default 10 min. */
-  legacyReprobeMs?: number;
-}
+export type { AppserviceClientOptions } from './client-options.ts';
 
 /** What the transport saw; bodies are read whole (up to the cap) so the socket is reusable. */
 interface RawResponse {
@@ -68,11 +56,13 @@ export class AppserviceClient {
   readonly #paths: PathPreference;
   readonly #authorization: string;
 
+  /** @throws OptionsError when an option is not a positive integer. */
   constructor(registration: Registration, options: AppserviceClientOptions = {}) {
+    const settings = resolveClientOptions(options);
     this.#registration = registration;
-    this.#maxBytes = options.maxResponseBytes ?? 1024 * 1024;
-    this.#bodyTimeoutMs = options.bodyTimeoutMs ?? 30_000;
-    this.#paths = new PathPreference(options.legacyReprobeMs ?? 600_000);
+    this.#maxBytes = settings.maxResponseBytes;
+    this.#bodyTimeoutMs = settings.bodyTimeoutMs;
+    this.#paths = new PathPreference(settings.legacyReprobeMs);
     this.#authorization = `Bearer ${registration.hsToken}`;
     if (registration.url === null) {
       this.#pool = null;
@@ -83,9 +73,9 @@ export class AppserviceClient {
     // Synapse appends API paths to the url as written, so a path prefix in the url is kept.
     this.#basePath = url.pathname.replace(/\/+$/, '');
     this.#pool = new Pool(url.origin, {
-      connections: options.connections ?? 16,
-      connectTimeout: options.connectTimeoutMs ?? 5_000,
-      headersTimeout: options.headersTimeoutMs ?? 30_000,
+      connections: settings.connections,
+      connectTimeout: settings.connectTimeoutMs,
+      headersTimeout: settings.headersTimeoutMs,
       bodyTimeout: this.#bodyTimeoutMs,
     });
   }

@@ -10,23 +10,22 @@
 import pRetry from 'p-retry';
 import { AppserviceRequestError } from '../errors.ts';
 import { Deadline } from './deadline.ts';
+import { defaults } from '../options.ts';
 
 export interface RetryOptions {
-  /** The whole budget, every attempt and every wait included. Default 10 000. */
+  /** The whole budget, every attempt and every wait included. Default `queryDeadlineMs` (10 000). */
   readonly deadlineMs?: number;
   /** Aborts the loop early (the client went away, the plugin is closing). */
   readonly signal?: AbortSignal | undefined;
-  /** First backoff delay; later ones double. Default 100. */
+  /** First backoff delay; later ones double. Default `queryRetryMinDelayMs` (100). */
   readonly minDelayMs?: number;
-  /** Largest backoff delay (a Retry-After from the AS may be longer). Default 5 000. */
+  /** Largest backoff delay (a Retry-After from the AS may be longer). Default `queryRetryMaxDelayMs` (5 000). */
   readonly maxDelayMs?: number;
-  /** A hard bound on attempts, so that even a zero-delay policy cannot spin. Default 50. */
+  /** A hard bound on attempts, so that even a zero-delay policy cannot spin. Default `queryMaxAttempts` (50). */
   readonly maxAttempts?: number;
   /** Source of jitter in [0, 1); injectable so tests are deterministic. */
   readonly random?: () => number;
 }
-
-const DEFAULT_DEADLINE_MS = 10_000;
 
 /**
  * Whether a failed attempt should be repeated.
@@ -65,8 +64,8 @@ export function retryDelayMs(
   if (error instanceof AppserviceRequestError && error.retryAfterMs !== undefined) {
     return Math.max(0, error.retryAfterMs);
   }
-  const min = options.minDelayMs ?? 100;
-  const max = options.maxDelayMs ?? 5_000;
+  const min = options.minDelayMs ?? defaults.queryRetryMinDelayMs;
+  const max = options.maxDelayMs ?? defaults.queryRetryMaxDelayMs;
   const random = options.random ?? Math.random;
   const full = Math.min(max, min * 2 ** Math.max(0, attempt - 1));
   // "Equal jitter": never less than half the nominal delay, never more than all of it.
@@ -106,7 +105,7 @@ export async function withRetries<T>(
   attempt: (signal: Deadline) => Promise<T>,
   options: RetryOptions = {},
 ): Promise<T> {
-  const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+  const deadlineMs = options.deadlineMs ?? defaults.queryDeadlineMs;
   const deadline = new Deadline(deadlineMs, options.signal);
   const started = performance.now();
   try {
@@ -143,7 +142,7 @@ async function retryAfter<T>(firstError: unknown, loop: Loop<T>): Promise<T> {
     deadline.throwIfAborted();
     return true;
   };
-  const maxAttempts = Math.max(1, options.maxAttempts ?? 50);
+  const maxAttempts = Math.max(1, options.maxAttempts ?? defaults.queryMaxAttempts);
   try {
     if (maxAttempts === 1 || !(await shouldRetry(firstError, 1))) throw firstError;
     return await pRetry(() => attempt(deadline), {

@@ -23,34 +23,14 @@ import { LRUCache } from 'lru-cache';
 import type { AppserviceClient } from '../client/appservice-client.ts';
 import { raceDeadline } from '../client/deadline.ts';
 import { withRetries } from '../client/retry-policy.ts';
-import type { RetryOptions } from '../client/retry-policy.ts';
 import { AppserviceRequestError } from '../errors.ts';
 import type { Host } from '../host.ts';
 import type { NamespaceKind, Registration } from '../registration/registration.ts';
+import { resolveExistenceOptions, type ExistenceOptions, type ExistenceSettings } from './existence-options.ts';
+
+export type { ExistenceOptions } from './existence-options.ts';
 
 export type QueryResult = 'exists' | 'absent' | 'unavailable';
-
-export interface ExistenceOptions {
-  /**
-   * Budget of one ensure call for AS work (every AS, every retry), and the least a shared walk
-   * gets even when the caller who started it asked for less. Default 10 000.
-   */
-  deadlineMs?: number;
-  /** How long "exists" is remembered. Default 300 000. */
-  positiveTtlMs?: number;
-  /** How long "absent" is remembered (0: not at all). Default 5 000. */
-  negativeTtlMs?: number;
-  /** Cache bound, users and aliases together. Default 10 000. */
-  maxEntries?: number;
-  /** How long an AS that failed is skipped before one probe request is let through. Default 5 000. */
-  downForMs?: number;
-  /** Called when a query to an AS succeeds after it was down: the plugin wakes its sender. */
-  onAppserviceUp?: (asId: string) => void;
-  /** Called when an answer comes from the cache instead of an AS (for metrics). */
-  onCacheHit?: (kind: 'users' | 'aliases') => void;
-  /** Backoff between attempts; mostly for tests. */
-  retry?: Pick<RetryOptions, 'minDelayMs' | 'maxDelayMs' | 'maxAttempts' | 'random'>;
-}
 
 /** The part of the namespace index this module needs. */
 export interface NamespaceMatcher {
@@ -89,7 +69,7 @@ interface DownState {
  * switch (await queries.ensureAlias('#irc_#matrix:example.org')) {
  *   case 'exists': return next();
  *   case 'absent': throw new MatrixError(404, 'M_NOT_FOUND', 'Room alias not found');
- *   case 'unavailable': throw new MatrixError(504, 'M_UNKNOWN', 'The bridge did not answer in time');
+ *   case 'unavailable': throw new MatrixError(408, 'M_UNKNOWN', 'The bridge did not answer in time');
  * }
  */
 export class ExistenceQueries {
@@ -100,21 +80,23 @@ export class ExistenceQueries {
   readonly #downForMs: number;
   readonly #onUp: ((asId: string) => void) | undefined;
   readonly #onCacheHit: ((kind: Kind) => void) | undefined;
-  readonly #retry: ExistenceOptions['retry'];
+  readonly #retry: ExistenceSettings['retry'];
   readonly #cache: LRUCache<string, Known>;
   readonly #inflight = new Map<string, Promise<Known | undefined>>();
   readonly #down = new Map<string, DownState>();
 
+  /** @throws OptionsError when an option is out of range or of the wrong type. */
   constructor(deps: ExistenceDeps, options: ExistenceOptions = {}) {
+    const settings = resolveExistenceOptions(options);
     this.#deps = deps;
-    this.#deadlineMs = options.deadlineMs ?? 10_000;
-    this.#positiveTtlMs = options.positiveTtlMs ?? 300_000;
-    this.#negativeTtlMs = options.negativeTtlMs ?? 5_000;
-    this.#downForMs = options.downForMs ?? 5_000;
-    this.#onUp = options.onAppserviceUp;
-    this.#onCacheHit = options.onCacheHit;
-    this.#retry = options.retry;
-    this.#cache = new LRUCache<string, Known>({ max: options.maxEntries ?? 10_000, ttl: this.#positiveTtlMs });
+    this.#deadlineMs = settings.deadlineMs;
+    this.#positiveTtlMs = settings.positiveTtlMs;
+    this.#negativeTtlMs = settings.negativeTtlMs;
+    this.#downForMs = settings.downForMs;
+    this.#onUp = settings.onAppserviceUp;
+    this.#onCacheHit = settings.onCacheHit;
+    this.#retry = settings.retry;
+    this.#cache = new LRUCache<string, Known>({ max: settings.maxEntries, ttl: this.#positiveTtlMs });
   }
 
   /**
