@@ -14,10 +14,9 @@
  * who now exists, so negative answers are consulted only after the host and live only briefly.
  *
  * Single flight: concurrent callers for one id share one walk through an in-flight map, and the
- * answer lands in a bounded lru-cache with a TTL per kind. The design named lru-cache's `fetch()`
- * for the sharing; it does the same job but creates an AbortController and an abort listener per
- * call, which measured about 30 µs on Node 20, a third of a loopback round trip (bench/query.ts
- * goal: ensureAlias within 1.2x of a raw GET), so the map does it instead.
+ * answer lands in a bounded lru-cache with a TTL per kind. Not lru-cache's `fetch()`: it creates an
+ * AbortController and an abort listener per call, about 30 µs on Node 20, a third of a loopback
+ * round trip (bench/query.ts holds ensureAlias within 1.2x of a raw GET).
  */
 import { LRUCache } from 'lru-cache';
 import type { AppserviceClient } from '../client/appservice-client.ts';

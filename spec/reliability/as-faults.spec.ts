@@ -1,5 +1,5 @@
 /**
- * Issue 8 part 1: an application service that fails in every way we know of, behind the fully
+ * An application service that fails in every way we know of, behind the fully
  * mounted plugin, next to a healthy AS. For each fault:
  * - a client request that blocks on the faulty AS (alias lookup) is answered within the query
  *   deadline (+ slack) with a Matrix error, while the healthy AS's lookups go through;
