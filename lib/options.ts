@@ -60,6 +60,15 @@ export interface AppservicesOptions {
   readonly queryRetryMaxDelayMs?: number;
   /** Most attempts one query makes within its deadline. Default 50. */
   readonly queryMaxAttempts?: number;
+  /**
+   * Time for one attempt of a query, so that a hung AS gets several attempts within the deadline.
+   * Default a third of `queryDeadlineMs`.
+   */
+  readonly queryAttemptTimeoutMs?: number;
+  /** Query attempts in flight to one AS at once; more wait in a queue. Default 8, the pool's size. */
+  readonly queryConcurrencyPerAppservice?: number;
+  /** Queries waiting for one AS beyond those in flight; further ones fail at once. Default 1 000. */
+  readonly queryQueuePerAppservice?: number;
   /** Where the plugin logs. Default: silent. A pino logger fits. */
   readonly logger?: Logger;
   /** A prom-client registry to put the plugin's metrics on (see lib/metrics.ts). Default: no metrics. */
@@ -83,6 +92,9 @@ export interface ResolvedOptions {
   readonly queryRetryMinDelayMs: number;
   readonly queryRetryMaxDelayMs: number;
   readonly queryMaxAttempts: number;
+  readonly queryAttemptTimeoutMs: number;
+  readonly queryConcurrencyPerAppservice: number;
+  readonly queryQueuePerAppservice: number;
   readonly databasePath: string;
 }
 
@@ -107,8 +119,22 @@ export const defaults: ResolvedOptions = Object.freeze({
   queryRetryMinDelayMs: 100,
   queryRetryMaxDelayMs: 5_000,
   queryMaxAttempts: 50,
+  queryAttemptTimeoutMs: attemptTimeoutFor(10_000),
+  queryConcurrencyPerAppservice: 8,
+  queryQueuePerAppservice: 1_000,
   databasePath: './appservice.db',
 });
+
+/**
+ * The per-attempt timeout that goes with a query deadline when none is given: a third of it, so
+ * that an AS that hangs gets three attempts (the spec: "retry several times before timing out").
+ *
+ * @example
+ * attemptTimeoutFor(10_000); // 3 334
+ */
+export function attemptTimeoutFor(deadlineMs: number): number {
+  return Math.ceil(deadlineMs / 3);
+}
 
 /**
  * An integer option of a constructor: `fallback` when undefined, else at least `min`, or an
@@ -199,6 +225,14 @@ export function resolveOptions(options: AppservicesOptions): ResolvedOptions {
     queryRetryMinDelayMs: positiveInteger(options, 'queryRetryMinDelayMs'),
     queryRetryMaxDelayMs: positiveInteger(options, 'queryRetryMaxDelayMs'),
     queryMaxAttempts: positiveInteger(options, 'queryMaxAttempts'),
+    queryAttemptTimeoutMs: integerOption(
+      options.queryAttemptTimeoutMs,
+      'queryAttemptTimeoutMs',
+      'appservices()',
+      attemptTimeoutFor(positiveInteger(options, 'queryDeadlineMs')),
+    ),
+    queryConcurrencyPerAppservice: positiveInteger(options, 'queryConcurrencyPerAppservice'),
+    queryQueuePerAppservice: integerOption(options.queryQueuePerAppservice, 'queryQueuePerAppservice', 'appservices()', defaults.queryQueuePerAppservice, 0),
     databasePath: options.databasePath ?? defaults.databasePath,
   };
   if (resolved.backoffMaxMs < resolved.backoffInitialMs) {

@@ -32,6 +32,13 @@ describe('options', () => {
     expect(resolveOptions({ registrations: ['x.yaml'], host })).to.deep.equal(defaults);
   });
 
+  it('derives the per-attempt timeout from the deadline unless given', () => {
+    expect(resolveOptions({ registrations: ['x.yaml'], host }).queryAttemptTimeoutMs).to.equal(3_334);
+    expect(resolveOptions({ registrations: ['x.yaml'], host, queryDeadlineMs: 900 }).queryAttemptTimeoutMs).to.equal(300);
+    expect(resolveOptions({ registrations: ['x.yaml'], host, queryAttemptTimeoutMs: 50 }).queryAttemptTimeoutMs).to.equal(50);
+    expect(resolveExistenceOptions({ deadlineMs: 900 }).attemptTimeoutMs).to.equal(300);
+  });
+
   it('keeps given values', () => {
     const resolved = resolveOptions({ registrations: ['x.yaml'], host, queryDeadlineMs: 500, backoffInitialMs: 10, backoffMaxMs: 20 });
     expect(resolved.queryDeadlineMs).to.equal(500);
@@ -78,6 +85,9 @@ describe('options', () => {
         negativeTtlMs: resolved.negativeCacheTtlMs,
         maxEntries: resolved.cacheMaxEntries,
         downForMs: resolved.appserviceDownForMs,
+        attemptTimeoutMs: resolved.queryAttemptTimeoutMs,
+        concurrency: resolved.queryConcurrencyPerAppservice,
+        queueLimit: resolved.queryQueuePerAppservice,
         onAppserviceUp: undefined,
         onCacheHit: undefined,
         retry: {

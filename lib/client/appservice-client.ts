@@ -181,8 +181,8 @@ export class AppserviceClient {
   async #exists(route: Route, signal: AbortLike | undefined): Promise<boolean> {
     const res = await this.#call('GET', route, { signal });
     if (isSuccess(res.status)) {
-      // The spec's answer is `{}`; anything that is not a JSON object is an AS we cannot trust.
-      if (typeof res.json !== 'object' || res.json === null) {
+      // The spec's answer is `{}`; anything that is not a JSON object (`[]` included) is no answer.
+      if (typeof res.json !== 'object' || res.json === null || Array.isArray(res.json)) {
         throw this.#bodyError('GET', res.path, 'answer is not a JSON object');
       }
       return true;

@@ -49,27 +49,30 @@ export function isRetryable(error: unknown): boolean {
 }
 
 /**
- * Milliseconds to wait after failed attempt number `attempt` (1-based): what the AS asked for
- * when it said (Retry-After or `retry_after_ms`), else exponential backoff with jitter so that many
- * homeserver requests stuck on one AS do not retry in lockstep.
+ * Milliseconds to wait after failed attempt number `attempt` (1-based): exponential backoff from
+ * `minDelayMs` with jitter above it (so that many homeserver requests stuck on one AS do not retry
+ * in lockstep, and no wait is ever shorter than `minDelayMs`), or what the AS asked for (Retry-After
+ * or `retry_after_ms`) when that is longer. A hint of 0 is not an invitation to hammer: the backoff
+ * still applies and still grows.
  *
  * @example
- * retryDelayMs(3, new Error('x'), { minDelayMs: 100, random: () => 0 }); // 200 (half of 400)
+ * retryDelayMs(3, new Error('x'), { minDelayMs: 100, random: () => 0 }); // 400
  */
 export function retryDelayMs(
   attempt: number,
   error: unknown,
   options: Pick<RetryOptions, 'minDelayMs' | 'maxDelayMs' | 'random'> = {},
 ): number {
-  if (error instanceof AppserviceRequestError && error.retryAfterMs !== undefined) {
-    return Math.max(0, error.retryAfterMs);
-  }
   const min = options.minDelayMs ?? defaults.queryRetryMinDelayMs;
-  const max = options.maxDelayMs ?? defaults.queryRetryMaxDelayMs;
+  const max = Math.max(min, options.maxDelayMs ?? defaults.queryRetryMaxDelayMs);
   const random = options.random ?? Math.random;
-  const full = Math.min(max, min * 2 ** Math.max(0, attempt - 1));
-  // "Equal jitter": never less than half the nominal delay, never more than all of it.
-  return Math.round(full / 2 + (random() * full) / 2);
+  const nominal = Math.min(max, min * 2 ** Math.max(0, attempt - 1));
+  // Up to half again on top of the nominal delay, never past the cap.
+  const backoff = Math.round(Math.min(max, nominal + (random() * nominal) / 2));
+  if (error instanceof AppserviceRequestError && error.retryAfterMs !== undefined) {
+    return Math.max(backoff, error.retryAfterMs);
+  }
+  return backoff;
 }
 
 /**

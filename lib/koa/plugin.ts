@@ -173,6 +173,9 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
       negativeTtlMs: resolved.negativeCacheTtlMs,
       maxEntries: resolved.cacheMaxEntries,
       downForMs: resolved.appserviceDownForMs,
+      attemptTimeoutMs: resolved.queryAttemptTimeoutMs,
+      concurrency: resolved.queryConcurrencyPerAppservice,
+      queueLimit: resolved.queryQueuePerAppservice,
       retry: {
         minDelayMs: resolved.queryRetryMinDelayMs,
         maxDelayMs: resolved.queryRetryMaxDelayMs,

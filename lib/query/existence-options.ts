@@ -3,7 +3,7 @@
  * (lib/options.ts), so that queries built by hand behave like the ones `appservices()` builds.
  */
 import { OptionsError } from '../errors.ts';
-import { defaults, functionOption, integerOption } from '../options.ts';
+import { attemptTimeoutFor, defaults, functionOption, integerOption } from '../options.ts';
 
 export interface ExistenceOptions {
   /**
@@ -19,6 +19,12 @@ export interface ExistenceOptions {
   readonly maxEntries?: number;
   /** How long an AS that failed is skipped before one probe request is let through. Default `appserviceDownForMs` (5 000). */
   readonly downForMs?: number;
+  /** Time for one attempt, below the deadline so a hung AS gets several. Default a third of `deadlineMs`. */
+  readonly attemptTimeoutMs?: number;
+  /** Attempts in flight to one AS at once. Default `queryConcurrencyPerAppservice` (8). */
+  readonly concurrency?: number;
+  /** Attempts waiting for one AS beyond those in flight; more fail at once. Default `queryQueuePerAppservice` (1 000). */
+  readonly queueLimit?: number;
   /** Called when a query to an AS succeeds after it was down: the plugin wakes its sender. */
   readonly onAppserviceUp?: (asId: string) => void;
   /** Called when an answer comes from the cache instead of an AS (for metrics). */
@@ -39,6 +45,9 @@ export interface ExistenceSettings {
   readonly negativeTtlMs: number;
   readonly maxEntries: number;
   readonly downForMs: number;
+  readonly attemptTimeoutMs: number;
+  readonly concurrency: number;
+  readonly queueLimit: number;
   readonly onAppserviceUp: ((asId: string) => void) | undefined;
   readonly onCacheHit: ((kind: 'users' | 'aliases') => void) | undefined;
   readonly retry: { readonly minDelayMs: number; readonly maxDelayMs: number; readonly maxAttempts: number; readonly random?: () => number };
@@ -58,12 +67,16 @@ export function resolveExistenceOptions(options: ExistenceOptions = {}): Existen
   const maxDelayMs = integerOption(retry.maxDelayMs, 'retry.maxDelayMs', source, Math.max(minDelayMs, defaults.queryRetryMaxDelayMs), 0);
   if (maxDelayMs < minDelayMs) throw new OptionsError('retry.maxDelayMs', `must be at least retry.minDelayMs (${minDelayMs})`, source);
   const random = functionOption(retry.random, 'retry.random', source);
+  const deadlineMs = integerOption(options.deadlineMs, 'deadlineMs', source, defaults.queryDeadlineMs);
   return {
-    deadlineMs: integerOption(options.deadlineMs, 'deadlineMs', source, defaults.queryDeadlineMs),
+    deadlineMs,
     positiveTtlMs: integerOption(options.positiveTtlMs, 'positiveTtlMs', source, defaults.positiveCacheTtlMs),
     negativeTtlMs: integerOption(options.negativeTtlMs, 'negativeTtlMs', source, defaults.negativeCacheTtlMs, 0),
     maxEntries: integerOption(options.maxEntries, 'maxEntries', source, defaults.cacheMaxEntries),
     downForMs: integerOption(options.downForMs, 'downForMs', source, defaults.appserviceDownForMs, 0),
+    attemptTimeoutMs: integerOption(options.attemptTimeoutMs, 'attemptTimeoutMs', source, attemptTimeoutFor(deadlineMs)),
+    concurrency: integerOption(options.concurrency, 'concurrency', source, defaults.queryConcurrencyPerAppservice),
+    queueLimit: integerOption(options.queueLimit, 'queueLimit', source, defaults.queryQueuePerAppservice, 0),
     onAppserviceUp: functionOption(options.onAppserviceUp, 'onAppserviceUp', source),
     onCacheHit: functionOption(options.onCacheHit, 'onCacheHit', source),
     retry: {

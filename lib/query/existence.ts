@@ -20,11 +20,13 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { AppserviceClient } from '../client/appservice-client.ts';
-import { raceDeadline } from '../client/deadline.ts';
-import { withRetries } from '../client/retry-policy.ts';
+import { Deadline, raceDeadline, type AbortLike } from '../client/deadline.ts';
+import { isRetryable, withRetries } from '../client/retry-policy.ts';
 import { AppserviceRequestError } from '../errors.ts';
 import type { Host } from '../host.ts';
 import type { NamespaceKind, Registration } from '../registration/registration.ts';
+import { candidatesFor } from './candidates.ts';
+import { isUnreachable, QueryGate } from './query-gate.ts';
 import { resolveExistenceOptions, type ExistenceOptions, type ExistenceSettings } from './existence-options.ts';
 
 export type { ExistenceOptions } from './existence-options.ts';
@@ -57,10 +59,6 @@ interface WalkContext {
   candidates: readonly Registration[];
   deadlineMs: number;
 }
-interface DownState {
-  until: number;
-  probing: boolean;
-}
 
 /**
  * @example
@@ -76,13 +74,13 @@ export class ExistenceQueries {
   readonly #deadlineMs: number;
   readonly #positiveTtlMs: number;
   readonly #negativeTtlMs: number;
-  readonly #downForMs: number;
+  readonly #settings: ExistenceSettings;
   readonly #onUp: ((asId: string) => void) | undefined;
   readonly #onCacheHit: ((kind: Kind) => void) | undefined;
   readonly #retry: ExistenceSettings['retry'];
   readonly #cache: LRUCache<string, Known>;
   readonly #inflight = new Map<string, Promise<Known | undefined>>();
-  readonly #down = new Map<string, DownState>();
+  readonly #gates = new Map<string, QueryGate>();
 
   /** @throws OptionsError when an option is out of range or of the wrong type. */
   constructor(deps: ExistenceDeps, options: ExistenceOptions = {}) {
@@ -91,7 +89,7 @@ export class ExistenceQueries {
     this.#deadlineMs = settings.deadlineMs;
     this.#positiveTtlMs = settings.positiveTtlMs;
     this.#negativeTtlMs = settings.negativeTtlMs;
-    this.#downForMs = settings.downForMs;
+    this.#settings = settings;
     this.#onUp = settings.onAppserviceUp;
     this.#onCacheHit = settings.onCacheHit;
     this.#retry = settings.retry;
@@ -126,7 +124,7 @@ export class ExistenceQueries {
    * if (queries.isDown('irc')) metrics.appserviceUp.set({ as: 'irc' }, 0);
    */
   isDown(asId: string): boolean {
-    return this.#down.has(asId);
+    return this.#gates.get(asId)?.isDown ?? false;
   }
 
   /**
@@ -137,7 +135,7 @@ export class ExistenceQueries {
    * queries.markUp('irc');
    */
   markUp(asId: string): void {
-    this.#down.delete(asId);
+    this.#gates.get(asId)?.markUp();
   }
 
   #ensure(kind: Kind, id: string, options: EnsureOptions): Promise<QueryResult> {
@@ -210,25 +208,23 @@ export class ExistenceQueries {
     for (const registration of candidates) {
       const asId = registration.id;
       const remaining = endAt - performance.now();
-      if (remaining <= 0 || !this.#mayAsk(asId)) {
+      const gate = this.#gate(asId);
+      if (remaining <= 0 || gate.refusing()) {
         failed = true;
         continue;
       }
       const client = this.#deps.client(asId);
+      const ask = kind === 'users' ? (signal: AbortLike) => client.queryUser(id, signal) : (signal: AbortLike) => client.queryAlias(id, signal);
       let said: boolean;
       try {
-        said = await withRetries(
-          asId,
-          (signal) => (kind === 'users' ? client.queryUser(id, signal) : client.queryAlias(id, signal)),
-          { ...this.#retry, deadlineMs: remaining },
-        );
+        said = await withRetries(asId, (deadline) => this.#attempt(asId, gate, deadline, ask), { ...this.#retry, deadlineMs: remaining });
       } catch (error) {
         if (!(error instanceof AppserviceRequestError)) throw error; // a bug, not an AS failure
-        this.#markDown(asId);
+        // The whole budget went on failures that might have passed: callers after us fail fast.
+        if (isRetryable(error)) gate.markDown();
         failed = true;
         continue;
       }
-      this.#answered(asId);
       // A 200 only means the AS tried; the entity exists when the homeserver now knows it.
       if (said && (await this.#hostKnows(kind, id))) {
         entry.ttl = this.#positiveTtlMs;
@@ -241,25 +237,40 @@ export class ExistenceQueries {
     return 'absent';
   }
 
+  /**
+   * One attempt through the AS's gate, with its own timeout below the deadline so that a hung AS
+   * costs a third of the budget rather than all of it.
+   */
+  async #attempt<T>(asId: string, gate: QueryGate, deadline: Deadline, ask: (signal: AbortLike) => Promise<T>): Promise<T> {
+    const wait = gate.enter(deadline);
+    if (wait !== undefined) await wait;
+    const signal = new Deadline(this.#settings.attemptTimeoutMs, deadline);
+    try {
+      const answer = await ask(signal);
+      if (gate.report('answered')) this.#wake(asId);
+      return answer;
+    } catch (error) {
+      gate.report(deadline.aborted && !deadline.timedOut ? 'abandoned' : isUnreachable(error) ? 'unreachable' : 'answered');
+      throw error;
+    } finally {
+      signal.dispose();
+      gate.leave();
+    }
+  }
+
+  #gate(asId: string): QueryGate {
+    let gate = this.#gates.get(asId);
+    if (gate === undefined) {
+      const { concurrency, queueLimit, downForMs } = this.#settings;
+      gate = new QueryGate(asId, { concurrency, queueLimit, downForMs });
+      this.#gates.set(asId, gate);
+    }
+    return gate;
+  }
+
   /** Matching ASes that can be queried, exclusive owners first, each once. */
   #candidates(kind: Kind, id: string): Registration[] {
-    const matches = this.#deps.index.match(kind, id);
-    if (matches.length <= 1) {
-      const only = matches[0]?.registration;
-      return only === undefined || only.url === null ? [] : [only];
-    }
-    const exclusive = new Map<string, Registration>();
-    const shared = new Map<string, Registration>();
-    for (const { registration, exclusive: isExclusive } of matches) {
-      if (registration.url === null) continue;
-      if (isExclusive) {
-        exclusive.set(registration.id, registration);
-        shared.delete(registration.id);
-      } else if (!exclusive.has(registration.id)) {
-        shared.set(registration.id, registration);
-      }
-    }
-    return [...exclusive.values(), ...shared.values()];
+    return candidatesFor(this.#deps.index.match(kind, id));
   }
 
   #hostKnows(kind: Kind, id: string): Promise<boolean> {
@@ -272,21 +283,7 @@ export class ExistenceQueries {
     return colon > 0 && id.slice(colon + 1) === this.#deps.host.serverName;
   }
 
-  /** False while the AS is down; after `downForMs`, true once (the probe) until it resolves. */
-  #mayAsk(asId: string): boolean {
-    const state = this.#down.get(asId);
-    if (state === undefined) return true;
-    if (state.probing || performance.now() < state.until) return false;
-    state.probing = true;
-    return true;
-  }
-
-  #markDown(asId: string): void {
-    this.#down.set(asId, { until: performance.now() + this.#downForMs, probing: false });
-  }
-
-  #answered(asId: string): void {
-    if (!this.#down.delete(asId)) return;
+  #wake(asId: string): void {
     try {
       this.#onUp?.(asId);
     } catch {

@@ -115,6 +115,17 @@ describe('AppserviceClient', () => {
       expect(await client.queryUser('@irc_alice:hs.test')).to.equal(true);
     });
 
+    it('a 2xx whose body is not a JSON object ([], a string, a number) is no "created" (application-service-api.md, query_user / query_room: 200 with an empty object)', async () => {
+      const client = clientFor();
+      for (const body of [[], ['@irc_alice:hs.test'], 'ok', 1]) {
+        mock.status(200, { body });
+        expect(await failure(client.queryUser('@irc_bob:hs.test')), JSON.stringify(body)).to.include({ kind: 'body' });
+        expect(await failure(client.queryAlias('#irc_b:hs.test')), JSON.stringify(body)).to.include({ kind: 'body' });
+      }
+      mock.status(200, { body: { extra: 'fields are fine' } });
+      expect(await client.queryUser('@irc_bob:hs.test')).to.equal(true);
+    });
+
     it('reports a refused connection, an abort and a missing url by kind', async () => {
       const client = clientFor();
       await mock.down();

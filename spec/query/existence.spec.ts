@@ -173,10 +173,12 @@ describe('ExistenceQueries', () => {
   it('markUp lets queries through before downForMs has passed', async () => {
     const { mock, registration } = await bridge({}, creating);
     const q = queries([registration], { downForMs: 60_000 });
-    mock.status(403, { times: 1 });
+    await mock.down();
     expect(await q.ensureUser('@irc_a:hs.test')).to.equal('unavailable');
+    expect(q.isDown('irc')).to.equal(true);
+    await mock.up();
     expect(await q.ensureUser('@irc_a:hs.test')).to.equal('unavailable');
-    expect(mock.requests).to.have.length(1);
+    expect(mock.requests).to.have.length(0);
     q.markUp('irc');
     expect(await q.ensureUser('@irc_a:hs.test')).to.equal('exists');
   });
@@ -280,6 +282,16 @@ describe('ExistenceQueries', () => {
     mock.garbage(false);
     mock.oversized(4 * 1024 * 1024);
     expect(await queries([registration]).ensureAlias('#irc_o:hs.test')).to.equal('unavailable');
+  });
+
+  it('a 200 [] is not "created" (only a JSON object is): unavailable, even when the host knows the id by then', async () => {
+    const { mock, registration } = await bridge({}, creating);
+    mock.status(200, { body: [] });
+    // The host does not know the alias when asked first, and does when asked after the AS's answer.
+    let asked = 0;
+    host.resolveAlias = async () => (++asked === 1 ? null : '!room:hs.test');
+    expect(await queries([registration]).ensureAlias('#irc_array:hs.test')).to.equal('unavailable');
+    expect(mock.requests).to.have.length(1);
   });
 
   it('does not cache unavailable', async () => {
