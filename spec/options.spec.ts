@@ -90,6 +90,8 @@ describe('options', () => {
         queueLimit: resolved.queryQueuePerAppservice,
         onAppserviceUp: undefined,
         onCacheHit: undefined,
+        onTokenRejected: undefined,
+        logger: undefined,
         retry: {
           minDelayMs: resolved.queryRetryMinDelayMs,
           maxDelayMs: resolved.queryRetryMaxDelayMs,

@@ -12,7 +12,7 @@ import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { AppserviceRequestError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
-import { asRoutes, errcodeOf, isUnrecognized, PathPreference } from './legacy-paths.ts';
+import { asRoutes, errcodeOf, fallsBack, isUnrecognized, PathPreference } from './legacy-paths.ts';
 import type { PathFamily, Route } from './legacy-paths.ts';
 import type { AbortLike } from './deadline.ts';
 import { parseJson, readCapped, ResponseTooLargeError, ResponseTooSlowError, retryAfterFromBody } from './response.ts';
@@ -193,7 +193,12 @@ export class AppserviceClient {
     throw this.#statusError('GET', res);
   }
 
-  /** One attempt on the preferred path family, and on the other when the first is not recognised. */
+  /**
+   * One attempt on the preferred path family, and on the other when the first did not succeed
+   * (see {@link fallsBack}). The other family's answer is taken when it is a success, or when the
+   * first family's path was unknown to the AS and the other's is known; otherwise the first answer
+   * stands (a 500 on v1 is not replaced by the draft path's "no such path").
+   */
   async #call(method: string, route: Route, options: CallOptions): Promise<RawResponse> {
     const pool = this.#pool;
     if (pool === null) {
@@ -201,14 +206,15 @@ export class AppserviceClient {
     }
     const first = route.legacy === null ? 'v1' : this.#paths.first();
     const res = await this.#send(pool, method, pathOf(route, first), options);
-    if (route.legacy === null || !isUnrecognized(res.status, res.json)) {
+    if (route.legacy === null || !fallsBack(res.status, res.json)) {
       // A successful re-probe of v1 ends legacy mode.
       if (first === 'v1' && this.#paths.legacy) this.#paths.learn('v1');
       return res;
     }
     const other: PathFamily = first === 'v1' ? 'legacy' : 'v1';
     const retry = await this.#send(pool, method, pathOf(route, other), options);
-    if (isUnrecognized(retry.status, retry.json)) return res;
+    const taken = isSuccess(retry.status) || (isUnrecognized(res.status, res.json) && !isUnrecognized(retry.status, retry.json));
+    if (!taken) return res;
     this.#paths.learn(other);
     return retry;
   }

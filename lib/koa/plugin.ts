@@ -183,6 +183,8 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
       },
       onAppserviceUp: (asId) => senders.wake(asId),
       onCacheHit: (kind) => metrics?.cacheHit(kind === 'users' ? 'user' : 'alias'),
+      onTokenRejected: (asId) => metrics?.tokenRejected(asId),
+      logger,
     },
   );
 

@@ -3,6 +3,7 @@
  * (lib/options.ts), so that queries built by hand behave like the ones `appservices()` builds.
  */
 import { OptionsError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
 import { attemptTimeoutFor, defaults, functionOption, integerOption } from '../options.ts';
 
 export interface ExistenceOptions {
@@ -29,6 +30,10 @@ export interface ExistenceOptions {
   readonly onAppserviceUp?: (asId: string) => void;
   /** Called when an answer comes from the cache instead of an AS (for metrics). */
   readonly onCacheHit?: (kind: 'users' | 'aliases') => void;
+  /** Called each time an AS refuses the homeserver's hs_token (401/403) on a query (for metrics). */
+  readonly onTokenRejected?: (asId: string) => void;
+  /** Where a refused hs_token is reported (at most once a minute per AS). Default: nowhere. */
+  readonly logger?: Logger;
   /** Backoff between attempts. Defaults `queryRetryMinDelayMs`, `queryRetryMaxDelayMs`, `queryMaxAttempts`. */
   readonly retry?: {
     readonly minDelayMs?: number;
@@ -50,6 +55,8 @@ export interface ExistenceSettings {
   readonly queueLimit: number;
   readonly onAppserviceUp: ((asId: string) => void) | undefined;
   readonly onCacheHit: ((kind: 'users' | 'aliases') => void) | undefined;
+  readonly onTokenRejected: ((asId: string) => void) | undefined;
+  readonly logger: Logger | undefined;
   readonly retry: { readonly minDelayMs: number; readonly maxDelayMs: number; readonly maxAttempts: number; readonly random?: () => number };
 }
 
@@ -67,6 +74,10 @@ export function resolveExistenceOptions(options: ExistenceOptions = {}): Existen
   const maxDelayMs = integerOption(retry.maxDelayMs, 'retry.maxDelayMs', source, Math.max(minDelayMs, defaults.queryRetryMaxDelayMs), 0);
   if (maxDelayMs < minDelayMs) throw new OptionsError('retry.maxDelayMs', `must be at least retry.minDelayMs (${minDelayMs})`, source);
   const random = functionOption(retry.random, 'retry.random', source);
+  const logger = options.logger;
+  if (logger !== undefined && (typeof logger !== 'object' || logger === null || typeof logger.error !== 'function')) {
+    throw new OptionsError('logger', 'must have an error() method (a pino logger fits)', source);
+  }
   const deadlineMs = integerOption(options.deadlineMs, 'deadlineMs', source, defaults.queryDeadlineMs);
   return {
     deadlineMs,
@@ -79,6 +90,8 @@ export function resolveExistenceOptions(options: ExistenceOptions = {}): Existen
     queueLimit: integerOption(options.queueLimit, 'queueLimit', source, defaults.queryQueuePerAppservice, 0),
     onAppserviceUp: functionOption(options.onAppserviceUp, 'onAppserviceUp', source),
     onCacheHit: functionOption(options.onCacheHit, 'onCacheHit', source),
+    onTokenRejected: functionOption(options.onTokenRejected, 'onTokenRejected', source),
+    logger,
     retry: {
       minDelayMs,
       maxDelayMs,

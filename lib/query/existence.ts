@@ -6,7 +6,10 @@
  * - `exists`: the homeserver knows it (already, or after an AS created it during our query);
  * - `absent`: every AS that could own it answered, and none created it: the client gets 404;
  * - `unavailable`: an AS that could own it failed or ran out of time: the client must not be told
- *   "not found" (Synapse does), it gets a retryable error instead.
+ *   "not found" (Synapse does), it gets a retryable error instead;
+ * - `misconfigured`: the AS refused the homeserver's hs_token (401/403). No retry and no waiting
+ *   will help, and the AS is not down: an operator must fix a token. Logged (at most once a minute
+ *   per AS), never cached.
  *
  * Order of work: positive cache, host, negative cache, then the ASes (exclusive owners first, each
  * under the one deadline, retries included). A stale positive answer is harmless (the request goes
@@ -31,7 +34,7 @@ import { resolveExistenceOptions, type ExistenceOptions, type ExistenceSettings 
 
 export type { ExistenceOptions } from './existence-options.ts';
 
-export type QueryResult = 'exists' | 'absent' | 'unavailable';
+export type QueryResult = 'exists' | 'absent' | 'unavailable' | 'misconfigured';
 
 /** The part of the namespace index this module needs. */
 export interface NamespaceMatcher {
@@ -53,6 +56,9 @@ export interface EnsureOptions {
 
 type Kind = 'users' | 'aliases';
 type Known = 'exists' | 'absent';
+/** What a walk found; undefined: unavailable. Only Known answers are cached. */
+type Found = Known | 'misconfigured' | undefined;
+const LOG_EVERY_MS = 60_000;
 interface WalkContext {
   kind: Kind;
   id: string;
@@ -79,7 +85,9 @@ export class ExistenceQueries {
   readonly #onCacheHit: ((kind: Kind) => void) | undefined;
   readonly #retry: ExistenceSettings['retry'];
   readonly #cache: LRUCache<string, Known>;
-  readonly #inflight = new Map<string, Promise<Known | undefined>>();
+  readonly #inflight = new Map<string, Promise<Found>>();
+  /** When a token refusal was last logged per AS, and how many came since. */
+  readonly #refusals = new Map<string, { loggedAt: number; since: number }>();
   readonly #gates = new Map<string, QueryGate>();
 
   /** @throws OptionsError when an option is out of range or of the wrong type. */
@@ -179,14 +187,14 @@ export class ExistenceQueries {
    * Single flight: the first caller for a key starts the walk, every caller until it settles
    * shares its promise, and its answer goes into the cache with the TTL of its kind.
    */
-  #shared(key: string, context: WalkContext): { walk: Promise<Known | undefined>; joined: boolean } {
+  #shared(key: string, context: WalkContext): { walk: Promise<Found>; joined: boolean } {
     const running = this.#inflight.get(key);
     if (running) return { walk: running, joined: true };
     const entry: { ttl?: number } = {};
     const walk = this.#walk(context, entry).then(
       (found) => {
         this.#inflight.delete(key);
-        if (found !== undefined) this.#cache.set(key, found, { ttl: entry.ttl ?? this.#positiveTtlMs });
+        if (found === 'exists' || found === 'absent') this.#cache.set(key, found, { ttl: entry.ttl ?? this.#positiveTtlMs });
         return found;
       },
       (error: unknown) => {
@@ -201,10 +209,11 @@ export class ExistenceQueries {
   }
 
   /** Asks the ASes in turn; undefined (not to be cached) means unavailable. */
-  async #walk(context: WalkContext, entry: { ttl?: number }): Promise<Known | undefined> {
+  async #walk(context: WalkContext, entry: { ttl?: number }): Promise<Found> {
     const { kind, id, candidates, deadlineMs } = context;
     const endAt = performance.now() + deadlineMs;
     let failed = false;
+    let refused = false;
     for (const registration of candidates) {
       const asId = registration.id;
       const remaining = endAt - performance.now();
@@ -220,6 +229,11 @@ export class ExistenceQueries {
         said = await withRetries(asId, (deadline) => this.#attempt(asId, gate, deadline, ask), { ...this.#retry, deadlineMs: remaining });
       } catch (error) {
         if (!(error instanceof AppserviceRequestError)) throw error; // a bug, not an AS failure
+        if (isTokenRefusal(error)) {
+          refused = true;
+          this.#refusedToken(asId, error);
+          continue;
+        }
         // The whole budget went on failures that might have passed: callers after us fail fast.
         if (isRetryable(error)) gate.markDown();
         failed = true;
@@ -231,7 +245,9 @@ export class ExistenceQueries {
         return 'exists';
       }
     }
+    // An AS that may yet answer (retry later) says more than one whose token is wrong.
     if (failed) return undefined;
+    if (refused) return 'misconfigured';
     // lru-cache reads ttl 0 as "forever"; 1 ms is the nearest thing to "do not remember".
     entry.ttl = Math.max(1, this.#negativeTtlMs);
     return 'absent';
@@ -283,6 +299,24 @@ export class ExistenceQueries {
     return colon > 0 && id.slice(colon + 1) === this.#deps.host.serverName;
   }
 
+  #refusedToken(asId: string, error: AppserviceRequestError): void {
+    this.#settings.onTokenRejected?.(asId);
+    const logger = this.#settings.logger;
+    if (logger === undefined) return;
+    const now = performance.now();
+    const seen = this.#refusals.get(asId);
+    if (seen !== undefined && now - seen.loggedAt < LOG_EVERY_MS) {
+      seen.since++;
+      return;
+    }
+    this.#refusals.set(asId, { loggedAt: now, since: 0 });
+    logger.error(
+      { asId, status: error.status, refusedSinceLastLog: seen?.since ?? 0 },
+      `koa-appservice: appservice "${asId}" refused the homeserver's hs_token (HTTP ${error.status}) on a user/alias query: ` +
+        'the hs_token in its registration and in the bridge\'s own configuration differ. Clients get 502 until it is fixed.',
+    );
+  }
+
   #wake(asId: string): void {
     try {
       this.#onUp?.(asId);
@@ -290,4 +324,9 @@ export class ExistenceQueries {
       // A failing listener must not turn an AS's good answer into a failed query.
     }
   }
+}
+
+/** 401/403 from a query endpoint: the AS does not accept our hs_token (the spec: M_FORBIDDEN). */
+function isTokenRefusal(error: AppserviceRequestError): boolean {
+  return error.kind === 'status' && (error.status === 401 || error.status === 403);
 }
