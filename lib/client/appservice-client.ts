@@ -12,13 +12,11 @@ import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { AppserviceRequestError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
-import { asRoutes, errcodeOf, fallsBack, isUnrecognized, PathPreference } from './legacy-paths.ts';
-import type { PathFamily, Route } from './legacy-paths.ts';
+import { asRoutes, errcodeOf, fallsBack, isUnrecognized, PathPreference, type PathFamily, type Route } from './legacy-paths.ts';
 import type { AbortLike } from './deadline.ts';
 import { parseJson, readCapped, ResponseTooLargeError, ResponseTooSlowError, retryAfterFromBody } from './response.ts';
 import { parseRetryAfter } from './retry-policy.ts';
 import { resolveClientOptions, type AppserviceClientOptions } from './client-options.ts';
-
 export type { AppserviceClientOptions } from './client-options.ts';
 
 /** What the transport saw; bodies are read whole (up to the cap) so the socket is reusable. */

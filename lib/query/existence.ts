@@ -23,13 +23,14 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { AppserviceClient } from '../client/appservice-client.ts';
-import { Deadline, raceDeadline, type AbortLike } from '../client/deadline.ts';
+import { raceDeadline, type AbortLike } from '../client/deadline.ts';
 import { isRetryable, withRetries } from '../client/retry-policy.ts';
 import { AppserviceRequestError } from '../errors.ts';
 import type { Host } from '../host.ts';
 import type { NamespaceKind, Registration } from '../registration/registration.ts';
 import { candidatesFor } from './candidates.ts';
-import { isUnreachable, QueryGate } from './query-gate.ts';
+import { QueryGate } from './query-gate.ts';
+import { isTokenRefusal, TokenRefusals } from './token-refusals.ts';
 import { resolveExistenceOptions, type ExistenceOptions, type ExistenceSettings } from './existence-options.ts';
 
 export type { ExistenceOptions } from './existence-options.ts';
@@ -58,7 +59,6 @@ type Kind = 'users' | 'aliases';
 type Known = 'exists' | 'absent';
 /** What a walk found; undefined: unavailable. Only Known answers are cached. */
 type Found = Known | 'misconfigured' | undefined;
-const LOG_EVERY_MS = 60_000;
 interface WalkContext {
   kind: Kind;
   id: string;
@@ -86,8 +86,7 @@ export class ExistenceQueries {
   readonly #retry: ExistenceSettings['retry'];
   readonly #cache: LRUCache<string, Known>;
   readonly #inflight = new Map<string, Promise<Found>>();
-  /** When a token refusal was last logged per AS, and how many came since. */
-  readonly #refusals = new Map<string, { loggedAt: number; since: number }>();
+  readonly #refusals: TokenRefusals;
   readonly #gates = new Map<string, QueryGate>();
 
   /** @throws OptionsError when an option is out of range or of the wrong type. */
@@ -101,6 +100,7 @@ export class ExistenceQueries {
     this.#onUp = settings.onAppserviceUp;
     this.#onCacheHit = settings.onCacheHit;
     this.#retry = settings.retry;
+    this.#refusals = new TokenRefusals(settings.logger, settings.onTokenRejected);
     this.#cache = new LRUCache<string, Known>({ max: settings.maxEntries, ttl: this.#positiveTtlMs });
   }
 
@@ -165,7 +165,7 @@ export class ExistenceQueries {
       return 'exists';
     }
     if (!this.#isLocal(id)) return 'absent';
-    const candidates = this.#candidates(kind, id);
+    const candidates = candidatesFor(this.#deps.index.match(kind, id));
     if (candidates.length === 0) return 'absent';
     if (this.#cache.get(key) === 'absent') {
       this.#onCacheHit?.(kind);
@@ -226,12 +226,12 @@ export class ExistenceQueries {
       const ask = kind === 'users' ? (signal: AbortLike) => client.queryUser(id, signal) : (signal: AbortLike) => client.queryAlias(id, signal);
       let said: boolean;
       try {
-        said = await withRetries(asId, (deadline) => this.#attempt(asId, gate, deadline, ask), { ...this.#retry, deadlineMs: remaining });
+        said = await withRetries(asId, (deadline) => gate.attempt(deadline, ask), { ...this.#retry, deadlineMs: remaining });
       } catch (error) {
         if (!(error instanceof AppserviceRequestError)) throw error; // a bug, not an AS failure
         if (isTokenRefusal(error)) {
           refused = true;
-          this.#refusedToken(asId, error);
+          this.#refusals.report(asId, error);
           continue;
         }
         // The whole budget went on failures that might have passed: callers after us fail fast.
@@ -253,40 +253,14 @@ export class ExistenceQueries {
     return 'absent';
   }
 
-  /**
-   * One attempt through the AS's gate, with its own timeout below the deadline so that a hung AS
-   * costs a third of the budget rather than all of it.
-   */
-  async #attempt<T>(asId: string, gate: QueryGate, deadline: Deadline, ask: (signal: AbortLike) => Promise<T>): Promise<T> {
-    const wait = gate.enter(deadline);
-    if (wait !== undefined) await wait;
-    const signal = new Deadline(this.#settings.attemptTimeoutMs, deadline);
-    try {
-      const answer = await ask(signal);
-      if (gate.report('answered')) this.#wake(asId);
-      return answer;
-    } catch (error) {
-      gate.report(deadline.aborted && !deadline.timedOut ? 'abandoned' : isUnreachable(error) ? 'unreachable' : 'answered');
-      throw error;
-    } finally {
-      signal.dispose();
-      gate.leave();
-    }
-  }
-
   #gate(asId: string): QueryGate {
     let gate = this.#gates.get(asId);
     if (gate === undefined) {
-      const { concurrency, queueLimit, downForMs } = this.#settings;
-      gate = new QueryGate(asId, { concurrency, queueLimit, downForMs });
+      const { concurrency, queueLimit, downForMs, attemptTimeoutMs } = this.#settings;
+      gate = new QueryGate(asId, { concurrency, queueLimit, downForMs, attemptTimeoutMs, onUp: () => this.#wake(asId) });
       this.#gates.set(asId, gate);
     }
     return gate;
-  }
-
-  /** Matching ASes that can be queried, exclusive owners first, each once. */
-  #candidates(kind: Kind, id: string): Registration[] {
-    return candidatesFor(this.#deps.index.match(kind, id));
   }
 
   #hostKnows(kind: Kind, id: string): Promise<boolean> {
@@ -299,24 +273,6 @@ export class ExistenceQueries {
     return colon > 0 && id.slice(colon + 1) === this.#deps.host.serverName;
   }
 
-  #refusedToken(asId: string, error: AppserviceRequestError): void {
-    this.#settings.onTokenRejected?.(asId);
-    const logger = this.#settings.logger;
-    if (logger === undefined) return;
-    const now = performance.now();
-    const seen = this.#refusals.get(asId);
-    if (seen !== undefined && now - seen.loggedAt < LOG_EVERY_MS) {
-      seen.since++;
-      return;
-    }
-    this.#refusals.set(asId, { loggedAt: now, since: 0 });
-    logger.error(
-      { asId, status: error.status, refusedSinceLastLog: seen?.since ?? 0 },
-      `koa-appservice: appservice "${asId}" refused the homeserver's hs_token (HTTP ${error.status}) on a user/alias query: ` +
-        'the hs_token in its registration and in the bridge\'s own configuration differ. Clients get 502 until it is fixed.',
-    );
-  }
-
   #wake(asId: string): void {
     try {
       this.#onUp?.(asId);
@@ -326,7 +282,3 @@ export class ExistenceQueries {
   }
 }
 
-/** 401/403 from a query endpoint: the AS does not accept our hs_token (the spec: M_FORBIDDEN). */
-function isTokenRefusal(error: AppserviceRequestError): boolean {
-  return error.kind === 'status' && (error.status === 401 || error.status === 403);
-}

@@ -13,7 +13,7 @@
  * An AS that answers anything at all, even an error, is reachable.
  */
 import { AppserviceRequestError } from '../errors.ts';
-import type { Deadline } from '../client/deadline.ts';
+import { Deadline, type AbortLike } from '../client/deadline.ts';
 
 export interface QueryGateOptions {
   /** Attempts in flight at once. */
@@ -24,6 +24,10 @@ export interface QueryGateOptions {
   readonly downForMs: number;
   /** Consecutive "unreachable" failures that mark the AS down. Default 3. */
   readonly failuresToDown?: number;
+  /** Budget of one attempt in {@link QueryGate.attempt}, below the caller's deadline. Default: the deadline. */
+  readonly attemptTimeoutMs?: number;
+  /** Called when an answer ends a down period (the plugin wakes the AS's sender). */
+  readonly onUp?: () => void;
 }
 
 /**
@@ -60,6 +64,8 @@ export class QueryGate {
   readonly #queueLimit: number;
   readonly #downForMs: number;
   readonly #failuresToDown: number;
+  readonly #attemptTimeoutMs: number | undefined;
+  readonly #onUp: (() => void) | undefined;
   readonly #waiting = new Set<Waiter>();
   #inFlight = 0;
   #failures = 0;
@@ -73,6 +79,29 @@ export class QueryGate {
     this.#queueLimit = options.queueLimit;
     this.#downForMs = options.downForMs;
     this.#failuresToDown = options.failuresToDown ?? 3;
+    this.#attemptTimeoutMs = options.attemptTimeoutMs;
+    this.#onUp = options.onUp;
+  }
+
+  /**
+   * One attempt through the gate: waits for a slot, runs `ask` under its own timeout (so that a
+   * hung AS costs a part of the deadline rather than all of it), and reports how it ended.
+   */
+  async attempt<T>(deadline: Deadline, ask: (signal: AbortLike) => Promise<T>): Promise<T> {
+    const wait = this.enter(deadline);
+    if (wait !== undefined) await wait;
+    const signal = this.#attemptTimeoutMs === undefined ? deadline : new Deadline(this.#attemptTimeoutMs, deadline);
+    try {
+      const answer = await ask(signal);
+      if (this.report('answered')) this.#onUp?.();
+      return answer;
+    } catch (error) {
+      this.report(deadline.aborted && !deadline.timedOut ? 'abandoned' : isUnreachable(error) ? 'unreachable' : 'answered');
+      throw error;
+    } finally {
+      if (signal !== deadline) signal.dispose();
+      this.leave();
+    }
   }
 
   /** Whether the AS is down (refused, or only its probe let through). */
