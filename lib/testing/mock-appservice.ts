@@ -273,6 +273,15 @@ export class MockAppService {
   async #answer(method: string, path: string, query: Record<string, string>, text: string, token: string | undefined, tokenOk: boolean): Promise<Answer> {
     if (token === undefined) return { status: 401, body: { errcode: 'M_UNAUTHORIZED', error: 'no hs_token given' } };
     if (!tokenOk) return { status: 403, body: { errcode: 'M_FORBIDDEN', error: 'wrong hs_token' } };
+    // Routing comes first, as in a real AS: a path it does not know is 404 M_UNRECOGNIZED whatever
+    // its handlers would do, so a homeserver's legacy-path fallback sees what it would see in the wild.
+    const isV1 = path.startsWith(`${V1}/`);
+    const isUnstable = path.startsWith(`${UNSTABLE}/`);
+    const v1Unknown = this.#legacyOnly !== false && isV1 && !path.startsWith(`${V1}/ping`);
+    if (v1Unknown && this.#legacyOnly === 'bare') return { status: 404, raw: 'Not Found' };
+    const legacyUnknown = this.#legacyOnly === false && !isV1;
+    if (v1Unknown || legacyUnknown) return unrecognized();
+
     const forced = this.#status;
     if (forced !== null) {
       if (--forced.remaining <= 0) this.#status = null;
@@ -281,13 +290,6 @@ export class MockAppService {
     if (this.#flaky > 0 && Math.random() < this.#flaky) return { status: 500, body: { errcode: 'M_UNKNOWN', error: 'flaky' } };
     if (this.#garbage) return { status: 200, raw: '<html>this is not JSON' };
     if (this.#oversized) return { status: 200 };
-
-    const isV1 = path.startsWith(`${V1}/`);
-    const isUnstable = path.startsWith(`${UNSTABLE}/`);
-    const v1Unknown = this.#legacyOnly !== false && isV1 && !path.startsWith(`${V1}/ping`);
-    if (v1Unknown && this.#legacyOnly === 'bare') return { status: 404, raw: 'Not Found' };
-    const legacyUnknown = this.#legacyOnly === false && !isV1;
-    if (v1Unknown || legacyUnknown) return unrecognized();
     const rest = isV1 ? path.slice(V1.length) : isUnstable ? path.slice(UNSTABLE.length) : path;
     const [, head, ...tail] = rest.split('/');
     const arg = tail.length > 0 ? decodeURIComponent(tail.join('/')) : null;
