@@ -58,9 +58,10 @@ export function isUnrecognized(status: number, body: unknown): boolean {
 
 /**
  * Whether an answer on one path family is a reason to try the other (the spec: any status that
- * does not indicate success). Two answers are the endpoint itself speaking and are kept: a 404
- * with a Matrix errcode other than `M_UNRECOGNIZED` (`M_NOT_FOUND`: "no such user or alias"), and
- * a 429 (the AS asks us to slow down; more requests elsewhere would not help).
+ * does not indicate success). Three answers are the endpoint itself speaking and are kept: a 404
+ * with a Matrix errcode other than `M_UNRECOGNIZED` (`M_NOT_FOUND`: "no such user or alias"), a
+ * 429 (the AS asks us to slow down) and a 413 (the body is too large: the same bytes on another
+ * path would only be refused again, after crossing the wire once more).
  *
  * @example
  * fallsBack(501, undefined);                  // true
@@ -69,7 +70,7 @@ export function isUnrecognized(status: number, body: unknown): boolean {
  */
 export function fallsBack(status: number, body: unknown): boolean {
   if (status >= 200 && status < 300) return false;
-  if (status === 429) return false;
+  if (status === 429 || status === 413) return false;
   return status !== 404 || isUnrecognized(status, body);
 }
 
