@@ -125,6 +125,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
         headersTimeoutMs: resolved.headersTimeoutMs,
         bodyTimeoutMs: resolved.bodyTimeoutMs,
         maxResponseBytes: resolved.maxResponseBytes,
+        legacyReprobeMs: resolved.legacyReprobeMs,
       }));
     }
   }
@@ -171,8 +172,19 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
       positiveTtlMs: resolved.positiveCacheTtlMs,
       negativeTtlMs: resolved.negativeCacheTtlMs,
       maxEntries: resolved.cacheMaxEntries,
+      downForMs: resolved.appserviceDownForMs,
+      attemptTimeoutMs: resolved.queryAttemptTimeoutMs,
+      concurrency: resolved.queryConcurrencyPerAppservice,
+      queueLimit: resolved.queryQueuePerAppservice,
+      retry: {
+        minDelayMs: resolved.queryRetryMinDelayMs,
+        maxDelayMs: resolved.queryRetryMaxDelayMs,
+        maxAttempts: resolved.queryMaxAttempts,
+      },
       onAppserviceUp: (asId) => senders.wake(asId),
       onCacheHit: (kind) => metrics?.cacheHit(kind === 'users' ? 'user' : 'alias'),
+      onTokenRejected: (asId) => metrics?.tokenRejected(asId),
+      logger,
     },
   );
 

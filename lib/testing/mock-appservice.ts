@@ -234,6 +234,12 @@ export class MockAppService {
   ): Promise<Answer> {
     if (token === undefined) return { status: 401, body: { errcode: 'M_UNAUTHORIZED', error: 'no hs_token given' } };
     if (!tokenOk) return { status: 403, body: { errcode: 'M_FORBIDDEN', error: 'wrong hs_token' } };
+    // Routing comes first, as in a real AS: a path it does not know is 404 M_UNRECOGNIZED whatever
+    // its handlers would do, so a homeserver's legacy-path fallback sees what it would see in the wild.
+    const route = mockRoute(method, path, this.#legacyOnly);
+    if (route.kind === 'bare-404') return { status: 404, raw: 'Not Found' };
+    if (route.kind === 'unrecognized') return unrecognized();
+
     const forced = this.#status;
     if (forced !== null) {
       if (--forced.remaining <= 0) this.#status = null;
@@ -245,7 +251,6 @@ export class MockAppService {
     if (this.#garbage) return { status: 200, raw: '<html>this is not JSON' };
     if (this.#oversized) return { status: 200 };
 
-    const route = mockRoute(method, path, this.#legacyOnly);
     switch (route.kind) {
       case 'user': {
         const yes = this.#options.onUserQuery ? await this.#options.onUserQuery(route.arg) : this.users.has(route.arg);
@@ -265,10 +270,6 @@ export class MockAppService {
       }
       case 'thirdparty':
         return thirdpartyAnswer(route.tail, query, this.#options);
-      case 'bare-404':
-        return { status: 404, raw: 'Not Found' };
-      case 'unrecognized':
-        return unrecognized();
     }
   }
 

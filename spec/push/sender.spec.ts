@@ -167,8 +167,9 @@ describe('Sender', function () {
     await mock.waitForEvents(30, 5_000);
     expect(failures.map((f) => f.retryInMs)).to.deep.equal([20, 40, 80]);
     expect(new Set(failures.map((f) => f.txnId)).size).to.equal(1);
+    // Each failed attempt also tried the draft path (the spec's legacy-route fallback), same id, same body.
     const puts = putsOf(mock, failures[0]!.txnId!);
-    expect(puts).to.have.length(4);
+    expect(puts).to.have.length(4 + 3);
     for (const body of puts) expect(body).to.deep.equal(puts[0]);
     expect(indexes(mock.events)).to.deep.equal(range(30));
     expect(mock.conflicts).to.deep.equal([]);
