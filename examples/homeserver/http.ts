@@ -3,7 +3,7 @@
  * leaves alone a body the plugin already read, and the access-token check for its routes.
  */
 import type { Middleware, ParameterizedContext } from 'koa';
-import { MatrixError, type AppserviceContext, type AppserviceState } from '../../lib/index.ts';
+import { MatrixError, type AppserviceContext, type AppserviceState, type Logger } from '../../lib/index.ts';
 import type { HomeserverData, Session } from './data.ts';
 import { assertJsonDepth } from './limits.ts';
 
@@ -43,6 +43,25 @@ export function matrixErrorBoundary(onUnexpected: (err: unknown) => void = () =>
       onUnexpected(err);
       ctx.status = 500;
       ctx.body = { errcode: 'M_UNKNOWN', error: 'Internal server error' };
+    }
+  };
+}
+
+/**
+ * One `debug` line per client request: method, path (never the query string, which may hold an
+ * access_token), status, duration, and the AS that made it if one did.
+ *
+ * @example
+ * app.use(accessLog(logger));
+ */
+export function accessLog(logger: Logger): Middleware<AppserviceState, AppserviceContext> {
+  return async (ctx, next) => {
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      const fields = { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started), ...(ctx.state.appservice ? { appservice: ctx.state.appservice.id } : {}) };
+      logger.debug(fields, `${ctx.method} ${ctx.path} ${ctx.status}`);
     }
   };
 }

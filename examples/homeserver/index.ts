@@ -14,7 +14,7 @@ import { Registry as MetricsRegistry } from 'prom-client';
 import { appservices, type Appservices, type AppserviceContext, type AppservicesOptions, type AppserviceState, type Logger } from '../../lib/index.ts';
 import { clientEvent, HomeserverData } from './data.ts';
 import { homeserverHost } from './host.ts';
-import { jsonBody, matrixErrorBoundary } from './http.ts';
+import { accessLog, jsonBody, matrixErrorBoundary } from './http.ts';
 import { RoomOps } from './room-ops.ts';
 import { accountDataRoutes } from './routes/account-data.ts';
 import { accountRoutes } from './routes/account.ts';
@@ -93,6 +93,8 @@ export async function startHomeserver(options: HomeserverOptions): Promise<Runni
     ctx.body = await metrics.metrics();
   });
 
+  // Outermost, so it logs the status the error boundary settled on.
+  if (logger !== undefined) app.use(accessLog(logger));
   app.use(matrixErrorBoundary((err) => logger?.error({ err }, 'reference homeserver: unexpected error')));
   app.use(as.middleware());
   app.use(jsonBody());
