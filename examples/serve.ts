@@ -1,7 +1,9 @@
 /**
  * `koa-appservice serve --registration <file>… [--port 8008] [--db ./appservice.db]`: the reference
  * homeserver with the given registrations and a SqliteStore on disk, for trying a real bridge
- * against it. Runs until SIGINT or SIGTERM, then drains the plugin and exits 0.
+ * against it. Logs through pino (homeserver/logging.ts): what it serves at start, then one line per
+ * exchange with an AS and per failure. Runs until SIGINT or SIGTERM, then drains the plugin and
+ * exits 0.
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -10,9 +12,11 @@ import { redactUrl } from '../lib/registration/redact-url.ts';
 import { registrationWarnings } from '../lib/registration/warnings.ts';
 import { SqliteStore } from '../lib/store/sqlite/sqlite-store.ts';
 import { startHomeserver } from './homeserver/index.ts';
+import { createServeLogger, LOG_LEVELS, logAppserviceTraffic, type LogLevel } from './homeserver/logging.ts';
 
 export interface ServeIo {
-  readonly stdout: { write(text: string): unknown };
+  /** Log lines go here: pretty when it is a terminal (`isTTY`), JSON lines otherwise. */
+  readonly stdout: { write(text: string): unknown; isTTY?: boolean };
   readonly stderr: { write(text: string): unknown };
 }
 
@@ -32,6 +36,8 @@ Options:
       --host <addr>          Address to listen on (default 127.0.0.1).
       --db <file>            SqliteStore file for the AS queues (default ./appservice.db).
       --server-name <name>   The homeserver's server name (default localhost).
+      --log-level <level>    fatal, error, warn, info (default), debug (adds every client
+                             request), trace or silent.
   -h, --help                 Show this help.
 `;
 
@@ -52,6 +58,7 @@ export async function serve(argv: readonly string[], io: ServeIo, options: Serve
         host: { type: 'string', default: '127.0.0.1' },
         db: { type: 'string', default: './appservice.db' },
         'server-name': { type: 'string', default: 'localhost' },
+        'log-level': { type: 'string', default: 'info' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -68,12 +75,18 @@ export async function serve(argv: readonly string[], io: ServeIo, options: Serve
     io.stderr.write(`koa-appservice serve: --port must be 0-65535, got ${JSON.stringify(values.port)}\n`);
     return 2;
   }
+  const level = values['log-level'] as LogLevel;
+  if (!LOG_LEVELS.includes(level)) {
+    io.stderr.write(`koa-appservice serve: --log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(values['log-level'])}\n`);
+    return 2;
+  }
   if (values.registration === undefined || values.registration.length === 0) {
     io.stderr.write(`koa-appservice serve: give at least one --registration\n\n${SERVE_USAGE}`);
     return 2;
   }
   const cwd = options.cwd ?? process.cwd();
   const databasePath = resolve(cwd, values.db);
+  const logger = await createServeLogger({ level, stdout: io.stdout });
   let homeserver;
   try {
     homeserver = await startHomeserver({
@@ -82,18 +95,24 @@ export async function serve(argv: readonly string[], io: ServeIo, options: Serve
       serverName: values['server-name'],
       port,
       hostname: values.host,
+      logger,
     });
   } catch (error) {
     const message = error instanceof RegistrationLoadError || (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? (error as Error).message : String(error);
     io.stderr.write(`koa-appservice serve: ${message}\n`);
     return 1;
   }
+  const stopTrafficLog = logAppserviceTraffic(logger, homeserver.as.registry.all);
   for (const registration of homeserver.as.registry.all) {
-    const url = registration.url === null ? '(no url: nothing pushed)' : redactUrl(registration.url);
-    io.stdout.write(`  appservice ${registration.id}: ${url} as @${registration.senderLocalpart}:${values['server-name']}\n`);
+    const url = registration.url === null ? null : redactUrl(registration.url);
+    const sender = `@${registration.senderLocalpart}:${values['server-name']}`;
+    logger.info({ appservice: registration.id, url, sender }, `appservice ${registration.id}: ${url ?? '(no url: nothing pushed)'} as ${sender}`);
   }
-  for (const w of registrationWarnings(homeserver.as.registry.all)) io.stdout.write(`  ⚠ ${w.source}: ${w.field}: ${w.message}\n`);
-  io.stdout.write(`koa-appservice serve: listening on ${homeserver.url} (server name ${values['server-name']}, queues in ${databasePath})\n`);
+  for (const w of registrationWarnings(homeserver.as.registry.all)) {
+    logger.warn({ source: w.source, field: w.field }, `${w.source}: ${w.field}: ${w.message}`);
+  }
+  logger.info({ database: databasePath }, `AS queues in ${databasePath}`);
+  logger.info({ url: homeserver.url, serverName: values['server-name'] }, `koa-appservice serve: listening on ${homeserver.url} (server name ${values['server-name']})`);
 
   await new Promise<void>((done) => {
     const stop = () => {
@@ -107,7 +126,8 @@ export async function serve(argv: readonly string[], io: ServeIo, options: Serve
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  io.stdout.write('koa-appservice serve: stopping (undelivered events stay queued in the database)\n');
+  logger.info('koa-appservice serve: stopping (undelivered events stay queued in the database)');
   await homeserver.close();
+  stopTrafficLog();
   return 0;
 }

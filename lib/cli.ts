@@ -24,7 +24,8 @@ Commands:
                     the homeserver loads them: schema, regexes, and clashes between files.
                     Exit 0 when all are valid (warnings do not fail), 1 otherwise.
   serve             Run the reference homeserver with your registrations, for trying a
-                    bridge (from a checkout): serve --registration <file>... [--port] [--db].
+                    bridge (from a checkout): serve --registration <file>... [--port] [--db]
+                    [--log-level]. Logs through pino (pino-pretty on a terminal).
                     See koa-appservice serve --help.
 
 Options:

@@ -8,7 +8,8 @@
  * `as.publish()`, so no persisted event can miss the application services.
  */
 import { randomBytes } from 'node:crypto';
-import type { MatrixEvent } from '../../lib/index.ts';
+import type { EphemeralEvent, MatrixEvent } from '../../lib/index.ts';
+import { checkEvent } from './limits.ts';
 
 export interface UserRecord {
   readonly userId: string;
@@ -48,7 +49,18 @@ export interface EventDraft {
   state_key?: string;
   /** An AS's massaged timestamp; otherwise now. */
   origin_server_ts?: number;
+  /** On `m.room.redaction`: the redacted event (top level in room versions before 11). */
+  redacts?: string;
 }
+
+/** Content keys that survive redaction, by event type (room versions 10 and 11, roughly). */
+const KEPT_ON_REDACTION: Readonly<Record<string, readonly string[]>> = {
+  'm.room.member': ['membership', 'join_authorised_via_users_server'],
+  'm.room.create': ['creator', 'room_version'],
+  'm.room.join_rules': ['join_rule', 'allow'],
+  'm.room.power_levels': ['ban', 'events', 'events_default', 'invite', 'kick', 'redact', 'state_default', 'users', 'users_default'],
+  'm.room.history_visibility': ['history_visibility'],
+};
 
 const stateKeyOf = (type: string, stateKey: string) => `${type}\u0000${stateKey}`;
 
@@ -71,8 +83,13 @@ export class HomeserverData {
   readonly appserviceLists = new Map<string, Set<string>>();
   /** Every event in persist order; index + 1 is its stream position. */
   readonly stream: RoomEvent[] = [];
+  readonly events = new Map<string, RoomEvent>();
+  /** Account data: `${userId}|${roomId or ''}|${type}` → content. */
+  readonly accountData = new Map<string, Record<string, unknown>>();
   /** Runs after each event is stored; resolve only when the event is safe with the ASes too. */
   onPersisted: (event: RoomEvent) => Promise<unknown> = async () => {};
+  /** Runs for each typing, receipt or presence update (the homeserver hands them to `as.publishEphemeral`). */
+  onEphemeral: (edu: EphemeralEvent) => Promise<unknown> = async () => {};
   readonly #listeners = new Set<() => void>();
 
   constructor(serverName: string) {
@@ -141,8 +158,11 @@ export class HomeserverData {
     return [...this.aliases].filter(([, entry]) => entry.roomId === roomId).map(([alias]) => alias);
   }
 
-  /** Stores the event, wakes /sync, and resolves once `onPersisted` (the AS publish) has. */
-  async persist(room: Room, draft: EventDraft): Promise<RoomEvent> {
+  /**
+   * The event `draft` would become, checked as `publish()` checks it and against the spec's size
+   * limits (limits.ts); throws a MatrixError instead. Stores nothing.
+   */
+  prepare(room: Room, draft: EventDraft): RoomEvent {
     const event: RoomEvent = {
       event_id: this.newId('$', 24),
       room_id: room.roomId,
@@ -150,15 +170,36 @@ export class HomeserverData {
       sender: draft.sender,
       content: draft.content,
       ...(draft.state_key === undefined ? {} : { state_key: draft.state_key }),
+      ...(draft.redacts === undefined ? {} : { redacts: draft.redacts }),
       origin_server_ts: draft.origin_server_ts ?? Date.now(),
       stream: this.stream.length + 1,
     };
+    checkEvent(clientEvent(event));
+    return event;
+  }
+
+  /**
+   * Checks the event (see `prepare`), stores it, wakes /sync, and resolves once `onPersisted` (the
+   * AS publish) has. A refused event is never stored, so it cannot break the room's reads.
+   */
+  async persist(room: Room, draft: EventDraft): Promise<RoomEvent> {
+    const event = this.prepare(room, draft);
     room.timeline.push(event);
     this.stream.push(event);
+    this.events.set(event.event_id, event);
     if (draft.state_key !== undefined) room.state.set(stateKeyOf(draft.type, draft.state_key), event);
     for (const wake of [...this.#listeners]) wake();
     await this.onPersisted(event);
     return event;
+  }
+
+  /** Strips a redacted event's content down to the keys the redaction algorithm keeps. */
+  applyRedaction(target: RoomEvent, redaction: RoomEvent): void {
+    const keep = KEPT_ON_REDACTION[target.type] ?? [];
+    const content = Object.fromEntries(Object.entries(target.content).filter(([key]) => keep.includes(key)));
+    const unsigned = { ...(target.unsigned as Record<string, unknown> | undefined), redacted_because: clientEvent(redaction) };
+    // Stored events are shared by the timeline, the state map and the stream: change them in place.
+    Object.assign(target as { content: unknown; unsigned?: unknown }, { content, unsigned });
   }
 
   /** Calls `wake` on the next persisted event; returns the unsubscribe. */

@@ -1,19 +1,28 @@
 /**
- * The Host the library asks: four questions about users, aliases and rooms, the device check of
- * identity assertion, and the appservice room directory. All answered from HomeserverData; this is
+ * The Host the library asks: four questions about users, aliases and rooms, who owns an access
+ * token, the device check of identity assertion, and the appservice room directory. All answered from HomeserverData; this is
  * the whole surface between the library and the homeserver's storage.
  */
 import { MatrixError } from '../../lib/index.ts';
 import type { KoaHost } from '../../lib/index.ts';
 import type { HomeserverData } from './data.ts';
 
+/** Who owns a user access token: the library asks before it does any work for a client. */
+export interface Authenticating {
+  authenticate(accessToken: string): Promise<{ userId: string; deviceId?: string } | null>;
+}
+
 /**
  * @example
  * const as = await appservices({ registrations, host: homeserverHost(data) });
  */
-export function homeserverHost(data: HomeserverData): KoaHost {
+export function homeserverHost(data: HomeserverData): KoaHost & Authenticating {
   return {
     serverName: data.serverName,
+    authenticate: async (accessToken) => {
+      const session = data.sessions.get(accessToken);
+      return session === undefined ? null : { userId: session.userId, deviceId: session.deviceId };
+    },
     // A deactivated user still exists: its id can never be registered again.
     userExists: async (userId) => data.users.has(userId),
     resolveAlias: async (alias) => data.aliases.get(alias)?.roomId ?? null,

@@ -3,8 +3,9 @@
  * leaves alone a body the plugin already read, and the access-token check for its routes.
  */
 import type { Middleware, ParameterizedContext } from 'koa';
-import { MatrixError, type AppserviceContext, type AppserviceState } from '../../lib/index.ts';
+import { MatrixError, type AppserviceContext, type AppserviceState, type Logger } from '../../lib/index.ts';
 import type { HomeserverData, Session } from './data.ts';
+import { assertJsonDepth } from './limits.ts';
 
 export type Ctx = ParameterizedContext<AppserviceState, AppserviceContext> & { params: Record<string, string> };
 
@@ -20,9 +21,12 @@ export function matrixErrorBoundary(onUnexpected: (err: unknown) => void = () =>
   return async (ctx, next) => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        ctx.status = 404;
-        ctx.body = { errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' };
+      // Router answers without a body (unknown path, 405, 501) still get a Matrix error body.
+      if (ctx.status >= 400 && (ctx.body === undefined || ctx.body === null || typeof ctx.body === 'string')) {
+        const status = ctx.status;
+        const unrecognized = status === 404 || status === 405 || status === 501;
+        ctx.body = { errcode: unrecognized ? 'M_UNRECOGNIZED' : 'M_UNKNOWN', error: unrecognized ? 'Unrecognized request' : `HTTP ${status}` };
+        ctx.status = status;
       }
     } catch (err) {
       if (err instanceof MatrixError) {
@@ -44,8 +48,28 @@ export function matrixErrorBoundary(onUnexpected: (err: unknown) => void = () =>
 }
 
 /**
+ * One `debug` line per client request: method, path (never the query string, which may hold an
+ * access_token), status, duration, and the AS that made it if one did.
+ *
+ * @example
+ * app.use(accessLog(logger));
+ */
+export function accessLog(logger: Logger): Middleware<AppserviceState, AppserviceContext> {
+  return async (ctx, next) => {
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      const fields = { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started), ...(ctx.state.appservice ? { appservice: ctx.state.appservice.id } : {}) };
+      logger.debug(fields, `${ctx.method} ${ctx.path} ${ctx.status}`);
+    }
+  };
+}
+
+/**
  * Parses a JSON request body onto `ctx.request.body`, unless something (the plugin, on the routes
  * it inspects) already did: the stream is then consumed and the parsed body is the one to use.
+ * Either way the body's nesting is bounded (limits.ts) before any route sees it.
  *
  * @example
  * app.use(as.middleware()); app.use(jsonBody()); app.use(router.routes());
@@ -53,7 +77,8 @@ export function matrixErrorBoundary(onUnexpected: (err: unknown) => void = () =>
 export function jsonBody(): Middleware<AppserviceState, AppserviceContext> {
   return async (ctx, next) => {
     const request = ctx.request as unknown as { body?: unknown };
-    if (request.body === undefined && (ctx.method === 'POST' || ctx.method === 'PUT')) {
+    // Media uploads are raw bytes, read by their own route.
+    if (request.body === undefined && (ctx.method === 'POST' || ctx.method === 'PUT') && !ctx.path.startsWith('/_matrix/media/')) {
       let size = 0;
       const chunks: Buffer[] = [];
       for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
@@ -68,6 +93,7 @@ export function jsonBody(): Middleware<AppserviceState, AppserviceContext> {
         throw new MatrixError(400, 'M_NOT_JSON', 'Content not JSON.');
       }
     }
+    if (request.body !== undefined) assertJsonDepth(request.body);
     await next();
   };
 }

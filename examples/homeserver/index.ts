@@ -14,11 +14,19 @@ import { Registry as MetricsRegistry } from 'prom-client';
 import { appservices, type Appservices, type AppserviceContext, type AppservicesOptions, type AppserviceState, type Logger } from '../../lib/index.ts';
 import { clientEvent, HomeserverData } from './data.ts';
 import { homeserverHost } from './host.ts';
-import { jsonBody, matrixErrorBoundary } from './http.ts';
+import { accessLog, jsonBody, matrixErrorBoundary } from './http.ts';
 import { RoomOps } from './room-ops.ts';
+import { accountDataRoutes } from './routes/account-data.ts';
 import { accountRoutes } from './routes/account.ts';
 import { directoryRoutes } from './routes/directory.ts';
+import { ephemeralRoutes } from './routes/ephemeral.ts';
+import { mediaRoutes } from './routes/media.ts';
+import { membershipRoutes } from './routes/membership.ts';
+import { messageRoutes } from './routes/messages.ts';
+import { profileRoutes } from './routes/profile.ts';
 import { roomRoutes } from './routes/rooms.ts';
+import { serverRoutes } from './routes/server.ts';
+import { stateRoutes } from './routes/state.ts';
 import { syncRoutes } from './routes/sync.ts';
 
 export interface HomeserverOptions extends Omit<AppservicesOptions, 'host'> {
@@ -57,6 +65,7 @@ export async function startHomeserver(options: HomeserverOptions): Promise<Runni
   const as = await appservices({ ...pluginOptions, metricsRegistry: metrics, host: homeserverHost(data) });
   // Publishing is part of persisting: the client gets its answer only once the ASes' queues hold it.
   data.onPersisted = (event) => as.publish(clientEvent(event));
+  data.onEphemeral = (edu) => as.publishEphemeral(edu);
   // Each AS's own user exists from the start (Synapse does the same), so it can act without registering.
   for (const registration of as.registry.all) {
     const sender = data.userId(registration.senderLocalpart);
@@ -67,15 +76,25 @@ export async function startHomeserver(options: HomeserverOptions): Promise<Runni
   app.silent = true;
   const router = new Router<AppserviceState, AppserviceContext>();
   const ops = new RoomOps(data);
+  serverRoutes(router, data);
   accountRoutes(router, data, ops);
+  profileRoutes(router, data, ops);
   roomRoutes(router, data, ops);
+  membershipRoutes(router, data, ops);
+  stateRoutes(router, data, ops);
+  messageRoutes(router, data, ops);
+  ephemeralRoutes(router, data, ops);
+  accountDataRoutes(router, data, ops);
   directoryRoutes(router, data, ops);
+  mediaRoutes(router, data);
   const stopSync = syncRoutes(router, data);
   router.get('/metrics', async (ctx) => {
     ctx.type = metrics.contentType;
     ctx.body = await metrics.metrics();
   });
 
+  // Outermost, so it logs the status the error boundary settled on.
+  if (logger !== undefined) app.use(accessLog(logger));
   app.use(matrixErrorBoundary((err) => logger?.error({ err }, 'reference homeserver: unexpected error')));
   app.use(as.middleware());
   app.use(jsonBody());

@@ -31,7 +31,7 @@ describe('e2e: koa-appservice serve', () => {
     const db = join(dir, 'queues.db');
     const exit = serve(['--registration', REGISTRATION, '--port', '0', '--db', db, '--server-name', 'example.org'], io, { cwd: ROOT, signal: stop.signal });
     for (let i = 0; i < 200 && !out.includes('listening on'); i++) await new Promise((r) => setTimeout(r, 25));
-    const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
+    const url = /listening on (http:\/\/[\w.:]+)/.exec(out)?.[1];
     expect(url, err).to.be.a('string');
     const versions = await request(`${url}/_matrix/client/versions`);
     expect(versions.statusCode).to.equal(200);

@@ -1,11 +1,11 @@
 /**
  * Accounts: register (dummy auth, and `m.login.application_service` once the plugin's guard has
- * accepted it), login, whoami, deactivate, and profiles.
+ * accepted it), login, whoami, deactivate.
  */
 import type Router from '@koa/router';
 import { MatrixError, type AppserviceContext, type AppserviceState } from '../../../lib/index.ts';
 import type { HomeserverData } from '../data.ts';
-import { body, cs, param, requester, type Ctx } from '../http.ts';
+import { body, cs, requester, type Ctx } from '../http.ts';
 import type { RoomOps } from '../room-ops.ts';
 
 /** Localparts a new regular user may take (the spec's grammar for new ids). */
@@ -13,16 +13,11 @@ const NEW_LOCALPART = /^[a-z0-9._=\-/+]+$/;
 /** What an AS may create: the historical grammar, so bridges can keep a remote nick's case (`Bob`). */
 const HISTORICAL_LOCALPART = /^[\x21-\x39\x3b-\x7e]+$/;
 
-
 /**
  * @example
  * accountRoutes(router, data, new RoomOps(data));
  */
 export function accountRoutes(router: Router<AppserviceState, AppserviceContext>, data: HomeserverData, ops: RoomOps): void {
-  router.get('/_matrix/client/versions', (ctx) => {
-    ctx.body = { versions: ['r0.6.1', 'v1.1', 'v1.5', 'v1.11'], unstable_features: {} };
-  });
-
   router.post(cs(`/register`), (c) => {
     const ctx = c as Ctx;
     const input = body(ctx);
@@ -123,37 +118,4 @@ export function accountRoutes(router: Router<AppserviceState, AppserviceContext>
     }
     ctx.body = { id_server_unbind_result: 'no-support' };
   });
-
-  router.get(cs(`/profile/:userId`), (c) => {
-    const ctx = c as Ctx;
-    const user = profileOf(param(ctx, 'userId'));
-    ctx.body = { ...(user.displayname === undefined ? {} : { displayname: user.displayname }), ...(user.avatar_url === undefined ? {} : { avatar_url: user.avatar_url }) };
-  });
-
-  for (const field of ['displayname', 'avatar_url'] as const) {
-    router.get(cs(`/profile/:userId/${field}`), (c) => {
-      const ctx = c as Ctx;
-      const value = profileOf(param(ctx, 'userId'))[field];
-      if (value === undefined) throw new MatrixError(404, 'M_NOT_FOUND', `No ${field} set`);
-      ctx.body = { [field]: value };
-    });
-
-    router.put(cs(`/profile/:userId/${field}`), (c) => {
-      const ctx = c as Ctx;
-      const who = requester(ctx, data);
-      const target = param(ctx, 'userId');
-      if (who.userId !== target) throw new MatrixError(403, 'M_FORBIDDEN', "Cannot set another user's profile");
-      const value = body(ctx)[field];
-      if (typeof value !== 'string') throw new MatrixError(400, 'M_BAD_JSON', `${field} must be a string`);
-      const user = profileOf(target);
-      user[field] = value;
-      ctx.body = {};
-    });
-  }
-
-  function profileOf(userId: string) {
-    const user = data.users.get(userId);
-    if (user === undefined || user.deactivated) throw new MatrixError(404, 'M_NOT_FOUND', 'Profile was not found');
-    return user;
-  }
 }
