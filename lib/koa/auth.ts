@@ -10,10 +10,10 @@ import type { Context, Middleware } from 'koa';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { MatrixError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
-import { routePath } from './paths.ts';
+import { routeOf } from './route-table.ts';
 import { type AppserviceContext, type AppserviceState, type KoaHost, splitUserId } from './state.ts';
 
-/** What auth needs of the registry and the namespace index (H1's Registry, H2's NamespaceIndex fit). */
+/** What auth needs of the registry and the namespace index (Registry and NamespaceIndex fit). */
 export interface AuthDeps {
   registry: { byAsToken(token: string): Registration | undefined };
   index: { matches(registration: Registration, kind: 'users', value: string): boolean };
@@ -61,8 +61,6 @@ export function hasAccessToken(ctx: Context): boolean {
 }
 
 const NO_TOKENS: readonly string[] = [];
-const REGISTER = /^\/_matrix\/client\/(?:r0|v3)\/register\/?$/i;
-const SEND_OR_STATE = /^\/_matrix\/client\/(?:r0|v3)\/rooms\/[^/]+\/(?:send|state)\//i;
 
 /**
  * Authenticate application services by as_token and apply their identity assertion.
@@ -111,7 +109,8 @@ export function authMiddleware(deps: AuthDeps): Middleware<AppserviceState, Apps
       }
       state.deviceId = deviceId;
     }
-    if (ctx.method === 'PUT' && SEND_OR_STATE.test(routePath(ctx))) {
+    const route = routeOf(ctx)?.name;
+    if (route === 'send' || route === 'state' || route === 'canonicalAlias') {
       const ts = single(ctx, 'ts');
       if (ts !== undefined) state.ts = parseTs(ts);
     }
@@ -127,7 +126,7 @@ export function authMiddleware(deps: AuthDeps): Middleware<AppserviceState, Apps
       throw new MatrixError(403, 'M_FORBIDDEN', 'Application service cannot masquerade as this user.');
     }
     // Registering is how the AS creates the user, so only there may it name one that does not exist yet.
-    const registering = ctx.method === 'POST' && REGISTER.test(routePath(ctx));
+    const registering = routeOf(ctx)?.name === 'register';
     if (!registering && !(await host.userExists(userId))) {
       throw new MatrixError(403, 'M_FORBIDDEN', 'Application service has not registered this user.');
     }

@@ -12,10 +12,10 @@ import { setMaxListeners } from 'node:events';
 import type { Context, Middleware, ParameterizedContext } from 'koa';
 import { MatrixError } from '../errors.ts';
 import { isRecord, readJsonBody } from './json-body.ts';
-import { decode, routePath } from './paths.ts';
+import { routeOf } from './route-table.ts';
 import type { AppserviceContext, AppserviceState, QueryResult } from './state.ts';
 
-/** H3's ExistenceQueries fits. */
+/** ExistenceQueries fits. */
 export interface Queries {
   ensureUser(userId: string, options?: { deadlineMs?: number; signal?: AbortSignal }): Promise<QueryResult>;
   ensureAlias(alias: string, options?: { deadlineMs?: number; signal?: AbortSignal }): Promise<QueryResult>;
@@ -35,9 +35,6 @@ export const MAX_IDS_PER_REQUEST = 100;
 export const MAX_ID_BYTES = 255;
 
 export type Kind = 'user' | 'alias';
-
-const CLIENT =
-  /^\/_matrix\/client\/(?:r0|v3)\/(?:(directory\/room|join|knock|profile)\/([^/]+)(\/[^/]+)?|rooms\/[^/]+\/(invite|state\/m\.room\.canonical_alias)(?:\/[^/]*)?|(createroom))\/?$/i;
 
 /** Asks about every id at once, under one deadline; a client that hangs up stops the wait. */
 export type Ask = (ctx: Context, kind: Kind, ids: readonly string[]) => Promise<QueryResult>;
@@ -108,36 +105,42 @@ export function interceptorsMiddleware(deps: InterceptorDeps, ask: Ask = askFor(
   const { bodyLimitBytes } = deps;
   return async (ctx, next) => {
     attachEnsureHelpers(ctx, ask);
-    const path = routePath(ctx);
-    const match = /^\/_matrix\/client\//i.test(path) ? CLIENT.exec(path) : null;
-    if (match === null) return next();
-    const [, byPathRaw, segment, rest, inRoomRaw, createRoom] = match;
-    const byPath = byPathRaw?.toLowerCase();
-    const inRoom = inRoomRaw?.toLowerCase();
-    const id = segment === undefined ? undefined : decode(segment);
-    const method = ctx.method;
-
-    if (byPath === 'directory/room' && method === 'GET' && rest === undefined && id?.startsWith('#')) {
-      await ask(ctx, 'alias', [id]);
-    } else if ((byPath === 'join' || byPath === 'knock') && method === 'POST' && rest === undefined && id?.startsWith('#')) {
-      await ask(ctx, 'alias', [id]);
-    } else if (byPath === 'profile' && method === 'GET' && id?.startsWith('@')) {
-      await ask(ctx, 'user', [id]);
-    } else if (inRoom === 'invite' && method === 'POST') {
-      const body = await readJsonBody(ctx, bodyLimitBytes);
-      if (isRecord(body) && typeof body.user_id === 'string') await ask(ctx, 'user', [body.user_id]);
-    } else if (inRoom === 'state/m.room.canonical_alias' && method === 'PUT') {
-      const body = await readJsonBody(ctx, bodyLimitBytes);
-      if (isRecord(body)) {
-        const alt = Array.isArray(body.alt_aliases) ? body.alt_aliases : [];
-        const aliases = [body.alias, ...alt].filter((a): a is string => typeof a === 'string' && a.startsWith('#'));
-        await ask(ctx, 'alias', aliases);
+    const route = routeOf(ctx);
+    if (route === null) return next();
+    const { params } = route;
+    switch (route.name) {
+      case 'aliasLookup':
+        if (params.alias!.startsWith('#')) await ask(ctx, 'alias', [params.alias!]);
+        break;
+      case 'join':
+      case 'knock':
+        if (params.target!.startsWith('#')) await ask(ctx, 'alias', [params.target!]);
+        break;
+      case 'profile':
+        if (params.userId!.startsWith('@')) await ask(ctx, 'user', [params.userId!]);
+        break;
+      case 'invite': {
+        const body = await readJsonBody(ctx, bodyLimitBytes);
+        if (isRecord(body) && typeof body.user_id === 'string') await ask(ctx, 'user', [body.user_id]);
+        break;
       }
-    } else if (createRoom !== undefined && method === 'POST') {
-      const body = await readJsonBody(ctx, bodyLimitBytes);
-      if (isRecord(body) && Array.isArray(body.invite)) {
-        await ask(ctx, 'user', body.invite.filter((u): u is string => typeof u === 'string'));
+      case 'canonicalAlias': {
+        const body = await readJsonBody(ctx, bodyLimitBytes);
+        if (isRecord(body)) {
+          const alt = Array.isArray(body.alt_aliases) ? body.alt_aliases : [];
+          const aliases = [body.alias, ...alt].filter((a): a is string => typeof a === 'string' && a.startsWith('#'));
+          await ask(ctx, 'alias', aliases);
+        }
+        break;
       }
+      case 'createRoom': {
+        const body = await readJsonBody(ctx, bodyLimitBytes);
+        if (isRecord(body) && Array.isArray(body.invite)) {
+          await ask(ctx, 'user', body.invite.filter((u): u is string => typeof u === 'string'));
+        }
+        break;
+      }
+      default:
     }
     return next();
   };

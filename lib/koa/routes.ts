@@ -3,16 +3,16 @@
  * "Client-Server API Extensions" and "Third-party networks"): the appservice ping, third-party
  * lookups fanned out to the ASes that declare a protocol, and the appservice room directory.
  */
-import Router, { type RouterContext as KoaRouterContext } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { AppserviceRequestError, MatrixError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
 import { isRecord, readJsonBody } from './json-body.ts';
+import { routeOf } from './route-table.ts';
 import type { AppserviceContext, AppserviceState, KoaHost } from './state.ts';
 
 export type ThirdpartyKind = 'protocol' | 'location' | 'user';
 
-/** The part of H3's AppserviceClient the routes use. */
+/** The part of AppserviceClient the routes use. */
 export interface RouteClient {
   ping(transactionId?: string, signal?: AbortSignal): Promise<unknown>;
   thirdparty(kind: ThirdpartyKind, protocol: string | null, query: Record<string, string>, signal?: AbortSignal): Promise<unknown>;
@@ -29,15 +29,12 @@ export interface RouteDeps {
   bodyLimitBytes?: number;
 }
 
-/** A cheap test before the router's own matching (which, like ours, ignores case). */
-const OURS = /^\/_matrix\/client\/.*\/(?:thirdparty|appservice)(?:\/|$)/i;
-const VERSIONS = ['r0', 'v3'] as const;
 /** Identity-assertion parameters and the token are for us, never for the AS. */
 const NOT_FIELDS = new Set(['access_token', 'user_id', 'device_id', 'org.matrix.msc3202.device_id', 'ts']);
 
 /**
- * Ping, third-party lookups and the appservice room directory, as one middleware (a @koa/router
- * router). Requests it does not route go on to the homeserver.
+ * Ping, third-party lookups and the appservice room directory, as one middleware dispatching on
+ * the request's route (`routeOf`). Requests that are none of these go on to the homeserver.
  *
  * @example
  * app.use(matrixErrors([authMiddleware(d), routesMiddleware({ registry, clientFor, host, onPing })]));
@@ -45,12 +42,10 @@ const NOT_FIELDS = new Set(['access_token', 'user_id', 'device_id', 'org.matrix.
 export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, AppserviceContext> {
   const { registry, clientFor, host, onPing, bodyLimitBytes } = deps;
   const deadlineMs = deps.deadlineMs ?? 10_000;
-  const router = new Router<AppserviceState>();
-  const client = (p: string) => VERSIONS.map((v) => `/_matrix/client/${v}${p}`);
 
-  router.post('/_matrix/client/v1/appservice/:appserviceId/ping', async (ctx) => {
-    const reg = ctx.state.appservice;
-    if (reg === undefined || reg.id !== ctx.params.appserviceId) {
+  async function ping(ctx: Context, state: AppserviceState, appserviceId: string | undefined): Promise<void> {
+    const reg = state.appservice;
+    if (reg === undefined || reg.id !== appserviceId) {
       throw new MatrixError(403, 'M_FORBIDDEN', "Provided access token is not the appservice's as_token");
     }
     const body = await readJsonBody(ctx, bodyLimitBytes);
@@ -69,36 +64,18 @@ export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, A
     }
     ctx.body = { duration_ms: Math.round(performance.now() - started) };
     onPing?.(reg.id);
-  });
-
-  router.get(client('/thirdparty/protocols'), async (ctx) => {
-    ctx.body = await protocols(undefined);
-  });
-
-  router.get(client('/thirdparty/protocol/:protocol'), async (ctx) => {
-    const protocol = ctx.params.protocol ?? '';
-    const found = (await protocols(protocol))[protocol];
-    if (found === undefined) throw new MatrixError(404, 'M_NOT_FOUND', 'The protocol is unknown.');
-    ctx.body = found;
-  });
-
-  for (const kind of ['location', 'user'] as const) {
-    router.get(client(`/thirdparty/${kind}/:protocol`), async (ctx) => {
-      const protocol = ctx.params.protocol ?? '';
-      ctx.body = await lookup(ctx, kind, protocol, declaring(protocol));
-    });
-    // The reverse lookups (by alias, by user id) name no protocol: ask every AS that has any.
-    router.get(client(`/thirdparty/${kind}`), async (ctx) => {
-      ctx.body = await lookup(ctx, kind, null, registry.all.filter((r) => r.url !== null && r.protocols.length > 0));
-    });
   }
 
-  // PUT sets the visibility from the body; DELETE, as in Synapse, takes the room off the list.
-  const directoryList = client('/directory/list/appservice/:networkId/:roomId');
-  const editDirectory = async (ctx: KoaRouterContext<AppserviceState>, visibility: unknown) => {
-    const appservice = ctx.state.appservice;
+  /** PUT sets the visibility from the body; DELETE, as in Synapse, takes the room off the list. */
+  async function editDirectory(ctx: Context, state: AppserviceState, networkId: string, roomId: string): Promise<void> {
+    const appservice = state.appservice;
     if (appservice === undefined) {
       throw new MatrixError(403, 'M_FORBIDDEN', 'Only application services can edit their room directory.');
+    }
+    let visibility: unknown = 'private';
+    if (ctx.method === 'PUT') {
+      const body = await readJsonBody(ctx, bodyLimitBytes);
+      visibility = isRecord(body) ? body.visibility : undefined;
     }
     if (visibility !== 'public' && visibility !== 'private') {
       throw new MatrixError(400, 'M_INVALID_PARAM', 'visibility must be "public" or "private"');
@@ -106,15 +83,9 @@ export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, A
     if (host.setRoomDirectoryVisibility === undefined) {
       throw new MatrixError(404, 'M_UNRECOGNIZED', 'This homeserver has no application service room directories.');
     }
-    await host.setRoomDirectoryVisibility(appservice.id, ctx.params.networkId ?? '', ctx.params.roomId ?? '', visibility);
+    await host.setRoomDirectoryVisibility(appservice.id, networkId, roomId, visibility);
     ctx.body = {};
-  };
-  router.put(directoryList, async (ctx) => {
-    if (ctx.state.appservice === undefined) return editDirectory(ctx, undefined);
-    const body = await readJsonBody(ctx, bodyLimitBytes);
-    return editDirectory(ctx, isRecord(body) ? body.visibility : undefined);
-  });
-  router.delete(directoryList, (ctx) => editDirectory(ctx, 'private'));
+  }
 
   function declaring(protocol: string): Registration[] {
     return registry.all.filter((r) => r.url !== null && r.protocols.includes(protocol));
@@ -171,11 +142,37 @@ export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, A
     }
   }
 
-  const routes = router.routes();
-  // Skip the router entirely for the homeserver's other routes: most requests are not ours.
-  return (ctx, next) => {
-    if (!OURS.test(ctx.path)) return next();
-    return routes(ctx as never, next);
+  return async (ctx, next) => {
+    const route = routeOf(ctx);
+    if (route === null) return next();
+    const { params } = route;
+    switch (route.name) {
+      case 'ping':
+        return ping(ctx, ctx.state, params.appserviceId);
+      case 'thirdpartyProtocols':
+        ctx.body = await protocols(undefined);
+        return;
+      case 'thirdpartyProtocol': {
+        const protocol = params.protocol ?? '';
+        const found = (await protocols(protocol))[protocol];
+        if (found === undefined) throw new MatrixError(404, 'M_NOT_FOUND', 'The protocol is unknown.');
+        ctx.body = found;
+        return;
+      }
+      case 'thirdpartyLocation':
+      case 'thirdpartyUser': {
+        const kind = route.name === 'thirdpartyLocation' ? 'location' : 'user';
+        const protocol = params.protocol;
+        // The reverse lookups (by alias, by user id) name no protocol: ask every AS that has any.
+        const regs = protocol === undefined ? registry.all.filter((r) => r.url !== null && r.protocols.length > 0) : declaring(protocol);
+        ctx.body = await lookup(ctx, kind, protocol ?? null, regs);
+        return;
+      }
+      case 'directoryList':
+        return editDirectory(ctx, ctx.state, params.networkId ?? '', params.roomId ?? '');
+      default:
+        return next();
+    }
   };
 }
 

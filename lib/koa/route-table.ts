@@ -1,0 +1,175 @@
+/**
+ * Every client-server API path the plugin looks at, declared once and matched once per request.
+ * The fast path, auth, the guards, the routes, the interceptors and alias-changes all read the
+ * same match (`routeOf(ctx)`), so a path cannot be known to one of them and missed by another.
+ *
+ * Literal segments match in any case and after decoding percent-encoded unreserved characters
+ * (`routePath`), as homeservers' routers commonly match; parameters are percent-decoded, and a
+ * parameter that does not decode makes the path no route of ours (the homeserver answers it).
+ */
+import type { Context } from 'koa';
+import { decode, routePath } from './paths.ts';
+
+export type RouteName =
+  | 'register'
+  | 'registerAvailable'
+  | 'login'
+  | 'createRoom'
+  | 'aliasLookup'
+  | 'aliasEdit'
+  | 'join'
+  | 'knock'
+  | 'profile'
+  | 'invite'
+  | 'canonicalAlias'
+  | 'send'
+  | 'state'
+  | 'thirdpartyProtocols'
+  | 'thirdpartyProtocol'
+  | 'thirdpartyLocation'
+  | 'thirdpartyUser'
+  | 'ping'
+  | 'directoryList';
+
+interface RouteSpec {
+  readonly name: RouteName;
+  readonly methods: readonly string[];
+  readonly versions: readonly string[];
+  /** `literal`, `:param`, a trailing `:param?` (optional) or a trailing `*` (any further segments). */
+  readonly pattern: string;
+  /** Only an AS's request needs the plugin here (timestamp massaging); anyone else's skips the chain. */
+  readonly asOnly?: boolean;
+}
+
+const CLIENT = ['r0', 'v3'];
+
+/** Order matters only where two patterns overlap: the first declared wins. */
+const TABLE: readonly RouteSpec[] = [
+  { name: 'register', methods: ['POST'], versions: CLIENT, pattern: 'register' },
+  { name: 'registerAvailable', methods: ['GET'], versions: CLIENT, pattern: 'register/available' },
+  { name: 'login', methods: ['POST'], versions: CLIENT, pattern: 'login' },
+  { name: 'createRoom', methods: ['POST'], versions: CLIENT, pattern: 'createroom' },
+  { name: 'aliasLookup', methods: ['GET'], versions: CLIENT, pattern: 'directory/room/:alias' },
+  { name: 'aliasEdit', methods: ['PUT', 'DELETE'], versions: CLIENT, pattern: 'directory/room/:alias' },
+  { name: 'join', methods: ['POST'], versions: CLIENT, pattern: 'join/:target' },
+  { name: 'knock', methods: ['POST'], versions: CLIENT, pattern: 'knock/:target' },
+  { name: 'profile', methods: ['GET'], versions: CLIENT, pattern: 'profile/:userId/:field?' },
+  { name: 'invite', methods: ['POST'], versions: CLIENT, pattern: 'rooms/:roomId/invite/:rest?' },
+  { name: 'canonicalAlias', methods: ['PUT'], versions: CLIENT, pattern: 'rooms/:roomId/state/m.room.canonical_alias/:stateKey?' },
+  { name: 'send', methods: ['PUT'], versions: CLIENT, pattern: 'rooms/:roomId/send/*', asOnly: true },
+  { name: 'state', methods: ['PUT'], versions: CLIENT, pattern: 'rooms/:roomId/state/*', asOnly: true },
+  { name: 'thirdpartyProtocols', methods: ['GET'], versions: CLIENT, pattern: 'thirdparty/protocols' },
+  { name: 'thirdpartyProtocol', methods: ['GET'], versions: CLIENT, pattern: 'thirdparty/protocol/:protocol' },
+  { name: 'thirdpartyLocation', methods: ['GET'], versions: CLIENT, pattern: 'thirdparty/location/:protocol?' },
+  { name: 'thirdpartyUser', methods: ['GET'], versions: CLIENT, pattern: 'thirdparty/user/:protocol?' },
+  { name: 'ping', methods: ['POST'], versions: ['v1'], pattern: 'appservice/:appserviceId/ping' },
+  { name: 'directoryList', methods: ['PUT', 'DELETE'], versions: CLIENT, pattern: 'directory/list/appservice/:networkId/:roomId' },
+];
+
+/** Every route's name, in table order. */
+export const ROUTE_NAMES: readonly RouteName[] = TABLE.map((spec) => spec.name);
+
+/** One request's route: which table entry, and its decoded parameters. */
+export interface RouteMatch {
+  readonly name: RouteName;
+  readonly params: Readonly<Record<string, string>>;
+  /** Whether only an as_token makes this request the plugin's business. */
+  readonly asOnly: boolean;
+}
+
+interface Segment {
+  readonly literal?: string;
+  readonly param?: string;
+  readonly optional?: boolean;
+  readonly rest?: boolean;
+}
+
+interface Compiled {
+  readonly spec: RouteSpec;
+  readonly segments: readonly Segment[];
+}
+
+function compile(spec: RouteSpec): Compiled {
+  const segments = spec.pattern.split('/').map((part): Segment => {
+    if (part === '*') return { rest: true };
+    if (part.startsWith(':')) return part.endsWith('?') ? { param: part.slice(1, -1), optional: true } : { param: part.slice(1) };
+    return { literal: part.toLowerCase() };
+  });
+  return { spec, segments };
+}
+
+/** Entries by their first segment (always a literal), so a request tries only a few. */
+const BY_FIRST = new Map<string, Compiled[]>();
+for (const spec of TABLE) {
+  const compiled = compile(spec);
+  const first = compiled.segments[0]!.literal!;
+  const list = BY_FIRST.get(first) ?? [];
+  list.push(compiled);
+  BY_FIRST.set(first, list);
+}
+
+const PREFIX = /^\/_matrix\/client\//i;
+const PREFIX_LENGTH = '/_matrix/client/'.length;
+
+function matchEntry(entry: Compiled, parts: readonly string[]): Record<string, string> | undefined {
+  const { segments } = entry;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i]!;
+    if (segment.rest) return params;
+    const part = parts[i + 1];
+    if (part === undefined) return segment.optional && i === segments.length - 1 ? params : undefined;
+    if (segment.literal !== undefined) {
+      if (part.toLowerCase() !== segment.literal) return undefined;
+    } else {
+      if (part === '') return undefined;
+      const value = decode(part);
+      if (value === undefined) return undefined;
+      params[segment.param!] = value;
+    }
+  }
+  return parts.length === segments.length + 1 ? params : undefined;
+}
+
+/**
+ * The route of `method` + `path` (a `routePath`), or null when the plugin has nothing to do with it.
+ *
+ * @example
+ * matchRoute('GET', '/_matrix/client/v3/directory/room/%23irc_a%3Ahs');
+ * // { name: 'aliasLookup', params: { alias: '#irc_a:hs' }, asOnly: false }
+ */
+export function matchRoute(method: string, path: string): RouteMatch | null {
+  if (!PREFIX.test(path)) return null;
+  let rest = path.slice(PREFIX_LENGTH);
+  // One trailing slash is the same route (routers commonly ignore it); two are not.
+  if (rest.endsWith('/')) rest = rest.slice(0, -1);
+  const parts = rest.split('/');
+  if (parts.length < 2) return null;
+  const candidates = BY_FIRST.get(parts[1]!.toLowerCase());
+  if (candidates === undefined) return null;
+  const version = parts[0]!.toLowerCase();
+  for (const entry of candidates) {
+    const { spec } = entry;
+    if (!spec.methods.includes(method) || !spec.versions.includes(version)) continue;
+    const params = matchEntry(entry, parts);
+    if (params !== undefined) return { name: spec.name, params, asOnly: spec.asOnly === true };
+  }
+  return null;
+}
+
+const ROUTE = Symbol('koa-appservice.route');
+type WithRoute = { [ROUTE]?: RouteMatch | null };
+
+/**
+ * The request's route, matched on first use and kept on the context for every later reader.
+ *
+ * @example
+ * const route = routeOf(ctx);
+ * if (route?.name === 'aliasLookup') await ask(ctx, 'alias', [route.params.alias!]);
+ */
+export function routeOf(ctx: Context): RouteMatch | null {
+  const holder = ctx as unknown as WithRoute;
+  let route = holder[ROUTE];
+  if (route === undefined) holder[ROUTE] = route = matchRoute(ctx.method, routePath(ctx));
+  return route;
+}
