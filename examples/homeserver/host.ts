@@ -1,5 +1,6 @@
 /**
- * The Host the library asks: four questions about users, aliases and rooms, the device check of
+ * The Host the library asks: four questions about users, aliases and rooms, who an access token
+ * belongs to, the device check of
  * identity assertion, and the appservice room directory. All answered from HomeserverData; this is
  * the whole surface between the library and the homeserver's storage.
  */
@@ -23,6 +24,7 @@ export function homeserverHost(data: HomeserverData): KoaHost {
       return room === undefined ? [] : data.joinedMembers(room);
     },
     deviceExists: async (userId, deviceId) => data.deviceExists(userId, deviceId),
+    authenticate: async (accessToken) => data.sessions.get(accessToken) ?? null,
     setRoomDirectoryVisibility: async (appserviceId, networkId, roomId, visibility) => {
       if (!data.rooms.has(roomId)) throw new MatrixError(404, 'M_NOT_FOUND', 'Unknown room');
       setAppserviceVisibility(data, appserviceId, networkId, roomId, visibility);

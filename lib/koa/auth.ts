@@ -3,14 +3,18 @@
  * assertion", "Timestamp massaging"; MSC3202/MSC4326 device masquerading).
  *
  * A request whose access token is an AS's as_token becomes that AS's request: `ctx.state` gets the
- * AS, the user it acts as, its device, `ts` and `rateLimited`. Any other token, or none, passes
- * through untouched: it is the homeserver's to judge.
+ * AS, the user it acts as, its device, `ts` and `rateLimited`. Any other token, or none, is the
+ * homeserver's to judge, except on the routes where the plugin would work for the client (ask an
+ * AS): there the host's `authenticate` is asked first, and an unknown or missing token is a 401
+ * before any AS hears of the request (see `ClientAuth` in route-table.ts).
  */
 import type { Context, Middleware } from 'koa';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { MatrixError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
-import { routeOf } from './route-table.ts';
+import { TokenOwners, type TokenOwner } from './as-token.ts';
+import { queryParams } from './query-params.ts';
+import { routeOf, type ClientAuth } from './route-table.ts';
 import { type AppserviceContext, type AppserviceState, type KoaHost, splitUserId } from './state.ts';
 
 /** What auth needs of the registry and the namespace index (Registry and NamespaceIndex fit). */
@@ -18,49 +22,9 @@ export interface AuthDeps {
   registry: { byAsToken(token: string): Registration | undefined };
   index: { matches(registration: Registration, kind: 'users', value: string): boolean };
   host: KoaHost;
+  /** Shared with the fast path so a request's tokens are looked up once; one is made when absent. */
+  owners?: TokenOwners;
 }
-
-/** Where the request's access token came from; `query` may repeat, which is never valid. */
-export interface AccessTokens {
-  header: string | undefined;
-  /** True when an Authorization header is present but is no `Bearer <token>`. */
-  malformedHeader: boolean;
-  query: readonly string[];
-}
-
-/**
- * The access tokens of a request, from `Authorization: Bearer` and the `access_token` query.
- *
- * @example
- * const { header, query } = accessTokens(ctx);
- */
-export function accessTokens(ctx: Context): AccessTokens {
-  const authorization = ctx.get('authorization');
-  let header: string | undefined;
-  let malformedHeader = false;
-  if (authorization !== '') {
-    const match = /^Bearer +(\S+)\s*$/i.exec(authorization);
-    if (match) header = match[1];
-    else malformedHeader = true;
-  }
-  // Skip parsing an empty query string. (A substring test would miss a percent-encoded name.)
-  const raw = ctx.querystring === '' ? undefined : ctx.query.access_token;
-  const query = raw === undefined ? NO_TOKENS : Array.isArray(raw) ? raw : [raw];
-  return { header, malformedHeader, query };
-}
-
-/**
- * Whether the request carries any access token at all (for the 401 `M_MISSING_TOKEN` of register/login).
- *
- * @example
- * if (!hasAccessToken(ctx)) throw new MatrixError(401, 'M_MISSING_TOKEN', 'Missing access token.');
- */
-export function hasAccessToken(ctx: Context): boolean {
-  const tokens = accessTokens(ctx);
-  return tokens.header !== undefined || tokens.malformedHeader || tokens.query.length > 0;
-}
-
-const NO_TOKENS: readonly string[] = [];
 
 /**
  * Authenticate application services by as_token and apply their identity assertion.
@@ -77,23 +41,28 @@ const NO_TOKENS: readonly string[] = [];
  */
 export function authMiddleware(deps: AuthDeps): Middleware<AppserviceState, AppserviceContext> {
   const { registry, index, host } = deps;
-  const sender = (reg: Registration) => `@${reg.senderLocalpart}:${host.serverName}`;
+  const owners = deps.owners ?? new TokenOwners(registry);
+  const senders = new WeakMap<Registration, string>();
+  const sender = (reg: Registration): string => {
+    let id = senders.get(reg);
+    if (id === undefined) senders.set(reg, (id = `@${reg.senderLocalpart}:${host.serverName}`));
+    return id;
+  };
 
   return async (ctx, next) => {
-    // Fast path: most requests carry a user's token; the lookups are map hits.
-    const tokens = accessTokens(ctx);
-    const fromHeader = tokens.header === undefined ? undefined : registry.byAsToken(tokens.header);
-    let fromQuery: Registration | undefined;
-    for (const token of tokens.query) fromQuery ??= registry.byAsToken(token);
-    const appservice = fromHeader ?? fromQuery;
-    if (appservice === undefined) return next();
+    const owner = owners.of(ctx);
+    const { appservice, present } = owner;
+    if (appservice === undefined) {
+      const level = routeOf(ctx)?.auth;
+      if (level !== undefined) await authenticateClient(ctx, level, owner);
+      return next();
+    }
 
-    if (!fromAllowedAddress(appservice, ctx.ip)) {
+    if (appservice.ipRangeWhitelist !== undefined && !fromAllowedAddress(appservice, ctx.ip)) {
       // Synapse's answer: the token is treated as unknown from anywhere else.
       throw new MatrixError(401, 'M_UNKNOWN_TOKEN', 'Unrecognised access token.');
     }
 
-    const present = (tokens.header !== undefined || tokens.malformedHeader ? 1 : 0) + tokens.query.length;
     if (present > 1) {
       throw new MatrixError(401, 'M_MISSING_TOKEN', 'Mixing Authorization headers and access_token query parameters.');
     }
@@ -117,6 +86,22 @@ export function authMiddleware(deps: AuthDeps): Middleware<AppserviceState, Apps
     return next();
   };
 
+  /** A client that is no AS, on a route where the plugin would work for it: the host says who it is. */
+  async function authenticateClient(ctx: Context, level: ClientAuth, { tokens, present }: TokenOwner): Promise<void> {
+    if (present === 0) {
+      if (level === 'required') throw new MatrixError(401, 'M_MISSING_TOKEN', 'Missing access token.');
+      return;
+    }
+    if (present > 1) {
+      throw new MatrixError(401, 'M_MISSING_TOKEN', 'Mixing Authorization headers and access_token query parameters.');
+    }
+    const token = tokens.header ?? tokens.query[0];
+    if (token === undefined) throw new MatrixError(401, 'M_MISSING_TOKEN', 'Invalid Authorization header.');
+    const client = await host.authenticate(token);
+    if (client === null) throw new MatrixError(401, 'M_UNKNOWN_TOKEN', 'Unrecognised access token.');
+    (ctx as unknown as Memo)[CLIENT] = client;
+  }
+
   async function assertedUser(ctx: Context, appservice: Registration): Promise<string> {
     const own = sender(appservice);
     const userId = single(ctx, 'user_id');
@@ -132,6 +117,20 @@ export function authMiddleware(deps: AuthDeps): Middleware<AppserviceState, Apps
     }
     return userId;
   }
+}
+
+const CLIENT = Symbol('koa-appservice.client');
+type Memo = { [CLIENT]?: { userId: string; deviceId?: string } };
+
+/**
+ * Whether the request is an AS's or a user's the host authenticated (on a route that asks it).
+ * Only such a request makes the plugin ask an AS anything.
+ *
+ * @example
+ * if (isAuthenticated(ctx)) await ask(ctx, 'user', [userId]);
+ */
+export function isAuthenticated(ctx: Context): boolean {
+  return (ctx.state as AppserviceState).appservice !== undefined || (ctx as unknown as Memo)[CLIENT] !== undefined;
 }
 
 const allowLists = new WeakMap<Registration, BlockList>();
@@ -162,10 +161,10 @@ function fromAllowedAddress(registration: Registration, address: string): boolea
 
 /** One query parameter; repeated values are refused rather than picking one silently. */
 function single(ctx: Context, name: string): string | undefined {
-  const value = ctx.query[name];
-  if (value === undefined) return undefined;
-  if (Array.isArray(value)) throw new MatrixError(400, 'M_INVALID_PARAM', `Query parameter "${name}" given more than once`);
-  return value;
+  const values = queryParams(ctx).get(name);
+  if (values === undefined) return undefined;
+  if (values.length > 1) throw new MatrixError(400, 'M_INVALID_PARAM', `Query parameter "${name}" given more than once`);
+  return values[0];
 }
 
 /** `origin_server_ts` is a non-negative integer of milliseconds within the canonical JSON range. */

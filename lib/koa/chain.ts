@@ -4,18 +4,19 @@
  *
  *   route table match ─► auth ─► guards ─► routes ─► interceptors ─► alias-changes ─► homeserver
  *
- * A request that carries no as_token and whose route (`routeOf`) is none of the plugin's skips
- * the chain: it only gets `ctx.ensureUser` / `ctx.ensureAlias`.
+ * The request's route (`routeOf`) says which parts act on it, and only those run: a request whose
+ * route is none of the plugin's and that carries no as_token skips the chain altogether (it only
+ * gets `ctx.ensureUser` / `ctx.ensureAlias`); an AS's request on such a route runs auth alone.
  */
-import type { Context } from 'koa';
 import { MatrixError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
 import { aliasChangesMiddleware } from './alias-changes.ts';
-import { accessTokens, authMiddleware, type AuthDeps } from './auth.ts';
+import { TokenOwners } from './as-token.ts';
+import { authMiddleware, type AuthDeps } from './auth.ts';
 import { matrixErrors, renderMatrixError, type ErrorLogger, type PluginMiddleware } from './error-response.ts';
 import { guardsMiddleware, type GuardDeps } from './guards.ts';
 import { askFor, attachEnsureHelpers, interceptorsMiddleware, type Queries } from './interceptors.ts';
-import { routeOf } from './route-table.ts';
+import { ROUTE_PARTS, routeOf, type ChainPart, type RouteName } from './route-table.ts';
 import { routesMiddleware, type RouteClient } from './routes.ts';
 
 /** Everything the chain's parts need; `appservices()` builds it from the loaded registrations. */
@@ -35,28 +36,6 @@ export interface PluginChainDeps {
 }
 
 /**
- * Whether the request presents an as_token. Users' tokens come back request after request, so
- * the ones already found to be no AS's are remembered (bounded) and not hashed again; what is
- * remembered says nothing about any as_token.
- */
-function asTokenDetector(registry: PluginChainDeps['registry']): (ctx: Context) => boolean {
-  const userTokens = new Set<string>();
-  const isAsToken = (token: string): boolean => {
-    if (userTokens.has(token)) return false;
-    if (registry.byAsToken(token) !== undefined) return true;
-    if (userTokens.size >= 10_000) userTokens.clear();
-    userTokens.add(token);
-    return false;
-  };
-  return (ctx) => {
-    const { header, query } = accessTokens(ctx);
-    if (header !== undefined && isAsToken(header)) return true;
-    for (const token of query) if (isAsToken(token)) return true;
-    return false;
-  };
-}
-
-/**
  * The plugin's whole middleware: the fast path for requests that are not its business, else the
  * chain wrapped so that what it throws is rendered as Matrix JSON.
  *
@@ -70,21 +49,26 @@ export function pluginChain(deps: PluginChainDeps): PluginMiddleware {
     ...(bodyLimitBytes === undefined ? {} : { bodyLimitBytes }),
   };
   const ask = askFor({ queries, ...limits });
-  const chain = matrixErrors(
-    [
-      authMiddleware({ registry, index, host }),
-      guardsMiddleware({ index, host, ...limits }),
-      routesMiddleware({ registry, clientFor, host, ...limits, ...(onPing === undefined ? {} : { onPing }) }),
-      interceptorsMiddleware({ queries, ...limits }, ask),
-      aliasChangesMiddleware({ host, interest }),
-    ],
-    logger === undefined ? {} : { logger },
-  );
-  const carriesAsToken = asTokenDetector(registry);
+  const owners = new TokenOwners(registry);
+  const auth = authMiddleware({ registry, index, host, owners });
+  const parts: Record<ChainPart, PluginMiddleware> = {
+    guards: guardsMiddleware({ index, host, ...limits }),
+    routes: routesMiddleware({ registry, clientFor, host, ...limits, ...(onPing === undefined ? {} : { onPing }) }),
+    interceptors: interceptorsMiddleware({ queries, ...limits }, ask),
+    aliasChanges: aliasChangesMiddleware({ host, interest }),
+  };
+  const order: readonly ChainPart[] = ['guards', 'routes', 'interceptors', 'aliasChanges'];
+  const errorOptions = logger === undefined ? {} : { logger };
+  const authOnly = matrixErrors([auth], errorOptions);
+  const chains = new Map<RouteName, PluginMiddleware>();
+  for (const [name, routeParts] of ROUTE_PARTS) {
+    const acting = order.filter((part) => routeParts.includes(part));
+    chains.set(name, acting.length === 0 ? authOnly : matrixErrors([auth, ...acting.map((part) => parts[part])], errorOptions));
+  }
+
   // Only our own MatrixErrors thrown downstream (the 408 of ctx.ensureUser) are rendered on the
   // fast path, as the full chain would.
   const fast: PluginMiddleware = async (ctx, next) => {
-    attachEnsureHelpers(ctx, ask);
     try {
       await next();
     } catch (err) {
@@ -93,8 +77,10 @@ export function pluginChain(deps: PluginChainDeps): PluginMiddleware {
     }
   };
   return (ctx, next) => {
+    attachEnsureHelpers(ctx, ask);
     const route = routeOf(ctx);
-    if ((route !== null && !route.asOnly) || carriesAsToken(ctx)) return chain(ctx, next);
+    if (route !== null && route.parts.length > 0) return chains.get(route.name)!(ctx, next);
+    if (owners.of(ctx).appservice !== undefined) return (route === null ? authOnly : chains.get(route.name)!)(ctx, next);
     return fast(ctx, next);
   };
 }

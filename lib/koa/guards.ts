@@ -9,7 +9,7 @@
 import type { Context, Middleware } from 'koa';
 import { MatrixError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
-import { hasAccessToken } from './auth.ts';
+import { hasAccessToken } from './as-token.ts';
 import { isRecord, readJsonBody } from './json-body.ts';
 import { routeOf } from './route-table.ts';
 import type { AppserviceContext, AppserviceState } from './state.ts';

@@ -31,50 +31,68 @@ export type RouteName =
   | 'ping'
   | 'directoryList';
 
+/** The parts of the chain after auth (which reads every route), in the order they run. */
+export type ChainPart = 'guards' | 'routes' | 'interceptors' | 'aliasChanges';
+
+/**
+ * Whether a client that is no AS must be authenticated by the host before the plugin does any
+ * work for it: `required` routes answer 401 without a known token (the client-server spec requires
+ * one there); on `optional` ones (the spec allows anonymous lookups) an anonymous request reaches
+ * the homeserver without any AS being asked, and an unknown token is still a 401.
+ */
+export type ClientAuth = 'required' | 'optional';
+
 interface RouteSpec {
   readonly name: RouteName;
+  readonly auth?: ClientAuth;
+  /**
+   * Which parts of the chain act on this route; the chain runs only those. None: only auth reads
+   * it (timestamp massaging), so only an AS's request needs the plugin there.
+   */
+  readonly parts: readonly ChainPart[];
   readonly methods: readonly string[];
   readonly versions: readonly string[];
   /** `literal`, `:param`, a trailing `:param?` (optional) or a trailing `*` (any further segments). */
   readonly pattern: string;
-  /** Only an AS's request needs the plugin here (timestamp massaging); anyone else's skips the chain. */
-  readonly asOnly?: boolean;
 }
 
 const CLIENT = ['r0', 'v3'];
 
 /** Order matters only where two patterns overlap: the first declared wins. */
 const TABLE: readonly RouteSpec[] = [
-  { name: 'register', methods: ['POST'], versions: CLIENT, pattern: 'register' },
-  { name: 'registerAvailable', methods: ['GET'], versions: CLIENT, pattern: 'register/available' },
-  { name: 'login', methods: ['POST'], versions: CLIENT, pattern: 'login' },
-  { name: 'createRoom', methods: ['POST'], versions: CLIENT, pattern: 'createroom' },
-  { name: 'aliasLookup', methods: ['GET'], versions: CLIENT, pattern: 'directory/room/:alias' },
-  { name: 'aliasEdit', methods: ['PUT', 'DELETE'], versions: CLIENT, pattern: 'directory/room/:alias' },
-  { name: 'join', methods: ['POST'], versions: CLIENT, pattern: 'join/:target' },
-  { name: 'knock', methods: ['POST'], versions: CLIENT, pattern: 'knock/:target' },
-  { name: 'profile', methods: ['GET'], versions: CLIENT, pattern: 'profile/:userId/:field?' },
-  { name: 'invite', methods: ['POST'], versions: CLIENT, pattern: 'rooms/:roomId/invite/:rest?' },
-  { name: 'canonicalAlias', methods: ['PUT'], versions: CLIENT, pattern: 'rooms/:roomId/state/m.room.canonical_alias/:stateKey?' },
-  { name: 'send', methods: ['PUT'], versions: CLIENT, pattern: 'rooms/:roomId/send/*', asOnly: true },
-  { name: 'state', methods: ['PUT'], versions: CLIENT, pattern: 'rooms/:roomId/state/*', asOnly: true },
-  { name: 'thirdpartyProtocols', methods: ['GET'], versions: CLIENT, pattern: 'thirdparty/protocols' },
-  { name: 'thirdpartyProtocol', methods: ['GET'], versions: CLIENT, pattern: 'thirdparty/protocol/:protocol' },
-  { name: 'thirdpartyLocation', methods: ['GET'], versions: CLIENT, pattern: 'thirdparty/location/:protocol?' },
-  { name: 'thirdpartyUser', methods: ['GET'], versions: CLIENT, pattern: 'thirdparty/user/:protocol?' },
-  { name: 'ping', methods: ['POST'], versions: ['v1'], pattern: 'appservice/:appserviceId/ping' },
-  { name: 'directoryList', methods: ['PUT', 'DELETE'], versions: CLIENT, pattern: 'directory/list/appservice/:networkId/:roomId' },
+  { name: 'register', parts: ['guards'], methods: ['POST'], versions: CLIENT, pattern: 'register' },
+  { name: 'registerAvailable', parts: ['guards'], methods: ['GET'], versions: CLIENT, pattern: 'register/available' },
+  { name: 'login', parts: ['guards'], methods: ['POST'], versions: CLIENT, pattern: 'login' },
+  { name: 'createRoom', auth: 'required', parts: ['guards', 'interceptors'], methods: ['POST'], versions: CLIENT, pattern: 'createroom' },
+  { name: 'aliasLookup', auth: 'optional', parts: ['interceptors'], methods: ['GET'], versions: CLIENT, pattern: 'directory/room/:alias' },
+  { name: 'aliasEdit', parts: ['guards', 'aliasChanges'], methods: ['PUT', 'DELETE'], versions: CLIENT, pattern: 'directory/room/:alias' },
+  { name: 'join', auth: 'required', parts: ['interceptors'], methods: ['POST'], versions: CLIENT, pattern: 'join/:target' },
+  { name: 'knock', auth: 'required', parts: ['interceptors'], methods: ['POST'], versions: CLIENT, pattern: 'knock/:target' },
+  { name: 'profile', auth: 'optional', parts: ['interceptors'], methods: ['GET'], versions: CLIENT, pattern: 'profile/:userId/:field?' },
+  { name: 'invite', auth: 'required', parts: ['interceptors'], methods: ['POST'], versions: CLIENT, pattern: 'rooms/:roomId/invite/:rest?' },
+  { name: 'canonicalAlias', auth: 'required', parts: ['interceptors'], methods: ['PUT'], versions: CLIENT, pattern: 'rooms/:roomId/state/m.room.canonical_alias/:stateKey?' },
+  { name: 'send', parts: [], methods: ['PUT'], versions: CLIENT, pattern: 'rooms/:roomId/send/*' },
+  { name: 'state', parts: [], methods: ['PUT'], versions: CLIENT, pattern: 'rooms/:roomId/state/*' },
+  { name: 'thirdpartyProtocols', auth: 'required', parts: ['routes'], methods: ['GET'], versions: CLIENT, pattern: 'thirdparty/protocols' },
+  { name: 'thirdpartyProtocol', auth: 'required', parts: ['routes'], methods: ['GET'], versions: CLIENT, pattern: 'thirdparty/protocol/:protocol' },
+  { name: 'thirdpartyLocation', auth: 'required', parts: ['routes'], methods: ['GET'], versions: CLIENT, pattern: 'thirdparty/location/:protocol?' },
+  { name: 'thirdpartyUser', auth: 'required', parts: ['routes'], methods: ['GET'], versions: CLIENT, pattern: 'thirdparty/user/:protocol?' },
+  { name: 'ping', parts: ['routes'], methods: ['POST'], versions: ['v1'], pattern: 'appservice/:appserviceId/ping' },
+  { name: 'directoryList', parts: ['routes'], methods: ['PUT', 'DELETE'], versions: CLIENT, pattern: 'directory/list/appservice/:networkId/:roomId' },
 ];
 
 /** Every route's name, in table order. */
 export const ROUTE_NAMES: readonly RouteName[] = TABLE.map((spec) => spec.name);
 
+/** The parts of the chain acting on each route. */
+export const ROUTE_PARTS: ReadonlyMap<RouteName, readonly ChainPart[]> = new Map(TABLE.map((spec) => [spec.name, spec.parts]));
+
 /** One request's route: which table entry, and its decoded parameters. */
 export interface RouteMatch {
   readonly name: RouteName;
   readonly params: Readonly<Record<string, string>>;
-  /** Whether only an as_token makes this request the plugin's business. */
-  readonly asOnly: boolean;
+  readonly parts: readonly ChainPart[];
+  readonly auth: ClientAuth | undefined;
 }
 
 interface Segment {
@@ -136,7 +154,7 @@ function matchEntry(entry: Compiled, parts: readonly string[]): Record<string, s
  *
  * @example
  * matchRoute('GET', '/_matrix/client/v3/directory/room/%23irc_a%3Ahs');
- * // { name: 'aliasLookup', params: { alias: '#irc_a:hs' }, asOnly: false }
+ * // { name: 'aliasLookup', params: { alias: '#irc_a:hs' }, parts: ['interceptors'], auth: 'optional' }
  */
 export function matchRoute(method: string, path: string): RouteMatch | null {
   if (!PREFIX.test(path)) return null;
@@ -152,7 +170,7 @@ export function matchRoute(method: string, path: string): RouteMatch | null {
     const { spec } = entry;
     if (!spec.methods.includes(method) || !spec.versions.includes(version)) continue;
     const params = matchEntry(entry, parts);
-    if (params !== undefined) return { name: spec.name, params, asOnly: spec.asOnly === true };
+    if (params !== undefined) return { name: spec.name, params, parts: spec.parts, auth: spec.auth };
   }
   return null;
 }

@@ -8,14 +8,12 @@ import { AppserviceRequestError, MatrixError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
 import { isRecord, readJsonBody } from './json-body.ts';
 import { routeOf } from './route-table.ts';
+import { ThirdpartyLookups, type ThirdpartyClient, type ThirdpartyOptions } from './thirdparty.ts';
 import type { AppserviceContext, AppserviceState, KoaHost } from './state.ts';
 
-export type ThirdpartyKind = 'protocol' | 'location' | 'user';
-
 /** The part of AppserviceClient the routes use. */
-export interface RouteClient {
+export interface RouteClient extends ThirdpartyClient {
   ping(transactionId?: string, signal?: AbortSignal): Promise<unknown>;
-  thirdparty(kind: ThirdpartyKind, protocol: string | null, query: Record<string, string>, signal?: AbortSignal): Promise<unknown>;
 }
 
 export interface RouteDeps {
@@ -27,6 +25,8 @@ export interface RouteDeps {
   /** Bound on a ping or on each AS's third-party answer. Default 10 000. */
   deadlineMs?: number;
   bodyLimitBytes?: number;
+  /** Concurrency and caching of third-party lookups (their deadline is `deadlineMs`). */
+  thirdparty?: Omit<ThirdpartyOptions, 'deadlineMs'>;
 }
 
 /** Identity-assertion parameters and the token are for us, never for the AS. */
@@ -42,6 +42,7 @@ const NOT_FIELDS = new Set(['access_token', 'user_id', 'device_id', 'org.matrix.
 export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, AppserviceContext> {
   const { registry, clientFor, host, onPing, bodyLimitBytes } = deps;
   const deadlineMs = deps.deadlineMs ?? 10_000;
+  const thirdparty = new ThirdpartyLookups({ registry, clientFor }, { ...deps.thirdparty, deadlineMs });
 
   async function ping(ctx: Context, state: AppserviceState, appserviceId: string | undefined): Promise<void> {
     const reg = state.appservice;
@@ -87,59 +88,14 @@ export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, A
     ctx.body = {};
   }
 
-  function declaring(protocol: string): Registration[] {
-    return registry.all.filter((r) => r.url !== null && r.protocols.includes(protocol));
-  }
-
-  /** Every AS declaring each protocol, asked in parallel; instances merged, other fields from the first answer. */
-  async function protocols(only: string | undefined): Promise<Record<string, Record<string, unknown>>> {
-    const asks: { protocol: string; reg: Registration }[] = [];
-    for (const reg of registry.all) {
-      if (reg.url === null) continue;
-      for (const protocol of reg.protocols) if (only === undefined || protocol === only) asks.push({ protocol, reg });
-    }
-    const answers = await Promise.all(asks.map(({ protocol, reg }) => askOne(reg, 'protocol', protocol, {})));
-    const merged: Record<string, Record<string, unknown>> = {};
-    asks.forEach(({ protocol, reg }, i) => {
-      const answer = answers[i];
-      if (!isRecord(answer)) return;
-      // Opaque to clients, but `/publicRooms` gets it back as `third_party_instance_id` and must
-      // find the AS's list from it: Synapse's `<appservice id>|<network id>` (registration ids cannot
-      // hold a `|`), and like Synapse only for instances that name their network.
-      const instances = (Array.isArray(answer.instances) ? answer.instances : [])
-        .filter(isRecord)
-        .map((instance) =>
-          typeof instance.network_id === 'string' ? { ...instance, instance_id: `${reg.id}|${instance.network_id}` } : instance,
-        );
-      const existing = merged[protocol];
-      if (existing === undefined) merged[protocol] = { ...answer, instances };
-      else existing.instances = [...(existing.instances as unknown[]), ...instances];
-    });
-    return merged;
-  }
-
-  /** Locations or users from every AS asked, concatenated; none at all is the spec's 404. */
-  async function lookup(ctx: Context, kind: 'location' | 'user', protocol: string | null, regs: readonly Registration[]): Promise<unknown[]> {
+  /** The lookup's fields are the client's query, less what is for the homeserver (tokens, identity). */
+  function fieldsOf(ctx: Context): Record<string, string> {
     const fields: Record<string, string> = {};
     for (const [name, value] of Object.entries(ctx.query)) {
       const first = Array.isArray(value) ? value[0] : value;
       if (!NOT_FIELDS.has(name) && first !== undefined) fields[name] = first;
     }
-    const answers = await Promise.all(regs.map((reg) => askOne(reg, kind, protocol, fields)));
-    const all = answers.flatMap((a) => (Array.isArray(a) ? a.filter(isRecord) : []));
-    if (all.length === 0) throw new MatrixError(404, 'M_NOT_FOUND', `No ${kind === 'location' ? 'portal rooms' : 'users'} were found.`);
-    return all;
-  }
-
-  /** One AS's answer, or undefined when it failed: one broken bridge must not hide the others. */
-  async function askOne(reg: Registration, kind: ThirdpartyKind, protocol: string | null, query: Record<string, string>) {
-    const asClient = clientFor(reg.id);
-    if (asClient === undefined) return undefined;
-    try {
-      return await asClient.thirdparty(kind, protocol, query, AbortSignal.timeout(deadlineMs));
-    } catch {
-      return undefined;
-    }
+    return fields;
   }
 
   return async (ctx, next) => {
@@ -150,11 +106,11 @@ export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, A
       case 'ping':
         return ping(ctx, ctx.state, params.appserviceId);
       case 'thirdpartyProtocols':
-        ctx.body = await protocols(undefined);
+        ctx.body = await thirdparty.protocols(undefined);
         return;
       case 'thirdpartyProtocol': {
         const protocol = params.protocol ?? '';
-        const found = (await protocols(protocol))[protocol];
+        const found = (await thirdparty.protocols(protocol))[protocol];
         if (found === undefined) throw new MatrixError(404, 'M_NOT_FOUND', 'The protocol is unknown.');
         ctx.body = found;
         return;
@@ -162,10 +118,7 @@ export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, A
       case 'thirdpartyLocation':
       case 'thirdpartyUser': {
         const kind = route.name === 'thirdpartyLocation' ? 'location' : 'user';
-        const protocol = params.protocol;
-        // The reverse lookups (by alias, by user id) name no protocol: ask every AS that has any.
-        const regs = protocol === undefined ? registry.all.filter((r) => r.url !== null && r.protocols.length > 0) : declaring(protocol);
-        ctx.body = await lookup(ctx, kind, protocol ?? null, regs);
+        ctx.body = await thirdparty.lookup(kind, params.protocol ?? null, fieldsOf(ctx));
         return;
       }
       case 'directoryList':
