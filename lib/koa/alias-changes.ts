@@ -15,8 +15,10 @@ export interface AliasChangeDeps {
 }
 
 /**
+ * Part of `pluginChain`, which runs it on the `aliasEdit` route only.
+ *
  * @example
- * app.use(matrixErrors([authMiddleware(d), guardsMiddleware(d), aliasChangesMiddleware({ host, interest })]));
+ * const aliasChanges = aliasChangesMiddleware({ host, interest });
  */
 export function aliasChangesMiddleware(deps: AliasChangeDeps): Middleware<AppserviceState, AppserviceContext> {
   const { host, interest } = deps;

@@ -35,9 +35,12 @@ export interface AuthDeps {
  *   `403 M_FORBIDDEN`; a user the AS has not registered yet: `403 M_FORBIDDEN`, except on register.
  * - `device_id` / `org.matrix.msc3202.device_id` the host does not know: `400 M_UNKNOWN_DEVICE`.
  * - `ts` on send/state that is no non-negative integer: `400 M_INVALID_PARAM`.
+ * - Anyone else, on a route whose `auth` (route-table.ts) says the plugin may work for the client:
+ *   `host.authenticate(token)`; no token where one is required `401 M_MISSING_TOKEN`, a token the
+ *   host does not know `401 M_UNKNOWN_TOKEN`.
  *
  * @example
- * app.use(matrixErrors([authMiddleware({ registry, index, host })]));
+ * const auth = authMiddleware({ registry, index, host }); // first in pluginChain
  */
 export function authMiddleware(deps: AuthDeps): Middleware<AppserviceState, AppserviceContext> {
   const { registry, index, host } = deps;

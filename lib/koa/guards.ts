@@ -28,10 +28,11 @@ export interface GuardDeps {
 
 /**
  * Enforce exclusive namespaces on register, login, alias create/delete and createRoom's alias.
- * Runs after `authMiddleware`, whose `ctx.state.appservice` tells an AS from anyone else.
+ * Runs after `authMiddleware`, whose `ctx.state.appservice` tells an AS from anyone else
+ * (`pluginChain` puts them in that order).
  *
  * @example
- * app.use(matrixErrors([authMiddleware(deps), guardsMiddleware({ index, host })]));
+ * const guards = guardsMiddleware({ index, host });
  */
 export function guardsMiddleware(deps: GuardDeps): Middleware<AppserviceState, AppserviceContext> {
   const { index, host, bodyLimitBytes } = deps;

@@ -116,14 +116,18 @@ function compile(spec: RouteSpec): Compiled {
   return { spec, segments };
 }
 
-/** Entries by their first segment (always a literal), so a request tries only a few. */
-const BY_FIRST = new Map<string, Compiled[]>();
+/**
+ * Entries by their first segment (always a literal) and the methods any of them takes, so that
+ * most requests are told apart before the path is split.
+ */
+const BY_FIRST = new Map<string, { entries: Compiled[]; methods: Set<string> }>();
 for (const spec of TABLE) {
   const compiled = compile(spec);
   const first = compiled.segments[0]!.literal!;
-  const list = BY_FIRST.get(first) ?? [];
-  list.push(compiled);
-  BY_FIRST.set(first, list);
+  let group = BY_FIRST.get(first);
+  if (group === undefined) BY_FIRST.set(first, (group = { entries: [], methods: new Set() }));
+  group.entries.push(compiled);
+  for (const method of spec.methods) group.methods.add(method);
 }
 
 const PREFIX = /^\/_matrix\/client\//i;
@@ -158,15 +162,17 @@ function matchEntry(entry: Compiled, parts: readonly string[]): Record<string, s
  */
 export function matchRoute(method: string, path: string): RouteMatch | null {
   if (!PREFIX.test(path)) return null;
+  const versionEnd = path.indexOf('/', PREFIX_LENGTH);
+  if (versionEnd === -1) return null;
+  const firstEnd = path.indexOf('/', versionEnd + 1);
+  const group = BY_FIRST.get(path.slice(versionEnd + 1, firstEnd === -1 ? undefined : firstEnd).toLowerCase());
+  if (group === undefined || !group.methods.has(method)) return null;
   let rest = path.slice(PREFIX_LENGTH);
   // One trailing slash is the same route (routers commonly ignore it); two are not.
   if (rest.endsWith('/')) rest = rest.slice(0, -1);
   const parts = rest.split('/');
-  if (parts.length < 2) return null;
-  const candidates = BY_FIRST.get(parts[1]!.toLowerCase());
-  if (candidates === undefined) return null;
   const version = parts[0]!.toLowerCase();
-  for (const entry of candidates) {
+  for (const entry of group.entries) {
     const { spec } = entry;
     if (!spec.methods.includes(method) || !spec.versions.includes(version)) continue;
     const params = matchEntry(entry, parts);

@@ -37,7 +37,7 @@ const NOT_FIELDS = new Set(['access_token', 'user_id', 'device_id', 'org.matrix.
  * the request's route (`routeOf`). Requests that are none of these go on to the homeserver.
  *
  * @example
- * app.use(matrixErrors([authMiddleware(d), routesMiddleware({ registry, clientFor, host, onPing })]));
+ * const routes = routesMiddleware({ registry, clientFor, host, onPing }); // after authMiddleware, as pluginChain does
  */
 export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, AppserviceContext> {
   const { registry, clientFor, host, onPing, bodyLimitBytes } = deps;
