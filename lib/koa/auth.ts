@@ -43,6 +43,23 @@ export interface AuthDeps {
  * const auth = authMiddleware({ registry, index, host }); // first in pluginChain
  */
 export function authMiddleware(deps: AuthDeps): Middleware<AppserviceState, AppserviceContext> {
+  const authenticate = requestAuthenticator(deps);
+  return async (ctx, next) => {
+    const checking = authenticate(ctx);
+    if (checking !== undefined) await checking;
+    return next();
+  };
+}
+
+/**
+ * What `authMiddleware` does before it lets the request on, as a function of the context alone
+ * (throws a `MatrixError` to refuse), for a chain that calls the next middleware itself.
+ *
+ * @example
+ * const authenticate = requestAuthenticator({ registry, index, host });
+ * await authenticate(ctx); // ctx.state.appservice, userId... set for an AS's request
+ */
+export function requestAuthenticator(deps: AuthDeps): (ctx: Context) => Promise<void> | undefined {
   const { registry, index, host } = deps;
   const owners = deps.owners ?? new TokenOwners(registry);
   const senders = new WeakMap<Registration, string>();
@@ -51,14 +68,17 @@ export function authMiddleware(deps: AuthDeps): Middleware<AppserviceState, Apps
     if (id === undefined) senders.set(reg, (id = `@${reg.senderLocalpart}:${host.serverName}`));
     return id;
   };
+  // Users the host said exist. Matrix never frees a user id (a deactivated user still exists), so
+  // a yes stays true; remembering it spares a bridge's puppets a host lookup on every request.
+  let existing = new Set<string>();
 
-  return async (ctx, next) => {
+  // Synchronous unless the host has to be asked: most AS requests then run in the same tick.
+  return (ctx) => {
     const owner = owners.of(ctx);
     const { appservice, present } = owner;
     if (appservice === undefined) {
       const level = routeOf(ctx)?.auth;
-      if (level !== undefined) await authenticateClient(ctx, level, owner);
-      return next();
+      return level === undefined ? undefined : authenticateClient(ctx, level, owner);
     }
 
     if (appservice.ipRangeWhitelist !== undefined && !fromAllowedAddress(appservice, ctx.ip)) {
@@ -70,24 +90,55 @@ export function authMiddleware(deps: AuthDeps): Middleware<AppserviceState, Apps
       throw new MatrixError(401, 'M_MISSING_TOKEN', 'Mixing Authorization headers and access_token query parameters.');
     }
 
-    const state = ctx.state;
+    const state = ctx.state as AppserviceState;
     state.appservice = appservice;
     state.rateLimited = appservice.rateLimited;
-    state.userId = await assertedUser(ctx, appservice);
-    const deviceId = single(ctx, 'device_id') ?? single(ctx, 'org.matrix.msc3202.device_id');
-    if (deviceId !== undefined) {
-      if (host.deviceExists && !(await host.deviceExists(state.userId, deviceId))) {
-        throw new MatrixError(400, 'M_UNKNOWN_DEVICE', 'Application service has not registered this device for this user');
-      }
-      state.deviceId = deviceId;
+    const own = sender(appservice);
+    const userId = single(ctx, 'user_id');
+    if (userId === undefined || userId === own) {
+      state.userId = own;
+      return device(ctx, state, own);
     }
+    const parts = splitUserId(userId);
+    if (parts === undefined || parts.server !== host.serverName || !index.matches(appservice, 'users', userId)) {
+      throw new MatrixError(403, 'M_FORBIDDEN', 'Application service cannot masquerade as this user.');
+    }
+    // Registering is how the AS creates the user, so only there may it name one that does not exist yet.
+    if (existing.has(userId) || routeOf(ctx)?.name === 'register') {
+      state.userId = userId;
+      return device(ctx, state, userId);
+    }
+    return host.userExists(userId).then((exists) => {
+      if (!exists) throw new MatrixError(403, 'M_FORBIDDEN', 'Application service has not registered this user.');
+      if (existing.size >= MAX_REMEMBERED_USERS) existing = new Set();
+      existing.add(userId);
+      state.userId = userId;
+      return device(ctx, state, userId);
+    });
+  };
+
+  /** The device the AS acts as, then its timestamp massaging. */
+  function device(ctx: Context, state: AppserviceState, userId: string): Promise<void> | undefined {
+    const deviceId = single(ctx, 'device_id') ?? single(ctx, 'org.matrix.msc3202.device_id');
+    if (deviceId !== undefined && host.deviceExists !== undefined) {
+      return host.deviceExists(userId, deviceId).then((known) => {
+        if (!known) throw new MatrixError(400, 'M_UNKNOWN_DEVICE', 'Application service has not registered this device for this user');
+        state.deviceId = deviceId;
+        timestamp(ctx, state);
+      });
+    }
+    if (deviceId !== undefined) state.deviceId = deviceId;
+    timestamp(ctx, state);
+    return undefined;
+  }
+
+  function timestamp(ctx: Context, state: AppserviceState): void {
     const route = routeOf(ctx)?.name;
     if (route === 'send' || route === 'state' || route === 'canonicalAlias') {
       const ts = single(ctx, 'ts');
       if (ts !== undefined) state.ts = parseTs(ts);
     }
-    return next();
-  };
+  }
 
   /** A client that is no AS, on a route where the plugin would work for it: the host says who it is. */
   async function authenticateClient(ctx: Context, level: ClientAuth, { tokens, present }: TokenOwner): Promise<void> {
@@ -104,23 +155,10 @@ export function authMiddleware(deps: AuthDeps): Middleware<AppserviceState, Apps
     if (client === null) throw new MatrixError(401, 'M_UNKNOWN_TOKEN', 'Unrecognised access token.');
     (ctx as unknown as Memo)[CLIENT] = client;
   }
-
-  async function assertedUser(ctx: Context, appservice: Registration): Promise<string> {
-    const own = sender(appservice);
-    const userId = single(ctx, 'user_id');
-    if (userId === undefined || userId === own) return own;
-    const parts = splitUserId(userId);
-    if (parts === undefined || parts.server !== host.serverName || !index.matches(appservice, 'users', userId)) {
-      throw new MatrixError(403, 'M_FORBIDDEN', 'Application service cannot masquerade as this user.');
-    }
-    // Registering is how the AS creates the user, so only there may it name one that does not exist yet.
-    const registering = routeOf(ctx)?.name === 'register';
-    if (!registering && !(await host.userExists(userId))) {
-      throw new MatrixError(403, 'M_FORBIDDEN', 'Application service has not registered this user.');
-    }
-    return userId;
-  }
 }
+
+/** Users remembered as existing, at most; the memory starts over beyond. */
+const MAX_REMEMBERED_USERS = 10_000;
 
 const CLIENT = Symbol('koa-appservice.client');
 type Memo = { [CLIENT]?: { userId: string; deviceId?: string } };

@@ -12,7 +12,7 @@ import { MatrixError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
 import { aliasChangesMiddleware } from './alias-changes.ts';
 import { TokenOwners } from './as-token.ts';
-import { authMiddleware, type AuthDeps } from './auth.ts';
+import { requestAuthenticator, type AuthDeps } from './auth.ts';
 import { matrixErrors, renderMatrixError, type ErrorLogger, type PluginMiddleware } from './error-response.ts';
 import { guardsMiddleware, type GuardDeps } from './guards.ts';
 import { askFor, attachEnsureHelpers, interceptorsMiddleware, type Queries } from './interceptors.ts';
@@ -50,7 +50,12 @@ export function pluginChain(deps: PluginChainDeps): PluginMiddleware {
   };
   const ask = askFor({ queries, ...limits });
   const owners = new TokenOwners(registry);
-  const auth = authMiddleware({ registry, index, host, owners });
+  const authenticate = requestAuthenticator({ registry, index, host, owners });
+  const auth: PluginMiddleware = async (ctx, next) => {
+    const checking = authenticate(ctx);
+    if (checking !== undefined) await checking;
+    return next();
+  };
   const parts: Record<ChainPart, PluginMiddleware> = {
     guards: guardsMiddleware({ index, host, ...limits }),
     routes: routesMiddleware({ registry, clientFor, host, ...limits, ...(onPing === undefined ? {} : { onPing }) }),
@@ -59,15 +64,13 @@ export function pluginChain(deps: PluginChainDeps): PluginMiddleware {
   };
   const order: readonly ChainPart[] = ['guards', 'routes', 'interceptors', 'aliasChanges'];
   const errorOptions = logger === undefined ? {} : { logger };
-  const authOnly = matrixErrors([auth], errorOptions);
   const chains = new Map<RouteName, PluginMiddleware>();
   for (const [name, routeParts] of ROUTE_PARTS) {
     const acting = order.filter((part) => routeParts.includes(part));
     chains.set(name, acting.length === 0 ? authOnly : matrixErrors([auth, ...acting.map((part) => parts[part])], errorOptions));
   }
 
-  // Only our own MatrixErrors thrown downstream (the 408 of ctx.ensureUser) are rendered on the
-  // fast path, as the full chain would.
+  // Downstream of the plugin only our own MatrixErrors (the 408 of ctx.ensureUser) are rendered.
   const fast: PluginMiddleware = async (ctx, next) => {
     try {
       await next();
@@ -76,6 +79,22 @@ export function pluginChain(deps: PluginChainDeps): PluginMiddleware {
       renderMatrixError(ctx, err);
     }
   };
+  // Auth alone needs no dispatcher: what it throws is ours, what the homeserver throws is not.
+  async function authOnly(ctx: Parameters<PluginMiddleware>[0], next: Parameters<PluginMiddleware>[1]): Promise<void> {
+    try {
+      const checking = authenticate(ctx);
+      if (checking !== undefined) await checking;
+    } catch (err) {
+      renderMatrixError(ctx, err, logger);
+      return;
+    }
+    try {
+      await next();
+    } catch (err) {
+      if (!(err instanceof MatrixError)) throw err;
+      renderMatrixError(ctx, err);
+    }
+  }
   return (ctx, next) => {
     attachEnsureHelpers(ctx, ask);
     const route = routeOf(ctx);
