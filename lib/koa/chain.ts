@@ -99,7 +99,8 @@ export function pluginChain(deps: PluginChainDeps): PluginMiddleware {
     attachEnsureHelpers(ctx, ask);
     const route = routeOf(ctx);
     if (route !== null && route.parts.length > 0) return chains.get(route.name)!(ctx, next);
-    if (owners.of(ctx).appservice !== undefined) return (route === null ? authOnly : chains.get(route.name)!)(ctx, next);
+    // No part acts on the route: only an AS's request needs auth (identity assertion, `ts`).
+    if (owners.of(ctx).appservice !== undefined) return authOnly(ctx, next);
     return fast(ctx, next);
   };
 }
