@@ -6,6 +6,7 @@
 import type { Context } from 'koa';
 import type { Registration } from '../registration/registration.ts';
 import { queryParams } from './query-params.ts';
+import { memoOf } from './request-memo.ts';
 
 /** Where the request's access token came from; `query` may repeat, which is never valid. */
 export interface AccessTokens {
@@ -33,9 +34,6 @@ const MAX_REMEMBERED_TOKEN_LENGTH = 1024;
 
 const NO_TOKENS: readonly string[] = [];
 const BEARER = /^Bearer +(\S+)\s*$/i;
-const TOKENS = Symbol('koa-appservice.tokens');
-const OWNER = Symbol('koa-appservice.tokenOwner');
-type Memo = { [TOKENS]?: AccessTokens; [OWNER]?: TokenOwner };
 
 /**
  * The access tokens of a request, from `Authorization: Bearer` and the `access_token` query.
@@ -44,8 +42,8 @@ type Memo = { [TOKENS]?: AccessTokens; [OWNER]?: TokenOwner };
  * const { header, query } = accessTokens(ctx);
  */
 export function accessTokens(ctx: Context): AccessTokens {
-  const memo = ctx as unknown as Memo;
-  const known = memo[TOKENS];
+  const memo = memoOf(ctx);
+  const known = memo.tokens as AccessTokens | undefined;
   if (known !== undefined) return known;
   const authorization = ctx.get('authorization');
   let header: string | undefined;
@@ -56,7 +54,7 @@ export function accessTokens(ctx: Context): AccessTokens {
     else malformedHeader = true;
   }
   const query = queryParams(ctx).get('access_token') ?? NO_TOKENS;
-  return (memo[TOKENS] = { header, malformedHeader, query });
+  return (memo.tokens = { header, malformedHeader, query } satisfies AccessTokens);
 }
 
 /**
@@ -98,14 +96,14 @@ export class TokenOwners {
 
   /** The request's token owner, worked out on first use and kept on the context. */
   of(ctx: Context): TokenOwner {
-    const memo = ctx as unknown as Memo;
-    const known = memo[OWNER];
+    const memo = memoOf(ctx);
+    const known = memo.owner as TokenOwner | undefined;
     if (known !== undefined) return known;
     const tokens = accessTokens(ctx);
     let appservice = tokens.header === undefined ? undefined : this.#lookup(tokens.header);
     for (const token of tokens.query) appservice ??= this.#lookup(token);
     const present = (tokens.header !== undefined || tokens.malformedHeader ? 1 : 0) + tokens.query.length;
-    return (memo[OWNER] = { tokens, appservice, present });
+    return (memo.owner = { tokens, appservice, present } satisfies TokenOwner);
   }
 
   #lookup(token: string): Registration | undefined {

@@ -14,6 +14,7 @@ import { MatrixError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
 import { TokenOwners, type TokenOwner } from './as-token.ts';
 import { queryParams } from './query-params.ts';
+import { memoOf } from './request-memo.ts';
 import { routeOf, type ClientAuth } from './route-table.ts';
 import { type AppserviceContext, type AppserviceState, type KoaHost, splitUserId } from './state.ts';
 
@@ -153,15 +154,13 @@ export function requestAuthenticator(deps: AuthDeps): (ctx: Context) => Promise<
     if (token === undefined) throw new MatrixError(401, 'M_MISSING_TOKEN', 'Invalid Authorization header.');
     const client = await host.authenticate(token);
     if (client === null) throw new MatrixError(401, 'M_UNKNOWN_TOKEN', 'Unrecognised access token.');
-    (ctx as unknown as Memo)[CLIENT] = client;
+    memoOf(ctx).client = client;
   }
 }
 
 /** Users remembered as existing, at most; the memory starts over beyond. */
 const MAX_REMEMBERED_USERS = 10_000;
 
-const CLIENT = Symbol('koa-appservice.client');
-type Memo = { [CLIENT]?: { userId: string; deviceId?: string } };
 
 /**
  * Whether the request is an AS's or a user's the host authenticated (on a route that asks it).
@@ -171,7 +170,7 @@ type Memo = { [CLIENT]?: { userId: string; deviceId?: string } };
  * if (isAuthenticated(ctx)) await ask(ctx, 'user', [userId]);
  */
 export function isAuthenticated(ctx: Context): boolean {
-  return (ctx.state as AppserviceState).appservice !== undefined || (ctx as unknown as Memo)[CLIENT] !== undefined;
+  return (ctx.state as AppserviceState).appservice !== undefined || memoOf(ctx).client !== undefined;
 }
 
 const allowLists = new WeakMap<Registration, BlockList>();

@@ -7,9 +7,8 @@
  */
 import type { Context } from 'koa';
 import { unescape } from 'node:querystring';
+import { memoOf } from './request-memo.ts';
 
-const PARAMS = Symbol('koa-appservice.query');
-type Memo = { [PARAMS]?: ReadonlyMap<string, readonly string[]> };
 const NONE: ReadonlyMap<string, readonly string[]> = new Map();
 
 function decodeComponent(text: string): string {
@@ -24,11 +23,11 @@ function decodeComponent(text: string): string {
  * queryParams(ctx).get('user_id'); // ['@irc_bob:example.org']
  */
 export function queryParams(ctx: Context): ReadonlyMap<string, readonly string[]> {
-  const memo = ctx as unknown as Memo;
-  const known = memo[PARAMS];
+  const memo = memoOf(ctx);
+  const known = memo.query as ReadonlyMap<string, readonly string[]> | undefined;
   if (known !== undefined) return known;
   const raw = ctx.querystring;
-  if (raw === '') return (memo[PARAMS] = NONE);
+  if (raw === '') return (memo.query = NONE);
   const params = new Map<string, string[]>();
   for (const pair of raw.split('&')) {
     if (pair === '') continue;
@@ -39,5 +38,6 @@ export function queryParams(ctx: Context): ReadonlyMap<string, readonly string[]
     if (values === undefined) params.set(name, [value]);
     else values.push(value);
   }
-  return (memo[PARAMS] = params);
+  memo.query = params;
+  return params;
 }

@@ -9,6 +9,7 @@
  */
 import type { Context } from 'koa';
 import { decode, routePath } from './paths.ts';
+import { memoOf } from './request-memo.ts';
 
 export type RouteName =
   | 'register'
@@ -181,8 +182,6 @@ export function matchRoute(method: string, path: string): RouteMatch | null {
   return null;
 }
 
-const ROUTE = Symbol('koa-appservice.route');
-type WithRoute = { [ROUTE]?: RouteMatch | null };
 
 /**
  * The request's route, matched on first use and kept on the context for every later reader.
@@ -192,8 +191,8 @@ type WithRoute = { [ROUTE]?: RouteMatch | null };
  * if (route?.name === 'aliasLookup') await ask(ctx, 'alias', [route.params.alias!]);
  */
 export function routeOf(ctx: Context): RouteMatch | null {
-  const holder = ctx as unknown as WithRoute;
-  let route = holder[ROUTE];
-  if (route === undefined) holder[ROUTE] = route = matchRoute(ctx.method, routePath(ctx));
+  const memo = memoOf(ctx);
+  let route = memo.route as RouteMatch | null | undefined;
+  if (route === undefined) memo.route = route = matchRoute(ctx.method, routePath(ctx));
   return route;
 }
