@@ -72,6 +72,7 @@ function benchHost(): Host {
     resolveAlias: async () => null,
     roomAliases: async () => [],
     joinedMembers: async () => [],
+    authenticate: async () => null,
   };
 }
 

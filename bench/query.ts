@@ -38,6 +38,7 @@ export async function run(): Promise<void> {
     resolveAlias: async (alias) => aliases.get(alias) ?? null,
     roomAliases: async () => [],
     joinedMembers: async () => [],
+    authenticate: async () => null,
   };
   let asCalls = 0;
   let delayMs = 0;

@@ -9,6 +9,7 @@
  *   resolveAlias: async (alias) => aliases.get(alias) ?? null,
  *   roomAliases: async (roomId) => aliasesOf(roomId),
  *   joinedMembers: async (roomId) => membersOf(roomId),
+ *   authenticate: async (token) => sessions.get(token) ?? null,
  * };
  */
 export interface Host {
@@ -19,6 +20,13 @@ export interface Host {
   resolveAlias(alias: string): Promise<string | null>;
   roomAliases(roomId: string): Promise<string[]>;
   joinedMembers(roomId: string): Promise<string[]>;
+  /**
+   * The user (and device) a client's access token belongs to, or null for a token the homeserver
+   * does not know. Asked before the library does any work for a client that is no AS (asking an
+   * AS to create a user or a room, third-party lookups): an unauthenticated request gets 401 and
+   * no AS hears of it. Not asked for as_tokens.
+   */
+  authenticate(accessToken: string): Promise<{ userId: string; deviceId?: string } | null>;
   /**
    * Optional: backs `PUT /directory/list/appservice/{networkId}/{roomId}`; without it that route
    * answers 404. Each AS has its own lists, one per network, separate from the main room directory

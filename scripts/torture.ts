@@ -67,6 +67,7 @@ const host: Host = {
   resolveAlias: async () => null,
   roomAliases: async () => [],
   joinedMembers: async () => [],
+  authenticate: async () => null,
 };
 
 export async function run(argv: readonly string[] = process.argv.slice(2)): Promise<number> {

@@ -15,6 +15,7 @@ import { registration } from './push/registrations.ts';
 /** Rooms and their joined members, counting the host calls. */
 class RoomsHost implements Host {
   readonly serverName = 'hs.test';
+  authenticate = async (): Promise<null> => null;
   readonly members = new Map<string, string[]>();
   memberCalls = 0;
   roomsCalls = 0;
@@ -81,6 +82,7 @@ describe('Interest: presence "contextually" (AS API "Pushing EDUs")', () => {
   it('without Host.joinedRooms, only the namespace rule applies (the feature is off)', async () => {
     const plain: Host = {
       serverName: 'hs.test',
+      authenticate: async () => null,
       userExists: async () => false,
       resolveAlias: async () => null,
       roomAliases: async () => [],

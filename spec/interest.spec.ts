@@ -19,6 +19,10 @@ class FakeHost implements Host {
   async resolveAlias(): Promise<string | null> {
     return null;
   }
+  async authenticate(): Promise<null> {
+    return null;
+  }
+
   async roomAliases(roomId: string): Promise<string[]> {
     this.aliasCalls++;
     await new Promise((r) => setImmediate(r));

@@ -15,6 +15,7 @@ const host: Host = {
   resolveAlias: async () => null,
   roomAliases: async () => [],
   joinedMembers: async () => [],
+  authenticate: async () => null,
 };
 
 function optionError(options: unknown): OptionsError {

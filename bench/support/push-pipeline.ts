@@ -110,6 +110,7 @@ const host: Host = {
   resolveAlias: async () => null,
   roomAliases: async () => [],
   joinedMembers: async () => [],
+  authenticate: async () => null,
 };
 
 /** An AS interested in every bench room; its hs_token is `hs-<id>`. */

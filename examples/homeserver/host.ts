@@ -1,22 +1,17 @@
 /**
- * The Host the library asks: four questions about users, aliases and rooms, who owns an access
- * token, the device check of identity assertion, and the appservice room directory. All answered from HomeserverData; this is
- * the whole surface between the library and the homeserver's storage.
+ * The Host the library asks: four questions about users, aliases and rooms, who an access token
+ * belongs to, the device check of identity assertion, and the appservice room directory. All
+ * answered from HomeserverData; this is the whole surface between the library and the homeserver's storage.
  */
 import { MatrixError } from '../../lib/index.ts';
 import type { KoaHost } from '../../lib/index.ts';
 import type { HomeserverData } from './data.ts';
 
-/** Who owns a user access token: the library asks before it does any work for a client. */
-export interface Authenticating {
-  authenticate(accessToken: string): Promise<{ userId: string; deviceId?: string } | null>;
-}
-
 /**
  * @example
  * const as = await appservices({ registrations, host: homeserverHost(data) });
  */
-export function homeserverHost(data: HomeserverData): KoaHost & Authenticating {
+export function homeserverHost(data: HomeserverData): KoaHost {
   return {
     serverName: data.serverName,
     authenticate: async (accessToken) => {

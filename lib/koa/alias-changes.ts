@@ -6,10 +6,8 @@
  */
 import type { Middleware } from 'koa';
 import { isRecord, readJsonBody } from './json-body.ts';
-import { decode, routePath } from './paths.ts';
+import { routeOf } from './route-table.ts';
 import type { AppserviceContext, AppserviceState } from './state.ts';
-
-const DIRECTORY_ALIAS = /^\/_matrix\/client\/(?:r0|v3)\/directory\/room\/([^/]+)\/?$/i;
 
 export interface AliasChangeDeps {
   host: { resolveAlias(alias: string): Promise<string | null> };
@@ -17,22 +15,23 @@ export interface AliasChangeDeps {
 }
 
 /**
+ * Part of `pluginChain`, which runs it on the `aliasEdit` route only.
+ *
  * @example
- * app.use(matrixErrors([authMiddleware(d), guardsMiddleware(d), aliasChangesMiddleware({ host, interest })]));
+ * const aliasChanges = aliasChangesMiddleware({ host, interest });
  */
 export function aliasChangesMiddleware(deps: AliasChangeDeps): Middleware<AppserviceState, AppserviceContext> {
   const { host, interest } = deps;
   return async (ctx, next) => {
-    const match = ctx.method === 'PUT' || ctx.method === 'DELETE' ? DIRECTORY_ALIAS.exec(routePath(ctx)) : null;
-    if (match === null) return next();
+    const route = routeOf(ctx);
+    if (route?.name !== 'aliasEdit') return next();
     let roomId: string | null = null;
     if (ctx.method === 'PUT') {
       const body = await readJsonBody(ctx);
       if (isRecord(body) && typeof body.room_id === 'string') roomId = body.room_id;
     } else {
       // Asked before the homeserver deletes it: afterwards the alias no longer names the room.
-      const alias = decode(match[1]!);
-      if (alias !== undefined) roomId = await host.resolveAlias(alias);
+      roomId = await host.resolveAlias(route.params.alias!);
     }
     await next();
     if (roomId !== null && ctx.status >= 200 && ctx.status < 300) interest.forgetRoomAliases(roomId);

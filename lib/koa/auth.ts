@@ -3,66 +3,29 @@
  * assertion", "Timestamp massaging"; MSC3202/MSC4326 device masquerading).
  *
  * A request whose access token is an AS's as_token becomes that AS's request: `ctx.state` gets the
- * AS, the user it acts as, its device, `ts` and `rateLimited`. Any other token, or none, passes
- * through untouched: it is the homeserver's to judge.
+ * AS, the user it acts as, its device, `ts` and `rateLimited`. Any other token, or none, is the
+ * homeserver's to judge, except on the routes where the plugin would work for the client (ask an
+ * AS): there the host's `authenticate` is asked first, and an unknown or missing token is a 401
+ * before any AS hears of the request (see `ClientAuth` in route-table.ts).
  */
 import type { Context, Middleware } from 'koa';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { MatrixError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
-import { routePath } from './paths.ts';
+import { TokenOwners, type TokenOwner } from './as-token.ts';
+import { queryParams } from './query-params.ts';
+import { memoOf } from './request-memo.ts';
+import { routeOf, type ClientAuth } from './route-table.ts';
 import { type AppserviceContext, type AppserviceState, type KoaHost, splitUserId } from './state.ts';
 
-/** What auth needs of the registry and the namespace index (H1's Registry, H2's NamespaceIndex fit). */
+/** What auth needs of the registry and the namespace index (Registry and NamespaceIndex fit). */
 export interface AuthDeps {
   registry: { byAsToken(token: string): Registration | undefined };
   index: { matches(registration: Registration, kind: 'users', value: string): boolean };
   host: KoaHost;
+  /** Shared with the fast path so a request's tokens are looked up once; one is made when absent. */
+  owners?: TokenOwners;
 }
-
-/** Where the request's access token came from; `query` may repeat, which is never valid. */
-export interface AccessTokens {
-  header: string | undefined;
-  /** True when an Authorization header is present but is no `Bearer <token>`. */
-  malformedHeader: boolean;
-  query: readonly string[];
-}
-
-/**
- * The access tokens of a request, from `Authorization: Bearer` and the `access_token` query.
- *
- * @example
- * const { header, query } = accessTokens(ctx);
- */
-export function accessTokens(ctx: Context): AccessTokens {
-  const authorization = ctx.get('authorization');
-  let header: string | undefined;
-  let malformedHeader = false;
-  if (authorization !== '') {
-    const match = /^Bearer +(\S+)\s*$/i.exec(authorization);
-    if (match) header = match[1];
-    else malformedHeader = true;
-  }
-  // Skip parsing an empty query string. (A substring test would miss a percent-encoded name.)
-  const raw = ctx.querystring === '' ? undefined : ctx.query.access_token;
-  const query = raw === undefined ? NO_TOKENS : Array.isArray(raw) ? raw : [raw];
-  return { header, malformedHeader, query };
-}
-
-/**
- * Whether the request carries any access token at all (for the 401 `M_MISSING_TOKEN` of register/login).
- *
- * @example
- * if (!hasAccessToken(ctx)) throw new MatrixError(401, 'M_MISSING_TOKEN', 'Missing access token.');
- */
-export function hasAccessToken(ctx: Context): boolean {
-  const tokens = accessTokens(ctx);
-  return tokens.header !== undefined || tokens.malformedHeader || tokens.query.length > 0;
-}
-
-const NO_TOKENS: readonly string[] = [];
-const REGISTER = /^\/_matrix\/client\/(?:r0|v3)\/register\/?$/i;
-const SEND_OR_STATE = /^\/_matrix\/client\/(?:r0|v3)\/rooms\/[^/]+\/(?:send|state)\//i;
 
 /**
  * Authenticate application services by as_token and apply their identity assertion.
@@ -73,66 +36,141 @@ const SEND_OR_STATE = /^\/_matrix\/client\/(?:r0|v3)\/rooms\/[^/]+\/(?:send|stat
  *   `403 M_FORBIDDEN`; a user the AS has not registered yet: `403 M_FORBIDDEN`, except on register.
  * - `device_id` / `org.matrix.msc3202.device_id` the host does not know: `400 M_UNKNOWN_DEVICE`.
  * - `ts` on send/state that is no non-negative integer: `400 M_INVALID_PARAM`.
+ * - Anyone else, on a route whose `auth` (route-table.ts) says the plugin may work for the client:
+ *   `host.authenticate(token)`; no token where one is required `401 M_MISSING_TOKEN`, a token the
+ *   host does not know `401 M_UNKNOWN_TOKEN`.
  *
  * @example
- * app.use(matrixErrors([authMiddleware({ registry, index, host })]));
+ * const auth = authMiddleware({ registry, index, host }); // first in pluginChain
  */
 export function authMiddleware(deps: AuthDeps): Middleware<AppserviceState, AppserviceContext> {
-  const { registry, index, host } = deps;
-  const sender = (reg: Registration) => `@${reg.senderLocalpart}:${host.serverName}`;
-
+  const authenticate = requestAuthenticator(deps);
   return async (ctx, next) => {
-    // Fast path: most requests carry a user's token; the lookups are map hits.
-    const tokens = accessTokens(ctx);
-    const fromHeader = tokens.header === undefined ? undefined : registry.byAsToken(tokens.header);
-    let fromQuery: Registration | undefined;
-    for (const token of tokens.query) fromQuery ??= registry.byAsToken(token);
-    const appservice = fromHeader ?? fromQuery;
-    if (appservice === undefined) return next();
+    const checking = authenticate(ctx);
+    if (checking !== undefined) await checking;
+    return next();
+  };
+}
 
-    if (!fromAllowedAddress(appservice, ctx.ip)) {
+/**
+ * What `authMiddleware` does before it lets the request on, as a function of the context alone
+ * (throws a `MatrixError` to refuse), for a chain that calls the next middleware itself.
+ *
+ * @example
+ * const authenticate = requestAuthenticator({ registry, index, host });
+ * await authenticate(ctx); // ctx.state.appservice, userId... set for an AS's request
+ */
+export function requestAuthenticator(deps: AuthDeps): (ctx: Context) => Promise<void> | undefined {
+  const { registry, index, host } = deps;
+  const owners = deps.owners ?? new TokenOwners(registry);
+  const senders = new WeakMap<Registration, string>();
+  const sender = (reg: Registration): string => {
+    let id = senders.get(reg);
+    if (id === undefined) senders.set(reg, (id = `@${reg.senderLocalpart}:${host.serverName}`));
+    return id;
+  };
+  // Users the host said exist. Matrix never frees a user id (a deactivated user still exists), so
+  // a yes stays true; remembering it spares a bridge's puppets a host lookup on every request.
+  let existing = new Set<string>();
+
+  // Synchronous unless the host has to be asked: most AS requests then run in the same tick.
+  return (ctx) => {
+    const owner = owners.of(ctx);
+    const { appservice, present } = owner;
+    if (appservice === undefined) {
+      const level = routeOf(ctx)?.auth;
+      return level === undefined ? undefined : authenticateClient(ctx, level, owner);
+    }
+
+    if (appservice.ipRangeWhitelist !== undefined && !fromAllowedAddress(appservice, ctx.ip)) {
       // Synapse's answer: the token is treated as unknown from anywhere else.
       throw new MatrixError(401, 'M_UNKNOWN_TOKEN', 'Unrecognised access token.');
     }
 
-    const present = (tokens.header !== undefined || tokens.malformedHeader ? 1 : 0) + tokens.query.length;
     if (present > 1) {
       throw new MatrixError(401, 'M_MISSING_TOKEN', 'Mixing Authorization headers and access_token query parameters.');
     }
 
-    const state = ctx.state;
+    const state = ctx.state as AppserviceState;
     state.appservice = appservice;
     state.rateLimited = appservice.rateLimited;
-    state.userId = await assertedUser(ctx, appservice);
-    const deviceId = single(ctx, 'device_id') ?? single(ctx, 'org.matrix.msc3202.device_id');
-    if (deviceId !== undefined) {
-      if (host.deviceExists && !(await host.deviceExists(state.userId, deviceId))) {
-        throw new MatrixError(400, 'M_UNKNOWN_DEVICE', 'Application service has not registered this device for this user');
-      }
-      state.deviceId = deviceId;
-    }
-    if (ctx.method === 'PUT' && SEND_OR_STATE.test(routePath(ctx))) {
-      const ts = single(ctx, 'ts');
-      if (ts !== undefined) state.ts = parseTs(ts);
-    }
-    return next();
-  };
-
-  async function assertedUser(ctx: Context, appservice: Registration): Promise<string> {
     const own = sender(appservice);
     const userId = single(ctx, 'user_id');
-    if (userId === undefined || userId === own) return own;
+    if (userId === undefined || userId === own) {
+      state.userId = own;
+      return device(ctx, state, own);
+    }
     const parts = splitUserId(userId);
     if (parts === undefined || parts.server !== host.serverName || !index.matches(appservice, 'users', userId)) {
       throw new MatrixError(403, 'M_FORBIDDEN', 'Application service cannot masquerade as this user.');
     }
     // Registering is how the AS creates the user, so only there may it name one that does not exist yet.
-    const registering = ctx.method === 'POST' && REGISTER.test(routePath(ctx));
-    if (!registering && !(await host.userExists(userId))) {
-      throw new MatrixError(403, 'M_FORBIDDEN', 'Application service has not registered this user.');
+    if (existing.has(userId) || routeOf(ctx)?.name === 'register') {
+      state.userId = userId;
+      return device(ctx, state, userId);
     }
-    return userId;
+    return host.userExists(userId).then((exists) => {
+      if (!exists) throw new MatrixError(403, 'M_FORBIDDEN', 'Application service has not registered this user.');
+      if (existing.size >= MAX_REMEMBERED_USERS) existing = new Set();
+      existing.add(userId);
+      state.userId = userId;
+      return device(ctx, state, userId);
+    });
+  };
+
+  /** The device the AS acts as, then its timestamp massaging. */
+  function device(ctx: Context, state: AppserviceState, userId: string): Promise<void> | undefined {
+    const deviceId = single(ctx, 'device_id') ?? single(ctx, 'org.matrix.msc3202.device_id');
+    if (deviceId !== undefined && host.deviceExists !== undefined) {
+      return host.deviceExists(userId, deviceId).then((known) => {
+        if (!known) throw new MatrixError(400, 'M_UNKNOWN_DEVICE', 'Application service has not registered this device for this user');
+        state.deviceId = deviceId;
+        timestamp(ctx, state);
+      });
+    }
+    if (deviceId !== undefined) state.deviceId = deviceId;
+    timestamp(ctx, state);
+    return undefined;
   }
+
+  function timestamp(ctx: Context, state: AppserviceState): void {
+    const route = routeOf(ctx)?.name;
+    if (route === 'send' || route === 'state' || route === 'canonicalAlias') {
+      const ts = single(ctx, 'ts');
+      if (ts !== undefined) state.ts = parseTs(ts);
+    }
+  }
+
+  /** A client that is no AS, on a route where the plugin would work for it: the host says who it is. */
+  async function authenticateClient(ctx: Context, level: ClientAuth, { tokens, present }: TokenOwner): Promise<void> {
+    if (present === 0) {
+      if (level === 'required') throw new MatrixError(401, 'M_MISSING_TOKEN', 'Missing access token.');
+      return;
+    }
+    if (present > 1) {
+      throw new MatrixError(401, 'M_MISSING_TOKEN', 'Mixing Authorization headers and access_token query parameters.');
+    }
+    const token = tokens.header ?? tokens.query[0];
+    if (token === undefined) throw new MatrixError(401, 'M_MISSING_TOKEN', 'Invalid Authorization header.');
+    const client = await host.authenticate(token);
+    if (client === null) throw new MatrixError(401, 'M_UNKNOWN_TOKEN', 'Unrecognised access token.');
+    memoOf(ctx).client = client;
+  }
+}
+
+/** Users remembered as existing, at most; the memory starts over beyond. */
+const MAX_REMEMBERED_USERS = 10_000;
+
+
+/**
+ * Whether the request is an AS's or a user's the host authenticated (on a route that asks it).
+ * Only such a request makes the plugin ask an AS anything.
+ *
+ * @example
+ * if (isAuthenticated(ctx)) await ask(ctx, 'user', [userId]);
+ */
+export function isAuthenticated(ctx: Context): boolean {
+  return (ctx.state as AppserviceState).appservice !== undefined || memoOf(ctx).client !== undefined;
 }
 
 const allowLists = new WeakMap<Registration, BlockList>();
@@ -163,10 +201,10 @@ function fromAllowedAddress(registration: Registration, address: string): boolea
 
 /** One query parameter; repeated values are refused rather than picking one silently. */
 function single(ctx: Context, name: string): string | undefined {
-  const value = ctx.query[name];
-  if (value === undefined) return undefined;
-  if (Array.isArray(value)) throw new MatrixError(400, 'M_INVALID_PARAM', `Query parameter "${name}" given more than once`);
-  return value;
+  const values = queryParams(ctx).get(name);
+  if (values === undefined) return undefined;
+  if (values.length > 1) throw new MatrixError(400, 'M_INVALID_PARAM', `Query parameter "${name}" given more than once`);
+  return values[0];
 }
 
 /** `origin_server_ts` is a non-negative integer of milliseconds within the canonical JSON range. */

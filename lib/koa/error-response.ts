@@ -7,7 +7,8 @@
  * The one exception is our own `MatrixError` (for example the 408 of `ctx.ensureUser()` called from
  * a homeserver route): it is ours, so it is rendered the same way wherever it surfaces.
  */
-import type { Context, Middleware, Next } from 'koa';
+import type { Context, Middleware } from 'koa';
+import compose from 'koa-compose';
 import { MatrixError } from '../errors.ts';
 import type { AppserviceContext, AppserviceState } from './state.ts';
 
@@ -78,37 +79,22 @@ export function matrixErrors(
   middleware: readonly PluginMiddleware[],
   options: { logger?: ErrorLogger } = {},
 ): PluginMiddleware {
-  const chain = [...middleware];
+  // One middleware needs no dispatcher around it.
+  const chain = middleware.length === 1 ? middleware[0]! : compose([...middleware]);
   return async (ctx, next) => {
     // Identity of the error that came out of the homeserver's part of the chain, if any: our
     // middleware may catch and replace it, and then the replacement is ours to render.
     let fromDownstream: { error: unknown } | undefined;
-    const downstream: Next = async () => {
-      try {
-        return await next();
-      } catch (error) {
-        fromDownstream = { error };
-        throw error;
-      }
-    };
     try {
-      await dispatch(chain, 0, ctx, downstream);
+      await chain(ctx, () =>
+        next().catch((error: unknown) => {
+          fromDownstream = { error };
+          throw error;
+        }),
+      );
     } catch (err) {
       if (fromDownstream !== undefined && fromDownstream.error === err && !(err instanceof MatrixError)) throw err;
       renderMatrixError(ctx, err, options.logger);
     }
   };
-}
-
-function dispatch(chain: readonly PluginMiddleware[], i: number, ctx: Context, last: Next): Promise<unknown> {
-  const fn = chain[i];
-  if (fn === undefined) return last();
-  let called = false;
-  return Promise.resolve(
-    fn(ctx as Parameters<PluginMiddleware>[0], () => {
-      if (called) return Promise.reject(new Error('next() called multiple times'));
-      called = true;
-      return dispatch(chain, i + 1, ctx, last);
-    }),
-  );
 }

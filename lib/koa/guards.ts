@@ -9,14 +9,14 @@
 import type { Context, Middleware } from 'koa';
 import { MatrixError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
-import { hasAccessToken } from './auth.ts';
+import { hasAccessToken } from './as-token.ts';
 import { isRecord, readJsonBody } from './json-body.ts';
-import { decode, routePath } from './paths.ts';
+import { routeOf } from './route-table.ts';
 import type { AppserviceContext, AppserviceState } from './state.ts';
 
 export const AS_LOGIN_TYPE = 'm.login.application_service';
 
-/** What the guards need of the namespace index (H2's NamespaceIndex fits). */
+/** What the guards need of the namespace index (NamespaceIndex fits). */
 export interface GuardDeps {
   index: {
     matches(registration: Registration, kind: 'users' | 'aliases', value: string): boolean;
@@ -26,14 +26,13 @@ export interface GuardDeps {
   bodyLimitBytes?: number;
 }
 
-const CLIENT = /^\/_matrix\/client\/(?:r0|v3)\/(register(?:\/available)?|login|createroom|directory\/room\/([^/]+))\/?$/i;
-
 /**
  * Enforce exclusive namespaces on register, login, alias create/delete and createRoom's alias.
- * Runs after `authMiddleware`, whose `ctx.state.appservice` tells an AS from anyone else.
+ * Runs after `authMiddleware`, whose `ctx.state.appservice` tells an AS from anyone else
+ * (`pluginChain` puts them in that order).
  *
  * @example
- * app.use(matrixErrors([authMiddleware(deps), guardsMiddleware({ index, host })]));
+ * const guards = guardsMiddleware({ index, host });
  */
 export function guardsMiddleware(deps: GuardDeps): Middleware<AppserviceState, AppserviceContext> {
   const { index, host, bodyLimitBytes } = deps;
@@ -110,27 +109,32 @@ export function guardsMiddleware(deps: GuardDeps): Middleware<AppserviceState, A
   }
 
   return async (ctx, next) => {
-    const path = routePath(ctx);
-    const match = /^\/_matrix\/client\//i.test(path) ? CLIENT.exec(path) : null;
-    if (match === null) return next();
-    const [, matched, encodedAlias] = match;
-    const route = matched?.toLowerCase();
+    const route = routeOf(ctx);
+    if (route === null) return next();
     const state = ctx.state;
-    if (route === 'register' && ctx.method === 'POST') {
-      await register(ctx, state);
-    } else if (route === 'register/available' && ctx.method === 'GET') {
-      const username = ctx.query.username;
-      if (typeof username === 'string') checkUsername(username, state.appservice);
-    } else if (route === 'login' && ctx.method === 'POST') {
-      await login(ctx, state);
-    } else if (route === 'createroom' && ctx.method === 'POST') {
-      const body = await readJsonBody(ctx, bodyLimitBytes);
-      if (isRecord(body) && typeof body.room_alias_name === 'string') {
-        checkAlias(`#${body.room_alias_name}:${host.serverName}`, state.appservice);
+    switch (route.name) {
+      case 'register':
+        await register(ctx, state);
+        break;
+      case 'registerAvailable': {
+        const username = ctx.query.username;
+        if (typeof username === 'string') checkUsername(username, state.appservice);
+        break;
       }
-    } else if (encodedAlias !== undefined && (ctx.method === 'PUT' || ctx.method === 'DELETE')) {
-      const alias = decode(encodedAlias);
-      if (alias !== undefined) checkAlias(alias, state.appservice);
+      case 'login':
+        await login(ctx, state);
+        break;
+      case 'createRoom': {
+        const body = await readJsonBody(ctx, bodyLimitBytes);
+        if (isRecord(body) && typeof body.room_alias_name === 'string') {
+          checkAlias(`#${body.room_alias_name}:${host.serverName}`, state.appservice);
+        }
+        break;
+      }
+      case 'aliasEdit':
+        checkAlias(route.params.alias!, state.appservice);
+        break;
+      default:
     }
     return next();
   };

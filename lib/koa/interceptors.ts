@@ -7,15 +7,20 @@
  * its normal 404); `unavailable` answers `408` with a Matrix body, as the spec's notes on querying
  * ask ("This should result in an HTTP status 408"). The spec names no errcode for it, so it is the
  * generic `M_UNKNOWN`; the status is what clients act on.
+ *
+ * Only an authenticated request (an AS's, or a user's the host knows) makes an AS be asked, and
+ * only about ids inside the Matrix grammar (`identifiers.ts`): others are `400 M_INVALID_PARAM`.
  */
 import { setMaxListeners } from 'node:events';
 import type { Context, Middleware, ParameterizedContext } from 'koa';
 import { MatrixError } from '../errors.ts';
+import { isAuthenticated } from './auth.ts';
+import { requireValidIds } from './identifiers.ts';
 import { isRecord, readJsonBody } from './json-body.ts';
-import { decode, routePath } from './paths.ts';
+import { routeOf } from './route-table.ts';
 import type { AppserviceContext, AppserviceState, QueryResult } from './state.ts';
 
-/** H3's ExistenceQueries fits. */
+/** ExistenceQueries fits. */
 export interface Queries {
   ensureUser(userId: string, options?: { deadlineMs?: number; signal?: AbortSignal }): Promise<QueryResult>;
   ensureAlias(alias: string, options?: { deadlineMs?: number; signal?: AbortSignal }): Promise<QueryResult>;
@@ -31,13 +36,7 @@ export interface InterceptorDeps {
 /** A client may name many ids in one request; each is a query, so bound them. */
 export const MAX_IDS_PER_REQUEST = 100;
 
-/** The spec's limit on user ids and room aliases, in bytes of UTF-8. */
-export const MAX_ID_BYTES = 255;
-
 export type Kind = 'user' | 'alias';
-
-const CLIENT =
-  /^\/_matrix\/client\/(?:r0|v3)\/(?:(directory\/room|join|knock|profile)\/([^/]+)(\/[^/]+)?|rooms\/[^/]+\/(invite|state\/m\.room\.canonical_alias)(?:\/[^/]*)?|(createroom))\/?$/i;
 
 /** Asks about every id at once, under one deadline; a client that hangs up stops the wait. */
 export type Ask = (ctx: Context, kind: Kind, ids: readonly string[]) => Promise<QueryResult>;
@@ -52,13 +51,11 @@ export type Ask = (ctx: Context, kind: Kind, ids: readonly string[]) => Promise<
 export function askFor(deps: Pick<InterceptorDeps, 'queries' | 'deadlineMs'>): Ask {
   const { queries, deadlineMs } = deps;
   return async function ask(ctx: Context, kind: Kind, ids: readonly string[]): Promise<QueryResult> {
-    const unique = [...new Set(ids)].slice(0, MAX_IDS_PER_REQUEST);
-    if (unique.length === 0) return 'exists';
-    // An over-long id names nothing that exists or that an AS could create: asking would only
-    // send the AS kilobyte paths and fill the query cache with kilobyte keys.
-    const askable = unique.filter((id) => Buffer.byteLength(id, 'utf8') <= MAX_ID_BYTES);
-    if (askable.length === 0) return 'absent';
-    const tooLong = askable.length < unique.length;
+    // An id outside the grammar (over 255 bytes, controls, a bad sigil...) names nothing an AS
+    // could create: refused before anything is asked, so no AS sees it and no cache keeps it.
+    requireValidIds(kind, ids);
+    const askable = [...new Set(ids)].slice(0, MAX_IDS_PER_REQUEST);
+    if (askable.length === 0) return 'exists';
     const gone = new AbortController();
     const onClose = () => gone.abort();
     // The response closes before we answered only when the client went away (req 'close' fires
@@ -81,7 +78,7 @@ export function askFor(deps: Pick<InterceptorDeps, 'queries' | 'deadlineMs'>): A
       if (results.includes('misconfigured')) {
         throw new MatrixError(502, 'M_UNKNOWN', `The application service responsible for this ${kind} rejected the homeserver's credentials.`);
       }
-      return tooLong || results.includes('absent') ? 'absent' : 'exists';
+      return results.includes('absent') ? 'absent' : 'exists';
     } finally {
       ctx.res.off('close', onClose);
     }
@@ -101,47 +98,55 @@ export function attachEnsureHelpers(ctx: ParameterizedContext<AppserviceState, A
 }
 
 /**
- * Block the requests of design section 6 until the owning AS was asked, and put
- * `ctx.ensureUser()` / `ctx.ensureAlias()` on every context for the homeserver's own routes.
+ * Block the requests of design section 6 until the owning AS was asked. (`pluginChain` puts
+ * `ctx.ensureUser()` / `ctx.ensureAlias()` on every context, with the same `ask`.)
  *
  * @example
- * app.use(matrixErrors([authMiddleware(d), guardsMiddleware(d), interceptorsMiddleware({ queries })]));
- * router.get('/_matrix/client/v3/custom/:userId', async (ctx) => { await ctx.ensureUser(ctx.params.userId); });
+ * const ask = askFor({ queries });
+ * const interceptors = interceptorsMiddleware({ queries }, ask);
  */
 export function interceptorsMiddleware(deps: InterceptorDeps, ask: Ask = askFor(deps)): Middleware<AppserviceState, AppserviceContext> {
   const { bodyLimitBytes } = deps;
-  return async (ctx, next) => {
-    attachEnsureHelpers(ctx, ask);
-    const path = routePath(ctx);
-    const match = /^\/_matrix\/client\//i.test(path) ? CLIENT.exec(path) : null;
-    if (match === null) return next();
-    const [, byPathRaw, segment, rest, inRoomRaw, createRoom] = match;
-    const byPath = byPathRaw?.toLowerCase();
-    const inRoom = inRoomRaw?.toLowerCase();
-    const id = segment === undefined ? undefined : decode(segment);
-    const method = ctx.method;
-
-    if (byPath === 'directory/room' && method === 'GET' && rest === undefined && id?.startsWith('#')) {
-      await ask(ctx, 'alias', [id]);
-    } else if ((byPath === 'join' || byPath === 'knock') && method === 'POST' && rest === undefined && id?.startsWith('#')) {
-      await ask(ctx, 'alias', [id]);
-    } else if (byPath === 'profile' && method === 'GET' && id?.startsWith('@')) {
-      await ask(ctx, 'user', [id]);
-    } else if (inRoom === 'invite' && method === 'POST') {
-      const body = await readJsonBody(ctx, bodyLimitBytes);
-      if (isRecord(body) && typeof body.user_id === 'string') await ask(ctx, 'user', [body.user_id]);
-    } else if (inRoom === 'state/m.room.canonical_alias' && method === 'PUT') {
-      const body = await readJsonBody(ctx, bodyLimitBytes);
-      if (isRecord(body)) {
+  /** The ids a request names that an AS may have to create first, or undefined when none. */
+  async function named(ctx: Context): Promise<{ kind: Kind; ids: string[] } | undefined> {
+    const route = routeOf(ctx);
+    if (route === null) return undefined;
+    const { params } = route;
+    switch (route.name) {
+      case 'aliasLookup':
+        return { kind: 'alias', ids: [params.alias!] };
+      case 'join':
+      case 'knock':
+        // A room id needs no AS; only an alias may be one an AS creates.
+        return params.target!.startsWith('#') ? { kind: 'alias', ids: [params.target!] } : undefined;
+      case 'profile':
+        return { kind: 'user', ids: [params.userId!] };
+      case 'invite': {
+        const body = await readJsonBody(ctx, bodyLimitBytes);
+        return isRecord(body) && typeof body.user_id === 'string' ? { kind: 'user', ids: [body.user_id] } : undefined;
+      }
+      case 'canonicalAlias': {
+        const body = await readJsonBody(ctx, bodyLimitBytes);
+        if (!isRecord(body)) return undefined;
         const alt = Array.isArray(body.alt_aliases) ? body.alt_aliases : [];
-        const aliases = [body.alias, ...alt].filter((a): a is string => typeof a === 'string' && a.startsWith('#'));
-        await ask(ctx, 'alias', aliases);
+        return { kind: 'alias', ids: [body.alias, ...alt].filter((a): a is string => typeof a === 'string') };
       }
-    } else if (createRoom !== undefined && method === 'POST') {
-      const body = await readJsonBody(ctx, bodyLimitBytes);
-      if (isRecord(body) && Array.isArray(body.invite)) {
-        await ask(ctx, 'user', body.invite.filter((u): u is string => typeof u === 'string'));
+      case 'createRoom': {
+        const body = await readJsonBody(ctx, bodyLimitBytes);
+        if (!isRecord(body) || !Array.isArray(body.invite)) return undefined;
+        return { kind: 'user', ids: body.invite.filter((u): u is string => typeof u === 'string') };
       }
+      default:
+        return undefined;
+    }
+  }
+
+  return async (ctx, next) => {
+    const target = await named(ctx);
+    if (target !== undefined) {
+      requireValidIds(target.kind, target.ids);
+      // Anonymous lookups the spec allows reach the homeserver, which answers from what it knows.
+      if (isAuthenticated(ctx)) await ask(ctx, target.kind, target.ids);
     }
     return next();
   };

@@ -1,5 +1,6 @@
 /**
- * The few routes the plugin inspects (register, login, invite, createRoom, state, ping) need the
+ * The routes whose body the plugin inspects (register, login, createRoom, invite, canonical alias
+ * state, alias creation, ping, the appservice directory list) need the
  * JSON body before the homeserver's routes run. Reading it consumes the stream, so the parsed
  * object is left on `ctx.request.body` and the text on `ctx.request.rawBody`: the convention body
  * parsers (@koa/bodyparser, koa-bodyparser) check before parsing, so the homeserver's own parser

@@ -4,13 +4,12 @@
  * who talks to whom:
  *
  *   publish() ─► Interest ─► Publisher ─► Store ─► Senders ─► AppserviceClient ─► AS
- *   client request ─► auth ─► guards ─► routes ─► interceptors ─► ExistenceQueries ─► AS
+ *   client request ─► pluginChain (chain.ts) ─► ExistenceQueries ─► AS
  *   a ping or a good query ─► the AS's sender retries at once
  */
-import type { Context, Middleware } from 'koa';
+import type { Middleware } from 'koa';
 import { AppserviceClient } from '../client/appservice-client.ts';
 import type { EphemeralEvent, MatrixEvent, ToDeviceMessage } from '../events.ts';
-import { MatrixError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { Metrics, type QueryKind } from '../metrics.ts';
 import { NamespaceIndex } from '../namespace/namespace-index.ts';
@@ -23,13 +22,7 @@ import { loadRegistrations } from '../registration/load.ts';
 import type { Registration } from '../registration/registration.ts';
 import { Registry } from '../registration/registry.ts';
 import type { EnqueueOptions, Store } from '../store/store.ts';
-import { aliasChangesMiddleware } from './alias-changes.ts';
-import { accessTokens, authMiddleware } from './auth.ts';
-import { matrixErrors, renderMatrixError } from './error-response.ts';
-import { guardsMiddleware } from './guards.ts';
-import { routePath } from './paths.ts';
-import { askFor, attachEnsureHelpers, interceptorsMiddleware } from './interceptors.ts';
-import { routesMiddleware } from './routes.ts';
+import { pluginChain } from './chain.ts';
 import type { AppserviceContext, AppserviceState } from './state.ts';
 
 /** What `appservices()` resolves to. */
@@ -60,35 +53,6 @@ export interface Appservices {
   readonly store: Store;
   /** Stops the senders (an unacknowledged transaction stays stored for next time), closes pools and the store. */
   close(): Promise<void>;
-}
-
-/**
- * The client API paths some part of the chain looks at (any version, any case), matched on the
- * path as the chain reads it (`routePath`: `/regist%65r` is `/register`).
- */
-const PLUGIN_PATHS =
-  /^\/_matrix\/client\/[^/]+\/(?:register|login|createroom|directory\/|join\/|knock\/|profile\/|thirdparty\/|appservice\/|rooms\/[^/]+\/(?:invite|state\/m\.room\.canonical_alias))/i;
-
-/**
- * Whether the request presents an as_token. Users' tokens come back request after request, so
- * the ones already found to be no AS's are remembered (bounded) and not hashed again; what is
- * remembered says nothing about any as_token.
- */
-function asTokenDetector(registry: Registry): (ctx: Context) => boolean {
-  const userTokens = new Set<string>();
-  const isAsToken = (token: string): boolean => {
-    if (userTokens.has(token)) return false;
-    if (registry.byAsToken(token) !== undefined) return true;
-    if (userTokens.size >= 10_000) userTokens.clear();
-    userTokens.add(token);
-    return false;
-  };
-  return (ctx) => {
-    const { header, query } = accessTokens(ctx);
-    if (header !== undefined && isAsToken(header)) return true;
-    for (const token of query) if (isAsToken(token)) return true;
-    return false;
-  };
 }
 
 async function defaultStore(path: string): Promise<Store> {
@@ -220,40 +184,20 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
   const unsubscribe = store.onEnqueued?.((asIds) => senders.notify(asIds ?? pushable));
   senders.start();
 
-  const ask = askFor({ queries: timedQueries, deadlineMs: resolved.queryDeadlineMs });
-  const chain = matrixErrors(
-    [
-      authMiddleware({ registry, index, host }),
-      guardsMiddleware({ index, host }),
-      routesMiddleware({
-        registry,
-        clientFor,
-        host,
-        deadlineMs: resolved.queryDeadlineMs,
-        onPing: (asId) => {
-          queries.markUp(asId);
-          senders.wake(asId);
-        },
-      }),
-      interceptorsMiddleware({ queries: timedQueries, deadlineMs: resolved.queryDeadlineMs }, ask),
-      aliasChangesMiddleware({ host, interest }),
-    ],
-    { logger },
-  );
-  // Most requests are a user's, on routes the plugin has nothing to say about: they get the
-  // ensure helpers and go straight on. Only our own MatrixErrors thrown downstream (the 408 of
-  // ctx.ensureUser) are rendered, as the full chain would.
-  const carriesAsToken = asTokenDetector(registry);
-  const middleware: Middleware<AppserviceState, AppserviceContext> = async (ctx, next) => {
-    if (PLUGIN_PATHS.test(routePath(ctx)) || carriesAsToken(ctx)) return chain(ctx, next);
-    attachEnsureHelpers(ctx, ask);
-    try {
-      await next();
-    } catch (err) {
-      if (!(err instanceof MatrixError)) throw err;
-      renderMatrixError(ctx, err);
-    }
-  };
+  const middleware = pluginChain({
+    registry,
+    index,
+    host,
+    queries: timedQueries,
+    interest,
+    clientFor,
+    deadlineMs: resolved.queryDeadlineMs,
+    logger,
+    onPing: (asId) => {
+      queries.markUp(asId);
+      senders.wake(asId);
+    },
+  });
 
   let closed: Promise<void> | undefined;
   return {

@@ -3,19 +3,17 @@
  * "Client-Server API Extensions" and "Third-party networks"): the appservice ping, third-party
  * lookups fanned out to the ASes that declare a protocol, and the appservice room directory.
  */
-import Router, { type RouterContext as KoaRouterContext } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { AppserviceRequestError, MatrixError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
 import { isRecord, readJsonBody } from './json-body.ts';
+import { routeOf } from './route-table.ts';
+import { ThirdpartyLookups, type ThirdpartyClient, type ThirdpartyOptions } from './thirdparty.ts';
 import type { AppserviceContext, AppserviceState, KoaHost } from './state.ts';
 
-export type ThirdpartyKind = 'protocol' | 'location' | 'user';
-
-/** The part of H3's AppserviceClient the routes use. */
-export interface RouteClient {
+/** The part of AppserviceClient the routes use. */
+export interface RouteClient extends ThirdpartyClient {
   ping(transactionId?: string, signal?: AbortSignal): Promise<unknown>;
-  thirdparty(kind: ThirdpartyKind, protocol: string | null, query: Record<string, string>, signal?: AbortSignal): Promise<unknown>;
 }
 
 export interface RouteDeps {
@@ -27,30 +25,28 @@ export interface RouteDeps {
   /** Bound on a ping or on each AS's third-party answer. Default 10 000. */
   deadlineMs?: number;
   bodyLimitBytes?: number;
+  /** Concurrency and caching of third-party lookups (their deadline is `deadlineMs`). */
+  thirdparty?: Omit<ThirdpartyOptions, 'deadlineMs'>;
 }
 
-/** A cheap test before the router's own matching (which, like ours, ignores case). */
-const OURS = /^\/_matrix\/client\/.*\/(?:thirdparty|appservice)(?:\/|$)/i;
-const VERSIONS = ['r0', 'v3'] as const;
 /** Identity-assertion parameters and the token are for us, never for the AS. */
 const NOT_FIELDS = new Set(['access_token', 'user_id', 'device_id', 'org.matrix.msc3202.device_id', 'ts']);
 
 /**
- * Ping, third-party lookups and the appservice room directory, as one middleware (a @koa/router
- * router). Requests it does not route go on to the homeserver.
+ * Ping, third-party lookups and the appservice room directory, as one middleware dispatching on
+ * the request's route (`routeOf`). Requests that are none of these go on to the homeserver.
  *
  * @example
- * app.use(matrixErrors([authMiddleware(d), routesMiddleware({ registry, clientFor, host, onPing })]));
+ * const routes = routesMiddleware({ registry, clientFor, host, onPing }); // after authMiddleware, as pluginChain does
  */
 export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, AppserviceContext> {
   const { registry, clientFor, host, onPing, bodyLimitBytes } = deps;
   const deadlineMs = deps.deadlineMs ?? 10_000;
-  const router = new Router<AppserviceState>();
-  const client = (p: string) => VERSIONS.map((v) => `/_matrix/client/${v}${p}`);
+  const thirdparty = new ThirdpartyLookups({ registry, clientFor }, { ...deps.thirdparty, deadlineMs });
 
-  router.post('/_matrix/client/v1/appservice/:appserviceId/ping', async (ctx) => {
-    const reg = ctx.state.appservice;
-    if (reg === undefined || reg.id !== ctx.params.appserviceId) {
+  async function ping(ctx: Context, state: AppserviceState, appserviceId: string | undefined): Promise<void> {
+    const reg = state.appservice;
+    if (reg === undefined || reg.id !== appserviceId) {
       throw new MatrixError(403, 'M_FORBIDDEN', "Provided access token is not the appservice's as_token");
     }
     const body = await readJsonBody(ctx, bodyLimitBytes);
@@ -69,36 +65,18 @@ export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, A
     }
     ctx.body = { duration_ms: Math.round(performance.now() - started) };
     onPing?.(reg.id);
-  });
-
-  router.get(client('/thirdparty/protocols'), async (ctx) => {
-    ctx.body = await protocols(undefined);
-  });
-
-  router.get(client('/thirdparty/protocol/:protocol'), async (ctx) => {
-    const protocol = ctx.params.protocol ?? '';
-    const found = (await protocols(protocol))[protocol];
-    if (found === undefined) throw new MatrixError(404, 'M_NOT_FOUND', 'The protocol is unknown.');
-    ctx.body = found;
-  });
-
-  for (const kind of ['location', 'user'] as const) {
-    router.get(client(`/thirdparty/${kind}/:protocol`), async (ctx) => {
-      const protocol = ctx.params.protocol ?? '';
-      ctx.body = await lookup(ctx, kind, protocol, declaring(protocol));
-    });
-    // The reverse lookups (by alias, by user id) name no protocol: ask every AS that has any.
-    router.get(client(`/thirdparty/${kind}`), async (ctx) => {
-      ctx.body = await lookup(ctx, kind, null, registry.all.filter((r) => r.url !== null && r.protocols.length > 0));
-    });
   }
 
-  // PUT sets the visibility from the body; DELETE, as in Synapse, takes the room off the list.
-  const directoryList = client('/directory/list/appservice/:networkId/:roomId');
-  const editDirectory = async (ctx: KoaRouterContext<AppserviceState>, visibility: unknown) => {
-    const appservice = ctx.state.appservice;
+  /** PUT sets the visibility from the body; DELETE, as in Synapse, takes the room off the list. */
+  async function editDirectory(ctx: Context, state: AppserviceState, networkId: string, roomId: string): Promise<void> {
+    const appservice = state.appservice;
     if (appservice === undefined) {
       throw new MatrixError(403, 'M_FORBIDDEN', 'Only application services can edit their room directory.');
+    }
+    let visibility: unknown = 'private';
+    if (ctx.method === 'PUT') {
+      const body = await readJsonBody(ctx, bodyLimitBytes);
+      visibility = isRecord(body) ? body.visibility : undefined;
     }
     if (visibility !== 'public' && visibility !== 'private') {
       throw new MatrixError(400, 'M_INVALID_PARAM', 'visibility must be "public" or "private"');
@@ -106,76 +84,48 @@ export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, A
     if (host.setRoomDirectoryVisibility === undefined) {
       throw new MatrixError(404, 'M_UNRECOGNIZED', 'This homeserver has no application service room directories.');
     }
-    await host.setRoomDirectoryVisibility(appservice.id, ctx.params.networkId ?? '', ctx.params.roomId ?? '', visibility);
+    await host.setRoomDirectoryVisibility(appservice.id, networkId, roomId, visibility);
     ctx.body = {};
-  };
-  router.put(directoryList, async (ctx) => {
-    if (ctx.state.appservice === undefined) return editDirectory(ctx, undefined);
-    const body = await readJsonBody(ctx, bodyLimitBytes);
-    return editDirectory(ctx, isRecord(body) ? body.visibility : undefined);
-  });
-  router.delete(directoryList, (ctx) => editDirectory(ctx, 'private'));
-
-  function declaring(protocol: string): Registration[] {
-    return registry.all.filter((r) => r.url !== null && r.protocols.includes(protocol));
   }
 
-  /** Every AS declaring each protocol, asked in parallel; instances merged, other fields from the first answer. */
-  async function protocols(only: string | undefined): Promise<Record<string, Record<string, unknown>>> {
-    const asks: { protocol: string; reg: Registration }[] = [];
-    for (const reg of registry.all) {
-      if (reg.url === null) continue;
-      for (const protocol of reg.protocols) if (only === undefined || protocol === only) asks.push({ protocol, reg });
-    }
-    const answers = await Promise.all(asks.map(({ protocol, reg }) => askOne(reg, 'protocol', protocol, {})));
-    const merged: Record<string, Record<string, unknown>> = {};
-    asks.forEach(({ protocol, reg }, i) => {
-      const answer = answers[i];
-      if (!isRecord(answer)) return;
-      // Opaque to clients, but `/publicRooms` gets it back as `third_party_instance_id` and must
-      // find the AS's list from it: Synapse's `<appservice id>|<network id>` (registration ids cannot
-      // hold a `|`), and like Synapse only for instances that name their network.
-      const instances = (Array.isArray(answer.instances) ? answer.instances : [])
-        .filter(isRecord)
-        .map((instance) =>
-          typeof instance.network_id === 'string' ? { ...instance, instance_id: `${reg.id}|${instance.network_id}` } : instance,
-        );
-      const existing = merged[protocol];
-      if (existing === undefined) merged[protocol] = { ...answer, instances };
-      else existing.instances = [...(existing.instances as unknown[]), ...instances];
-    });
-    return merged;
-  }
-
-  /** Locations or users from every AS asked, concatenated; none at all is the spec's 404. */
-  async function lookup(ctx: Context, kind: 'location' | 'user', protocol: string | null, regs: readonly Registration[]): Promise<unknown[]> {
+  /** The lookup's fields are the client's query, less what is for the homeserver (tokens, identity). */
+  function fieldsOf(ctx: Context): Record<string, string> {
     const fields: Record<string, string> = {};
     for (const [name, value] of Object.entries(ctx.query)) {
       const first = Array.isArray(value) ? value[0] : value;
       if (!NOT_FIELDS.has(name) && first !== undefined) fields[name] = first;
     }
-    const answers = await Promise.all(regs.map((reg) => askOne(reg, kind, protocol, fields)));
-    const all = answers.flatMap((a) => (Array.isArray(a) ? a.filter(isRecord) : []));
-    if (all.length === 0) throw new MatrixError(404, 'M_NOT_FOUND', `No ${kind === 'location' ? 'portal rooms' : 'users'} were found.`);
-    return all;
+    return fields;
   }
 
-  /** One AS's answer, or undefined when it failed: one broken bridge must not hide the others. */
-  async function askOne(reg: Registration, kind: ThirdpartyKind, protocol: string | null, query: Record<string, string>) {
-    const asClient = clientFor(reg.id);
-    if (asClient === undefined) return undefined;
-    try {
-      return await asClient.thirdparty(kind, protocol, query, AbortSignal.timeout(deadlineMs));
-    } catch {
-      return undefined;
+  return async (ctx, next) => {
+    const route = routeOf(ctx);
+    if (route === null) return next();
+    const { params } = route;
+    switch (route.name) {
+      case 'ping':
+        return ping(ctx, ctx.state, params.appserviceId);
+      case 'thirdpartyProtocols':
+        ctx.body = await thirdparty.protocols(undefined);
+        return;
+      case 'thirdpartyProtocol': {
+        const protocol = params.protocol ?? '';
+        const found = (await thirdparty.protocols(protocol))[protocol];
+        if (found === undefined) throw new MatrixError(404, 'M_NOT_FOUND', 'The protocol is unknown.');
+        ctx.body = found;
+        return;
+      }
+      case 'thirdpartyLocation':
+      case 'thirdpartyUser': {
+        const kind = route.name === 'thirdpartyLocation' ? 'location' : 'user';
+        ctx.body = await thirdparty.lookup(kind, params.protocol ?? null, fieldsOf(ctx));
+        return;
+      }
+      case 'directoryList':
+        return editDirectory(ctx, ctx.state, params.networkId ?? '', params.roomId ?? '');
+      default:
+        return next();
     }
-  }
-
-  const routes = router.routes();
-  // Skip the router entirely for the homeserver's other routes: most requests are not ours.
-  return (ctx, next) => {
-    if (!OURS.test(ctx.path)) return next();
-    return routes(ctx as never, next);
   };
 }
 

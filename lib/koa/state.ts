@@ -14,7 +14,7 @@ export type QueryResult = 'exists' | 'absent' | 'unavailable' | 'misconfigured';
  * so a homeserver tests `ctx.state.appservice` before trusting the rest.
  *
  * @example
- * router.get('/_matrix/client/v3/account/whoami', (ctx: Context) => {
+ * router.get('/_matrix/client/v3/account/whoami', async (ctx: Context) => {
  *   const userId = ctx.state.appservice ? ctx.state.userId : await myAuth(ctx);
  * });
  */
@@ -41,8 +41,10 @@ export interface AppserviceState {
 /**
  * Helpers the plugin puts on `ctx` for the homeserver's own routes: block until the AS that owns
  * the id had its chance to create it. They resolve `exists` or `absent` (answer 404 yourself) and
- * throw a `MatrixError` 408 when the AS could not be asked within the deadline, or 502 when the AS
- * refused the homeserver's hs_token.
+ * throw a `MatrixError`: 408 when the AS could not be asked within the deadline, 502 when the AS
+ * refused the homeserver's hs_token, 400 `M_INVALID_PARAM` for an id outside the Matrix grammar.
+ * Authenticating the client first is the route's business: these ask the AS for whoever the route
+ * lets through.
  *
  * @example
  * router.get('/_matrix/client/v3/my/route/:userId', async (ctx) => {

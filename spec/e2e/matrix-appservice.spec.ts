@@ -113,13 +113,15 @@ describe('e2e: matrix-appservice (a real AS library) as the application service'
 
   it('a user query the AS rejects with a 404 AppserviceHttpError is the client’s 404 M_NOT_FOUND', async () => {
     appservice.onUserQuery = () => Promise.reject(new AppserviceHttpError({ errcode: 'M_NOT_FOUND', error: 'no such user' }, 404));
-    const res = await api.call('GET', `${C}/profile/${enc('@mas_nobody:localhost')}`);
+    const { token } = await api.register('erin');
+    const res = await api.call('GET', `${C}/profile/${enc('@mas_nobody:localhost')}`, { token });
     expect([res.status, res.body.errcode]).to.deep.equal([404, 'M_NOT_FOUND']);
   });
 
   it('an alias query the AS fails (matrix-appservice still answers 200) is a 404: the homeserver asks itself again', async () => {
     appservice.onAliasQuery = () => Promise.reject(new Error('no such channel'));
-    const res = await api.call('GET', `${C}/directory/room/${enc('#mas_nowhere:localhost')}`);
+    const { token } = await api.register('frank');
+    const res = await api.call('GET', `${C}/directory/room/${enc('#mas_nowhere:localhost')}`, { token });
     expect([res.status, res.body.errcode]).to.deep.equal([404, 'M_NOT_FOUND']);
   });
 
@@ -129,7 +131,8 @@ describe('e2e: matrix-appservice (a real AS library) as the application service'
     expect((await registerGhost('mas_eve')).status).to.equal(200);
     const created = await asGhost('POST', '/createRoom', '@mas_eve:localhost', { preset: 'public_chat' });
     expect(created.status).to.equal(200);
-    const query = await api.call('GET', `${C}/directory/room/${enc('#mas_elsewhere:localhost')}`);
+    const { token } = await api.register('gina');
+    const query = await api.call('GET', `${C}/directory/room/${enc('#mas_elsewhere:localhost')}`, { token });
     expect(query.status).to.equal(502);
     // Wait until the AS has turned a transaction away (its own request log says so).
     await eventually(() => (httpLog.some((line) => /PUT \/_matrix\/app\/v1\/transactions\/\S+ HTTP\/1.1" 403/.test(line)) ? true : undefined));

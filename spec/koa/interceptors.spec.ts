@@ -39,21 +39,21 @@ describe('koa/interceptors: client requests wait while the AS creates users and 
 
   describe('alias lookup', () => {
     it('asks the AS, which creates the room, then the homeserver answers 200', async () => {
-      const res = await app.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_real_chan:hs.test')}`);
+      const res = await app.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_real_chan:hs.test')}`, { token: 'syt_user' });
       expect(res.status).to.equal(200);
       expect(res.body.room_id).to.equal('!bridged:hs.test');
       expect(asked()).to.deep.equal(['#irc_real_chan:hs.test']);
     });
 
     it('gives the homeserver\'s 404 M_NOT_FOUND when the AS says no', async () => {
-      const res = await app.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_nothing:hs.test')}`);
+      const res = await app.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_nothing:hs.test')}`, { token: 'syt_user' });
       expect([res.status, res.body.errcode]).to.deep.equal([404, 'M_NOT_FOUND']);
       expect(asked()).to.deep.equal(['#irc_nothing:hs.test']);
     });
 
     it('asks nobody about aliases outside every namespace, or remote ones', async () => {
       for (const alias of ['#random:hs.test', '#irc_real_x:elsewhere.org']) {
-        const res = await app.call('GET', `/_matrix/client/v3/directory/room/${enc(alias)}`);
+        const res = await app.call('GET', `/_matrix/client/v3/directory/room/${enc(alias)}`, { token: 'syt_user' });
         expect(res.status, alias).to.equal(404);
       }
       expect(asked()).to.deep.equal([]);
@@ -62,7 +62,7 @@ describe('koa/interceptors: client requests wait while the AS creates users and 
     it('408 with a Matrix body within the deadline when the AS is down', async () => {
       await mock.down();
       const started = performance.now();
-      const res = await app.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_real_chan:hs.test')}`);
+      const res = await app.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_real_chan:hs.test')}`, { token: 'syt_user' });
       expect(performance.now() - started).to.be.below(DEADLINE_MS + SLACK_MS);
       expect([res.status, res.body.errcode]).to.deep.equal([408, 'M_UNKNOWN']);
       expect(res.body.error).to.be.a('string');
@@ -71,7 +71,7 @@ describe('koa/interceptors: client requests wait while the AS creates users and 
     it('408 within the deadline when the AS is slower than the deadline', async () => {
       mock.slow(5_000);
       const started = performance.now();
-      const res = await app.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_real_slow:hs.test')}`);
+      const res = await app.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_real_slow:hs.test')}`, { token: 'syt_user' });
       expect(performance.now() - started).to.be.below(DEADLINE_MS + SLACK_MS);
       expect(res.status).to.equal(408);
     });
@@ -83,7 +83,7 @@ describe('koa/interceptors: client requests wait while the AS creates users and 
     try {
       mock.slow(5_000);
       const started = performance.now();
-      const res = await strict.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_real_q:hs.test')}`);
+      const res = await strict.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_real_q:hs.test')}`, { token: 'syt_user' });
       expect(performance.now() - started).to.be.below(200 + SLACK_MS);
       expect(res.status).to.equal(408);
     } finally {
@@ -118,9 +118,9 @@ describe('koa/interceptors: client requests wait while the AS creates users and 
   });
 
   it('profile lookups wait for the user, and give the homeserver\'s 404 when the AS says no', async () => {
-    const ok = await app.call('GET', `/_matrix/client/v3/profile/${enc('@irc_real_carol:hs.test')}/displayname`);
+    const ok = await app.call('GET', `/_matrix/client/v3/profile/${enc('@irc_real_carol:hs.test')}/displayname`, { token: 'syt_user' });
     expect(ok.status).to.equal(200);
-    const missing = await app.call('GET', `/_matrix/client/v3/profile/${enc('@irc_ghost:hs.test')}`);
+    const missing = await app.call('GET', `/_matrix/client/v3/profile/${enc('@irc_ghost:hs.test')}`, { token: 'syt_user' });
     expect([missing.status, missing.body.errcode]).to.deep.equal([404, 'M_NOT_FOUND']);
     expect(asked()).to.deep.equal(['@irc_real_carol:hs.test', '@irc_ghost:hs.test']);
   });

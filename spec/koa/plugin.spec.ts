@@ -98,7 +98,9 @@ describe('appservices() plugin', () => {
 
   it('blocks an alias lookup while the AS creates the room, then answers with it', async () => {
     running = await mount(host, { registrations: [ircRegistration(mock.url)] });
-    const res = await request(`${running.url}/_matrix/client/v3/directory/room/${encodeURIComponent('#irc_#matrix:hs.test')}`);
+    const res = await request(`${running.url}/_matrix/client/v3/directory/room/${encodeURIComponent('#irc_#matrix:hs.test')}`, {
+      headers: { authorization: 'Bearer syt_user' },
+    });
     expect(res.statusCode).to.equal(200);
     expect(await res.body.json()).to.deep.equal({ room_id: '!bridged:hs.test', servers: ['hs.test'] });
     expect(mock.requests.map((r) => r.path)).to.deep.equal(['/_matrix/app/v1/rooms/%23irc_%23matrix%3Ahs.test']);
@@ -110,7 +112,9 @@ describe('appservices() plugin', () => {
       return MockAppService.start({ hsToken: HS_TOKEN });
     })();
     running = await mount(host, { registrations: [ircRegistration(mock.url)] });
-    const res = await request(`${running.url}/_matrix/client/v3/directory/room/${encodeURIComponent('#irc_nowhere:hs.test')}`);
+    const res = await request(`${running.url}/_matrix/client/v3/directory/room/${encodeURIComponent('#irc_nowhere:hs.test')}`, {
+      headers: { authorization: 'Bearer syt_user' },
+    });
     expect(res.statusCode).to.equal(404);
     expect(((await res.body.json()) as { errcode: string }).errcode).to.equal('M_NOT_FOUND');
   });

@@ -140,7 +140,7 @@ describe('koa/routes: third-party lookups', () => {
     const bare = await MockAppService.start({ hsToken: 'hs-bare', protocols: { ymca: { user_fields: [], location_fields: [], icon: '', instances: [{ desc: 'no network' }] } } });
     const own = await startApp({ registrations: [registration({ id: 'bare', url: bare.url, protocols: ['ymca'] })], deadlineMs: 1_000 });
     try {
-      const res = await own.call('GET', '/_matrix/client/v3/thirdparty/protocol/ymca');
+      const res = await own.call('GET', '/_matrix/client/v3/thirdparty/protocol/ymca', { token: 'syt_user' });
       expect(res.body.instances).to.deep.equal([{ desc: 'no network' }]);
     } finally {
       await own.close();
@@ -149,16 +149,16 @@ describe('koa/routes: third-party lookups', () => {
   });
 
   it('GET /thirdparty/protocol/{p} answers one protocol; 404 M_NOT_FOUND for an unknown one', async () => {
-    const res = await app.call('GET', '/_matrix/client/v3/thirdparty/protocol/irc');
+    const res = await app.call('GET', '/_matrix/client/v3/thirdparty/protocol/irc', { token: 'syt_user' });
     expect((res.body.instances as unknown[]).length).to.equal(2);
     expect(gitter.requests).to.have.length(0);
-    const unknown = await app.call('GET', '/_matrix/client/v3/thirdparty/protocol/xmpp');
+    const unknown = await app.call('GET', '/_matrix/client/v3/thirdparty/protocol/xmpp', { token: 'syt_user' });
     expect([unknown.status, unknown.body.errcode]).to.deep.equal([404, 'M_NOT_FOUND']);
   });
 
   it('leaves out an AS that fails, keeping the others\' answers', async () => {
     await oftc.down();
-    const res = await app.call('GET', '/_matrix/client/v3/thirdparty/protocol/irc');
+    const res = await app.call('GET', '/_matrix/client/v3/thirdparty/protocol/irc', { token: 'syt_user' });
     expect(res.status).to.equal(200);
     expect((res.body.instances as { network_id: string }[]).map((i) => i.network_id)).to.deep.equal(['libera']);
   });
@@ -179,13 +179,13 @@ describe('koa/routes: third-party lookups', () => {
 
   it('404 M_NOT_FOUND when no AS finds anything (users here), or no AS declares the protocol', async () => {
     for (const path of ['/_matrix/client/v3/thirdparty/user/irc', '/_matrix/client/v3/thirdparty/location/xmpp']) {
-      const res = await app.call('GET', path, { query: { nickname: 'bob' } });
+      const res = await app.call('GET', path, { token: 'syt_user', query: { nickname: 'bob' } });
       expect([res.status, res.body.errcode], path).to.deep.equal([404, 'M_NOT_FOUND']);
     }
   });
 
   it('GET /thirdparty/location?alias= asks every AS with protocols', async () => {
-    const res = await app.call('GET', '/_matrix/client/v3/thirdparty/location', { query: { alias: '#irc_libera:hs.test' } });
+    const res = await app.call('GET', '/_matrix/client/v3/thirdparty/location', { token: 'syt_user', query: { alias: '#irc_libera:hs.test' } });
     expect(res.status).to.equal(200);
     expect((res.body as unknown as unknown[]).length).to.equal(2);
     expect(gitter.requests.map((r) => r.path)).to.deep.equal(['/_matrix/app/v1/thirdparty/location']);

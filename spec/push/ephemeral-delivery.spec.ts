@@ -22,6 +22,7 @@ const SERVER = 'hs.test';
 /** Rooms and their joined members; `joinedRooms` only when `contextual` is asked for. */
 class RoomsHost implements Host {
   readonly serverName = SERVER;
+  authenticate = async (): Promise<null> => null;
   readonly members = new Map<string, Set<string>>();
   joinedRoomsCalls = 0;
   joinedRooms?: (userId: string) => Promise<string[]>;

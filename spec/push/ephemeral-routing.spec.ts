@@ -17,7 +17,7 @@ describe('ephemeralItems (AS API "Pushing EDUs": private read receipts)', () => 
   const c = registration('c', { rooms: ['!r:hs.test'], receiveEphemeral: true });
   const regs: Registration[] = [a, b, c];
   const interest = new Interest({
-    host: { serverName: 'hs.test', userExists: async () => false, resolveAlias: async () => null, roomAliases: async () => [], joinedMembers: async () => [] },
+    host: { serverName: 'hs.test', authenticate: async () => null, userExists: async () => false, resolveAlias: async () => null, roomAliases: async () => [], joinedMembers: async () => [] },
     registrations: regs,
     index: new NamespaceIndex(regs),
   });
@@ -67,7 +67,7 @@ describe('ephemeralItems (AS API "Pushing EDUs": private read receipts)', () => 
     const a2 = registration('a2', { users: ['@a_.*'], receiveEphemeral: true });
     const all = [a, a2, b];
     const local = new Interest({
-      host: { serverName: 'hs.test', userExists: async () => false, resolveAlias: async () => null, roomAliases: async () => [], joinedMembers: async () => [] },
+      host: { serverName: 'hs.test', authenticate: async () => null, userExists: async () => false, resolveAlias: async () => null, roomAliases: async () => [], joinedMembers: async () => [] },
       registrations: all,
       index: new NamespaceIndex(all),
     });

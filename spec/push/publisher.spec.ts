@@ -46,6 +46,7 @@ const host: Host = {
   userExists: async () => false,
   resolveAlias: async () => null,
   roomAliases: async () => [],
+  authenticate: async () => null,
   // Rooms named !slowN answer after N ms, so that interest resolves out of call order.
   joinedMembers: async (roomId) => {
     const ms = Number(/^!slow(\d+)/.exec(roomId)?.[1] ?? 0);

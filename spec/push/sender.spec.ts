@@ -22,6 +22,7 @@ const host: Host = {
   resolveAlias: async () => null,
   roomAliases: async () => [],
   joinedMembers: async () => [],
+  authenticate: async () => null,
 };
 
 /** Events sent by `@<prefix>_user`, so that exactly the AS owning that prefix wants them. */

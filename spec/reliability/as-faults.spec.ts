@@ -102,7 +102,7 @@ describe('reliability: AS faults behind the mounted plugin', function () {
 
   it('many clients blocked on a silent AS: all answered within the deadline, connections bounded by the pool', async () => {
     await faulty.set('silent');
-    const replies = await Promise.all(Array.from({ length: 40 }, (_, i) => call(hs.url, 'GET', alias(`#irc_crowd${i}:hs.test`))));
+    const replies = await Promise.all(Array.from({ length: 40 }, (_, i) => call(hs.url, 'GET', alias(`#irc_crowd${i}:hs.test`), { token: 'syt_user_token' })));
     for (const reply of replies) {
       expect(reply.status).to.equal(408);
       expect(reply.ms).to.be.below(DEADLINE_MS + SLACK_MS);
@@ -116,8 +116,8 @@ describe('reliability: AS faults behind the mounted plugin', function () {
       it('blocked client requests get a Matrix error within the deadline; the healthy AS is unaffected; a ping reports it; healing + ping recovers', async () => {
         await faulty.set(c.fault);
         const [bad, good] = await Promise.all([
-          call(hs.url, 'GET', alias('#irc_stuck:hs.test')),
-          call(hs.url, 'GET', alias('#ok_fine:hs.test')),
+          call(hs.url, 'GET', alias('#irc_stuck:hs.test'), { token: 'syt_user_token' }),
+          call(hs.url, 'GET', alias('#ok_fine:hs.test'), { token: 'syt_user_token' }),
         ]);
         expect(good.status, 'healthy AS lookup').to.equal(200);
         expect(good.body.room_id).to.equal('!ok_fine:hs.test');
@@ -142,7 +142,7 @@ describe('reliability: AS faults behind the mounted plugin', function () {
         await faulty.heal();
         const pong = await call(hs.url, 'POST', '/_matrix/client/v1/appservice/irc/ping', { token: asToken('irc'), body: {} });
         expect(pong.status).to.equal(200);
-        const after = await call(hs.url, 'GET', alias('#irc_after:hs.test'));
+        const after = await call(hs.url, 'GET', alias('#irc_after:hs.test'), { token: 'syt_user_token' });
         expect(after.status, JSON.stringify(after.body)).to.equal(200);
         expect(after.body.room_id).to.equal('!irc_after:hs.test');
       });

@@ -1,6 +1,6 @@
 /**
- * A real Koa app on loopback for the Koa specs: the plugin's middleware (auth, guards,
- * interceptors, routes, wrapped in matrixErrors) in front of a tiny "homeserver" that answers
+ * A real Koa app on loopback for the Koa specs: the plugin's middleware, built by the same
+ * `pluginChain()` that `appservices()` mounts, in front of a tiny "homeserver" that answers
  * from a ToyHost and echoes what the plugin left on ctx.state, with real Registry, NamespaceIndex,
  * ExistenceQueries and AppserviceClients talking to MockAppService ASes.
  */
@@ -10,11 +10,8 @@ import Koa from 'koa';
 import { request } from 'undici';
 import { AppserviceClient } from '../../../lib/client/appservice-client.ts';
 import { MatrixError } from '../../../lib/errors.ts';
-import { authMiddleware } from '../../../lib/koa/auth.ts';
-import { matrixErrors } from '../../../lib/koa/error-response.ts';
-import { guardsMiddleware } from '../../../lib/koa/guards.ts';
-import { interceptorsMiddleware } from '../../../lib/koa/interceptors.ts';
-import { routesMiddleware } from '../../../lib/koa/routes.ts';
+import { Interest } from '../../../lib/interest.ts';
+import { pluginChain } from '../../../lib/koa/chain.ts';
 import type { AppserviceContext, AppserviceState } from '../../../lib/koa/state.ts';
 import { NamespaceIndex } from '../../../lib/namespace/namespace-index.ts';
 import { ExistenceQueries } from '../../../lib/query/existence.ts';
@@ -87,13 +84,18 @@ export async function startApp(options: {
 
   const app = new Koa<AppserviceState, AppserviceContext>();
   app.silent = true;
+  const interest = new Interest({ host, registrations: options.registrations, index });
   app.use(
-    matrixErrors([
-      authMiddleware({ registry, index, host }),
-      guardsMiddleware({ index, host }),
-      interceptorsMiddleware({ queries, ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs }) }),
-      routesMiddleware({ registry, clientFor: (id) => clients.get(id), host, onPing: (id) => pinged.push(id), deadlineMs: options.deadlineMs ?? 2_000 }),
-    ]),
+    pluginChain({
+      registry,
+      index,
+      host,
+      queries,
+      interest,
+      clientFor: (id) => clients.get(id),
+      onPing: (id) => pinged.push(id),
+      ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs }),
+    }),
   );
   app.use(async (ctx) => homeserver(ctx, host, seen));
 

@@ -10,7 +10,10 @@ export class ToyHost implements KoaHost {
   readonly aliases = new Map<string, string>();
   readonly devices = new Set<string>();
   readonly directory: { appserviceId: string; networkId: string; roomId: string; visibility: 'public' | 'private' }[] = [];
+  /** Users' access tokens: `syt_<anything>` is a session of `@alice`, unless listed here otherwise. */
+  readonly sessions = new Map<string, { userId: string; deviceId?: string }>();
   userExistsCalls = 0;
+  authenticateCalls = 0;
   /** Leave undefined to model a host without an appservice room directory. */
   setRoomDirectoryVisibility?: KoaHost['setRoomDirectoryVisibility'];
 
@@ -38,6 +41,11 @@ export class ToyHost implements KoaHost {
 
   async joinedMembers(): Promise<string[]> {
     return [];
+  }
+
+  async authenticate(accessToken: string): Promise<{ userId: string; deviceId?: string } | null> {
+    this.authenticateCalls++;
+    return this.sessions.get(accessToken) ?? (accessToken.startsWith('syt_') ? { userId: `@alice:${this.serverName}` } : null);
   }
 
   async deviceExists(userId: string, deviceId: string): Promise<boolean> {

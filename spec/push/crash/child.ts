@@ -54,6 +54,7 @@ async function main(): Promise<void> {
     resolveAlias: async () => null,
     roomAliases: async () => [],
     joinedMembers: async () => [],
+    authenticate: async () => null,
   };
 
   const store = new SqliteStore(dbPath, { synchronous: 'normal' });

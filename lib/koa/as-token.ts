@@ -1,0 +1,122 @@
+/**
+ * Which access tokens a request carries and whether one of them is an application service's
+ * as_token. Worked out once per request and kept on the context: the fast path asks first, and
+ * auth reads the same answer instead of reading the headers and hashing the tokens again.
+ */
+import type { Context } from 'koa';
+import type { Registration } from '../registration/registration.ts';
+import { queryParams } from './query-params.ts';
+import { memoOf } from './request-memo.ts';
+
+/** Where the request's access token came from; `query` may repeat, which is never valid. */
+export interface AccessTokens {
+  header: string | undefined;
+  /** True when an Authorization header is present but is no `Bearer <token>`. */
+  malformedHeader: boolean;
+  query: readonly string[];
+}
+
+/** The request's as_token, if any, and where it was. */
+export interface TokenOwner {
+  readonly tokens: AccessTokens;
+  /** The AS whose as_token the request carries (header first). */
+  readonly appservice: Registration | undefined;
+  /** How many tokens the request carries, header and query together. */
+  readonly present: number;
+}
+
+/** How much token text the memory of users' tokens may hold (characters); it starts over beyond. */
+export const DEFAULT_REMEMBERED_TOKEN_CHARS = 1024 * 1024;
+/** At most this many users' tokens are remembered, whatever their size. */
+const MAX_REMEMBERED_TOKENS = 10_000;
+/** Users' tokens are tens of characters; a longer one is hashed each time rather than held. */
+const MAX_REMEMBERED_TOKEN_LENGTH = 1024;
+
+const NO_TOKENS: readonly string[] = [];
+const BEARER = /^Bearer +(\S+)\s*$/i;
+
+/**
+ * The access tokens of a request, from `Authorization: Bearer` and the `access_token` query.
+ *
+ * @example
+ * const { header, query } = accessTokens(ctx);
+ */
+export function accessTokens(ctx: Context): AccessTokens {
+  const memo = memoOf(ctx);
+  const known = memo.tokens as AccessTokens | undefined;
+  if (known !== undefined) return known;
+  const authorization = ctx.get('authorization');
+  let header: string | undefined;
+  let malformedHeader = false;
+  if (authorization !== '') {
+    const match = BEARER.exec(authorization);
+    if (match) header = match[1];
+    else malformedHeader = true;
+  }
+  const query = queryParams(ctx).get('access_token') ?? NO_TOKENS;
+  return (memo.tokens = { header, malformedHeader, query } satisfies AccessTokens);
+}
+
+/**
+ * Whether the request carries any access token at all (for the 401 `M_MISSING_TOKEN` of register/login).
+ *
+ * @example
+ * if (!hasAccessToken(ctx)) throw new MatrixError(401, 'M_MISSING_TOKEN', 'Missing access token.');
+ */
+export function hasAccessToken(ctx: Context): boolean {
+  const tokens = accessTokens(ctx);
+  return tokens.header !== undefined || tokens.malformedHeader || tokens.query.length > 0;
+}
+
+/**
+ * Finds the AS a request's token belongs to. Users' tokens come back request after request, so
+ * the ones already found to be no AS's are remembered and not hashed again. The memory is bounded
+ * in count and in characters (a client sending ever new 15 KB tokens must not grow it), and what
+ * it holds says nothing about any as_token.
+ *
+ * @example
+ * const owners = new TokenOwners(registry);
+ * if (owners.of(ctx).appservice !== undefined) ...
+ */
+export class TokenOwners {
+  readonly #registry: { byAsToken(token: string): Registration | undefined };
+  readonly #maxChars: number;
+  #userTokens = new Set<string>();
+  #chars = 0;
+
+  constructor(registry: { byAsToken(token: string): Registration | undefined }, options: { maxRememberedChars?: number } = {}) {
+    this.#registry = registry;
+    this.#maxChars = options.maxRememberedChars ?? DEFAULT_REMEMBERED_TOKEN_CHARS;
+  }
+
+  /** Characters of token text remembered now (for specs and metrics). */
+  get rememberedChars(): number {
+    return this.#chars;
+  }
+
+  /** The request's token owner, worked out on first use and kept on the context. */
+  of(ctx: Context): TokenOwner {
+    const memo = memoOf(ctx);
+    const known = memo.owner as TokenOwner | undefined;
+    if (known !== undefined) return known;
+    const tokens = accessTokens(ctx);
+    let appservice = tokens.header === undefined ? undefined : this.#lookup(tokens.header);
+    for (const token of tokens.query) appservice ??= this.#lookup(token);
+    const present = (tokens.header !== undefined || tokens.malformedHeader ? 1 : 0) + tokens.query.length;
+    return (memo.owner = { tokens, appservice, present } satisfies TokenOwner);
+  }
+
+  #lookup(token: string): Registration | undefined {
+    if (this.#userTokens.has(token)) return undefined;
+    const registration = this.#registry.byAsToken(token);
+    if (registration !== undefined) return registration;
+    if (token.length > MAX_REMEMBERED_TOKEN_LENGTH) return undefined;
+    if (this.#userTokens.size >= MAX_REMEMBERED_TOKENS || this.#chars + token.length > this.#maxChars) {
+      this.#userTokens = new Set();
+      this.#chars = 0;
+    }
+    this.#userTokens.add(token);
+    this.#chars += token.length;
+    return undefined;
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The plugin's middleware chain, built in one place so that what the specs mount is what
+ * production mounts:
+ *
+ *   route table match ─► auth ─► guards ─► routes ─► interceptors ─► alias-changes ─► homeserver
+ *
+ * The request's route (`routeOf`) says which parts act on it, and only those run: a request whose
+ * route is none of the plugin's and that carries no as_token skips the chain altogether (it only
+ * gets `ctx.ensureUser` / `ctx.ensureAlias`); an AS's request on such a route runs auth alone.
+ */
+import { MatrixError } from '../errors.ts';
+import type { Registration } from '../registration/registration.ts';
+import { aliasChangesMiddleware } from './alias-changes.ts';
+import { TokenOwners } from './as-token.ts';
+import { requestAuthenticator, type AuthDeps } from './auth.ts';
+import { matrixErrors, renderMatrixError, type ErrorLogger, type PluginMiddleware } from './error-response.ts';
+import { guardsMiddleware, type GuardDeps } from './guards.ts';
+import { askFor, attachEnsureHelpers, interceptorsMiddleware, type Queries } from './interceptors.ts';
+import { ROUTE_PARTS, routeOf, type ChainPart, type RouteName } from './route-table.ts';
+import { routesMiddleware, type RouteClient } from './routes.ts';
+
+/** Everything the chain's parts need; `appservices()` builds it from the loaded registrations. */
+export interface PluginChainDeps {
+  registry: AuthDeps['registry'] & { readonly all: readonly Registration[]; byId(id: string): Registration | undefined };
+  index: AuthDeps['index'] & GuardDeps['index'];
+  host: AuthDeps['host'];
+  queries: Queries;
+  interest: { forgetRoomAliases(roomId: string): void };
+  clientFor(asId: string): RouteClient | undefined;
+  /** Called after a successful ping: the AS is up. */
+  onPing?(asId: string): void;
+  /** Bound on each request's blocking queries, a ping and each third-party answer. */
+  deadlineMs?: number;
+  bodyLimitBytes?: number;
+  logger?: ErrorLogger;
+}
+
+/**
+ * The plugin's whole middleware: the fast path for requests that are not its business, else the
+ * chain wrapped so that what it throws is rendered as Matrix JSON.
+ *
+ * @example
+ * app.use(pluginChain({ registry, index, host, queries, interest, clientFor, deadlineMs: 10_000 }));
+ */
+export function pluginChain(deps: PluginChainDeps): PluginMiddleware {
+  const { registry, index, host, queries, interest, clientFor, onPing, deadlineMs, bodyLimitBytes, logger } = deps;
+  const limits = {
+    ...(deadlineMs === undefined ? {} : { deadlineMs }),
+    ...(bodyLimitBytes === undefined ? {} : { bodyLimitBytes }),
+  };
+  const ask = askFor({ queries, ...limits });
+  const owners = new TokenOwners(registry);
+  const authenticate = requestAuthenticator({ registry, index, host, owners });
+  const auth: PluginMiddleware = async (ctx, next) => {
+    const checking = authenticate(ctx);
+    if (checking !== undefined) await checking;
+    return next();
+  };
+  const parts: Record<ChainPart, PluginMiddleware> = {
+    guards: guardsMiddleware({ index, host, ...limits }),
+    routes: routesMiddleware({ registry, clientFor, host, ...limits, ...(onPing === undefined ? {} : { onPing }) }),
+    interceptors: interceptorsMiddleware({ queries, ...limits }, ask),
+    aliasChanges: aliasChangesMiddleware({ host, interest }),
+  };
+  const order: readonly ChainPart[] = ['guards', 'routes', 'interceptors', 'aliasChanges'];
+  const errorOptions = logger === undefined ? {} : { logger };
+  const chains = new Map<RouteName, PluginMiddleware>();
+  for (const [name, routeParts] of ROUTE_PARTS) {
+    const acting = order.filter((part) => routeParts.includes(part));
+    chains.set(name, acting.length === 0 ? authOnly : matrixErrors([auth, ...acting.map((part) => parts[part])], errorOptions));
+  }
+
+  // Downstream of the plugin only our own MatrixErrors (the 408 of ctx.ensureUser) are rendered.
+  const fast: PluginMiddleware = async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      if (!(err instanceof MatrixError)) throw err;
+      renderMatrixError(ctx, err);
+    }
+  };
+  // Auth alone needs no dispatcher: what it throws is ours, what the homeserver throws is not.
+  async function authOnly(ctx: Parameters<PluginMiddleware>[0], next: Parameters<PluginMiddleware>[1]): Promise<void> {
+    try {
+      const checking = authenticate(ctx);
+      if (checking !== undefined) await checking;
+    } catch (err) {
+      renderMatrixError(ctx, err, logger);
+      return;
+    }
+    try {
+      await next();
+    } catch (err) {
+      if (!(err instanceof MatrixError)) throw err;
+      renderMatrixError(ctx, err);
+    }
+  }
+  return (ctx, next) => {
+    attachEnsureHelpers(ctx, ask);
+    const route = routeOf(ctx);
+    if (route !== null && route.parts.length > 0) return chains.get(route.name)!(ctx, next);
+    // No part acts on the route: only an AS's request needs auth (identity assertion, `ts`).
+    if (owners.of(ctx).appservice !== undefined) return authOnly(ctx, next);
+    return fast(ctx, next);
+  };
+}
