@@ -152,3 +152,13 @@ export function resolveOptions(options: AppservicesOptions): ResolvedOptions {
   }
   return resolved;
 }
+
+/**
+ * Defaults of the push side (`Sender`, `Senders`), beside the backoff ones above: items per
+ * transaction by kind (the spec sets no limit; Synapse sends 100 of each) and how often a
+ * standby process tries to become an AS's sender (stores shared by several processes).
+ */
+export const pushDefaults = Object.freeze({
+  limits: Object.freeze({ event: 100, ephemeral: 100, toDevice: 100 }),
+  electIntervalMs: 1_000,
+});

@@ -10,7 +10,8 @@
  */
 import { expect } from 'chai';
 import { AppserviceClient } from '../../lib/client/appservice-client.ts';
-import { Senders, type FailedInfo } from '../../lib/push/sender.ts';
+import type { FailedInfo } from '../../lib/push/sender.ts';
+import { Senders } from '../../lib/push/senders.ts';
 import { MemoryStore } from '../../lib/store/memory-store.ts';
 import { testRegistration } from '../../lib/testing/registration.ts';
 import { FaultyAppService, type Fault } from './support/faulty-as.ts';

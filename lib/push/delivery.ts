@@ -1,0 +1,265 @@
+/**
+ * One term of a sender's delivery: a chain of steps, each deciding the next.
+ *
+ *   reread ──► send ──► (AS answered) ──► send the one created ahead ─┐
+ *     ▲  │       ▲  │                  └─► acknowledge (and create) ──┼─► send
+ *     │  ▼       │  └─ failed: backoff, same transaction again       └─► idle ─► create ─► send
+ *     │ create ──┘
+ *     └── a store failure whose outcome is unknown, or an in-flight mismatch
+ *
+ * `reread` asks the store what is in flight (after an election, a crash, a store failure):
+ * that transaction goes out again, same id and bytes, before any new batch is created.
+ */
+import type { BatchLimits, ItemKind, QueuedItem, Store, StoredTransaction } from '../store/store.ts';
+import type { Backoff } from './backoff.ts';
+
+/** `standby`: waiting to become the AS's sender (a store shared by several processes). */
+export type SenderState = 'standby' | 'idle' | 'sending' | 'backoff' | 'stopped';
+
+/** Sends one transaction body; resolves on any 2xx, rejects otherwise. Must honour the signal. */
+export type SendTransaction = (txnId: string, body: string, signal: AbortSignal) => Promise<void>;
+
+export interface SentInfo {
+  readonly asId: string;
+  readonly txnId: string;
+  readonly counts: Readonly<Record<ItemKind, number>>;
+  /** From the start of the successful attempt to the acknowledgement being stored (with the next transaction, when the store creates both at once). */
+  readonly durationMs: number;
+}
+
+export interface FailedInfo {
+  readonly asId: string;
+  /** Null when the store, not the AS, failed before a transaction existed. */
+  readonly txnId: string | null;
+  readonly error: unknown;
+  readonly failures: number;
+  readonly retryInMs: number;
+}
+
+/** What a delivery needs from the sender that runs it: its lifecycle, kept there. */
+export interface LoopControl {
+  /** False once stopping or once the sender lock is lost: every step then returns at once. */
+  isActive(): boolean;
+  /** Set by notify(): something may have been queued since the store last said "empty". */
+  dirty: boolean;
+  setState(state: SenderState): void;
+  /** Waits for a kick (notify, wake, stop) or, when given, until `ms` have passed. */
+  wait(ms?: number): Promise<void>;
+  /** The attempt in flight, so that stop() or a lost lock can abort it. */
+  setAttempt(controller: AbortController | null): void;
+}
+
+export interface DeliveryDeps {
+  readonly asId: string;
+  readonly store: Store;
+  readonly send: SendTransaction;
+  readonly limits: BatchLimits;
+  readonly build: (items: readonly QueuedItem[]) => string;
+  readonly backoff: Backoff;
+  readonly loop: LoopControl;
+  readonly onSent?: ((info: SentInfo) => void) | undefined;
+  readonly onFailed?: ((info: FailedInfo) => void) | undefined;
+}
+
+/** Sent by the AS, acknowledgement not stored yet: written while the next one is in flight. */
+interface Acknowledged {
+  readonly txn: StoredTransaction;
+  readonly started: number;
+}
+
+/** What the loop does next. */
+type Step =
+  | { readonly kind: 'reread' }
+  | { readonly kind: 'create' }
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'send'; readonly txn: StoredTransaction; readonly unstored: Acknowledged | null };
+
+const REREAD: Step = { kind: 'reread' };
+const CREATE: Step = { kind: 'create' };
+const IDLE: Step = { kind: 'idle' };
+const send = (txn: StoredTransaction, unstored: Acknowledged | null = null): Step => ({ kind: 'send', txn, unstored });
+
+/**
+ * The steps of delivery for one AS; `term()` runs them while the sender is active.
+ *
+ * @example
+ * const delivery = new Delivery({ asId: 'irc', store, send, limits, build, backoff, loop });
+ * await delivery.term(); // returns once loop.isActive() turns false
+ */
+export class Delivery {
+  readonly #d: DeliveryDeps;
+
+  constructor(deps: DeliveryDeps) {
+    this.#d = deps;
+  }
+
+  get #asId(): string {
+    return this.#d.asId;
+  }
+
+  /** Delivers until the sender stops or loses its lock; starts by re-reading the store. */
+  async term(): Promise<void> {
+    const loop = this.#d.loop;
+    loop.dirty = true;
+    loop.setState('sending');
+    // Re-read on every election: another process may have sent and acknowledged meanwhile.
+    let step: Step = REREAD;
+    while (loop.isActive()) step = await this.#take(step);
+  }
+
+  #take(step: Step): Promise<Step> {
+    switch (step.kind) {
+      case 'reread':
+        return this.#reread();
+      case 'create':
+        return this.#create();
+      case 'idle':
+        return this.#idle();
+      case 'send':
+        return this.#sendOne(step.txn, step.unstored);
+    }
+  }
+
+  /** The store's truth: the transaction in flight is resent before anything else. */
+  async #reread(): Promise<Step> {
+    let txn: StoredTransaction | null;
+    try {
+      txn = await this.#d.store.inFlight(this.#asId);
+    } catch (error) {
+      return this.#storeFailed(error, REREAD);
+    }
+    return txn === null ? CREATE : send(txn);
+  }
+
+  async #create(): Promise<Step> {
+    // Cleared before asking, so a notify() racing with an empty answer is not lost.
+    this.#d.loop.dirty = false;
+    let txn: StoredTransaction | null;
+    try {
+      txn = await this.#d.store.createTransaction(this.#asId, this.#d.limits, this.#d.build);
+    } catch (error) {
+      return this.#storeFailed(error, CREATE);
+    }
+    return txn === null ? IDLE : send(txn);
+  }
+
+  /** The queue was empty: wait for notify() unless something was queued meanwhile. */
+  async #idle(): Promise<Step> {
+    const loop = this.#d.loop;
+    if (!loop.dirty) {
+      loop.setState('idle');
+      await loop.wait();
+    }
+    return CREATE;
+  }
+
+  /** Sends `txn`; meanwhile stores the acknowledgement of the one before, when the AS answered it already. */
+  async #sendOne(txn: StoredTransaction, unstored: Acknowledged | null): Promise<Step> {
+    const loop = this.#d.loop;
+    loop.setState('sending');
+    const started = performance.now();
+    const controller = new AbortController();
+    loop.setAttempt(controller);
+    const sending = this.#beginSend(txn, controller.signal);
+    if (unstored !== null) {
+      try {
+        await this.#d.store.acknowledge(this.#asId, unstored.txn.txnId);
+      } catch (error) {
+        // As after a failed acknowledgeAndCreate: re-read the stored state, which still holds
+        // `unstored` in flight, so it is resent (the AS dedups by id) and then this one.
+        controller.abort(new Error('acknowledgement not stored'));
+        await sending.catch(() => {});
+        loop.setAttempt(null);
+        return this.#storeFailed(error, REREAD);
+      }
+      this.#reportSent(unstored);
+    }
+    try {
+      await sending;
+    } catch (error) {
+      if (loop.isActive()) await this.#failed(String(txn.txnId), error);
+      return send(txn);
+    } finally {
+      loop.setAttempt(null);
+    }
+    return this.#afterSent({ txn, started });
+  }
+
+  /** The AS has `sent`: send a transaction created ahead at once, or store the acknowledgement (and create the next). */
+  async #afterSent(sent: Acknowledged): Promise<Step> {
+    const { store, backoff, loop } = this.#d;
+    let next: Step;
+    try {
+      const ahead = store.nextStored && loop.isActive() ? await store.nextStored(this.#asId, sent.txn.txnId) : null;
+      if (ahead) {
+        backoff.succeed();
+        return send(ahead, sent);
+      }
+      next = await this.#acknowledge(sent.txn);
+    } catch (error) {
+      // Which part failed is unknown: re-read the stored state before anything else. If the
+      // acknowledgement was lost, inFlight() gives `sent` back and it is resent (the AS dedups
+      // by id); if it held, the queue goes on from the next batch.
+      return this.#storeFailed(error, REREAD);
+    }
+    backoff.succeed();
+    this.#reportSent(sent);
+    return next;
+  }
+
+  /**
+   * Acknowledges `sent`. When the store can, it also creates the next transaction in the same
+   * store transaction (one commit instead of two on the path every batch waits for).
+   */
+  async #acknowledge(sent: StoredTransaction): Promise<Step> {
+    const { store, loop } = this.#d;
+    if (!store.acknowledgeAndCreate || !loop.isActive()) {
+      await store.acknowledge(this.#asId, sent.txnId);
+      return CREATE;
+    }
+    // Cleared before asking, as for createTransaction: a notify() meanwhile sets it again.
+    loop.dirty = false;
+    const next = await store.acknowledgeAndCreate(this.#asId, sent.txnId, this.#d.limits, this.#d.build);
+    return next === null ? IDLE : send(next);
+  }
+
+  /** Starts sending `txn`; the request is written before this returns, as undici does. */
+  #beginSend(txn: StoredTransaction, signal: AbortSignal): Promise<void> {
+    let sending: Promise<void>;
+    try {
+      sending = this.#d.send(String(txn.txnId), txn.body, signal);
+    } catch (error) {
+      sending = Promise.reject(error);
+    }
+    // Awaited later, possibly after the acknowledgement: not an unhandled rejection meanwhile.
+    sending.catch(() => {});
+    return sending;
+  }
+
+  /** A store call failed: back off, then go on with `then`. */
+  async #storeFailed(error: unknown, then: Step): Promise<Step> {
+    if (this.#d.loop.isActive()) await this.#failed(null, error);
+    return then;
+  }
+
+  async #failed(txnId: string | null, error: unknown): Promise<void> {
+    const { backoff, loop } = this.#d;
+    const asked = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
+    const retryInMs = backoff.fail(typeof asked === 'number' ? asked : undefined);
+    call(this.#d.onFailed, { asId: this.#asId, txnId, error, failures: backoff.failures, retryInMs });
+    loop.setState('backoff');
+    await loop.wait(retryInMs);
+  }
+
+  #reportSent({ txn, started }: Acknowledged): void {
+    call(this.#d.onSent, { asId: this.#asId, txnId: String(txn.txnId), counts: txn.counts, durationMs: performance.now() - started });
+  }
+}
+
+function call<T>(hook: ((info: T) => void) | undefined, info: T): void {
+  try {
+    hook?.(info);
+  } catch {
+    // A metrics hook must never stop delivery.
+  }
+}
