@@ -10,6 +10,7 @@
  * `reread` asks the store what is in flight (after an election, a crash, a store failure):
  * that transaction goes out again, same id and bytes, before any new batch is created.
  */
+import { InFlightMismatchError } from '../errors.ts';
 import type { BatchLimits, ItemKind, QueuedItem, Store, StoredTransaction } from '../store/store.ts';
 import type { Backoff } from './backoff.ts';
 
@@ -88,6 +89,8 @@ const send = (txn: StoredTransaction, unstored: Acknowledged | null = null): Ste
  */
 export class Delivery {
   readonly #d: DeliveryDeps;
+  /** In-flight mismatches since the last transaction the store gave out to send. */
+  #surprises = 0;
 
   constructor(deps: DeliveryDeps) {
     this.#d = deps;
@@ -128,7 +131,9 @@ export class Delivery {
     } catch (error) {
       return this.#storeFailed(error, REREAD);
     }
-    return txn === null ? CREATE : send(txn);
+    if (txn === null) return CREATE;
+    this.#surprises = 0;
+    return send(txn);
   }
 
   async #create(): Promise<Step> {
@@ -236,9 +241,20 @@ export class Delivery {
     return sending;
   }
 
-  /** A store call failed: back off, then go on with `then`. */
+  /**
+   * A store call failed. A refusal because a transaction is in flight means the store knows
+   * something this sender does not (another writer, a late commit of a dead sender): re-read
+   * its truth and carry on at once. Anything else backs off, then goes on with `then`.
+   */
   async #storeFailed(error: unknown, then: Step): Promise<Step> {
-    if (this.#d.loop.isActive()) await this.#failed(null, error);
+    if (!this.#d.loop.isActive()) return then;
+    if (error instanceof InFlightMismatchError) {
+      // A store that keeps refusing while its re-read shows nothing in flight would make this a
+      // busy loop: a second surprise with no send in between backs off like any other failure.
+      if (++this.#surprises > 1) await this.#failed(null, error);
+      return REREAD;
+    }
+    await this.#failed(null, error);
     return then;
   }
 

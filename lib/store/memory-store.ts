@@ -1,4 +1,4 @@
-import { StoreError } from '../errors.ts';
+import { InFlightMismatchError, StoreError } from '../errors.ts';
 import { checkEnqueueItems, checkLimits, uniqueAsIds } from './check-input.ts';
 import { TRANSACTIONS_AHEAD } from './sqlite-statements.ts';
 import type {
@@ -133,7 +133,7 @@ export class MemoryStore implements Store {
     const queue = this.#queues.get(asId);
     if (!queue) return null;
     if (queue.stored.length > 0) {
-      throw new StoreError(`appservice "${asId}" already has transaction ${queue.stored[0]!.txn.txnId} in flight`);
+      throw new InFlightMismatchError(asId, String(queue.stored[0]!.txn.txnId));
     }
     const created: { txn: StoredTransaction; size: number }[] = [];
     let start = queue.head;

@@ -5,7 +5,7 @@
  * so nothing here is built per call.
  */
 import type Database from 'better-sqlite3';
-import { StoreError } from '../errors.ts';
+import { InFlightMismatchError } from '../errors.ts';
 import { uniqueAsIds } from './check-input.ts';
 import type { Backlog, BatchLimits, EnqueueItem, ItemKind, QueuedItem, StoredTransaction } from './store.ts';
 
@@ -170,7 +170,7 @@ export function sqliteOperations(db: Database.Database, relaxAcknowledgements: b
 
   function create(asId: string, limits: BatchLimits, build: Build, ahead = 0): StoredTransaction | null {
     const current = s.inFlightId.get(asId);
-    if (current !== undefined) throw new StoreError(`appservice "${asId}" already has transaction ${current} in flight`);
+    if (current !== undefined) throw new InFlightMismatchError(asId, String(current));
     const first = createOne(asId, 0, limits, build);
     // Full transactions after it, created now in the same commit (see acknowledgeAndCreate).
     for (let last = first, n = 0; last?.full && n < ahead; n++) last = createOne(asId, last.lastSeq, limits, build);
