@@ -27,6 +27,9 @@ export function checkLimits(limits: BatchLimits): void {
       throw new TypeError(`createTransaction(): limits.${kind} must be a positive integer`);
     }
   }
+  if (limits.bytes !== undefined && (!Number.isSafeInteger(limits.bytes) || limits.bytes < 1)) {
+    throw new TypeError('createTransaction(): limits.bytes must be a positive integer when given');
+  }
 }
 
 /** An AS named twice in one item still gets the item once. */

@@ -1,5 +1,7 @@
 import { InFlightMismatchError, StoreError } from '../errors.ts';
+import { fitsBytes, itemBytes } from './batch-bytes.ts';
 import { checkEnqueueItems, checkLimits, uniqueAsIds } from './check-input.ts';
+import type { DeadLetter, OversizeSupport } from './dead-letters.ts';
 import { TRANSACTIONS_AHEAD } from './sqlite-statements.ts';
 import type {
   Backlog,
@@ -50,10 +52,12 @@ const COMPACT_AT = 1024;
  * await store.acknowledge('irc', txn!.txnId);
  * ```
  */
-export class MemoryStore implements Store {
+export class MemoryStore implements Store, OversizeSupport {
   #state: 'new' | 'open' | 'closed' = 'new';
   readonly #queues = new Map<string, AsQueue>();
   #nextSeq = 1;
+  readonly #deadLetters = new Map<string, DeadLetter[]>();
+  #nextDeadLetterId = 1;
 
   async open(): Promise<void> {
     if (this.#state === 'closed') throw new StoreError('memory store: cannot reopen a closed store');
@@ -141,12 +145,15 @@ export class MemoryStore implements Store {
       const counts: Record<ItemKind, number> = { event: 0, ephemeral: 0, toDevice: 0 };
       const items: QueuedItem[] = [];
       let full = false;
+      let bytes = 0;
       for (let i = start; i < queue.entries.length; i++) {
         const entry = queue.entries[i]!;
-        if (counts[entry.kind] >= limits[entry.kind]) {
+        const size = limits.bytes === undefined ? 0 : itemBytes(entry.json);
+        if (counts[entry.kind] >= limits[entry.kind] || !fitsBytes(limits, items.length, bytes, size)) {
           full = true;
           break;
         }
+        bytes += size;
         counts[entry.kind]++;
         items.push({ seq: entry.seq, kind: entry.kind, json: entry.json });
       }
@@ -164,6 +171,65 @@ export class MemoryStore implements Store {
     return created[0]!.txn;
   }
 
+  /** See `OversizeSupport.replaceInFlight` (lib/store/dead-letters.ts). */
+  async replaceInFlight(
+    asId: string,
+    txnId: number,
+    limits: BatchLimits,
+    build: (items: readonly QueuedItem[]) => string,
+  ): Promise<StoredTransaction | null> {
+    this.#assertOpen();
+    checkLimits(limits);
+    const queue = this.#queues.get(asId);
+    if (queue?.stored[0]?.txn.txnId !== txnId) return null;
+    const dropped = queue.stored;
+    queue.stored = [];
+    try {
+      return this.#create(asId, limits, build, 0);
+    } catch (error) {
+      queue.stored = dropped; // all or nothing, as in a store transaction
+      throw error;
+    }
+  }
+
+  /** See `OversizeSupport.setAside` (lib/store/dead-letters.ts). */
+  async setAside(asId: string, txnId: number, reason: string): Promise<number> {
+    this.#assertOpen();
+    const queue = this.#queues.get(asId);
+    const first = queue?.stored[0];
+    if (!first || first.txn.txnId !== txnId) return 0;
+    const letters = this.#deadLetters.get(asId) ?? [];
+    for (const entry of queue!.entries.slice(queue!.head, queue!.head + first.size)) {
+      letters.push({ id: this.#nextDeadLetterId++, asId, kind: entry.kind, json: entry.json, txnId, reason, setAsideAt: Date.now() });
+    }
+    this.#deadLetters.set(asId, letters);
+    await this.acknowledge(asId, txnId);
+    return first.size;
+  }
+
+  async deadLetters(asId: string): Promise<readonly DeadLetter[]> {
+    this.#assertOpen();
+    return [...(this.#deadLetters.get(asId) ?? [])];
+  }
+
+  async replayDeadLetter(asId: string, id: number): Promise<boolean> {
+    const letter = this.#takeDeadLetter(asId, id);
+    if (letter === undefined) return false;
+    await this.enqueue([{ kind: letter.kind, json: letter.json, asIds: [asId] }]);
+    return true;
+  }
+
+  async dropDeadLetter(asId: string, id: number): Promise<boolean> {
+    return this.#takeDeadLetter(asId, id) !== undefined;
+  }
+
+  #takeDeadLetter(asId: string, id: number): DeadLetter | undefined {
+    this.#assertOpen();
+    const letters = this.#deadLetters.get(asId) ?? [];
+    const index = letters.findIndex((letter) => letter.id === id);
+    return index < 0 ? undefined : letters.splice(index, 1)[0];
+  }
+
   async backlog(asId: string): Promise<Backlog> {
     this.#assertOpen();
     const queue = this.#queues.get(asId);
@@ -174,6 +240,7 @@ export class MemoryStore implements Store {
   async close(): Promise<void> {
     this.#state = 'closed';
     this.#queues.clear();
+    this.#deadLetters.clear();
   }
 
   #queue(asId: string): AsQueue {

@@ -6,6 +6,7 @@
  */
 import type Database from 'better-sqlite3';
 import { InFlightMismatchError } from '../errors.ts';
+import { fitsBytes, itemBytes } from './batch-bytes.ts';
 import { uniqueAsIds } from './check-input.ts';
 import type { Backlog, BatchLimits, EnqueueItem, ItemKind, QueuedItem, StoredTransaction } from './store.ts';
 
@@ -143,15 +144,18 @@ export function sqliteOperations(db: Database.Database, relaxAcknowledgements: b
     const counts: Record<ItemKind, number> = { event: 0, ephemeral: 0, toDevice: 0 };
     const items: QueuedItem[] = [];
     let full = false;
+    let bytes = 0;
     // One more than the largest limit: a queue of one kind (the usual case) takes a single read.
     const chunk = Math.max(limits.event, limits.ephemeral, limits.toDevice) + 1;
     for (let after = afterSeq; !full; ) {
       const rows = s.pending.all(asId, after, chunk);
       for (const [seq, kind, json] of rows) {
-        if (counts[kind] >= limits[kind]) {
+        const size = limits.bytes === undefined ? 0 : itemBytes(json);
+        if (counts[kind] >= limits[kind] || !fitsBytes(limits, items.length, bytes, size)) {
           full = true;
           break;
         }
+        bytes += size;
         counts[kind]++;
         items.push({ seq, kind, json });
       }

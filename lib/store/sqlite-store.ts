@@ -1,6 +1,8 @@
 import Database from 'better-sqlite3';
 import { StoreError } from '../errors.ts';
 import { checkEnqueueItems, checkLimits } from './check-input.ts';
+import type { DeadLetter, OversizeSupport } from './dead-letters.ts';
+import { sqliteDeadLetters, type SqliteDeadLetters } from './dead-letters-sqlite.ts';
 import { GroupCommit } from './group-commit.ts';
 import { sqliteOperations, toStoredTransaction, type PendingEnqueue, type SqliteOperations } from './sqlite-statements.ts';
 import { migrateSqlite, sqliteSchemaVersion } from './migrations/migrate-sqlite.ts';
@@ -40,11 +42,12 @@ export interface SqliteStoreOptions {
  * await store.close();
  * ```
  */
-export class SqliteStore implements Store {
+export class SqliteStore implements Store, OversizeSupport {
   readonly #path: string;
   readonly #synchronous: 'full' | 'normal';
   #db: Database.Database | null = null;
   #ops: SqliteOperations | null = null;
+  #deadLetterOps: SqliteDeadLetters | null = null;
   #state: 'new' | 'open' | 'closing' | 'closed' = 'new';
   #closed: Promise<void> | null = null;
   readonly #group = new GroupCommit<PendingEnqueue>((batch) => this.#commitEnqueues(batch));
@@ -160,6 +163,41 @@ export class SqliteStore implements Store {
     return outcome.txn;
   }
 
+  /** See `OversizeSupport` (lib/store/dead-letters.ts) for this and the dead-letter methods below. */
+  async replaceInFlight(asId: string, txnId: number, limits: BatchLimits, build: (items: readonly QueuedItem[]) => string): Promise<StoredTransaction | null> {
+    const dead = this.#deadLetters();
+    checkLimits(limits);
+    return this.#sql('replaceInFlight', () => dead.replaceInFlight(asId, txnId, limits, build));
+  }
+
+  async setAside(asId: string, txnId: number, reason: string): Promise<number> {
+    const dead = this.#deadLetters();
+    return this.#sql('setAside', () => dead.setAside(asId, txnId, reason));
+  }
+
+  async deadLetters(asId: string): Promise<readonly DeadLetter[]> {
+    const dead = this.#deadLetters();
+    return this.#sql('deadLetters', () => dead.list(asId));
+  }
+
+  async replayDeadLetter(asId: string, id: number): Promise<boolean> {
+    const dead = this.#deadLetters();
+    // Behind the enqueues still gathering, so the replayed item is queued after them.
+    await this.#group.flush();
+    return this.#sql('replayDeadLetter', () => dead.replay(asId, id));
+  }
+
+  async dropDeadLetter(asId: string, id: number): Promise<boolean> {
+    const dead = this.#deadLetters();
+    return this.#sql('dropDeadLetter', () => dead.drop(asId, id));
+  }
+
+  #deadLetters(): SqliteDeadLetters {
+    const ops = this.#open();
+    this.#deadLetterOps ??= this.#sql('deadLetters', () => sqliteDeadLetters(this.#db!, ops));
+    return this.#deadLetterOps;
+  }
+
   async backlog(asId: string): Promise<Backlog> {
     const ops = this.#open();
     return this.#sql('backlog', () => ops.backlog(asId));
@@ -180,6 +218,7 @@ export class SqliteStore implements Store {
       this.#db?.close();
       this.#db = null;
       this.#ops = null;
+      this.#deadLetterOps = null;
       this.#state = 'closed';
     }
   }

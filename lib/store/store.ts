@@ -32,6 +32,11 @@ export interface BatchLimits {
   readonly event: number;
   readonly ephemeral: number;
   readonly toDevice: number;
+  /**
+   * Optional cap on the UTF-8 bytes of a transaction's items' JSON (see lib/store/batch-bytes.ts):
+   * the batch stops before the item that would pass it, but always takes at least one item.
+   */
+  readonly bytes?: number;
 }
 
 /** A stored transaction: sent with this id and these exact bytes until acknowledged. */

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { afterEach, beforeEach, describe, it } from 'mocha';
 import { StoreError } from '../errors.ts';
 import type { BatchLimits, EnqueueItem, ItemKind, QueuedItem, Store, StoredTransaction } from '../store/store.ts';
+import { oversizeContractTests } from './oversize-contract.ts';
 
 /** What `makeStore` gives the suite for each test. */
 export interface StoreContractSubject {
@@ -435,5 +436,7 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
       expect(await rejection(store.backlog('a'))).to.be.instanceOf(StoreError);
       expect(await rejection(store.createTransaction('a', LIMITS, build))).to.be.instanceOf(StoreError);
     });
+
+    oversizeContractTests(makeStore);
   });
 }
