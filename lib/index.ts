@@ -17,6 +17,7 @@ export { Registry } from './registration/registry.ts';
 export { NamespaceIndex, type NamespaceMatch } from './namespace/namespace-index.ts';
 export { MemoryStore } from './store/memory-store.ts';
 export type { Store, EnqueueItem, QueuedItem, StoredTransaction, BatchLimits, Backlog, ItemKind } from './store/store.ts';
+export type { DeadLetter, OversizeSupport } from './store/dead-letters.ts';
 export {
   KoaAppserviceError,
   RegistrationError,

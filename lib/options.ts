@@ -47,6 +47,8 @@ export interface AppservicesOptions {
   readonly bodyTimeoutMs?: number;
   /** Larger answers from an AS are refused. Default 1 MiB. */
   readonly maxResponseBytes?: number;
+  /** A pushed transaction's body stays under this (an AS answering 413 gets smaller ones). Default 1 000 000. */
+  readonly maxTransactionBytes?: number;
   /** Where the plugin logs. Default: silent. A pino logger fits. */
   readonly logger?: Logger;
   /** A prom-client registry to put the plugin's metrics on (see lib/metrics.ts). Default: no metrics. */
@@ -65,6 +67,7 @@ export interface ResolvedOptions {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly maxResponseBytes: number;
+  readonly maxTransactionBytes: number;
   readonly databasePath: string;
 }
 
@@ -80,6 +83,7 @@ export const defaults: ResolvedOptions = Object.freeze({
   headersTimeoutMs: 30_000,
   bodyTimeoutMs: 30_000,
   maxResponseBytes: 1024 * 1024,
+  maxTransactionBytes: 1_000_000,
   databasePath: './appservice.db',
 });
 
@@ -145,6 +149,7 @@ export function resolveOptions(options: AppservicesOptions): ResolvedOptions {
     headersTimeoutMs: positiveInteger(options, 'headersTimeoutMs'),
     bodyTimeoutMs: positiveInteger(options, 'bodyTimeoutMs'),
     maxResponseBytes: positiveInteger(options, 'maxResponseBytes'),
+    maxTransactionBytes: positiveInteger(options, 'maxTransactionBytes'),
     databasePath: options.databasePath ?? defaults.databasePath,
   };
   if (resolved.backoffMaxMs < resolved.backoffInitialMs) {
@@ -161,4 +166,18 @@ export function resolveOptions(options: AppservicesOptions): ResolvedOptions {
 export const pushDefaults = Object.freeze({
   limits: Object.freeze({ event: 100, ephemeral: 100, toDevice: 100 }),
   electIntervalMs: 1_000,
+});
+
+/**
+ * Push defaults beyond the counts above. `maxTransactionBytes`: a transaction body stays under
+ * 1 000 000 bytes, below the request limits ASes commonly sit behind: nginx's default
+ * `client_max_body_size 1m` and aiohttp's default `client_max_size` of 1 MiB (mautrix-python
+ * bridges), and matrix-appservice-node's 5 000 000. Everyday traffic (events of a few KB, 100 per
+ * transaction) stays far below it; it binds only on bursts of large events. `attemptTimeoutMs`:
+ * one attempt to send a transaction is given up after this, below the AS client's 30 s headers
+ * timeout, so that a hung AS gets several attempts a minute rather than one.
+ */
+export const pushLimitDefaults = Object.freeze({
+  maxTransactionBytes: defaults.maxTransactionBytes,
+  attemptTimeoutMs: 15_000,
 });

@@ -47,9 +47,14 @@ interface CallOptions {
   readonly body?: string;
   readonly query?: Readonly<Record<string, string>>;
   readonly signal?: AbortLike | undefined;
+  /** A 2xx answer's body is read by no one: discard it unread, whatever its size. */
+  readonly discardSuccessBody?: boolean;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
+/** A discarded answer body is read this far, for this long, to keep its connection; then dropped. */
+const DISCARD_LIMIT_BYTES = 64 * 1024;
+const DISCARD_WITHIN_MS = 1_000;
 
 /**
  * @example
@@ -130,7 +135,8 @@ export class AppserviceClient {
    * await client.sendTransaction('42', JSON.stringify({ events: [event] }));
    */
   async sendTransaction(txnId: string, body: string, signal?: AbortLike): Promise<void> {
-    const res = await this.#call('PUT', asRoutes.transaction(txnId), { body, signal });
+    // Any 2xx is success, whatever its body (the spec's `{}`, or a bridge's megabytes of debug).
+    const res = await this.#call('PUT', asRoutes.transaction(txnId), { body, signal, discardSuccessBody: true });
     if (!isSuccess(res.status)) throw this.#statusError('PUT', res);
   }
 
@@ -247,6 +253,12 @@ export class AppserviceClient {
       response = await pool.request(request);
     } catch (error) {
       throw this.#transportError(method, fullPath, error, options.signal);
+    }
+    if (options.discardSuccessBody === true && isSuccess(response.statusCode)) {
+      // The status is the verdict: nothing waits for the body. A small one is drained so that the
+      // connection is reused; a large, slow or endless one is dropped with its socket.
+      void response.body.dump({ limit: DISCARD_LIMIT_BYTES, signal: AbortSignal.timeout(DISCARD_WITHIN_MS) }).catch(() => {});
+      return { status: response.statusCode, text: '', json: undefined, retryAfterMs: undefined, path: fullPath };
     }
     let text: string;
     try {

@@ -22,6 +22,7 @@ import { ExistenceQueries, type EnsureOptions, type QueryResult } from '../query
 import { loadRegistrations } from '../registration/load.ts';
 import type { Registration } from '../registration/registration.ts';
 import { Registry } from '../registration/registry.ts';
+import { withOversizeSupport, type DeadLetter } from '../store/dead-letters.ts';
 import type { EnqueueOptions, Store } from '../store/store.ts';
 import { aliasChangesMiddleware } from './alias-changes.ts';
 import { accessTokens, authMiddleware } from './auth.ts';
@@ -55,6 +56,15 @@ export interface Appservices {
    * `/directory/room/{alias}` and alias state events are noticed without this.
    */
   roomAliasesChanged(roomId: string): void;
+  /**
+   * Items an AS refused even alone (413, too large), set aside so that its queue moves on; oldest
+   * first. Empty when the store keeps no dead letters (MemoryStore and SqliteStore do).
+   */
+  deadLetters(asId: string): Promise<readonly DeadLetter[]>;
+  /** Queues a dead letter again at the end of its AS's queue (after the AS raised its limit). False when unknown. */
+  replayDeadLetter(asId: string, id: number): Promise<boolean>;
+  /** Forgets a dead letter. False when unknown. */
+  dropDeadLetter(asId: string, id: number): Promise<boolean>;
   /** The loaded registrations: by id, by as_token, by sender. */
   readonly registry: Registry;
   readonly store: Store;
@@ -145,6 +155,12 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
     },
     {
       backoff: { initialMs: resolved.backoffInitialMs, maxMs: resolved.backoffMaxMs },
+      maxTransactionBytes: resolved.maxTransactionBytes,
+      onDeadLetter: ({ asId, txnId, items, bytes, reason }) => {
+        metrics?.deadLettered(asId, items);
+        // Sizes and ids only: an event's content never reaches a log.
+        logger.warn({ asId, txnId, items, bytes, reason }, 'koa-appservice: the appservice refused an item even alone; set aside as a dead letter');
+      },
       onSent: ({ asId, counts }) => metrics?.transactionSent(asId, counts),
       onFailed: ({ asId, txnId, error, failures, retryInMs }) => {
         metrics?.transactionFailed(asId);
@@ -249,6 +265,13 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
     ensureUser: timedQueries.ensureUser,
     ensureAlias: timedQueries.ensureAlias,
     roomAliasesChanged: (roomId) => interest.forgetRoomAliases(roomId),
+    deadLetters: async (asId) => (await withOversizeSupport(store)?.deadLetters(asId)) ?? [],
+    replayDeadLetter: async (asId, id) => {
+      const replayed = (await withOversizeSupport(store)?.replayDeadLetter(asId, id)) ?? false;
+      if (replayed) senders.notify([asId]);
+      return replayed;
+    },
+    dropDeadLetter: async (asId, id) => (await withOversizeSupport(store)?.dropDeadLetter(asId, id)) ?? false,
     registry,
     store,
     close: () => {

@@ -11,55 +11,34 @@
  * that transaction goes out again, same id and bytes, before any new batch is created.
  */
 import { InFlightMismatchError } from '../errors.ts';
-import type { BatchLimits, ItemKind, QueuedItem, Store, StoredTransaction } from '../store/store.ts';
+import type { QueuedItem, Store, StoredTransaction } from '../store/store.ts';
 import type { Backoff } from './backoff.ts';
-
-/** `standby`: waiting to become the AS's sender (a store shared by several processes). */
-export type SenderState = 'standby' | 'idle' | 'sending' | 'backoff' | 'stopped';
-
-/** Sends one transaction body; resolves on any 2xx, rejects otherwise. Must honour the signal. */
-export type SendTransaction = (txnId: string, body: string, signal: AbortSignal) => Promise<void>;
-
-export interface SentInfo {
-  readonly asId: string;
-  readonly txnId: string;
-  readonly counts: Readonly<Record<ItemKind, number>>;
-  /** From the start of the successful attempt to the acknowledgement being stored (with the next transaction, when the store creates both at once). */
-  readonly durationMs: number;
-}
-
-export interface FailedInfo {
-  readonly asId: string;
-  /** Null when the store, not the AS, failed before a transaction existed. */
-  readonly txnId: string | null;
-  readonly error: unknown;
-  readonly failures: number;
-  readonly retryInMs: number;
-}
-
-/** What a delivery needs from the sender that runs it: its lifecycle, kept there. */
-export interface LoopControl {
-  /** False once stopping or once the sender lock is lost: every step then returns at once. */
-  isActive(): boolean;
-  /** Set by notify(): something may have been queued since the store last said "empty". */
-  dirty: boolean;
-  setState(state: SenderState): void;
-  /** Waits for a kick (notify, wake, stop) or, when given, until `ms` have passed. */
-  wait(ms?: number): Promise<void>;
-  /** The attempt in flight, so that stop() or a lost lock can abort it. */
-  setAttempt(controller: AbortController | null): void;
-}
+import type { Oversize } from './oversize.ts';
+import { callHook, type FailedInfo, type LoopControl, type SendTransaction, type SentInfo } from './sender-types.ts';
 
 export interface DeliveryDeps {
   readonly asId: string;
   readonly store: Store;
   readonly send: SendTransaction;
-  readonly limits: BatchLimits;
+  /** The batch limits (counts and bytes) and what to do with a 413. */
+  readonly oversize: Oversize;
   readonly build: (items: readonly QueuedItem[]) => string;
+  /** One attempt is abandoned (and retried after the backoff) when the AS has not answered by then. */
+  readonly attemptTimeoutMs: number;
   readonly backoff: Backoff;
   readonly loop: LoopControl;
   readonly onSent?: ((info: SentInfo) => void) | undefined;
   readonly onFailed?: ((info: FailedInfo) => void) | undefined;
+}
+
+/**
+ * The reason an attempt is aborted when the AS is known to be back (it pinged): the attempt in
+ * flight may hang on a connection the AS has lost, so it is resent at once, without a backoff.
+ */
+export class ResendNow extends Error {
+  constructor() {
+    super('the appservice is back: resending at once');
+  }
 }
 
 /** Sent by the AS, acknowledgement not stored yet: written while the next one is in flight. */
@@ -141,7 +120,7 @@ export class Delivery {
     this.#d.loop.dirty = false;
     let txn: StoredTransaction | null;
     try {
-      txn = await this.#d.store.createTransaction(this.#asId, this.#d.limits, this.#d.build);
+      txn = await this.#d.store.createTransaction(this.#asId, this.#d.oversize.limits, this.#d.build);
     } catch (error) {
       return this.#storeFailed(error, CREATE);
     }
@@ -165,7 +144,7 @@ export class Delivery {
     const started = performance.now();
     const controller = new AbortController();
     loop.setAttempt(controller);
-    const sending = this.#beginSend(txn, controller.signal);
+    const sending = this.#beginSend(txn, controller);
     if (unstored !== null) {
       try {
         await this.#d.store.acknowledge(this.#asId, unstored.txn.txnId);
@@ -182,12 +161,29 @@ export class Delivery {
     try {
       await sending;
     } catch (error) {
-      if (loop.isActive()) await this.#failed(String(txn.txnId), error);
-      return send(txn);
+      if (!loop.isActive() || controller.signal.reason instanceof ResendNow) return send(txn);
+      return this.#sendFailed(txn, error);
     } finally {
       loop.setAttempt(null);
     }
     return this.#afterSent({ txn, started });
+  }
+
+  /** The AS did not take `txn`: a 413 splits it or sets it aside; anything else backs off and resends it. */
+  async #sendFailed(txn: StoredTransaction, error: unknown): Promise<Step> {
+    const status = (error as { status?: unknown } | null)?.status;
+    if (status === 413) {
+      let outcome;
+      try {
+        outcome = await this.#d.oversize.refused(txn, status);
+      } catch (storeError) {
+        return this.#storeFailed(storeError, REREAD);
+      }
+      if (outcome.next === 'send') return send(outcome.txn);
+      if (outcome.next === 'reread') return REREAD;
+    }
+    await this.#failed(String(txn.txnId), error);
+    return send(txn);
   }
 
   /** The AS has `sent`: send a transaction created ahead at once, or store the acknowledgement (and create the next). */
@@ -224,18 +220,22 @@ export class Delivery {
     }
     // Cleared before asking, as for createTransaction: a notify() meanwhile sets it again.
     loop.dirty = false;
-    const next = await store.acknowledgeAndCreate(this.#asId, sent.txnId, this.#d.limits, this.#d.build);
+    const next = await store.acknowledgeAndCreate(this.#asId, sent.txnId, this.#d.oversize.limits, this.#d.build);
     return next === null ? IDLE : send(next);
   }
 
-  /** Starts sending `txn`; the request is written before this returns, as undici does. */
-  #beginSend(txn: StoredTransaction, signal: AbortSignal): Promise<void> {
+  /** Starts sending `txn`, abandoned after attemptTimeoutMs; the request is written before this returns, as undici does. */
+  #beginSend(txn: StoredTransaction, controller: AbortController): Promise<void> {
+    const ms = this.#d.attemptTimeoutMs;
+    // A TimeoutError, so that the AS client reports the attempt as timed out.
+    const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')), ms);
     let sending: Promise<void>;
     try {
-      sending = this.#d.send(String(txn.txnId), txn.body, signal);
+      sending = this.#d.send(String(txn.txnId), txn.body, controller.signal);
     } catch (error) {
       sending = Promise.reject(error);
     }
+    sending = sending.finally(() => clearTimeout(timer));
     // Awaited later, possibly after the acknowledgement: not an unhandled rejection meanwhile.
     sending.catch(() => {});
     return sending;
@@ -262,20 +262,12 @@ export class Delivery {
     const { backoff, loop } = this.#d;
     const asked = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
     const retryInMs = backoff.fail(typeof asked === 'number' ? asked : undefined);
-    call(this.#d.onFailed, { asId: this.#asId, txnId, error, failures: backoff.failures, retryInMs });
+    callHook(this.#d.onFailed, { asId: this.#asId, txnId, error, failures: backoff.failures, retryInMs });
     loop.setState('backoff');
     await loop.wait(retryInMs);
   }
 
   #reportSent({ txn, started }: Acknowledged): void {
-    call(this.#d.onSent, { asId: this.#asId, txnId: String(txn.txnId), counts: txn.counts, durationMs: performance.now() - started });
-  }
-}
-
-function call<T>(hook: ((info: T) => void) | undefined, info: T): void {
-  try {
-    hook?.(info);
-  } catch {
-    // A metrics hook must never stop delivery.
+    callHook(this.#d.onSent, { asId: this.#asId, txnId: String(txn.txnId), counts: txn.counts, durationMs: performance.now() - started });
   }
 }

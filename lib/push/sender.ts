@@ -28,15 +28,18 @@
  * The steps of one term live in lib/push/delivery.ts; this file is the lifecycle around them.
  */
 import { OptionsError } from '../errors.ts';
-import { pushDefaults } from '../options.ts';
+import { pushDefaults, pushLimitDefaults } from '../options.ts';
 import type { Registration } from '../registration/registration.ts';
 import type { BatchLimits, QueuedItem, Store } from '../store/store.ts';
 import { Backoff, type BackoffOptions } from './backoff.ts';
-import { Delivery, type FailedInfo, type LoopControl, type SendTransaction, type SenderState, type SentInfo } from './delivery.ts';
+import { Delivery, ResendNow } from './delivery.ts';
+import { Oversize, type DeadLetterInfo } from './oversize.ts';
+import type { FailedInfo, LoopControl, SendTransaction, SenderState, SentInfo } from './sender-types.ts';
 import { whileElected } from './election.ts';
 import { buildTransactionBody } from './transaction-body.ts';
 
-export type { FailedInfo, SendTransaction, SenderState, SentInfo } from './delivery.ts';
+export type { FailedInfo, SendTransaction, SenderState, SentInfo } from './sender-types.ts';
+export type { DeadLetterInfo } from './oversize.ts';
 
 export interface SenderOptions {
   /** Items per transaction by kind; default `pushDefaults.limits` (100 each; the spec suggests no limit, Synapse uses 100). */
@@ -48,6 +51,12 @@ export interface SenderOptions {
   readonly onFailed?: (info: FailedInfo) => void;
   /** Stores shared by several processes: how often a standby process tries to become the sender. Default `pushDefaults.electIntervalMs`. */
   readonly electIntervalMs?: number;
+  /** Transaction bodies stay under this many bytes (an item larger than that goes alone). Default `pushLimitDefaults.maxTransactionBytes`. */
+  readonly maxTransactionBytes?: number;
+  /** One attempt is given up after this and retried after the backoff. Default `pushLimitDefaults.attemptTimeoutMs`. */
+  readonly attemptTimeoutMs?: number;
+  /** Called when an item the AS refused even alone (413) was set aside as a dead letter. Exceptions are swallowed. */
+  readonly onDeadLetter?: (info: DeadLetterInfo) => void;
 }
 
 /**
@@ -94,13 +103,18 @@ export class Sender {
       wait: (ms) => this.#wait(ms),
       setAttempt: (controller) => (this.#attempt = controller),
     };
+    const maxTransactionBytes = positive(options, 'maxTransactionBytes', pushLimitDefaults.maxTransactionBytes);
+    const attemptTimeoutMs = positive(options, 'attemptTimeoutMs', pushLimitDefaults.attemptTimeoutMs);
     const registration = deps.registration;
+    const build = (items: readonly QueuedItem[]): string => buildTransactionBody(items, registration);
+    const oversize = new Oversize({ registration, store: deps.store, counts: limits, maxTransactionBytes, build, onDeadLetter: options.onDeadLetter });
     this.#delivery = new Delivery({
       asId: registration.id,
       store: deps.store,
       send: deps.send,
-      limits,
-      build: (items: readonly QueuedItem[]) => buildTransactionBody(items, registration),
+      oversize,
+      build,
+      attemptTimeoutMs,
       backoff: this.#backoff,
       loop: this.#control,
       onSent: options.onSent,
@@ -160,6 +174,9 @@ export class Sender {
     this.#backoff.reset();
     this.#control.dirty = true;
     if (this.#state === 'idle' || this.#state === 'backoff') this.#wakeLoop();
+    // An attempt still waiting for an AS that has just said it is back may hang on a connection
+    // the AS lost: abort it and resend at once, same id and bytes (the AS dedups by id).
+    if (this.#state === 'sending') this.#attempt?.abort(new ResendNow());
   }
 
   /**
@@ -216,4 +233,12 @@ export class Sender {
   get #active(): boolean {
     return !this.#stopping && !this.#lockLost;
   }
+}
+
+function positive(options: SenderOptions, name: 'maxTransactionBytes' | 'attemptTimeoutMs', fallback: number): number {
+  const value = options[name] ?? fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new OptionsError(name, `must be a positive integer, got ${String(value)}`, 'Sender');
+  }
+  return value;
 }
