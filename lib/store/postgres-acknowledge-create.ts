@@ -13,6 +13,7 @@
  */
 import type pg from 'pg';
 import { StoreError } from '../errors.ts';
+import { fitsBytes, itemBytes } from './batch-bytes.ts';
 import { inTransaction } from './postgres-connection.ts';
 import type { BatchLimits, ItemKind, QueuedItem, StoredTransaction } from './store.ts';
 
@@ -59,9 +60,12 @@ export async function acknowledgeAndCreate(
     if (inFlight !== null) return { error: new StoreError(`appservice "${asId}" already has transaction ${inFlight} in flight`) };
     const counts: Record<ItemKind, number> = { event: 0, ephemeral: 0, toDevice: 0 };
     const items: QueuedItem[] = [];
+    let bytes = 0;
     for (const row of rows) {
       if (row.seq === null) break;
-      if (counts[row.kind] >= limits[row.kind]) break;
+      const size = limits.bytes === undefined ? 0 : itemBytes(row.json);
+      if (counts[row.kind] >= limits[row.kind] || !fitsBytes(limits, items.length, bytes, size)) break;
+      bytes += size;
       counts[row.kind]++;
       items.push({ seq: Number(row.seq), kind: row.kind, json: row.json });
     }

@@ -1,6 +1,9 @@
 import pg from 'pg';
 import { StoreError } from '../errors.ts';
+import { fitsBytes, itemBytes } from './batch-bytes.ts';
 import { checkEnqueueItems, checkLimits } from './check-input.ts';
+import type { DeadLetter, OversizeSupport } from './dead-letters.ts';
+import { postgresDeadLetters } from './dead-letters-postgres.ts';
 import { GroupCommit } from './group-commit.ts';
 import { acknowledgeAndCreate } from './postgres-acknowledge-create.ts';
 import { EnqueueListeners, enqueueStatements, ROWS_PER_STATEMENT, type PendingEnqueue } from './postgres-enqueue.ts';
@@ -51,13 +54,14 @@ const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
  * await client.query('COMMIT');
  * ```
  */
-export class PostgresStore implements Store {
+export class PostgresStore implements Store, OversizeSupport {
   readonly #pool: pg.Pool;
   readonly #ownsPool: boolean;
   readonly #schema: string;
   readonly #t: (table: string) => string;
   readonly #where: string;
   readonly #locks: AdvisoryLocks;
+  #dead: ReturnType<typeof postgresDeadLetters> | null = null;
   readonly #channel: string;
   readonly #listeners = new EnqueueListeners();
   #state: 'new' | 'open' | 'closing' | 'closed' = 'new';
@@ -196,8 +200,11 @@ export class PostgresStore implements Store {
         [asId, limits.event + limits.ephemeral + limits.toDevice]);
       const counts: Record<ItemKind, number> = { event: 0, ephemeral: 0, toDevice: 0 };
       const items: QueuedItem[] = [];
+      let bytes = 0;
       for (const row of rows) {
-        if (counts[row.kind] >= limits[row.kind]) break;
+        const size = limits.bytes === undefined ? 0 : itemBytes(row.json);
+        if (counts[row.kind] >= limits[row.kind] || !fitsBytes(limits, items.length, bytes, size)) break;
+        bytes += size;
         counts[row.kind]++;
         items.push({ seq: Number(row.seq), kind: row.kind, json: row.json });
       }
@@ -221,6 +228,43 @@ export class PostgresStore implements Store {
       throw buildError ? buildError.err : err;
     });
     return txn;
+  }
+
+  /** See `OversizeSupport` (lib/store/dead-letters.ts) for this and the dead-letter methods below. */
+  async replaceInFlight(asId: string, txnId: number, limits: BatchLimits, build: (items: readonly QueuedItem[]) => string): Promise<StoredTransaction | null> {
+    this.#ready();
+    checkLimits(limits);
+    if (!(await this.#sql('replaceInFlight', () => this.#deadLetters().dropInFlight(asId, txnId)))) return null;
+    return this.createTransaction(asId, limits, build);
+  }
+
+  async setAside(asId: string, txnId: number, reason: string): Promise<number> {
+    this.#ready();
+    return this.#sql('setAside', () => this.#deadLetters().setAside(asId, txnId, reason));
+  }
+
+  async deadLetters(asId: string): Promise<readonly DeadLetter[]> {
+    this.#ready();
+    return this.#sql('deadLetters', () => this.#deadLetters().list(asId));
+  }
+
+  async replayDeadLetter(asId: string, id: number): Promise<boolean> {
+    this.#ready();
+    const letter = await this.#sql('replayDeadLetter', () => this.#deadLetters().get(asId, id));
+    if (letter === undefined) return false;
+    // Queued first, then forgotten: a crash in between leaves a duplicate to drop, never a loss.
+    await this.enqueue([{ kind: letter.kind, json: letter.json, asIds: [asId] }]);
+    return this.#sql('replayDeadLetter', () => this.#deadLetters().drop(asId, id));
+  }
+
+  async dropDeadLetter(asId: string, id: number): Promise<boolean> {
+    this.#ready();
+    return this.#sql('dropDeadLetter', () => this.#deadLetters().drop(asId, id));
+  }
+
+  #deadLetters(): ReturnType<typeof postgresDeadLetters> {
+    this.#dead ??= postgresDeadLetters(this.#pool, this.#t);
+    return this.#dead;
   }
 
   async acknowledge(asId: string, txnId: number): Promise<void> {
