@@ -8,7 +8,9 @@
  *     └── a store failure whose outcome is unknown, or an in-flight mismatch
  *
  * `reread` asks the store what is in flight (after an election, a crash, a store failure):
- * that transaction goes out again, same id and bytes, before any new batch is created.
+ * that transaction goes out again, same id and bytes, before any new batch is created. A 413
+ * (too large) sends a smaller transaction with a new id instead, or sets a lone item aside and
+ * re-reads (lib/push/oversize.ts); a ping aborts a hanging attempt and sends it again at once.
  */
 import { InFlightMismatchError } from '../errors.ts';
 import type { QueuedItem, Store, StoredTransaction } from '../store/store.ts';
