@@ -3,15 +3,18 @@
  * the baseline of testing every rule in turn, measured in the same run.
  *
  * Each registration is a bridge with 10 `users` regexes under a realistic, numbered prefix
- * (`@_discord7_[0-9]+:example\.org`, `@irc7\.example\.net/.*`, ...), compiled the way the
- * registration translator compiles them (`^(?:...)`, flag `u`). The ids are a fixed mix: half
- * match a registration, a quarter share a bridge's prefix but fail its regexes, a quarter match
- * nothing. The goal: the index's cost at 1000 registrations stays within 3x its cost at 10.
+ * (`@_discord7_[0-9]+:example\.org`, `@irc7\.example\.net/.*`, ...), compiled by the registration
+ * translator: they match with RE2 (re2js), in linear time. The same index with V8's backtracking
+ * RegExps of the same patterns is measured beside it, to show what linear time costs per lookup.
+ * The ids are a fixed mix: half match a registration, a quarter share a bridge's prefix but fail
+ * its regexes, a quarter match nothing. The goal: the index's cost at 1000 registrations stays
+ * within 3x its cost at 10.
  *
  * Run alone: `node --import tsx bench/namespace.ts`
  */
 import { pathToFileURL } from 'node:url';
 import { NamespaceIndex, type NamespaceMatch } from '../lib/namespace/namespace-index.ts';
+import { translateNamespaceRegex } from '../lib/registration/regex.ts';
 import type { NamespaceRule, Registration } from '../lib/registration/registration.ts';
 import { testRegistration } from '../lib/testing/registration.ts';
 
@@ -77,11 +80,17 @@ class CountingRegExp extends RegExp {
   }
 }
 
-function makeRegistrations(count: number, Regex: new (source: string, flags: string) => RegExp = RegExp): Registration[] {
+/** How a rule's regex is built: by the translator (RE2), or as a RegExp of the same JS source. */
+type Compile = (source: string) => RegExp;
+const linear: Compile = translateNamespaceRegex;
+const backtracking: Compile = (source) => new RegExp(translateNamespaceRegex(source).source, 'u');
+const counting: Compile = (source) => new CountingRegExp(translateNamespaceRegex(source).source, 'u');
+
+function makeRegistrations(count: number, compile: Compile = linear): Registration[] {
   return Array.from({ length: count }, (_, i) => {
     const users: NamespaceRule[] = TAILS.slice(0, RULES_PER_REGISTRATION).map((tail, j) => {
       const source = bridgePrefix(i) + tail;
-      return { exclusive: j % 2 === 0, source, regex: new Regex(`^(?:${source})`, 'u') };
+      return { exclusive: j % 2 === 0, source, regex: compile(source) };
     });
     return testRegistration({ id: `bridge${i}`, namespaces: { users } });
   });
@@ -172,7 +181,7 @@ class Workload {
 
 /** Average regex runs per lookup over all ids, for each method: deterministic, unlike timings. */
 function countRuns(size: number, ids: readonly string[]): { readonly index: number; readonly naive: number } {
-  const registrations = makeRegistrations(size, CountingRegExp);
+  const registrations = makeRegistrations(size, counting);
   const index = new NamespaceIndex(registrations);
   CountingRegExp.runs = 0;
   for (const id of ids) index.match('users', id);
@@ -187,6 +196,8 @@ function countRuns(size: number, ids: readonly string[]): { readonly index: numb
 interface Size {
   readonly size: number;
   readonly index: Workload;
+  /** The same index over V8 RegExps: the cost of matching in linear time is the difference. */
+  readonly indexV8: Workload;
   readonly naive: Workload;
   readonly buildMs: number;
   readonly runs: { readonly index: number; readonly naive: number };
@@ -202,15 +213,17 @@ function prepare(size: number): Size {
   const buildStart = process.hrtime.bigint();
   const index = new NamespaceIndex(registrations);
   const buildMs = Number(process.hrtime.bigint() - buildStart) / 1e6;
+  const indexV8 = new NamespaceIndex(makeRegistrations(size, backtracking));
   // A benchmark of a wrong answer is worthless: check both agree on every id first.
   for (const id of ids) {
-    if (!sameAnswers(index.match('users', id), naiveMatch(registrations, id))) {
+    if (!sameAnswers(index.match('users', id), naiveMatch(registrations, id)) || indexV8.match('users', id).length !== index.match('users', id).length) {
       throw new Error(`index and naive loop disagree on ${id} with ${size} registrations`);
     }
   }
   return {
     size,
     index: new Workload(ids, (id) => index.match('users', id)),
+    indexV8: new Workload(ids, (id) => indexV8.match('users', id)),
     naive: new Workload(ids, (id) => naiveMatch(registrations, id)),
     buildMs,
     runs: countRuns(size, ids),
@@ -231,15 +244,16 @@ export async function run(): Promise<void> {
   );
   const sizes = SIZES.map(prepare);
   for (let round = 0; round < WARMUP_ROUNDS + ROUNDS; round++) {
-    for (const { index, naive } of sizes) {
+    for (const { index, indexV8, naive } of sizes) {
       index.round(round >= WARMUP_ROUNDS);
+      indexV8.round(round >= WARMUP_ROUNDS);
       naive.round(round >= WARMUP_ROUNDS);
     }
   }
-  console.log('registrations  index ns/lookup  naive ns/lookup  naive/index  regex runs/lookup (index, naive)  index build ms');
-  for (const { size, index, naive, runs, buildMs } of sizes) {
+  console.log('registrations  index ns/lookup  index with V8 RegExp  naive ns/lookup  naive/index  regex runs/lookup (index, naive)  index build ms');
+  for (const { size, index, indexV8, naive, runs, buildMs } of sizes) {
     console.log(
-      `${String(size).padStart(13)}  ${index.median().toFixed(0).padStart(15)}  ${naive.median().toFixed(0).padStart(15)}  ` +
+      `${String(size).padStart(13)}  ${index.median().toFixed(0).padStart(15)}  ${indexV8.median().toFixed(0).padStart(20)}  ${naive.median().toFixed(0).padStart(15)}  ` +
         `${(naive.median() / index.median()).toFixed(1).padStart(10)}x  ` +
         `${runs.index.toFixed(2).padStart(17)}, ${String(runs.naive).padEnd(14)}  ${buildMs.toFixed(1).padStart(14)}`,
     );

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
-import { SqliteStore } from '../lib/store/sqlite-store.ts';
+import { SqliteStore } from '../lib/store/sqlite/sqlite-store.ts';
 import {
   deadUrl, event, fmt, median, pipeline, publishAll, put, quantile, registrationFor, sleep, startSinks, timed, until, type Timing,
 } from './support/push-pipeline.ts';

@@ -18,8 +18,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { PostgresStore } from '../lib/store/postgres-store.ts';
-import { SqliteStore } from '../lib/store/sqlite-store.ts';
+import { PostgresStore } from '../lib/store/postgres/postgres-store.ts';
+import { SqliteStore } from '../lib/store/sqlite/sqlite-store.ts';
 import type { Store } from '../lib/store/store.ts';
 import { freshSchema, stopPostgres } from '../spec/support/postgres-server.ts';
 import {

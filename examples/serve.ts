@@ -6,7 +6,9 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RegistrationLoadError } from '../lib/index.ts';
-import { SqliteStore } from '../lib/store/sqlite-store.ts';
+import { redactUrl } from '../lib/registration/redact-url.ts';
+import { registrationWarnings } from '../lib/registration/warnings.ts';
+import { SqliteStore } from '../lib/store/sqlite/sqlite-store.ts';
 import { startHomeserver } from './homeserver/index.ts';
 
 export interface ServeIo {
@@ -87,8 +89,10 @@ export async function serve(argv: readonly string[], io: ServeIo, options: Serve
     return 1;
   }
   for (const registration of homeserver.as.registry.all) {
-    io.stdout.write(`  appservice ${registration.id}: ${registration.url ?? '(no url: nothing pushed)'} as @${registration.senderLocalpart}:${values['server-name']}\n`);
+    const url = registration.url === null ? '(no url: nothing pushed)' : redactUrl(registration.url);
+    io.stdout.write(`  appservice ${registration.id}: ${url} as @${registration.senderLocalpart}:${values['server-name']}\n`);
   }
+  for (const w of registrationWarnings(homeserver.as.registry.all)) io.stdout.write(`  ⚠ ${w.source}: ${w.field}: ${w.message}\n`);
   io.stdout.write(`koa-appservice serve: listening on ${homeserver.url} (server name ${values['server-name']}, queues in ${databasePath})\n`);
 
   await new Promise<void>((done) => {

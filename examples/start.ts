@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteStore } from '../lib/store/sqlite-store.ts';
+import { SqliteStore } from '../lib/store/sqlite/sqlite-store.ts';
 import { runIrcScenario } from './scenario.ts';
 
 const serve = process.argv.includes('--serve');

@@ -85,7 +85,9 @@ export type AppserviceFailureKind =
   | 'timeout' // connect, headers or body took too long, or the overall deadline passed
   | 'status' // the AS answered with a non-2xx status
   | 'body' // the AS answered 2xx with a body we cannot use (not JSON, too large)
-  | 'url-not-set'; // the registration has `url: null`
+  | 'url-not-set' // the registration has `url: null`
+  | 'down' // not asked: the AS failed recently and is skipped until a probe gets through
+  | 'overloaded'; // not asked: too many queries to this AS are in flight and waiting already
 
 export class AppserviceRequestError extends KoaAppserviceError {
   readonly asId: string;
@@ -93,7 +95,7 @@ export class AppserviceRequestError extends KoaAppserviceError {
   readonly status: number | undefined;
   /** Parsed JSON body of a non-2xx answer, when there was one. */
   readonly body: unknown;
-  /** Seconds the AS asked us to wait (Retry-After), when it said. */
+  /** Milliseconds the AS asked us to wait (`Retry-After` header or `retry_after_ms`), when it said. */
   readonly retryAfterMs: number | undefined;
 
   constructor(

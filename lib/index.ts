@@ -5,19 +5,37 @@
  * drivers load only when used.
  */
 export { appservices, type Appservices } from './koa/plugin.ts';
-export { defaults, type AppservicesOptions } from './options.ts';
+export { defaults, type AppservicesOptions, type ResolvedOptions } from './options.ts';
 export type { Host } from './host.ts';
 export type { Logger, LogFn } from './logger.ts';
 export type { MatrixEvent, EphemeralEvent, ToDeviceMessage } from './events.ts';
 export type { QueryResult, EnsureOptions } from './query/existence.ts';
 export type { AppserviceState, AppserviceContext, AppserviceKoaContext, KoaHost } from './koa/state.ts';
 export type { Registration, NamespaceRule, Namespaces, NamespaceKind } from './registration/registration.ts';
-export { loadRegistrations, parseRegistration, validateRegistration } from './registration/load.ts';
+export {
+  loadRegistrations,
+  parseRegistration,
+  validateRegistration,
+  type LoadOptions,
+  type RegistrationSource,
+} from './registration/load.ts';
 export { Registry } from './registration/registry.ts';
 export { NamespaceIndex, type NamespaceMatch } from './namespace/namespace-index.ts';
 export { MemoryStore } from './store/memory-store.ts';
-export type { Store, EnqueueItem, QueuedItem, StoredTransaction, BatchLimits, Backlog, ItemKind } from './store/store.ts';
+export type {
+  Store,
+  EnqueueItem,
+  EnqueueOptions,
+  OutboxClient,
+  QueuedItem,
+  SenderLock,
+  StoredTransaction,
+  BatchLimits,
+  Backlog,
+  ItemKind,
+} from './store/store.ts';
 export type { DeadLetter, OversizeSupport } from './store/dead-letters.ts';
+export type { DeadLetterApi } from './koa/dead-letter-api.ts';
 export {
   KoaAppserviceError,
   RegistrationError,

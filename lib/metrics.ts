@@ -13,6 +13,7 @@
  * | koa_appservice_items_sent_total                     | counter   | appservice, kind            |
  * | koa_appservice_query_duration_seconds               | histogram | kind, outcome               |
  * | koa_appservice_query_cache_hits_total               | counter   | kind                        |
+ * | koa_appservice_query_token_rejected_total           | counter   | appservice                  |
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ItemKind } from './store/store.ts';
@@ -26,7 +27,7 @@ export interface MetricsSources {
 }
 
 export type QueryKind = 'user' | 'alias';
-export type QueryOutcome = 'exists' | 'absent' | 'unavailable';
+export type QueryOutcome = 'exists' | 'absent' | 'unavailable' | 'misconfigured';
 
 const ITEM_KINDS: readonly ItemKind[] = ['event', 'ephemeral', 'toDevice'];
 
@@ -43,6 +44,7 @@ export class Metrics {
   readonly #itemsSent: Counter<'appservice' | 'kind'>;
   readonly #queryDuration: Histogram<'kind' | 'outcome'>;
   readonly #cacheHits: Counter<'kind'>;
+  readonly #tokenRejected: Counter<'appservice'>;
 
   constructor(registry: Registry, sources: MetricsSources) {
     const registers = [registry];
@@ -111,7 +113,7 @@ export class Metrics {
     });
     this.#queryDuration = new Histogram({
       name: 'koa_appservice_query_duration_seconds',
-      help: 'Duration of blocking user and alias queries, by outcome (exists, absent, unavailable)',
+      help: 'Duration of blocking user and alias queries, by outcome (exists, absent, unavailable, misconfigured)',
       labelNames: ['kind', 'outcome'],
       buckets: [0.001, 0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
@@ -122,11 +124,18 @@ export class Metrics {
       labelNames: ['kind'],
       registers,
     });
+    this.#tokenRejected = new Counter({
+      name: 'koa_appservice_query_token_rejected_total',
+      help: "User and alias queries the application service refused with 401/403: it does not accept the homeserver's hs_token",
+      labelNames: ['appservice'],
+      registers,
+    });
     // Zero-valued series from the start, so a dashboard shows 0 rather than "no data".
     for (const id of sources.appserviceIds) {
       this.#transactionsSent.inc({ appservice: id }, 0);
       this.#transactionsFailed.inc({ appservice: id }, 0);
       this.#deadLetters.inc({ appservice: id }, 0);
+      this.#tokenRejected.inc({ appservice: id }, 0);
       for (const kind of ITEM_KINDS) this.#itemsSent.inc({ appservice: id, kind }, 0);
     }
   }
@@ -150,5 +159,9 @@ export class Metrics {
 
   cacheHit(kind: QueryKind): void {
     this.#cacheHits.inc({ kind });
+  }
+
+  tokenRejected(asId: string): void {
+    this.#tokenRejected.inc({ appservice: asId });
   }
 }

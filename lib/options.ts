@@ -49,6 +49,28 @@ export interface AppservicesOptions {
   readonly maxResponseBytes?: number;
   /** A pushed transaction's body stays under this (an AS answering 413 gets smaller ones). Default 1 000 000. */
   readonly maxTransactionBytes?: number;
+  /**
+   * How long an AS found to answer only on the draft's unprefixed paths is asked there before the
+   * v1 paths are tried again (the spec asks homeservers to re-try them). Default 10 minutes.
+   */
+  readonly legacyReprobeMs?: number;
+  /** How long an AS whose queries failed is skipped before one probe query is let through. Default 5 000. */
+  readonly appserviceDownForMs?: number;
+  /** First wait between two attempts of a query; later waits double. Default 100. */
+  readonly queryRetryMinDelayMs?: number;
+  /** Longest wait between two attempts of a query (a longer Retry-After from the AS is honoured). Default 5 000. */
+  readonly queryRetryMaxDelayMs?: number;
+  /** Most attempts one query makes within its deadline. Default 50. */
+  readonly queryMaxAttempts?: number;
+  /**
+   * Time for one attempt of a query, so that a hung AS gets several attempts within the deadline.
+   * Default a third of `queryDeadlineMs`.
+   */
+  readonly queryAttemptTimeoutMs?: number;
+  /** Query attempts in flight to one AS at once; more wait in a queue. Default 8, the pool's size. */
+  readonly queryConcurrencyPerAppservice?: number;
+  /** Queries waiting for one AS beyond those in flight; further ones fail at once. Default 1 000. */
+  readonly queryQueuePerAppservice?: number;
   /** Where the plugin logs. Default: silent. A pino logger fits. */
   readonly logger?: Logger;
   /** A prom-client registry to put the plugin's metrics on (see lib/metrics.ts). Default: no metrics. */
@@ -68,9 +90,21 @@ export interface ResolvedOptions {
   readonly bodyTimeoutMs: number;
   readonly maxResponseBytes: number;
   readonly maxTransactionBytes: number;
+  readonly legacyReprobeMs: number;
+  readonly appserviceDownForMs: number;
+  readonly queryRetryMinDelayMs: number;
+  readonly queryRetryMaxDelayMs: number;
+  readonly queryMaxAttempts: number;
+  readonly queryAttemptTimeoutMs: number;
+  readonly queryConcurrencyPerAppservice: number;
+  readonly queryQueuePerAppservice: number;
   readonly databasePath: string;
 }
 
+/**
+ * Every default of the library, in one place: `appservices()` and every constructor a homeserver
+ * may call itself (`AppserviceClient`, `ExistenceQueries`, `withRetries`) read them from here.
+ */
 export const defaults: ResolvedOptions = Object.freeze({
   queryDeadlineMs: 10_000,
   positiveCacheTtlMs: 10 * 60_000,
@@ -84,16 +118,57 @@ export const defaults: ResolvedOptions = Object.freeze({
   bodyTimeoutMs: 30_000,
   maxResponseBytes: 1024 * 1024,
   maxTransactionBytes: 1_000_000,
+  legacyReprobeMs: 10 * 60_000,
+  appserviceDownForMs: 5_000,
+  queryRetryMinDelayMs: 100,
+  queryRetryMaxDelayMs: 5_000,
+  queryMaxAttempts: 50,
+  queryAttemptTimeoutMs: attemptTimeoutFor(10_000),
+  queryConcurrencyPerAppservice: 8,
+  queryQueuePerAppservice: 1_000,
   databasePath: './appservice.db',
 });
 
-function positiveInteger(options: AppservicesOptions, name: keyof ResolvedOptions & keyof AppservicesOptions): number {
-  const value = options[name];
-  if (value === undefined) return defaults[name] as number;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    throw new OptionsError(name, `must be a positive integer, got ${JSON.stringify(value)}`);
+/**
+ * The per-attempt timeout that goes with a query deadline when none is given: a third of it, so
+ * that an AS that hangs gets three attempts (the spec: "retry several times before timing out").
+ *
+ * @example
+ * attemptTimeoutFor(10_000); // 3 334
+ */
+export function attemptTimeoutFor(deadlineMs: number): number {
+  return Math.ceil(deadlineMs / 3);
+}
+
+/**
+ * An integer option of a constructor: `fallback` when undefined, else at least `min`, or an
+ * {@link OptionsError} naming the option and the constructor (`source`).
+ *
+ * @example
+ * const connections = integerOption(options.connections, 'connections', 'AppserviceClient', defaults.connectionsPerAppservice);
+ */
+export function integerOption(value: unknown, option: string, source: string, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    const what = min === 1 ? 'a positive integer' : min === 0 ? 'a non-negative integer' : `an integer of at least ${min}`;
+    throw new OptionsError(option, `must be ${what}, got ${JSON.stringify(value)}`, source);
   }
   return value;
+}
+
+/**
+ * A callback option of a constructor: undefined, or a function.
+ *
+ * @example
+ * const onUp = functionOption(options.onAppserviceUp, 'onAppserviceUp', 'ExistenceQueries');
+ */
+export function functionOption<F extends (...args: never[]) => unknown>(value: F | undefined, option: string, source: string): F | undefined {
+  if (value !== undefined && typeof value !== 'function') throw new OptionsError(option, 'must be a function', source);
+  return value;
+}
+
+function positiveInteger(options: AppservicesOptions, name: keyof ResolvedOptions & keyof AppservicesOptions): number {
+  return integerOption(options[name], name, 'appservices()', defaults[name] as number);
 }
 
 function hasFunction(value: object, name: string): boolean {
@@ -150,10 +225,26 @@ export function resolveOptions(options: AppservicesOptions): ResolvedOptions {
     bodyTimeoutMs: positiveInteger(options, 'bodyTimeoutMs'),
     maxResponseBytes: positiveInteger(options, 'maxResponseBytes'),
     maxTransactionBytes: positiveInteger(options, 'maxTransactionBytes'),
+    legacyReprobeMs: positiveInteger(options, 'legacyReprobeMs'),
+    appserviceDownForMs: positiveInteger(options, 'appserviceDownForMs'),
+    queryRetryMinDelayMs: positiveInteger(options, 'queryRetryMinDelayMs'),
+    queryRetryMaxDelayMs: positiveInteger(options, 'queryRetryMaxDelayMs'),
+    queryMaxAttempts: positiveInteger(options, 'queryMaxAttempts'),
+    queryAttemptTimeoutMs: integerOption(
+      options.queryAttemptTimeoutMs,
+      'queryAttemptTimeoutMs',
+      'appservices()',
+      attemptTimeoutFor(positiveInteger(options, 'queryDeadlineMs')),
+    ),
+    queryConcurrencyPerAppservice: positiveInteger(options, 'queryConcurrencyPerAppservice'),
+    queryQueuePerAppservice: integerOption(options.queryQueuePerAppservice, 'queryQueuePerAppservice', 'appservices()', defaults.queryQueuePerAppservice, 0),
     databasePath: options.databasePath ?? defaults.databasePath,
   };
   if (resolved.backoffMaxMs < resolved.backoffInitialMs) {
     throw new OptionsError('backoffMaxMs', `must be at least backoffInitialMs (${resolved.backoffInitialMs})`);
+  }
+  if (resolved.queryRetryMaxDelayMs < resolved.queryRetryMinDelayMs) {
+    throw new OptionsError('queryRetryMaxDelayMs', `must be at least queryRetryMinDelayMs (${resolved.queryRetryMinDelayMs})`);
   }
   return resolved;
 }
@@ -180,4 +271,21 @@ export const pushDefaults = Object.freeze({
 export const pushLimitDefaults = Object.freeze({
   maxTransactionBytes: defaults.maxTransactionBytes,
   attemptTimeoutMs: 15_000,
+});
+
+/**
+ * Defaults of the stores' constructor options (`new SqliteStore(path, options)`,
+ * `new PostgresStore(options)`); the stores read them from here.
+ */
+export const storeDefaults = Object.freeze({
+  /** SqliteStore `synchronous`: a resolved enqueue survives a power cut. */
+  sqliteSynchronous: 'full' as 'full' | 'normal',
+  /** PostgresStore `max`: connections in the pool it opens. */
+  postgresPoolSize: 10,
+  /** PostgresStore `schema`. */
+  postgresSchema: 'koa_appservice',
+  /** PostgresStore `connectTimeoutMs`. */
+  postgresConnectTimeoutMs: 10_000,
+  /** PostgresStore `lockHeartbeatMs`: how often a held sender lock checks its connection. */
+  postgresLockHeartbeatMs: 5_000,
 });

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { appservices, type Appservices, type Host } from '../lib/index.ts';
-import { SqliteStore } from '../lib/store/sqlite-store.ts';
+import { SqliteStore } from '../lib/store/sqlite/sqlite-store.ts';
 import { MockAppService } from '../lib/testing/index.ts';
 
 const SERVER = 'torture.test';

@@ -87,12 +87,21 @@ describe('koa-appservice CLI', () => {
 
   it('prints warnings but still exits 0', async () => {
     const base = 'url: null\nnamespaces:\n  users:\n    - exclusive: true\n      regex: "@irc_.*"\n';
-    await writeFile(join(dir, 'a.yaml'), `id: a\nas_token: ta\nhs_token: ha\nsender_localpart: a\n${base}`);
-    await writeFile(join(dir, 'b.yaml'), `id: b\nas_token: tb\nhs_token: hb\nsender_localpart: b\n${base}`);
+    await writeFile(join(dir, 'a.yaml'), `id: a\nas_token: ta-0123456789\nhs_token: ha-0123456789\nsender_localpart: a\n${base}`);
+    await writeFile(join(dir, 'b.yaml'), `id: b\nas_token: tb-0123456789\nhs_token: hb-0123456789\nsender_localpart: b\n${base}`);
     const { code, out } = await run('lint', join(dir, 'a.yaml'), join(dir, 'b.yaml'));
     expect(code).to.equal(0);
     expect(out).to.match(/⚠ .*b\.yaml: namespaces\.users\[0\]\.regex: exclusive "@irc_\.\*" overlaps/);
     expect(out).to.include('2 valid, 0 invalid, 1 warning\n');
+  });
+
+  it('says which regexes RE2 made safe and which urls point at metadata addresses, still exiting 0', async () => {
+    const file = 'id: a\nurl: http://169.254.169.254/\nas_token: ta-0123456789\nhs_token: ha-0123456789\nsender_localpart: a\nnamespaces:\n  users:\n    - exclusive: true\n      regex: "@irc_(\\\\w|\\\\d)*:hs"\n';
+    await writeFile(join(dir, 'a.yaml'), file);
+    const { code, out } = await run('lint', join(dir, 'a.yaml'));
+    expect(code).to.equal(0);
+    expect(out).to.match(/⚠ .*a\.yaml: url: points at 169\.254\.169\.254, a link-local or cloud metadata address; registrations are trusted configuration/);
+    expect(out).to.match(/⚠ .*a\.yaml: namespaces\.users\[0\]\.regex: "@irc_\(\\\\w\|\\\\d\)\*:hs" runs in linear time via RE2; it would have backtracked/);
   });
 
   it('names the field of every bad fixture and exits 1', async () => {

@@ -12,36 +12,12 @@ import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { AppserviceRequestError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
-import { asRoutes, errcodeOf, isUnrecognized, PathPreference } from './legacy-paths.ts';
-import type { PathFamily, Route } from './legacy-paths.ts';
+import { asRoutes, errcodeOf, fallsBack, isUnrecognized, PathPreference, type PathFamily, type Route } from './legacy-paths.ts';
 import type { AbortLike } from './deadline.ts';
-import { parseJson, readCapped, ResponseTooLargeError, ResponseTooSlowError, retryAfterFromBody } from './response.ts';
+import { discardBody, parseJson, readCapped, ResponseTooLargeError, ResponseTooSlowError, retryAfterFromBody, type RawResponse } from './response.ts';
 import { parseRetryAfter } from './retry-policy.ts';
-
-export interface AppserviceClientOptions {
-  /** TCP connect budget per attempt. Default 5 000. */
-  connectTimeoutMs?: number;
-  /** Time until the AS starts answering. Default 30 000 (a query may create a room first). */
-  headersTimeoutMs?: number;
-  /** Longest pause while the body streams in, and the longest the whole body may take. Default 30 000. */
-  bodyTimeoutMs?: number;
-  /** Larger answers are cut off and rejected as `body` errors. Default 1 MiB. */
-  maxResponseBytes?: number;
-  /** Upper bound on concurrent connections to this AS. Default 16. */
-  connections?: number;
-  /** How long to trust "this AS speaks only the draft paths" before trying v1 again. Default 10 min. */
-  legacyReprobeMs?: number;
-}
-
-/** What the transport saw; bodies are read whole (up to the cap) so the socket is reusable. */
-interface RawResponse {
-  readonly status: number;
-  readonly text: string;
-  /** The parsed body, undefined when empty or not JSON. */
-  readonly json: unknown;
-  readonly retryAfterMs: number | undefined;
-  readonly path: string;
-}
+import { resolveClientOptions, type AppserviceClientOptions } from './client-options.ts';
+export type { AppserviceClientOptions } from './client-options.ts';
 
 interface CallOptions {
   readonly body?: string;
@@ -52,9 +28,6 @@ interface CallOptions {
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
-/** A discarded answer body is read this far, for this long, to keep its connection; then dropped. */
-const DISCARD_LIMIT_BYTES = 64 * 1024;
-const DISCARD_WITHIN_MS = 1_000;
 
 /**
  * @example
@@ -73,11 +46,13 @@ export class AppserviceClient {
   readonly #paths: PathPreference;
   readonly #authorization: string;
 
+  /** @throws OptionsError when an option is not a positive integer. */
   constructor(registration: Registration, options: AppserviceClientOptions = {}) {
+    const settings = resolveClientOptions(options);
     this.#registration = registration;
-    this.#maxBytes = options.maxResponseBytes ?? 1024 * 1024;
-    this.#bodyTimeoutMs = options.bodyTimeoutMs ?? 30_000;
-    this.#paths = new PathPreference(options.legacyReprobeMs ?? 600_000);
+    this.#maxBytes = settings.maxResponseBytes;
+    this.#bodyTimeoutMs = settings.bodyTimeoutMs;
+    this.#paths = new PathPreference(settings.legacyReprobeMs);
     this.#authorization = `Bearer ${registration.hsToken}`;
     if (registration.url === null) {
       this.#pool = null;
@@ -88,9 +63,9 @@ export class AppserviceClient {
     // Synapse appends API paths to the url as written, so a path prefix in the url is kept.
     this.#basePath = url.pathname.replace(/\/+$/, '');
     this.#pool = new Pool(url.origin, {
-      connections: options.connections ?? 16,
-      connectTimeout: options.connectTimeoutMs ?? 5_000,
-      headersTimeout: options.headersTimeoutMs ?? 30_000,
+      connections: settings.connections,
+      connectTimeout: settings.connectTimeoutMs,
+      headersTimeout: settings.headersTimeoutMs,
       bodyTimeout: this.#bodyTimeoutMs,
     });
   }
@@ -197,8 +172,8 @@ export class AppserviceClient {
   async #exists(route: Route, signal: AbortLike | undefined): Promise<boolean> {
     const res = await this.#call('GET', route, { signal });
     if (isSuccess(res.status)) {
-      // The spec's answer is `{}`; anything that is not a JSON object is an AS we cannot trust.
-      if (typeof res.json !== 'object' || res.json === null) {
+      // The spec's answer is `{}`; anything that is not a JSON object (`[]` included) is no answer.
+      if (typeof res.json !== 'object' || res.json === null || Array.isArray(res.json)) {
         throw this.#bodyError('GET', res.path, 'answer is not a JSON object');
       }
       return true;
@@ -209,7 +184,12 @@ export class AppserviceClient {
     throw this.#statusError('GET', res);
   }
 
-  /** One attempt on the preferred path family, and on the other when the first is not recognised. */
+  /**
+   * One attempt on the preferred path family, and on the other when the first did not succeed
+   * (see {@link fallsBack}). The other family's answer is taken when it is a success, or when the
+   * first family's path was unknown to the AS and the other's is known; otherwise the first answer
+   * stands (a 500 on v1 is not replaced by the draft path's "no such path").
+   */
   async #call(method: string, route: Route, options: CallOptions): Promise<RawResponse> {
     const pool = this.#pool;
     if (pool === null) {
@@ -217,14 +197,15 @@ export class AppserviceClient {
     }
     const first = route.legacy === null ? 'v1' : this.#paths.first();
     const res = await this.#send(pool, method, pathOf(route, first), options);
-    if (route.legacy === null || !isUnrecognized(res.status, res.json)) {
+    if (route.legacy === null || !fallsBack(res.status, res.json)) {
       // A successful re-probe of v1 ends legacy mode.
       if (first === 'v1' && this.#paths.legacy) this.#paths.learn('v1');
       return res;
     }
     const other: PathFamily = first === 'v1' ? 'legacy' : 'v1';
     const retry = await this.#send(pool, method, pathOf(route, other), options);
-    if (isUnrecognized(retry.status, retry.json)) return res;
+    const taken = isSuccess(retry.status) || (isUnrecognized(res.status, res.json) && !isUnrecognized(retry.status, retry.json));
+    if (!taken) return res;
     this.#paths.learn(other);
     return retry;
   }
@@ -254,12 +235,8 @@ export class AppserviceClient {
     } catch (error) {
       throw this.#transportError(method, fullPath, error, options.signal);
     }
-    if (options.discardSuccessBody === true && isSuccess(response.statusCode)) {
-      // The status is the verdict: nothing waits for the body. A small one is drained so that the
-      // connection is reused; a large, slow or endless one is dropped with its socket.
-      void response.body.dump({ limit: DISCARD_LIMIT_BYTES, signal: AbortSignal.timeout(DISCARD_WITHIN_MS) }).catch(() => {});
-      return { status: response.statusCode, text: '', json: undefined, retryAfterMs: undefined, path: fullPath };
-    }
+    // The status is the verdict: nothing waits for the body.
+    if (options.discardSuccessBody === true && isSuccess(response.statusCode)) return discardBody(response, fullPath);
     let text: string;
     try {
       text = await readCapped(response, this.#maxBytes, this.#bodyTimeoutMs);

@@ -27,10 +27,11 @@ export class Deadline extends EventEmitter {
   /** True when the abort came from the timer rather than from the parent signal. */
   timedOut = false;
   readonly #timer: NodeJS.Timeout;
-  readonly #parent: AbortSignal | undefined;
+  readonly #parent: AbortLike | undefined;
   readonly #onParentAbort: (() => void) | undefined;
 
-  constructor(ms: number, parent?: AbortSignal) {
+  /** `parent` may be another Deadline: an attempt's timeout inside a request's overall deadline. */
+  constructor(ms: number, parent?: AbortLike) {
     super();
     this.#timer = setTimeout(() => {
       this.timedOut = true;
@@ -41,7 +42,8 @@ export class Deadline extends EventEmitter {
       this.abort(parent.reason);
     } else if (parent) {
       this.#onParentAbort = () => this.abort(parent.reason);
-      parent.addEventListener('abort', this.#onParentAbort, { once: true });
+      if (parent instanceof Deadline) parent.once('abort', this.#onParentAbort);
+      else parent.addEventListener('abort', this.#onParentAbort, { once: true });
     }
   }
 
@@ -62,7 +64,9 @@ export class Deadline extends EventEmitter {
   /** Stops the timer and lets go of the parent signal; call when the work is over. */
   dispose(): void {
     clearTimeout(this.#timer);
-    if (this.#onParentAbort) this.#parent?.removeEventListener('abort', this.#onParentAbort);
+    const parent = this.#parent;
+    if (this.#onParentAbort && parent instanceof Deadline) parent.removeListener('abort', this.#onParentAbort);
+    else if (this.#onParentAbort) (parent as AbortSignal | undefined)?.removeEventListener('abort', this.#onParentAbort);
     this.removeAllListeners();
   }
 }

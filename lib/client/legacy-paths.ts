@@ -1,12 +1,13 @@
 /**
  * The two path families an AS may answer on, and which one a given AS turned out to speak.
  *
- * The spec asks homeservers to try `/_matrix/app/v1/...` and to fall back to the original draft's
- * unprefixed paths (`/users/{id}`, `/rooms/{alias}`, `/transactions/{id}`, and
- * `/_matrix/app/unstable/thirdparty/...`) when the AS does not recognise the v1 one. Old bridges
- * still in service only know the draft, and none of the peers implements the fallback.
+ * The spec (application-service-api.md, "Legacy routes") asks homeservers to use
+ * `/_matrix/app/v1/...` first and to fall back to the original draft's unprefixed paths
+ * (`/users/{id}`, `/rooms/{alias}`, `/transactions/{id}`, `/_matrix/app/unstable/thirdparty/...`)
+ * on "an HTTP status code that does not indicate success (i.e.: 404, 500, 501, etc)", and to try
+ * the newer paths again now and then. Old bridges still in service only know the draft, and none
+ * of the peers implements the fallback.
  */
-
 /** The same endpoint in both families; `legacy` is null where the draft had no such endpoint. */
 export interface Route {
   readonly v1: string;
@@ -53,6 +54,24 @@ export function isUnrecognized(status: number, body: unknown): boolean {
   const errcode = errcodeOf(body);
   if (errcode === 'M_UNRECOGNIZED') return true;
   return status === 404 && errcode === undefined;
+}
+
+/**
+ * Whether an answer on one path family is a reason to try the other (the spec: any status that
+ * does not indicate success). Three answers are the endpoint itself speaking and are kept: a 404
+ * with a Matrix errcode other than `M_UNRECOGNIZED` (`M_NOT_FOUND`: "no such user or alias"), a
+ * 429 (the AS asks us to slow down) and a 413 (the body is too large: the same bytes on another
+ * path would only be refused again, after crossing the wire once more).
+ *
+ * @example
+ * fallsBack(501, undefined);                  // true
+ * fallsBack(500, { errcode: 'M_UNKNOWN' });   // true
+ * fallsBack(404, { errcode: 'M_NOT_FOUND' }); // false: the user does not exist
+ */
+export function fallsBack(status: number, body: unknown): boolean {
+  if (status >= 200 && status < 300) return false;
+  if (status === 429 || status === 413) return false;
+  return status !== 404 || isUnrecognized(status, body);
 }
 
 /**

@@ -10,23 +10,22 @@
 import pRetry from 'p-retry';
 import { AppserviceRequestError } from '../errors.ts';
 import { Deadline } from './deadline.ts';
+import { defaults } from '../options.ts';
 
 export interface RetryOptions {
-  /** The whole budget, every attempt and every wait included. Default 10 000. */
+  /** The whole budget, every attempt and every wait included. Default `queryDeadlineMs` (10 000). */
   readonly deadlineMs?: number;
   /** Aborts the loop early (the client went away, the plugin is closing). */
   readonly signal?: AbortSignal | undefined;
-  /** First backoff delay; later ones double. Default 100. */
+  /** First backoff delay; later ones double. Default `queryRetryMinDelayMs` (100). */
   readonly minDelayMs?: number;
-  /** Largest backoff delay (a Retry-After from the AS may be longer). Default 5 000. */
+  /** Largest backoff delay (a Retry-After from the AS may be longer). Default `queryRetryMaxDelayMs` (5 000). */
   readonly maxDelayMs?: number;
-  /** A hard bound on attempts, so that even a zero-delay policy cannot spin. Default 50. */
+  /** A hard bound on attempts, so that even a zero-delay policy cannot spin. Default `queryMaxAttempts` (50). */
   readonly maxAttempts?: number;
   /** Source of jitter in [0, 1); injectable so tests are deterministic. */
   readonly random?: () => number;
 }
-
-const DEFAULT_DEADLINE_MS = 10_000;
 
 /**
  * Whether a failed attempt should be repeated.
@@ -50,27 +49,30 @@ export function isRetryable(error: unknown): boolean {
 }
 
 /**
- * Milliseconds to wait after failed attempt number `attempt` (1-based): what the AS asked for
- * when it said (Retry-After or `retry_after_ms`), else exponential backoff with jitter so that many
- * homeserver requests stuck on one AS do not retry in lockstep.
+ * Milliseconds to wait after failed attempt number `attempt` (1-based): exponential backoff from
+ * `minDelayMs` with jitter above it (so that many homeserver requests stuck on one AS do not retry
+ * in lockstep, and no wait is ever shorter than `minDelayMs`), or what the AS asked for (Retry-After
+ * or `retry_after_ms`) when that is longer. A hint of 0 is not an invitation to hammer: the backoff
+ * still applies and still grows.
  *
  * @example
- * retryDelayMs(3, new Error('x'), { minDelayMs: 100, random: () => 0 }); // 200 (half of 400)
+ * retryDelayMs(3, new Error('x'), { minDelayMs: 100, random: () => 0 }); // 400
  */
 export function retryDelayMs(
   attempt: number,
   error: unknown,
   options: Pick<RetryOptions, 'minDelayMs' | 'maxDelayMs' | 'random'> = {},
 ): number {
-  if (error instanceof AppserviceRequestError && error.retryAfterMs !== undefined) {
-    return Math.max(0, error.retryAfterMs);
-  }
-  const min = options.minDelayMs ?? 100;
-  const max = options.maxDelayMs ?? 5_000;
+  const min = options.minDelayMs ?? defaults.queryRetryMinDelayMs;
+  const max = Math.max(min, options.maxDelayMs ?? defaults.queryRetryMaxDelayMs);
   const random = options.random ?? Math.random;
-  const full = Math.min(max, min * 2 ** Math.max(0, attempt - 1));
-  // "Equal jitter": never less than half the nominal delay, never more than all of it.
-  return Math.round(full / 2 + (random() * full) / 2);
+  const nominal = Math.min(max, min * 2 ** Math.max(0, attempt - 1));
+  // Up to half again on top of the nominal delay, never past the cap.
+  const backoff = Math.round(Math.min(max, nominal + (random() * nominal) / 2));
+  if (error instanceof AppserviceRequestError && error.retryAfterMs !== undefined) {
+    return Math.max(backoff, error.retryAfterMs);
+  }
+  return backoff;
 }
 
 /**
@@ -106,7 +108,7 @@ export async function withRetries<T>(
   attempt: (signal: Deadline) => Promise<T>,
   options: RetryOptions = {},
 ): Promise<T> {
-  const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+  const deadlineMs = options.deadlineMs ?? defaults.queryDeadlineMs;
   const deadline = new Deadline(deadlineMs, options.signal);
   const started = performance.now();
   try {
@@ -143,7 +145,7 @@ async function retryAfter<T>(firstError: unknown, loop: Loop<T>): Promise<T> {
     deadline.throwIfAborted();
     return true;
   };
-  const maxAttempts = Math.max(1, options.maxAttempts ?? 50);
+  const maxAttempts = Math.max(1, options.maxAttempts ?? defaults.queryMaxAttempts);
   try {
     if (maxAttempts === 1 || !(await shouldRetry(firstError, 1))) throw firstError;
     return await pRetry(() => attempt(deadline), {

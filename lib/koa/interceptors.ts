@@ -77,6 +77,10 @@ export function askFor(deps: Pick<InterceptorDeps, 'queries' | 'deadlineMs'>): A
       if (results.includes('unavailable')) {
         throw new MatrixError(408, 'M_UNKNOWN', `The application service responsible for this ${kind} did not answer in time.`);
       }
+      // 502: we are the gateway to the AS and it refused us; not a timeout, and retrying will not help.
+      if (results.includes('misconfigured')) {
+        throw new MatrixError(502, 'M_UNKNOWN', `The application service responsible for this ${kind} rejected the homeserver's credentials.`);
+      }
       return tooLong || results.includes('absent') ? 'absent' : 'exists';
     } finally {
       ctx.res.off('close', onClose);

@@ -22,10 +22,10 @@ import { ExistenceQueries, type EnsureOptions, type QueryResult } from '../query
 import { loadRegistrations } from '../registration/load.ts';
 import type { Registration } from '../registration/registration.ts';
 import { Registry } from '../registration/registry.ts';
-import { withOversizeSupport, type DeadLetter } from '../store/dead-letters.ts';
 import type { EnqueueOptions, Store } from '../store/store.ts';
 import { aliasChangesMiddleware } from './alias-changes.ts';
 import { accessTokens, authMiddleware } from './auth.ts';
+import { deadLetterApi, type DeadLetterApi } from './dead-letter-api.ts';
 import { matrixErrors, renderMatrixError } from './error-response.ts';
 import { guardsMiddleware } from './guards.ts';
 import { routePath } from './paths.ts';
@@ -34,7 +34,7 @@ import { routesMiddleware } from './routes.ts';
 import type { AppserviceContext, AppserviceState } from './state.ts';
 
 /** What `appservices()` resolves to. */
-export interface Appservices {
+export interface Appservices extends DeadLetterApi {
   /** Mount before the homeserver's own routes: `app.use(as.middleware())`. */
   middleware(): Middleware<AppserviceState, AppserviceContext>;
   /**
@@ -56,15 +56,6 @@ export interface Appservices {
    * `/directory/room/{alias}` and alias state events are noticed without this.
    */
   roomAliasesChanged(roomId: string): void;
-  /**
-   * Items an AS refused even alone (413, too large), set aside so that its queue moves on; oldest
-   * first. Empty when the store keeps no dead letters (MemoryStore and SqliteStore do).
-   */
-  deadLetters(asId: string): Promise<readonly DeadLetter[]>;
-  /** Queues a dead letter again at the end of its AS's queue (after the AS raised its limit). False when unknown. */
-  replayDeadLetter(asId: string, id: number): Promise<boolean>;
-  /** Forgets a dead letter. False when unknown. */
-  dropDeadLetter(asId: string, id: number): Promise<boolean>;
   /** The loaded registrations: by id, by as_token, by sender. */
   readonly registry: Registry;
   readonly store: Store;
@@ -103,7 +94,7 @@ function asTokenDetector(registry: Registry): (ctx: Context) => boolean {
 
 async function defaultStore(path: string): Promise<Store> {
   // Loaded only when needed so that a homeserver on PostgreSQL never loads the SQLite driver.
-  const { SqliteStore } = await import('../store/sqlite-store.ts');
+  const { SqliteStore } = await import('../store/sqlite/sqlite-store.ts');
   return new SqliteStore(path);
 }
 
@@ -135,6 +126,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
         headersTimeoutMs: resolved.headersTimeoutMs,
         bodyTimeoutMs: resolved.bodyTimeoutMs,
         maxResponseBytes: resolved.maxResponseBytes,
+        legacyReprobeMs: resolved.legacyReprobeMs,
       }));
     }
   }
@@ -187,8 +179,19 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
       positiveTtlMs: resolved.positiveCacheTtlMs,
       negativeTtlMs: resolved.negativeCacheTtlMs,
       maxEntries: resolved.cacheMaxEntries,
+      downForMs: resolved.appserviceDownForMs,
+      attemptTimeoutMs: resolved.queryAttemptTimeoutMs,
+      concurrency: resolved.queryConcurrencyPerAppservice,
+      queueLimit: resolved.queryQueuePerAppservice,
+      retry: {
+        minDelayMs: resolved.queryRetryMinDelayMs,
+        maxDelayMs: resolved.queryRetryMaxDelayMs,
+        maxAttempts: resolved.queryMaxAttempts,
+      },
       onAppserviceUp: (asId) => senders.wake(asId),
       onCacheHit: (kind) => metrics?.cacheHit(kind === 'users' ? 'user' : 'alias'),
+      onTokenRejected: (asId) => metrics?.tokenRejected(asId),
+      logger,
     },
   );
 
@@ -215,6 +218,9 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
   };
 
   const interest = new Interest({ host, registrations, index });
+  if (host.joinedRooms === undefined) {
+    logger.info({ feature: 'contextual presence', hook: 'Host.joinedRooms' }, 'koa-appservice: feature off: presence goes only to ASes whose namespace holds the user; implement Host.joinedRooms to also send it to ASes sharing a room with the user');
+  }
   const publisher = new Publisher({ store, interest, registrations, onEnqueued: (asIds) => senders.notify(asIds) });
   // With a store shared by several processes, another process may publish for an AS whose sender
   // runs here; the store tells us so (PostgresStore: LISTEN/NOTIFY). null means "check them all".
@@ -265,13 +271,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
     ensureUser: timedQueries.ensureUser,
     ensureAlias: timedQueries.ensureAlias,
     roomAliasesChanged: (roomId) => interest.forgetRoomAliases(roomId),
-    deadLetters: async (asId) => (await withOversizeSupport(store)?.deadLetters(asId)) ?? [],
-    replayDeadLetter: async (asId, id) => {
-      const replayed = (await withOversizeSupport(store)?.replayDeadLetter(asId, id)) ?? false;
-      if (replayed) senders.notify([asId]);
-      return replayed;
-    },
-    dropDeadLetter: async (asId, id) => (await withOversizeSupport(store)?.dropDeadLetter(asId, id)) ?? false,
+    ...deadLetterApi(store, (asIds) => senders.notify(asIds)),
     registry,
     store,
     close: () => {

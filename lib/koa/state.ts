@@ -7,7 +7,7 @@ import type { Host } from '../host.ts';
 import type { Registration } from '../registration/registration.ts';
 
 /** The outcome of a blocking query, as `lib/query/existence.ts` returns it. */
-export type QueryResult = 'exists' | 'absent' | 'unavailable';
+export type QueryResult = 'exists' | 'absent' | 'unavailable' | 'misconfigured';
 
 /**
  * `ctx.state` after the plugin ran. Every field is absent on a request that carries no as_token,
@@ -41,7 +41,8 @@ export interface AppserviceState {
 /**
  * Helpers the plugin puts on `ctx` for the homeserver's own routes: block until the AS that owns
  * the id had its chance to create it. They resolve `exists` or `absent` (answer 404 yourself) and
- * throw a `MatrixError` 408 when the AS could not be asked within the deadline.
+ * throw a `MatrixError` 408 when the AS could not be asked within the deadline, or 502 when the AS
+ * refused the homeserver's hs_token.
  *
  * @example
  * router.get('/_matrix/client/v3/my/route/:userId', async (ctx) => {

@@ -184,7 +184,7 @@ export class Delivery {
       if (outcome.next === 'send') return send(outcome.txn);
       if (outcome.next === 'reread') return REREAD;
     }
-    await this.#failed(String(txn.txnId), error);
+    await this.#failed(txn.txnId, error);
     return send(txn);
   }
 
@@ -233,7 +233,7 @@ export class Delivery {
     const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')), ms);
     let sending: Promise<void>;
     try {
-      sending = this.#d.send(String(txn.txnId), txn.body, controller.signal);
+      sending = this.#d.send(txn.txnId, txn.body, controller.signal);
     } catch (error) {
       sending = Promise.reject(error);
     }
@@ -270,6 +270,6 @@ export class Delivery {
   }
 
   #reportSent({ txn, started }: Acknowledged): void {
-    callHook(this.#d.onSent, { asId: this.#asId, txnId: String(txn.txnId), counts: txn.counts, durationMs: performance.now() - started });
+    callHook(this.#d.onSent, { asId: this.#asId, txnId: txn.txnId, counts: txn.counts, durationMs: performance.now() - started });
   }
 }

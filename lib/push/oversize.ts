@@ -80,7 +80,7 @@ export class Oversize {
     }
     const reason = `HTTP ${status}: ${bytes} bytes refused as too large`;
     const setAside = await store.setAside(asId, txn.txnId, reason);
-    if (setAside > 0) callHook(this.#onDeadLetter, { asId, txnId: String(txn.txnId), items: setAside, bytes, reason });
+    if (setAside > 0) callHook(this.#onDeadLetter, { asId, txnId: txn.txnId, items: setAside, bytes, reason });
     return { next: 'reread' };
   }
 

@@ -6,7 +6,10 @@
  * - `exists`: the homeserver knows it (already, or after an AS created it during our query);
  * - `absent`: every AS that could own it answered, and none created it: the client gets 404;
  * - `unavailable`: an AS that could own it failed or ran out of time: the client must not be told
- *   "not found" (Synapse does), it gets a retryable error instead.
+ *   "not found" (Synapse does), it gets a retryable error instead;
+ * - `misconfigured`: the AS refused the homeserver's hs_token (401/403). No retry and no waiting
+ *   will help, and the AS is not down: an operator must fix a token. Logged (at most once a minute
+ *   per AS), never cached.
  *
  * Order of work: positive cache, host, negative cache, then the ASes (exclusive owners first, each
  * under the one deadline, retries included). A stale positive answer is harmless (the request goes
@@ -14,43 +17,25 @@
  * who now exists, so negative answers are consulted only after the host and live only briefly.
  *
  * Single flight: concurrent callers for one id share one walk through an in-flight map, and the
- * answer lands in a bounded lru-cache with a TTL per kind. The design named lru-cache's `fetch()`
- * for the sharing; it does the same job but creates an AbortController and an abort listener per
- * call, which measured about 30 µs on Node 20, a third of a loopback round trip (bench/query.ts
- * goal: ensureAlias within 1.2x of a raw GET), so the map does it instead.
+ * answer lands in a bounded lru-cache with a TTL per kind. Not lru-cache's `fetch()`: it creates an
+ * AbortController and an abort listener per call, about 30 µs on Node 20, a third of a loopback
+ * round trip (bench/query.ts holds ensureAlias within 1.2x of a raw GET).
  */
 import { LRUCache } from 'lru-cache';
 import type { AppserviceClient } from '../client/appservice-client.ts';
-import { raceDeadline } from '../client/deadline.ts';
-import { withRetries } from '../client/retry-policy.ts';
-import type { RetryOptions } from '../client/retry-policy.ts';
+import { raceDeadline, type AbortLike } from '../client/deadline.ts';
+import { isRetryable, withRetries } from '../client/retry-policy.ts';
 import { AppserviceRequestError } from '../errors.ts';
 import type { Host } from '../host.ts';
 import type { NamespaceKind, Registration } from '../registration/registration.ts';
+import { candidatesFor } from './candidates.ts';
+import { QueryGate } from './query-gate.ts';
+import { isTokenRefusal, TokenRefusals } from './token-refusals.ts';
+import { resolveExistenceOptions, type ExistenceOptions, type ExistenceSettings } from './existence-options.ts';
 
-export type QueryResult = 'exists' | 'absent' | 'unavailable';
+export type { ExistenceOptions } from './existence-options.ts';
 
-export interface ExistenceOptions {
-  /**
-   * Budget of one ensure call for AS work (every AS, every retry), and the least a shared walk
-   * gets even when the caller who started it asked for less. Default 10 000.
-   */
-  deadlineMs?: number;
-  /** How long "exists" is remembered. Default 300 000. */
-  positiveTtlMs?: number;
-  /** How long "absent" is remembered (0: not at all). Default 5 000. */
-  negativeTtlMs?: number;
-  /** Cache bound, users and aliases together. Default 10 000. */
-  maxEntries?: number;
-  /** How long an AS that failed is skipped before one probe request is let through. Default 5 000. */
-  downForMs?: number;
-  /** Called when a query to an AS succeeds after it was down: the plugin wakes its sender. */
-  onAppserviceUp?: (asId: string) => void;
-  /** Called when an answer comes from the cache instead of an AS (for metrics). */
-  onCacheHit?: (kind: 'users' | 'aliases') => void;
-  /** Backoff between attempts; mostly for tests. */
-  retry?: Pick<RetryOptions, 'minDelayMs' | 'maxDelayMs' | 'maxAttempts' | 'random'>;
-}
+export type QueryResult = 'exists' | 'absent' | 'unavailable' | 'misconfigured';
 
 /** The part of the namespace index this module needs. */
 export interface NamespaceMatcher {
@@ -72,15 +57,13 @@ export interface EnsureOptions {
 
 type Kind = 'users' | 'aliases';
 type Known = 'exists' | 'absent';
+/** What a walk found; undefined: unavailable. Only Known answers are cached. */
+type Found = Known | 'misconfigured' | undefined;
 interface WalkContext {
   kind: Kind;
   id: string;
   candidates: readonly Registration[];
   deadlineMs: number;
-}
-interface DownState {
-  until: number;
-  probing: boolean;
 }
 
 /**
@@ -89,7 +72,7 @@ interface DownState {
  * switch (await queries.ensureAlias('#irc_#matrix:example.org')) {
  *   case 'exists': return next();
  *   case 'absent': throw new MatrixError(404, 'M_NOT_FOUND', 'Room alias not found');
- *   case 'unavailable': throw new MatrixError(504, 'M_UNKNOWN', 'The bridge did not answer in time');
+ *   case 'unavailable': throw new MatrixError(408, 'M_UNKNOWN', 'The bridge did not answer in time');
  * }
  */
 export class ExistenceQueries {
@@ -97,24 +80,28 @@ export class ExistenceQueries {
   readonly #deadlineMs: number;
   readonly #positiveTtlMs: number;
   readonly #negativeTtlMs: number;
-  readonly #downForMs: number;
+  readonly #settings: ExistenceSettings;
   readonly #onUp: ((asId: string) => void) | undefined;
   readonly #onCacheHit: ((kind: Kind) => void) | undefined;
-  readonly #retry: ExistenceOptions['retry'];
+  readonly #retry: ExistenceSettings['retry'];
   readonly #cache: LRUCache<string, Known>;
-  readonly #inflight = new Map<string, Promise<Known | undefined>>();
-  readonly #down = new Map<string, DownState>();
+  readonly #inflight = new Map<string, Promise<Found>>();
+  readonly #refusals: TokenRefusals;
+  readonly #gates = new Map<string, QueryGate>();
 
+  /** @throws OptionsError when an option is out of range or of the wrong type. */
   constructor(deps: ExistenceDeps, options: ExistenceOptions = {}) {
+    const settings = resolveExistenceOptions(options);
     this.#deps = deps;
-    this.#deadlineMs = options.deadlineMs ?? 10_000;
-    this.#positiveTtlMs = options.positiveTtlMs ?? 300_000;
-    this.#negativeTtlMs = options.negativeTtlMs ?? 5_000;
-    this.#downForMs = options.downForMs ?? 5_000;
-    this.#onUp = options.onAppserviceUp;
-    this.#onCacheHit = options.onCacheHit;
-    this.#retry = options.retry;
-    this.#cache = new LRUCache<string, Known>({ max: options.maxEntries ?? 10_000, ttl: this.#positiveTtlMs });
+    this.#deadlineMs = settings.deadlineMs;
+    this.#positiveTtlMs = settings.positiveTtlMs;
+    this.#negativeTtlMs = settings.negativeTtlMs;
+    this.#settings = settings;
+    this.#onUp = settings.onAppserviceUp;
+    this.#onCacheHit = settings.onCacheHit;
+    this.#retry = settings.retry;
+    this.#refusals = new TokenRefusals(settings.logger, settings.onTokenRejected);
+    this.#cache = new LRUCache<string, Known>({ max: settings.maxEntries, ttl: this.#positiveTtlMs });
   }
 
   /**
@@ -145,7 +132,7 @@ export class ExistenceQueries {
    * if (queries.isDown('irc')) metrics.appserviceUp.set({ as: 'irc' }, 0);
    */
   isDown(asId: string): boolean {
-    return this.#down.has(asId);
+    return this.#gates.get(asId)?.isDown ?? false;
   }
 
   /**
@@ -156,7 +143,7 @@ export class ExistenceQueries {
    * queries.markUp('irc');
    */
   markUp(asId: string): void {
-    this.#down.delete(asId);
+    this.#gates.get(asId)?.markUp();
   }
 
   #ensure(kind: Kind, id: string, options: EnsureOptions): Promise<QueryResult> {
@@ -178,7 +165,7 @@ export class ExistenceQueries {
       return 'exists';
     }
     if (!this.#isLocal(id)) return 'absent';
-    const candidates = this.#candidates(kind, id);
+    const candidates = candidatesFor(this.#deps.index.match(kind, id));
     if (candidates.length === 0) return 'absent';
     if (this.#cache.get(key) === 'absent') {
       this.#onCacheHit?.(kind);
@@ -200,14 +187,14 @@ export class ExistenceQueries {
    * Single flight: the first caller for a key starts the walk, every caller until it settles
    * shares its promise, and its answer goes into the cache with the TTL of its kind.
    */
-  #shared(key: string, context: WalkContext): { walk: Promise<Known | undefined>; joined: boolean } {
+  #shared(key: string, context: WalkContext): { walk: Promise<Found>; joined: boolean } {
     const running = this.#inflight.get(key);
     if (running) return { walk: running, joined: true };
     const entry: { ttl?: number } = {};
     const walk = this.#walk(context, entry).then(
       (found) => {
         this.#inflight.delete(key);
-        if (found !== undefined) this.#cache.set(key, found, { ttl: entry.ttl ?? this.#positiveTtlMs });
+        if (found === 'exists' || found === 'absent') this.#cache.set(key, found, { ttl: entry.ttl ?? this.#positiveTtlMs });
         return found;
       },
       (error: unknown) => {
@@ -222,63 +209,58 @@ export class ExistenceQueries {
   }
 
   /** Asks the ASes in turn; undefined (not to be cached) means unavailable. */
-  async #walk(context: WalkContext, entry: { ttl?: number }): Promise<Known | undefined> {
+  async #walk(context: WalkContext, entry: { ttl?: number }): Promise<Found> {
     const { kind, id, candidates, deadlineMs } = context;
     const endAt = performance.now() + deadlineMs;
     let failed = false;
+    let refused = false;
     for (const registration of candidates) {
       const asId = registration.id;
       const remaining = endAt - performance.now();
-      if (remaining <= 0 || !this.#mayAsk(asId)) {
+      const gate = this.#gate(asId);
+      if (remaining <= 0 || gate.refusing()) {
         failed = true;
         continue;
       }
       const client = this.#deps.client(asId);
+      const ask = kind === 'users' ? (signal: AbortLike) => client.queryUser(id, signal) : (signal: AbortLike) => client.queryAlias(id, signal);
       let said: boolean;
       try {
-        said = await withRetries(
-          asId,
-          (signal) => (kind === 'users' ? client.queryUser(id, signal) : client.queryAlias(id, signal)),
-          { ...this.#retry, deadlineMs: remaining },
-        );
+        said = await withRetries(asId, (deadline) => gate.attempt(deadline, ask), { ...this.#retry, deadlineMs: remaining });
       } catch (error) {
         if (!(error instanceof AppserviceRequestError)) throw error; // a bug, not an AS failure
-        this.#markDown(asId);
+        if (isTokenRefusal(error)) {
+          refused = true;
+          this.#refusals.report(asId, error);
+          continue;
+        }
+        // The whole budget went on failures that might have passed: callers after us fail fast.
+        if (isRetryable(error)) gate.markDown();
         failed = true;
         continue;
       }
-      this.#answered(asId);
       // A 200 only means the AS tried; the entity exists when the homeserver now knows it.
       if (said && (await this.#hostKnows(kind, id))) {
         entry.ttl = this.#positiveTtlMs;
         return 'exists';
       }
     }
+    // An AS that may yet answer (retry later) says more than one whose token is wrong.
     if (failed) return undefined;
+    if (refused) return 'misconfigured';
     // lru-cache reads ttl 0 as "forever"; 1 ms is the nearest thing to "do not remember".
     entry.ttl = Math.max(1, this.#negativeTtlMs);
     return 'absent';
   }
 
-  /** Matching ASes that can be queried, exclusive owners first, each once. */
-  #candidates(kind: Kind, id: string): Registration[] {
-    const matches = this.#deps.index.match(kind, id);
-    if (matches.length <= 1) {
-      const only = matches[0]?.registration;
-      return only === undefined || only.url === null ? [] : [only];
+  #gate(asId: string): QueryGate {
+    let gate = this.#gates.get(asId);
+    if (gate === undefined) {
+      const { concurrency, queueLimit, downForMs, attemptTimeoutMs } = this.#settings;
+      gate = new QueryGate(asId, { concurrency, queueLimit, downForMs, attemptTimeoutMs, onUp: () => this.#wake(asId) });
+      this.#gates.set(asId, gate);
     }
-    const exclusive = new Map<string, Registration>();
-    const shared = new Map<string, Registration>();
-    for (const { registration, exclusive: isExclusive } of matches) {
-      if (registration.url === null) continue;
-      if (isExclusive) {
-        exclusive.set(registration.id, registration);
-        shared.delete(registration.id);
-      } else if (!exclusive.has(registration.id)) {
-        shared.set(registration.id, registration);
-      }
-    }
-    return [...exclusive.values(), ...shared.values()];
+    return gate;
   }
 
   #hostKnows(kind: Kind, id: string): Promise<boolean> {
@@ -291,21 +273,7 @@ export class ExistenceQueries {
     return colon > 0 && id.slice(colon + 1) === this.#deps.host.serverName;
   }
 
-  /** False while the AS is down; after `downForMs`, true once (the probe) until it resolves. */
-  #mayAsk(asId: string): boolean {
-    const state = this.#down.get(asId);
-    if (state === undefined) return true;
-    if (state.probing || performance.now() < state.until) return false;
-    state.probing = true;
-    return true;
-  }
-
-  #markDown(asId: string): void {
-    this.#down.set(asId, { until: performance.now() + this.#downForMs, probing: false });
-  }
-
-  #answered(asId: string): void {
-    if (!this.#down.delete(asId)) return;
+  #wake(asId: string): void {
     try {
       this.#onUp?.(asId);
     } catch {
@@ -313,3 +281,4 @@ export class ExistenceQueries {
     }
   }
 }
+

@@ -3,10 +3,10 @@
  * against each other. A load fails as a whole (RegistrationLoadError listing every problem)
  * because a homeserver must never start with only some of its ASes.
  */
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
-import { LineCounter, parseDocument, type ScalarTag, type Tags } from 'yaml';
+import { LineCounter, parseDocument, type ScalarTag, type Tags, type YAMLError } from 'yaml';
 import { RegistrationError, RegistrationLoadError } from '../errors.ts';
 import type { Registration } from './registration.ts';
 import { toRegistration } from './schema.ts';
@@ -20,6 +20,12 @@ export interface LoadOptions {
 export type RegistrationSource = string | Readonly<Record<string, unknown>>;
 
 type Checked = { registration: Registration } | { errors: RegistrationError[] };
+
+/**
+ * The largest registration file read. Real ones are a few KiB; without a bound a 40 MB file took
+ * 1.4 GB to parse (the YAML tree costs far more than the text).
+ */
+export const MAX_REGISTRATION_BYTES = 1024 * 1024;
 
 /**
  * Loads, validates and cross-checks registrations. Strings are file paths or globs (a glob that
@@ -81,16 +87,54 @@ export async function expandSource(source: string, cwd: string, errors: Registra
  * const registration = await readRegistrationFile('registrations/irc.yaml', '/etc/synapse');
  */
 export async function readRegistrationFile(file: string, cwd: string = process.cwd()): Promise<Registration> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(resolve(cwd, file), 'utf8');
+    // Read at most one byte past the bound: enough to know the file is too large.
+    const handle = await open(resolve(cwd, file), 'r');
+    try {
+      const buffer = Buffer.alloc(MAX_REGISTRATION_BYTES + 1);
+      let length = 0;
+      while (length < buffer.length) {
+        const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+        if (bytesRead === 0) break;
+        length += bytesRead;
+      }
+      bytes = buffer.subarray(0, length);
+    } finally {
+      await handle.close();
+    }
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory, not a file' : `cannot read file (${code ?? 'error'})`;
     throw new RegistrationLoadError([new RegistrationError(file, '', reason, { cause: error })]);
   }
-  return parseRegistration(text, file);
+  if (bytes.length > MAX_REGISTRATION_BYTES) throw new RegistrationLoadError([tooLarge(file)]);
+  return parseRegistration(bytes.toString('utf8'), file);
 }
+
+function tooLarge(file: string): RegistrationError {
+  return new RegistrationError(file, '', `file too large: a registration file is at most ${MAX_REGISTRATION_BYTES / 1024 / 1024} MiB (${MAX_REGISTRATION_BYTES} bytes)`);
+}
+
+/**
+ * Why the yaml package refused the text, in words of our own: its messages quote the text (an
+ * unquoted `as_token: !abc…` is read as a tag and comes back as "Unresolved tag: !abc…").
+ */
+const YAML_REASONS: Partial<Record<YAMLError['code'], string>> = {
+  TAG_RESOLVE_FAILED: 'Unresolved tag (a value that starts with ! is a YAML tag: quote the value)',
+  BAD_DQ_ESCAPE: 'invalid escape sequence in a double-quoted string',
+  DUPLICATE_KEY: 'a key appears twice in one mapping',
+  BAD_INDENT: 'bad indentation',
+  TAB_AS_INDENT: 'a tab used as indentation',
+  MISSING_CHAR: 'a closing quote or bracket is missing',
+  MULTIPLE_DOCS: 'the file holds several YAML documents; a registration is one',
+  BAD_ALIAS: 'an alias is not valid here',
+  KEY_OVER_1024_CHARS: 'a key longer than 1024 characters',
+  MULTILINE_IMPLICIT_KEY: 'a key spans several lines',
+  BLOCK_AS_IMPLICIT_KEY: 'a block value used as a key',
+  UNEXPECTED_TOKEN: 'unexpected text',
+  RESOURCE_EXHAUSTION: 'too large or too deeply nested',
+};
 
 async function checkAsync(load: Promise<Registration>): Promise<Checked> {
   try {
@@ -131,6 +175,7 @@ function pyyamlBooleans(tags: Tags): Tags {
  * const registration = parseRegistration(await readFile('irc.yaml', 'utf8'), 'irc.yaml');
  */
 export function parseRegistration(text: string, file: string): Registration {
+  if (text.length > MAX_REGISTRATION_BYTES || Buffer.byteLength(text, 'utf8') > MAX_REGISTRATION_BYTES) throw new RegistrationLoadError([tooLarge(file)]);
   const lineCounter = new LineCounter();
   // prettyErrors off: the pretty form quotes the offending line, which may hold a token.
   const doc = parseDocument(text, { version: '1.1', prettyErrors: false, lineCounter, customTags: pyyamlBooleans });
@@ -139,8 +184,9 @@ export function parseRegistration(text: string, file: string): Registration {
   const problem = doc.errors[0] ?? doc.warnings[0];
   if (problem) {
     const { line, col } = lineCounter.linePos(problem.pos[0]);
-    const reason = problem.code === 'MULTIPLE_DOCS' ? 'the file holds several YAML documents; a registration is one' : problem.message;
-    throw new RegistrationLoadError([new RegistrationError(file, '', `invalid YAML at line ${line}, column ${col}: ${reason}`, { cause: problem })]);
+    const reason = YAML_REASONS[problem.code] ?? `YAML error ${problem.code}`;
+    // No cause either: its message is the yaml package's, with the file's text in it.
+    throw new RegistrationLoadError([new RegistrationError(file, '', `invalid YAML at line ${line}, column ${col}: ${reason}`)]);
   }
   let value: unknown;
   try {
@@ -175,8 +221,8 @@ export function validateRegistration(value: unknown, file: string): Registration
 }
 
 /**
- * Checks that need every registration at once: duplicate `id`, duplicate `as_token`, an
- * `as_token` equal to any `hs_token`. Messages name the other file, never a token.
+ * Checks that need every registration at once: duplicate `id`, duplicate `as_token`, duplicate
+ * `hs_token`, an `as_token` equal to any `hs_token`. Messages name the other file, never a token.
  *
  * @example
  * const errors = crossCheckRegistrations(registrations); // [] when they can live together
@@ -186,7 +232,12 @@ export function crossCheckRegistrations(registrations: readonly Registration[]):
   const byId = new Map<string, Registration>();
   const byAsToken = new Map<string, Registration>();
   const byHsToken = new Map<string, Registration>();
-  for (const r of registrations) if (!byHsToken.has(r.hsToken)) byHsToken.set(r.hsToken, r);
+  for (const r of registrations) {
+    const sameHs = byHsToken.get(r.hsToken);
+    // A shared hs_token lets each of those ASes pose as the homeserver to the other.
+    if (sameHs) errors.push(new RegistrationError(r.source, 'hs_token', `the same hs_token is already used by ${sameHs.source}`));
+    else byHsToken.set(r.hsToken, r);
+  }
 
   for (const r of registrations) {
     const sameId = byId.get(r.id);

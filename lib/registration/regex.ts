@@ -1,7 +1,9 @@
 /**
  * Namespace regexes are written for Synapse, which compiles them with Python's `re` and tests
  * them with `re.match`: anchored at the start, not at the end. This file turns such a pattern
- * into a JS RegExp that accepts exactly the same strings, or refuses it with the reason.
+ * into a JS RegExp that accepts exactly the same strings, or refuses it with the reason. The
+ * RegExp is a LinearRegExp: it matches with RE2 (the same tree spelled by re2-syntax.ts), so that
+ * no pattern can make a lookup backtrack.
  *
  * The output always has the shape `^(?:<body>)` with flags `u` (plus `i` for a leading `(?i)`).
  * `u` because Python str patterns work on code points; the parser already rewrote the
@@ -11,7 +13,12 @@
  */
 import { parsePythonRegex, PythonRegexError, type ClassName, type ParsedPythonRegex, type PythonFlags, type RegexNode, type SetItem } from './python-regex.ts';
 
+import safeRegex from 'safe-regex2';
+import { LinearRegExp } from './linear-regex.ts';
+import { toRe2Syntax } from './re2-syntax.ts';
+
 export { PythonRegexError } from './python-regex.ts';
+export { LinearRegExp } from './linear-regex.ts';
 
 /** Characters that must be escaped to stand for themselves in a JS `u` pattern. */
 const SYNTAX = new Set([...'^$\\.*+?()[]{}|/']);
@@ -20,8 +27,9 @@ const PY_SPACE = '\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u20
 const PY_WORD = '\\p{L}\\p{N}_';
 
 /**
- * Translates a Python `re` namespace regex to a JS RegExp anchored at the start only.
- * Throws an Error whose message is the reason when the pattern cannot be translated.
+ * Translates a Python `re` namespace regex to a RegExp anchored at the start only, that matches in
+ * linear time (a {@link LinearRegExp}). Throws a PythonRegexError whose message is the reason when
+ * the pattern cannot be translated, or needs backtracking (backreferences, lookarounds).
  *
  * @example
  * const re = translateNamespaceRegex('@irc_.*');
@@ -29,23 +37,25 @@ const PY_WORD = '\\p{L}\\p{N}_';
  * re.test('x@irc_bob:example.org'); // false
  * translateNamespaceRegex('(?i)@IRC_(?P<nick>[a-z]+)').test('@irc_bob'); // true
  */
-export function translateNamespaceRegex(source: string): RegExp {
+export function translateNamespaceRegex(source: string): LinearRegExp {
   return translateParsed(parsePythonRegex(source), source);
 }
 
 /** Same as translateNamespaceRegex, for callers that also want the tree (lint's samples). */
-export function translateParsed(parsed: ParsedPythonRegex, source: string): RegExp {
+export function translateParsed(parsed: ParsedPythonRegex, source: string): LinearRegExp {
   let body: string;
   try {
     body = emitAlts(parsed.alts, parsed.flags);
   } catch (error) {
     throw new PythonRegexError(`${(error as Error).message} in ${JSON.stringify(source)}`);
   }
+  const re2Source = toRe2Syntax(parsed, source);
   try {
-    return new RegExp(`^(?:${body})`, parsed.flags.i ? 'iu' : 'u');
+    return new LinearRegExp(`^(?:${body})`, parsed.flags.i ? 'iu' : 'u', re2Source);
   } catch (error) {
-    // V8 reads "Invalid regular expression: /<pattern>/u: <reason>"; keep only the reason.
-    const reason = (error as Error).message.replace(/^.*:\s*/s, '').toLowerCase();
+    // V8 says "Invalid regular expression: /<pattern>/u: <reason>", RE2 just the reason.
+    const message = (error as Error).message;
+    const reason = message.startsWith('Invalid regular expression') ? message.replace(/^.*:\s*/s, '').toLowerCase() : `${message} (RE2)`;
     throw new PythonRegexError(`${reason} in ${JSON.stringify(source)}`, { cause: error });
   }
 }
@@ -212,4 +222,39 @@ export function repetitionSkeleton(source: string): string {
     }
   }
   return walk(alts);
+}
+
+/**
+ * Whether a backtracking engine could take exponential time on this pattern: a repeat inside an
+ * unbounded repeat (`(\w+\.?)+`, found by safe-regex2's star-height check on the skeleton), or an
+ * unbounded repeat over alternatives that can match the same text (`(\w|\d)*`: a digit goes
+ * either way, so n digits can be split 2^n ways). lint and serve name such regexes: RE2 runs them
+ * in linear time, a backtracking engine would not. A guess from samples, so it may miss a case;
+ * nothing depends on it but the message.
+ *
+ * @example
+ * wouldBacktrack('@irc_(\\w|\\d)*:hs'); // true
+ * wouldBacktrack('@irc_[a-z]+:hs'); // false
+ */
+export function wouldBacktrack(source: string): boolean {
+  if (!safeRegex(repetitionSkeleton(source))) return true;
+  const parsed = parsePythonRegex(source);
+  const overlapping = (alts: readonly (readonly RegexNode[])[]): boolean => {
+    const branches = alts.map((alt) => {
+      const samples = [false, true].map((once) => sampleSeq(alt, once, parsed.flags)).filter((s): s is string => s !== undefined && s !== '');
+      try {
+        return { samples, regex: translateParsed({ flags: parsed.flags, alts: [alt] }, source) };
+      } catch {
+        return { samples, regex: undefined };
+      }
+    });
+    return branches.some((a, i) => branches.some((b, j) => i !== j && b.regex !== undefined && a.samples.some((s) => b.regex!.test(s))));
+  };
+  const walk = (node: RegexNode, underRepeat: boolean): boolean => {
+    if (node.type === 'repeat') return walk(node.node, underRepeat || node.max === Infinity);
+    if (node.type !== 'group') return false;
+    if (underRepeat && node.alts.length > 1 && overlapping(node.alts)) return true;
+    return node.alts.some((seq) => seq.some((child) => walk(child, underRepeat)));
+  };
+  return parsed.alts.some((seq) => seq.some((node) => walk(node, false)));
 }

@@ -6,7 +6,10 @@ export interface NamespaceRule {
   readonly exclusive: boolean;
   /** The regex exactly as written in the file (Python syntax). */
   readonly source: string;
-  /** The JS translation, anchored at the start like Python's `re.match`. */
+  /**
+   * The translation, anchored at the start like Python's `re.match`. From the loader it is a
+   * LinearRegExp: `test` and `exec` run on RE2, in linear time; `source` is the JS spelling.
+   */
   readonly regex: RegExp;
 }
 

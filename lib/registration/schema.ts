@@ -5,7 +5,8 @@
  *
  * Where Synapse is lax in a way that hurts we refuse instead: `rate_limited: "false"` (Synapse
  * reads any non-boolean as true), a `url` that is not http(s), truthy non-booleans for the
- * ephemeral opt-ins, and namespace regexes that JS cannot match the way Python does.
+ * ephemeral opt-ins, namespace regexes that cannot match the way Python does in linear time, and
+ * tokens of a few characters.
  *
  * One key is ours: `koa_appservice.access_token_query: true` makes the library also send
  * `?access_token=<hs_token>` to the AS, for ASes older than the Authorization header.
@@ -27,11 +28,24 @@ function describe(input: unknown): string {
   return `a ${typeof input}`;
 }
 
+/**
+ * The shortest as_token or hs_token accepted (spaces not counted). Synapse takes any string, but a
+ * token of a few characters can be guessed, and an as_token acts as any user of the AS's namespaces.
+ * Bridges generate 32 to 64 characters.
+ */
+export const MIN_TOKEN_LENGTH = 8;
+
 /** Never echoes the value: the same helper is used for tokens. */
 function requiredString(what: string) {
   return z
     .string({ error: (issue) => (issue.input === undefined ? `required: ${what}` : `must be ${what}, got ${describe(issue.input)}`) })
     .min(1, { error: `must not be empty` });
+}
+
+function token() {
+  return requiredString('a string').refine((value) => value === '' || [...value.trim()].length >= MIN_TOKEN_LENGTH, {
+    error: `is too short: at least ${MIN_TOKEN_LENGTH} characters besides spaces, so that it cannot be guessed (bridges generate 32 to 64)`,
+  });
 }
 
 function flag(defaultValue: boolean) {
@@ -98,8 +112,8 @@ export const registrationSchema = z
         error: (issue) =>
           issue.input === undefined ? 'required: an http(s) URL, or null for an AS that receives nothing' : `must be an http(s) URL or null, got ${describe(issue.input)}`,
       }),
-      as_token: requiredString('a string'),
-      hs_token: requiredString('a string'),
+      as_token: token(),
+      hs_token: token(),
       sender_localpart: requiredString('a string').refine((s) => /^[A-Za-z0-9_.~/-]+$/.test(s), {
         error: 'must use only characters that need no URL encoding (A-Z a-z 0-9 _ . ~ / -)',
       }),

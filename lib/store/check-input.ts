@@ -2,7 +2,7 @@
  * Argument checks shared by every Store. They run before anything is written, so a bad item
  * fails only its own caller: it never joins a group commit where it would take others down.
  */
-import type { BatchLimits, EnqueueItem, ItemKind } from './store.ts';
+import type { EnqueueItem, ItemKind } from './store.ts';
 
 const KINDS: ReadonlySet<string> = new Set<ItemKind>(['event', 'ephemeral', 'toDevice']);
 
@@ -17,19 +17,6 @@ export function checkEnqueueItems(items: readonly EnqueueItem[]): void {
       throw new TypeError(`enqueue(items): items[${i}].asIds must be an array of non-empty strings`);
     }
   });
-}
-
-/** Limits must let at least one item of each kind through, or a queue could never drain. */
-export function checkLimits(limits: BatchLimits): void {
-  for (const kind of KINDS as ReadonlySet<ItemKind>) {
-    const limit = limits?.[kind];
-    if (!Number.isSafeInteger(limit) || limit < 1) {
-      throw new TypeError(`createTransaction(): limits.${kind} must be a positive integer`);
-    }
-  }
-  if (limits.bytes !== undefined && (!Number.isSafeInteger(limits.bytes) || limits.bytes < 1)) {
-    throw new TypeError('createTransaction(): limits.bytes must be a positive integer when given');
-  }
 }
 
 /** An AS named twice in one item still gets the item once. */

@@ -19,7 +19,7 @@ export interface DeadLetter {
   /** The item's JSON, as queued. */
   readonly json: string;
   /** The transaction the AS refused. */
-  readonly txnId: number;
+  readonly txnId: string;
   /** Why it was set aside (for example `HTTP 413`); never the item's content. */
   readonly reason: string;
   /** When it was set aside, ms since the epoch. */
@@ -33,13 +33,13 @@ export interface OversizeSupport {
    * from the AS's queue under `limits`, as `createTransaction` would. Returns null and changes
    * nothing when `txnId` is not in flight.
    */
-  replaceInFlight(asId: string, txnId: number, limits: BatchLimits, build: (items: readonly QueuedItem[]) => string): Promise<StoredTransaction | null>;
+  replaceInFlight(asId: string, txnId: string, limits: BatchLimits, build: (items: readonly QueuedItem[]) => string): Promise<StoredTransaction | null>;
   /**
    * When `txnId` is the AS's transaction in flight: removes it and its items from the queue and
    * keeps the items as dead letters with `reason`. Returns how many items were set aside (0 when
    * `txnId` is not in flight). Transactions created ahead after it stay, and are next.
    */
-  setAside(asId: string, txnId: number, reason: string): Promise<number>;
+  setAside(asId: string, txnId: string, reason: string): Promise<number>;
   /** The AS's dead letters, oldest first. */
   deadLetters(asId: string): Promise<readonly DeadLetter[]>;
   /** Queues dead letter `id` of the AS again, at the end of its queue, and forgets it. False when unknown. */
@@ -54,7 +54,7 @@ export interface OversizeSupport {
  *
  * @example
  * const oversize = withOversizeSupport(store);
- * if (oversize) await oversize.setAside('irc', 42, 'HTTP 413');
+ * if (oversize) await oversize.setAside('irc', txn.txnId, 'HTTP 413');
  */
 export function withOversizeSupport(store: Store): (Store & OversizeSupport) | null {
   const s = store as Store & Partial<OversizeSupport>;

@@ -1,8 +1,10 @@
-import { InFlightMismatchError, StoreError } from '../errors.ts';
-import { fitsBytes, itemBytes } from './batch-bytes.ts';
-import { checkEnqueueItems, checkLimits, uniqueAsIds } from './check-input.ts';
+import { InFlightMismatchError } from '../errors.ts';
+import { BatchCut, checkLimits } from './batch.ts';
+import { checkEnqueueItems, uniqueAsIds } from './check-input.ts';
 import type { DeadLetter, OversizeSupport } from './dead-letters.ts';
-import { TRANSACTIONS_AHEAD } from './sqlite-statements.ts';
+import { StoreLifecycle } from './lifecycle.ts';
+import { TRANSACTIONS_AHEAD } from './sqlite/statements.ts';
+import { formatTxnId, newBirth } from './txn-id.ts';
 import type {
   Backlog,
   BatchLimits,
@@ -53,21 +55,22 @@ const COMPACT_AT = 1024;
  * ```
  */
 export class MemoryStore implements Store, OversizeSupport {
-  #state: 'new' | 'open' | 'closed' = 'new';
+  readonly #life = new StoreLifecycle('memory store');
   readonly #queues = new Map<string, AsQueue>();
+  /** Every MemoryStore is a new store: its ids must not repeat another's. */
+  readonly #birth = newBirth();
   #nextSeq = 1;
   readonly #deadLetters = new Map<string, DeadLetter[]>();
   #nextDeadLetterId = 1;
 
-  async open(): Promise<void> {
-    if (this.#state === 'closed') throw new StoreError('memory store: cannot reopen a closed store');
-    this.#state = 'open';
+  open(): Promise<void> {
+    return this.#life.open(() => {});
   }
 
   async enqueue(items: readonly EnqueueItem[], options?: EnqueueOptions): Promise<void> {
     this.#assertOpen();
     if (options?.client !== undefined) {
-      throw new StoreError('MemoryStore cannot join a foreign transaction: enqueue({ client }) needs PostgresStore');
+      throw this.#life.error('cannot join a foreign transaction: enqueue({ client }) needs PostgresStore');
     }
     // Checked before anything is appended: the call is all or nothing.
     checkEnqueueItems(items);
@@ -95,7 +98,7 @@ export class MemoryStore implements Store, OversizeSupport {
     return this.#create(asId, limits, build, 0);
   }
 
-  async acknowledge(asId: string, txnId: number): Promise<void> {
+  async acknowledge(asId: string, txnId: string): Promise<void> {
     this.#assertOpen();
     const queue = this.#queues.get(asId);
     const first = queue?.stored[0];
@@ -119,7 +122,7 @@ export class MemoryStore implements Store, OversizeSupport {
    */
   async acknowledgeAndCreate(
     asId: string,
-    txnId: number,
+    txnId: string,
     limits: BatchLimits,
     build: (items: readonly QueuedItem[]) => string,
   ): Promise<StoredTransaction | null> {
@@ -136,32 +139,21 @@ export class MemoryStore implements Store, OversizeSupport {
   #create(asId: string, limits: BatchLimits, build: (items: readonly QueuedItem[]) => string, ahead: number): StoredTransaction | null {
     const queue = this.#queues.get(asId);
     if (!queue) return null;
-    if (queue.stored.length > 0) {
-      throw new InFlightMismatchError(asId, String(queue.stored[0]!.txn.txnId));
-    }
+    if (queue.stored.length > 0) throw new InFlightMismatchError(asId, queue.stored[0]!.txn.txnId);
     const created: { txn: StoredTransaction; size: number }[] = [];
     let start = queue.head;
     for (let n = 0; n <= ahead; n++) {
-      const counts: Record<ItemKind, number> = { event: 0, ephemeral: 0, toDevice: 0 };
-      const items: QueuedItem[] = [];
-      let full = false;
-      let bytes = 0;
+      const cut = new BatchCut(limits);
       for (let i = start; i < queue.entries.length; i++) {
         const entry = queue.entries[i]!;
-        const size = limits.bytes === undefined ? 0 : itemBytes(entry.json);
-        if (counts[entry.kind] >= limits[entry.kind] || !fitsBytes(limits, items.length, bytes, size)) {
-          full = true;
-          break;
-        }
-        bytes += size;
-        counts[entry.kind]++;
-        items.push({ seq: entry.seq, kind: entry.kind, json: entry.json });
+        if (!cut.take({ seq: entry.seq, kind: entry.kind, json: entry.json })) break;
       }
+      const { items, counts, full } = cut;
       if (items.length === 0) break;
       // build() runs before any state changes, so if it throws the queue is exactly as it was.
       const body = build(items);
       if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
-      created.push({ txn: { asId, txnId: queue.nextTxnId + n, body, counts }, size: items.length });
+      created.push({ txn: { asId, txnId: formatTxnId(this.#birth, queue.nextTxnId + n), body, counts }, size: items.length });
       start += items.length;
       if (!full) break;
     }
@@ -174,7 +166,7 @@ export class MemoryStore implements Store, OversizeSupport {
   /** See `OversizeSupport.replaceInFlight` (lib/store/dead-letters.ts). */
   async replaceInFlight(
     asId: string,
-    txnId: number,
+    txnId: string,
     limits: BatchLimits,
     build: (items: readonly QueuedItem[]) => string,
   ): Promise<StoredTransaction | null> {
@@ -193,7 +185,7 @@ export class MemoryStore implements Store, OversizeSupport {
   }
 
   /** See `OversizeSupport.setAside` (lib/store/dead-letters.ts). */
-  async setAside(asId: string, txnId: number, reason: string): Promise<number> {
+  async setAside(asId: string, txnId: string, reason: string): Promise<number> {
     this.#assertOpen();
     const queue = this.#queues.get(asId);
     const first = queue?.stored[0];
@@ -237,10 +229,11 @@ export class MemoryStore implements Store, OversizeSupport {
     return { size, oldestEnqueuedAt: size > 0 ? queue!.entries[queue!.head]!.enqueuedAt : null };
   }
 
-  async close(): Promise<void> {
-    this.#state = 'closed';
-    this.#queues.clear();
-    this.#deadLetters.clear();
+  close(): Promise<void> {
+    return this.#life.close(() => {
+      this.#queues.clear();
+      this.#deadLetters.clear();
+    });
   }
 
   #queue(asId: string): AsQueue {
@@ -253,7 +246,6 @@ export class MemoryStore implements Store, OversizeSupport {
   }
 
   #assertOpen(): void {
-    if (this.#state === 'new') throw new StoreError('memory store: call open() first');
-    if (this.#state === 'closed') throw new StoreError('memory store: the store is closed');
+    this.#life.assertOpen();
   }
 }

@@ -28,13 +28,14 @@ export interface QueuedItem {
   readonly json: string;
 }
 
+/** How much one transaction may carry (the cut is `BatchCut` in batch.ts, the same for every store). */
 export interface BatchLimits {
   readonly event: number;
   readonly ephemeral: number;
   readonly toDevice: number;
   /**
-   * Optional cap on the UTF-8 bytes of a transaction's items' JSON (see lib/store/batch-bytes.ts):
-   * the batch stops before the item that would pass it, but always takes at least one item.
+   * Optional cap on the sum of the items' JSON bytes (plus one per item for its separator). An
+   * item larger than the cap on its own still goes, alone.
    */
   readonly bytes?: number;
 }
@@ -42,8 +43,12 @@ export interface BatchLimits {
 /** A stored transaction: sent with this id and these exact bytes until acknowledged. */
 export interface StoredTransaction {
   readonly asId: string;
-  /** Per AS, strictly increasing, never reused, across restarts and processes. */
-  readonly txnId: number;
+  /**
+   * `<birth>.<n>` (see txn-id.ts): `birth` is random per store database, `n` grows per AS. Never
+   * reused: not across restarts and processes, and not by another store (a new database).
+   * URL-safe. Opaque to the sender, which sends it and hands it back.
+   */
+  readonly txnId: string;
   /** The JSON body to PUT. */
   readonly body: string;
   readonly counts: Readonly<Record<ItemKind, number>>;
@@ -56,6 +61,15 @@ export interface Backlog {
   readonly oldestEnqueuedAt: number | null;
 }
 
+/**
+ * The homeserver's database client for an outbox enqueue: a `pg` `PoolClient` or `Client` fits.
+ * Declared by shape, with the one call PostgresStore makes, so that the main entry point needs
+ * neither `pg` nor its types.
+ */
+export interface OutboxClient {
+  query(query: { text: string; values?: unknown[] }): Promise<unknown>;
+}
+
 /** Options of `Store.enqueue`. */
 export interface EnqueueOptions {
   /**
@@ -63,7 +77,7 @@ export interface EnqueueOptions {
    * or roll back with it (an outbox: the event and its queue entries are written together).
    * Stores that cannot join a foreign transaction reject an enqueue that passes one.
    */
-  readonly client?: unknown;
+  readonly client?: OutboxClient;
 }
 
 /**
@@ -94,9 +108,10 @@ export interface Store {
   inFlight(asId: string): Promise<StoredTransaction | null>;
 
   /**
-   * Takes the AS's oldest queued items, in order, stopping before the first item whose kind has
-   * reached its limit; allocates the next transaction id; stores `build(items)` as the body. Returns
-   * null when the queue is empty. Throws a StoreError when a transaction is already in flight.
+   * Takes the AS's oldest queued items, in order, stopping before the first item that does not fit
+   * the limits (see BatchCut); allocates the next transaction id; stores `build(items)` as the
+   * body. Returns null when the queue is empty. Throws an InFlightMismatchError when a transaction
+   * is already in flight.
    */
   createTransaction(
     asId: string,
@@ -105,7 +120,7 @@ export interface Store {
   ): Promise<StoredTransaction | null>;
 
   /** Deletes the acknowledged transaction and its items. Acknowledging an unknown id is a no-op. */
-  acknowledge(asId: string, txnId: number): Promise<void>;
+  acknowledge(asId: string, txnId: string): Promise<void>;
 
   /**
    * Optional: `acknowledge(asId, txnId)` then `createTransaction(asId, limits, build)`, in one
@@ -122,7 +137,7 @@ export interface Store {
    */
   acknowledgeAndCreate?(
     asId: string,
-    txnId: number,
+    txnId: string,
     limits: BatchLimits,
     build: (items: readonly QueuedItem[]) => string,
   ): Promise<StoredTransaction | null>;
@@ -135,7 +150,7 @@ export interface Store {
    * between, `txnId` is still in flight after the restart and is resent first; the AS has seen
    * both ids and deduplicates them.
    */
-  nextStored?(asId: string, txnId: number): Promise<StoredTransaction | null>;
+  nextStored?(asId: string, txnId: string): Promise<StoredTransaction | null>;
 
   backlog(asId: string): Promise<Backlog>;
 

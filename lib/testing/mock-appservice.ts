@@ -9,53 +9,12 @@
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { notFound, parseBody, send, unrecognized } from './mock-http.ts';
-import type { Answer } from './mock-http.ts';
+import { notFound, parseBody, send, statusSwitch, unrecognized } from './mock-http.ts';
+import type { Answer, StatusSwitch } from './mock-http.ts';
+import { mockRoute, thirdpartyAnswer } from './mock-routes.ts';
+import type { MockAppServiceOptions, RecordedRequest, TransactionBody } from './mock-types.ts';
 
-export interface MockAppServiceOptions {
-  /** The token the homeserver must present. */
-  hsToken: string;
-  users?: Iterable<string>;
-  aliases?: Iterable<string>;
-  /** Decides user queries instead of `users`; may create the user on the homeserver first. */
-  onUserQuery?: (userId: string) => Promise<boolean> | boolean;
-  /** Decides alias queries instead of `aliases`; may create the room on the homeserver first. */
-  onAliasQuery?: (alias: string) => Promise<boolean> | boolean;
-  /** Answers of `GET thirdparty/protocol/{p}`, by protocol. */
-  protocols?: Record<string, unknown>;
-  /** Answers of location and user lookups; defaults to `[]`. */
-  onThirdparty?: (kind: 'location' | 'user', protocol: string | null, query: Record<string, string>) => unknown;
-}
-
-export interface RecordedRequest {
-  readonly method: string;
-  /** The path as sent, still percent-encoded. */
-  readonly path: string;
-  readonly query: Readonly<Record<string, string>>;
-  /** Parsed JSON when the body was JSON, the raw text otherwise, undefined when empty. */
-  readonly body: unknown;
-  /** Whether the request carried the right hs_token (header or query). */
-  readonly tokenOk: boolean;
-}
-
-/** Shape of a transaction body, as far as the mock looks into it. */
-export interface TransactionBody {
-  events?: unknown[];
-  ephemeral?: unknown[];
-  'de.sorunome.msc2409.ephemeral'?: unknown[];
-  'de.sorunome.msc2409.to_device'?: unknown[];
-  [key: string]: unknown;
-}
-
-interface StatusSwitch {
-  code: number;
-  remaining: number;
-  headers: Record<string, string>;
-  body: unknown;
-}
-
-const V1 = '/_matrix/app/v1';
-const UNSTABLE = '/_matrix/app/unstable';
+export type { MockAppServiceOptions, RecordedRequest, TransactionBody } from './mock-types.ts';
 
 /**
  * @example
@@ -168,16 +127,11 @@ export class MockAppService {
    * Answers every authorised request with `code` (a Matrix error body unless `body` is given),
    * for the next `times` requests or until `status(null)`.
    */
-  status(code: number | null, options: { times?: number; headers?: Record<string, string>; body?: unknown } = {}): void {
-    this.#status =
-      code === null
-        ? null
-        : {
-            code,
-            remaining: options.times ?? Infinity,
-            headers: options.headers ?? {},
-            body: options.body ?? { errcode: code === 429 ? 'M_LIMIT_EXCEEDED' : 'M_UNKNOWN', error: `mock status ${code}` },
-          };
+  status(
+    code: number | null,
+    options: { times?: number; headers?: Record<string, string>; body?: unknown } = {},
+  ): void {
+    this.#status = code === null ? null : statusSwitch(code, options);
   }
 
   /** With probability `p`, answers 500 instead of the real answer. */
@@ -270,46 +224,53 @@ export class MockAppService {
     send(res, answer, this.#oversized);
   }
 
-  async #answer(method: string, path: string, query: Record<string, string>, text: string, token: string | undefined, tokenOk: boolean): Promise<Answer> {
+  async #answer(
+    method: string,
+    path: string,
+    query: Record<string, string>,
+    text: string,
+    token: string | undefined,
+    tokenOk: boolean,
+  ): Promise<Answer> {
     if (token === undefined) return { status: 401, body: { errcode: 'M_UNAUTHORIZED', error: 'no hs_token given' } };
     if (!tokenOk) return { status: 403, body: { errcode: 'M_FORBIDDEN', error: 'wrong hs_token' } };
+    // Routing comes first, as in a real AS: a path it does not know is 404 M_UNRECOGNIZED whatever
+    // its handlers would do, so a homeserver's legacy-path fallback sees what it would see in the wild.
+    const route = mockRoute(method, path, this.#legacyOnly);
+    if (route.kind === 'bare-404') return { status: 404, raw: 'Not Found' };
+    if (route.kind === 'unrecognized') return unrecognized();
+
     const forced = this.#status;
     if (forced !== null) {
       if (--forced.remaining <= 0) this.#status = null;
       return { status: forced.code, body: forced.body, headers: forced.headers };
     }
-    if (this.#flaky > 0 && Math.random() < this.#flaky) return { status: 500, body: { errcode: 'M_UNKNOWN', error: 'flaky' } };
+    if (this.#flaky > 0 && Math.random() < this.#flaky) {
+      return { status: 500, body: { errcode: 'M_UNKNOWN', error: 'flaky' } };
+    }
     if (this.#garbage) return { status: 200, raw: '<html>this is not JSON' };
     if (this.#oversized) return { status: 200 };
 
-    const isV1 = path.startsWith(`${V1}/`);
-    const isUnstable = path.startsWith(`${UNSTABLE}/`);
-    const v1Unknown = this.#legacyOnly !== false && isV1 && !path.startsWith(`${V1}/ping`);
-    if (v1Unknown && this.#legacyOnly === 'bare') return { status: 404, raw: 'Not Found' };
-    const legacyUnknown = this.#legacyOnly === false && !isV1;
-    if (v1Unknown || legacyUnknown) return unrecognized();
-    const rest = isV1 ? path.slice(V1.length) : isUnstable ? path.slice(UNSTABLE.length) : path;
-    const [, head, ...tail] = rest.split('/');
-    const arg = tail.length > 0 ? decodeURIComponent(tail.join('/')) : null;
-
-    if (method === 'GET' && head === 'users' && arg !== null && !isUnstable) {
-      const yes = this.#options.onUserQuery ? await this.#options.onUserQuery(arg) : this.users.has(arg);
-      return yes ? { status: 200, body: {} } : notFound();
+    switch (route.kind) {
+      case 'user': {
+        const yes = this.#options.onUserQuery ? await this.#options.onUserQuery(route.arg) : this.users.has(route.arg);
+        return yes ? { status: 200, body: {} } : notFound();
+      }
+      case 'alias': {
+        const { onAliasQuery } = this.#options;
+        const yes = onAliasQuery ? await onAliasQuery(route.arg) : this.aliases.has(route.arg);
+        return yes ? { status: 200, body: {} } : notFound();
+      }
+      case 'transaction':
+        return this.#transaction(route.arg, text);
+      case 'ping': {
+        const body = parseBody(text) as { transaction_id?: string } | undefined;
+        this.pings.push(body?.transaction_id);
+        return { status: 200, body: {} };
+      }
+      case 'thirdparty':
+        return thirdpartyAnswer(route.tail, query, this.#options);
     }
-    if (method === 'GET' && head === 'rooms' && arg !== null && !isUnstable) {
-      const yes = this.#options.onAliasQuery ? await this.#options.onAliasQuery(arg) : this.aliases.has(arg);
-      return yes ? { status: 200, body: {} } : notFound();
-    }
-    if (method === 'PUT' && head === 'transactions' && arg !== null && !isUnstable) return this.#transaction(arg, text);
-    if (method === 'POST' && head === 'ping' && isV1) {
-      const body = parseBody(text) as { transaction_id?: string } | undefined;
-      this.pings.push(body?.transaction_id);
-      return { status: 200, body: {} };
-    }
-    if (method === 'GET' && head === 'thirdparty' && (isV1 || isUnstable)) {
-      return this.#thirdparty(tail.map(decodeURIComponent), query);
-    }
-    return unrecognized();
   }
 
   #transaction(txnId: string, text: string): Answer {
@@ -330,19 +291,5 @@ export class MockAppService {
     this.toDevice.push(...(body['de.sorunome.msc2409.to_device'] ?? []));
     for (const wake of this.#waiters.slice()) wake();
     return { status: 200, body: {} };
-  }
-
-  #thirdparty(tail: string[], query: Record<string, string>): Answer {
-    const [kind, protocol] = tail;
-    const { access_token: _token, ...search } = query;
-    if (kind === 'protocol' && protocol !== undefined) {
-      const found = this.#options.protocols?.[protocol];
-      return found === undefined ? notFound() : { status: 200, body: found };
-    }
-    if (kind === 'location' || kind === 'user') {
-      const answer = this.#options.onThirdparty?.(kind, protocol ?? null, search) ?? [];
-      return { status: 200, body: answer };
-    }
-    return unrecognized();
   }
 }

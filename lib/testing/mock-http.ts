@@ -12,6 +12,28 @@ export interface Answer {
   headers?: Record<string, string>;
 }
 
+/** The fixed answer that `MockAppService.status()` gives for the next `remaining` requests. */
+export interface StatusSwitch {
+  code: number;
+  remaining: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+/** A Matrix error body unless `body` is given: `M_LIMIT_EXCEEDED` for 429, `M_UNKNOWN` otherwise. */
+export function statusSwitch(
+  code: number,
+  options: { times?: number; headers?: Record<string, string>; body?: unknown },
+): StatusSwitch {
+  const errcode = code === 429 ? 'M_LIMIT_EXCEEDED' : 'M_UNKNOWN';
+  return {
+    code,
+    remaining: options.times ?? Infinity,
+    headers: options.headers ?? {},
+    body: options.body ?? { errcode, error: `mock status ${code}` },
+  };
+}
+
 /** JSON when it parses, the raw text otherwise, undefined when empty. */
 export function parseBody(text: string): unknown {
   if (text === '') return undefined;
@@ -31,7 +53,11 @@ export function unrecognized(): Answer {
 }
 
 /** Writes `answer`; a plain 200 while `oversized` is set becomes a body of that many bytes. */
-export function send(res: http.ServerResponse, answer: Answer, oversized: { bytes: number; chunked: boolean } | null): void {
+export function send(
+  res: http.ServerResponse,
+  answer: Answer,
+  oversized: { bytes: number; chunked: boolean } | null,
+): void {
   if (answer.status === 200 && answer.body === undefined && answer.raw === undefined && oversized) {
     const block = Buffer.alloc(64 * 1024, 0x20);
     if (!oversized.chunked) res.setHeader('content-length', oversized.bytes);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { afterEach, beforeEach, describe, it } from 'mocha';
-import { StoreError } from '../errors.ts';
+import { InFlightMismatchError, StoreError } from '../errors.ts';
 import type { BatchLimits, EnqueueItem, ItemKind, QueuedItem, Store, StoredTransaction } from '../store/store.ts';
 import { oversizeContractTests } from './oversize-contract.ts';
 
@@ -37,6 +37,11 @@ function bodyNumbers(txn: StoredTransaction | null): number[] {
   return (JSON.parse(txn!.body) as { content: { n: number } }[]).map((e) => e.content.n);
 }
 
+/** The counter part of a `<birth>.<n>` transaction id: it grows with every transaction a store creates. */
+function counter(txnId: string): number {
+  return Number(txnId.slice(txnId.lastIndexOf('.') + 1));
+}
+
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {
     await promise;
@@ -61,12 +66,13 @@ async function drain(store: Store, asId: string, limits: BatchLimits = LIMITS): 
 /**
  * Registers a mocha `describe` block that any `Store` implementation must pass: ordering,
  * per-AS isolation, atomic enqueue, batch limits, transaction ids that are never reused, the
- * in-flight transaction surviving a reopen, backlog figures. Needs mocha and chai.
+ * in-flight transaction surviving a reopen, backlog figures. Needs mocha and chai (optional peer
+ * dependencies), which is why it has its own subpath apart from `koa-appservice/testing`.
  *
  * @example
  * ```ts
  * // spec/my-store.spec.ts
- * import { storeContractTests } from 'koa-appservice/testing';
+ * import { storeContractTests } from 'koa-appservice/testing/store-contract';
  * import { MyStore } from '../lib/my-store.ts';
  *
  * storeContractTests('MyStore', async () => {
@@ -180,8 +186,24 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
       await store.enqueue([item('event', 1, ['a']), item('event', 2, ['a'])]);
       const txn = await store.createTransaction('a', { event: 1, ephemeral: 1, toDevice: 1 }, build);
       const err = await rejection(store.createTransaction('a', LIMITS, build));
-      expect(err).to.be.instanceOf(StoreError);
+      expect(err).to.be.instanceOf(InFlightMismatchError).and.include({ asId: 'a', txnId: String(txn!.txnId) });
       expect(await store.inFlight('a')).to.deep.equal(txn);
+    });
+
+    it('cuts a batch at the byte limit too, and sends an item larger than the limit alone', async () => {
+      const sized = (n: number, bytes: number): EnqueueItem =>
+        ({ kind: 'event', json: JSON.stringify({ content: { n }, pad: 'x'.repeat(bytes) }), asIds: ['a'] });
+      // Each small item is about 40 bytes of JSON; 100 bytes hold two of them, not three.
+      await store.enqueue([sized(0, 10), sized(1, 10), sized(2, 10), sized(3, 500), sized(4, 10)]);
+      const limits = { ...LIMITS, bytes: 100 };
+      const sizes: number[][] = [];
+      for (let round = 0; round < 10; round++) {
+        const txn = await store.createTransaction('a', limits, build);
+        if (!txn) break;
+        sizes.push(bodyNumbers(txn));
+        await store.acknowledge('a', txn.txnId);
+      }
+      expect(sizes).to.deep.equal([[0, 1], [2], [3], [4]]);
     });
 
     it('stores the transaction: inFlight returns the same id, counts and byte-identical body', async () => {
@@ -215,11 +237,14 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
     });
 
     it('ignores acknowledge of an unknown id', async () => {
-      await store.acknowledge('nobody', 1);
+      await store.acknowledge('nobody', '1');
       await store.enqueue([item('event', 1, ['a'])]);
       const txn = await store.createTransaction('a', LIMITS, build);
-      await store.acknowledge('a', txn!.txnId + 1);
-      await store.acknowledge('a', txn!.txnId - 1);
+      const n = counter(txn!.txnId);
+      // The same counter under another store's birth, or none: an id this store never gave out.
+      for (const other of [`${n + 1}`, `${n}`, `0123456789ab.${n}`, `${txn!.txnId}0`, `x${txn!.txnId}`, '', 'not an id']) {
+        if (other !== txn!.txnId) await store.acknowledge('a', other);
+      }
       await store.acknowledge('b', txn!.txnId);
       expect(await store.inFlight('a')).to.deep.equal(txn);
       expect((await store.backlog('a')).size).to.equal(1);
@@ -236,7 +261,7 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
         const first = await store.createTransaction('a', limits, build);
         const second = await store.acknowledgeAndCreate!('a', first!.txnId, limits, build);
         expect(bodyNumbers(second)).to.deep.equal([3, 4]);
-        expect(second!.txnId).to.be.greaterThan(first!.txnId);
+        expect(counter(second!.txnId)).to.be.greaterThan(counter(first!.txnId));
         expect(await store.inFlight('a')).to.deep.equal(second);
         expect((await store.backlog('a')).size).to.equal(3);
         const third = await store.acknowledgeAndCreate!('a', second!.txnId, limits, build);
@@ -249,10 +274,10 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
       it('creates after an unknown id as createTransaction would, refusing while one is in flight', async () => {
         await store.enqueue([item('event', 1, ['a']), item('event', 2, ['a'])]);
         const one = { event: 1, ephemeral: 1, toDevice: 1 };
-        const first = await store.acknowledgeAndCreate!('a', 999, one, build);
+        const first = await store.acknowledgeAndCreate!('a', '999', one, build);
         expect(bodyNumbers(first)).to.deep.equal([1]);
-        const err = await rejection(store.acknowledgeAndCreate!('a', first!.txnId + 1, one, build));
-        expect(err).to.be.instanceOf(StoreError);
+        const err = await rejection(store.acknowledgeAndCreate!('a', `${first!.txnId}1`, one, build));
+        expect(err).to.be.instanceOf(InFlightMismatchError).and.include({ asId: 'a' });
         expect(await store.inFlight('a')).to.deep.equal(first);
         expect((await store.backlog('a')).size).to.equal(2);
       });
@@ -268,14 +293,14 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
         expect(await store.backlog('a')).to.include({ size: 1 });
         const next = await store.createTransaction('a', one, build);
         expect(bodyNumbers(next)).to.deep.equal([2]);
-        expect(next!.txnId).to.be.greaterThan(first!.txnId);
+        expect(counter(next!.txnId)).to.be.greaterThan(counter(first!.txnId));
       });
 
       it('drains a long queue in order with increasing ids, across a reopen in the middle', async () => {
         await store.enqueue(Array.from({ length: 1000 }, (_, n) => item(n % 7 === 0 ? 'ephemeral' : 'event', n, ['a'])));
         const limits = { event: 90, ephemeral: 10, toDevice: 10 };
         const seen: number[] = [];
-        const ids: number[] = [];
+        const ids: string[] = [];
         let txn = await store.createTransaction('a', limits, build);
         for (let round = 0; txn && round < 100; round++) {
           seen.push(...bodyNumbers(txn));
@@ -288,7 +313,7 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
           txn = await store.acknowledgeAndCreate!('a', txn.txnId, limits, build);
         }
         expect(seen).to.deep.equal(Array.from({ length: 1000 }, (_, n) => n));
-        for (let i = 1; i < ids.length; i++) expect(ids[i]).to.be.greaterThan(ids[i - 1]!);
+        for (let i = 1; i < ids.length; i++) expect(counter(ids[i]!)).to.be.greaterThan(counter(ids[i - 1]!));
         expect(await store.backlog('a')).to.deep.equal({ size: 0, oldestEnqueuedAt: null });
       });
 
@@ -349,8 +374,8 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
       });
     });
 
-    it('hands out strictly increasing ids, never reused after everything is acknowledged', async () => {
-      const ids: number[] = [];
+    it('hands out strictly increasing, URL-safe ids, never reused after everything is acknowledged', async () => {
+      const ids: string[] = [];
       for (let round = 0; round < 5; round++) {
         await store.enqueue([item('event', round, ['a'])]);
         const txn = await store.createTransaction('a', LIMITS, build);
@@ -358,7 +383,32 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
         await store.acknowledge('a', txn!.txnId);
         expect(await store.backlog('a')).to.deep.equal({ size: 0, oldestEnqueuedAt: null });
       }
-      for (let i = 1; i < ids.length; i++) expect(ids[i]).to.be.greaterThan(ids[i - 1]!);
+      for (let i = 1; i < ids.length; i++) expect(counter(ids[i]!)).to.be.greaterThan(counter(ids[i - 1]!));
+      for (const id of ids) expect(id).to.match(/^[A-Za-z0-9._~-]+$/);
+    });
+
+    it('gives a new store ids that no other new store gave, so an AS that dedupes by txnId drops nothing', async () => {
+      // A second store, as new as the first: the database lost, or a homeserver started elsewhere.
+      const other = await makeStore();
+      await other.store.open();
+      try {
+        const idsOf = async (s: Store): Promise<string[]> => {
+          const ids: string[] = [];
+          for (let round = 0; round < 3; round++) {
+            await s.enqueue([item('event', round, ['a'])]);
+            const txn = await s.createTransaction('a', LIMITS, build);
+            ids.push(txn!.txnId);
+            await s.acknowledge('a', txn!.txnId);
+          }
+          return ids;
+        };
+        const mine = await idsOf(store);
+        const theirs = await idsOf(other.store);
+        expect(mine.filter((id) => theirs.includes(id)), 'ids both stores gave out').to.deep.equal([]);
+      } finally {
+        await other.store.close();
+        await other.cleanup?.();
+      }
     });
 
     it('keeps ids increasing across close and reopen', async function () {
@@ -369,7 +419,7 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
       await reopen();
       await store.enqueue([item('event', 2, ['a'])]);
       const second = await store.createTransaction('a', LIMITS, build);
-      expect(second!.txnId).to.be.greaterThan(first!.txnId);
+      expect(counter(second!.txnId)).to.be.greaterThan(counter(first!.txnId));
     });
 
     it('keeps the in-flight transaction and the queue across close and reopen', async function () {

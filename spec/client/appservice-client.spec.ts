@@ -115,6 +115,17 @@ describe('AppserviceClient', () => {
       expect(await client.queryUser('@irc_alice:hs.test')).to.equal(true);
     });
 
+    it('a 2xx whose body is not a JSON object ([], a string, a number) is no "created" (application-service-api.md, query_user / query_room: 200 with an empty object)', async () => {
+      const client = clientFor();
+      for (const body of [[], ['@irc_alice:hs.test'], 'ok', 1]) {
+        mock.status(200, { body });
+        expect(await failure(client.queryUser('@irc_bob:hs.test')), JSON.stringify(body)).to.include({ kind: 'body' });
+        expect(await failure(client.queryAlias('#irc_b:hs.test')), JSON.stringify(body)).to.include({ kind: 'body' });
+      }
+      mock.status(200, { body: { extra: 'fields are fine' } });
+      expect(await client.queryUser('@irc_bob:hs.test')).to.equal(true);
+    });
+
     it('reports a refused connection, an abort and a missing url by kind', async () => {
       const client = clientFor();
       await mock.down();
@@ -223,6 +234,63 @@ describe('AppserviceClient', () => {
       expect(await client.queryUser('@irc_nobody:hs.test')).to.equal(false);
       expect(mock.requests).to.have.length(1);
       expect(client.pathFamily).to.equal('v1');
+    });
+
+    describe('application-service-api.md#legacy-routes: "a status that does not indicate success (404, 500, 501, etc)"', () => {
+      /** A draft-era AS behind a server that answers every v1 path with `status` (no Matrix body). */
+      async function draftAs(status: number): Promise<{ url: string; paths: string[]; close: () => Promise<void> }> {
+        const paths: string[] = [];
+        const server = http.createServer((req, res) => {
+          paths.push(req.url ?? '');
+          const known = /^\/(users|rooms|transactions)\//.test(req.url ?? '');
+          res.writeHead(req.url?.startsWith('/_matrix/app/v1/') ? status : known ? 200 : 404, { 'content-type': 'application/json' });
+          res.end(known ? '{}' : '{"error":"no"}');
+        });
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        return { url, paths, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+      }
+
+      for (const status of [500, 501, 502, 400, 403]) {
+        it(`falls back to the draft path on a ${status} from v1, remembers it, and re-probes v1 later`, async () => {
+          const as = await draftAs(status);
+          try {
+            const client = new AppserviceClient(makeRegistration({ url: as.url, hsToken: HS_TOKEN }), { legacyReprobeMs: 100 });
+            clients.push(client);
+            expect(await client.queryUser('@irc_alice:hs.test')).to.equal(true);
+            expect(client.pathFamily).to.equal('legacy');
+            await client.sendTransaction('t1', '{"events":[]}');
+            await new Promise((resolve) => setTimeout(resolve, 120));
+            expect(await client.queryAlias('#irc_a:hs.test')).to.equal(true);
+            expect(as.paths).to.deep.equal([
+              '/_matrix/app/v1/users/%40irc_alice%3Ahs.test',
+              '/users/%40irc_alice%3Ahs.test',
+              '/transactions/t1',
+              '/_matrix/app/v1/rooms/%23irc_a%3Ahs.test',
+              '/rooms/%23irc_a%3Ahs.test',
+            ]);
+          } finally {
+            await as.close();
+          }
+        });
+      }
+
+      it('keeps the v1 answer when the draft path does not succeed either (a v1 AS with a passing 500)', async () => {
+        const client = clientFor();
+        mock.status(500, { times: 1 });
+        expect(await failure(client.queryUser('@irc_alice:hs.test'))).to.include({ kind: 'status', status: 500 });
+        expect(client.pathFamily).to.equal('v1');
+        expect(mock.requests.map((r) => r.path)).to.deep.equal(['/_matrix/app/v1/users/%40irc_alice%3Ahs.test', '/users/%40irc_alice%3Ahs.test']);
+      });
+
+      it('does not fall back on the endpoint\'s own answers: 404 M_NOT_FOUND (absent) and 429 (slow down)', async () => {
+        const client = clientFor();
+        expect(await client.queryUser('@irc_nobody:hs.test')).to.equal(false);
+        mock.status(429, { times: 1 });
+        expect(await failure(client.queryUser('@irc_alice:hs.test'))).to.include({ kind: 'status', status: 429 });
+        expect(mock.requests).to.have.length(2);
+        expect(client.pathFamily).to.equal('v1');
+      });
     });
 
     it('sends transactions and third-party lookups on the draft paths too', async () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { asRoutes, isUnrecognized, PathPreference } from '../../lib/client/legacy-paths.ts';
+import { asRoutes, fallsBack, isUnrecognized, PathPreference } from '../../lib/client/legacy-paths.ts';
 
 describe('legacy-paths', () => {
   it('percent-encodes ids in both families', () => {
@@ -27,6 +27,17 @@ describe('legacy-paths', () => {
     expect(isUnrecognized(405, undefined)).to.equal(false);
     expect(isUnrecognized(400, { errcode: 'M_UNRECOGNIZED' })).to.equal(false);
     expect(isUnrecognized(200, {})).to.equal(false);
+  });
+
+  it('falls back on any status that does not indicate success but the endpoint\'s own 404, 413 and 429 (application-service-api.md#legacy-routes)', () => {
+    for (const status of [400, 401, 403, 405, 500, 501, 502, 503]) expect(fallsBack(status, undefined), String(status)).to.equal(true);
+    expect(fallsBack(404, { errcode: 'M_UNRECOGNIZED' })).to.equal(true);
+    expect(fallsBack(404, undefined)).to.equal(true);
+    expect(fallsBack(404, { errcode: 'M_NOT_FOUND' })).to.equal(false);
+    expect(fallsBack(429, { errcode: 'M_LIMIT_EXCEEDED' })).to.equal(false);
+    expect(fallsBack(413, { errcode: 'M_TOO_LARGE' })).to.equal(false);
+    expect(fallsBack(200, {})).to.equal(false);
+    expect(fallsBack(204, undefined)).to.equal(false);
   });
 
   it('remembers legacy for reprobeMs, then tries v1 again', () => {

@@ -22,16 +22,21 @@ describe('retry-policy', () => {
   });
 
   describe('retryDelayMs', () => {
-    it('doubles from minDelayMs with equal jitter, capped at maxDelayMs', () => {
+    it('doubles from minDelayMs with jitter above it, capped at maxDelayMs', () => {
       const low = { minDelayMs: 100, maxDelayMs: 1000, random: () => 0 };
       const high = { ...low, random: () => 0.999999 };
-      expect([1, 2, 3, 4, 5].map((n) => retryDelayMs(n, new Error('x'), low))).to.deep.equal([50, 100, 200, 400, 500]);
-      expect([1, 2, 3, 4, 5].map((n) => retryDelayMs(n, new Error('x'), high))).to.deep.equal([100, 200, 400, 800, 1000]);
+      expect([1, 2, 3, 4, 5].map((n) => retryDelayMs(n, new Error('x'), low))).to.deep.equal([100, 200, 400, 800, 1000]);
+      expect([1, 2, 3, 4, 5].map((n) => retryDelayMs(n, new Error('x'), high))).to.deep.equal([150, 300, 600, 1000, 1000]);
     });
 
-    it('uses what the AS asked for, even beyond maxDelayMs', () => {
+    it('uses what the AS asked for when it is longer, even beyond maxDelayMs', () => {
       expect(retryDelayMs(1, statusError(429, 7000), { maxDelayMs: 1000 })).to.equal(7000);
-      expect(retryDelayMs(4, statusError(429, 0))).to.equal(0);
+    });
+
+    it('never waits less than the backoff, whatever the AS asked for: Retry-After 0 is not "hammer"', () => {
+      const random = () => 0;
+      expect([1, 2, 3, 4].map((n) => retryDelayMs(n, statusError(429, 0), { random }))).to.deep.equal([100, 200, 400, 800]);
+      expect(retryDelayMs(1, statusError(503, 30), { minDelayMs: 100, random })).to.equal(100);
     });
   });
 

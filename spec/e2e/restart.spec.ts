@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteStore } from '../../lib/store/sqlite-store.ts';
+import { SqliteStore } from '../../lib/store/sqlite/sqlite-store.ts';
 import { MockAppService } from '../../lib/testing/index.ts';
 import { startHomeserver, type RunningHomeserver } from '../../examples/homeserver/index.ts';
 import { Api, enc, eventually } from './support/client.ts';

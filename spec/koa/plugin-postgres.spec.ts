@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import pg from 'pg';
 import { appservices, type Appservices } from '../../lib/index.ts';
-import { PostgresStore } from '../../lib/store/postgres-store.ts';
+import { PostgresStore } from '../../lib/store/postgres/postgres-store.ts';
 import { MockAppService } from '../../lib/testing/index.ts';
 import { freshSchema } from '../support/postgres-server.ts';
 import { ToyHost } from './support/toy-host.ts';

@@ -129,7 +129,7 @@ describe('appservices() plugin', () => {
     expect(events).to.have.length(1);
     expect(events[0]).to.include({ event_id: '$1' });
     const put = mock.requests.find((r) => r.method === 'PUT');
-    expect(put?.path).to.match(/^\/_matrix\/app\/v1\/transactions\/\d+$/);
+    expect(put?.path).to.match(/^\/_matrix\/app\/v1\/transactions\/[0-9a-f]+\.\d+$/);
     expect(put?.tokenOk).to.equal(true);
   });
 

@@ -13,7 +13,7 @@ import { Senders } from '../../lib/push/senders.ts';
 import type { Registration } from '../../lib/registration/registration.ts';
 import { MemoryStore } from '../../lib/store/memory-store.ts';
 import type { Store } from '../../lib/store/store.ts';
-import { SqliteStore } from '../../lib/store/sqlite-store.ts';
+import { SqliteStore } from '../../lib/store/sqlite/sqlite-store.ts';
 import { MockAppService } from '../../lib/testing/mock-appservice.ts';
 import { registration } from './registrations.ts';
 
@@ -113,15 +113,16 @@ describe('Sender', function () {
     await store.close();
   });
 
-  it('sends 250 events as 3 transactions of 100, 100 and 50, in publish order, ids as decimal strings', async () => {
+  it('sends 250 events as 3 transactions of 100, 100 and 50, in publish order, ids as <birth>.<n>', async () => {
     const { mock, reg } = await asWithMock('a');
     const { publisher } = await setup([reg]);
     await Promise.all(range(250).map((i) => publisher.publish(ev('a', i))));
     await mock.waitForEvents(250, 5_000);
     const ids = [...mock.transactions.keys()];
     expect(ids).to.have.length(3);
-    for (const id of ids) expect(id).to.match(/^[0-9]+$/);
-    expect(ids.map(Number)).to.deep.equal([...ids.map(Number)].sort((x, y) => x - y));
+    for (const id of ids) expect(id).to.match(/^[0-9a-f]{12}\.[0-9]+$/);
+    const counters = ids.map((id) => Number(id.split('.')[1]));
+    expect(counters).to.deep.equal([...counters].sort((x, y) => x - y));
     expect(ids.map((id) => mock.transactions.get(id)!.events!.length)).to.deep.equal([100, 100, 50]);
     expect(indexes(mock.events)).to.deep.equal(range(250));
     expect(mock.requests.every((r) => r.tokenOk)).to.equal(true);
@@ -167,8 +168,9 @@ describe('Sender', function () {
     await mock.waitForEvents(30, 5_000);
     expect(failures.map((f) => f.retryInMs)).to.deep.equal([20, 40, 80]);
     expect(new Set(failures.map((f) => f.txnId)).size).to.equal(1);
+    // Each failed attempt also tried the draft path (the spec's legacy-route fallback), same id, same body.
     const puts = putsOf(mock, failures[0]!.txnId!);
-    expect(puts).to.have.length(4);
+    expect(puts).to.have.length(4 + 3);
     for (const body of puts) expect(body).to.deep.equal(puts[0]);
     expect(indexes(mock.events)).to.deep.equal(range(30));
     expect(mock.conflicts).to.deep.equal([]);
@@ -278,7 +280,8 @@ describe('Sender', function () {
     await until(() => sent.length === 2, 2_000, 'both acknowledged');
     expect(putsOf(mock, String(txn!.txnId))).to.have.length(2);
     expect(mock.transactions.get(String(txn!.txnId))).to.deep.equal(JSON.parse(txn!.body));
-    expect(sent.map((s) => s.txnId)).to.deep.equal([String(txn!.txnId), String(txn!.txnId + 1)]);
+    const next = txn!.txnId.replace(/\d+$/, (n) => String(Number(n) + 1));
+    expect(sent.map((s) => s.txnId)).to.deep.equal([txn!.txnId, next]);
     expect(indexes(mock.events)).to.deep.equal(range(6));
   });
 
@@ -455,7 +458,7 @@ describe('Sender with a store that creates transactions ahead (SqliteStore)', fu
     expect(indexes(mock.events)).to.deep.equal(range(1000));
     expect(mock.conflicts).to.have.length(0);
     expect(mock.requests.filter((r) => r.method === 'PUT')).to.have.length(10);
-    const ids = [...mock.transactions.keys()].map(Number);
+    const ids = [...mock.transactions.keys()];
     // Overlapped: the send of the next id is logged before the acknowledgement of the one before.
     const overlapped = ids.slice(1).filter((id, i) => log.indexOf(`send ${id}`) < log.indexOf(`ack ${ids[i]}`));
     expect(overlapped.length).to.be.greaterThan(0);
@@ -464,7 +467,7 @@ describe('Sender with a store that creates transactions ahead (SqliteStore)', fu
       if (i >= 2) expect(log.indexOf(`ack ${ids[i - 2]}`)).to.be.lessThan(log.indexOf(`send ${id}`));
     }
     // onSent reports each once, in order, after its acknowledgement is stored.
-    expect(sent.map((s) => Number(s.txnId))).to.deep.equal(ids);
+    expect(sent.map((s) => s.txnId)).to.deep.equal(ids);
     expect(await store.backlog('a')).to.deep.equal({ size: 0, oldestEnqueuedAt: null });
   });
 

@@ -102,7 +102,12 @@ describe('ExistenceQueries', () => {
     const { mock, registration } = await bridge({}, creating);
     mock.status(500, { times: 1 });
     expect(await queries([registration]).ensureAlias('#irc_retry:hs.test')).to.equal('exists');
-    expect(mock.requests).to.have.length(2);
+    // v1 said 500, the draft path is unknown to this AS (legacy fallback), then v1 again.
+    expect(mock.requests.map((r) => r.path)).to.deep.equal([
+      '/_matrix/app/v1/rooms/%23irc_retry%3Ahs.test',
+      '/rooms/%23irc_retry%3Ahs.test',
+      '/_matrix/app/v1/rooms/%23irc_retry%3Ahs.test',
+    ]);
   });
 
   it('a flaky AS (half its answers 500) still gives exists, through retries', async () => {
@@ -122,11 +127,44 @@ describe('ExistenceQueries', () => {
     expect(mock.requests).to.have.length(2);
   });
 
-  it('never retries a 403, and reports it as unavailable', async () => {
-    const { mock, registration } = await bridge({}, creating);
-    mock.status(403);
-    expect(await queries([registration]).ensureUser('@irc_x:hs.test')).to.equal('unavailable');
-    expect(mock.requests).to.have.length(1);
+  describe('an AS that refuses the homeserver\'s hs_token (application-service-api.md#authorization: M_FORBIDDEN)', () => {
+    for (const status of [401, 403]) {
+      it(`${status}: misconfigured, not unavailable; never retried, not marked down, not cached; logged once naming the AS, never the token; counted`, async () => {
+        const { mock, registration } = await bridge({}, creating);
+        mock.status(status);
+        const logged: { fields: Record<string, unknown>; message: string }[] = [];
+        const error = (fields: Record<string, unknown> | string, message?: string): void => {
+          logged.push(typeof fields === 'string' ? { fields: {}, message: fields } : { fields, message: message ?? '' });
+        };
+        const logger = { debug() {}, info() {}, warn() {}, error };
+        const rejected: string[] = [];
+        const q = queries([registration], { logger, onTokenRejected: (asId) => rejected.push(asId) });
+        expect(await q.ensureUser('@irc_x:hs.test')).to.equal('misconfigured');
+        expect(await q.ensureAlias('#irc_y:hs.test')).to.equal('misconfigured');
+        // One attempt each: the v1 path and, as the spec's legacy routes ask, the draft path.
+        expect(mock.requests).to.have.length(4);
+        expect(q.isDown('irc')).to.equal(false);
+        expect(rejected).to.deep.equal(['irc', 'irc']);
+        expect(logged).to.have.length(1);
+        expect(logged[0]!.fields).to.include({ asId: 'irc', status });
+        expect(logged[0]!.message).to.include('"irc"').and.include('hs_token').and.not.include(registration.hsToken);
+        expect(JSON.stringify(logged)).not.to.include(registration.hsToken);
+        mock.status(null);
+        expect(await q.ensureUser('@irc_x:hs.test'), 'not cached').to.equal('exists');
+      });
+    }
+
+    it('another AS that may still answer wins over a refusal: unavailable; a yes from another is exists; a no is misconfigured', async () => {
+      const refusing = await bridge({ id: 'refusing' });
+      refusing.mock.status(403);
+      const failing = await bridge({ id: 'failing', users: [{ regex: '@irc_.*', exclusive: false }] });
+      failing.mock.status(400);
+      expect(await queries([refusing.registration, failing.registration]).ensureUser('@irc_a:hs.test')).to.equal('unavailable');
+      const saysNo = await bridge({ id: 'no', users: [{ regex: '@irc_.*', exclusive: false }] }, { onUserQuery: () => false });
+      expect(await queries([refusing.registration, saysNo.registration]).ensureUser('@irc_b:hs.test')).to.equal('misconfigured');
+      const saysYes = await bridge({ id: 'yes', users: [{ regex: '@irc_.*', exclusive: false }] }, creating);
+      expect(await queries([refusing.registration, saysYes.registration]).ensureUser('@irc_c:hs.test')).to.equal('exists');
+    });
   });
 
   it('an AS slower than the deadline gives unavailable within the deadline and a small slack', async () => {
@@ -147,10 +185,11 @@ describe('ExistenceQueries', () => {
     expect(performance.now() - started).to.be.below(50 + 200);
   });
 
-  it('a down AS: the first caller waits out its deadline, the next fails fast without a request', async () => {
+  it('a down AS: the first caller finds it down within its deadline, the next fails fast without a request', async () => {
     const { mock, registration } = await bridge({}, creating);
     const ups: string[] = [];
-    const q = queries([registration], { deadlineMs: 400, downForMs: 300, onAppserviceUp: (id) => ups.push(id) });
+    // Attempts may take the whole deadline here: this is about the down state, not attempt timeouts.
+    const q = queries([registration], { deadlineMs: 400, attemptTimeoutMs: 400, downForMs: 300, onAppserviceUp: (id) => ups.push(id) });
     await mock.down();
     const first = performance.now();
     expect(await q.ensureUser('@irc_a:hs.test')).to.equal('unavailable');
@@ -173,10 +212,12 @@ describe('ExistenceQueries', () => {
   it('markUp lets queries through before downForMs has passed', async () => {
     const { mock, registration } = await bridge({}, creating);
     const q = queries([registration], { downForMs: 60_000 });
-    mock.status(403, { times: 1 });
+    await mock.down();
     expect(await q.ensureUser('@irc_a:hs.test')).to.equal('unavailable');
+    expect(q.isDown('irc')).to.equal(true);
+    await mock.up();
     expect(await q.ensureUser('@irc_a:hs.test')).to.equal('unavailable');
-    expect(mock.requests).to.have.length(1);
+    expect(mock.requests).to.have.length(0);
     q.markUp('irc');
     expect(await q.ensureUser('@irc_a:hs.test')).to.equal('exists');
   });
@@ -282,10 +323,20 @@ describe('ExistenceQueries', () => {
     expect(await queries([registration]).ensureAlias('#irc_o:hs.test')).to.equal('unavailable');
   });
 
+  it('a 200 [] is not "created" (only a JSON object is): unavailable, even when the host knows the id by then', async () => {
+    const { mock, registration } = await bridge({}, creating);
+    mock.status(200, { body: [] });
+    // The host does not know the alias when asked first, and does when asked after the AS's answer.
+    let asked = 0;
+    host.resolveAlias = async () => (++asked === 1 ? null : '!room:hs.test');
+    expect(await queries([registration]).ensureAlias('#irc_array:hs.test')).to.equal('unavailable');
+    expect(mock.requests).to.have.length(1);
+  });
+
   it('does not cache unavailable', async () => {
     const { mock, registration } = await bridge({}, creating);
     const q = queries([registration], { downForMs: 0 });
-    mock.status(403, { times: 1 });
+    mock.status(400, { times: 1 });
     expect(await q.ensureUser('@irc_x:hs.test')).to.equal('unavailable');
     expect(await q.ensureUser('@irc_x:hs.test')).to.equal('exists');
   });
@@ -312,7 +363,7 @@ describe('ExistenceQueries', () => {
 
     it('one failing AS and no yes from the others is unavailable; a yes from another is exists', async () => {
       const broken = await bridge({ id: 'broken' });
-      broken.mock.status(403);
+      broken.mock.status(400);
       const saysNo = await bridge({ id: 'no', users: [{ regex: '@irc_.*', exclusive: false }] }, { onUserQuery: () => false });
       expect(await queries([broken.registration, saysNo.registration]).ensureUser('@irc_x:hs.test')).to.equal('unavailable');
       expect(saysNo.mock.requests).to.have.length(1);

@@ -35,8 +35,9 @@ function tokensIn(text: string): string[] {
   return [...text.matchAll(/^\s*(?:as_token|hs_token):\s*['"]?([^'"\s]+)/gm)].map((m) => m[1]!);
 }
 
+/** Tokens are padded to the minimum length; equal arguments stay equal tokens. */
 function object(id: string, asToken: string, hsToken: string): Record<string, unknown> {
-  return { id, url: null, as_token: asToken, hs_token: hsToken, sender_localpart: `${id}bot`, namespaces: {} };
+  return { id, url: null, as_token: `${asToken}-0123456789`, hs_token: `${hsToken}-0123456789`, sender_localpart: `${id}bot`, namespaces: {} };
 }
 
 describe('loadRegistrations', () => {
@@ -97,21 +98,21 @@ describe('loadRegistrations', () => {
   });
 
   it('loads a file listed twice (path and glob) once', async () => {
-    await writeFile(join(dir, 'a.yaml'), 'id: a\nurl: null\nas_token: t1\nhs_token: h1\nsender_localpart: a\nnamespaces: {}\n');
+    await writeFile(join(dir, 'a.yaml'), 'id: a\nurl: null\nas_token: t1-0123456789\nhs_token: h1-0123456789\nsender_localpart: a\nnamespaces: {}\n');
     const registrations = await loadRegistrations(['a.yaml', '*.yaml'], { cwd: dir });
     expect(registrations).to.have.length(1);
   });
 
   it('resolves relative paths against cwd and reports them as given', async () => {
-    await writeFile(join(dir, 'a.yaml'), 'id: a\nurl: null\nas_token: t1\nhs_token: h1\nsender_localpart: a\nnamespaces: {}\n');
+    await writeFile(join(dir, 'a.yaml'), 'id: a\nurl: null\nas_token: t1-0123456789\nhs_token: h1-0123456789\nsender_localpart: a\nnamespaces: {}\n');
     const [r] = await loadRegistrations(['./a.yaml'], { cwd: dir });
     expect(r!.source).to.equal('./a.yaml');
   });
 
   it('collects every problem of every file before failing as a whole', async () => {
-    await writeFile(join(dir, 'ok.yaml'), 'id: ok\nurl: null\nas_token: t1\nhs_token: h1\nsender_localpart: ok\nnamespaces: {}\n');
-    await writeFile(join(dir, 'one.yaml'), 'id: one|x\nurl: null\nas_token: t2\nhs_token: h2\nsender_localpart: one\nnamespaces: {}\nrate_limited: "false"\n');
-    await writeFile(join(dir, 'two.yaml'), 'id: ok\nurl: null\nas_token: t1\nhs_token: h3\nsender_localpart: two\nnamespaces: {}\n');
+    await writeFile(join(dir, 'ok.yaml'), 'id: ok\nurl: null\nas_token: t1-0123456789\nhs_token: h1-0123456789\nsender_localpart: ok\nnamespaces: {}\n');
+    await writeFile(join(dir, 'one.yaml'), 'id: one|x\nurl: null\nas_token: t2-0123456789\nhs_token: h2-0123456789\nsender_localpart: one\nnamespaces: {}\nrate_limited: "false"\n');
+    await writeFile(join(dir, 'two.yaml'), 'id: ok\nurl: null\nas_token: t1-0123456789\nhs_token: h3-0123456789\nsender_localpart: two\nnamespaces: {}\n');
     const error = await rejection(loadRegistrations(['*.yaml'], { cwd: dir }));
     expect(error.errors.map((e) => `${e.file}|${e.field}`)).to.deep.equal(['one.yaml|id', 'one.yaml|rate_limited', 'two.yaml|id', 'two.yaml|as_token']);
     expect(error.code).to.equal('ERR_REGISTRATION');
@@ -133,6 +134,25 @@ describe('loadRegistrations', () => {
     expect(tagged.message).not.to.include('supersecret');
     const several = syncRejection(() => parseRegistration('id: a\n---\nid: b\n', 'x.yaml'));
     expect(several.errors[0]!.message).to.equal('x.yaml: invalid YAML at line 2, column 1: the file holds several YAML documents; a registration is one');
+  });
+
+  it('refuses a file over 1 MiB before parsing it', async () => {
+    const big = `${'# padding\n'.repeat(110_000)}id: a\n`;
+    await writeFile(join(dir, 'big.yaml'), big);
+    const error = await rejection(loadRegistrations(['big.yaml'], { cwd: dir }));
+    expect(error.errors.map((e) => e.message)).to.deep.equal(['big.yaml: file too large: a registration file is at most 1 MiB (1048576 bytes)']);
+    expect(syncRejection(() => parseRegistration(big, 'big.yaml')).errors[0]!.reason).to.match(/^file too large/);
+  });
+
+  it('refuses tokens shorter than 8 characters, blanks included, without echoing them', () => {
+    for (const short of ['Qz', ' ', '   Qz   ', '1234567']) {
+      const error = syncRejection(() => validateRegistration({ ...object('a', 'ok', 'ok2'), as_token: short, hs_token: short }, 'a.yaml'));
+      expect(error.errors.map((e) => `${e.field}: ${e.reason}`)).to.deep.equal([
+        'as_token: is too short: at least 8 characters besides spaces, so that it cannot be guessed (bridges generate 32 to 64)',
+        'hs_token: is too short: at least 8 characters besides spaces, so that it cannot be guessed (bridges generate 32 to 64)',
+      ]);
+    }
+    expect(validateRegistration({ ...object('a', 'ok', 'ok2'), as_token: '12345678' }, 'a.yaml').asToken).to.equal('12345678');
   });
 
   it('refuses an empty file', () => {
@@ -167,6 +187,11 @@ describe('crossCheckRegistrations', () => {
       'f3: as_token: must differ from its own hs_token',
     ]);
     for (const e of errors) expect(e.message).not.to.include('secret');
+  });
+
+  it('refuses an hs_token shared by two ASes, naming the other file', () => {
+    const errors = crossCheckRegistrations(load(object('a', 'secret-a', 'secret-h'), object('b', 'secret-b', 'secret-h')));
+    expect(errors.map((e) => e.message)).to.deep.equal(['f1: hs_token: the same hs_token is already used by f0']);
   });
 
   it('is empty for registrations that can live together', () => {

@@ -3,7 +3,7 @@ import { validateRegistration } from '../../lib/registration/load.ts';
 import { Registry } from '../../lib/registration/registry.ts';
 
 function reg(id: string, asToken: string, senderLocalpart: string) {
-  return validateRegistration({ id, url: null, as_token: asToken, hs_token: `hs-${id}`, sender_localpart: senderLocalpart, namespaces: {} }, `${id}.yaml`);
+  return validateRegistration({ id, url: null, as_token: asToken, hs_token: `hs-${id}-0123456789`, sender_localpart: senderLocalpart, namespaces: {} }, `${id}.yaml`);
 }
 
 describe('Registry', () => {
@@ -32,10 +32,10 @@ describe('Registry', () => {
   });
 
   it('handles non-ASCII tokens', () => {
-    const odd = reg('odd', 'tökén-✓', 'odd');
+    const odd = reg('odd', 'tökén-✓-ünïcode', 'odd');
     const r = new Registry([odd], 'example.org');
-    expect(r.byAsToken('tökén-✓')).to.equal(odd);
-    expect(r.byAsToken('tökén-x')).to.equal(undefined);
+    expect(r.byAsToken('tökén-✓-ünïcode')).to.equal(odd);
+    expect(r.byAsToken('tökén-✓-ünïcodx')).to.equal(undefined);
   });
 
   it('finds by sender user id on this server', () => {

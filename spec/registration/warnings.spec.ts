@@ -45,10 +45,25 @@ describe('registrationWarnings', () => {
     expect(registrationWarnings([reg('a', users(true, '@irc_.*')), aliases])).to.deep.equal([]);
   });
 
-  it('flags regexes prone to catastrophic backtracking', () => {
-    const warnings = registrationWarnings([reg('a', users(true, '@ok_.*', '@(a+)+:x', '@([a-z]+)*$'))]);
-    expect(warnings.map((w) => w.field)).to.deep.equal(['namespaces.users[1].regex', 'namespaces.users[2].regex']);
-    expect(warnings[0]!.message).to.match(/backtrack/);
+  it('names the regexes a backtracking engine would run in exponential time, which RE2 runs in linear time', () => {
+    const warnings = registrationWarnings([reg('a', users(true, '@ok_.*', '@(a+)+:x', '@([a-z]+)*$', '@irc_(\\w|\\d)*:hs', '@irc_(\\w+\\.?)+:hs', '@[a-z]+_[0-9]+:x'))]);
+    expect(warnings.map((w) => w.field)).to.deep.equal(['namespaces.users[1].regex', 'namespaces.users[2].regex', 'namespaces.users[3].regex', 'namespaces.users[4].regex']);
+    for (const w of warnings) expect(w.message).to.match(/runs in linear time via RE2; it would have backtracked/);
+  });
+
+  it('says a url at a link-local or metadata address is trusted configuration', () => {
+    const at = (url: string) => registrationWarnings([reg('a', {}, { url })]).filter((w) => w.field === 'url');
+    for (const url of ['http://169.254.169.254/latest/meta-data', 'http://[fe80::1]:9000', 'http://metadata.google.internal/', 'http://[::ffff:169.254.1.1]/', 'http://[fd00:ec2::254]/']) {
+      const warnings = at(url);
+      expect(warnings, url).to.have.length(1);
+      expect(warnings[0]!.message).to.match(/link-local or cloud metadata address; registrations are trusted configuration/);
+    }
+    for (const url of ['http://localhost:9000', 'http://10.1.2.3:9000', 'https://bridge.example.org', 'http://169.254.1.1.example.org']) expect(at(url), url).to.deep.equal([]);
+  });
+
+  it('never shows the url\'s password or query in that warning', () => {
+    const [w] = registrationWarnings([reg('a', {}, { url: 'http://u:pass-word-1@169.254.169.254/?access_token=tok-en-value' })]).filter((x) => x.field === 'url');
+    expect(w!.message).not.to.match(/pass-word-1|tok-en-value/);
   });
 
   it('flags push_ephemeral without a key Synapse reads', () => {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { RegistrationLoadError } from '../../lib/errors.ts';
 import { parseRegistration } from '../../lib/registration/load.ts';
 
-const file = (extra: string) => `id: y\nurl: null\nas_token: at\nhs_token: ht\nsender_localpart: n\nnamespaces: {}\n${extra}`;
+const file = (extra: string) => `id: y\nurl: null\nas_token: at-0123456789\nhs_token: ht-0123456789\nsender_localpart: n\nnamespaces: {}\n${extra}`;
 
 describe('registration YAML booleans read as PyYAML reads them', () => {
   it('keeps a bare y and n strings', () => {

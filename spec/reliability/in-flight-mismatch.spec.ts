@@ -12,7 +12,7 @@ import { AppserviceClient } from '../../lib/client/appservice-client.ts';
 import { InFlightMismatchError } from '../../lib/errors.ts';
 import { Sender, type FailedInfo } from '../../lib/push/sender.ts';
 import { MemoryStore } from '../../lib/store/memory-store.ts';
-import { SqliteStore } from '../../lib/store/sqlite-store.ts';
+import { SqliteStore } from '../../lib/store/sqlite/sqlite-store.ts';
 import type { BatchLimits, QueuedItem, Store, StoredTransaction } from '../../lib/store/store.ts';
 import { MockAppService } from '../../lib/testing/mock-appservice.ts';
 import { registration } from '../push/registrations.ts';
@@ -24,8 +24,8 @@ type Create = (asId: string, limits: BatchLimits, build: Build) => Promise<Store
  * Makes the next createTransaction of `store` meet a transaction that `otherWriter` has just
  * created for the same AS; records what the store refused.
  */
-function interleave(store: Store, otherWriter: Create): { refused: unknown[]; otherTxnIds: number[] } {
-  const seen = { refused: [] as unknown[], otherTxnIds: [] as number[] };
+function interleave(store: Store, otherWriter: Create): { refused: unknown[]; otherTxnIds: string[] } {
+  const seen = { refused: [] as unknown[], otherTxnIds: [] as string[] };
   const create = store.createTransaction.bind(store);
   let armed = true;
   store.createTransaction = async (asId, limits, build) => {
@@ -76,7 +76,7 @@ describe('reliability: a transaction in flight behind the sender’s back', func
   });
 
   /** Runs a sender on `store` and checks that it delivers the other writer's transaction with no backoff. */
-  async function deliversWithoutBackoff(store: Store, seen: { refused: unknown[]; otherTxnIds: number[] }): Promise<void> {
+  async function deliversWithoutBackoff(store: Store, seen: { refused: unknown[]; otherTxnIds: string[] }): Promise<void> {
     const reg = registration('a', { url: mock.url, users: ['@a_.*'] });
     await store.enqueue([0, 1, 2].map((i) => ({ kind: 'event' as const, json: `{"i":${i}}`, asIds: ['a'] })));
     const failed: FailedInfo[] = [];

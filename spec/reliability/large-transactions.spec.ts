@@ -13,7 +13,7 @@ import { Registry } from 'prom-client';
 import { appservices, MemoryStore, type Appservices } from '../../lib/index.ts';
 import type { Logger } from '../../lib/logger.ts';
 import type { Store } from '../../lib/store/store.ts';
-import { SqliteStore } from '../../lib/store/sqlite-store.ts';
+import { SqliteStore } from '../../lib/store/sqlite/sqlite-store.ts';
 import { MockAppService } from '../../lib/testing/mock-appservice.ts';
 import { ToyHost } from '../koa/support/toy-host.ts';
 import { BodyLimitedAppService } from './support/body-limited-as.ts';

@@ -20,7 +20,7 @@ describe('MemoryStore', () => {
     const store = new MemoryStore();
     await store.open();
     try {
-      await store.enqueue([{ kind: 'event', json: '{}', asIds: ['a'] }], { client: {} });
+      await store.enqueue([{ kind: 'event', json: '{}', asIds: ['a'] }], { client: { query: async () => ({}) } });
       expect.fail('enqueue with a client resolved');
     } catch (err) {
       expect(err).to.be.instanceOf(StoreError);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { PostgresStore } from '../../lib/store/postgres-store.ts';
+import { PostgresStore } from '../../lib/store/postgres/postgres-store.ts';
 import { freshSchema } from '../support/postgres-server.ts';
 
 const CHILD = fileURLToPath(new URL('../support/postgres-lock-child.ts', import.meta.url));

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import pg from 'pg';
-import { PostgresStore } from '../../lib/store/postgres-store.ts';
-import { advisoryLockKey } from '../../lib/store/sender-lock.ts';
+import { PostgresStore } from '../../lib/store/postgres/postgres-store.ts';
+import { advisoryLockKey } from '../../lib/store/postgres/advisory-locks.ts';
 import { postgresStoresPerTest } from '../support/postgres-server.ts';
 
 type Heard = (readonly string[] | null)[];

@@ -3,7 +3,7 @@ import { rejection } from '../support/rejection.ts';
 import { createServer, Socket, type Server } from 'node:net';
 import pg from 'pg';
 import { StoreError } from '../../lib/errors.ts';
-import { PostgresStore } from '../../lib/store/postgres-store.ts';
+import { PostgresStore } from '../../lib/store/postgres/postgres-store.ts';
 import { freshSchema } from '../support/postgres-server.ts';
 
 const event = (n: number) => ({ kind: 'event' as const, json: JSON.stringify({ n }), asIds: ['irc', 'slack'] });
@@ -60,7 +60,7 @@ describe('PostgresStore outbox: enqueue inside the homeserver transaction', () =
   });
 
   it('rejects a client that is no pg client with a TypeError', async () => {
-    const err = await rejection(store.enqueue([event(1)], { client: {} }));
+    const err = await rejection(store.enqueue([event(1)], { client: {} as never }));
     expect(err).to.be.instanceOf(TypeError);
   });
 

@@ -1,8 +1,11 @@
 import { expect } from 'chai';
 import { rejection } from '../support/rejection.ts';
 import pg from 'pg';
-import { StoreError } from '../../lib/errors.ts';
-import { PostgresStore } from '../../lib/store/postgres-store.ts';
+import { OptionsError, StoreError } from '../../lib/errors.ts';
+import { migratePostgres } from '../../lib/store/postgres/migrate.ts';
+import { migration001 } from '../../lib/store/postgres/migrations/001-initial.ts';
+import { postgresMigrations } from '../../lib/store/postgres/migrations/index.ts';
+import { PostgresStore } from '../../lib/store/postgres/postgres-store.ts';
 import type { QueuedItem } from '../../lib/store/store.ts';
 import { storeContractTests } from '../../lib/testing/store-contract.ts';
 import { freshSchema } from '../support/postgres-server.ts';
@@ -49,7 +52,7 @@ describe('PostgresStore', () => {
       const opening = Array.from({ length: 6 }, () => newStore());
       await Promise.all(opening.map((s) => s.open()));
       const { rows } = await admin.query(`SELECT version FROM "${schema}".schema_version`);
-      expect(rows).to.deep.equal([{ version: 1 }]);
+      expect(rows).to.deep.equal([{ version: postgresMigrations.length }]);
       await opening[0]!.enqueue([{ kind: 'event', json: '{}', asIds: ['a'] }]);
       expect((await opening[5]!.backlog('a')).size).to.equal(1);
     });
@@ -64,11 +67,27 @@ describe('PostgresStore', () => {
       expect(rows).to.deep.equal([{ version: 99 }]);
     });
 
+    it('migrates a version 1 schema: the transaction in flight keeps its plain id, new ids carry the birth', async () => {
+      await migratePostgres(admin, schema, 'spec', [migration001]);
+      await admin.query(`INSERT INTO "${schema}".queue (as_id, kind, json, enqueued_at) VALUES ('a', 'event', '{"n":1}', 1), ('a', 'event', '{"n":2}', 2)`);
+      const { rows: [first] } = await admin.query(`SELECT seq FROM "${schema}".queue ORDER BY seq LIMIT 1`);
+      await admin.query(`INSERT INTO "${schema}".as_state (as_id, next_txn_id) VALUES ('a', 8)`);
+      await admin.query(`INSERT INTO "${schema}".transactions VALUES ('a', 7, '[{"n":1}]', 1, 0, 0, ARRAY[$1::bigint], 0)`, [first.seq]);
+      const store = newStore();
+      await store.open();
+      expect(await store.inFlight('a')).to.deep.equal({ asId: 'a', txnId: '7', body: '[{"n":1}]', counts: { event: 1, ephemeral: 0, toDevice: 0 } });
+      await store.acknowledge('a', '7');
+      const next = await store.createTransaction('a', LIMITS, build);
+      const { rows: [identity] } = await admin.query(`SELECT birth FROM "${schema}".store_identity`);
+      expect(identity.birth).to.match(/^[0-9a-f]{12}$/);
+      expect(next).to.deep.include({ txnId: `${identity.birth}.8`, body: '[{"n":2}]' });
+    });
+
     it('uses an existing schema without needing CREATE on the database', async () => {
       await admin.query(`CREATE SCHEMA "${schema}"`);
       await newStore().open();
       const { rows } = await admin.query(`SELECT version FROM "${schema}".schema_version`);
-      expect(rows).to.deep.equal([{ version: 1 }]);
+      expect(rows).to.deep.equal([{ version: postgresMigrations.length }]);
     });
   });
 
@@ -93,12 +112,14 @@ describe('PostgresStore', () => {
       expect(err.message).to.match(/no_such_database/);
     });
 
-    it('refuses bad options with a TypeError', () => {
-      expect(() => new PostgresStore({})).to.throw(TypeError, /connectionString/);
+    it('refuses bad options with an OptionsError naming the option and PostgresStore', () => {
+      expect(() => new PostgresStore({})).to.throw(OptionsError, /PostgresStore: option "connectionString"/);
       expect(() => new PostgresStore({ connectionString: 'hs:s3cret@db/hs' }))
-        .to.throw(TypeError, /postgres:\/\//).and.satisfy((err: Error) => !err.message.includes('s3cret'));
-      expect(() => new PostgresStore({ connectionString: url, schema: 'x"; DROP' })).to.throw(TypeError, /schema/);
-      expect(() => new PostgresStore({ connectionString: url, max: 0 })).to.throw(TypeError, /max/);
+        .to.throw(OptionsError, /postgres:\/\//).and.satisfy((err: Error) => !err.message.includes('s3cret'));
+      expect(() => new PostgresStore({ connectionString: url, schema: 'x"; DROP' })).to.throw(OptionsError, /"schema"/);
+      expect(() => new PostgresStore({ connectionString: url, max: 0 }))
+        .to.throw(OptionsError, /"max"/).with.property('source', 'PostgresStore');
+      expect(() => new PostgresStore({ connectionString: url, lockHeartbeatMs: -1 })).to.throw(OptionsError, /"lockHeartbeatMs"/);
     });
   });
 
@@ -142,7 +163,7 @@ describe('PostgresStore', () => {
     it('stay unique and increasing when several stores take turns and race', async () => {
       const [one, two, three] = [newStore(), newStore(), newStore()];
       await Promise.all([one!.open(), two!.open(), three!.open()]);
-      const ids: number[] = [];
+      const ids: string[] = [];
       for (let round = 0; round < 20; round++) {
         await one!.enqueue([{ kind: 'event', json: String(round), asIds: ['a'] }]);
         // Three stores race to create: exactly one transaction comes out of it.
@@ -153,7 +174,7 @@ describe('PostgresStore', () => {
         ids.push(made[0]!.txnId);
         await [one, two, three][round % 3]!.acknowledge('a', made[0]!.txnId);
       }
-      for (let i = 1; i < ids.length; i++) expect(ids[i]).to.be.greaterThan(ids[i - 1]!);
+      for (let i = 1; i < ids.length; i++) expect(Number(ids[i]!.split('.')[1])).to.be.greaterThan(Number(ids[i - 1]!.split('.')[1]));
     });
   });
 });

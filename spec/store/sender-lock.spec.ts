@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import pg from 'pg';
 import { StoreError } from '../../lib/errors.ts';
-import { PostgresStore } from '../../lib/store/postgres-store.ts';
-import { advisoryLockKey, electSender } from '../../lib/store/sender-lock.ts';
+import { PostgresStore } from '../../lib/store/postgres/postgres-store.ts';
+import { advisoryLockKey } from '../../lib/store/postgres/advisory-locks.ts';
+import { electSender } from '../../lib/store/sender-lock.ts';
 import type { SenderLock } from '../../lib/store/store.ts';
 import { postgresStoresPerTest } from '../support/postgres-server.ts';
 

@@ -6,18 +6,18 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { rejection } from '../support/rejection.ts';
-import { StoreError } from '../../lib/errors.ts';
-import { migrateSqlite, sqliteSchemaVersion } from '../../lib/store/migrations/migrate-sqlite.ts';
-import { migration001 } from '../../lib/store/migrations/sqlite/001-initial.ts';
-import { sqliteMigrations } from '../../lib/store/migrations/sqlite/index.ts';
-import { TRANSACTIONS_AHEAD } from '../../lib/store/sqlite-statements.ts';
-import { SqliteStore } from '../../lib/store/sqlite-store.ts';
+import { OptionsError, StoreError } from '../../lib/errors.ts';
+import { migrateSqlite, sqliteSchemaVersion } from '../../lib/store/sqlite/migrate.ts';
+import { migration001 } from '../../lib/store/sqlite/migrations/001-initial.ts';
+import { sqliteMigrations } from '../../lib/store/sqlite/migrations/index.ts';
+import { TRANSACTIONS_AHEAD } from '../../lib/store/sqlite/statements.ts';
+import { SqliteStore } from '../../lib/store/sqlite/sqlite-store.ts';
 import type { EnqueueItem } from '../../lib/store/store.ts';
 import { storeContractTests } from '../../lib/testing/store-contract.ts';
 
 const LIMITS = { event: 100, ephemeral: 100, toDevice: 100 };
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const STORE_MODULE = new URL('../../lib/store/sqlite-store.ts', import.meta.url).href;
+const STORE_MODULE = new URL('../../lib/store/sqlite/sqlite-store.ts', import.meta.url).href;
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'koa-as-sqlite-'));
@@ -134,13 +134,14 @@ describe('SqliteStore', () => {
 
     const store = await openStore();
     expect(sqliteSchemaVersion(peek())).to.equal(sqliteMigrations.length);
-    expect(await store.inFlight('a')).to.deep.equal({ asId: 'a', txnId: 7, body: '[1,3]', counts: { event: 2, ephemeral: 0, toDevice: 0 } });
+    // Stored before the store had a birth: resent under the plain id the AS may have seen.
+    expect(await store.inFlight('a')).to.deep.equal({ asId: 'a', txnId: '7', body: '[1,3]', counts: { event: 2, ephemeral: 0, toDevice: 0 } });
     expect(await store.backlog('a')).to.deep.equal({ size: 4, oldestEnqueuedAt: 1001 });
     expect(await store.backlog('b')).to.deep.equal({ size: 3, oldestEnqueuedAt: 1001 });
     await store.enqueue([event(6, ['a', 'b'])]);
     const numbers = (body: string): number[] => (JSON.parse(body) as { content: { n: number } }[]).map((e) => e.content.n);
-    const drain = async (asId: string): Promise<{ ids: number[]; ns: number[] }> => {
-      const out = { ids: [] as number[], ns: [] as number[] };
+    const drain = async (asId: string): Promise<{ ids: string[]; ns: number[] }> => {
+      const out = { ids: [] as string[], ns: [] as number[] };
       for (let txn = await store.createTransaction(asId, LIMITS, (r) => `[${r.map((i) => i.json).join(',')}]`); txn; ) {
         out.ids.push(txn.txnId);
         out.ns.push(...numbers(txn.body));
@@ -148,9 +149,12 @@ describe('SqliteStore', () => {
       }
       return out;
     };
-    await store.acknowledge('a', 7);
-    expect(await drain('a')).to.deep.equal({ ids: [8], ns: [4, 5, 6] });
-    expect(await drain('b')).to.deep.equal({ ids: [3], ns: [1, 2, 4, 6] });
+    await store.acknowledge('a', '7');
+    // New ids carry the birth and go on from the counter.
+    const birth = peek().prepare('SELECT birth FROM store_identity').pluck().get() as string;
+    expect(birth).to.match(/^[0-9a-f]{12}$/);
+    expect(await drain('a')).to.deep.equal({ ids: [`${birth}.8`], ns: [4, 5, 6] });
+    expect(await drain('b')).to.deep.equal({ ids: [`${birth}.3`], ns: [1, 2, 4, 6] });
     expect(count(peek(), 'queue')).to.equal(0);
   });
 
@@ -162,14 +166,15 @@ describe('SqliteStore', () => {
     expect(err.message).to.contain(path);
   });
 
-  it('rejects bad options with a TypeError', () => {
-    expect(() => new SqliteStore('')).to.throw(TypeError);
-    expect(() => new SqliteStore(path, { synchronous: 'off' as 'full' })).to.throw(TypeError);
+  it('rejects bad options with an OptionsError naming the option and SqliteStore', () => {
+    expect(() => new SqliteStore('')).to.throw(OptionsError, /SqliteStore: option "path"/);
+    expect(() => new SqliteStore(path, { synchronous: 'off' as 'full' }))
+      .to.throw(OptionsError, /SqliteStore: option "synchronous"/).with.property('source', 'SqliteStore');
   });
 
   it('refuses to join a foreign transaction (enqueue with a client)', async () => {
     const store = await openStore();
-    const err = await rejection(store.enqueue([event(1, ['a'])], { client: {} }));
+    const err = await rejection(store.enqueue([event(1, ['a'])], { client: { query: async () => ({}) } }));
     expect(err).to.be.instanceOf(StoreError);
     expect(err.message).to.contain('PostgresStore');
     expect((await store.backlog('a')).size).to.equal(0);
@@ -197,12 +202,13 @@ describe('SqliteStore', () => {
     const second = await store.acknowledgeAndCreate('a', first!.txnId, LIMITS, build);
     const db = peek();
     const stored = db.prepare("SELECT txn_id, body FROM transactions WHERE as_id = 'a' ORDER BY txn_id").all() as { txn_id: number; body: string }[];
-    expect(stored.map((t) => t.txn_id)).to.deep.equal(Array.from({ length: TRANSACTIONS_AHEAD + 1 }, (_, i) => second!.txnId + i));
+    const [birth, n] = second!.txnId.split('.') as [string, string];
+    expect(stored.map((t) => t.txn_id)).to.deep.equal(Array.from({ length: TRANSACTIONS_AHEAD + 1 }, (_, i) => Number(n) + i));
     await store.close();
     store = await openStore();
     expect(await store.inFlight('a')).to.deep.equal(second);
     // Only the transaction in flight can be acknowledged, not one created ahead of it.
-    await store.acknowledge('a', second!.txnId + 1);
+    await store.acknowledge('a', `${birth}.${Number(n) + 1}`);
     expect(await store.inFlight('a')).to.deep.equal(second);
     expect(count(peek(), 'transactions')).to.equal(stored.length);
     const handedOut = [second!];
@@ -210,7 +216,7 @@ describe('SqliteStore', () => {
       txn = await store.acknowledgeAndCreate('a', txn!.txnId, LIMITS, () => 'never built: it was created ahead');
       handedOut.push(txn!);
     }
-    expect(handedOut.map((t) => [t.txnId, t.body])).to.deep.equal(stored.map((t) => [t.txn_id, t.body]));
+    expect(handedOut.map((t) => [t.txnId, t.body])).to.deep.equal(stored.map((t) => [`${birth}.${t.txn_id}`, t.body]));
   });
 
   describe('group commit', () => {
@@ -309,13 +315,13 @@ describe('SqliteStore', () => {
       child.once('exit', () => reject(new Error(`child exited early: ${out}`)));
     });
     expect(await exited).to.equal('SIGKILL');
-    const { txnId, body } = JSON.parse(report) as { txnId: number; body: string };
+    const { txnId, body } = JSON.parse(report) as { txnId: string; body: string };
     const store = await openStore();
     expect(await store.inFlight('a')).to.deep.equal({ asId: 'a', txnId, body, counts: { event: 100, ephemeral: 0, toDevice: 0 } });
     expect((await store.backlog('a')).size).to.equal(1000);
     await store.acknowledge('a', txnId);
     const next = await store.createTransaction('a', LIMITS, (rows) => `[${rows.map((r) => r.json).join(',')}]`);
-    expect(next!.txnId).to.be.greaterThan(txnId);
+    expect(Number(next!.txnId.split('.')[1])).to.be.greaterThan(Number(txnId.split('.')[1]));
     expect((JSON.parse(next!.body) as { content: { n: number } }[])[0]!.content.n).to.equal(100);
   });
 });

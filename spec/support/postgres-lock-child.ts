@@ -6,7 +6,7 @@
  * @example
  * spawn(process.execPath, ['--import', 'tsx', 'spec/support/postgres-lock-child.ts'], { env: { ...process.env, PG_URL, PG_SCHEMA, AS_ID: 'irc' } });
  */
-import { PostgresStore } from '../../lib/store/postgres-store.ts';
+import { PostgresStore } from '../../lib/store/postgres/postgres-store.ts';
 import { electSender } from '../../lib/store/sender-lock.ts';
 
 const store = new PostgresStore({ connectionString: process.env.PG_URL!, schema: process.env.PG_SCHEMA!, max: 2 });

@@ -10,7 +10,7 @@
  * spawn(process.execPath, ['--import', 'tsx', 'spec/support/postgres-publish-child.ts'], { env });
  */
 import { Sender } from '../../lib/push/sender.ts';
-import { PostgresStore } from '../../lib/store/postgres-store.ts';
+import { PostgresStore } from '../../lib/store/postgres/postgres-store.ts';
 import { registration } from '../push/registrations.ts';
 
 const env = process.env;

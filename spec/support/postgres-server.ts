@@ -21,7 +21,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { PostgresStore } from '../../lib/store/postgres-store.ts';
+import { PostgresStore } from '../../lib/store/postgres/postgres-store.ts';
 
 interface ServerState {
   url: Promise<string> | null;

@@ -22,7 +22,7 @@ import { NamespaceIndex } from '../../../lib/namespace/namespace-index.ts';
 import { AppserviceClient } from '../../../lib/client/appservice-client.ts';
 import { Publisher } from '../../../lib/push/publisher.ts';
 import { Senders } from '../../../lib/push/senders.ts';
-import { SqliteStore } from '../../../lib/store/sqlite-store.ts';
+import { SqliteStore } from '../../../lib/store/sqlite/sqlite-store.ts';
 import { registration } from '../registrations.ts';
 
 const CRASH_AS_ID = 'crash';

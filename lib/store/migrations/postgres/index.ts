@@ -1,8 +1,0 @@
-import { migration001 } from './001-initial.ts';
-
-/**
- * PostgresStore's migrations, in order: entry i takes the schema from version i to i + 1
- * (recorded in the `schema_version` table). Append only; never edit a migration that has shipped.
- * They are TypeScript strings rather than .sql files so that they travel with `tsc` output.
- */
-export const postgresMigrations: readonly string[] = [migration001];

@@ -1,0 +1,106 @@
+/**
+ * PostgresStore's `acknowledgeAndCreate`: the acknowledgement and the next transaction in one
+ * fenced database transaction (fence.ts) of four round trips (BEGIN and the fence,
+ * acknowledge-and-read, store, COMMIT) instead of the ten that `acknowledge` plus
+ * `createTransaction` take. On loopback a draining queue spends
+ * most of its time waiting on those round trips.
+ *
+ * The reading statement deletes the acknowledged transaction and its queue rows and reads the
+ * next rows in the same statement: its data-modifying CTEs see the snapshot from before the
+ * deletes, so the rows just deleted are excluded by seq. The storing statement takes the next id
+ * from the AS's counter row and inserts the transaction; the primary key on `transactions.as_id`
+ * keeps it to one in flight even if another process creates at the same moment (then nothing is
+ * inserted, the id is skipped, never reused, and the caller gets the InFlightMismatchError).
+ */
+import { InFlightMismatchError } from '../../errors.ts';
+import { BatchCut } from '../batch.ts';
+import type { BatchLimits, ItemKind, QueuedItem } from '../store.ts';
+import { formatTxnId, NO_TXN, parseTxnId } from '../txn-id.ts';
+import { TXN_ID_SQL, type StoreTables } from './connection.ts';
+import { fencedTransaction } from './fence.ts';
+import type { CreateOutcome } from './create-transaction.ts';
+
+type Build = (items: readonly QueuedItem[]) => string;
+
+/**
+ * The outcome is committed either way: a failed creation still commits the acknowledgement.
+ * Acknowledges `txnId` (a no-op unless it is the AS's transaction in flight) and stores the next
+ * transaction from the AS's queue. `t(table)` gives the schema-qualified table name. Database
+ * failures reject; a failed creation (build() threw, a transaction is in flight) resolves with
+ * its error, the acknowledgement committed.
+ *
+ * @example
+ * ```ts
+ * const outcome = await acknowledgeAndCreate(tables, 'irc', fence, sent.txnId, limits, build);
+ * if ('error' in outcome) throw outcome.error;
+ * ```
+ */
+export async function acknowledgeAndCreate(
+  tables: StoreTables,
+  asId: string,
+  fence: string | undefined,
+  txnId: string,
+  limits: BatchLimits,
+  build: Build,
+): Promise<CreateOutcome> {
+  const { t, birth } = tables;
+  const acked = parseTxnId(txnId) ?? NO_TXN;
+  return fencedTransaction<CreateOutcome>(tables, asId, fence, async (client) => {
+    const { rows } = await client.query<{ seq: string; kind: ItemKind; json: string; in_flight: string | null }>(
+      `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $4 RETURNING seqs),
+            gone AS (DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done) RETURNING seq)
+       SELECT q.seq, q.kind, q.json,
+              (SELECT ${TXN_ID_SQL} FROM ${t('transactions')} WHERE as_id = $1 AND NOT (txn_id = $2 AND id_prefix = $4)) AS in_flight
+       FROM (SELECT 1) AS one
+       LEFT JOIN LATERAL (
+         SELECT seq, kind, json FROM ${t('queue')}
+         WHERE as_id = $1 AND seq NOT IN (SELECT seq FROM gone)
+         ORDER BY seq LIMIT $3
+       ) AS q ON true`,
+      [asId, acked.n, BatchCut.maxItems(limits), acked.birth]);
+    // One row at least (the LEFT JOIN), so that in_flight is read even when the queue is empty.
+    const inFlight = rows[0]?.in_flight ?? null;
+    if (inFlight !== null) return { error: new InFlightMismatchError(asId, inFlight) };
+    const cut = new BatchCut(limits);
+    for (const row of rows) {
+      if (row.seq === null || !cut.take({ seq: Number(row.seq), kind: row.kind, json: row.json })) break;
+    }
+    const { items, counts } = cut;
+    if (items.length === 0) return { txn: null };
+    let body: string;
+    try {
+      body = build(items);
+      if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
+    } catch (error) {
+      return { error };
+    }
+    const { rows: [stored] } = await client.query<{ txn_id: string }>(
+      `WITH id AS (
+         INSERT INTO ${t('as_state')} AS s (as_id, next_txn_id) VALUES ($1, 2)
+         ON CONFLICT (as_id) DO UPDATE SET next_txn_id = s.next_txn_id + 1 RETURNING next_txn_id - 1 AS txn_id)
+       INSERT INTO ${t('transactions')} (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, seqs, created_at)
+       SELECT $1, txn_id, $8, $2, $3, $4, $5, $6::bigint[], $7 FROM id
+       ON CONFLICT (as_id) DO NOTHING RETURNING txn_id`,
+      [asId, body, counts.event, counts.ephemeral, counts.toDevice, items.map((i) => i.seq), Date.now(), birth]);
+    if (!stored) return { error: new InFlightMismatchError(asId) };
+    return { txn: { asId, txnId: formatTxnId(birth, stored.txn_id), body, counts } };
+  }, () => true);
+}
+
+/**
+ * Deletes the acknowledged transaction and its queue rows in one fenced database transaction; a
+ * no-op unless `txnId` is the AS's transaction in flight.
+ *
+ * @example
+ * ```ts
+ * await acknowledge(tables, 'irc', fence, sent.txnId);
+ * ```
+ */
+export async function acknowledge(tables: StoreTables, asId: string, fence: string | undefined, txnId: string): Promise<void> {
+  const acked = parseTxnId(txnId);
+  if (!acked) return;
+  const { t } = tables;
+  await fencedTransaction(tables, asId, fence, (client) => client.query(
+    `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3 RETURNING seqs)
+     DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done)`, [asId, acked.n, acked.birth]), () => true);
+}

@@ -1,0 +1,92 @@
+/**
+ * PostgresStore's dealings with the driver that are not about queues: where it connects (said
+ * without credentials), driver errors as one line, and a transaction on a pooled client.
+ */
+import type pg from 'pg';
+
+/**
+ * What PostgresStore's write operations work with: the pool, the schema-qualified name of a table,
+ * and the store's birth (see txn-id.ts), read once at open.
+ */
+export interface StoreTables {
+  readonly pool: pg.Pool;
+  readonly t: (table: string) => string;
+  readonly birth: string;
+}
+
+/** SQL for a `transactions` row's id as the AS sees it (see formatTxnId). */
+export const TXN_ID_SQL = "concat_ws('.', nullif(id_prefix, ''), txn_id::text)";
+
+/** Anything that runs SQL: a pool, a pooled client, or the homeserver's own client (outbox). */
+export type Queryable = Pick<pg.ClientBase, 'query'>;
+
+export function isQueryable(value: unknown): value is Queryable {
+  return typeof (value as { query?: unknown } | null)?.query === 'function';
+}
+
+/** What `pg` reads as a location: a postgres(ql):// or socket: URL, or a socket directory path. */
+export function looksLikeConnectionString(value: string): boolean {
+  if (value.startsWith('/')) return true;
+  try {
+    return ['postgres:', 'postgresql:', 'socket:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `postgres://host:port/database`: where the store connects, for error messages. The user name
+ * and password are left out, and so are the query parameters.
+ *
+ * @example
+ * ```ts
+ * describeConnection('postgres://hs:secret@db.example:5432/synapse'); // 'postgres://db.example:5432/synapse'
+ * ```
+ */
+export function describeConnection(connectionString: string | undefined, config: pg.ClientConfig = {}): string {
+  if (connectionString) {
+    try {
+      const url = new URL(connectionString);
+      return `${url.protocol}//${url.host}${url.pathname}`;
+    } catch {
+      return `(socket ${connectionString.split(' ')[0]})`;
+    }
+  }
+  return `postgres://${config.host ?? 'localhost'}:${config.port ?? 5432}/${config.database ?? ''}`;
+}
+
+/** A driver error as one line; connection failures to several addresses come as an AggregateError with no message. */
+export function errorText(err: unknown): string {
+  if (err instanceof AggregateError && !err.message) return err.errors.map(errorText).join('; ');
+  if (err instanceof Error) return err.message || (err as { code?: string }).code || err.name;
+  return String(err);
+}
+
+/**
+ * Runs `work` in a transaction on a pooled client; commits when `commit(result)` says so, else
+ * rolls back; rolls back and rethrows when `work` throws.
+ *
+ * @example
+ * ```ts
+ * const id = await inTransaction(pool, async (c) => (await c.query('INSERT ... RETURNING id')).rows[0].id, () => true);
+ * ```
+ */
+export async function inTransaction<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient) => Promise<T>,
+  commit: (result: T) => boolean,
+): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query(commit(result) ? 'COMMIT' : 'ROLLBACK');
+    client.release();
+    return result;
+  } catch (err) {
+    // A client whose ROLLBACK fails is in an unknown state: destroy it rather than reuse it.
+    const broken = await client.query('ROLLBACK').then(() => false, () => true);
+    client.release(broken);
+    throw err;
+  }
+}

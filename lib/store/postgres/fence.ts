@@ -1,0 +1,95 @@
+/**
+ * Fencing PostgresStore's writes to the sender that may make them.
+ *
+ * The advisory lock that elects a sender lives on a connection of its own; the writes go through
+ * the pool. Without a fence, a sender that has lost its lock (SIGKILLed, or its lock connection
+ * terminated) can still commit a write it had started, after another process has become the
+ * sender and read the store: the new sender then finds a transaction "in flight" it never saw, or
+ * creates a transaction from rows the old one has just acknowledged, and the AS gets those events
+ * twice under two ids.
+ *
+ * So each AS has an epoch (`as_state.sender_epoch`). Winning the lock increments it; every write
+ * transaction of a sender first takes the AS's `as_state` row `FOR UPDATE` and checks that the
+ * epoch is still the one it got. The row lock orders every write against the increment: a write
+ * that holds the row first commits before the new sender's increment (which waits for the row),
+ * so the new sender reads after it; a write that comes after the increment sees the new epoch
+ * and changes nothing. Under READ COMMITTED each later statement of the write reads a snapshot
+ * taken after the row lock was granted, so it sees everything the previous holder committed.
+ */
+import type pg from 'pg';
+import { InFlightMismatchError } from '../../errors.ts';
+import type { StoreTables } from './connection.ts';
+
+/** A fence no epoch matches: the process held the lock once and has lost or released it. */
+export const REVOKED = '-1';
+
+/**
+ * A write refused because this process is no longer the AS's sender. An InFlightMismatchError, so
+ * that a sender re-reads the store rather than back off, as for any other surprise about what
+ * is in flight; nothing was written.
+ *
+ * @example
+ * if (err instanceof SenderFencedError) await lock.release(); // another process sends now
+ */
+export class SenderFencedError extends InFlightMismatchError {
+  constructor(asId: string) {
+    super(asId);
+    this.message = `appservice "${asId}": this process is no longer its sender (another process took over); nothing was written`;
+  }
+}
+
+/**
+ * Increments the AS's sender epoch and returns it: called by a process that has just won the
+ * AS's sender lock, before it reads anything. Waits while a write holds the AS's row, so that
+ * what the previous sender committed is visible to the reads that follow.
+ *
+ * @example
+ * ```ts
+ * const epoch = await bumpSenderEpoch(tables, 'irc');
+ * ```
+ */
+export async function bumpSenderEpoch({ pool, t }: StoreTables, asId: string): Promise<string> {
+  const { rows: [row] } = await pool.query<{ sender_epoch: string }>(
+    `INSERT INTO ${t('as_state')} AS s (as_id, sender_epoch) VALUES ($1, 1)
+     ON CONFLICT (as_id) DO UPDATE SET sender_epoch = s.sender_epoch + 1 RETURNING sender_epoch`, [asId]);
+  return row!.sender_epoch;
+}
+
+/**
+ * Runs `work` in a database transaction that first locks the AS's `as_state` row, and checks
+ * `fence` (the epoch this process got with the lock; undefined when it never took the lock,
+ * as in single-process use, then only the row lock orders the write). Commits when `commit(result)`
+ * says so; a failed check rolls back and rejects with SenderFencedError, having run nothing.
+ * BEGIN and the lock go in one round trip.
+ *
+ * @example
+ * ```ts
+ * await fencedTransaction(tables, 'irc', fence, async (client) => client.query('DELETE ...'), () => true);
+ * ```
+ */
+export async function fencedTransaction<T>(
+  { pool, t }: StoreTables,
+  asId: string,
+  fence: string | undefined,
+  work: (client: pg.PoolClient) => Promise<T>,
+  commit: (result: T) => boolean,
+): Promise<T> {
+  const client = await pool.connect();
+  try {
+    // Two statements in one simple query, so no parameters: the AS id goes in as a literal.
+    const results = (await client.query(
+      `BEGIN; SELECT sender_epoch FROM ${t('as_state')} WHERE as_id = ${client.escapeLiteral(asId)} FOR UPDATE`,
+    )) as unknown as pg.QueryResult<{ sender_epoch: string }>[];
+    const epoch = results[1]?.rows[0]?.sender_epoch;
+    if (fence !== undefined && epoch !== fence) throw new SenderFencedError(asId);
+    const result = await work(client);
+    await client.query(commit(result) ? 'COMMIT' : 'ROLLBACK');
+    client.release();
+    return result;
+  } catch (err) {
+    // A client whose ROLLBACK fails is in an unknown state: destroy it rather than reuse it.
+    const broken = await client.query('ROLLBACK').then(() => false, () => true);
+    client.release(broken);
+    throw err;
+  }
+}

@@ -1,0 +1,296 @@
+import pg from 'pg';
+import { StoreError } from '../../errors.ts';
+import { checkLimits } from '../batch.ts';
+import { checkEnqueueItems } from '../check-input.ts';
+import type { OversizeSupport } from '../dead-letters.ts';
+import { GroupCommit } from '../group-commit.ts';
+import { StoreLifecycle } from '../lifecycle.ts';
+import type {
+  Backlog, BatchLimits, EnqueueItem, EnqueueOptions, QueuedItem, SenderLock, Store, StoredTransaction,
+} from '../store.ts';
+import { TRANSACTION_COLUMNS, toStoredTransaction, type TransactionRow } from '../transaction-row.ts';
+import { acknowledge, acknowledgeAndCreate } from './acknowledge-create.ts';
+import { AdvisoryLocks } from './advisory-locks.ts';
+import { describeConnection, errorText, inTransaction, isQueryable, type Queryable, type StoreTables } from './connection.ts';
+import { createTransaction, type CreateOutcome } from './create-transaction.ts';
+import { PostgresOversize } from './dead-letters.ts';
+import { bumpSenderEpoch, REVOKED } from './fence.ts';
+import { EnqueueListeners, enqueueStatements, ROWS_PER_STATEMENT, type PendingEnqueue } from './enqueue.ts';
+import { migratePostgres, quoteIdent } from './migrate.ts';
+import { resolvePostgresOptions, type PostgresStoreOptions } from './options.ts';
+
+export type { PostgresStoreOptions } from './options.ts';
+
+/**
+ * A `Store` on PostgreSQL for homeservers that run several processes on one database. Each
+ * process opens its own PostgresStore; `acquireSenderLock` makes exactly one of them the sender
+ * for each AS (an advisory lock that PostgreSQL frees when its holder dies), and `enqueue` can
+ * join the homeserver's own transaction so an event and its queue entries commit together.
+ * Concurrent `enqueue()` calls of one process share one commit (group commit).
+ *
+ * @example
+ * ```ts
+ * import { PostgresStore } from 'koa-appservice/postgres';
+ *
+ * const store = new PostgresStore({ connectionString: process.env.DATABASE_URL, max: 10 });
+ * await store.open(); // creates or migrates the koa_appservice schema
+ * // Outbox: the queue entries commit or roll back with the homeserver's event write.
+ * const client = await homeserverPool.connect();
+ * await client.query('BEGIN');
+ * await client.query('INSERT INTO events ...');
+ * await store.enqueue([{ kind: 'event', json, asIds: ['irc'] }], { client });
+ * await client.query('COMMIT');
+ * ```
+ */
+export class PostgresStore implements Store, OversizeSupport {
+  readonly #pool: pg.Pool;
+  readonly #ownsPool: boolean;
+  readonly #schema: string;
+  readonly #t: (table: string) => string;
+  readonly #where: string;
+  readonly #locks: AdvisoryLocks;
+  readonly #channel: string;
+  readonly #listeners = new EnqueueListeners();
+  readonly #life: StoreLifecycle;
+  /** Set by open(): the store's birth is read from the database. */
+  #tables: StoreTables | null = null;
+  /** Per AS: the sender epoch this process got with the AS's lock, REVOKED once the lock is gone (fence.ts). */
+  readonly #fences = new Map<string, string>();
+  readonly #group = new GroupCommit<PendingEnqueue>((batch) => this.#commitEnqueues(batch));
+  readonly #oversize = new PostgresOversize({
+    tables: () => (this.#ready(), this.#tables!), fence: (asId) => this.#fences.get(asId), sql: (op, run) => this.#sql(op, run),
+    createTransaction: (asId, limits, build) => this.createTransaction(asId, limits, build), enqueue: (items) => this.enqueue(items),
+  });
+
+  constructor(options: PostgresStoreOptions) {
+    const { connectionString, pool, max, schema, connectTimeoutMs, lockHeartbeatMs } = resolvePostgresOptions(options);
+    const config: pg.PoolConfig = pool
+      ? { ...pool.options, password: pool.options.password }
+      : { connectionString, max, connectionTimeoutMillis: connectTimeoutMs };
+    this.#ownsPool = !pool;
+    this.#pool = pool ?? new pg.Pool(config);
+    // An idle client whose server went away emits 'error' on the pool; unhandled it would crash
+    // the homeserver. The pool drops that client; the next query reconnects or fails as a StoreError.
+    if (this.#ownsPool) this.#pool.on('error', () => {});
+    this.#schema = schema;
+    const id = quoteIdent(schema);
+    this.#t = (table) => `${id}.${table}`;
+    this.#where = describeConnection(connectionString, config);
+    this.#life = new StoreLifecycle(`PostgreSQL ${this.#where}`);
+    this.#channel = `koa_appservice.${schema}`;
+    this.#locks = new AdvisoryLocks(
+      () => new pg.Client({
+        ...config, keepAlive: true, connectionTimeoutMillis: connectTimeoutMs, application_name: 'koa-appservice sender lock',
+        // Its queries never wait on a lock, so a slow one means a dead link: drop it, reconnect.
+        query_timeout: Math.max(connectTimeoutMs, 5000),
+      }),
+      this.#where,
+      lockHeartbeatMs,
+    );
+  }
+
+  /** Connects and migrates. A failed open (server down) may be retried; opening twice is a no-op. */
+  open(): Promise<void> {
+    return this.#life.open(() => this.#open());
+  }
+
+  async #open(): Promise<void> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (err) {
+      throw this.#life.error(`cannot connect: ${errorText(err)}`, { cause: err });
+    }
+    try {
+      await migratePostgres(client, this.#schema, this.#where);
+      const { rows: [identity] } = await client.query<{ birth: string }>(`SELECT birth FROM ${this.#t('store_identity')}`);
+      this.#tables = { pool: this.#pool, t: this.#t, birth: identity!.birth };
+      client.release();
+    } catch (err) {
+      client.release(true);
+      if (err instanceof StoreError) throw err;
+      throw this.#life.error(`cannot open: ${errorText(err)}`, { cause: err });
+    }
+  }
+
+  enqueue(items: readonly EnqueueItem[], options?: EnqueueOptions): Promise<void> {
+    try {
+      this.#ready();
+      checkEnqueueItems(items);
+      // PostgreSQL text cannot hold U+0000. Refused here, it fails only its own caller instead of
+      // the whole group commit. (JSON.stringify never writes it raw: it writes \u0000.)
+      const nul = items.findIndex((item) => item.json.includes('\0'));
+      if (nul >= 0) throw new TypeError(`enqueue(items): items[${nul}].json contains a raw NUL character, which PostgreSQL cannot store`);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const outbox = options?.client;
+    if (outbox !== undefined) {
+      if (!isQueryable(outbox)) {
+        return Promise.reject(new TypeError('enqueue(items, { client }): client must be a pg client (it has no query())'));
+      }
+      const batch = [{ items, enqueuedAt: Date.now() }];
+      // No BEGIN/COMMIT: the caller's transaction decides.
+      return this.#sql('enqueue', () => this.#insertRows(outbox, batch));
+    }
+    if (!items.some((item) => item.asIds.length > 0)) return Promise.resolve();
+    return this.#group.add({ items, enqueuedAt: Date.now() });
+  }
+
+  async inFlight(asId: string): Promise<StoredTransaction | null> {
+    this.#ready();
+    const { rows } = await this.#sql('inFlight', () =>
+      this.#pool.query<TransactionRow>(`SELECT ${TRANSACTION_COLUMNS} FROM ${this.#t('transactions')} WHERE as_id = $1`, [asId]));
+    return rows[0] ? toStoredTransaction(asId, rows[0]) : null;
+  }
+
+  async createTransaction(
+    asId: string,
+    limits: BatchLimits,
+    build: (items: readonly QueuedItem[]) => string,
+  ): Promise<StoredTransaction | null> {
+    this.#ready();
+    checkLimits(limits);
+    return settle(await this.#sql('createTransaction', () => createTransaction(this.#tables!, asId, this.#fences.get(asId), limits, build)));
+  }
+
+  async acknowledge(asId: string, txnId: string): Promise<void> {
+    this.#ready();
+    await this.#sql('acknowledge', () => acknowledge(this.#tables!, asId, this.#fences.get(asId), txnId));
+  }
+
+  /**
+   * `acknowledge` then `createTransaction` in one database transaction and four round trips
+   * (see acknowledge-create.ts). When the creation fails the acknowledgement still
+   * commits, and the creation's error is thrown.
+   *
+   * @example
+   * ```ts
+   * const next = await store.acknowledgeAndCreate('irc', sent.txnId, limits, build); // null: queue empty
+   * ```
+   */
+  async acknowledgeAndCreate(
+    asId: string,
+    txnId: string,
+    limits: BatchLimits,
+    build: (items: readonly QueuedItem[]) => string,
+  ): Promise<StoredTransaction | null> {
+    this.#ready();
+    checkLimits(limits);
+    return settle(await this.#sql('acknowledgeAndCreate', () => acknowledgeAndCreate(this.#tables!, asId, this.#fences.get(asId), txnId, limits, build)));
+  }
+
+  /** `OversizeSupport` (lib/store/dead-letters.ts): these five are in ./dead-letters.ts. */
+  replaceInFlight(...a: Parameters<OversizeSupport['replaceInFlight']>) { return this.#oversize.replaceInFlight(...a); }
+  setAside(...a: Parameters<OversizeSupport['setAside']>) { return this.#oversize.setAside(...a); }
+  deadLetters(...a: Parameters<OversizeSupport['deadLetters']>) { return this.#oversize.deadLetters(...a); }
+  replayDeadLetter(...a: Parameters<OversizeSupport['replayDeadLetter']>) { return this.#oversize.replayDeadLetter(...a); }
+  dropDeadLetter(...a: Parameters<OversizeSupport['dropDeadLetter']>) { return this.#oversize.dropDeadLetter(...a); }
+
+  async backlog(asId: string): Promise<Backlog> {
+    this.#ready();
+    const { rows: [row] } = await this.#sql('backlog', () => this.#pool.query<{ size: string; oldest: string | null }>(
+      `SELECT count(*) AS size,
+              (SELECT enqueued_at FROM ${this.#t('queue')} WHERE as_id = $1 ORDER BY seq LIMIT 1) AS oldest
+       FROM ${this.#t('queue')} WHERE as_id = $1`, [asId]));
+    const size = Number(row?.size ?? 0);
+    return { size, oldestEnqueuedAt: size > 0 && row?.oldest != null ? Number(row.oldest) : null };
+  }
+
+  /**
+   * Makes this process the sender for `asId`, or returns null when another process is. The lock is
+   * a session advisory lock on a connection of its own, keyed on the schema and the AS id; winning
+   * it also increments the AS's sender epoch, which fences this process's writes for the AS from
+   * then until the lock is lost or released (see fence.ts).
+   */
+  async acquireSenderLock(asId: string): Promise<SenderLock | null> {
+    this.#ready();
+    const lock = await this.#locks.tryAcquire(`koa-appservice:sender:${this.#schema}:${asId}`);
+    if (!lock) return null;
+    let epoch: string;
+    try {
+      // Before anything is read: from here on, a write of the previous sender either committed
+      // already or is refused (see fence.ts).
+      epoch = await this.#sql('acquireSenderLock', () => bumpSenderEpoch(this.#tables!, asId));
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+    this.#fences.set(asId, epoch);
+    // Once the lock is gone this process's writes for the AS must fail, even before it notices.
+    const revoke = (): void => {
+      if (this.#fences.get(asId) === epoch) this.#fences.set(asId, REVOKED);
+    };
+    void lock.lost.then(revoke);
+    return {
+      lost: lock.lost,
+      release: async () => {
+        revoke();
+        await lock.release();
+      },
+    };
+  }
+
+  /**
+   * Calls `listener` after an enqueue commits in any process sharing the database (this one
+   * included), with the AS ids concerned, or null when they are unknown (many of them, or after a
+   * reconnect that may have missed some): a standby-turned-sender in another process learns that
+   * there is work without polling. Rides on the sender-lock connection (LISTEN/NOTIFY).
+   * Returns the function that unsubscribes.
+   *
+   * @example
+   * ```ts
+   * const off = store.onEnqueued((asIds) => (asIds ?? allIds).forEach((id) => senders.get(id)?.notify()));
+   * ```
+   */
+  onEnqueued(listener: (asIds: readonly string[] | null) => void): () => void {
+    this.#ready();
+    if (this.#listeners.size === 0) this.#locks.listen(this.#channel, (payload) => this.#listeners.dispatch(payload));
+    return this.#listeners.add(listener);
+  }
+
+  /** Commits the enqueues still gathering, frees the sender locks and ends the pool it opened. Idempotent. */
+  close(): Promise<void> {
+    return this.#life.close(async (wasOpen) => {
+      try {
+        if (wasOpen) await this.#group.flush().catch(() => {});
+      } finally {
+        await this.#locks.close();
+        if (this.#ownsPool) await this.#pool.end().catch(() => {});
+      }
+    });
+  }
+
+  async #commitEnqueues(batch: readonly PendingEnqueue[]): Promise<void> {
+    const rows = batch.reduce((n, { items }) => n + items.reduce((m, item) => m + item.asIds.length, 0), 0);
+    await this.#sql('enqueue', () => rows <= ROWS_PER_STATEMENT
+      // One statement is atomic on its own: no BEGIN/COMMIT round trips.
+      ? this.#insertRows(this.#pool, batch)
+      : inTransaction(this.#pool, (client) => this.#insertRows(client, batch), () => true));
+  }
+
+  /** Runs the INSERTs of the batch; the last one also NOTIFYs the ASes concerned (see postgres-enqueue.ts). */
+  async #insertRows(client: Queryable, batch: readonly PendingEnqueue[]): Promise<void> {
+    for (const statement of enqueueStatements(this.#t('queue'), batch, this.#channel)) await client.query(statement);
+  }
+
+  #ready(): void {
+    this.#life.assertOpen();
+  }
+
+  /** Driver and server failures become StoreErrors naming the server; ours pass through as they are. */
+  async #sql<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof StoreError || err instanceof TypeError) throw err;
+      throw this.#life.error(`${operation} failed: ${errorText(err)}`, { cause: err });
+    }
+  }
+}
+
+/** A creation's result, or its error rethrown as itself (a throwing build() is not wrapped). */
+function settle(outcome: CreateOutcome): StoredTransaction | null {
+  if ('error' in outcome) throw outcome.error;
+  return outcome.txn;
+}

@@ -1,0 +1,36 @@
+/**
+ * A stored transaction as the SQL stores keep it (one row of `transactions`), and the one mapping
+ * from such a row to the `StoredTransaction` the Store interface hands out.
+ */
+import type { StoredTransaction } from './store.ts';
+import { formatTxnId } from './txn-id.ts';
+
+/** The columns both SQL stores select. PostgreSQL returns `bigint` as a string, SQLite as a number. */
+export interface TransactionRow {
+  readonly txn_id: number | string;
+  /** The store's birth when the row was stored ('' for rows from before stores had one). */
+  readonly id_prefix: string;
+  readonly body: string;
+  readonly event_count: number;
+  readonly ephemeral_count: number;
+  readonly to_device_count: number;
+}
+
+/** The select list that fills a TransactionRow. */
+export const TRANSACTION_COLUMNS = 'txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count';
+
+/**
+ * @example
+ * ```ts
+ * const row = db.prepare(`SELECT ${TRANSACTION_COLUMNS} FROM transactions WHERE as_id = ?`).get('irc');
+ * const txn = row ? toStoredTransaction('irc', row) : null;
+ * ```
+ */
+export function toStoredTransaction(asId: string, row: TransactionRow): StoredTransaction {
+  return {
+    asId,
+    txnId: formatTxnId(row.id_prefix, row.txn_id),
+    body: row.body,
+    counts: { event: row.event_count, ephemeral: row.ephemeral_count, toDevice: row.to_device_count },
+  };
+}
