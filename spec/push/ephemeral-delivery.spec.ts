@@ -58,8 +58,8 @@ function registration(id: string, url: string, users: string): Record<string, un
   return {
     id,
     url,
-    as_token: `as-${id}`,
-    hs_token: `hs-${id}`,
+    as_token: `as-token-${id}`,
+    hs_token: `hs-token-${id}`,
     sender_localpart: `${id}bot`,
     namespaces: { users: [{ exclusive: true, regex: users }], aliases: [], rooms: [] },
     receive_ephemeral: true,
@@ -111,8 +111,8 @@ describe('ephemeral delivery (AS API "Pushing EDUs")', function () {
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'koa-as-ephemeral-'));
-    irc = await MockAppService.start({ hsToken: 'hs-irc' });
-    slack = await MockAppService.start({ hsToken: 'hs-slack' });
+    irc = await MockAppService.start({ hsToken: 'hs-token-irc' });
+    slack = await MockAppService.start({ hsToken: 'hs-token-slack' });
     logged.length = 0;
   });
 
