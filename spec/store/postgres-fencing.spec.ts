@@ -144,7 +144,7 @@ describe('PostgresStore fencing: a dead sender\'s late write', function () {
     await killLockSession(lock!.lost);
     const newLock = await next.acquireSenderLock('a');
     expect(newLock).to.not.equal(null);
-    for (const write of [
+    for (const write of <(() => Promise<unknown>)[]>[
       async () => void await old.acknowledge('a', txn!.txnId),
       () => old.acknowledgeAndCreate('a', txn!.txnId, LIMITS, build),
       // The 413 path's writes (lib/store/postgres/dead-letters.ts) are sender writes too.
