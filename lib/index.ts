@@ -34,6 +34,8 @@ export type {
   Backlog,
   ItemKind,
 } from './store/store.ts';
+export type { DeadLetter, OversizeSupport } from './store/dead-letters.ts';
+export type { DeadLetterApi } from './koa/dead-letter-api.ts';
 export {
   KoaAppserviceError,
   RegistrationError,

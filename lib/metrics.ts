@@ -40,6 +40,7 @@ const ITEM_KINDS: readonly ItemKind[] = ['event', 'ephemeral', 'toDevice'];
 export class Metrics {
   readonly #transactionsSent: Counter<'appservice'>;
   readonly #transactionsFailed: Counter<'appservice'>;
+  readonly #deadLetters: Counter<'appservice'>;
   readonly #itemsSent: Counter<'appservice' | 'kind'>;
   readonly #queryDuration: Histogram<'kind' | 'outcome'>;
   readonly #cacheHits: Counter<'kind'>;
@@ -104,6 +105,12 @@ export class Metrics {
       labelNames: ['appservice', 'kind'],
       registers,
     });
+    this.#deadLetters = new Counter({
+      name: 'koa_appservice_dead_letters_total',
+      help: 'Items the application service refused even alone (413), set aside for an operator to replay',
+      labelNames: ['appservice'],
+      registers,
+    });
     this.#queryDuration = new Histogram({
       name: 'koa_appservice_query_duration_seconds',
       help: 'Duration of blocking user and alias queries, by outcome (exists, absent, unavailable, misconfigured)',
@@ -127,6 +134,7 @@ export class Metrics {
     for (const id of sources.appserviceIds) {
       this.#transactionsSent.inc({ appservice: id }, 0);
       this.#transactionsFailed.inc({ appservice: id }, 0);
+      this.#deadLetters.inc({ appservice: id }, 0);
       this.#tokenRejected.inc({ appservice: id }, 0);
       for (const kind of ITEM_KINDS) this.#itemsSent.inc({ appservice: id, kind }, 0);
     }
@@ -139,6 +147,10 @@ export class Metrics {
 
   transactionFailed(asId: string): void {
     this.#transactionsFailed.inc({ appservice: asId });
+  }
+
+  deadLettered(asId: string, items: number): void {
+    this.#deadLetters.inc({ appservice: asId }, items);
   }
 
   query(kind: QueryKind, outcome: QueryOutcome, seconds: number): void {

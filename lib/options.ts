@@ -47,6 +47,8 @@ export interface AppservicesOptions {
   readonly bodyTimeoutMs?: number;
   /** Larger answers from an AS are refused. Default 1 MiB. */
   readonly maxResponseBytes?: number;
+  /** A pushed transaction's body stays under this (an AS answering 413 gets smaller ones). Default 1 000 000. */
+  readonly maxTransactionBytes?: number;
   /**
    * How long an AS found to answer only on the draft's unprefixed paths is asked there before the
    * v1 paths are tried again (the spec asks homeservers to re-try them). Default 10 minutes.
@@ -87,6 +89,7 @@ export interface ResolvedOptions {
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
   readonly maxResponseBytes: number;
+  readonly maxTransactionBytes: number;
   readonly legacyReprobeMs: number;
   readonly appserviceDownForMs: number;
   readonly queryRetryMinDelayMs: number;
@@ -114,6 +117,7 @@ export const defaults: ResolvedOptions = Object.freeze({
   headersTimeoutMs: 30_000,
   bodyTimeoutMs: 30_000,
   maxResponseBytes: 1024 * 1024,
+  maxTransactionBytes: 1_000_000,
   legacyReprobeMs: 10 * 60_000,
   appserviceDownForMs: 5_000,
   queryRetryMinDelayMs: 100,
@@ -220,6 +224,7 @@ export function resolveOptions(options: AppservicesOptions): ResolvedOptions {
     headersTimeoutMs: positiveInteger(options, 'headersTimeoutMs'),
     bodyTimeoutMs: positiveInteger(options, 'bodyTimeoutMs'),
     maxResponseBytes: positiveInteger(options, 'maxResponseBytes'),
+    maxTransactionBytes: positiveInteger(options, 'maxTransactionBytes'),
     legacyReprobeMs: positiveInteger(options, 'legacyReprobeMs'),
     appserviceDownForMs: positiveInteger(options, 'appserviceDownForMs'),
     queryRetryMinDelayMs: positiveInteger(options, 'queryRetryMinDelayMs'),
@@ -243,6 +248,30 @@ export function resolveOptions(options: AppservicesOptions): ResolvedOptions {
   }
   return resolved;
 }
+
+/**
+ * Defaults of the push side (`Sender`, `Senders`), beside the backoff ones above: items per
+ * transaction by kind (the spec sets no limit; Synapse sends 100 of each) and how often a
+ * standby process tries to become an AS's sender (stores shared by several processes).
+ */
+export const pushDefaults = Object.freeze({
+  limits: Object.freeze({ event: 100, ephemeral: 100, toDevice: 100 }),
+  electIntervalMs: 1_000,
+});
+
+/**
+ * Push defaults beyond the counts above. `maxTransactionBytes`: a transaction body stays under
+ * 1 000 000 bytes, below the request limits ASes commonly sit behind: nginx's default
+ * `client_max_body_size 1m` and aiohttp's default `client_max_size` of 1 MiB (mautrix-python
+ * bridges), and matrix-appservice-node's 5 000 000. Everyday traffic (events of a few KB, 100 per
+ * transaction) stays far below it; it binds only on bursts of large events. `attemptTimeoutMs`:
+ * one attempt to send a transaction is given up after this, below the AS client's 30 s headers
+ * timeout, so that a hung AS gets several attempts a minute rather than one.
+ */
+export const pushLimitDefaults = Object.freeze({
+  maxTransactionBytes: defaults.maxTransactionBytes,
+  attemptTimeoutMs: 15_000,
+});
 
 /**
  * Defaults of the stores' constructor options (`new SqliteStore(path, options)`,

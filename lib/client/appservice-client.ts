@@ -14,25 +14,17 @@ import { AppserviceRequestError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
 import { asRoutes, errcodeOf, fallsBack, isUnrecognized, PathPreference, type PathFamily, type Route } from './legacy-paths.ts';
 import type { AbortLike } from './deadline.ts';
-import { parseJson, readCapped, ResponseTooLargeError, ResponseTooSlowError, retryAfterFromBody } from './response.ts';
+import { discardBody, parseJson, readCapped, ResponseTooLargeError, ResponseTooSlowError, retryAfterFromBody, type RawResponse } from './response.ts';
 import { parseRetryAfter } from './retry-policy.ts';
 import { resolveClientOptions, type AppserviceClientOptions } from './client-options.ts';
 export type { AppserviceClientOptions } from './client-options.ts';
-
-/** What the transport saw; bodies are read whole (up to the cap) so the socket is reusable. */
-interface RawResponse {
-  readonly status: number;
-  readonly text: string;
-  /** The parsed body, undefined when empty or not JSON. */
-  readonly json: unknown;
-  readonly retryAfterMs: number | undefined;
-  readonly path: string;
-}
 
 interface CallOptions {
   readonly body?: string;
   readonly query?: Readonly<Record<string, string>>;
   readonly signal?: AbortLike | undefined;
+  /** A 2xx answer's body is read by no one: discard it unread, whatever its size. */
+  readonly discardSuccessBody?: boolean;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
@@ -118,7 +110,8 @@ export class AppserviceClient {
    * await client.sendTransaction('42', JSON.stringify({ events: [event] }));
    */
   async sendTransaction(txnId: string, body: string, signal?: AbortLike): Promise<void> {
-    const res = await this.#call('PUT', asRoutes.transaction(txnId), { body, signal });
+    // Any 2xx is success, whatever its body (the spec's `{}`, or a bridge's megabytes of debug).
+    const res = await this.#call('PUT', asRoutes.transaction(txnId), { body, signal, discardSuccessBody: true });
     if (!isSuccess(res.status)) throw this.#statusError('PUT', res);
   }
 
@@ -242,6 +235,8 @@ export class AppserviceClient {
     } catch (error) {
       throw this.#transportError(method, fullPath, error, options.signal);
     }
+    // The status is the verdict: nothing waits for the body.
+    if (options.discardSuccessBody === true && isSuccess(response.statusCode)) return discardBody(response, fullPath);
     let text: string;
     try {
       text = await readCapped(response, this.#maxBytes, this.#bodyTimeoutMs);

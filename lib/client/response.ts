@@ -4,6 +4,20 @@
  */
 import type { Dispatcher } from 'undici';
 
+/** What the transport saw; bodies are read whole (up to the cap) so the socket is reusable. */
+export interface RawResponse {
+  readonly status: number;
+  readonly text: string;
+  /** The parsed body, undefined when empty or not JSON. */
+  readonly json: unknown;
+  readonly retryAfterMs: number | undefined;
+  readonly path: string;
+}
+
+/** A discarded answer body is read this far, for this long, to keep its connection; then dropped. */
+const DISCARD_LIMIT_BYTES = 64 * 1024;
+const DISCARD_WITHIN_MS = 1_000;
+
 /** The body grew past the cap; the socket has been dropped. */
 export class ResponseTooLargeError extends Error {}
 
@@ -74,4 +88,17 @@ export function retryAfterFromBody(json: unknown): number | undefined {
   if (typeof json !== 'object' || json === null) return undefined;
   const ms = (json as { retry_after_ms?: unknown }).retry_after_ms;
   return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}
+
+/**
+ * An answer whose body no one reads (a 2xx to a transaction): a small body is drained in the
+ * background so that the connection is reused; a large, slow or endless one is dropped with its
+ * socket. Returns at once, with no body.
+ *
+ * @example
+ * if (isSuccess(response.statusCode)) return discardBody(response, '/_matrix/app/v1/transactions/1');
+ */
+export function discardBody(response: Dispatcher.ResponseData, path: string): RawResponse {
+  void response.body.dump({ limit: DISCARD_LIMIT_BYTES, signal: AbortSignal.timeout(DISCARD_WITHIN_MS) }).catch(() => {});
+  return { status: response.statusCode, text: '', json: undefined, retryAfterMs: undefined, path };
 }

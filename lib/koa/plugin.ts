@@ -23,10 +23,11 @@ import type { Registration } from '../registration/registration.ts';
 import { Registry } from '../registration/registry.ts';
 import type { EnqueueOptions, Store } from '../store/store.ts';
 import { pluginChain } from './chain.ts';
+import { deadLetterApi, type DeadLetterApi } from './dead-letter-api.ts';
 import type { AppserviceContext, AppserviceState } from './state.ts';
 
 /** What `appservices()` resolves to. */
-export interface Appservices {
+export interface Appservices extends DeadLetterApi {
   /** Mount before the homeserver's own routes: `app.use(as.middleware())`. */
   middleware(): Middleware<AppserviceState, AppserviceContext>;
   /**
@@ -110,6 +111,12 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
     },
     {
       backoff: { initialMs: resolved.backoffInitialMs, maxMs: resolved.backoffMaxMs },
+      maxTransactionBytes: resolved.maxTransactionBytes,
+      onDeadLetter: ({ asId, txnId, items, bytes, reason }) => {
+        metrics?.deadLettered(asId, items);
+        // Sizes and ids only: an event's content never reaches a log.
+        logger.warn({ asId, txnId, items, bytes, reason }, 'koa-appservice: the appservice refused an item even alone; set aside as a dead letter');
+      },
       onSent: ({ asId, counts }) => metrics?.transactionSent(asId, counts),
       onFailed: ({ asId, txnId, error, failures, retryInMs }) => {
         metrics?.transactionFailed(asId);
@@ -208,6 +215,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
     ensureUser: timedQueries.ensureUser,
     ensureAlias: timedQueries.ensureAlias,
     roomAliasesChanged: (roomId) => interest.forgetRoomAliases(roomId),
+    ...deadLetterApi(store, (asIds) => senders.notify(asIds)),
     registry,
     store,
     close: () => {

@@ -12,7 +12,8 @@
  *      └──── stop() from any state: aborts the send in flight, waits for it to settle
  *
  * `standby` lasts no time with a single-process store (MemoryStore, SqliteStore); with a store
- * shared by several processes (PostgresStore) only the holder of the AS's sender lock sends.
+ * shared by several processes (PostgresStore) only the holder of the AS's sender lock sends
+ * (lib/push/election.ts).
  *
  * In `sending` the loop first resends the transaction the store holds as in flight (after a crash,
  * a failure, or another process's death) with the same id and the same bytes; only when that is
@@ -23,49 +24,40 @@
  * out as soon as the AS has answered, and the acknowledgement is written while it is in flight:
  * the AS still has one transaction at a time, and the store's work leaves the path every batch
  * waits on. A crash in between leaves the earlier one in flight; it is resent first.
+ *
+ * The steps of one term live in lib/push/delivery.ts; this file is the lifecycle around them.
  */
-import { Backoff, type BackoffOptions } from './backoff.ts';
-import { buildTransactionBody } from './transaction-body.ts';
+import { OptionsError } from '../errors.ts';
+import { pushDefaults, pushLimitDefaults } from '../options.ts';
 import type { Registration } from '../registration/registration.ts';
-import { electSender } from '../store/sender-lock.ts';
-import type { BatchLimits, ItemKind, QueuedItem, SenderLock, Store, StoredTransaction } from '../store/store.ts';
+import type { BatchLimits, QueuedItem, Store } from '../store/store.ts';
+import { Backoff, type BackoffOptions } from './backoff.ts';
+import { Delivery, ResendNow } from './delivery.ts';
+import { Oversize, type DeadLetterInfo } from './oversize.ts';
+import type { FailedInfo, LoopControl, SendTransaction, SenderState, SentInfo } from './sender-types.ts';
+import { whileElected } from './election.ts';
+import { buildTransactionBody } from './transaction-body.ts';
 
-/** `standby`: waiting to become the AS's sender (a store shared by several processes; see the diagram). */
-export type SenderState = 'standby' | 'idle' | 'sending' | 'backoff' | 'stopped';
-
-/** Sends one transaction body; resolves on any 2xx, rejects otherwise. Must honour the signal. */
-export type SendTransaction = (txnId: string, body: string, signal: AbortSignal) => Promise<void>;
-
-export interface SentInfo {
-  readonly asId: string;
-  readonly txnId: string;
-  readonly counts: Readonly<Record<ItemKind, number>>;
-  /** From the start of the successful attempt to the acknowledgement being stored (with the next transaction, when the store creates both at once). */
-  readonly durationMs: number;
-}
-
-export interface FailedInfo {
-  readonly asId: string;
-  /** Null when the store, not the AS, failed before a transaction existed. */
-  readonly txnId: string | null;
-  readonly error: unknown;
-  readonly failures: number;
-  readonly retryInMs: number;
-}
+export type { FailedInfo, SendTransaction, SenderState, SentInfo } from './sender-types.ts';
+export type { DeadLetterInfo } from './oversize.ts';
 
 export interface SenderOptions {
-  /** Items per transaction by kind; default 100 each (the spec suggests no limit; Synapse uses 100). */
+  /** Items per transaction by kind; default `pushDefaults.limits` (100 each; the spec suggests no limit, Synapse uses 100). */
   readonly limits?: Partial<BatchLimits>;
   readonly backoff?: BackoffOptions;
   /** Called after each acknowledged transaction (for metrics). Exceptions are swallowed. */
   readonly onSent?: (info: SentInfo) => void;
   /** Called after each failed attempt, with the delay before the next one. Exceptions are swallowed. */
   readonly onFailed?: (info: FailedInfo) => void;
-  /** Stores shared by several processes: how often a standby process tries to become the sender. Default 1000. */
+  /** Stores shared by several processes: how often a standby process tries to become the sender. Default `pushDefaults.electIntervalMs`. */
   readonly electIntervalMs?: number;
+  /** Transaction bodies stay under this many bytes (an item larger than that goes alone). Default `pushLimitDefaults.maxTransactionBytes`. */
+  readonly maxTransactionBytes?: number;
+  /** One attempt is given up after this and retried after the backoff. Default `pushLimitDefaults.attemptTimeoutMs`. */
+  readonly attemptTimeoutMs?: number;
+  /** Called when an item the AS refused even alone (413) was set aside as a dead letter. Exceptions are swallowed. */
+  readonly onDeadLetter?: (info: DeadLetterInfo) => void;
 }
-
-const DEFAULT_LIMITS: BatchLimits = { event: 100, ephemeral: 100, toDevice: 100 };
 
 /**
  * The sending loop of one AS.
@@ -79,40 +71,55 @@ const DEFAULT_LIMITS: BatchLimits = { event: 100, ephemeral: 100, toDevice: 100 
 export class Sender {
   readonly #registration: Registration;
   readonly #store: Store;
-  readonly #send: SendTransaction;
-  readonly #limits: BatchLimits;
   readonly #backoff: Backoff;
-  readonly #onSent: SenderOptions['onSent'];
-  readonly #onFailed: SenderOptions['onFailed'];
+  readonly #electIntervalMs: number;
+  readonly #delivery: Delivery;
   #state: SenderState = 'stopped';
   #loop: Promise<void> | null = null;
   #stopping = false;
-  /** Set by notify(): something may have been queued since the store last said "empty". */
-  #dirty = true;
   #kick: (() => void) | null = null;
-  #controller: AbortController | null = null;
+  #attempt: AbortController | null = null;
   #electAbort: AbortController | null = null;
   #lockLost = false;
-  /** Counts elections, so that a late `lost` of an earlier lock cannot stop the current term. */
-  #term = 0;
-  readonly #electIntervalMs: number;
-  readonly #build = (items: readonly QueuedItem[]): string => buildTransactionBody(items, this.#registration);
+  /** What the delivery steps see of this lifecycle. */
+  readonly #control: LoopControl;
 
-  constructor(
-    deps: { registration: Registration; store: Store; send: SendTransaction },
-    options: SenderOptions = {},
-  ) {
+  constructor(deps: { registration: Registration; store: Store; send: SendTransaction }, options: SenderOptions = {}) {
     this.#registration = deps.registration;
     this.#store = deps.store;
-    this.#send = deps.send;
-    this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
-    for (const [kind, n] of Object.entries(this.#limits)) {
-      if (!Number.isInteger(n) || n < 1) throw new TypeError(`limits.${kind} must be a positive integer, got ${n}`);
+    const limits: BatchLimits = { ...pushDefaults.limits, ...options.limits };
+    for (const [kind, n] of Object.entries(limits)) {
+      if (!Number.isSafeInteger(n) || n < 1) throw new OptionsError(`limits.${kind}`, `must be a positive integer, got ${String(n)}`, 'Sender');
     }
-    this.#backoff = new Backoff(options.backoff);
-    this.#onSent = options.onSent;
-    this.#onFailed = options.onFailed;
-    this.#electIntervalMs = options.electIntervalMs ?? 1000;
+    this.#backoff = new Backoff(options.backoff, 'Sender');
+    this.#electIntervalMs = options.electIntervalMs ?? pushDefaults.electIntervalMs;
+    if (typeof this.#electIntervalMs !== 'number' || !(this.#electIntervalMs > 0) || !Number.isFinite(this.#electIntervalMs)) {
+      throw new OptionsError('electIntervalMs', `must be a positive number, got ${String(this.#electIntervalMs)}`, 'Sender');
+    }
+    this.#control = {
+      isActive: () => this.#active,
+      dirty: true,
+      setState: (state) => (this.#state = state),
+      wait: (ms) => this.#wait(ms),
+      setAttempt: (controller) => (this.#attempt = controller),
+    };
+    const maxTransactionBytes = positive(options, 'maxTransactionBytes', pushLimitDefaults.maxTransactionBytes);
+    const attemptTimeoutMs = positive(options, 'attemptTimeoutMs', pushLimitDefaults.attemptTimeoutMs);
+    const registration = deps.registration;
+    const build = (items: readonly QueuedItem[]): string => buildTransactionBody(items, registration);
+    const oversize = new Oversize({ registration, store: deps.store, counts: limits, maxTransactionBytes, build, onDeadLetter: options.onDeadLetter });
+    this.#delivery = new Delivery({
+      asId: registration.id,
+      store: deps.store,
+      send: deps.send,
+      oversize,
+      build,
+      attemptTimeoutMs,
+      backoff: this.#backoff,
+      loop: this.#control,
+      onSent: options.onSent,
+      onFailed: options.onFailed,
+    });
   }
 
   get asId(): string {
@@ -153,7 +160,7 @@ export class Sender {
    * sender.notify();
    */
   notify(): void {
-    this.#dirty = true;
+    this.#control.dirty = true;
     if (this.#state === 'idle') this.#wakeLoop();
   }
 
@@ -165,8 +172,11 @@ export class Sender {
    */
   wake(): void {
     this.#backoff.reset();
-    this.#dirty = true;
+    this.#control.dirty = true;
     if (this.#state === 'idle' || this.#state === 'backoff') this.#wakeLoop();
+    // An attempt still waiting for an AS that has just said it is back may hang on a connection
+    // the AS lost: abort it and resend at once, same id and bytes (the AS dedups by id).
+    if (this.#state === 'sending') this.#attempt?.abort(new ResendNow());
   }
 
   /**
@@ -179,7 +189,7 @@ export class Sender {
   async stop(): Promise<void> {
     this.#stopping = true;
     this.#electAbort?.abort(new Error('sender stopped'));
-    this.#controller?.abort(new Error('sender stopped'));
+    this.#attempt?.abort(new Error('sender stopped'));
     this.#wakeLoop();
     await this.#loop;
   }
@@ -192,7 +202,7 @@ export class Sender {
 
   /** Waits for a kick (notify, wake, stop) or, when given, until `ms` have passed. */
   #wait(ms?: number): Promise<void> {
-    if (this.#stopping || this.#lockLost) return Promise.resolve();
+    if (!this.#active) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = ms === undefined ? undefined : setTimeout(() => this.#wakeLoop(), ms);
       this.#kick = () => {
@@ -202,181 +212,33 @@ export class Sender {
     });
   }
 
-  /** Holds the AS's sender lock (multi-process stores), delivers while it lasts, and elects again. */
+  /** One term of delivery per election (always one with a single-process store). */
   async #run(): Promise<void> {
     const elect = new AbortController();
     this.#electAbort = elect;
-    while (!this.#stopping) {
-      this.#state = 'standby';
-      let lock: SenderLock;
-      try {
-        lock = await electSender(this.#store, this.#registration.id, { retryIntervalMs: this.#electIntervalMs, signal: elect.signal });
-      } catch {
-        break; // aborted by stop()
-      }
+    const options = { retryIntervalMs: this.#electIntervalMs, signal: elect.signal, onStandby: () => (this.#state = 'standby') };
+    await whileElected(this.#store, this.asId, options, async (lost) => {
       this.#lockLost = false;
-      const term = ++this.#term;
-      void lock.lost.then(() => {
-        if (term !== this.#term) return; // a lock of an earlier term, already given up
-        // Another process may be the sender now: stop at once, including the send in flight.
+      // Another process may be the sender now: stop at once, including the send in flight.
+      lost.addEventListener('abort', () => {
         this.#lockLost = true;
-        this.#controller?.abort(new Error('sender lock lost'));
+        this.#attempt?.abort(lost.reason);
         this.#wakeLoop();
       });
-      try {
-        await this.#deliver();
-      } finally {
-        this.#term++;
-        await lock.release().catch(() => {});
-      }
-    }
+      await this.#delivery.term();
+    });
     this.#electAbort = null;
   }
 
   get #active(): boolean {
     return !this.#stopping && !this.#lockLost;
   }
-
-  async #deliver(): Promise<void> {
-    const asId = this.#registration.id;
-    let txn: StoredTransaction | null = null;
-    // Re-read on every election: another process may have sent and acknowledged meanwhile.
-    let resumed = false;
-    /** The acknowledgement just looked for the next batch (and cleared #dirty first). */
-    let looked = false;
-    /** Acknowledged by the AS but not yet in the store: written while `txn` is being sent. */
-    let unstored: { txn: StoredTransaction; started: number } | null = null;
-    this.#dirty = true;
-    this.#state = 'sending';
-    while (this.#active) {
-      try {
-        if (txn === null && !resumed) {
-          txn = await this.#store.inFlight(asId);
-          resumed = true;
-        }
-        if (txn === null && !looked) {
-          // Cleared before asking, so a notify() racing with an empty answer is not lost.
-          this.#dirty = false;
-          txn = await this.#store.createTransaction(asId, this.#limits, this.#build);
-        }
-        looked = false;
-      } catch (error) {
-        if (!this.#active) break;
-        await this.#failed(null, error);
-        continue;
-      }
-      if (!this.#active) break;
-      if (txn === null) {
-        if (this.#dirty) continue;
-        this.#state = 'idle';
-        await this.#wait();
-        continue;
-      }
-      this.#state = 'sending';
-      const started = performance.now();
-      const controller = new AbortController();
-      this.#controller = controller;
-      const sending = this.#beginSend(txn, controller.signal);
-      if (unstored !== null) {
-        const previous = unstored;
-        unstored = null;
-        try {
-          await this.#store.acknowledge(asId, previous.txn.txnId);
-        } catch (error) {
-          // As after a failed acknowledgeAndCreate: re-read the stored state, which still holds
-          // `previous` in flight, so it is resent (the AS dedups by id) and then this one.
-          controller.abort(new Error('acknowledgement not stored'));
-          await sending.catch(() => {});
-          this.#controller = null;
-          txn = null;
-          resumed = false;
-          if (!this.#active) break;
-          await this.#failed(null, error);
-          continue;
-        }
-        call(this.#onSent, { asId, txnId: String(previous.txn.txnId), counts: previous.txn.counts, durationMs: performance.now() - previous.started });
-      }
-      try {
-        await sending;
-      } catch (error) {
-        if (!this.#active) break;
-        await this.#failed(String(txn.txnId), error);
-        continue;
-      } finally {
-        this.#controller = null;
-      }
-      const sent = txn;
-      try {
-        // A transaction created ahead goes out at once; the acknowledgement is written meanwhile.
-        const ahead = this.#store.nextStored && this.#active ? await this.#store.nextStored(asId, sent.txnId) : null;
-        if (ahead) {
-          this.#backoff.succeed();
-          unstored = { txn: sent, started };
-          txn = ahead;
-          continue;
-        }
-        ({ next: txn, looked } = await this.#acknowledge(sent));
-      } catch (error) {
-        // Which part failed is unknown: re-read the stored state before anything else. If the
-        // acknowledgement was lost, inFlight() gives `sent` back and it is resent (the AS dedups
-        // by id); if it held, the queue goes on from the next batch.
-        txn = null;
-        resumed = false;
-        if (!this.#active) break;
-        await this.#failed(null, error);
-        continue;
-      }
-      this.#backoff.succeed();
-      call(this.#onSent, { asId, txnId: String(sent.txnId), counts: sent.counts, durationMs: performance.now() - started });
-    }
-  }
-
-  /** Starts sending `txn`; the request is written before this returns, as undici does. */
-  #beginSend(txn: StoredTransaction, signal: AbortSignal): Promise<void> {
-    let sending: Promise<void>;
-    try {
-      sending = this.#send(String(txn.txnId), txn.body, signal);
-    } catch (error) {
-      sending = Promise.reject(error);
-    }
-    // Awaited later, possibly after the acknowledgement: not an unhandled rejection meanwhile.
-    sending.catch(() => {});
-    return sending;
-  }
-
-  /**
-   * Acknowledges `sent`. When the store can, it also creates the next transaction in the same
-   * store transaction (one commit instead of two on the path every batch waits for): `looked`
-   * then says the queue was read, and `next` is what it held.
-   */
-  async #acknowledge(sent: StoredTransaction): Promise<{ next: StoredTransaction | null; looked: boolean }> {
-    const asId = this.#registration.id;
-    if (!this.#store.acknowledgeAndCreate || !this.#active) {
-      await this.#store.acknowledge(asId, sent.txnId);
-      return { next: null, looked: false };
-    }
-    // Cleared before asking, as for createTransaction: a notify() meanwhile sets it again.
-    this.#dirty = false;
-    return { next: await this.#store.acknowledgeAndCreate(asId, sent.txnId, this.#limits, this.#build), looked: true };
-  }
-
-  async #failed(txnId: string | null, error: unknown): Promise<void> {
-    // An AS that says when to come back (429 / 503 with Retry-After) is believed, up to maxMs.
-    const asked = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
-    const backoffMs = this.#backoff.fail();
-    const retryInMs = typeof asked === 'number' && asked > backoffMs ? Math.min(asked, this.#backoff.maxMs) : backoffMs;
-    call(this.#onFailed, { asId: this.#registration.id, txnId, error, failures: this.#backoff.failures, retryInMs });
-    this.#state = 'backoff';
-    await this.#wait(retryInMs);
-  }
 }
 
-function call<T>(hook: ((info: T) => void) | undefined, info: T): void {
-  try {
-    hook?.(info);
-  } catch {
-    // A metrics hook must never stop delivery.
+function positive(options: SenderOptions, name: 'maxTransactionBytes' | 'attemptTimeoutMs', fallback: number): number {
+  const value = options[name] ?? fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new OptionsError(name, `must be a positive integer, got ${String(value)}`, 'Sender');
   }
+  return value;
 }
-
-export { Senders } from './senders.ts';

@@ -1,6 +1,7 @@
 import { InFlightMismatchError } from '../errors.ts';
 import { BatchCut, checkLimits } from './batch.ts';
 import { checkEnqueueItems, uniqueAsIds } from './check-input.ts';
+import type { DeadLetter, OversizeSupport } from './dead-letters.ts';
 import { StoreLifecycle } from './lifecycle.ts';
 import { TRANSACTIONS_AHEAD } from './sqlite/statements.ts';
 import { formatTxnId, newBirth } from './txn-id.ts';
@@ -53,12 +54,14 @@ const COMPACT_AT = 1024;
  * await store.acknowledge('irc', txn!.txnId);
  * ```
  */
-export class MemoryStore implements Store {
+export class MemoryStore implements Store, OversizeSupport {
   readonly #life = new StoreLifecycle('memory store');
   readonly #queues = new Map<string, AsQueue>();
   /** Every MemoryStore is a new store: its ids must not repeat another's. */
   readonly #birth = newBirth();
   #nextSeq = 1;
+  readonly #deadLetters = new Map<string, DeadLetter[]>();
+  #nextDeadLetterId = 1;
 
   open(): Promise<void> {
     return this.#life.open(() => {});
@@ -160,6 +163,65 @@ export class MemoryStore implements Store {
     return created[0]!.txn;
   }
 
+  /** See `OversizeSupport.replaceInFlight` (lib/store/dead-letters.ts). */
+  async replaceInFlight(
+    asId: string,
+    txnId: string,
+    limits: BatchLimits,
+    build: (items: readonly QueuedItem[]) => string,
+  ): Promise<StoredTransaction | null> {
+    this.#assertOpen();
+    checkLimits(limits);
+    const queue = this.#queues.get(asId);
+    if (queue?.stored[0]?.txn.txnId !== txnId) return null;
+    const dropped = queue.stored;
+    queue.stored = [];
+    try {
+      return this.#create(asId, limits, build, 0);
+    } catch (error) {
+      queue.stored = dropped; // all or nothing, as in a store transaction
+      throw error;
+    }
+  }
+
+  /** See `OversizeSupport.setAside` (lib/store/dead-letters.ts). */
+  async setAside(asId: string, txnId: string, reason: string): Promise<number> {
+    this.#assertOpen();
+    const queue = this.#queues.get(asId);
+    const first = queue?.stored[0];
+    if (!first || first.txn.txnId !== txnId) return 0;
+    const letters = this.#deadLetters.get(asId) ?? [];
+    for (const entry of queue!.entries.slice(queue!.head, queue!.head + first.size)) {
+      letters.push({ id: this.#nextDeadLetterId++, asId, kind: entry.kind, json: entry.json, txnId, reason, setAsideAt: Date.now() });
+    }
+    this.#deadLetters.set(asId, letters);
+    await this.acknowledge(asId, txnId);
+    return first.size;
+  }
+
+  async deadLetters(asId: string): Promise<readonly DeadLetter[]> {
+    this.#assertOpen();
+    return [...(this.#deadLetters.get(asId) ?? [])];
+  }
+
+  async replayDeadLetter(asId: string, id: number): Promise<boolean> {
+    const letter = this.#takeDeadLetter(asId, id);
+    if (letter === undefined) return false;
+    await this.enqueue([{ kind: letter.kind, json: letter.json, asIds: [asId] }]);
+    return true;
+  }
+
+  async dropDeadLetter(asId: string, id: number): Promise<boolean> {
+    return this.#takeDeadLetter(asId, id) !== undefined;
+  }
+
+  #takeDeadLetter(asId: string, id: number): DeadLetter | undefined {
+    this.#assertOpen();
+    const letters = this.#deadLetters.get(asId) ?? [];
+    const index = letters.findIndex((letter) => letter.id === id);
+    return index < 0 ? undefined : letters.splice(index, 1)[0];
+  }
+
   async backlog(asId: string): Promise<Backlog> {
     this.#assertOpen();
     const queue = this.#queues.get(asId);
@@ -168,7 +230,10 @@ export class MemoryStore implements Store {
   }
 
   close(): Promise<void> {
-    return this.#life.close(() => this.#queues.clear());
+    return this.#life.close(() => {
+      this.#queues.clear();
+      this.#deadLetters.clear();
+    });
   }
 
   #queue(asId: string): AsQueue {

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { afterEach, beforeEach, describe, it } from 'mocha';
 import { InFlightMismatchError, StoreError } from '../errors.ts';
 import type { BatchLimits, EnqueueItem, ItemKind, QueuedItem, Store, StoredTransaction } from '../store/store.ts';
+import { oversizeContractTests } from './oversize-contract.ts';
 
 /** What `makeStore` gives the suite for each test. */
 export interface StoreContractSubject {
@@ -485,5 +486,7 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
       expect(await rejection(store.backlog('a'))).to.be.instanceOf(StoreError);
       expect(await rejection(store.createTransaction('a', LIMITS, build))).to.be.instanceOf(StoreError);
     });
+
+    oversizeContractTests(makeStore);
   });
 }

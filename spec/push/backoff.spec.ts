@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { OptionsError } from '../../lib/errors.ts';
 import { Backoff } from '../../lib/push/backoff.ts';
 
 describe('Backoff', () => {
@@ -30,7 +31,15 @@ describe('Backoff', () => {
   });
 
   it('refuses a max below the initial delay or a negative delay', () => {
-    expect(() => new Backoff({ initialMs: 100, maxMs: 10 })).to.throw(TypeError, /maxMs/);
-    expect(() => new Backoff({ initialMs: -1 })).to.throw(TypeError, /initialMs/);
+    expect(() => new Backoff({ initialMs: 100, maxMs: 10 })).to.throw(OptionsError, /maxMs/);
+    expect(() => new Backoff({ initialMs: -1 })).to.throw(OptionsError, /initialMs/);
+  });
+
+  it('waits what the AS asked for (Retry-After) when that is longer, never more than maxMs', () => {
+    const b = new Backoff({ initialMs: 100, maxMs: 1_000 });
+    expect(b.fail(50)).to.equal(100);
+    expect(b.fail(700)).to.equal(700);
+    expect(b.fail(5_000)).to.equal(1_000);
+    expect(b.fail(undefined)).to.equal(800);
   });
 });

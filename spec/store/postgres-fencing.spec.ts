@@ -144,9 +144,12 @@ describe('PostgresStore fencing: a dead sender\'s late write', function () {
     await killLockSession(lock!.lost);
     const newLock = await next.acquireSenderLock('a');
     expect(newLock).to.not.equal(null);
-    for (const write of [
+    for (const write of <(() => Promise<unknown>)[]>[
       async () => void await old.acknowledge('a', txn!.txnId),
       () => old.acknowledgeAndCreate('a', txn!.txnId, LIMITS, build),
+      // The 413 path's writes (lib/store/postgres/dead-letters.ts) are sender writes too.
+      () => old.replaceInFlight('a', txn!.txnId, { ...LIMITS, bytes: 1 }, build),
+      () => old.setAside('a', txn!.txnId, 'HTTP 413'),
     ]) {
       const outcome = await settle(write());
       expect(outcome).to.have.property('error').that.is.instanceOf(InFlightMismatchError);
@@ -154,6 +157,7 @@ describe('PostgresStore fencing: a dead sender\'s late write', function () {
     }
     expect(await next.inFlight('a')).to.deep.equal(txn);
     expect((await next.backlog('a')).size).to.equal(2);
+    expect(await next.deadLetters('a')).to.deep.equal([]);
     // The new sender's own writes go through.
     const second = await next.acknowledgeAndCreate('a', txn!.txnId, LIMITS, build);
     expect(numbers(second!)).to.deep.equal([2]);

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { StoreError } from '../../errors.ts';
 import { checkLimits } from '../batch.ts';
 import { checkEnqueueItems } from '../check-input.ts';
+import type { OversizeSupport } from '../dead-letters.ts';
 import { GroupCommit } from '../group-commit.ts';
 import { StoreLifecycle } from '../lifecycle.ts';
 import type {
@@ -12,6 +13,7 @@ import { acknowledge, acknowledgeAndCreate } from './acknowledge-create.ts';
 import { AdvisoryLocks } from './advisory-locks.ts';
 import { describeConnection, errorText, inTransaction, isQueryable, type Queryable, type StoreTables } from './connection.ts';
 import { createTransaction, type CreateOutcome } from './create-transaction.ts';
+import { PostgresOversize } from './dead-letters.ts';
 import { bumpSenderEpoch, REVOKED } from './fence.ts';
 import { EnqueueListeners, enqueueStatements, ROWS_PER_STATEMENT, type PendingEnqueue } from './enqueue.ts';
 import { migratePostgres, quoteIdent } from './migrate.ts';
@@ -40,7 +42,7 @@ export type { PostgresStoreOptions } from './options.ts';
  * await client.query('COMMIT');
  * ```
  */
-export class PostgresStore implements Store {
+export class PostgresStore implements Store, OversizeSupport {
   readonly #pool: pg.Pool;
   readonly #ownsPool: boolean;
   readonly #schema: string;
@@ -55,6 +57,10 @@ export class PostgresStore implements Store {
   /** Per AS: the sender epoch this process got with the AS's lock, REVOKED once the lock is gone (fence.ts). */
   readonly #fences = new Map<string, string>();
   readonly #group = new GroupCommit<PendingEnqueue>((batch) => this.#commitEnqueues(batch));
+  readonly #oversize = new PostgresOversize({
+    tables: () => (this.#ready(), this.#tables!), fence: (asId) => this.#fences.get(asId), sql: (op, run) => this.#sql(op, run),
+    createTransaction: (asId, limits, build) => this.createTransaction(asId, limits, build), enqueue: (items) => this.enqueue(items),
+  });
 
   constructor(options: PostgresStoreOptions) {
     const { connectionString, pool, max, schema, connectTimeoutMs, lockHeartbeatMs } = resolvePostgresOptions(options);
@@ -173,6 +179,13 @@ export class PostgresStore implements Store {
     checkLimits(limits);
     return settle(await this.#sql('acknowledgeAndCreate', () => acknowledgeAndCreate(this.#tables!, asId, this.#fences.get(asId), txnId, limits, build)));
   }
+
+  /** `OversizeSupport` (lib/store/dead-letters.ts): these five are in ./dead-letters.ts. */
+  replaceInFlight(...a: Parameters<OversizeSupport['replaceInFlight']>) { return this.#oversize.replaceInFlight(...a); }
+  setAside(...a: Parameters<OversizeSupport['setAside']>) { return this.#oversize.setAside(...a); }
+  deadLetters(...a: Parameters<OversizeSupport['deadLetters']>) { return this.#oversize.deadLetters(...a); }
+  replayDeadLetter(...a: Parameters<OversizeSupport['replayDeadLetter']>) { return this.#oversize.replayDeadLetter(...a); }
+  dropDeadLetter(...a: Parameters<OversizeSupport['dropDeadLetter']>) { return this.#oversize.dropDeadLetter(...a); }
 
   async backlog(asId: string): Promise<Backlog> {
     this.#ready();

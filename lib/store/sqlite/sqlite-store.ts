@@ -4,11 +4,13 @@ import { OptionsError, StoreError } from '../../errors.ts';
 import { storeDefaults } from '../../options.ts';
 import { checkLimits } from '../batch.ts';
 import { checkEnqueueItems } from '../check-input.ts';
+import type { DeadLetter, OversizeSupport } from '../dead-letters.ts';
 import { GroupCommit } from '../group-commit.ts';
 import { StoreLifecycle } from '../lifecycle.ts';
 import { toStoredTransaction } from '../transaction-row.ts';
 import { NO_TXN, parseTxnId } from '../txn-id.ts';
 import { migrateSqlite, sqliteSchemaVersion } from './migrate.ts';
+import { sqliteDeadLetters, type SqliteDeadLetters } from './dead-letters.ts';
 import { sqliteMigrations } from './migrations/index.ts';
 import { sqliteOperations, type PendingEnqueue, type SqliteOperations } from './statements.ts';
 import type {
@@ -72,12 +74,13 @@ export interface SqliteStoreOptions {
  * await store.close();
  * ```
  */
-export class SqliteStore implements Store {
+export class SqliteStore implements Store, OversizeSupport {
   readonly #path: string;
   readonly #synchronous: 'full' | 'normal';
   readonly #life: StoreLifecycle;
   #db: Database.Database | null = null;
   #ops: SqliteOperations | null = null;
+  #deadLetterOps: SqliteDeadLetters | null = null;
   readonly #group = new GroupCommit<PendingEnqueue>((batch) => this.#commitEnqueues(batch));
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
@@ -198,6 +201,41 @@ export class SqliteStore implements Store {
     return outcome.txn;
   }
 
+  /** See `OversizeSupport` (lib/store/dead-letters.ts) for this and the dead-letter methods below. */
+  async replaceInFlight(asId: string, txnId: string, limits: BatchLimits, build: (items: readonly QueuedItem[]) => string): Promise<StoredTransaction | null> {
+    const dead = this.#deadLetters();
+    checkLimits(limits);
+    return this.#sql('replaceInFlight', () => dead.replaceInFlight(asId, txnId, limits, build));
+  }
+
+  async setAside(asId: string, txnId: string, reason: string): Promise<number> {
+    const dead = this.#deadLetters();
+    return this.#sql('setAside', () => dead.setAside(asId, txnId, reason));
+  }
+
+  async deadLetters(asId: string): Promise<readonly DeadLetter[]> {
+    const dead = this.#deadLetters();
+    return this.#sql('deadLetters', () => dead.list(asId));
+  }
+
+  async replayDeadLetter(asId: string, id: number): Promise<boolean> {
+    const dead = this.#deadLetters();
+    // Behind the enqueues still gathering, so the replayed item is queued after them.
+    await this.#group.flush();
+    return this.#sql('replayDeadLetter', () => dead.replay(asId, id));
+  }
+
+  async dropDeadLetter(asId: string, id: number): Promise<boolean> {
+    const dead = this.#deadLetters();
+    return this.#sql('dropDeadLetter', () => dead.drop(asId, id));
+  }
+
+  #deadLetters(): SqliteDeadLetters {
+    const ops = this.#ready();
+    this.#deadLetterOps ??= this.#sql('deadLetters', () => sqliteDeadLetters(this.#db!, ops));
+    return this.#deadLetterOps;
+  }
+
   async backlog(asId: string): Promise<Backlog> {
     const ops = this.#ready();
     return this.#sql('backlog', () => ops.backlog(asId));
@@ -212,6 +250,7 @@ export class SqliteStore implements Store {
         this.#db?.close();
         this.#db = null;
         this.#ops = null;
+        this.#deadLetterOps = null;
       }
     });
   }

@@ -21,7 +21,7 @@ import { Interest } from '../../../lib/interest.ts';
 import { NamespaceIndex } from '../../../lib/namespace/namespace-index.ts';
 import { AppserviceClient } from '../../../lib/client/appservice-client.ts';
 import { Publisher } from '../../../lib/push/publisher.ts';
-import { Senders } from '../../../lib/push/sender.ts';
+import { Senders } from '../../../lib/push/senders.ts';
 import { SqliteStore } from '../../../lib/store/sqlite/sqlite-store.ts';
 import { registration } from '../registrations.ts';
 

@@ -19,7 +19,7 @@ export type Fault =
   | 'silent'
   /** Sends the status line and headers only after `lateHeadersMs`. */
   | 'late-headers'
-  /** Sends headers at once, then a body of spaces, one byte every `dribbleMs`, without end. */
+  /** Sends headers at once, then a body of spaces, one byte every `dribbleMs`, without end (a transaction is taken first). */
   | 'dribble'
   /** 200 with a 10 MB body, chunked (no content-length). */
   | 'huge-chunked'
@@ -186,6 +186,8 @@ export class FaultyAppService {
       case 'late-headers':
         return this.#later(this.lateHeadersMs, () => void this.#answer(req, res, path, text));
       case 'dribble': {
+        // A transaction answered 2xx is taken, whatever the body that follows.
+        if (req.method === 'PUT') await this.#healthy(req, path, text);
         res.writeHead(200, { 'content-type': 'application/json' });
         const drip = (): void => {
           if (res.destroyed) return;
@@ -196,6 +198,7 @@ export class FaultyAppService {
       }
       case 'huge-chunked':
       case 'huge-declared':
+        if (req.method === 'PUT') await this.#healthy(req, path, text);
         return this.#huge(res, fault === 'huge-declared');
       case 'invalid-json':
         await this.#healthy(req, path, text); // took the transaction, then answers nonsense
