@@ -18,8 +18,12 @@ export interface MatrixEvent {
   readonly [key: string]: unknown;
 }
 
-/** An ephemeral event (EDU): `m.typing` and `m.receipt` carry a `room_id`, `m.presence` a `sender`. */
+/**
+ * An ephemeral event (EDU) as the client-server API formats it: `m.typing` and `m.receipt` carry a
+ * `room_id`, `m.presence` a `sender`. No other type is accepted.
+ */
 export interface EphemeralEvent {
+  /** `m.typing`, `m.receipt` or `m.presence`. */
   readonly type: string;
   readonly room_id?: string;
   readonly sender?: string;
@@ -36,6 +40,13 @@ export interface ToDeviceMessage {
   readonly content: Readonly<Record<string, unknown>>;
   readonly [key: string]: unknown;
 }
+
+/**
+ * The only EDU types the transaction's `ephemeral` field carries (AS API, "Pushing EDUs": "there are
+ * only three event types that can currently occur"). An AS written to the spec may mistake anything
+ * else for one of them, so other types are refused rather than passed on.
+ */
+const EPHEMERAL_TYPES: ReadonlySet<string> = new Set(['m.typing', 'm.receipt', 'm.presence']);
 
 /** EDU types that are about one room and so must say which (client-server spec, AS API). */
 const ROOM_SCOPED_EDUS: ReadonlySet<string> = new Set(['m.typing', 'm.receipt']);
@@ -92,7 +103,8 @@ export function assertMatrixEvent(value: unknown): asserts value is MatrixEvent 
 }
 
 /**
- * Checks that `value` is an ephemeral event: `m.typing` and `m.receipt` need a `room_id`.
+ * Checks that `value` is an ephemeral event: one of `m.typing`, `m.receipt` (both need a
+ * `room_id`) and `m.presence` (needs a `sender`).
  *
  * @example
  * assertEphemeralEvent({ type: 'm.typing', room_id: '!r:hs', content: { user_ids: [] } });
@@ -100,6 +112,9 @@ export function assertMatrixEvent(value: unknown): asserts value is MatrixEvent 
 export function assertEphemeralEvent(value: unknown): asserts value is EphemeralEvent {
   if (!isObject(value)) throw new InvalidEventError(`ephemeral: must be an object, got ${describe(value)}`);
   requireType('ephemeral', value);
+  if (!EPHEMERAL_TYPES.has(value.type as string)) {
+    fail('ephemeral', 'type', `${JSON.stringify(value.type)} is not an EDU type the AS API pushes (only m.typing, m.receipt, m.presence)`);
+  }
   requireContent('ephemeral', value);
   if (value.room_id !== undefined || ROOM_SCOPED_EDUS.has(value.type as string)) {
     requireSigil('ephemeral', value, 'room_id', '!');

@@ -25,4 +25,15 @@ export interface Host {
    * (`/publicRooms` with `third_party_instance_id` reads them), so the AS's id comes first.
    */
   setRoomDirectoryVisibility?(appserviceId: string, networkId: string, roomId: string, visibility: 'public' | 'private'): Promise<void>;
+  /**
+   * Optional: the ids of the rooms the user is joined to, as far as this homeserver knows (the user
+   * may be local or remote). Turns on presence "contextually" (AS API, "Pushing EDUs"): an
+   * `m.presence` EDU then also goes to the ASes with a user in one of those rooms, not only to those
+   * whose namespace holds the user. Without it that feature is off and `appservices()` says so once
+   * at start. Answers are cached per user until a membership event about the user is published.
+   *
+   * @example
+   * joinedRooms: async (userId) => db.roomsWhereJoined(userId),
+   */
+  joinedRooms?(userId: string): Promise<string[]>;
 }

@@ -10,6 +10,7 @@
 import { LRUCache } from 'lru-cache';
 import type { EphemeralEvent, MatrixEvent, ToDeviceMessage } from './events.ts';
 import type { Host } from './host.ts';
+import { PresenceAudience } from './interest-presence.ts';
 import type { NamespaceKind, Registration } from './registration/registration.ts';
 
 /** The part of `NamespaceIndex` this file needs; any structurally equal object will do. */
@@ -48,6 +49,8 @@ export class Interest {
   readonly #memberFacts: LRUCache<string, RoomFacts>;
   /** The answers of the cached host calls that have answered, so that they can be read without waiting. */
   readonly #settled = new WeakMap<RoomFacts, ReadonlySet<Registration>>();
+  /** Presence to ASes sharing a room with the user; undefined when the host cannot list a user's rooms. */
+  readonly #presence: PresenceAudience | undefined;
 
   constructor(
     deps: { host: Host; registrations: readonly Registration[]; index: NamespaceIndexLike },
@@ -63,6 +66,18 @@ export class Interest {
     if (!Number.isInteger(max) || max < 1) throw new TypeError(`roomCacheSize must be a positive integer, got ${max}`);
     this.#aliasFacts = new LRUCache({ max });
     this.#memberFacts = new LRUCache({ max });
+    const joinedRooms = deps.host.joinedRooms?.bind(deps.host);
+    this.#presence =
+      joinedRooms === undefined
+        ? undefined
+        : new PresenceAudience(
+            {
+              joinedRooms,
+              roomMembers: (roomId) => this.#facts(this.#memberFacts, roomId, this.#computeMemberFacts),
+              roomMembersNow: (roomId) => this.#known(this.#memberFacts, roomId),
+            },
+            max,
+          );
   }
 
   /**
@@ -104,9 +119,9 @@ export class Interest {
   }
 
   /**
-   * The ASes that asked for ephemeral events and are interested in this one: room-scoped EDUs
-   * follow the room rules; presence follows its user (MSC2409). Presence of a user who merely shares
-   * a room with the AS's users is not sent: the host contract cannot list a user's rooms.
+   * The ASes that asked for ephemeral events and are interested in this one (AS API, "Pushing
+   * EDUs"): room-scoped EDUs follow the room rules; presence goes to the ASes whose namespace holds
+   * its user and, when the host has `joinedRooms`, to those sharing a room with the user.
    *
    * @example
    * const ases = await interest.interestedInEphemeral({ type: 'm.typing', room_id: '!r:hs', content: { user_ids: [] } });
@@ -117,6 +132,7 @@ export class Interest {
     const found = new Set<Registration>();
     if (typeof edu.sender === 'string') this.#addUser(found, edu.sender);
     if (typeof edu.room_id === 'string') await this.#addRoom(found, edu.room_id, candidates);
+    if (edu.type === 'm.presence' && typeof edu.sender === 'string') await this.#presence?.addSharing(found, edu.sender, candidates);
     return this.#ordered(found, candidates);
   }
 
@@ -136,15 +152,31 @@ export class Interest {
   }
 
   /**
+   * The ASes (with a url) that a user "matches" (AS API): a local user in their users namespace, or
+   * their sender. Only these may see the user's private read receipts.
+   *
+   * @example
+   * const mayRead = interest.ownersOf('@irc_bob:hs').has(registration);
+   */
+  ownersOf(userId: string): ReadonlySet<Registration> {
+    const found = new Set<Registration>();
+    this.#addUser(found, userId);
+    return found;
+  }
+
+  /**
    * Call for every published event (the publisher does): a membership change drops the room's
-   * cached members, an alias change its cached aliases, so the next event sees the new facts.
+   * cached members and the user's cached rooms, an alias change the room's cached aliases, so the
+   * next event sees the new facts.
    *
    * @example
    * interest.observe({ event_id: '$2', room_id: '!r:hs', type: 'm.room.member', state_key: '@a:hs', sender: '@a:hs', content: { membership: 'join' } });
    */
   observe(event: MatrixEvent): void {
-    if (event.type === 'm.room.member') this.#memberFacts.delete(event.room_id);
-    else if (ALIAS_EVENT_TYPES.has(event.type)) this.#aliasFacts.delete(event.room_id);
+    if (event.type === 'm.room.member') {
+      this.#memberFacts.delete(event.room_id);
+      if (typeof event.state_key === 'string') this.#presence?.forgetUser(event.state_key);
+    } else if (ALIAS_EVENT_TYPES.has(event.type)) this.#aliasFacts.delete(event.room_id);
   }
 
   /**

@@ -39,6 +39,17 @@ describe('event validation', () => {
     expect(refused(() => assertEphemeralEvent({ type: 'm.typing', room_id: '!r:hs' }))).to.match(/^ephemeral\.content: /);
   });
 
+  // AS API, "Pushing EDUs": "there are only three event types that can currently occur:
+  // m.presence, m.typing, and m.receipt".
+  it('AS API "Pushing EDUs": refuses any EDU type but m.typing, m.receipt and m.presence, naming it', () => {
+    for (const type of ['m.direct_to_device', 'm.device_list_update', 'org.example.custom', 'm.signing_key_update']) {
+      expect(refused(() => assertEphemeralEvent({ type, room_id: '!r:hs', sender: '@a:hs', content: {} }))).to.equal(
+        `ephemeral.type: ${JSON.stringify(type)} is not an EDU type the AS API pushes (only m.typing, m.receipt, m.presence)`,
+      );
+    }
+    assertEphemeralEvent({ type: 'm.receipt', room_id: '!r:hs', content: {} });
+  });
+
   it('wants the recipient on to-device messages', () => {
     const msg = { type: 'm.room_key', sender: '@a:hs', to_user_id: '@b:hs', to_device_id: 'DEV', content: {} };
     assertToDeviceMessage(msg);

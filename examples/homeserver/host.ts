@@ -27,6 +27,8 @@ export function homeserverHost(data: HomeserverData): KoaHost {
       if (!data.rooms.has(roomId)) throw new MatrixError(404, 'M_NOT_FOUND', 'Unknown room');
       setAppserviceVisibility(data, appserviceId, networkId, roomId, visibility);
     },
+    // Presence "contextually": the ASes sharing a room with the user get its presence too.
+    joinedRooms: async (userId) => [...data.rooms.values()].filter((room) => data.membership(room, userId) === 'join').map((room) => room.roomId),
   };
 }
 

@@ -163,6 +163,9 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
   };
 
   const interest = new Interest({ host, registrations, index });
+  if (host.joinedRooms === undefined) {
+    logger.info({ feature: 'contextual presence', hook: 'Host.joinedRooms' }, 'koa-appservice: feature off: presence goes only to ASes whose namespace holds the user; implement Host.joinedRooms to also send it to ASes sharing a room with the user');
+  }
   const publisher = new Publisher({ store, interest, registrations, onEnqueued: (asIds) => senders.notify(asIds) });
   // With a store shared by several processes, another process may publish for an AS whose sender
   // runs here; the store tells us so (PostgresStore: LISTEN/NOTIFY). null means "check them all".

@@ -18,13 +18,14 @@ import {
 } from '../events.ts';
 import { InvalidEventError } from '../errors.ts';
 import type { Interest } from '../interest.ts';
+import { ephemeralItems } from './ephemeral-routing.ts';
 import type { Registration } from '../registration/registration.ts';
 import type { EnqueueItem, EnqueueOptions, ItemKind, Store } from '../store/store.ts';
 
 export type { EphemeralEvent, MatrixEvent, ToDeviceMessage } from '../events.ts';
 
 /** The part of Interest the publisher uses (`interestedInNow` is a shortcut it does without). */
-type InterestLike = Pick<Interest, 'interestedIn' | 'interestedInEphemeral' | 'interestedInToDevice' | 'observe'> &
+type InterestLike = Pick<Interest, 'interestedIn' | 'interestedInEphemeral' | 'interestedInToDevice' | 'observe' | 'ownersOf'> &
   Partial<Pick<Interest, 'interestedInNow'>>;
 
 export interface PublisherOptions {
@@ -32,8 +33,13 @@ export interface PublisherOptions {
   readonly maxBatch?: number;
 }
 
-/** What will be queued for a publish: known at once, or once interest has asked the host. */
-type Prepared = EnqueueItem | null | Promise<EnqueueItem | null>;
+/**
+ * What will be queued for a publish: one item, several (an ephemeral event that not every AS may
+ * see whole: one item per view, in the same commit), or nothing; known at once, or once interest
+ * has asked the host.
+ */
+type Queued = EnqueueItem | readonly EnqueueItem[] | null;
+type Prepared = Queued | Promise<Queued>;
 
 interface Slot {
   readonly prepared: Prepared;
@@ -51,7 +57,7 @@ interface Slot {
 export class Publisher {
   readonly #store: Store;
   readonly #interest: InterestLike;
-  /** Only these ids are queued for: ASes with a url. */
+  /** Only these ids are queued for: ASes with a url, in registration order. */
   readonly #pushable: ReadonlySet<string>;
   readonly #onEnqueued: ((asIds: readonly string[]) => void) | undefined;
   readonly #maxBatch: number;
@@ -103,7 +109,7 @@ export class Publisher {
     try {
       assertEphemeralEvent(edu);
       const json = serialise('ephemeral', edu);
-      return this.#commit(this.#interest.interestedInEphemeral(edu).then((regs) => this.#item('ephemeral', json, regs)));
+      return this.#commit(this.#interest.interestedInEphemeral(edu).then((regs) => this.#ephemeralItems(edu, json, regs)));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -142,6 +148,12 @@ export class Publisher {
     return asIds.length === 0 ? null : { kind, json, asIds };
   }
 
+  /** Private read receipts only for the reader's own ASes: a receipt may become one item per view. */
+  #ephemeralItems(edu: EphemeralEvent, json: string, regs: readonly Registration[]): readonly EnqueueItem[] {
+    const pushable = regs.filter((r) => this.#pushable.has(r.id));
+    return ephemeralItems(edu, json, pushable, (userId) => this.#interest.ownersOf(userId));
+  }
+
   #commit(prepared: Prepared): Promise<readonly string[]> {
     // Keep a rejection of `prepared` from being reported as unhandled before the flush reads it.
     if (prepared instanceof Promise) prepared.catch(() => {});
@@ -163,17 +175,23 @@ export class Publisher {
         const committed: { slot: Slot; asIds: readonly string[] }[] = [];
         // In call order; the pending ones were asked concurrently, so waiting in turn costs nothing.
         for (const slot of batch) {
-          let item: EnqueueItem | null;
+          let queued: Queued;
           try {
-            item = slot.prepared instanceof Promise ? await slot.prepared : slot.prepared;
+            queued = slot.prepared instanceof Promise ? await slot.prepared : slot.prepared;
           } catch (error) {
             slot.reject(error);
             continue;
           }
-          if (item === null) slot.resolve([]);
+          if (queued === null) slot.resolve([]);
+          else if ('json' in queued) {
+            items.push(queued);
+            committed.push({ slot, asIds: queued.asIds });
+          } else if (queued.length === 0) slot.resolve([]);
           else {
-            items.push(item);
-            committed.push({ slot, asIds: item.asIds });
+            // All of one publish's items go into this one commit, in order: each AS is in one of them.
+            items.push(...queued);
+            const ids = new Set(queued.flatMap((item) => item.asIds));
+            committed.push({ slot, asIds: [...this.#pushable].filter((id) => ids.has(id)) });
           }
         }
         if (items.length === 0) continue;

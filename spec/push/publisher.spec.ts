@@ -173,6 +173,45 @@ describe('Publisher', () => {
     expect(error).to.be.instanceOf(InvalidEventError).with.property('message').match(/ephemeral\.room_id/);
   });
 
+  // AS API, "Pushing EDUs": "Private read receipts should only be sent for users matching one of the
+  // application service's namespaces."
+  it('AS API "Pushing EDUs": queues one receipt as per-AS content in one commit, private receipts only for the reader\'s ASes', async () => {
+    const r1 = registration('r1', { users: ['@a_.*'], receiveEphemeral: true });
+    const r2 = registration('r2', { rooms: ['!r:hs.test'], receiveEphemeral: true });
+    const r3 = registration('r3', { rooms: ['!r:hs.test'], users: ['@c_.*'], receiveEphemeral: true });
+    const mine = [r1, r2, r3];
+    const publisher = new Publisher({ store, interest: new Interest({ host, registrations: mine, index: new NamespaceIndex(mine) }), registrations: mine });
+    const content = (privateOf: string[]) => ({
+      $e: {
+        'm.read': { '@z:hs.test': { ts: 1 } },
+        ...(privateOf.length > 0 ? { 'm.read.private': Object.fromEntries(privateOf.map((u) => [u, { ts: 2 }])) } : {}),
+      },
+    });
+    const edu = { type: 'm.receipt', room_id: '!r:hs.test', content: content(['@a_x:hs.test', '@c_y:hs.test']) };
+    const [asIds] = await Promise.all([publisher.publishEphemeral(edu), publisher.publish(ev(1, { room_id: '!r:hs.test' }))]);
+    expect(asIds).to.deep.equal(['r1', 'r2', 'r3']);
+    expect(store.commits).to.have.length(1);
+    const seen = (id: string) => store.commits[0]!.filter((i) => i.kind === 'ephemeral' && i.asIds.includes(id)).map((i) => JSON.parse(i.json).content);
+    expect(seen('r1')).to.deep.equal([content(['@a_x:hs.test'])]);
+    expect(seen('r2')).to.deep.equal([content([])]);
+    expect(seen('r3')).to.deep.equal([content(['@c_y:hs.test'])]);
+    // The ephemeral items come before the event published after it.
+    expect(store.commits[0]!.at(-1)!.kind).to.equal('event');
+
+    // Nothing but the private receipt of a user in nobody's namespace: nobody gets anything.
+    store.commits.length = 0;
+    const hidden = { type: 'm.receipt', room_id: '!r:hs.test', content: { $e: { 'm.read.private': { '@z:hs.test': { ts: 3 } } } } };
+    expect(await publisher.publishEphemeral(hidden)).to.deep.equal([]);
+    expect(store.commits).to.deep.equal([]);
+  });
+
+  it('AS API "Pushing EDUs": refuses an EDU of another type than the three at publishEphemeral, queueing nothing', async () => {
+    const publisher = make();
+    const error = await publisher.publishEphemeral({ type: 'org.example.custom', room_id: '!r:hs.test', content: {} }).catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(InvalidEventError).with.property('message').match(/^ephemeral\.type: "org\.example\.custom" is not an EDU type/);
+    expect(store.commits).to.deep.equal([]);
+  });
+
   it('queues to-device messages for the AS owning the recipient, if it asked for them', async () => {
     const publisher = make();
     const msg = { type: 'm.room_key', sender: '@x:hs.test', to_user_id: '@b_y:hs.test', to_device_id: 'DEV', content: {} };
