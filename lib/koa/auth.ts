@@ -69,7 +69,8 @@ const NO_TOKENS: readonly string[] = [];
  *   `401 M_MISSING_TOKEN` (Synapse and Dendrite refuse the mix; the request is ambiguous).
  * - `user_id` outside the AS's users namespace (and not its sender), or of another server:
  *   `403 M_FORBIDDEN`; a user the AS has not registered yet: `403 M_FORBIDDEN`, except on register.
- * - `device_id` / `org.matrix.msc3202.device_id` the host does not know: `400 M_UNKNOWN_DEVICE`.
+ * - `device_id` / `org.matrix.msc3202.device_id` the host does not know, or any when the host has
+ *   no `deviceExists` to ask: `400 M_UNKNOWN_DEVICE`.
  * - `ts` on send/state that is no non-negative integer: `400 M_INVALID_PARAM`.
  *
  * @example
@@ -100,13 +101,12 @@ export function authMiddleware(deps: AuthDeps): Middleware<AppserviceState, Apps
 
     const state = ctx.state;
     state.appservice = appservice;
-    state.rateLimited = appservice.rateLimited;
     state.userId = await assertedUser(ctx, appservice);
+    // rate_limited: "Whether requests from masqueraded users are rate-limited. The sender is excluded."
+    state.rateLimited = appservice.rateLimited && state.userId !== sender(appservice);
     const deviceId = single(ctx, 'device_id') ?? single(ctx, 'org.matrix.msc3202.device_id');
     if (deviceId !== undefined) {
-      if (host.deviceExists && !(await host.deviceExists(state.userId, deviceId))) {
-        throw new MatrixError(400, 'M_UNKNOWN_DEVICE', 'Application service has not registered this device for this user');
-      }
+      await checkDevice(host, state.userId, deviceId);
       state.deviceId = deviceId;
     }
     const route = routeOf(ctx)?.name;
@@ -131,6 +131,20 @@ export function authMiddleware(deps: AuthDeps): Middleware<AppserviceState, Apps
       throw new MatrixError(403, 'M_FORBIDDEN', 'Application service has not registered this user.');
     }
     return userId;
+  }
+}
+
+/**
+ * A device is asserted only when the host says it belongs to the user: the spec answers `400
+ * M_UNKNOWN_DEVICE` when "the given device ID is not known to belong to the user", and without
+ * `deviceExists` nobody knows.
+ */
+async function checkDevice(host: KoaHost, userId: string, deviceId: string): Promise<void> {
+  if (host.deviceExists === undefined) {
+    throw new MatrixError(400, 'M_UNKNOWN_DEVICE', 'This homeserver does not check devices, so application services cannot act as a device (device_id)');
+  }
+  if (!(await host.deviceExists(userId, deviceId))) {
+    throw new MatrixError(400, 'M_UNKNOWN_DEVICE', 'Application service has not registered this device for this user');
   }
 }
 

@@ -23,7 +23,7 @@ import type { Registration } from '../registration/registration.ts';
 import { Registry } from '../registration/registry.ts';
 import type { EnqueueOptions, Store } from '../store/store.ts';
 import { pluginChain } from './chain.ts';
-import type { AppserviceContext, AppserviceState } from './state.ts';
+import type { AppserviceContext, AppserviceState, KoaHost } from './state.ts';
 
 /** What `appservices()` resolves to. */
 export interface Appservices {
@@ -165,6 +165,9 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
   const interest = new Interest({ host, registrations, index });
   if (host.joinedRooms === undefined) {
     logger.info({ feature: 'contextual presence', hook: 'Host.joinedRooms' }, 'koa-appservice: feature off: presence goes only to ASes whose namespace holds the user; implement Host.joinedRooms to also send it to ASes sharing a room with the user');
+  }
+  if ((host as KoaHost).deviceExists === undefined) {
+    logger.info({ feature: 'device masquerading', hook: 'deviceExists' }, 'koa-appservice: feature off: a device_id from an application service is refused (400 M_UNKNOWN_DEVICE); implement deviceExists on the host to check and accept it');
   }
   const publisher = new Publisher({ store, interest, registrations, onEnqueued: (asIds) => senders.notify(asIds) });
   // With a store shared by several processes, another process may publish for an AS whose sender

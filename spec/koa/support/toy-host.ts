@@ -13,9 +13,14 @@ export class ToyHost implements KoaHost {
   userExistsCalls = 0;
   /** Leave undefined to model a host without an appservice room directory. */
   setRoomDirectoryVisibility?: KoaHost['setRoomDirectoryVisibility'];
+  /** Leave undefined to model a host that cannot check devices. */
+  deviceExists?: KoaHost['deviceExists'];
 
-  constructor(serverName = 'hs.test', options: { directory?: boolean } = {}) {
+  constructor(serverName = 'hs.test', options: { directory?: boolean; devices?: boolean } = {}) {
     this.serverName = serverName;
+    if (options.devices !== false) {
+      this.deviceExists = async (userId, deviceId) => this.devices.has(`${userId}|${deviceId}`);
+    }
     if (options.directory !== false) {
       this.setRoomDirectoryVisibility = async (appserviceId, networkId, roomId, visibility) => {
         this.directory.push({ appserviceId, networkId, roomId, visibility });
@@ -38,9 +43,5 @@ export class ToyHost implements KoaHost {
 
   async joinedMembers(): Promise<string[]> {
     return [];
-  }
-
-  async deviceExists(userId: string, deviceId: string): Promise<boolean> {
-    return this.devices.has(`${userId}|${deviceId}`);
   }
 }
