@@ -51,6 +51,12 @@ export interface AppservicesOptions {
   readonly logger?: Logger;
   /** A prom-client registry to put the plugin's metrics on (see lib/metrics.ts). Default: no metrics. */
   readonly metricsRegistry?: MetricsRegistry;
+  /**
+   * False on a homeserver without the Legacy authentication API (next-generation auth): every AS
+   * then gets `400 M_APPSERVICE_LOGIN_UNSUPPORTED` for an `m.login.application_service` login and
+   * for `/register` without `"inhibit_login": true`, as the spec requires. Default true.
+   */
+  readonly legacyLogin?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -66,6 +72,7 @@ export interface ResolvedOptions {
   readonly bodyTimeoutMs: number;
   readonly maxResponseBytes: number;
   readonly databasePath: string;
+  readonly legacyLogin: boolean;
 }
 
 export const defaults: ResolvedOptions = Object.freeze({
@@ -81,6 +88,7 @@ export const defaults: ResolvedOptions = Object.freeze({
   bodyTimeoutMs: 30_000,
   maxResponseBytes: 1024 * 1024,
   databasePath: './appservice.db',
+  legacyLogin: true,
 });
 
 function positiveInteger(options: AppservicesOptions, name: keyof ResolvedOptions & keyof AppservicesOptions): number {
@@ -133,6 +141,9 @@ export function resolveOptions(options: AppservicesOptions): ResolvedOptions {
   if (options.databasePath !== undefined && (typeof options.databasePath !== 'string' || options.databasePath === '')) {
     throw new OptionsError('databasePath', 'must be a non-empty string');
   }
+  if (options.legacyLogin !== undefined && typeof options.legacyLogin !== 'boolean') {
+    throw new OptionsError('legacyLogin', `must be a boolean, got ${JSON.stringify(options.legacyLogin)}`);
+  }
   const resolved: ResolvedOptions = {
     queryDeadlineMs: positiveInteger(options, 'queryDeadlineMs'),
     positiveCacheTtlMs: positiveInteger(options, 'positiveCacheTtlMs'),
@@ -146,6 +157,7 @@ export function resolveOptions(options: AppservicesOptions): ResolvedOptions {
     bodyTimeoutMs: positiveInteger(options, 'bodyTimeoutMs'),
     maxResponseBytes: positiveInteger(options, 'maxResponseBytes'),
     databasePath: options.databasePath ?? defaults.databasePath,
+    legacyLogin: options.legacyLogin ?? defaults.legacyLogin,
   };
   if (resolved.backoffMaxMs < resolved.backoffInitialMs) {
     throw new OptionsError('backoffMaxMs', `must be at least backoffInitialMs (${resolved.backoffInitialMs})`);

@@ -20,7 +20,7 @@ import { routesMiddleware, type RouteClient } from './routes.ts';
 
 /** Everything the chain's parts need; `appservices()` builds it from the loaded registrations. */
 export interface PluginChainDeps {
-  registry: AuthDeps['registry'] & { readonly all: readonly Registration[]; byId(id: string): Registration | undefined };
+  registry: AuthDeps['registry'] & GuardDeps['registry'] & { readonly all: readonly Registration[]; byId(id: string): Registration | undefined };
   index: AuthDeps['index'] & GuardDeps['index'];
   host: AuthDeps['host'];
   queries: Queries;
@@ -28,6 +28,8 @@ export interface PluginChainDeps {
   clientFor(asId: string): RouteClient | undefined;
   /** Called after a successful ping: the AS is up. */
   onPing?(asId: string): void;
+  /** False on a homeserver without the Legacy authentication API (see `login-policy.ts`). */
+  legacyLogin?: boolean;
   /** Bound on each request's blocking queries, a ping and each third-party answer. */
   deadlineMs?: number;
   bodyLimitBytes?: number;
@@ -64,7 +66,7 @@ function asTokenDetector(registry: PluginChainDeps['registry']): (ctx: Context) 
  * app.use(pluginChain({ registry, index, host, queries, interest, clientFor, deadlineMs: 10_000 }));
  */
 export function pluginChain(deps: PluginChainDeps): PluginMiddleware {
-  const { registry, index, host, queries, interest, clientFor, onPing, deadlineMs, bodyLimitBytes, logger } = deps;
+  const { registry, index, host, queries, interest, clientFor, onPing, deadlineMs, bodyLimitBytes, logger, legacyLogin } = deps;
   const limits = {
     ...(deadlineMs === undefined ? {} : { deadlineMs }),
     ...(bodyLimitBytes === undefined ? {} : { bodyLimitBytes }),
@@ -73,7 +75,7 @@ export function pluginChain(deps: PluginChainDeps): PluginMiddleware {
   const chain = matrixErrors(
     [
       authMiddleware({ registry, index, host }),
-      guardsMiddleware({ index, host, ...limits }),
+      guardsMiddleware({ index, registry, host, ...limits, ...(legacyLogin === undefined ? {} : { legacyLogin }) }),
       routesMiddleware({ registry, clientFor, host, ...limits, ...(onPing === undefined ? {} : { onPing }) }),
       interceptorsMiddleware({ queries, ...limits }, ask),
       aliasChangesMiddleware({ host, interest }),

@@ -183,6 +183,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
     interest,
     clientFor,
     deadlineMs: resolved.queryDeadlineMs,
+    legacyLogin: resolved.legacyLogin,
     logger,
     onPing: (asId) => {
       queries.markUp(asId);
