@@ -75,6 +75,12 @@ export interface AppservicesOptions {
   readonly logger?: Logger;
   /** A prom-client registry to put the plugin's metrics on (see lib/metrics.ts). Default: no metrics. */
   readonly metricsRegistry?: MetricsRegistry;
+  /**
+   * False on a homeserver without the Legacy authentication API (next-generation auth): every AS
+   * then gets `400 M_APPSERVICE_LOGIN_UNSUPPORTED` for an `m.login.application_service` login and
+   * for `/register` without `"inhibit_login": true`, as the spec requires. Default true.
+   */
+  readonly legacyLogin?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -99,6 +105,7 @@ export interface ResolvedOptions {
   readonly queryConcurrencyPerAppservice: number;
   readonly queryQueuePerAppservice: number;
   readonly databasePath: string;
+  readonly legacyLogin: boolean;
 }
 
 /**
@@ -127,6 +134,7 @@ export const defaults: ResolvedOptions = Object.freeze({
   queryConcurrencyPerAppservice: 8,
   queryQueuePerAppservice: 1_000,
   databasePath: './appservice.db',
+  legacyLogin: true,
 });
 
 /**
@@ -212,6 +220,9 @@ export function resolveOptions(options: AppservicesOptions): ResolvedOptions {
   if (options.databasePath !== undefined && (typeof options.databasePath !== 'string' || options.databasePath === '')) {
     throw new OptionsError('databasePath', 'must be a non-empty string');
   }
+  if (options.legacyLogin !== undefined && typeof options.legacyLogin !== 'boolean') {
+    throw new OptionsError('legacyLogin', `must be a boolean, got ${JSON.stringify(options.legacyLogin)}`);
+  }
   const resolved: ResolvedOptions = {
     queryDeadlineMs: positiveInteger(options, 'queryDeadlineMs'),
     positiveCacheTtlMs: positiveInteger(options, 'positiveCacheTtlMs'),
@@ -239,6 +250,7 @@ export function resolveOptions(options: AppservicesOptions): ResolvedOptions {
     queryConcurrencyPerAppservice: positiveInteger(options, 'queryConcurrencyPerAppservice'),
     queryQueuePerAppservice: integerOption(options.queryQueuePerAppservice, 'queryQueuePerAppservice', 'appservices()', defaults.queryQueuePerAppservice, 0),
     databasePath: options.databasePath ?? defaults.databasePath,
+    legacyLogin: options.legacyLogin ?? defaults.legacyLogin,
   };
   if (resolved.backoffMaxMs < resolved.backoffInitialMs) {
     throw new OptionsError('backoffMaxMs', `must be at least backoffInitialMs (${resolved.backoffInitialMs})`);

@@ -71,6 +71,12 @@ describe('Interest', () => {
     expect(ids(await make([registration('x', { senderLocalpart: 'xbot' })]).interestedIn(event({ sender: '@xbot:hs.test' })))).to.deep.equal(['x']);
   });
 
+  it('sends a membership event whose target is the AS sender_localpart user (registration.yaml: "if this user is the target of the event")', async () => {
+    const x = registration('x', { senderLocalpart: 'xbot' });
+    const invite = event({ type: 'm.room.member', state_key: '@xbot:hs.test', content: { membership: 'invite' } });
+    expect(ids(await make([x]).interestedIn(invite))).to.deep.equal(['x']);
+  });
+
   it('sends a membership event whose state_key is in the users namespace', async () => {
     const member = event({ type: 'm.room.member', state_key: '@slack_carol:hs.test', content: { membership: 'invite' } });
     expect(ids(await make().interestedIn(member))).to.deep.equal(['slack']);

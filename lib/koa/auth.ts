@@ -34,7 +34,8 @@ export interface AuthDeps {
  *   `401 M_MISSING_TOKEN` (Synapse and Dendrite refuse the mix; the request is ambiguous).
  * - `user_id` outside the AS's users namespace (and not its sender), or of another server:
  *   `403 M_FORBIDDEN`; a user the AS has not registered yet: `403 M_FORBIDDEN`, except on register.
- * - `device_id` / `org.matrix.msc3202.device_id` the host does not know: `400 M_UNKNOWN_DEVICE`.
+ * - `device_id` / `org.matrix.msc3202.device_id` the host does not know, or any when the host has
+ *   no `deviceExists` to ask: `400 M_UNKNOWN_DEVICE`.
  * - `ts` on send/state that is no non-negative integer: `400 M_INVALID_PARAM`.
  * - Anyone else, on a route whose `auth` (route-table.ts) says the plugin may work for the client:
  *   `host.authenticate(token)`; no token where one is required `401 M_MISSING_TOKEN`, a token the
@@ -120,17 +121,23 @@ export function requestAuthenticator(deps: AuthDeps): (ctx: Context) => Promise<
 
   /** The device the AS acts as, then its timestamp massaging. */
   function device(ctx: Context, state: AppserviceState, userId: string): Promise<void> | undefined {
+    // rate_limited: "Whether requests from masqueraded users are rate-limited. The sender is excluded."
+    if (state.rateLimited && userId === sender(state.appservice!)) state.rateLimited = false;
     const deviceId = single(ctx, 'device_id') ?? single(ctx, 'org.matrix.msc3202.device_id');
-    if (deviceId !== undefined && host.deviceExists !== undefined) {
-      return host.deviceExists(userId, deviceId).then((known) => {
-        if (!known) throw new MatrixError(400, 'M_UNKNOWN_DEVICE', 'Application service has not registered this device for this user');
-        state.deviceId = deviceId;
-        timestamp(ctx, state);
-      });
+    if (deviceId === undefined) {
+      timestamp(ctx, state);
+      return undefined;
     }
-    if (deviceId !== undefined) state.deviceId = deviceId;
-    timestamp(ctx, state);
-    return undefined;
+    // The spec answers 400 M_UNKNOWN_DEVICE when "the given device ID is not known to belong to the
+    // user"; without deviceExists nobody knows, so no device is ever asserted unchecked.
+    if (host.deviceExists === undefined) {
+      throw new MatrixError(400, 'M_UNKNOWN_DEVICE', 'This homeserver does not check devices, so application services cannot act as a device (device_id)');
+    }
+    return host.deviceExists(userId, deviceId).then((known) => {
+      if (!known) throw new MatrixError(400, 'M_UNKNOWN_DEVICE', 'Application service has not registered this device for this user');
+      state.deviceId = deviceId;
+      timestamp(ctx, state);
+    });
   }
 
   function timestamp(ctx: Context, state: AppserviceState): void {
@@ -160,7 +167,6 @@ export function requestAuthenticator(deps: AuthDeps): (ctx: Context) => Promise<
 
 /** Users remembered as existing, at most; the memory starts over beyond. */
 const MAX_REMEMBERED_USERS = 10_000;
-
 
 /**
  * Whether the request is an AS's or a user's the host authenticated (on a route that asks it).

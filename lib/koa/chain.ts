@@ -21,7 +21,7 @@ import { routesMiddleware, type RouteClient } from './routes.ts';
 
 /** Everything the chain's parts need; `appservices()` builds it from the loaded registrations. */
 export interface PluginChainDeps {
-  registry: AuthDeps['registry'] & { readonly all: readonly Registration[]; byId(id: string): Registration | undefined };
+  registry: AuthDeps['registry'] & GuardDeps['registry'] & { readonly all: readonly Registration[]; byId(id: string): Registration | undefined };
   index: AuthDeps['index'] & GuardDeps['index'];
   host: AuthDeps['host'];
   queries: Queries;
@@ -29,6 +29,8 @@ export interface PluginChainDeps {
   clientFor(asId: string): RouteClient | undefined;
   /** Called after a successful ping: the AS is up. */
   onPing?(asId: string): void;
+  /** False on a homeserver without the Legacy authentication API (see `login-policy.ts`). */
+  legacyLogin?: boolean;
   /** Bound on each request's blocking queries, a ping and each third-party answer. */
   deadlineMs?: number;
   bodyLimitBytes?: number;
@@ -43,7 +45,7 @@ export interface PluginChainDeps {
  * app.use(pluginChain({ registry, index, host, queries, interest, clientFor, deadlineMs: 10_000 }));
  */
 export function pluginChain(deps: PluginChainDeps): PluginMiddleware {
-  const { registry, index, host, queries, interest, clientFor, onPing, deadlineMs, bodyLimitBytes, logger } = deps;
+  const { registry, index, host, queries, interest, clientFor, onPing, deadlineMs, bodyLimitBytes, logger, legacyLogin } = deps;
   const limits = {
     ...(deadlineMs === undefined ? {} : { deadlineMs }),
     ...(bodyLimitBytes === undefined ? {} : { bodyLimitBytes }),
@@ -57,7 +59,7 @@ export function pluginChain(deps: PluginChainDeps): PluginMiddleware {
     return next();
   };
   const parts: Record<ChainPart, PluginMiddleware> = {
-    guards: guardsMiddleware({ index, host, ...limits }),
+    guards: guardsMiddleware({ index, registry, host, ...limits, ...(legacyLogin === undefined ? {} : { legacyLogin }) }),
     routes: routesMiddleware({ registry, clientFor, host, ...limits, ...(onPing === undefined ? {} : { onPing }) }),
     interceptors: interceptorsMiddleware({ queries, ...limits }, ask),
     aliasChanges: aliasChangesMiddleware({ host, interest }),

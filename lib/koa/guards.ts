@@ -2,8 +2,9 @@
  * Exclusive namespaces (spec: Application Service API, "Server admin style permissions").
  *
  * An AS creates and logs in users, and creates aliases, only inside its own namespaces; nobody
- * else may create users or aliases inside a namespace an AS holds exclusively. Refusals are
- * `400 M_EXCLUSIVE`, as Synapse answers. Accepted AS registrations and logins are handed to the
+ * else may create users or aliases inside a namespace an AS holds exclusively, nor the user of an
+ * AS's `sender_localpart` (the AS acts as that user). Refusals are `400 M_EXCLUSIVE`, as Synapse
+ * answers. Whether an AS may still get access tokens at all is `login-policy.ts`'s to say. Accepted AS registrations and logins are handed to the
  * homeserver on `ctx.state` (it still creates the user or the session itself).
  */
 import type { Context, Middleware } from 'koa';
@@ -11,6 +12,7 @@ import { MatrixError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
 import { hasAccessToken } from './as-token.ts';
 import { isRecord, readJsonBody } from './json-body.ts';
+import { loginAllowed, loginUnsupported, loginUser } from './login-policy.ts';
 import { routeOf } from './route-table.ts';
 import type { AppserviceContext, AppserviceState } from './state.ts';
 
@@ -22,7 +24,11 @@ export interface GuardDeps {
     matches(registration: Registration, kind: 'users' | 'aliases', value: string): boolean;
     exclusiveOwners(kind: 'users' | 'aliases', value: string): readonly Registration[];
   };
+  /** Whose `sender_localpart` user an id is (Registry fits). */
+  registry: { bySender(userId: string): Registration | undefined };
   host: { readonly serverName: string };
+  /** False on a homeserver without the Legacy authentication API. Default true. */
+  legacyLogin?: boolean;
   bodyLimitBytes?: number;
 }
 
@@ -35,14 +41,16 @@ export interface GuardDeps {
  * const guards = guardsMiddleware({ index, host });
  */
 export function guardsMiddleware(deps: GuardDeps): Middleware<AppserviceState, AppserviceContext> {
-  const { index, host, bodyLimitBytes } = deps;
+  const { index, registry, host, bodyLimitBytes } = deps;
+  const legacyLogin = deps.legacyLogin ?? true;
   const userIdOf = (localpart: string) => `@${localpart}:${host.serverName}`;
   const senderOf = (reg: Registration) => userIdOf(reg.senderLocalpart);
 
-  /** Refuse when someone other than `requester` holds `value` exclusively. */
+  /** Refuse when someone other than `requester` holds `value` exclusively: in an exclusive namespace, or as its sender. */
   function checkExclusive(kind: 'users' | 'aliases', value: string, requester: Registration | undefined, what: string): void {
     const owners = index.exclusiveOwners(kind, value);
-    if (owners.some((owner) => owner !== requester)) {
+    const senderOwner = kind === 'users' ? registry.bySender(value) : undefined;
+    if (owners.some((owner) => owner !== requester) || (senderOwner !== undefined && senderOwner !== requester)) {
       throw new MatrixError(400, 'M_EXCLUSIVE', `This ${what} is reserved by an application service.`);
     }
   }
@@ -86,8 +94,8 @@ export function guardsMiddleware(deps: GuardDeps): Middleware<AppserviceState, A
       }
       const userId = userIdOf(localpart);
       checkOwn('users', userId, appservice, 'user id');
-      // MSC4190: an AS that manages its own devices never gets a token from register.
-      const inhibitLogin = body.inhibit_login === true || appservice.msc4190;
+      const inhibitLogin = body.inhibit_login === true;
+      if (!inhibitLogin && !loginAllowed(appservice, legacyLogin)) throw loginUnsupported('register', appservice);
       state.appserviceRegister = { userId, localpart, inhibitLogin };
     } else if (typeof body.username === 'string') {
       checkUsername(body.username, reg);
@@ -97,12 +105,11 @@ export function guardsMiddleware(deps: GuardDeps): Middleware<AppserviceState, A
   async function login(ctx: Context, state: AppserviceState): Promise<void> {
     const body = await readJsonBody(ctx, bodyLimitBytes);
     if (!isRecord(body) || body.type !== AS_LOGIN_TYPE) return;
+    // Without legacy login the answer is the same for anyone who asks: nobody logs in this way.
+    if (!legacyLogin) throw loginUnsupported('login', undefined);
     const appservice = requireAppservice(ctx, state.appservice);
-    const identifier = body.identifier;
-    if (!isRecord(identifier) || identifier.type !== 'm.id.user' || typeof identifier.user !== 'string') {
-      throw new MatrixError(400, 'M_INVALID_PARAM', 'm.login.application_service needs an m.id.user identifier');
-    }
-    const user = identifier.user;
+    if (!loginAllowed(appservice, legacyLogin)) throw loginUnsupported('login', appservice);
+    const user = loginUser(body);
     const userId = user.startsWith('@') ? user : userIdOf(user);
     checkOwn('users', userId, appservice, 'user id');
     state.appserviceLogin = { userId };

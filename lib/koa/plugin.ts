@@ -24,7 +24,7 @@ import { Registry } from '../registration/registry.ts';
 import type { EnqueueOptions, Store } from '../store/store.ts';
 import { pluginChain } from './chain.ts';
 import { deadLetterApi, type DeadLetterApi } from './dead-letter-api.ts';
-import type { AppserviceContext, AppserviceState } from './state.ts';
+import type { AppserviceContext, AppserviceState, KoaHost } from './state.ts';
 
 /** What `appservices()` resolves to. */
 export interface Appservices extends DeadLetterApi {
@@ -185,6 +185,9 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
   if (host.joinedRooms === undefined) {
     logger.info({ feature: 'contextual presence', hook: 'Host.joinedRooms' }, 'koa-appservice: feature off: presence goes only to ASes whose namespace holds the user; implement Host.joinedRooms to also send it to ASes sharing a room with the user');
   }
+  if ((host as KoaHost).deviceExists === undefined) {
+    logger.info({ feature: 'device masquerading', hook: 'deviceExists' }, 'koa-appservice: feature off: a device_id from an application service is refused (400 M_UNKNOWN_DEVICE); implement deviceExists on the host to check and accept it');
+  }
   const publisher = new Publisher({ store, interest, registrations, onEnqueued: (asIds) => senders.notify(asIds) });
   // With a store shared by several processes, another process may publish for an AS whose sender
   // runs here; the store tells us so (PostgresStore: LISTEN/NOTIFY). null means "check them all".
@@ -199,6 +202,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
     interest,
     clientFor,
     deadlineMs: resolved.queryDeadlineMs,
+    legacyLogin: resolved.legacyLogin,
     logger,
     onPing: (asId) => {
       queries.markUp(asId);

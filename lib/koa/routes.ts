@@ -6,6 +6,7 @@
 import type { Context, Middleware } from 'koa';
 import { AppserviceRequestError, MatrixError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
+import { hasAccessToken } from './as-token.ts';
 import { isRecord, readJsonBody } from './json-body.ts';
 import { routeOf } from './route-table.ts';
 import { ThirdpartyLookups, type ThirdpartyClient, type ThirdpartyOptions } from './thirdparty.ts';
@@ -46,6 +47,9 @@ export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, A
 
   async function ping(ctx: Context, state: AppserviceState, appserviceId: string | undefined): Promise<void> {
     const reg = state.appservice;
+    // Missing credentials are 401 M_MISSING_TOKEN throughout the client-server API; any token that is
+    // not this AS's as_token is appservice_ping.yaml's 403.
+    if (reg === undefined && !hasAccessToken(ctx)) throw new MatrixError(401, 'M_MISSING_TOKEN', 'Missing access token.');
     if (reg === undefined || reg.id !== appserviceId) {
       throw new MatrixError(403, 'M_FORBIDDEN', "Provided access token is not the appservice's as_token");
     }

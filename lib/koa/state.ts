@@ -21,17 +21,25 @@ export type QueryResult = 'exists' | 'absent' | 'unavailable' | 'misconfigured';
 export interface AppserviceState {
   /** The AS whose as_token authenticated the request. */
   appservice?: Registration;
-  /** Who the AS acts as: the asserted `user_id`, or its sender. */
+  /**
+   * Who the AS acts as: the asserted `user_id`, or its sender. Always set when `appservice` is, on
+   * every route: an AS's `/sync` or `/events` is this user's stream (AS API, "Using /sync and
+   * /events"), never the AS's own.
+   */
   userId?: string;
-  /** The device the AS acts as (`device_id` or MSC3202's `org.matrix.msc3202.device_id`). */
+  /**
+   * The device the AS acts as (`device_id` or MSC3202's `org.matrix.msc3202.device_id`), checked
+   * with `KoaHost.deviceExists`; without that hook any `device_id` is refused (`400 M_UNKNOWN_DEVICE`).
+   */
   deviceId?: string;
   /** Timestamp massaging: the `ts` the AS asked for, on send and state only. */
   ts?: number;
-  /** Whether the host should rate-limit this request (the registration's `rate_limited`). */
+  /** Whether the host should rate-limit this request: the registration's `rate_limited`, never for its sender ("The sender is excluded"). */
   rateLimited?: boolean;
   /**
    * Set on `POST /register` with `type: m.login.application_service` once the guard accepted it:
-   * the host creates `userId` and, when `inhibitLogin`, returns no access token or device.
+   * the host creates `userId` and, when `inhibitLogin`, returns no access token or device. An AS
+   * that may not get tokens (MSC4190, or `legacyLogin: false`) only gets here with `inhibitLogin`.
    */
   appserviceRegister?: { readonly userId: string; readonly localpart: string; readonly inhibitLogin: boolean };
   /** Set on `POST /login` with `type: m.login.application_service` once the guard accepted it. */
@@ -60,8 +68,8 @@ export type AppserviceKoaContext = ParameterizedContext<AppserviceState, Appserv
 
 /**
  * The host as the Koa layer sees it: `lib/host.ts` plus an optional device check. Kept here, not
- * in `Host`, because only identity assertion needs it; without it `device_id` is passed on
- * unchecked and the host must check it.
+ * in `Host`, because only identity assertion needs it; without it device masquerading is off: an
+ * AS's `device_id` is refused with `400 M_UNKNOWN_DEVICE`, and `appservices()` says so at start.
  *
  * @example
  * const host: KoaHost = { ...myHost, deviceExists: async (u, d) => devices.has(`${u}|${d}`) };

@@ -29,10 +29,10 @@ describe('koa/guards: exclusive namespaces on register, login and aliases', () =
       expect(app.seen.body).to.deep.equal({ type: AS_TYPE, username: 'irc_bob', x: 1 });
     });
 
-    it('honours inhibit_login, and forces it for MSC4190 device-managing ASes', async () => {
+    it('honours inhibit_login (MSC4190 ASes must set it: spec/koa/login-policy.spec.ts)', async () => {
       await app.call('POST', '/_matrix/client/v3/register', { token: 'as-irc', body: { type: AS_TYPE, username: 'irc_c', inhibit_login: true } });
       expect(app.seen.state?.appserviceRegister?.inhibitLogin).to.equal(true);
-      const res = await app.call('POST', '/_matrix/client/v3/register', { token: 'as-e2ee', body: { type: AS_TYPE, username: 'e2ee_d' } });
+      const res = await app.call('POST', '/_matrix/client/v3/register', { token: 'as-e2ee', body: { type: AS_TYPE, username: 'e2ee_d', inhibit_login: true } });
       expect(app.seen.state?.appserviceRegister?.inhibitLogin).to.equal(true);
       expect(res.body).to.deep.equal({ user_id: '@e2ee_d:hs.test' });
     });
@@ -138,7 +138,7 @@ describe('koa/guards: exclusive namespaces on register, login and aliases', () =
     it('400 M_EXCLUSIVE outside the namespace; 400 M_INVALID_PARAM without an m.id.user identifier', async () => {
       const outside = await app.call('POST', '/_matrix/client/v3/login', { token: 'as-irc', body: login('alice') });
       expect([outside.status, outside.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
-      const bad = await app.call('POST', '/_matrix/client/v3/login', { token: 'as-irc', body: { type: AS_TYPE, user: 'irc_bob' } });
+      const bad = await app.call('POST', '/_matrix/client/v3/login', { token: 'as-irc', body: { type: AS_TYPE, identifier: { type: 'm.id.phone', country: 'GB', phone: '1' } } });
       expect([bad.status, bad.body.errcode]).to.deep.equal([400, 'M_INVALID_PARAM']);
     });
 

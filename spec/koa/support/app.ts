@@ -70,6 +70,7 @@ export async function startApp(options: {
   host?: ToyHost;
   deadlineMs?: number;
   existenceDeadlineMs?: number;
+  legacyLogin?: boolean;
 }): Promise<TestApp> {
   const host = options.host ?? new ToyHost();
   const registry = new Registry(options.registrations, host.serverName);
@@ -95,6 +96,7 @@ export async function startApp(options: {
       clientFor: (id) => clients.get(id),
       onPing: (id) => pinged.push(id),
       ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs }),
+      ...(options.legacyLogin === undefined ? {} : { legacyLogin: options.legacyLogin }),
     }),
   );
   app.use(async (ctx) => homeserver(ctx, host, seen));

@@ -16,9 +16,14 @@ export class ToyHost implements KoaHost {
   authenticateCalls = 0;
   /** Leave undefined to model a host without an appservice room directory. */
   setRoomDirectoryVisibility?: KoaHost['setRoomDirectoryVisibility'];
+  /** Leave undefined to model a host that cannot check devices. */
+  deviceExists?: KoaHost['deviceExists'];
 
-  constructor(serverName = 'hs.test', options: { directory?: boolean } = {}) {
+  constructor(serverName = 'hs.test', options: { directory?: boolean; devices?: boolean } = {}) {
     this.serverName = serverName;
+    if (options.devices !== false) {
+      this.deviceExists = async (userId, deviceId) => this.devices.has(`${userId}|${deviceId}`);
+    }
     if (options.directory !== false) {
       this.setRoomDirectoryVisibility = async (appserviceId, networkId, roomId, visibility) => {
         this.directory.push({ appserviceId, networkId, roomId, visibility });
@@ -46,9 +51,5 @@ export class ToyHost implements KoaHost {
   async authenticate(accessToken: string): Promise<{ userId: string; deviceId?: string } | null> {
     this.authenticateCalls++;
     return this.sessions.get(accessToken) ?? (accessToken.startsWith('syt_') ? { userId: `@alice:${this.serverName}` } : null);
-  }
-
-  async deviceExists(userId: string, deviceId: string): Promise<boolean> {
-    return this.devices.has(`${userId}|${deviceId}`);
   }
 }
