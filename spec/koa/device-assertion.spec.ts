@@ -62,13 +62,13 @@ describe('appservices(): device masquerading is off without deviceExists, and sa
 
   it('logs one info line naming the feature and the hook', async () => {
     mounted = await mountAppservices({ registrations: [registrationObject('irc')], host: new ToyHost('hs.test', { devices: false }) });
-    await mounted.call('GET', WHOAMI, { token: 'as-irc' });
+    await mounted.call('GET', WHOAMI, { token: 'as-token-irc' });
     const notices = offNotices(mounted);
     expect(notices).to.have.length(1);
     expect(notices[0]!.level).to.equal('info');
     expect(notices[0]!.fields.hook).to.equal('deviceExists');
     expect(notices[0]!.message).to.match(/feature off/);
-    const res = await mounted.call('GET', WHOAMI, { token: 'as-irc', query: { device_id: 'X' } });
+    const res = await mounted.call('GET', WHOAMI, { token: 'as-token-irc', query: { device_id: 'X' } });
     expect([res.status, res.body.errcode]).to.deep.equal([400, 'M_UNKNOWN_DEVICE']);
   });
 
@@ -81,7 +81,7 @@ describe('appservices(): device masquerading is off without deviceExists, and sa
     expect(await host.deviceExists?.('@irc_alice:hs.test', 'OTHER')).to.equal(false);
     mounted = await mountAppservices({ registrations: [registrationObject('irc')], host });
     expect(offNotices(mounted)).to.deep.equal([]);
-    const res = await mounted.call('GET', WHOAMI, { token: 'as-irc', query: { user_id: '@irc_alice:hs.test', device_id: deviceId } });
+    const res = await mounted.call('GET', WHOAMI, { token: 'as-token-irc', query: { user_id: '@irc_alice:hs.test', device_id: deviceId } });
     expect(res.status).to.equal(200);
     expect(res.body.deviceId).to.equal(deviceId);
   });

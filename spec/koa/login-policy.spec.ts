@@ -147,13 +147,13 @@ describe('appservices({ legacyLogin })', () => {
 
   it('reaches the guards: false answers an AS login 400 M_APPSERVICE_LOGIN_UNSUPPORTED', async () => {
     mounted = await mountAppservices({ registrations: [registrationObject('irc')], host, legacyLogin: false });
-    const res = await mounted.call('POST', LOGIN, { token: 'as-irc', body: asLogin('irc_a') });
+    const res = await mounted.call('POST', LOGIN, { token: 'as-token-irc', body: asLogin('irc_a') });
     expect([res.status, res.body.errcode]).to.deep.equal([400, 'M_APPSERVICE_LOGIN_UNSUPPORTED']);
   });
 
   it('reads io.element.msc4190 from a registration file', async () => {
     mounted = await mountAppservices({ registrations: [registrationObject('irc', { 'io.element.msc4190': true })], host });
-    const res = await mounted.call('POST', REGISTER, { token: 'as-irc', body: { type: AS_TYPE, username: 'irc_a' } });
+    const res = await mounted.call('POST', REGISTER, { token: 'as-token-irc', body: { type: AS_TYPE, username: 'irc_a' } });
     expect([res.status, res.body.errcode]).to.deep.equal([400, 'M_APPSERVICE_LOGIN_UNSUPPORTED']);
   });
 });

@@ -22,8 +22,8 @@ export function registrationObject(id: string, extra: Record<string, unknown> = 
   return {
     id,
     url: null,
-    as_token: `as-${id}`,
-    hs_token: `hs-${id}`,
+    as_token: `as-token-${id}`,
+    hs_token: `hs-token-${id}`,
     sender_localpart: `${id}bot`,
     namespaces: { users: [{ exclusive: true, regex: `@${id}_.*` }], aliases: [], rooms: [] },
     ...extra,
