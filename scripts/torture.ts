@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { appservices, type Appservices, type DeadLetter } from '../lib/index.ts';
 import { SqliteStore } from '../lib/store/sqlite/sqlite-store.ts';
-import { AS_IDS, BRIDGE, checkDeliveries, host, MOCK_IDS, SERVER, startAses, type AsId } from './torture/ases.ts';
+import { AS_IDS, BRIDGE, reportDeliveries, host, MOCK_IDS, SERVER, startAses, type AsId } from './torture/ases.ts';
 import { BRIDGE_BODY_LIMIT } from './torture/body-limited-bridge.ts';
 import { checkDeadLetters, deadLetterLogRecorder, eventNumber, replayOldest } from './torture/dead-letters.ts';
 import { parseArgs } from './torture/options.ts';
@@ -286,18 +286,8 @@ export async function run(argv: readonly string[] = process.argv.slice(2)): Prom
     console.log(
       `plugin restarts: ${restarts}, of which on a fresh database: ${freshDatabases} (skipped, queues not drained: ${freshSkipped}); flapping AS went down ${flaps} times; drain took ${(drainMs / 1000).toFixed(1)} s`,
     );
-    let lostTotal = 0;
-    for (const id of AS_IDS) {
-      const check = checkDeliveries(delivered(id), expected[id]);
-      const conflicts = ases.conflicts(id);
-      lostTotal += undelivered[id];
-      if (undelivered[id] + check.duplicates + conflicts + check.outOfOrder + check.unexpected > 0) failed = true;
-      console.log(
-        `  ${id.padEnd(9)} expected ${expected[id].size}, delivered ${check.delivered}, duplicates after dedup ${check.duplicates}, ` +
-          `lost ${undelivered[id]}, out of order ${check.outOfOrder}, unexpected ${check.unexpected}, ` +
-          `transactions ${ases.transactions(id)}, txnId conflicts ${conflicts}`,
-      );
-    }
+    if (!reportDeliveries(ases, expected, undelivered)) failed = true;
+    const lostTotal = Object.values(undelivered).reduce((sum, count) => sum + count, 0);
     // Undelivered events still in a queue are stuck, not lost.
     const lost = Math.max(0, lostTotal - stuck);
     const bigDelivered = new Set(bridge.events.filter((e) => big.has(e.n)).map((e) => e.n)).size;
@@ -305,11 +295,11 @@ export async function run(argv: readonly string[] = process.argv.slice(2)): Prom
     if (bridge.droppedByDedupe > 0) failed = true;
     console.log(
       `bridge (${BRIDGE_BODY_LIMIT.toLocaleString('en')}-byte body limit): ${bursts} bursts, ${big.size} events of ${mb(BIG_EVENT_BYTES)} (${bigDelivered} delivered) ` +
-        `and ${oversize.size} of ${mb(OVERSIZE_EVENT_BYTES)}; ${bridge.refused} bodies answered 413 (${bridge.refused - deadLetterLogs.length} split, ${deadLetterLogs.length} set aside; largest ${mb(bridge.largestRefused)}), ` +
+        `and ${oversize.size} of ${mb(OVERSIZE_EVENT_BYTES)}; ${bridge.refused} bodies answered 413 (${deadLetterLogs.length} of them single events, set aside; largest ${mb(bridge.largestRefused)}), ` +
         `largest accepted ${mb(bridge.largestAccepted)}`,
     );
     console.log(
-      `fresh databases: txnId births seen by the ASes ${ases.births().size} (one per database), txnIds reused with other content ${conflicts}, ` +
+      `fresh databases: txnId births seen by the ASes ${ases.births().size} from ${freshDatabases + 1} databases, txnIds reused with other content ${conflicts}, ` +
         `events dropped by the bridge's txnId dedupe ${bridge.droppedByDedupe}`,
     );
     const leaked = deadLetterLogs.filter((line) => line.includes('xxxxxxxx')).length;
@@ -321,7 +311,11 @@ export async function run(argv: readonly string[] = process.argv.slice(2)): Prom
     for (const why of verdict.unexpected) console.log(`  unexpected dead letter: ${why}`);
     if (verdict.twice > 0) console.log(`  events set aside twice: ${verdict.twice}`);
     const why =
-      verdict.unexpected.length === 0 ? "events over the AS's body limit" : 'see the unexpected dead letters above';
+      letters.length === 0
+        ? 'none set aside'
+        : verdict.unexpected.length === 0
+          ? "events over the AS's body limit"
+          : 'see the unexpected dead letters above';
     console.log(`lost ${lost}, stuck ${stuck}, dead-lettered ${letters.length} (why: ${why})`);
     console.log(
       `peak RSS: ${(peakRss / 1024 / 1024).toFixed(0)} MiB (one process: the plugin, five ASes, the four mocks keeping every event, the publishers)`,

@@ -107,3 +107,29 @@ export function checkDeliveries(events: readonly DeliveredEvent[], expected: Rea
   const duplicates = [...seen.values()].reduce((sum, count) => sum + count - 1, 0);
   return { delivered: seen.size, duplicates, outOfOrder, unexpected };
 }
+
+/**
+ * Prints one line per AS (expected, delivered, duplicates, lost, order, txnId conflicts); false
+ * when any AS lost, duplicated, reordered or was sent something it should not have.
+ *
+ * @example
+ * if (!reportDeliveries(ases, expected, await missing())) failed = true;
+ */
+export function reportDeliveries(
+  ases: SoakAses,
+  expected: Record<AsId, ReadonlySet<number>>,
+  undelivered: Record<AsId, number>,
+): boolean {
+  let ok = true;
+  for (const id of AS_IDS) {
+    const check = checkDeliveries(ases.delivered(id), expected[id]);
+    const conflicts = ases.conflicts(id);
+    if (undelivered[id] + check.duplicates + conflicts + check.outOfOrder + check.unexpected > 0) ok = false;
+    console.log(
+      `  ${id.padEnd(9)} expected ${expected[id].size}, delivered ${check.delivered}, duplicates after dedup ${check.duplicates}, ` +
+        `lost ${undelivered[id]}, out of order ${check.outOfOrder}, unexpected ${check.unexpected}, ` +
+        `transactions ${ases.transactions(id)}, txnId conflicts ${conflicts}`,
+    );
+  }
+  return ok;
+}
