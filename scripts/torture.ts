@@ -1,108 +1,157 @@
 /**
- * A bounded soak on loopback (issue 8 part 6): several application services, one flapping (down
- * and up at random), one slow, one failing a fifth of its requests, one steady; many concurrent
- * publishers; and the plugin restarted again and again on the same SqliteStore file, sometimes
- * while transactions are in flight. At the end every AS is healthy and the queues drain; then it
- * prints what was published and delivered, and exits 1 if any event was lost or delivered twice
- * (after the AS's txnId dedup), arrived out of order, or a txnId was reused with other content.
+ * A bounded soak on loopback: several application services, one flapping (down and up at random),
+ * one slow, one failing a fifth of its requests, one steady, and a bridge with a 5,000,000-byte
+ * body limit (as matrix-appservice has) that dedupes by txnId; many concurrent publishers; bursts
+ * of ~900 KB events for the bridge, each with one event larger than its limit; and the plugin
+ * restarted again and again, sometimes while transactions are in flight. The first restart, and
+ * every other one after it, starts on a fresh database (the queue file deleted, once the queues
+ * have drained): the ASes remember the txnIds they saw, so an id that comes back from a new store
+ * would make them drop new events. The first plugin generation, and every other one, allows
+ * transactions far above the bridge's limit, so that its 413 answers are split, not only avoided;
+ * the others keep the default byte cap. After the drain one dead letter is replayed: refused
+ * again, it must be set aside again while the event published behind it is delivered.
  *
- * Usage: npm run torture -- [--duration=120] [--publishers=8] [--rate=1000] [--restart-every=10]
- *   --duration       seconds of load (default 120, at most 240; the drain adds at most 45 s)
+ * At the end every AS is healthy and the queues drain; then it prints what was published, delivered
+ * and set aside, and exits 1 if any event was lost or stuck in a queue, delivered twice (after the
+ * AS's txnId dedup), arrived out of order, dropped by a dedupe, or set aside when it was not one of
+ * the events over the bridge's limit.
+ *
+ * Usage: npm run torture -- [--duration=120] [--publishers=8] [--rate=1000] [--restart-every=10] [--burst-every=8]
+ *   --duration       seconds of load (default 120, at most 240; each fresh-database restart waits up
+ *                    to 30 s for the queues to drain, and the final drain adds at most 45 s)
  *   --publishers     concurrent publishing loops (default 8)
  *   --rate           events published per second, all publishers together (default 1000); the
  *                    mock ASes keep every event for the final count, so this bounds memory
  *   --restart-every  mean seconds between plugin restarts (default 10)
+ *   --burst-every    mean seconds between bursts of large events for the bridge (default 8)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { appservices, type Appservices, type Host } from '../lib/index.ts';
+import { appservices, type Appservices, type DeadLetter } from '../lib/index.ts';
 import { SqliteStore } from '../lib/store/sqlite/sqlite-store.ts';
-import { MockAppService } from '../lib/testing/index.ts';
+import { AS_IDS, BRIDGE, reportDeliveries, host, MOCK_IDS, SERVER, startAses, type AsId } from './torture/ases.ts';
+import { BRIDGE_BODY_LIMIT } from './torture/body-limited-bridge.ts';
+import { checkDeadLetters, deadLetterLogRecorder, eventNumber, replayOldest } from './torture/dead-letters.ts';
+import { parseArgs } from './torture/options.ts';
 
-const SERVER = 'torture.test';
-const AS_IDS = ['steady', 'flapping', 'slow', 'flaky'] as const;
-type AsId = (typeof AS_IDS)[number];
 const DRAIN_LIMIT_MS = 45_000;
-
-interface Options {
-  durationS: number;
-  publishers: number;
-  rate: number;
-  restartEveryS: number;
-}
-
-function parseArgs(argv: readonly string[]): Options {
-  const value = (name: string, fallback: number, max: number): number => {
-    const arg = argv.find((a) => a.startsWith(`--${name}=`));
-    if (arg === undefined) return fallback;
-    const n = Number(arg.slice(name.length + 3));
-    if (!Number.isFinite(n) || n <= 0) throw new TypeError(`--${name} must be a positive number, got ${arg}`);
-    return Math.min(n, max);
-  };
-  return { durationS: value('duration', 120, 240), publishers: Math.round(value('publishers', 8, 64)), rate: value('rate', 1_000, 20_000), restartEveryS: value('restart-every', 10, 600) };
-}
+const FRESH_DRAIN_LIMIT_MS = 30_000;
+/** Even plugin generations (the first one too) build transactions up to this size: above the bridge's limit, so it answers 413. */
+const LARGE_CAP = 20_000_000;
+const BIG_EVENT_BYTES = 900_000;
+const BIG_EVENTS_PER_BURST = 12;
+/** Over the bridge's limit even alone: refused, then set aside. */
+const OVERSIZE_EVENT_BYTES = 5_200_000;
+type Size = 'small' | 'big' | 'oversize';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const jitter = (meanMs: number): number => meanMs / 2 + Math.random() * meanMs;
 /** Sleeps, but never past `until`, so that the load phase ends on time. */
 const sleepUntil = (ms: number, until: number): Promise<void> => sleep(Math.max(0, Math.min(ms, until - Date.now())));
-
-/** Every AS claims its own users and, non-exclusively, the shared `@all_` users. */
-function registrations(mocks: Record<AsId, MockAppService>): Record<string, unknown>[] {
-  return AS_IDS.map((id) => ({
-    id,
-    url: mocks[id].url,
-    as_token: `torture-as-${id}`,
-    hs_token: `torture-hs-${id}`,
-    sender_localpart: `${id}bot`,
-    namespaces: { users: [{ exclusive: false, regex: `@(${id}|all)_.*` }], aliases: [], rooms: [] },
-  }));
-}
-
-const host: Host = {
-  serverName: SERVER,
-  userExists: async () => false,
-  resolveAlias: async () => null,
-  roomAliases: async () => [],
-  joinedMembers: async () => [],
-  authenticate: async () => null,
-};
+const mb = (bytes: number): string => `${(bytes / 1_000_000).toFixed(1)} MB`;
 
 export async function run(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
   const options = parseArgs(argv);
   const dir = mkdtempSync(join(tmpdir(), 'koa-appservice-torture-'));
   const databasePath = join(dir, 'appservice.db');
-  const mocks = Object.fromEntries(
-    await Promise.all(AS_IDS.map(async (id) => [id, await MockAppService.start({ hsToken: `torture-hs-${id}` })] as const)),
-  ) as Record<AsId, MockAppService>;
+  const ases = await startAses();
+  const { mocks, bridge, delivered } = ases;
   mocks.slow.slow(150);
   mocks.flaky.flaky(0.2);
   /** Per AS, the numbers of the events whose publish() named it: what it must receive. */
-  const expected = Object.fromEntries(AS_IDS.map((id) => [id, { ids: new Set<number>() }])) as Record<AsId, { ids: Set<number> }>;
+  const expected = Object.fromEntries(AS_IDS.map((id) => [id, new Set<number>()])) as Record<AsId, Set<number>>;
+  /** The events over the bridge's limit: what must be set aside, and nothing else. */
+  const oversize = new Set<number>();
+  /** The ~900 KB events, to count how many reached the bridge. */
+  const big = new Set<number>();
 
   let peakRss = process.memoryUsage.rss();
   const rssTimer = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
     // The mocks keep every request for tests; a soak needs only their events and dedup state.
-    for (const id of AS_IDS) mocks[id].requests.length = 0;
+    for (const id of MOCK_IDS) mocks[id].requests.length = 0;
   }, 250);
 
+  /** The dead-letter warnings the plugin logged, to check that none carries an event's content. */
+  const { logger, lines: deadLetterLogs } = deadLetterLogRecorder();
+
+  let generation = 0;
   const start = (): Promise<Appservices> =>
-    appservices({ registrations: registrations(mocks), host, store: new SqliteStore(databasePath, { synchronous: 'normal' }), backoffInitialMs: 50, backoffMaxMs: 1_000 });
+    appservices({
+      registrations: ases.registrations,
+      host,
+      logger,
+      store: new SqliteStore(databasePath, { synchronous: 'normal' }),
+      backoffInitialMs: 50,
+      backoffMaxMs: 1_000,
+      ...(generation % 2 === 0 && { maxTransactionBytes: LARGE_CAP }),
+    });
 
   let plugin = await start();
+  /** Dead letters of the databases deleted so far (read before deleting them). */
+  const earlierLetters: DeadLetter[] = [];
+  const lettersNow = async (): Promise<DeadLetter[]> =>
+    (await Promise.all(AS_IDS.map((id) => plugin.deadLetters(id)))).flat();
+  /** Per AS, the expected events neither delivered nor set aside. */
+  const missing = async (): Promise<Record<AsId, number>> => {
+    const dead = new Set([...earlierLetters, ...(await lettersNow())].map(eventNumber));
+    return Object.fromEntries(
+      AS_IDS.map((id) => {
+        const seen = new Set(delivered(id).map((e) => e.n));
+        return [id, [...expected[id]].filter((n) => !seen.has(n) && !dead.has(n)).length];
+      }),
+    ) as Record<AsId, number>;
+  };
+  const waitDrained = async (limitMs: number): Promise<boolean> => {
+    const until = Date.now() + limitMs;
+    for (;;) {
+      if (Object.values(await missing()).every((count) => count === 0)) return true;
+      if (Date.now() >= until) return false;
+      await sleep(250);
+    }
+  };
+
   /** Resolves while the plugin is up; replaced by a pending promise during a restart. */
   let ready: Promise<void> = Promise.resolve();
   const inFlight = new Set<Promise<unknown>>();
   let published = 0;
   let publishFailures = 0;
   let restarts = 0;
+  let freshDatabases = 0;
+  let freshSkipped = 0;
   let flaps = 0;
+  let bursts = 0;
   let next = 0;
   const started = Date.now();
   const loadEnds = started + options.durationS * 1000;
+
+  const publishOne = async (n: number, p: number, seq: number, who: string, size: Size): Promise<void> => {
+    await ready;
+    const body = size === 'small' ? {} : { body: 'x'.repeat(size === 'big' ? BIG_EVENT_BYTES : OVERSIZE_EVENT_BYTES) };
+    const event = {
+      event_id: `$t${n}`,
+      room_id: `!torture:${SERVER}`,
+      type: 'm.room.message',
+      sender: `@${who}_p${p}:${SERVER}`,
+      content: { n, p, seq, ...body },
+    };
+    const publishing = plugin.publish(event);
+    inFlight.add(publishing);
+    try {
+      const asIds = await publishing;
+      published++;
+      for (const asId of asIds) expected[asId as AsId].add(n);
+      if (size === 'oversize') oversize.add(n);
+      if (size === 'big') big.add(n);
+    } catch (error) {
+      publishFailures++;
+      console.error(`publish $t${n} failed: ${(error as Error).message}`);
+    } finally {
+      inFlight.delete(publishing);
+    }
+  };
 
   const publisher = async (p: number): Promise<void> => {
     let seq = 0;
@@ -111,21 +160,23 @@ export async function run(argv: readonly string[] = process.argv.slice(2)): Prom
       const n = next++;
       const due = started + (n / options.rate) * 1000;
       if (due > Date.now()) await sleep(due - Date.now());
-      await ready;
-      // Mostly one AS, sometimes all four: fan-out exercises shared items in the store.
-      const who = n % 5 === 0 ? 'all' : AS_IDS[n % AS_IDS.length]!;
-      const event = { event_id: `$t${n}`, room_id: '!torture:torture.test', type: 'm.room.message', sender: `@${who}_p${p}:${SERVER}`, content: { n, p, seq: seq++ } };
-      const publishing = plugin.publish(event);
-      inFlight.add(publishing);
-      try {
-        const asIds = await publishing;
-        published++;
-        for (const asId of asIds) expected[asId as AsId].ids.add(n);
-      } catch (error) {
-        publishFailures++;
-        console.error(`publish $t${n} failed: ${(error as Error).message}`);
-      } finally {
-        inFlight.delete(publishing);
+      // Mostly one AS, sometimes all five: fan-out exercises shared items in the store.
+      await publishOne(n, p, seq++, n % 5 === 0 ? 'all' : MOCK_IDS[n % MOCK_IDS.length]!, 'small');
+    }
+  };
+
+  /** Bursts for the bridge: small, ~900 KB, small, ~900 KB, …, with one 5.2 MB event somewhere. */
+  const burster = async (p: number): Promise<void> => {
+    let seq = 0;
+    while (Date.now() < loadEnds) {
+      await sleepUntil(jitter(options.burstEveryS * 1000), loadEnds);
+      if (Date.now() >= loadEnds) break;
+      bursts++;
+      const oversizeAt = Math.floor(Math.random() * BIG_EVENTS_PER_BURST);
+      for (let i = 0; i < BIG_EVENTS_PER_BURST; i++) {
+        await publishOne(next++, p, seq++, BRIDGE, 'small');
+        await publishOne(next++, p, seq++, BRIDGE, 'big');
+        if (i === oversizeAt) await publishOne(next++, p, seq++, BRIDGE, 'oversize');
       }
     }
   };
@@ -137,7 +188,19 @@ export async function run(argv: readonly string[] = process.argv.slice(2)): Prom
       let open!: () => void;
       ready = new Promise((resolve) => (open = resolve));
       await Promise.allSettled([...inFlight]);
+      // A new database loses what its queue holds, so wait until the ASes have everything first.
+      let fresh = restarts % 2 === 0;
+      if (fresh && !(await waitDrained(FRESH_DRAIN_LIMIT_MS))) {
+        freshSkipped++;
+        fresh = false;
+      }
+      if (fresh) earlierLetters.push(...(await lettersNow()));
       await plugin.close(); // aborts a send in flight: it stays stored and is resent after restart
+      if (fresh) {
+        for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(databasePath + suffix, { force: true });
+        freshDatabases++;
+      }
+      generation++;
       plugin = await start();
       restarts++;
       open();
@@ -155,13 +218,19 @@ export async function run(argv: readonly string[] = process.argv.slice(2)): Prom
   };
 
   const progress = setInterval(() => {
-    const delivered = AS_IDS.map((id) => `${id} ${mocks[id].events.length}`).join(', ');
-    console.log(`[${Math.round((Date.now() - started) / 1000)} s] published ${published}, delivered ${delivered}, restarts ${restarts}`);
+    const counts = AS_IDS.map((id) => `${id} ${delivered(id).length}`).join(', ');
+    console.log(
+      `[${Math.round((Date.now() - started) / 1000)} s] published ${published}, delivered ${counts}, restarts ${restarts}, bursts ${bursts}`,
+    );
   }, 10_000);
 
   try {
-    console.log(`torture: ${options.durationS} s, ${options.publishers} publishers, ${options.rate} events/s, restart every ~${options.restartEveryS} s, store ${databasePath}`);
-    await Promise.all([...Array.from({ length: options.publishers }, (_, p) => publisher(p)), restarter(), flapper()]);
+    console.log(
+      `torture: ${options.durationS} s, ${options.publishers} publishers, ${options.rate} events/s, restart every ~${options.restartEveryS} s, ` +
+        `burst every ~${options.burstEveryS} s, store ${databasePath}`,
+    );
+    const publishers = Array.from({ length: options.publishers }, (_, p) => publisher(p));
+    await Promise.all([...publishers, burster(options.publishers), restarter(), flapper()]);
     await ready;
 
     // Drain: every AS healthy, wait for every expected event.
@@ -169,46 +238,94 @@ export async function run(argv: readonly string[] = process.argv.slice(2)): Prom
     mocks.slow.slow(0);
     mocks.flaky.flaky(0);
     const drainStarted = Date.now();
-    const missing = (id: AsId): number => expected[id].ids.size - new Set(mocks[id].events.map((e) => (e as { content: { n: number } }).content.n)).size;
-    while (AS_IDS.some((id) => missing(id) > 0) && Date.now() - drainStarted < DRAIN_LIMIT_MS) await sleep(100);
+    await waitDrained(DRAIN_LIMIT_MS);
     const drainMs = Date.now() - drainStarted;
+
+    // Replay one dead letter: refused again, it must be set aside again and not hold up what follows.
+    if ((await plugin.deadLetters(BRIDGE)).length === 0) {
+      await publishOne(next++, options.publishers + 1, 0, BRIDGE, 'oversize');
+      await waitDrained(15_000);
+    }
+    const refusedBefore = bridge.refused;
+    const replayed = await replayOldest(
+      plugin,
+      BRIDGE,
+      () => publishOne(next++, options.publishers + 1, 1, BRIDGE, 'small'),
+      () => waitDrained(15_000),
+    );
+    const replay =
+      replayed === null
+        ? 'no dead letter in the last database'
+        : replayed.ok
+          ? `refused again (${bridge.refused - refusedBefore} × 413), set aside again, the event behind it delivered`
+          : 'FAILED';
+
+    // Stuck: what the queues still hold once everything that can be delivered was.
+    let stuck = 0;
+    for (let tries = 0; tries < 20; tries++) {
+      stuck = (await Promise.all(AS_IDS.map((id) => plugin.store.backlog(id)))).reduce((sum, b) => sum + b.size, 0);
+      if (stuck === 0) break;
+      await sleep(250);
+    }
+    const letters = [...earlierLetters, ...(await lettersNow())];
+    const undelivered = await missing();
     await plugin.close();
 
-    let failed = publishFailures > 0;
-    let lostTotal = 0;
+    const verdict = checkDeadLetters(letters, oversize, BRIDGE);
+    let failed =
+      publishFailures > 0 ||
+      freshSkipped > 0 ||
+      stuck > 0 ||
+      verdict.unexpected.length > 0 ||
+      verdict.twice > 0 ||
+      replay === 'FAILED';
     console.log('');
-    console.log(`events published: ${published} (${AS_IDS.reduce((sum, id) => sum + expected[id].ids.size, 0)} AS deliveries expected), publish failures: ${publishFailures}`);
-    console.log(`plugin restarts: ${restarts}, flapping AS went down ${flaps} times, drain took ${(drainMs / 1000).toFixed(1)} s`);
-    for (const id of AS_IDS) {
-      const seen = new Map<number, number>();
-      let orderViolations = 0;
-      const lastSeq = new Map<number, number>();
-      let unexpected = 0;
-      for (const raw of mocks[id].events) {
-        const { n, p, seq } = (raw as { content: { n: number; p: number; seq: number } }).content;
-        seen.set(n, (seen.get(n) ?? 0) + 1);
-        if (!expected[id].ids.has(n)) unexpected++;
-        if ((lastSeq.get(p) ?? -1) >= seq) orderViolations++;
-        lastSeq.set(p, seq);
-      }
-      const duplicates = [...seen.values()].reduce((sum, count) => sum + count - 1, 0);
-      const lost = [...expected[id].ids].filter((n) => !seen.has(n)).length;
-      lostTotal += lost;
-      const conflicts = mocks[id].conflicts.length;
-      if (lost > 0 || duplicates > 0 || conflicts > 0 || orderViolations > 0 || unexpected > 0) failed = true;
-      console.log(
-        `  ${id.padEnd(9)} expected ${expected[id].ids.size}, delivered ${seen.size}, duplicates after dedup ${duplicates}, lost ${lost}, ` +
-          `out of order ${orderViolations}, unexpected ${unexpected}, transactions ${mocks[id].transactions.size}, txnId conflicts ${conflicts}`,
-      );
-    }
-    console.log(`lost: ${lostTotal}`);
-    console.log(`peak RSS: ${(peakRss / 1024 / 1024).toFixed(0)} MiB (one process: the plugin, four mock ASes keeping every event, the publishers)`);
+    console.log(
+      `events published: ${published} (${AS_IDS.reduce((sum, id) => sum + expected[id].size, 0)} AS deliveries expected), publish failures: ${publishFailures}`,
+    );
+    console.log(
+      `plugin restarts: ${restarts}, of which on a fresh database: ${freshDatabases} (skipped, queues not drained: ${freshSkipped}); flapping AS went down ${flaps} times; drain took ${(drainMs / 1000).toFixed(1)} s`,
+    );
+    if (!reportDeliveries(ases, expected, undelivered)) failed = true;
+    const lostTotal = Object.values(undelivered).reduce((sum, count) => sum + count, 0);
+    // Undelivered events still in a queue are stuck, not lost.
+    const lost = Math.max(0, lostTotal - stuck);
+    const bigDelivered = new Set(bridge.events.filter((e) => big.has(e.n)).map((e) => e.n)).size;
+    const conflicts = AS_IDS.reduce((sum, id) => sum + ases.conflicts(id), 0);
+    if (bridge.droppedByDedupe > 0) failed = true;
+    console.log(
+      `bridge (${BRIDGE_BODY_LIMIT.toLocaleString('en')}-byte body limit): ${bursts} bursts, ${big.size} events of ${mb(BIG_EVENT_BYTES)} (${bigDelivered} delivered) ` +
+        `and ${oversize.size} of ${mb(OVERSIZE_EVENT_BYTES)}; ${bridge.refused} bodies answered 413 (${deadLetterLogs.length} of them single events, set aside; largest ${mb(bridge.largestRefused)}), ` +
+        `largest accepted ${mb(bridge.largestAccepted)}`,
+    );
+    console.log(
+      `fresh databases: txnId births seen by the ASes ${ases.births().size} from ${freshDatabases + 1} databases, txnIds reused with other content ${conflicts}, ` +
+        `events dropped by the bridge's txnId dedupe ${bridge.droppedByDedupe}`,
+    );
+    const leaked = deadLetterLogs.filter((line) => line.includes('xxxxxxxx')).length;
+    if (leaked > 0) failed = true;
+    console.log(
+      `dead-letter replay: ${replay}; dead-letter log lines ${deadLetterLogs.length}, ` +
+        `longest ${Math.max(0, ...deadLetterLogs.map((l) => l.length))} characters, with event content ${leaked}`,
+    );
+    for (const why of verdict.unexpected) console.log(`  unexpected dead letter: ${why}`);
+    if (verdict.twice > 0) console.log(`  events set aside twice: ${verdict.twice}`);
+    const why =
+      letters.length === 0
+        ? 'none set aside'
+        : verdict.unexpected.length === 0
+          ? "events over the AS's body limit"
+          : 'see the unexpected dead letters above';
+    console.log(`lost ${lost}, stuck ${stuck}, dead-lettered ${letters.length} (why: ${why})`);
+    console.log(
+      `peak RSS: ${(peakRss / 1024 / 1024).toFixed(0)} MiB (one process: the plugin, five ASes, the four mocks keeping every event, the publishers)`,
+    );
     console.log(failed ? 'FAILED' : 'OK');
     return failed ? 1 : 0;
   } finally {
     clearInterval(progress);
     clearInterval(rssTimer);
-    await Promise.all(AS_IDS.map((id) => mocks[id].close()));
+    await ases.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
