@@ -106,6 +106,20 @@ export function oversizeContractTests(makeStore: () => Promise<StoreContractSubj
       expect(await drain(store)).to.deep.equal([1, 2, 0]);
     });
 
+    it('never gives a dead letter the id of one replayed before (an operator may hold an old listing)', async function () {
+      if (!oversize) this.skip();
+      await store.enqueue([big(0)]);
+      const first = await store.createTransaction('a', LIMITS, build);
+      await oversize!.setAside('a', first!.txnId, 'HTTP 413');
+      const [before] = await oversize!.deadLetters('a');
+      await oversize!.replayDeadLetter('a', before!.id);
+      const again = await store.createTransaction('a', LIMITS, build);
+      await oversize!.setAside('a', again!.txnId, 'HTTP 413');
+      const [after] = await oversize!.deadLetters('a');
+      expect(after!.id).to.not.equal(before!.id);
+      expect(await oversize!.dropDeadLetter('a', before!.id), 'the old id names nothing now').to.equal(false);
+    });
+
     it('dead letters survive a reopen and can be dropped', async function () {
       if (!oversize) this.skip();
       await store.enqueue([big(0), big(1)]);

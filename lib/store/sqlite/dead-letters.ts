@@ -11,9 +11,11 @@ import type { BatchLimits, ItemKind, QueuedItem, StoredTransaction } from '../st
 import { formatTxnId, parseTxnId } from '../txn-id.ts';
 import type { SqliteOperations } from './statements.ts';
 
+// AUTOINCREMENT: without it SQLite hands a deleted (replayed) letter's id to the next one, and an
+// operator holding an old listing would drop or replay the wrong letter.
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS dead_letters (
-  id           INTEGER PRIMARY KEY,
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
   as_id        TEXT    NOT NULL,
   kind         TEXT    NOT NULL CHECK (kind IN ('event', 'ephemeral', 'toDevice')),
   json         TEXT    NOT NULL,
