@@ -158,7 +158,8 @@ export function attemptTimeoutFor(deadlineMs: number): number {
 export function integerOption(value: unknown, option: string, source: string, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    const what = min === 1 ? 'a positive integer' : min === 0 ? 'a non-negative integer' : `an integer of at least ${min}`;
+    const what =
+      min === 1 ? 'a positive integer' : min === 0 ? 'a non-negative integer' : `an integer of at least ${min}`;
     throw new OptionsError(option, `must be ${what}, got ${JSON.stringify(value)}`, source);
   }
   return value;
@@ -170,7 +171,11 @@ export function integerOption(value: unknown, option: string, source: string, fa
  * @example
  * const onUp = functionOption(options.onAppserviceUp, 'onAppserviceUp', 'ExistenceQueries');
  */
-export function functionOption<F extends (...args: never[]) => unknown>(value: F | undefined, option: string, source: string): F | undefined {
+export function functionOption<F extends (...args: never[]) => unknown>(
+  value: F | undefined,
+  option: string,
+  source: string,
+): F | undefined {
   if (value !== undefined && typeof value !== 'function') throw new OptionsError(option, 'must be a function', source);
   return value;
 }
@@ -213,7 +218,12 @@ export function resolveOptions(options: AppservicesOptions): ResolvedOptions {
   }
   if (options.metricsRegistry !== undefined) {
     const registry = options.metricsRegistry as unknown;
-    if (typeof registry !== 'object' || registry === null || !hasFunction(registry, 'registerMetric') || !hasFunction(registry, 'metrics')) {
+    if (
+      typeof registry !== 'object' ||
+      registry === null ||
+      !hasFunction(registry, 'registerMetric') ||
+      !hasFunction(registry, 'metrics')
+    ) {
       throw new OptionsError('metricsRegistry', 'must be a prom-client Registry');
     }
   }
@@ -248,7 +258,13 @@ export function resolveOptions(options: AppservicesOptions): ResolvedOptions {
       attemptTimeoutFor(positiveInteger(options, 'queryDeadlineMs')),
     ),
     queryConcurrencyPerAppservice: positiveInteger(options, 'queryConcurrencyPerAppservice'),
-    queryQueuePerAppservice: integerOption(options.queryQueuePerAppservice, 'queryQueuePerAppservice', 'appservices()', defaults.queryQueuePerAppservice, 0),
+    queryQueuePerAppservice: integerOption(
+      options.queryQueuePerAppservice,
+      'queryQueuePerAppservice',
+      'appservices()',
+      defaults.queryQueuePerAppservice,
+      0,
+    ),
     databasePath: options.databasePath ?? defaults.databasePath,
     legacyLogin: options.legacyLogin ?? defaults.legacyLogin,
   };
@@ -256,7 +272,10 @@ export function resolveOptions(options: AppservicesOptions): ResolvedOptions {
     throw new OptionsError('backoffMaxMs', `must be at least backoffInitialMs (${resolved.backoffInitialMs})`);
   }
   if (resolved.queryRetryMaxDelayMs < resolved.queryRetryMinDelayMs) {
-    throw new OptionsError('queryRetryMaxDelayMs', `must be at least queryRetryMinDelayMs (${resolved.queryRetryMinDelayMs})`);
+    throw new OptionsError(
+      'queryRetryMaxDelayMs',
+      `must be at least queryRetryMinDelayMs (${resolved.queryRetryMinDelayMs})`,
+    );
   }
   return resolved;
 }

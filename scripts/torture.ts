@@ -41,7 +41,12 @@ function parseArgs(argv: readonly string[]): Options {
     if (!Number.isFinite(n) || n <= 0) throw new TypeError(`--${name} must be a positive number, got ${arg}`);
     return Math.min(n, max);
   };
-  return { durationS: value('duration', 120, 240), publishers: Math.round(value('publishers', 8, 64)), rate: value('rate', 1_000, 20_000), restartEveryS: value('restart-every', 10, 600) };
+  return {
+    durationS: value('duration', 120, 240),
+    publishers: Math.round(value('publishers', 8, 64)),
+    rate: value('rate', 1_000, 20_000),
+    restartEveryS: value('restart-every', 10, 600),
+  };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -75,12 +80,17 @@ export async function run(argv: readonly string[] = process.argv.slice(2)): Prom
   const dir = mkdtempSync(join(tmpdir(), 'koa-appservice-torture-'));
   const databasePath = join(dir, 'appservice.db');
   const mocks = Object.fromEntries(
-    await Promise.all(AS_IDS.map(async (id) => [id, await MockAppService.start({ hsToken: `torture-hs-${id}` })] as const)),
+    await Promise.all(
+      AS_IDS.map(async (id) => [id, await MockAppService.start({ hsToken: `torture-hs-${id}` })] as const),
+    ),
   ) as Record<AsId, MockAppService>;
   mocks.slow.slow(150);
   mocks.flaky.flaky(0.2);
   /** Per AS, the numbers of the events whose publish() named it: what it must receive. */
-  const expected = Object.fromEntries(AS_IDS.map((id) => [id, { ids: new Set<number>() }])) as Record<AsId, { ids: Set<number> }>;
+  const expected = Object.fromEntries(AS_IDS.map((id) => [id, { ids: new Set<number>() }])) as Record<
+    AsId,
+    { ids: Set<number> }
+  >;
 
   let peakRss = process.memoryUsage.rss();
   const rssTimer = setInterval(() => {
@@ -90,7 +100,13 @@ export async function run(argv: readonly string[] = process.argv.slice(2)): Prom
   }, 250);
 
   const start = (): Promise<Appservices> =>
-    appservices({ registrations: registrations(mocks), host, store: new SqliteStore(databasePath, { synchronous: 'normal' }), backoffInitialMs: 50, backoffMaxMs: 1_000 });
+    appservices({
+      registrations: registrations(mocks),
+      host,
+      store: new SqliteStore(databasePath, { synchronous: 'normal' }),
+      backoffInitialMs: 50,
+      backoffMaxMs: 1_000,
+    });
 
   let plugin = await start();
   /** Resolves while the plugin is up; replaced by a pending promise during a restart. */
@@ -114,7 +130,13 @@ export async function run(argv: readonly string[] = process.argv.slice(2)): Prom
       await ready;
       // Mostly one AS, sometimes all four: fan-out exercises shared items in the store.
       const who = n % 5 === 0 ? 'all' : AS_IDS[n % AS_IDS.length]!;
-      const event = { event_id: `$t${n}`, room_id: '!torture:torture.test', type: 'm.room.message', sender: `@${who}_p${p}:${SERVER}`, content: { n, p, seq: seq++ } };
+      const event = {
+        event_id: `$t${n}`,
+        room_id: '!torture:torture.test',
+        type: 'm.room.message',
+        sender: `@${who}_p${p}:${SERVER}`,
+        content: { n, p, seq: seq++ },
+      };
       const publishing = plugin.publish(event);
       inFlight.add(publishing);
       try {
@@ -156,11 +178,15 @@ export async function run(argv: readonly string[] = process.argv.slice(2)): Prom
 
   const progress = setInterval(() => {
     const delivered = AS_IDS.map((id) => `${id} ${mocks[id].events.length}`).join(', ');
-    console.log(`[${Math.round((Date.now() - started) / 1000)} s] published ${published}, delivered ${delivered}, restarts ${restarts}`);
+    console.log(
+      `[${Math.round((Date.now() - started) / 1000)} s] published ${published}, delivered ${delivered}, restarts ${restarts}`,
+    );
   }, 10_000);
 
   try {
-    console.log(`torture: ${options.durationS} s, ${options.publishers} publishers, ${options.rate} events/s, restart every ~${options.restartEveryS} s, store ${databasePath}`);
+    console.log(
+      `torture: ${options.durationS} s, ${options.publishers} publishers, ${options.rate} events/s, restart every ~${options.restartEveryS} s, store ${databasePath}`,
+    );
     await Promise.all([...Array.from({ length: options.publishers }, (_, p) => publisher(p)), restarter(), flapper()]);
     await ready;
 
@@ -169,7 +195,8 @@ export async function run(argv: readonly string[] = process.argv.slice(2)): Prom
     mocks.slow.slow(0);
     mocks.flaky.flaky(0);
     const drainStarted = Date.now();
-    const missing = (id: AsId): number => expected[id].ids.size - new Set(mocks[id].events.map((e) => (e as { content: { n: number } }).content.n)).size;
+    const missing = (id: AsId): number =>
+      expected[id].ids.size - new Set(mocks[id].events.map((e) => (e as { content: { n: number } }).content.n)).size;
     while (AS_IDS.some((id) => missing(id) > 0) && Date.now() - drainStarted < DRAIN_LIMIT_MS) await sleep(100);
     const drainMs = Date.now() - drainStarted;
     await plugin.close();
@@ -177,8 +204,12 @@ export async function run(argv: readonly string[] = process.argv.slice(2)): Prom
     let failed = publishFailures > 0;
     let lostTotal = 0;
     console.log('');
-    console.log(`events published: ${published} (${AS_IDS.reduce((sum, id) => sum + expected[id].ids.size, 0)} AS deliveries expected), publish failures: ${publishFailures}`);
-    console.log(`plugin restarts: ${restarts}, flapping AS went down ${flaps} times, drain took ${(drainMs / 1000).toFixed(1)} s`);
+    console.log(
+      `events published: ${published} (${AS_IDS.reduce((sum, id) => sum + expected[id].ids.size, 0)} AS deliveries expected), publish failures: ${publishFailures}`,
+    );
+    console.log(
+      `plugin restarts: ${restarts}, flapping AS went down ${flaps} times, drain took ${(drainMs / 1000).toFixed(1)} s`,
+    );
     for (const id of AS_IDS) {
       const seen = new Map<number, number>();
       let orderViolations = 0;
@@ -202,7 +233,9 @@ export async function run(argv: readonly string[] = process.argv.slice(2)): Prom
       );
     }
     console.log(`lost: ${lostTotal}`);
-    console.log(`peak RSS: ${(peakRss / 1024 / 1024).toFixed(0)} MiB (one process: the plugin, four mock ASes keeping every event, the publishers)`);
+    console.log(
+      `peak RSS: ${(peakRss / 1024 / 1024).toFixed(0)} MiB (one process: the plugin, four mock ASes keeping every event, the publishers)`,
+    );
     console.log(failed ? 'FAILED' : 'OK');
     return failed ? 1 : 0;
   } finally {

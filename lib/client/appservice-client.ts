@@ -12,9 +12,25 @@ import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { AppserviceRequestError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
-import { asRoutes, errcodeOf, fallsBack, isUnrecognized, PathPreference, type PathFamily, type Route } from './legacy-paths.ts';
+import {
+  asRoutes,
+  errcodeOf,
+  fallsBack,
+  isUnrecognized,
+  PathPreference,
+  type PathFamily,
+  type Route,
+} from './legacy-paths.ts';
 import type { AbortLike } from './deadline.ts';
-import { discardBody, parseJson, readCapped, ResponseTooLargeError, ResponseTooSlowError, retryAfterFromBody, type RawResponse } from './response.ts';
+import {
+  discardBody,
+  parseJson,
+  readCapped,
+  ResponseTooLargeError,
+  ResponseTooSlowError,
+  retryAfterFromBody,
+  type RawResponse,
+} from './response.ts';
 import { parseRetryAfter } from './retry-policy.ts';
 import { resolveClientOptions, type AppserviceClientOptions } from './client-options.ts';
 export type { AppserviceClientOptions } from './client-options.ts';
@@ -204,7 +220,8 @@ export class AppserviceClient {
     }
     const other: PathFamily = first === 'v1' ? 'legacy' : 'v1';
     const retry = await this.#send(pool, method, pathOf(route, other), options);
-    const taken = isSuccess(retry.status) || (isUnrecognized(res.status, res.json) && !isUnrecognized(retry.status, retry.json));
+    const taken =
+      isSuccess(retry.status) || (isUnrecognized(res.status, res.json) && !isUnrecognized(retry.status, retry.json));
     if (!taken) return res;
     this.#paths.learn(other);
     return retry;
@@ -243,13 +260,14 @@ export class AppserviceClient {
     } catch (error) {
       if (error instanceof ResponseTooLargeError) throw this.#bodyError(method, fullPath, error.message);
       if (error instanceof ResponseTooSlowError) {
-        throw new AppserviceRequestError(this.asId, 'timeout', `${method} ${fullPath}: ${error.message}`, { cause: error });
+        throw new AppserviceRequestError(this.asId, 'timeout', `${method} ${fullPath}: ${error.message}`, {
+          cause: error,
+        });
       }
       throw this.#transportError(method, fullPath, error, options.signal);
     }
     const json = parseJson(text);
-    const retryAfterMs =
-      parseRetryAfter(response.headers['retry-after']) ?? retryAfterFromBody(json);
+    const retryAfterMs = parseRetryAfter(response.headers['retry-after']) ?? retryAfterFromBody(json);
     return { status: response.statusCode, text, json, retryAfterMs, path: fullPath };
   }
 

@@ -268,7 +268,11 @@ function walkGroup(src: string, open: number): Atom {
     contentStart = close + 1;
   } else {
     // Lookarounds consume nothing; inline modifiers and anything newer consume we know not what.
-    const lookaround = src[open + 2] === '=' || src[open + 2] === '!' || src.startsWith('<=', open + 2) || src.startsWith('<!', open + 2);
+    const lookaround =
+      src[open + 2] === '=' ||
+      src[open + 2] === '!' ||
+      src.startsWith('<=', open + 2) ||
+      src.startsWith('<!', open + 2);
     kind = lookaround ? 'lookaround' : 'other';
     contentStart = open + 2;
   }

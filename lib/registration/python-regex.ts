@@ -10,7 +10,9 @@
 
 export type ClassName = 'd' | 'D' | 'w' | 'W' | 's' | 'S';
 
-export type SetItem = { readonly type: 'range'; readonly from: number; readonly to: number } | { readonly type: 'class'; readonly name: ClassName };
+export type SetItem =
+  | { readonly type: 'range'; readonly from: number; readonly to: number }
+  | { readonly type: 'class'; readonly name: ClassName };
 
 export type GroupKind = 'capture' | 'named' | 'noncapture' | 'ahead' | 'nahead' | 'behind' | 'nbehind';
 
@@ -20,9 +22,20 @@ export type RegexNode =
   | { readonly type: 'set'; readonly negated: boolean; readonly items: readonly SetItem[] }
   | { readonly type: 'class'; readonly name: ClassName }
   | { readonly type: 'assert'; readonly kind: 'start' | 'end' | 'startA' | 'endZ' | 'b' | 'B' }
-  | { readonly type: 'group'; readonly kind: GroupKind; readonly name?: string; readonly alts: readonly (readonly RegexNode[])[] }
+  | {
+      readonly type: 'group';
+      readonly kind: GroupKind;
+      readonly name?: string;
+      readonly alts: readonly (readonly RegexNode[])[];
+    }
   | { readonly type: 'backref'; readonly ref: number | string }
-  | { readonly type: 'repeat'; readonly node: RegexNode; readonly min: number; readonly max: number; readonly lazy: boolean };
+  | {
+      readonly type: 'repeat';
+      readonly node: RegexNode;
+      readonly min: number;
+      readonly max: number;
+      readonly lazy: boolean;
+    };
 
 /** Python's global flags that we can honour: IGNORECASE, DOTALL, VERBOSE and ASCII. */
 export interface PythonFlags {
@@ -107,8 +120,10 @@ class Parser {
 
   #setFlag(letter: string): void {
     if (letter === 'i' || letter === 's' || letter === 'x' || letter === 'a') this.#flags[letter] = true;
-    else if (letter === 'u') return; // the default for str patterns
-    else if (letter === 'm') this.#fail('the (?m) flag is refused: it would let ^ match after a newline, and a namespace is one line');
+    else if (letter === 'u')
+      return; // the default for str patterns
+    else if (letter === 'm')
+      this.#fail('the (?m) flag is refused: it would let ^ match after a newline, and a namespace is one line');
     else if (letter === 'L') this.#fail('the (?L) flag is not valid for str patterns');
     else this.#fail(`unknown flag (?${letter})`);
   }
@@ -239,7 +254,8 @@ class Parser {
     if (ch === '(') this.#fail('conditional groups (?(id)yes|no) cannot be translated to JS');
     const flags = /^-?[a-zA-Z]*(-[a-zA-Z]*)?[:)]/.exec(this.#chars.slice(this.#pos, this.#pos + 16).join(''));
     if (flags?.[0].endsWith(')')) this.#fail('global flags not at the start of the expression');
-    if (flags) this.#fail(`scoped inline flags (?${flags[0]}...) cannot be translated to JS; use a leading (?i) instead`);
+    if (flags)
+      this.#fail(`scoped inline flags (?${flags[0]}...) cannot be translated to JS; use a leading (?i) instead`);
     this.#fail(`unknown extension (?${ch ?? ''}`);
   }
 
@@ -300,8 +316,10 @@ class Parser {
     const simple = SIMPLE_ESCAPES[ch];
     if (simple !== undefined) return { type: 'char', cp: simple };
     if (ch === 'b') return inSet ? { type: 'char', cp: 8 } : { type: 'assert', kind: 'b' };
-    if (!inSet && (ch === 'B' || ch === 'A' || ch === 'Z')) return { type: 'assert', kind: ch === 'A' ? 'startA' : ch === 'Z' ? 'endZ' : 'B' };
-    if (ch === 'x' || ch === 'u' || ch === 'U') return { type: 'char', cp: this.#hex(ch === 'x' ? 2 : ch === 'u' ? 4 : 8, ch) };
+    if (!inSet && (ch === 'B' || ch === 'A' || ch === 'Z'))
+      return { type: 'assert', kind: ch === 'A' ? 'startA' : ch === 'Z' ? 'endZ' : 'B' };
+    if (ch === 'x' || ch === 'u' || ch === 'U')
+      return { type: 'char', cp: this.#hex(ch === 'x' ? 2 : ch === 'u' ? 4 : 8, ch) };
     if (ch === 'N') this.#fail('named Unicode escapes \\N{...} are not supported');
     if (DIGIT.test(ch)) return this.#numericEscape(ch, inSet);
     if (/^[A-Za-z]$/.test(ch)) this.#fail(`bad escape \\${ch}`);

@@ -11,7 +11,15 @@
  * are legal under `u`. Python's Unicode-aware `\w`, `\d`, `\s` and `\b` are spelled out with
  * Unicode properties, because JS's are ASCII-only.
  */
-import { parsePythonRegex, PythonRegexError, type ClassName, type ParsedPythonRegex, type PythonFlags, type RegexNode, type SetItem } from './python-regex.ts';
+import {
+  parsePythonRegex,
+  PythonRegexError,
+  type ClassName,
+  type ParsedPythonRegex,
+  type PythonFlags,
+  type RegexNode,
+  type SetItem,
+} from './python-regex.ts';
 
 import safeRegex from 'safe-regex2';
 import { LinearRegExp } from './linear-regex.ts';
@@ -55,7 +63,9 @@ export function translateParsed(parsed: ParsedPythonRegex, source: string): Line
   } catch (error) {
     // V8 says "Invalid regular expression: /<pattern>/u: <reason>", RE2 just the reason.
     const message = (error as Error).message;
-    const reason = message.startsWith('Invalid regular expression') ? message.replace(/^.*:\s*/s, '').toLowerCase() : `${message} (RE2)`;
+    const reason = message.startsWith('Invalid regular expression')
+      ? message.replace(/^.*:\s*/s, '').toLowerCase()
+      : `${message} (RE2)`;
     throw new PythonRegexError(`${reason} in ${JSON.stringify(source)}`, { cause: error });
   }
 }
@@ -78,7 +88,15 @@ function emit(node: RegexNode, flags: PythonFlags): string {
     case 'assert':
       return assertion(node.kind, flags);
     case 'group': {
-      const open = { capture: '(', named: `(?<${node.name ?? ''}>`, noncapture: '(?:', ahead: '(?=', nahead: '(?!', behind: '(?<=', nbehind: '(?<!' }[node.kind];
+      const open = {
+        capture: '(',
+        named: `(?<${node.name ?? ''}>`,
+        noncapture: '(?:',
+        ahead: '(?=',
+        nahead: '(?!',
+        behind: '(?<=',
+        nbehind: '(?<!',
+      }[node.kind];
       return `${open}${emitAlts(node.alts, flags)})`;
     }
     case 'backref':
@@ -86,7 +104,18 @@ function emit(node: RegexNode, flags: PythonFlags): string {
       return typeof node.ref === 'number' ? `(?:\\${node.ref})` : `\\k<${node.ref}>`;
     case 'repeat': {
       const { min, max } = node;
-      const q = min === 0 && max === Infinity ? '*' : min === 1 && max === Infinity ? '+' : min === 0 && max === 1 ? '?' : max === Infinity ? `{${min},}` : min === max ? `{${min}}` : `{${min},${max}}`;
+      const q =
+        min === 0 && max === Infinity
+          ? '*'
+          : min === 1 && max === Infinity
+            ? '+'
+            : min === 0 && max === 1
+              ? '?'
+              : max === Infinity
+                ? `{${min},}`
+                : min === max
+                  ? `{${min}}`
+                  : `{${min},${max}}`;
       return `${emit(node.node, flags)}${q}${node.lazy ? '?' : ''}`;
     }
   }
@@ -101,17 +130,26 @@ function literal(cp: number, inSet = false): string {
 
 function classOutside(name: ClassName, flags: PythonFlags): string {
   if (flags.a) return name === 's' ? '[\\t-\\r ]' : name === 'S' ? '[^\\t-\\r ]' : `\\${name}`;
-  const map: Record<ClassName, string> = { d: '\\p{Nd}', D: '\\P{Nd}', w: `[${PY_WORD}]`, W: `[^${PY_WORD}]`, s: `[${PY_SPACE}]`, S: `[^${PY_SPACE}]` };
+  const map: Record<ClassName, string> = {
+    d: '\\p{Nd}',
+    D: '\\P{Nd}',
+    w: `[${PY_WORD}]`,
+    W: `[^${PY_WORD}]`,
+    s: `[${PY_SPACE}]`,
+    S: `[^${PY_SPACE}]`,
+  };
   return map[name];
 }
 
 function setItem(item: SetItem, flags: PythonFlags): string {
-  if (item.type === 'range') return item.from === item.to ? literal(item.from, true) : `${literal(item.from, true)}-${literal(item.to, true)}`;
+  if (item.type === 'range')
+    return item.from === item.to ? literal(item.from, true) : `${literal(item.from, true)}-${literal(item.to, true)}`;
   const inside: Partial<Record<ClassName, string>> = flags.a
     ? { d: '0-9', D: '\\D', w: '\\w', W: '\\W', s: '\\t-\\r ' }
     : { d: '\\p{Nd}', D: '\\P{Nd}', w: PY_WORD, s: PY_SPACE };
   const text = inside[item.name];
-  if (text === undefined) throw new PythonRegexError(`\\${item.name} inside a character set cannot be translated to JS`);
+  if (text === undefined)
+    throw new PythonRegexError(`\\${item.name} inside a character set cannot be translated to JS`);
   return text;
 }
 
@@ -171,7 +209,16 @@ function sampleNode(node: RegexNode, atLeastOnce: boolean, flags: PythonFlags): 
       return { d: '0', D: 'x', w: 'x', W: '-', s: ' ', S: 'x' }[node.name];
     case 'set': {
       const set = new RegExp(emit(node, flags), flags.i ? 'iu' : 'u');
-      return ['x', 'a', '0', '_', '-', '.', 'Z', ...node.items.flatMap((i) => (i.type === 'range' ? [String.fromCodePoint(i.from)] : []))].find((c) => set.test(c));
+      return [
+        'x',
+        'a',
+        '0',
+        '_',
+        '-',
+        '.',
+        'Z',
+        ...node.items.flatMap((i) => (i.type === 'range' ? [String.fromCodePoint(i.from)] : [])),
+      ].find((c) => set.test(c));
     }
     case 'assert':
     case 'backref':
@@ -201,7 +248,8 @@ function sampleNode(node: RegexNode, atLeastOnce: boolean, flags: PythonFlags): 
  */
 export function repetitionSkeleton(source: string): string {
   const { alts } = parsePythonRegex(source);
-  const walk = (list: readonly (readonly RegexNode[])[]): string => list.map((seq) => seq.map(skeleton).join('')).join('|');
+  const walk = (list: readonly (readonly RegexNode[])[]): string =>
+    list.map((seq) => seq.map(skeleton).join('')).join('|');
   function skeleton(node: RegexNode): string {
     switch (node.type) {
       case 'char':
@@ -214,7 +262,9 @@ export function repetitionSkeleton(source: string): string {
       case 'backref':
         return '';
       case 'group':
-        return node.kind === 'capture' || node.kind === 'named' || node.kind === 'noncapture' ? `(${walk(node.alts)})` : '';
+        return node.kind === 'capture' || node.kind === 'named' || node.kind === 'noncapture'
+          ? `(${walk(node.alts)})`
+          : '';
       case 'repeat': {
         const max = node.max === Infinity ? '' : String(node.max);
         return `${skeleton(node.node) || '(?:)'}{${node.min},${max}}`;
@@ -241,14 +291,18 @@ export function wouldBacktrack(source: string): boolean {
   const parsed = parsePythonRegex(source);
   const overlapping = (alts: readonly (readonly RegexNode[])[]): boolean => {
     const branches = alts.map((alt) => {
-      const samples = [false, true].map((once) => sampleSeq(alt, once, parsed.flags)).filter((s): s is string => s !== undefined && s !== '');
+      const samples = [false, true]
+        .map((once) => sampleSeq(alt, once, parsed.flags))
+        .filter((s): s is string => s !== undefined && s !== '');
       try {
         return { samples, regex: translateParsed({ flags: parsed.flags, alts: [alt] }, source) };
       } catch {
         return { samples, regex: undefined };
       }
     });
-    return branches.some((a, i) => branches.some((b, j) => i !== j && b.regex !== undefined && a.samples.some((s) => b.regex!.test(s))));
+    return branches.some((a, i) =>
+      branches.some((b, j) => i !== j && b.regex !== undefined && a.samples.some((s) => b.regex!.test(s))),
+    );
   };
   const walk = (node: RegexNode, underRepeat: boolean): boolean => {
     if (node.type === 'repeat') return walk(node.node, underRepeat || node.max === Infinity);

@@ -17,7 +17,11 @@ interface StoreContractSubject {
 
 const LIMITS: BatchLimits = { event: 100, ephemeral: 100, toDevice: 100 };
 /** Items of about 1 000 bytes, numbered. */
-const big = (n: number, asId = 'a') => ({ kind: 'event' as const, json: JSON.stringify({ n, pad: 'x'.repeat(980) }), asIds: [asId] });
+const big = (n: number, asId = 'a') => ({
+  kind: 'event' as const,
+  json: JSON.stringify({ n, pad: 'x'.repeat(980) }),
+  asIds: [asId],
+});
 const build = (items: readonly QueuedItem[]): string => `[${items.map((i) => i.json).join(',')}]`;
 const numbers = (body: string): number[] => (JSON.parse(body) as { n: number }[]).map((e) => e.n);
 /** The counter of a `<birth>.<n>` transaction id, and the id after it (see lib/store/txn-id.ts). */
@@ -51,7 +55,11 @@ export function oversizeContractTests(makeStore: () => Promise<StoreContractSubj
     /** Creates and acknowledges until empty; the item numbers in order. */
     async function drain(s: Store): Promise<number[]> {
       const seen: number[] = [];
-      for (let txn = await s.createTransaction('a', LIMITS, build); txn; txn = await s.createTransaction('a', LIMITS, build)) {
+      for (
+        let txn = await s.createTransaction('a', LIMITS, build);
+        txn;
+        txn = await s.createTransaction('a', LIMITS, build)
+      ) {
         seen.push(...numbers(txn.body));
         await s.acknowledge('a', txn.txnId);
       }

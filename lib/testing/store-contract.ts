@@ -186,13 +186,18 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
       await store.enqueue([item('event', 1, ['a']), item('event', 2, ['a'])]);
       const txn = await store.createTransaction('a', { event: 1, ephemeral: 1, toDevice: 1 }, build);
       const err = await rejection(store.createTransaction('a', LIMITS, build));
-      expect(err).to.be.instanceOf(InFlightMismatchError).and.include({ asId: 'a', txnId: String(txn!.txnId) });
+      expect(err)
+        .to.be.instanceOf(InFlightMismatchError)
+        .and.include({ asId: 'a', txnId: String(txn!.txnId) });
       expect(await store.inFlight('a')).to.deep.equal(txn);
     });
 
     it('cuts a batch at the byte limit too, and sends an item larger than the limit alone', async () => {
-      const sized = (n: number, bytes: number): EnqueueItem =>
-        ({ kind: 'event', json: JSON.stringify({ content: { n }, pad: 'x'.repeat(bytes) }), asIds: ['a'] });
+      const sized = (n: number, bytes: number): EnqueueItem => ({
+        kind: 'event',
+        json: JSON.stringify({ content: { n }, pad: 'x'.repeat(bytes) }),
+        asIds: ['a'],
+      });
       // Each small item is about 40 bytes of JSON; 100 bytes hold two of them, not three.
       await store.enqueue([sized(0, 10), sized(1, 10), sized(2, 10), sized(3, 500), sized(4, 10)]);
       const limits = { ...LIMITS, bytes: 100 };
@@ -210,7 +215,12 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
       await store.enqueue([item('event', 1, ['a']), item('ephemeral', 2, ['a'])]);
       const body = '{"events":[1],"ephemeral":[2],"x":"é😀\\u0000"}';
       const txn = await store.createTransaction('a', LIMITS, () => body);
-      expect(txn).to.deep.equal({ asId: 'a', txnId: txn!.txnId, body, counts: { event: 1, ephemeral: 1, toDevice: 0 } });
+      expect(txn).to.deep.equal({
+        asId: 'a',
+        txnId: txn!.txnId,
+        body,
+        counts: { event: 1, ephemeral: 1, toDevice: 0 },
+      });
       const again = await store.inFlight('a');
       expect(again).to.deep.equal(txn);
       expect(Buffer.from(again!.body).equals(Buffer.from(body))).to.equal(true);
@@ -219,7 +229,11 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
     it('leaves everything as it was when build() throws', async () => {
       await store.enqueue([item('event', 1, ['a'])]);
       const boom = new Error('boom');
-      const err = await rejection(store.createTransaction('a', LIMITS, () => { throw boom; }));
+      const err = await rejection(
+        store.createTransaction('a', LIMITS, () => {
+          throw boom;
+        }),
+      );
       expect(err).to.equal(boom);
       expect(await store.inFlight('a')).to.equal(null);
       expect(await drain(store, 'a')).to.deep.equal([1]);
@@ -242,7 +256,15 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
       const txn = await store.createTransaction('a', LIMITS, build);
       const n = counter(txn!.txnId);
       // The same counter under another store's birth, or none: an id this store never gave out.
-      for (const other of [`${n + 1}`, `${n}`, `0123456789ab.${n}`, `${txn!.txnId}0`, `x${txn!.txnId}`, '', 'not an id']) {
+      for (const other of [
+        `${n + 1}`,
+        `${n}`,
+        `0123456789ab.${n}`,
+        `${txn!.txnId}0`,
+        `x${txn!.txnId}`,
+        '',
+        'not an id',
+      ]) {
         if (other !== txn!.txnId) await store.acknowledge('a', other);
       }
       await store.acknowledge('b', txn!.txnId);
@@ -287,7 +309,11 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
         const one = { event: 1, ephemeral: 1, toDevice: 1 };
         const first = await store.createTransaction('a', one, build);
         const boom = new Error('boom');
-        const err = await rejection(store.acknowledgeAndCreate!('a', first!.txnId, one, () => { throw boom; }));
+        const err = await rejection(
+          store.acknowledgeAndCreate!('a', first!.txnId, one, () => {
+            throw boom;
+          }),
+        );
         expect(err).to.equal(boom);
         expect(await store.inFlight('a')).to.equal(null);
         expect(await store.backlog('a')).to.include({ size: 1 });
@@ -297,7 +323,9 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
       });
 
       it('drains a long queue in order with increasing ids, across a reopen in the middle', async () => {
-        await store.enqueue(Array.from({ length: 1000 }, (_, n) => item(n % 7 === 0 ? 'ephemeral' : 'event', n, ['a'])));
+        await store.enqueue(
+          Array.from({ length: 1000 }, (_, n) => item(n % 7 === 0 ? 'ephemeral' : 'event', n, ['a'])),
+        );
         const limits = { event: 90, ephemeral: 10, toDevice: 10 };
         const seen: number[] = [];
         const ids: string[] = [];
@@ -320,7 +348,9 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
       it('rejects bad limits with a TypeError before acknowledging anything', async () => {
         await store.enqueue([item('event', 1, ['a'])]);
         const txn = await store.createTransaction('a', LIMITS, build);
-        const err = await rejection(store.acknowledgeAndCreate!('a', txn!.txnId, { event: 0, ephemeral: 1, toDevice: 1 }, build));
+        const err = await rejection(
+          store.acknowledgeAndCreate!('a', txn!.txnId, { event: 0, ephemeral: 1, toDevice: 1 }, build),
+        );
         expect(err).to.be.instanceOf(TypeError);
         expect(await store.inFlight('a')).to.deep.equal(txn);
       });
@@ -404,7 +434,10 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
         };
         const mine = await idsOf(store);
         const theirs = await idsOf(other.store);
-        expect(mine.filter((id) => theirs.includes(id)), 'ids both stores gave out').to.deep.equal([]);
+        expect(
+          mine.filter((id) => theirs.includes(id)),
+          'ids both stores gave out',
+        ).to.deep.equal([]);
       } finally {
         await other.store.close();
         await other.cleanup?.();
@@ -458,7 +491,8 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
 
     it('lands concurrent enqueues, all of them, in call order', async () => {
       const calls = Array.from({ length: 60 }, (_, c) =>
-        store.enqueue([item('event', 2 * c, ['a', 'b']), item('ephemeral', 2 * c + 1, ['a'])]));
+        store.enqueue([item('event', 2 * c, ['a', 'b']), item('ephemeral', 2 * c + 1, ['a'])]),
+      );
       await Promise.all(calls);
       const expected = Array.from({ length: 120 }, (_, n) => n);
       expect(await drain(store, 'a')).to.deep.equal(expected);

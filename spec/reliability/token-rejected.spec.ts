@@ -21,7 +21,8 @@ describe('reliability: an AS that refuses our hs_token on queries (application-s
     mock = await MockAppService.start({ hsToken: 'the-bridge-has-another-token', aliases: ['#irc_a:hs.test'] });
     metrics = new Registry();
     logged.length = 0;
-    const log = (level: string) => (fields: unknown, message?: string) => void logged.push({ level, text: `${JSON.stringify(fields)} ${message ?? ''}` });
+    const log = (level: string) => (fields: unknown, message?: string) =>
+      void logged.push({ level, text: `${JSON.stringify(fields)} ${message ?? ''}` });
     hs = await startHomeserver({
       registrations: [registrationObject('irc', mock.url)],
       metricsRegistry: metrics,
@@ -39,7 +40,9 @@ describe('reliability: an AS that refuses our hs_token on queries (application-s
     const reply = await call(hs.url, 'GET', alias('#irc_a:hs.test'));
     expect(reply.status, JSON.stringify(reply.body)).to.equal(502);
     expect(reply.body.errcode).to.equal('M_UNKNOWN');
-    expect(reply.body.error).to.match(/rejected the homeserver's credentials/).and.not.match(/time/i);
+    expect(reply.body.error)
+      .to.match(/rejected the homeserver's credentials/)
+      .and.not.match(/time/i);
     expect(reply.body.error).not.to.include(hsToken('irc'));
     expect(performance.now() - started, 'no retries until the deadline').to.be.below(2_000);
     expect(mock.requests.every((r) => !r.tokenOk)).to.equal(true);
@@ -55,7 +58,8 @@ describe('reliability: an AS that refuses our hs_token on queries (application-s
     const errors = logged.filter((l) => l.level === 'error');
     expect(errors, JSON.stringify(logged)).to.have.length(1);
     expect(errors[0]!.text).to.include('"irc"').and.include('hs_token').and.include('403');
-    for (const line of logged) expect(line.text).not.to.include(hsToken('irc')).and.not.include('the-bridge-has-another-token');
+    for (const line of logged)
+      expect(line.text).not.to.include(hsToken('irc')).and.not.include('the-bridge-has-another-token');
     expect(await metrics.metrics()).to.match(/koa_appservice_query_token_rejected_total\{appservice="irc"\} 3\b/);
   });
 });

@@ -96,7 +96,8 @@ describe('PostgresStore.acquireSenderLock', () => {
       const { rowCount } = await admin.query(
         `SELECT pg_terminate_backend(pid) FROM pg_locks
          WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND classid = $1::oid AND objid = $2::oid`,
-        [String(key >> 32n), String(key & 0xffffffffn)]);
+        [String(key >> 32n), String(key & 0xffffffffn)],
+      );
       expect(rowCount).to.equal(1);
     } finally {
       await admin.end();

@@ -85,7 +85,10 @@ export async function inTransaction<T>(
     return result;
   } catch (err) {
     // A client whose ROLLBACK fails is in an unknown state: destroy it rather than reuse it.
-    const broken = await client.query('ROLLBACK').then(() => false, () => true);
+    const broken = await client.query('ROLLBACK').then(
+      () => false,
+      () => true,
+    );
     client.release(broken);
     throw err;
   }

@@ -33,7 +33,11 @@ type Columns = [asIds: string[], kinds: string[], jsons: string[], enqueuedAt: n
  * }
  * ```
  */
-export function enqueueStatements(queueTable: string, batch: readonly PendingEnqueue[], channel: string): pg.QueryConfig[] {
+export function enqueueStatements(
+  queueTable: string,
+  batch: readonly PendingEnqueue[],
+  channel: string,
+): pg.QueryConfig[] {
   const chunks: Columns[] = [];
   const asIds = new Set<string>();
   let cols: Columns = [[], [], [], []];
@@ -58,8 +62,9 @@ export function enqueueStatements(queueTable: string, batch: readonly PendingEnq
   return chunks.map((values, i) =>
     i < chunks.length - 1
       ? { text: insert, values }
-      // A data-modifying WITH runs whether or not the outer query reads it.
-      : { text: `WITH inserted AS (${insert}) SELECT pg_notify($5, $6)`, values: [...values, channel, payload] });
+      : // A data-modifying WITH runs whether or not the outer query reads it.
+        { text: `WITH inserted AS (${insert}) SELECT pg_notify($5, $6)`, values: [...values, channel, payload] },
+  );
 }
 
 /** The `onEnqueued` listeners of one store, fed with NOTIFY payloads. */

@@ -49,9 +49,13 @@ export class SenderFencedError extends InFlightMismatchError {
  * ```
  */
 export async function bumpSenderEpoch({ pool, t }: StoreTables, asId: string): Promise<string> {
-  const { rows: [row] } = await pool.query<{ sender_epoch: string }>(
+  const {
+    rows: [row],
+  } = await pool.query<{ sender_epoch: string }>(
     `INSERT INTO ${t('as_state')} AS s (as_id, sender_epoch) VALUES ($1, 1)
-     ON CONFLICT (as_id) DO UPDATE SET sender_epoch = s.sender_epoch + 1 RETURNING sender_epoch`, [asId]);
+     ON CONFLICT (as_id) DO UPDATE SET sender_epoch = s.sender_epoch + 1 RETURNING sender_epoch`,
+    [asId],
+  );
   return row!.sender_epoch;
 }
 
@@ -88,7 +92,10 @@ export async function fencedTransaction<T>(
     return result;
   } catch (err) {
     // A client whose ROLLBACK fails is in an unknown state: destroy it rather than reuse it.
-    const broken = await client.query('ROLLBACK').then(() => false, () => true);
+    const broken = await client.query('ROLLBACK').then(
+      () => false,
+      () => true,
+    );
     client.release(broken);
     throw err;
   }

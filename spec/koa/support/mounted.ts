@@ -13,7 +13,11 @@ export interface Mounted {
   readonly as: Appservices;
   /** Every log line: level, message and fields. */
   readonly logs: { level: string; message: string; fields: Record<string, unknown> }[];
-  call(method: string, path: string, options?: { token?: string; query?: Record<string, string>; body?: unknown }): Promise<{ status: number; body: Record<string, unknown> }>;
+  call(
+    method: string,
+    path: string,
+    options?: { token?: string; query?: Record<string, string>; body?: unknown },
+  ): Promise<{ status: number; body: Record<string, unknown> }>;
   close(): Promise<void>;
 }
 
