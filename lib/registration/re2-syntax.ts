@@ -122,7 +122,7 @@ function literal(cp: number): string {
   if (cp >= 0xd800 && cp <= 0xdfff)
     throw new Refusal(`the lone surrogate \\u${cp.toString(16)}`, ' cannot occur in a well-formed id');
   const ch = String.fromCodePoint(cp);
-  return /^[A-Za-z0-9_@#:\/]$/.test(ch) ? ch : `\\x{${cp.toString(16).toUpperCase()}}`;
+  return /^[A-Za-z0-9_@#:/]$/.test(ch) ? ch : `\\x{${cp.toString(16).toUpperCase()}}`;
 }
 
 function classOutside(name: ClassName, flags: PythonFlags): string {

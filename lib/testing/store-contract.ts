@@ -23,10 +23,6 @@ function item(kind: ItemKind, n: number, asIds: readonly string[]): EnqueueItem 
   return { kind, json: JSON.stringify({ type: `test.${kind}`, content: { n } }), asIds };
 }
 
-function numbersOf(items: readonly QueuedItem[]): number[] {
-  return items.map((i) => (JSON.parse(i.json) as { content: { n: number } }).content.n);
-}
-
 /** The body a sender would build: the items' JSON texts, spliced in unchanged. */
 function build(items: readonly QueuedItem[]): string {
   return `[${items.map((i) => i.json).join(',')}]`;

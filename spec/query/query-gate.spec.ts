@@ -40,7 +40,7 @@ describe('QueryGate', () => {
 
   it('a waiter whose deadline passes leaves the queue, refused as overloaded (the AS was never asked)', async () => {
     const gate = new QueryGate('irc', { concurrency: 1, queueLimit: 5, downForMs: 1_000 });
-    gate.enter(deadline());
+    expect(gate.enter(deadline()), 'admitted at once').to.equal(undefined);
     const error = await gate.enter(deadline(20))!.then(
       () => undefined,
       (e: unknown) => e,
@@ -52,7 +52,7 @@ describe('QueryGate', () => {
 
   it('three unreachable attempts in a row mark it down for everyone: waiters refused, new callers refused, one probe after downForMs', async () => {
     const gate = new QueryGate('irc', { concurrency: 1, queueLimit: 5, downForMs: 50 });
-    gate.enter(deadline());
+    expect(gate.enter(deadline()), 'admitted at once').to.equal(undefined);
     const waiting = gate.enter(deadline())!.then(
       () => 'admitted',
       (e: AppserviceRequestError) => e.kind,
@@ -83,7 +83,7 @@ describe('QueryGate', () => {
     const gate = new QueryGate('irc', { concurrency: 4, queueLimit: 5, downForMs: 20 });
     gate.markDown();
     await new Promise((resolve) => setTimeout(resolve, 30));
-    gate.enter(deadline());
+    expect(gate.enter(deadline()), 'admitted at once').to.equal(undefined);
     gate.report('abandoned');
     gate.leave();
     expect(gate.enter(deadline()), 'next probe').to.equal(undefined);

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import pg from 'pg';
-import { PostgresStore } from '../../lib/store/postgres/postgres-store.ts';
 import { advisoryLockKey } from '../../lib/store/postgres/advisory-locks.ts';
 import { postgresStoresPerTest } from '../support/postgres-server.ts';
 

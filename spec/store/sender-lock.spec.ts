@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import pg from 'pg';
 import { StoreError } from '../../lib/errors.ts';
-import { PostgresStore } from '../../lib/store/postgres/postgres-store.ts';
 import { advisoryLockKey } from '../../lib/store/postgres/advisory-locks.ts';
 import { electSender } from '../../lib/store/sender-lock.ts';
 import type { SenderLock } from '../../lib/store/store.ts';
