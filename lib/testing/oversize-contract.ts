@@ -6,26 +6,17 @@
 import { expect } from 'chai';
 import { afterEach, beforeEach, describe, it } from 'mocha';
 import { withOversizeSupport, type OversizeSupport } from '../store/dead-letters.ts';
-import type { BatchLimits, QueuedItem, Store } from '../store/store.ts';
+import type { Store } from '../store/store.ts';
+import { LIMITS, build, counter, type StoreContractSubject } from './store-contract-support.ts';
 
-/** The shape of `StoreContractSubject` (store-contract.ts), restated so that neither file imports the other's types. */
-interface StoreContractSubject {
-  readonly store: Store;
-  readonly reopen?: () => Promise<Store>;
-  readonly cleanup?: () => Promise<void>;
-}
-
-const LIMITS: BatchLimits = { event: 100, ephemeral: 100, toDevice: 100 };
 /** Items of about 1 000 bytes, numbered. */
 const big = (n: number, asId = 'a') => ({
   kind: 'event' as const,
   json: JSON.stringify({ n, pad: 'x'.repeat(980) }),
   asIds: [asId],
 });
-const build = (items: readonly QueuedItem[]): string => `[${items.map((i) => i.json).join(',')}]`;
 const numbers = (body: string): number[] => (JSON.parse(body) as { n: number }[]).map((e) => e.n);
-/** The counter of a `<birth>.<n>` transaction id, and the id after it (see lib/store/txn-id.ts). */
-const counter = (txnId: string): number => Number(txnId.slice(txnId.lastIndexOf('.') + 1));
+/** The id after a `<birth>.<n>` transaction id (see lib/store/txn-id.ts). */
 const nextId = (txnId: string): string => `${txnId.slice(0, txnId.lastIndexOf('.') + 1)}${counter(txnId) + 1}`;
 
 /**
