@@ -16,7 +16,7 @@ import {
   type PythonFlags,
   type RegexNode,
   type SetItem,
-} from './python-regex.ts';
+} from './python-regex-tree.ts';
 
 /** RE2 refuses larger counts in `{m,n}`. */
 export const RE2_MAX_REPEAT = 1000;

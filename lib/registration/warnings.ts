@@ -4,12 +4,12 @@
  *
  * - Overlapping exclusive namespaces of two ASes. Deciding whether two regexes can match a
  *   common string is expensive in general, so we guess from samples: each regex yields a few
- *   strings it matches (regex.ts `sampleStrings`: every repeat at its minimum, and every repeat
+ *   strings it matches (regex-analysis.ts `sampleStrings`: every repeat at its minimum, and every repeat
  *   taken at least once), and two rules overlap when either matches a sample of the other.
  *   `@irc_.*` and `@irc_bob:x` overlap; `@irc_.*:a\.org` and `@irc_.*:b\.org` do not. A miss is
  *   possible (an overlap no sample shows), a false alarm is not: the shared sample proves it.
  * - Regexes that a backtracking engine would run in exponential time (`(\w+\.?)+`, `(\w|\d)*`:
- *   regex.ts `wouldBacktrack`). They run on RE2 here, in linear time, so this only says which
+ *   regex-analysis.ts `wouldBacktrack`). They run on RE2 here, in linear time, so this only says which
  *   regexes needed it: the same file under another homeserver may stall it.
  * - A url at a link-local or cloud metadata address (169.254.0.0/16, fe80::/10,
  *   metadata.google.internal...). Registrations are trusted operator configuration and the
@@ -21,7 +21,7 @@
  */
 import { isIP } from 'node:net';
 import type { NamespaceKind, NamespaceRule, Registration } from './registration.ts';
-import { sampleStrings, wouldBacktrack } from './regex.ts';
+import { sampleStrings, wouldBacktrack } from './regex-analysis.ts';
 
 export interface RegistrationWarning {
   /** The file (or `<object #n>`) the warning is about. */
