@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { resolveOptions, defaults, type AppservicesOptions } from '../lib/options.ts';
+import { defaults, type AppservicesOptions } from '../lib/options.ts';
+import { resolveOptions } from '../lib/resolve-options.ts';
 import { OptionsError } from '../lib/errors.ts';
 import type { Host } from '../lib/host.ts';
 import { AppserviceClient } from '../lib/client/appservice-client.ts';

@@ -14,7 +14,7 @@
  */
 import { expect } from 'chai';
 import { OptionsError } from '../../lib/errors.ts';
-import { resolveOptions } from '../../lib/options.ts';
+import { resolveOptions } from '../../lib/resolve-options.ts';
 import { registration, startApp, type TestApp } from './support/app.ts';
 import { mountAppservices, registrationObject, type Mounted } from './support/mounted.ts';
 import { ToyHost } from './support/toy-host.ts';
