@@ -65,13 +65,13 @@ describe('appservices(): device masquerading is off without deviceExists, and sa
       registrations: [registrationObject('irc')],
       host: new ToyHost('hs.test', { devices: false }),
     });
-    await mounted.call('GET', WHOAMI, { token: 'as-irc' });
+    await mounted.call('GET', WHOAMI, { token: 'as-irc-token' });
     const notices = offNotices(mounted);
     expect(notices).to.have.length(1);
     expect(notices[0]!.level).to.equal('info');
     expect(notices[0]!.fields.hook).to.equal('deviceExists');
     expect(notices[0]!.message).to.match(/feature off/);
-    const res = await mounted.call('GET', WHOAMI, { token: 'as-irc', query: { device_id: 'X' } });
+    const res = await mounted.call('GET', WHOAMI, { token: 'as-irc-token', query: { device_id: 'X' } });
     expect([res.status, res.body.errcode]).to.deep.equal([400, 'M_UNKNOWN_DEVICE']);
   });
 
@@ -85,7 +85,7 @@ describe('appservices(): device masquerading is off without deviceExists, and sa
     mounted = await mountAppservices({ registrations: [registrationObject('irc')], host });
     expect(offNotices(mounted)).to.deep.equal([]);
     const res = await mounted.call('GET', WHOAMI, {
-      token: 'as-irc',
+      token: 'as-irc-token',
       query: { user_id: '@irc_alice:hs.test', device_id: deviceId },
     });
     expect(res.status).to.equal(200);

@@ -170,7 +170,7 @@ describe('appservices({ legacyLogin })', () => {
 
   it('reaches the guards: false answers an AS login 400 M_APPSERVICE_LOGIN_UNSUPPORTED', async () => {
     mounted = await mountAppservices({ registrations: [registrationObject('irc')], host, legacyLogin: false });
-    const res = await mounted.call('POST', LOGIN, { token: 'as-irc', body: asLogin('irc_a') });
+    const res = await mounted.call('POST', LOGIN, { token: 'as-irc-token', body: asLogin('irc_a') });
     expect([res.status, res.body.errcode]).to.deep.equal([400, 'M_APPSERVICE_LOGIN_UNSUPPORTED']);
   });
 
@@ -179,7 +179,10 @@ describe('appservices({ legacyLogin })', () => {
       registrations: [registrationObject('irc', { 'io.element.msc4190': true })],
       host,
     });
-    const res = await mounted.call('POST', REGISTER, { token: 'as-irc', body: { type: AS_TYPE, username: 'irc_a' } });
+    const res = await mounted.call('POST', REGISTER, {
+      token: 'as-irc-token',
+      body: { type: AS_TYPE, username: 'irc_a' },
+    });
     expect([res.status, res.body.errcode]).to.deep.equal([400, 'M_APPSERVICE_LOGIN_UNSUPPORTED']);
   });
 });

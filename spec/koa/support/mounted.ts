@@ -21,13 +21,16 @@ export interface Mounted {
   close(): Promise<void>;
 }
 
-/** A registration object as a homeserver's YAML would hold it; no url, so nothing is pushed. */
+/**
+ * A registration object as a homeserver's YAML would hold it; no url, so nothing is pushed. Its
+ * as_token is `as-<id>-token`: the loader refuses tokens shorter than 8 characters.
+ */
 export function registrationObject(id: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     id,
     url: null,
-    as_token: `as-${id}`,
-    hs_token: `hs-${id}`,
+    as_token: `as-${id}-token`,
+    hs_token: `hs-${id}-token`,
     sender_localpart: `${id}bot`,
     namespaces: { users: [{ exclusive: true, regex: `@${id}_.*` }], aliases: [], rooms: [] },
     ...extra,
