@@ -18,6 +18,7 @@
  */
 import type pg from 'pg';
 import { InFlightMismatchError } from '../../errors.ts';
+import type { SenderLock } from '../store.ts';
 import type { StoreTables } from './connection.ts';
 
 /** A fence no epoch matches: the process held the lock once and has lost or released it. */
@@ -98,5 +99,52 @@ export async function fencedTransaction<T>(
     );
     client.release(broken);
     throw err;
+  }
+}
+
+/**
+ * Per AS, the epoch this process got with the AS's sender lock (REVOKED once the lock is gone):
+ * the `fence` its writes are checked against.
+ *
+ * @example
+ * ```ts
+ * const held = await fences.hold('irc', lock, () => bumpSenderEpoch(tables, 'irc'));
+ * await fencedTransaction(tables, 'irc', fences.get('irc'), work, () => true);
+ * ```
+ */
+export class SenderFences {
+  readonly #fences = new Map<string, string>();
+
+  /** Undefined when this process never took the AS's lock (single-process use). */
+  get(asId: string): string | undefined {
+    return this.#fences.get(asId);
+  }
+
+  /**
+   * Takes a lock just won: bumps the AS's epoch before anything is read (from then on a write of
+   * the previous sender either committed already or is refused), and returns the lock with its
+   * release revoking the fence. Releases the lock and rethrows when the bump fails.
+   */
+  async hold(asId: string, lock: SenderLock, bump: () => Promise<string>): Promise<SenderLock> {
+    let epoch: string;
+    try {
+      epoch = await bump();
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+    this.#fences.set(asId, epoch);
+    // Once the lock is gone this process's writes for the AS must fail, even before it notices.
+    const revoke = (): void => {
+      if (this.#fences.get(asId) === epoch) this.#fences.set(asId, REVOKED);
+    };
+    void lock.lost.then(revoke);
+    return {
+      lost: lock.lost,
+      release: async () => {
+        revoke();
+        await lock.release();
+      },
+    };
   }
 }
