@@ -1,5 +1,5 @@
 import { InFlightMismatchError } from '../errors.ts';
-import { BatchCut, checkLimits } from './batch.ts';
+import { BatchCut, buildBody, checkLimits } from './batch.ts';
 import { checkEnqueueItems, uniqueAsIds } from './check-input.ts';
 import type { DeadLetter, OversizeSupport } from './dead-letters.ts';
 import { StoreLifecycle } from './lifecycle.ts';
@@ -156,8 +156,7 @@ export class MemoryStore implements Store, OversizeSupport {
       const { items, counts, full } = cut;
       if (items.length === 0) break;
       // build() runs before any state changes, so if it throws the queue is exactly as it was.
-      const body = build(items);
-      if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
+      const body = buildBody(build, items);
       created.push({
         txn: { asId, txnId: formatTxnId(this.#birth, queue.nextTxnId + n), body, counts },
         size: items.length,

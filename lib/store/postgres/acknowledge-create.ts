@@ -13,7 +13,7 @@
  * inserted, the id is skipped, never reused, and the caller gets the InFlightMismatchError).
  */
 import { InFlightMismatchError } from '../../errors.ts';
-import { BatchCut } from '../batch.ts';
+import { BatchCut, buildBody } from '../batch.ts';
 import type { BatchLimits, ItemKind, QueuedItem } from '../store.ts';
 import { formatTxnId, NO_TXN, parseTxnId } from '../txn-id.ts';
 import { TXN_ID_SQL, type StoreTables } from './connection.ts';
@@ -74,8 +74,7 @@ export async function acknowledgeAndCreate(
       if (items.length === 0) return { txn: null };
       let body: string;
       try {
-        body = build(items);
-        if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
+        body = buildBody(build, items);
       } catch (error) {
         return { error };
       }

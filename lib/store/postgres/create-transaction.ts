@@ -5,7 +5,7 @@
  * transaction.
  */
 import { InFlightMismatchError } from '../../errors.ts';
-import { BatchCut } from '../batch.ts';
+import { BatchCut, buildBody } from '../batch.ts';
 import type { BatchLimits, ItemKind, QueuedItem, StoredTransaction } from '../store.ts';
 import { formatTxnId } from '../txn-id.ts';
 import { TXN_ID_SQL, type StoreTables } from './connection.ts';
@@ -74,8 +74,7 @@ export async function createTransaction(
       const n = id!.txn_id;
       let body: string;
       try {
-        body = build(items);
-        if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
+        body = buildBody(build, items);
       } catch (error) {
         return { error };
       }

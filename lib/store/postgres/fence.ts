@@ -19,7 +19,7 @@
 import type pg from 'pg';
 import { InFlightMismatchError } from '../../errors.ts';
 import type { SenderLock } from '../store.ts';
-import type { StoreTables } from './connection.ts';
+import { inTransaction, type StoreTables } from './connection.ts';
 
 /** A fence no epoch matches: the process held the lock once and has lost or released it. */
 export const REVOKED = '-1';
@@ -79,27 +79,14 @@ export async function fencedTransaction<T>(
   work: (client: pg.PoolClient) => Promise<T>,
   commit: (result: T) => boolean,
 ): Promise<T> {
-  const client = await pool.connect();
-  try {
+  return inTransaction(pool, work, commit, async (client) => {
     // Two statements in one simple query, so no parameters: the AS id goes in as a literal.
     const results = (await client.query(
       `BEGIN; SELECT sender_epoch FROM ${t('as_state')} WHERE as_id = ${client.escapeLiteral(asId)} FOR UPDATE`,
     )) as unknown as pg.QueryResult<{ sender_epoch: string }>[];
     const epoch = results[1]?.rows[0]?.sender_epoch;
     if (fence !== undefined && epoch !== fence) throw new SenderFencedError(asId);
-    const result = await work(client);
-    await client.query(commit(result) ? 'COMMIT' : 'ROLLBACK');
-    client.release();
-    return result;
-  } catch (err) {
-    // A client whose ROLLBACK fails is in an unknown state: destroy it rather than reuse it.
-    const broken = await client.query('ROLLBACK').then(
-      () => false,
-      () => true,
-    );
-    client.release(broken);
-    throw err;
-  }
+  });
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import type Database from 'better-sqlite3';
 import { InFlightMismatchError } from '../../errors.ts';
-import { BatchCut } from '../batch.ts';
+import { BatchCut, buildBody } from '../batch.ts';
 import { uniqueAsIds } from '../check-input.ts';
 import type { Backlog, BatchLimits, EnqueueItem, ItemKind, QueuedItem, StoredTransaction } from '../store.ts';
 import { TRANSACTION_COLUMNS, toStoredTransaction, type TransactionRow } from '../transaction-row.ts';
@@ -189,8 +189,7 @@ export function sqliteOperations(
     if (items.length === 0) return null;
     const txnId = s.takeTxnId.get(asId)!;
     // A throwing build() rolls the whole transaction back, the txn id included.
-    const body = build(items);
-    if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
+    const body = buildBody(build, items);
     const lastSeq = items[items.length - 1]!.seq;
     s.insertTxn.run(asId, txnId, birth, body, counts.event, counts.ephemeral, counts.toDevice, lastSeq, Date.now());
     return { txn: { asId, txnId: formatTxnId(birth, txnId), body, counts }, lastSeq, full };
