@@ -10,6 +10,9 @@ import { Registry } from 'prom-client';
 import { MockAppService } from '../../lib/testing/index.ts';
 import { alias, call, hsToken, registrationObject, startHomeserver, type Homeserver } from './support/homeserver.ts';
 
+/** A client's session (ToyHost: any `syt_` token): an unauthenticated lookup asks no AS. */
+const USER = 'syt_client';
+
 describe('reliability: an AS that refuses our hs_token on queries (application-service-api.md#authorization)', () => {
   let mock: MockAppService;
   let hs: Homeserver;
@@ -37,7 +40,7 @@ describe('reliability: an AS that refuses our hs_token on queries (application-s
 
   it('the blocked client gets 502 M_UNKNOWN that claims no timeout, at once; the AS is not marked down', async () => {
     const started = performance.now();
-    const reply = await call(hs.url, 'GET', alias('#irc_a:hs.test'));
+    const reply = await call(hs.url, 'GET', alias('#irc_a:hs.test'), { token: USER });
     expect(reply.status, JSON.stringify(reply.body)).to.equal(502);
     expect(reply.body.errcode).to.equal('M_UNKNOWN');
     expect(reply.body.error)
@@ -54,7 +57,8 @@ describe('reliability: an AS that refuses our hs_token on queries (application-s
   });
 
   it('one clear error line names the AS and says what to fix, never the token; repeats are counted, not logged again', async () => {
-    for (let i = 0; i < 3; i++) expect((await call(hs.url, 'GET', alias(`#irc_${i}:hs.test`))).status).to.equal(502);
+    for (let i = 0; i < 3; i++)
+      expect((await call(hs.url, 'GET', alias(`#irc_${i}:hs.test`), { token: USER })).status).to.equal(502);
     const errors = logged.filter((l) => l.level === 'error');
     expect(errors, JSON.stringify(logged)).to.have.length(1);
     expect(errors[0]!.text).to.include('"irc"').and.include('hs_token').and.include('403');
