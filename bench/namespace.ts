@@ -204,7 +204,9 @@ interface Size {
 }
 
 function sameAnswers(a: readonly NamespaceMatch[], b: readonly NamespaceMatch[]): boolean {
-  return a.length === b.length && a.every((m, i) => m.registration === b[i]!.registration && m.exclusive === b[i]!.exclusive);
+  return (
+    a.length === b.length && a.every((m, i) => m.registration === b[i]!.registration && m.exclusive === b[i]!.exclusive)
+  );
 }
 
 function prepare(size: number): Size {
@@ -216,7 +218,10 @@ function prepare(size: number): Size {
   const indexV8 = new NamespaceIndex(makeRegistrations(size, backtracking));
   // A benchmark of a wrong answer is worthless: check both agree on every id first.
   for (const id of ids) {
-    if (!sameAnswers(index.match('users', id), naiveMatch(registrations, id)) || indexV8.match('users', id).length !== index.match('users', id).length) {
+    if (
+      !sameAnswers(index.match('users', id), naiveMatch(registrations, id)) ||
+      indexV8.match('users', id).length !== index.match('users', id).length
+    ) {
       throw new Error(`index and naive loop disagree on ${id} with ${size} registrations`);
     }
   }
@@ -250,7 +255,9 @@ export async function run(): Promise<void> {
       naive.round(round >= WARMUP_ROUNDS);
     }
   }
-  console.log('registrations  index ns/lookup  index with V8 RegExp  naive ns/lookup  naive/index  regex runs/lookup (index, naive)  index build ms');
+  console.log(
+    'registrations  index ns/lookup  index with V8 RegExp  naive ns/lookup  naive/index  regex runs/lookup (index, naive)  index build ms',
+  );
   for (const { size, index, indexV8, naive, runs, buildMs } of sizes) {
     console.log(
       `${String(size).padStart(13)}  ${index.median().toFixed(0).padStart(15)}  ${indexV8.median().toFixed(0).padStart(20)}  ${naive.median().toFixed(0).padStart(15)}  ` +

@@ -167,7 +167,14 @@ function cpuProbe(child: ChildProcess): CpuProbe {
     });
 }
 
-async function compare(label: string, goal: string, bare: Pool, plugin: Pool, target: Target, cpu: CpuProbe): Promise<void> {
+async function compare(
+  label: string,
+  goal: string,
+  bare: Pool,
+  plugin: Pool,
+  target: Target,
+  cpu: CpuProbe,
+): Promise<void> {
   const ratios: number[] = [];
   const cpuRatios: number[] = [];
   const bareRates: number[] = [];
@@ -176,7 +183,16 @@ async function compare(label: string, goal: string, bare: Pool, plugin: Pool, ta
   const pluginCpu: number[] = [];
   for (let round = 0; round < WARMUP_ROUNDS + ROUNDS; round++) {
     // Alternate which side goes first too, so neither always runs on a freshly collected heap.
-    const order: [Pool, number[]][] = round % 2 === 0 ? [[bare, bareRates], [plugin, pluginRates]] : [[plugin, pluginRates], [bare, bareRates]];
+    const order: [Pool, number[]][] =
+      round % 2 === 0
+        ? [
+            [bare, bareRates],
+            [plugin, pluginRates],
+          ]
+        : [
+            [plugin, pluginRates],
+            [bare, bareRates],
+          ];
     const rates: number[] = [];
     const costs: number[] = [];
     for (const [pool, into] of order) {
@@ -235,8 +251,13 @@ export async function run(): Promise<void> {
     ? spawn('taskset', ['-c', '0', process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url), '--serve'], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       })
-    : fork(fileURLToPath(import.meta.url), ['--serve'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  console.log(`plugin: ${pinned ? 'server pinned to core 0, load generator to core 1' : 'not pinned (no taskset or one core)'}`);
+    : fork(fileURLToPath(import.meta.url), ['--serve'], {
+        execArgv: ['--import', 'tsx'],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+  console.log(
+    `plugin: ${pinned ? 'server pinned to core 0, load generator to core 1' : 'not pinned (no taskset or one core)'}`,
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     const ports = await new Promise<{ barePort: number; pluginPort: number }>((resolve, reject) => {
@@ -262,14 +283,21 @@ export async function run(): Promise<void> {
         },
         cpu,
       );
-      await compare('(b) as_token + user_id assertion (GET account/whoami)', '', bare, plugin, {
-        path: `/_matrix/client/v3/account/whoami?user_id=${encodeURIComponent(ASSERTED)}`,
-        headers: { authorization: `Bearer ${AS_TOKEN}` },
-        // The bare app ignores the token: it proves only that the route answered.
-        check: (body) => {
-          if (!body.includes('"user_id"')) throw new Error(`unexpected answer ${body}`);
+      await compare(
+        '(b) as_token + user_id assertion (GET account/whoami)',
+        '',
+        bare,
+        plugin,
+        {
+          path: `/_matrix/client/v3/account/whoami?user_id=${encodeURIComponent(ASSERTED)}`,
+          headers: { authorization: `Bearer ${AS_TOKEN}` },
+          // The bare app ignores the token: it proves only that the route answered.
+          check: (body) => {
+            if (!body.includes('"user_id"')) throw new Error(`unexpected answer ${body}`);
+          },
         },
-      }, cpu);
+        cpu,
+      );
       // Make sure (b) measured the assertion and not a refusal.
       const res = await plugin.request({
         path: `/_matrix/client/v3/account/whoami?user_id=${encodeURIComponent(ASSERTED)}`,

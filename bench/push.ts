@@ -18,7 +18,20 @@ import { pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
 import { SqliteStore } from '../lib/store/sqlite/sqlite-store.ts';
 import {
-  deadUrl, event, fmt, median, pipeline, publishAll, put, quantile, registrationFor, sleep, startSinks, timed, until, type Timing,
+  deadUrl,
+  event,
+  fmt,
+  median,
+  pipeline,
+  publishAll,
+  put,
+  quantile,
+  registrationFor,
+  sleep,
+  startSinks,
+  timed,
+  until,
+  type Timing,
 } from './support/push-pipeline.ts';
 
 type Sync = 'full' | 'normal';
@@ -84,7 +97,10 @@ async function baselineThroughput(dir: string, n: number, synchronous: Sync, rou
 }
 
 /** (b) a backlog queued while nothing sends, then drained; baseline: the same bodies PUT back to back. */
-async function catchUp(dir: string, n: number): Promise<{ ms: number; txns: number; full: number; baselineMs: number }> {
+async function catchUp(
+  dir: string,
+  n: number,
+): Promise<{ ms: number; txns: number; full: number; baselineMs: number }> {
   const sink = await startSinks([{ slowMs: 0 }, { slowMs: 0 }]);
   const path = join(dir, 'b.db');
   const store = new SqliteStore(path, { synchronous: 'normal' });
@@ -118,7 +134,10 @@ async function catchUp(dir: string, n: number): Promise<{ ms: number; txns: numb
 }
 
 /** (c) RSS while an AS that is down accumulates a backlog of n events. */
-async function rssGrowth(dir: string, n: number): Promise<{ beforeMb: number; afterMb: number; peakMb: number; backlog: number; ms: number }> {
+async function rssGrowth(
+  dir: string,
+  n: number,
+): Promise<{ beforeMb: number; afterMb: number; peakMb: number; backlog: number; ms: number }> {
   const path = join(dir, 'c.db');
   const store = new SqliteStore(path, { synchronous: 'normal' });
   await store.open();
@@ -144,7 +163,13 @@ async function rssGrowth(dir: string, n: number): Promise<{ beforeMb: number; af
 }
 
 /** (d) publish-to-ack latency to AS `h` under a steady load, with `d` and `s` healthy, or down and slow. */
-async function latency(dir: string, degraded: boolean, rate: number, seconds: number, round: number): Promise<{ p50: number; p99: number }> {
+async function latency(
+  dir: string,
+  degraded: boolean,
+  rate: number,
+  seconds: number,
+  round: number,
+): Promise<{ p50: number; p99: number }> {
   const sink = await startSinks([{ slowMs: 0 }, { slowMs: 0 }, { slowMs: degraded ? 2_000 : 0 }]);
   const urls = [sink.urls[0]!, degraded ? await deadUrl() : sink.urls[1]!, sink.urls[2]!];
   const regs = ['h', 'd', 's'].map((id, i) => registrationFor(id, urls[i]!));
@@ -189,22 +214,34 @@ export async function run(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'koa-appservice-bench-push-'));
   try {
     console.log('push: durable delivery with SqliteStore; the AS is a sink on a worker thread (loopback)');
-    console.log("  (a) runs with synchronous='full' (SqliteStore's default: a resolved publish survives a power cut) and 'normal' (survives a process crash); the baseline uses the same mode. (b), (c), (d) use 'normal'.");
+    console.log(
+      "  (a) runs with synchronous='full' (SqliteStore's default: a resolved publish survives a power cut) and 'normal' (survives a process crash); the baseline uses the same mode. (b), (c), (d) use 'normal'.",
+    );
 
     // First, while the heap is fresh, so that other phases' garbage cannot hide growth.
     const m = await rssGrowth(dir, 1_000_000);
-    console.log(`  (c) 1M-event backlog for a down AS: RSS ${fmt(m.beforeMb, 1)} → ${fmt(m.afterMb, 1)} MB, growth ${fmt(m.afterMb - m.beforeMb, 1)} MB (peak ${fmt(m.peakMb, 1)}; goal <= 64 MB); backlog ${fmt(m.backlog)}; queued at ${fmt((1_000_000 - 50_000) / (m.ms / 1000))} events/s`);
+    console.log(
+      `  (c) 1M-event backlog for a down AS: RSS ${fmt(m.beforeMb, 1)} → ${fmt(m.afterMb, 1)} MB, growth ${fmt(m.afterMb - m.beforeMb, 1)} MB (peak ${fmt(m.peakMb, 1)}; goal <= 64 MB); backlog ${fmt(m.backlog)}; queued at ${fmt((1_000_000 - 50_000) / (m.ms / 1000))} events/s`,
+    );
 
     // Interleaved rounds, median of the ratios: the machine's other load hits both sides alike.
     // A round of 100k events (1.5 to 2 s): a sustained rate. In rounds of 20k (0.3 s) the start of
     // the round (JIT, the first transaction's round trip, a sink thread still starting) and a single
     // stall of the machine weigh on the figure more than the push path does.
-    for (const [synchronous, n, rounds] of [['full', 100_000, 3], ['normal', 100_000, 3]] as const) {
+    for (const [synchronous, n, rounds] of [
+      ['full', 100_000, 3],
+      ['normal', 100_000, 3],
+    ] as const) {
       const rates: { ours: number; base: number; oursCpu: number; baseCpu: number }[] = [];
       for (let round = 0; round < rounds; round++) {
         const base = await baselineThroughput(dir, n, synchronous, round);
         const ours = await oursThroughput(dir, n, synchronous, round);
-        rates.push({ ours: n / (ours.ms / 1000), base: n / (base.ms / 1000), oursCpu: (ours.cpuMs * 1000) / n, baseCpu: (base.cpuMs * 1000) / n });
+        rates.push({
+          ours: n / (ours.ms / 1000),
+          base: n / (base.ms / 1000),
+          oursCpu: (ours.cpuMs * 1000) / n,
+          baseCpu: (base.cpuMs * 1000) / n,
+        });
       }
       const mid = median(rates.map((r) => r.ours / r.base));
       const ours = median(rates.map((r) => r.ours));
@@ -214,14 +251,21 @@ export async function run(): Promise<void> {
       const label = synchronous === 'full' ? "synchronous='full' (default)" : "synchronous='normal'";
       // The goals are for the default. In 'normal' the baseline stops paying an fsync per 100 rows,
       // while ours already paid few (acknowledgements without one, transactions created ahead).
-      const goals = synchronous === 'full' ? 'goals >= 0.50 and >= 50,000 events/s' : "for comparison; the goals are for 'full'";
-      console.log(`  (a) publish→ack, ${fmt(n)} events x ${rounds} rounds, ${label}: ${fmt(ours)} events/s; baseline (raw 100-row inserts + raw undici PUTs) ${fmt(base)} events/s; median ratio ${fmt(mid, 2)} (${goals})`);
-      console.log(`      CPU per event (both threads): ours ${fmt(oursCpu, 1)} µs, baseline ${fmt(baseCpu, 1)} µs; CPU-bound ceiling ratio ${fmt(baseCpu / oursCpu, 2)}`);
+      const goals =
+        synchronous === 'full' ? 'goals >= 0.50 and >= 50,000 events/s' : "for comparison; the goals are for 'full'";
+      console.log(
+        `  (a) publish→ack, ${fmt(n)} events x ${rounds} rounds, ${label}: ${fmt(ours)} events/s; baseline (raw 100-row inserts + raw undici PUTs) ${fmt(base)} events/s; median ratio ${fmt(mid, 2)} (${goals})`,
+      );
+      console.log(
+        `      CPU per event (both threads): ours ${fmt(oursCpu, 1)} µs, baseline ${fmt(baseCpu, 1)} µs; CPU-bound ceiling ratio ${fmt(baseCpu / oursCpu, 2)}`,
+      );
     }
 
     const n = 100_000;
     const c = await catchUp(dir, n);
-    console.log(`  (b) catch-up of a ${fmt(n)} backlog: ${fmt(c.ms)} ms (${fmt(n / (c.ms / 1000))} events/s), ${fmt(c.txns)} transactions, ${fmt(c.full)} of them full; raw PUTs of the same bodies ${fmt(c.baselineMs)} ms; ${fmt(c.ms / c.baselineMs, 2)}x the baseline time`);
+    console.log(
+      `  (b) catch-up of a ${fmt(n)} backlog: ${fmt(c.ms)} ms (${fmt(n / (c.ms / 1000))} events/s), ${fmt(c.txns)} transactions, ${fmt(c.full)} of them full; raw PUTs of the same bodies ${fmt(c.baselineMs)} ms; ${fmt(c.ms / c.baselineMs, 2)}x the baseline time`,
+    );
 
     const rate = 2000;
     const healthy: { p50: number; p99: number }[] = [];
@@ -230,8 +274,15 @@ export async function run(): Promise<void> {
       healthy.push(await latency(dir, false, rate, 2, round));
       degraded.push(await latency(dir, true, rate, 2, round));
     }
-    const [h50, h99, d50, d99] = [healthy.map((r) => r.p50), healthy.map((r) => r.p99), degraded.map((r) => r.p50), degraded.map((r) => r.p99)].map(median) as [number, number, number, number];
-    console.log(`  (d) ${fmt(rate)} events/s to 3 ASes, publish→ack latency to the healthy one (median of 3 rounds): all healthy p50 ${fmt(h50, 1)} ms, p99 ${fmt(h99, 1)} ms; one down + one slow (2 s) p50 ${fmt(d50, 1)} ms, p99 ${fmt(d99, 1)} ms; p99 ratio ${fmt(d99 / h99, 2)} (goal <= 1.5)`);
+    const [h50, h99, d50, d99] = [
+      healthy.map((r) => r.p50),
+      healthy.map((r) => r.p99),
+      degraded.map((r) => r.p50),
+      degraded.map((r) => r.p99),
+    ].map(median) as [number, number, number, number];
+    console.log(
+      `  (d) ${fmt(rate)} events/s to 3 ASes, publish→ack latency to the healthy one (median of 3 rounds): all healthy p50 ${fmt(h50, 1)} ms, p99 ${fmt(h99, 1)} ms; one down + one slow (2 s) p50 ${fmt(d50, 1)} ms, p99 ${fmt(d99, 1)} ms; p99 ratio ${fmt(d99 / h99, 2)} (goal <= 1.5)`,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -53,7 +53,10 @@ export async function run(): Promise<void> {
   });
   const registration = registrationFor(mock.url);
   const client = new AppserviceClient(registration);
-  const index = { match: (kind: string, value: string) => (kind === 'aliases' && value.startsWith('#irc_') ? [{ registration, exclusive: true }] : []) };
+  const index = {
+    match: (kind: string, value: string) =>
+      kind === 'aliases' && value.startsWith('#irc_') ? [{ registration, exclusive: true }] : [],
+  };
   const queries = new ExistenceQueries({ host, registrations: [registration], index, client: () => client });
   const raw = new Pool(mock.url, { connections: 16 });
   let serial = 0;
@@ -105,7 +108,9 @@ export async function run(): Promise<void> {
     let started = performance.now();
     for (let i = 0; i < hits; i++) await queries.ensureAlias(cached);
     const hitUs = ((performance.now() - started) / hits) * 1000;
-    console.log(`query (b) cached hit: ${fmt(hitUs, 2)} µs per ensureAlias (${fmt(rawUs / hitUs, 0)}x faster than one raw GET)`);
+    console.log(
+      `query (b) cached hit: ${fmt(hitUs, 2)} µs per ensureAlias (${fmt(rawUs / hitUs, 0)}x faster than one raw GET)`,
+    );
 
     // (c) 1000 concurrent callers for one unknown alias. The AS takes 20 ms to "create the room",
     // as a bridge would; the baseline is one caller for another unknown alias, same AS.

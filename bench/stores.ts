@@ -23,7 +23,18 @@ import { SqliteStore } from '../lib/store/sqlite/sqlite-store.ts';
 import type { Store } from '../lib/store/store.ts';
 import { freshSchema, stopPostgres } from '../spec/support/postgres-server.ts';
 import {
-  event, fmt, median, pipeline, publishAll, quantile, registrationFor, sleep, startSinks, timed, until, type Timing,
+  event,
+  fmt,
+  median,
+  pipeline,
+  publishAll,
+  quantile,
+  registrationFor,
+  sleep,
+  startSinks,
+  timed,
+  until,
+  type Timing,
 } from './support/push-pipeline.ts';
 
 interface Subject {
@@ -100,7 +111,7 @@ async function publishLatency(subject: Subject, rate: number, seconds: number, r
     const total = rate * seconds;
     const t0 = performance.now();
     const inFlight: Promise<void>[] = [];
-    for (let i = 0; i < total; ) {
+    for (let i = 0; i < total;) {
       // A late tick publishes what is due rather than stretching the run.
       const due = Math.min(total, Math.ceil(((performance.now() - t0) / 1000) * rate));
       for (; i < due; i++) {
@@ -147,7 +158,9 @@ export async function run(): Promise<void> {
       const rate = median(timings.map((t) => n / (t.ms / 1000)));
       rates.set(subject, rate);
       const cpu = median(timings.map((t) => (t.cpuMs * 1000) / n));
-      console.log(`      ${subject.name.padEnd(42)} ${fmt(rate).padStart(7)} events/s, ${fmt(cpu, 1)} µs CPU/event in this process`);
+      console.log(
+        `      ${subject.name.padEnd(42)} ${fmt(rate).padStart(7)} events/s, ${fmt(cpu, 1)} µs CPU/event in this process`,
+      );
     }
     const [full, normal, pg] = subjects.map((s) => rates.get(s)!) as [number, number, number];
     console.log(`      PostgresStore / SqliteStore: ${fmt(pg / full, 2)}x 'full', ${fmt(pg / normal, 2)}x 'normal'`);
@@ -162,10 +175,14 @@ export async function run(): Promise<void> {
         lat.get(subject)!.p99.push(quantile(sorted, 0.99));
       }
     }
-    console.log(`  (2) publish latency (call → durable), ${fmt(rate)} events/s for ${seconds} s while delivering, median of ${rounds} rounds:`);
+    console.log(
+      `  (2) publish latency (call → durable), ${fmt(rate)} events/s for ${seconds} s while delivering, median of ${rounds} rounds:`,
+    );
     for (const subject of subjects) {
       const { p50, p99 } = lat.get(subject)!;
-      console.log(`      ${subject.name.padEnd(42)} p50 ${fmt(median(p50), 2).padStart(6)} ms, p99 ${fmt(median(p99), 2).padStart(6)} ms`);
+      console.log(
+        `      ${subject.name.padEnd(42)} p50 ${fmt(median(p50), 2).padStart(6)} ms, p99 ${fmt(median(p99), 2).padStart(6)} ms`,
+      );
     }
   } finally {
     await stopPostgres();

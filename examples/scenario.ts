@@ -44,7 +44,11 @@ export interface ScenarioResult {
 const SERVER_NAME = 'localhost';
 
 /** Polls `check` every 10 ms until it returns a value, for at most `timeoutMs`. */
-async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -60,26 +64,37 @@ async function waitFor<T>(what: string, check: () => T | undefined | Promise<T |
  */
 export async function runIrcScenario(options: ScenarioOptions): Promise<ScenarioResult> {
   const started = performance.now();
-  const say = (line: string) => options.say?.(`[${String(Math.round(performance.now() - started)).padStart(5)} ms] ${line}`);
+  const say = (line: string) =>
+    options.say?.(`[${String(Math.round(performance.now() - started)).padStart(5)} ms] ${line}`);
   const asToken = randomBytes(24).toString('base64url');
   const hsToken = randomBytes(24).toString('base64url');
 
   const bridge = await IrcBridge.start({ asToken, hsToken, serverName: SERVER_NAME, log: say });
   const registration = ircRegistration({ url: bridge.url, asToken, hsToken, serverName: SERVER_NAME });
-  const homeserver = await startHomeserver({ registrations: [registration], store: options.store, serverName: SERVER_NAME, port: options.port ?? 0, backoffInitialMs: 200 });
+  const homeserver = await startHomeserver({
+    registrations: [registration],
+    store: options.store,
+    serverName: SERVER_NAME,
+    port: options.port ?? 0,
+    backoffInitialMs: 200,
+  });
   bridge.connect(homeserver.url);
   const close = async () => {
     await bridge.close();
     await homeserver.close();
   };
   say(`homeserver ${SERVER_NAME} on ${homeserver.url}, IRC bridge on ${bridge.url}`);
-  say(`the bridge's registration claims ${(registration.namespaces as { users: { regex: string }[] }).users[0]!.regex} and ${(registration.namespaces as { aliases: { regex: string }[] }).aliases[0]!.regex}`);
+  say(
+    `the bridge's registration claims ${(registration.namespaces as { users: { regex: string }[] }).users[0]!.regex} and ${(registration.namespaces as { aliases: { regex: string }[] }).aliases[0]!.regex}`,
+  );
 
   try {
     // 1. Alice registers with the dummy auth stage, as a client would.
     const anon = new MatrixAsClient(homeserver.url, '');
     const alice = await anon
-      .call<{ access_token: string; user_id: string }>('POST', '/register', { body: { username: 'alice', auth: { type: 'm.login.dummy' } } })
+      .call<{ access_token: string; user_id: string }>('POST', '/register', {
+        body: { username: 'alice', auth: { type: 'm.login.dummy' } },
+      })
       .finally(() => anon.close());
     const client = new MatrixAsClient(homeserver.url, alice.access_token);
     try {
@@ -87,7 +102,9 @@ export async function runIrcScenario(options: ScenarioOptions): Promise<Scenario
 
       // 2. The join that blocks while the bridge creates the room.
       const alias = bridge.aliasOf('#matrix');
-      say(`${alice.user_id} joins ${alias}: the homeserver does not know that alias yet, so it asks the bridge and waits`);
+      say(
+        `${alice.user_id} joins ${alias}: the homeserver does not know that alias yet, so it asks the bridge and waits`,
+      );
       const joinStart = performance.now();
       const joined = await client.call<{ room_id: string }>('POST', `/join/${seg(alias)}`);
       const joinBlockedMs = performance.now() - joinStart;
@@ -95,17 +112,20 @@ export async function runIrcScenario(options: ScenarioOptions): Promise<Scenario
       say(`join completed after ${joinBlockedMs.toFixed(0)} ms: ${alice.user_id} is in ${roomId}`);
 
       // 3. Alice speaks; the bridge gets it in a transaction, relays it, Bob answers with IRC's time.
-      const sent = await client.call<{ event_id: string }>('PUT', `/rooms/${seg(roomId)}/send/m.room.message/hi-1`, { body: { msgtype: 'm.text', body: 'hi!' } });
+      const sent = await client.call<{ event_id: string }>('PUT', `/rooms/${seg(roomId)}/send/m.room.message/hi-1`, {
+        body: { msgtype: 'm.text', body: 'hi!' },
+      });
       say(`${alice.user_id} says "hi!" (${sent.event_id})`);
-      const carrier = await waitFor('the bridge to receive "hi!"', () => bridge.transactions.find((t) => t.events.some((e) => e.event_id === sent.event_id)));
+      const carrier = await waitFor('the bridge to receive "hi!"', () =>
+        bridge.transactions.find((t) => t.events.some((e) => e.event_id === sent.event_id)),
+      );
       say(`transaction ${carrier.txnId} carried "hi!" to the bridge`);
       await bridge.settled();
 
       // 4. Alice reads the room back: Bob's lines carry the IRC server's time, not the homeserver's.
-      const page = await client.call<{ chunk: { type: string; sender: string; content: { body?: string }; origin_server_ts: number }[] }>(
-        'GET',
-        `/rooms/${seg(roomId)}/messages?dir=b&limit=50`,
-      );
+      const page = await client.call<{
+        chunk: { type: string; sender: string; content: { body?: string }; origin_server_ts: number }[];
+      }>('GET', `/rooms/${seg(roomId)}/messages?dir=b&limit=50`);
       const messages = page.chunk
         .filter((e) => e.type === 'm.room.message')
         .reverse()
@@ -121,7 +141,10 @@ export async function runIrcScenario(options: ScenarioOptions): Promise<Scenario
       const inviteBlockedMs = performance.now() - inviteStart;
       say(`invite completed after ${inviteBlockedMs.toFixed(0)} ms`);
       const joinedMembers = await waitFor(`${ghost} to join`, async () => {
-        const { joined: members } = await client.call<{ joined: Record<string, unknown> }>('GET', `/rooms/${seg(roomId)}/joined_members`);
+        const { joined: members } = await client.call<{ joined: Record<string, unknown> }>(
+          'GET',
+          `/rooms/${seg(roomId)}/joined_members`,
+        );
         return ghost in members ? Object.keys(members) : undefined;
       });
       await bridge.settled();

@@ -77,7 +77,9 @@ export async function serve(argv: readonly string[], io: ServeIo, options: Serve
   }
   const level = values['log-level'] as LogLevel;
   if (!LOG_LEVELS.includes(level)) {
-    io.stderr.write(`koa-appservice serve: --log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(values['log-level'])}\n`);
+    io.stderr.write(
+      `koa-appservice serve: --log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(values['log-level'])}\n`,
+    );
     return 2;
   }
   if (values.registration === undefined || values.registration.length === 0) {
@@ -98,7 +100,10 @@ export async function serve(argv: readonly string[], io: ServeIo, options: Serve
       logger,
     });
   } catch (error) {
-    const message = error instanceof RegistrationLoadError || (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? (error as Error).message : String(error);
+    const message =
+      error instanceof RegistrationLoadError || (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
+        ? (error as Error).message
+        : String(error);
     io.stderr.write(`koa-appservice serve: ${message}\n`);
     return 1;
   }
@@ -106,13 +111,19 @@ export async function serve(argv: readonly string[], io: ServeIo, options: Serve
   for (const registration of homeserver.as.registry.all) {
     const url = registration.url === null ? null : redactUrl(registration.url);
     const sender = `@${registration.senderLocalpart}:${values['server-name']}`;
-    logger.info({ appservice: registration.id, url, sender }, `appservice ${registration.id}: ${url ?? '(no url: nothing pushed)'} as ${sender}`);
+    logger.info(
+      { appservice: registration.id, url, sender },
+      `appservice ${registration.id}: ${url ?? '(no url: nothing pushed)'} as ${sender}`,
+    );
   }
   for (const w of registrationWarnings(homeserver.as.registry.all)) {
     logger.warn({ source: w.source, field: w.field }, `${w.source}: ${w.field}: ${w.message}`);
   }
   logger.info({ database: databasePath }, `AS queues in ${databasePath}`);
-  logger.info({ url: homeserver.url, serverName: values['server-name'] }, `koa-appservice serve: listening on ${homeserver.url} (server name ${values['server-name']})`);
+  logger.info(
+    { url: homeserver.url, serverName: values['server-name'] },
+    `koa-appservice serve: listening on ${homeserver.url} (server name ${values['server-name']})`,
+  );
 
   await new Promise<void>((done) => {
     const stop = () => {

@@ -39,7 +39,11 @@ Options:
  * @example
  * process.exitCode = await main(['lint', 'registrations/irc.yaml'], process);
  */
-export async function main(argv: readonly string[], io: CliIo, options: { readonly cwd?: string } = {}): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  io: CliIo,
+  options: { readonly cwd?: string } = {},
+): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined) {
     io.stderr.write(USAGE);
@@ -145,7 +149,9 @@ async function lint(args: readonly string[], io: CliIo, cwd: string): Promise<nu
 
   const invalid = reports.filter((r) => r.errors.length > 0).length;
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
-  io.stdout.write(`\n${plural(reports.length, 'file')}: ${stillValid.length} valid, ${invalid} invalid, ${plural(warnings.length, 'warning')}\n`);
+  io.stdout.write(
+    `\n${plural(reports.length, 'file')}: ${stillValid.length} valid, ${invalid} invalid, ${plural(warnings.length, 'warning')}\n`,
+  );
   return invalid === 0 ? 0 : 1;
 }
 

@@ -14,12 +14,7 @@
  */
 
 export type ErrorCode =
-  | 'ERR_REGISTRATION'
-  | 'ERR_OPTIONS'
-  | 'ERR_AS_REQUEST'
-  | 'ERR_STORE'
-  | 'ERR_INVALID_EVENT'
-  | 'ERR_MATRIX';
+  'ERR_REGISTRATION' | 'ERR_OPTIONS' | 'ERR_AS_REQUEST' | 'ERR_STORE' | 'ERR_INVALID_EVENT' | 'ERR_MATRIX';
 
 export class KoaAppserviceError extends Error {
   readonly code: ErrorCode;
@@ -132,7 +127,9 @@ export class InFlightMismatchError extends StoreError {
   readonly txnId: string | undefined;
 
   constructor(asId: string, txnId?: string) {
-    super(`appservice "${asId}" already has ${txnId === undefined ? 'a transaction' : `transaction ${txnId}`} in flight`);
+    super(
+      `appservice "${asId}" already has ${txnId === undefined ? 'a transaction' : `transaction ${txnId}`} in flight`,
+    );
     this.asId = asId;
     this.txnId = txnId;
   }
@@ -155,7 +152,13 @@ export class MatrixError extends KoaAppserviceError {
   /** Extra fields merged into the JSON body (for example `status` and `body` of M_BAD_STATUS). */
   readonly extra: Readonly<Record<string, unknown>>;
 
-  constructor(status: number, errcode: string, message: string, extra: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+  constructor(
+    status: number,
+    errcode: string,
+    message: string,
+    extra: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
     super('ERR_MATRIX', message, options);
     this.status = status;
     this.errcode = errcode;

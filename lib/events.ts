@@ -63,12 +63,14 @@ function requireSigil(what: string, obj: Record<string, unknown>, field: string,
   const value = obj[field];
   if (typeof value !== 'string') fail(what, field, `must be a string, got ${describe(value)}`);
   // An id without its sigil or server part would be matched against namespaces wrongly.
-  if (!value.startsWith(sigil) || !value.includes(':')) fail(what, field, `must look like ${sigil}local:server, got ${JSON.stringify(value)}`);
+  if (!value.startsWith(sigil) || !value.includes(':'))
+    fail(what, field, `must look like ${sigil}local:server, got ${JSON.stringify(value)}`);
   return value;
 }
 
 function requireType(what: string, obj: Record<string, unknown>): void {
-  if (typeof obj.type !== 'string' || obj.type === '') fail(what, 'type', `must be a non-empty string, got ${describe(obj.type)}`);
+  if (typeof obj.type !== 'string' || obj.type === '')
+    fail(what, 'type', `must be a non-empty string, got ${describe(obj.type)}`);
 }
 
 function requireContent(what: string, obj: Record<string, unknown>): void {
@@ -113,7 +115,11 @@ export function assertEphemeralEvent(value: unknown): asserts value is Ephemeral
   if (!isObject(value)) throw new InvalidEventError(`ephemeral: must be an object, got ${describe(value)}`);
   requireType('ephemeral', value);
   if (!EPHEMERAL_TYPES.has(value.type as string)) {
-    fail('ephemeral', 'type', `${JSON.stringify(value.type)} is not an EDU type the AS API pushes (only m.typing, m.receipt, m.presence)`);
+    fail(
+      'ephemeral',
+      'type',
+      `${JSON.stringify(value.type)} is not an EDU type the AS API pushes (only m.typing, m.receipt, m.presence)`,
+    );
   }
   requireContent('ephemeral', value);
   if (value.room_id !== undefined || ROOM_SCOPED_EDUS.has(value.type as string)) {

@@ -32,7 +32,12 @@ export interface Host {
    * answers 404. Each AS has its own lists, one per network, separate from the main room directory
    * (`/publicRooms` with `third_party_instance_id` reads them), so the AS's id comes first.
    */
-  setRoomDirectoryVisibility?(appserviceId: string, networkId: string, roomId: string, visibility: 'public' | 'private'): Promise<void>;
+  setRoomDirectoryVisibility?(
+    appserviceId: string,
+    networkId: string,
+    roomId: string,
+    visibility: 'public' | 'private',
+  ): Promise<void>;
   /**
    * Optional: the ids of the rooms the user is joined to, as far as this homeserver knows (the user
    * may be local or remote). Turns on presence "contextually" (AS API, "Pushing EDUs"): an

@@ -81,7 +81,11 @@ function complete(found: ReadonlySet<Registration>, candidates: readonly Registr
 }
 
 /** Adds the candidates among `members`; true when every candidate is now in. */
-function addFrom(found: Set<Registration>, members: ReadonlySet<Registration>, candidates: readonly Registration[]): boolean {
+function addFrom(
+  found: Set<Registration>,
+  members: ReadonlySet<Registration>,
+  candidates: readonly Registration[],
+): boolean {
   let all = true;
   for (const r of candidates) {
     if (members.has(r)) found.add(r);

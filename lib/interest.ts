@@ -15,7 +15,10 @@ import type { NamespaceKind, Registration } from './registration/registration.ts
 
 /** The part of `NamespaceIndex` this file needs; any structurally equal object will do. */
 export interface NamespaceIndexLike {
-  match(kind: NamespaceKind, value: string): readonly { readonly registration: Registration; readonly exclusive: boolean }[];
+  match(
+    kind: NamespaceKind,
+    value: string,
+  ): readonly { readonly registration: Registration; readonly exclusive: boolean }[];
 }
 
 export interface InterestOptions {
@@ -106,7 +109,8 @@ export class Interest {
     const found = new Set<Registration>();
     this.#addUser(found, event.sender);
     if (event.type === 'm.room.member' && typeof event.state_key === 'string') this.#addUser(found, event.state_key);
-    for (const m of this.#index.match('rooms', event.room_id)) if (this.#pushableSet.has(m.registration)) found.add(m.registration);
+    for (const m of this.#index.match('rooms', event.room_id))
+      if (this.#pushableSet.has(m.registration)) found.add(m.registration);
     const ask = this.#toAsk(found, this.#pushable);
     if (ask !== 'none') {
       const viaAliases = ask === 'both' ? this.#known(this.#aliasFacts, event.room_id) : undefined;
@@ -132,7 +136,8 @@ export class Interest {
     const found = new Set<Registration>();
     if (typeof edu.sender === 'string') this.#addUser(found, edu.sender);
     if (typeof edu.room_id === 'string') await this.#addRoom(found, edu.room_id, candidates);
-    if (edu.type === 'm.presence' && typeof edu.sender === 'string') await this.#presence?.addSharing(found, edu.sender, candidates);
+    if (edu.type === 'm.presence' && typeof edu.sender === 'string')
+      await this.#presence?.addSharing(found, edu.sender, candidates);
     return this.#ordered(found, candidates);
   }
 
@@ -197,13 +202,15 @@ export class Interest {
   /** Users namespaces cover local users only: a remote id matching a regex makes no AS interested. */
   #addUser(found: Set<Registration>, userId: string): void {
     if (!this.#isLocal(userId)) return;
-    for (const m of this.#index.match('users', userId)) if (this.#pushableSet.has(m.registration)) found.add(m.registration);
+    for (const m of this.#index.match('users', userId))
+      if (this.#pushableSet.has(m.registration)) found.add(m.registration);
     const bot = this.#bySenderUser.get(userId);
     if (bot !== undefined) found.add(bot);
   }
 
   async #addRoom(found: Set<Registration>, roomId: string, candidates: readonly Registration[]): Promise<void> {
-    for (const m of this.#index.match('rooms', roomId)) if (this.#pushableSet.has(m.registration)) found.add(m.registration);
+    for (const m of this.#index.match('rooms', roomId))
+      if (this.#pushableSet.has(m.registration)) found.add(m.registration);
     const ask = this.#toAsk(found, candidates);
     if (ask === 'none') return;
     const [viaAliases, viaMembers] = await Promise.all([
@@ -255,7 +262,8 @@ export class Interest {
     const out = new Set<Registration>();
     if (this.#aliasCapable.length === 0) return out;
     for (const alias of aliases) {
-      for (const m of this.#index.match('aliases', alias)) if (this.#pushableSet.has(m.registration)) out.add(m.registration);
+      for (const m of this.#index.match('aliases', alias))
+        if (this.#pushableSet.has(m.registration)) out.add(m.registration);
     }
     return out;
   };

@@ -61,7 +61,9 @@ export class Metrics {
     let snapshot: Promise<Map<string, { size: number; oldestEnqueuedAt: number | null }>> | undefined;
     const readBacklogs = () => {
       snapshot ??= (async () => {
-        const entries = await Promise.all(sources.appserviceIds.map(async (id) => [id, await sources.backlog(id)] as const));
+        const entries = await Promise.all(
+          sources.appserviceIds.map(async (id) => [id, await sources.backlog(id)] as const),
+        );
         return new Map(entries);
       })().finally(() => setImmediate(() => (snapshot = undefined)));
       return snapshot;
@@ -83,7 +85,10 @@ export class Metrics {
       async collect() {
         const now = Date.now();
         for (const [id, backlog] of await readBacklogs()) {
-          this.set({ appservice: id }, backlog.oldestEnqueuedAt === null ? 0 : Math.max(0, (now - backlog.oldestEnqueuedAt) / 1000));
+          this.set(
+            { appservice: id },
+            backlog.oldestEnqueuedAt === null ? 0 : Math.max(0, (now - backlog.oldestEnqueuedAt) / 1000),
+          );
         }
       },
     });

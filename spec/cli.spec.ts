@@ -32,7 +32,9 @@ describe('koa-appservice CLI', () => {
     for (const argv of [['--help'], ['-h'], ['lint', '--help']]) {
       const { code, out } = await run(...argv);
       expect(code).to.equal(0);
-      expect(out).to.match(/^Usage: koa-appservice/).and.include('lint <files...>');
+      expect(out)
+        .to.match(/^Usage: koa-appservice/)
+        .and.include('lint <files...>');
     }
   });
 
@@ -59,14 +61,18 @@ describe('koa-appservice CLI', () => {
     expect(code).to.equal(0);
     const lines = out.split('\n').filter((l) => l.startsWith('✓ '));
     expect(lines).to.have.length(files.length);
-    expect(out).to.include('✓ fixtures/registrations/good/matrix-appservice-irc.yaml: 7d9e6a3c1f0b4e2a8c5d9f1b3a7e0c42 (3 user, 2 alias, 0 room namespaces)');
+    expect(out).to.include(
+      '✓ fixtures/registrations/good/matrix-appservice-irc.yaml: 7d9e6a3c1f0b4e2a8c5d9f1b3a7e0c42 (3 user, 2 alias, 0 room namespaces)',
+    );
     expect(out).to.include(`${files.length} files: ${files.length} valid, 0 invalid, 0 warnings`);
   });
 
   it('reports a bad file with its field and exits 1', async () => {
     const { code, out } = await run('lint', `${BAD}/rate-limited-string.yaml`, `${GOOD}/matrix-appservice-slack.yaml`);
     expect(code).to.equal(1);
-    expect(out).to.include('✗ fixtures/registrations/bad/rate-limited-string.yaml\n    rate_limited: must be a boolean, not the string "false"');
+    expect(out).to.include(
+      '✗ fixtures/registrations/bad/rate-limited-string.yaml\n    rate_limited: must be a boolean, not the string "false"',
+    );
     expect(out).to.include('✓ fixtures/registrations/good/matrix-appservice-slack.yaml');
     expect(out).to.include('2 files: 1 valid, 1 invalid');
   });
@@ -75,7 +81,9 @@ describe('koa-appservice CLI', () => {
     const { code, out } = await run('lint', `${BAD}/duplicate-id/*.yaml`);
     expect(code).to.equal(1);
     expect(out).to.include('✓ fixtures/registrations/bad/duplicate-id/a.yaml');
-    expect(out).to.match(/✗ fixtures\/registrations\/bad\/duplicate-id\/b\.yaml\n {4}id: "samebridge" is already the id of/);
+    expect(out).to.match(
+      /✗ fixtures\/registrations\/bad\/duplicate-id\/b\.yaml\n {4}id: "samebridge" is already the id of/,
+    );
   });
 
   it('reports a glob that matches nothing and a missing file', async () => {
@@ -87,8 +95,14 @@ describe('koa-appservice CLI', () => {
 
   it('prints warnings but still exits 0', async () => {
     const base = 'url: null\nnamespaces:\n  users:\n    - exclusive: true\n      regex: "@irc_.*"\n';
-    await writeFile(join(dir, 'a.yaml'), `id: a\nas_token: ta-0123456789\nhs_token: ha-0123456789\nsender_localpart: a\n${base}`);
-    await writeFile(join(dir, 'b.yaml'), `id: b\nas_token: tb-0123456789\nhs_token: hb-0123456789\nsender_localpart: b\n${base}`);
+    await writeFile(
+      join(dir, 'a.yaml'),
+      `id: a\nas_token: ta-0123456789\nhs_token: ha-0123456789\nsender_localpart: a\n${base}`,
+    );
+    await writeFile(
+      join(dir, 'b.yaml'),
+      `id: b\nas_token: tb-0123456789\nhs_token: hb-0123456789\nsender_localpart: b\n${base}`,
+    );
     const { code, out } = await run('lint', join(dir, 'a.yaml'), join(dir, 'b.yaml'));
     expect(code).to.equal(0);
     expect(out).to.match(/⚠ .*b\.yaml: namespaces\.users\[0\]\.regex: exclusive "@irc_\.\*" overlaps/);
@@ -96,12 +110,17 @@ describe('koa-appservice CLI', () => {
   });
 
   it('says which regexes RE2 made safe and which urls point at metadata addresses, still exiting 0', async () => {
-    const file = 'id: a\nurl: http://169.254.169.254/\nas_token: ta-0123456789\nhs_token: ha-0123456789\nsender_localpart: a\nnamespaces:\n  users:\n    - exclusive: true\n      regex: "@irc_(\\\\w|\\\\d)*:hs"\n';
+    const file =
+      'id: a\nurl: http://169.254.169.254/\nas_token: ta-0123456789\nhs_token: ha-0123456789\nsender_localpart: a\nnamespaces:\n  users:\n    - exclusive: true\n      regex: "@irc_(\\\\w|\\\\d)*:hs"\n';
     await writeFile(join(dir, 'a.yaml'), file);
     const { code, out } = await run('lint', join(dir, 'a.yaml'));
     expect(code).to.equal(0);
-    expect(out).to.match(/⚠ .*a\.yaml: url: points at 169\.254\.169\.254, a link-local or cloud metadata address; registrations are trusted configuration/);
-    expect(out).to.match(/⚠ .*a\.yaml: namespaces\.users\[0\]\.regex: "@irc_\(\\\\w\|\\\\d\)\*:hs" runs in linear time via RE2; it would have backtracked/);
+    expect(out).to.match(
+      /⚠ .*a\.yaml: url: points at 169\.254\.169\.254, a link-local or cloud metadata address; registrations are trusted configuration/,
+    );
+    expect(out).to.match(
+      /⚠ .*a\.yaml: namespaces\.users\[0\]\.regex: "@irc_\(\\\\w\|\\\\d\)\*:hs" runs in linear time via RE2; it would have backtracked/,
+    );
   });
 
   it('names the field of every bad fixture and exits 1', async () => {
@@ -120,7 +139,9 @@ describe('koa-appservice CLI', () => {
     const exec = promisify(execFile);
     const good = await exec(process.execPath, ['bin/koa-appservice.js', 'lint', `${GOOD}/*.yaml`], { cwd: ROOT });
     expect(good.stdout).to.include('0 invalid');
-    const bad = await exec(process.execPath, ['bin/koa-appservice.js', 'lint', `${BAD}/url-ftp.yaml`], { cwd: ROOT }).then(
+    const bad = await exec(process.execPath, ['bin/koa-appservice.js', 'lint', `${BAD}/url-ftp.yaml`], {
+      cwd: ROOT,
+    }).then(
       () => expect.fail('expected exit code 1'),
       (error: { code: number; stdout: string }) => error,
     );

@@ -25,18 +25,28 @@ describe('event validation', () => {
   it('names the field that is wrong', () => {
     expect(refused(() => assertMatrixEvent(null))).to.equal('event: must be an object, got null');
     expect(refused(() => assertMatrixEvent({ ...event, event_id: 'e' }))).to.match(/^event\.event_id: /);
-    expect(refused(() => assertMatrixEvent({ ...event, room_id: '#alias:hs' }))).to.match(/^event\.room_id: must look like !local:server/);
-    expect(refused(() => assertMatrixEvent({ ...event, sender: 7 }))).to.equal('event.sender: must be a string, got number');
-    expect(refused(() => assertMatrixEvent({ ...event, content: null }))).to.equal('event.content: must be an object, got null');
+    expect(refused(() => assertMatrixEvent({ ...event, room_id: '#alias:hs' }))).to.match(
+      /^event\.room_id: must look like !local:server/,
+    );
+    expect(refused(() => assertMatrixEvent({ ...event, sender: 7 }))).to.equal(
+      'event.sender: must be a string, got number',
+    );
+    expect(refused(() => assertMatrixEvent({ ...event, content: null }))).to.equal(
+      'event.content: must be an object, got null',
+    );
   });
 
   it('wants a room_id on typing and receipts, and a sender on presence', () => {
     assertEphemeralEvent({ type: 'm.typing', room_id: '!r:hs', content: { user_ids: [] } });
     assertEphemeralEvent({ type: 'm.presence', sender: '@a:hs', content: { presence: 'online' } });
     expect(refused(() => assertEphemeralEvent({ type: 'm.typing', content: {} }))).to.match(/^ephemeral\.room_id: /);
-    expect(refused(() => assertEphemeralEvent({ type: 'm.receipt', room_id: 'r', content: {} }))).to.match(/^ephemeral\.room_id: /);
+    expect(refused(() => assertEphemeralEvent({ type: 'm.receipt', room_id: 'r', content: {} }))).to.match(
+      /^ephemeral\.room_id: /,
+    );
     expect(refused(() => assertEphemeralEvent({ type: 'm.presence', content: {} }))).to.match(/^ephemeral\.sender: /);
-    expect(refused(() => assertEphemeralEvent({ type: 'm.typing', room_id: '!r:hs' }))).to.match(/^ephemeral\.content: /);
+    expect(refused(() => assertEphemeralEvent({ type: 'm.typing', room_id: '!r:hs' }))).to.match(
+      /^ephemeral\.content: /,
+    );
   });
 
   // AS API, "Pushing EDUs": "there are only three event types that can currently occur:

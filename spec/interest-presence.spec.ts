@@ -42,7 +42,14 @@ class RoomsHost implements Host {
   }
   join(roomId: string, userId: string): MatrixEvent {
     this.members.set(roomId, [...(this.members.get(roomId) ?? []), userId]);
-    return { event_id: `$join-${userId}`, room_id: roomId, type: 'm.room.member', state_key: userId, sender: userId, content: { membership: 'join' } };
+    return {
+      event_id: `$join-${userId}`,
+      room_id: roomId,
+      type: 'm.room.member',
+      state_key: userId,
+      sender: userId,
+      content: { membership: 'join' },
+    };
   }
 }
 
@@ -70,7 +77,7 @@ describe('Interest: presence "contextually" (AS API "Pushing EDUs")', () => {
     host.join('!lonely:hs.test', '@carol:hs.test');
   });
 
-  it('sends the presence of a user who shares a room with the AS\'s users (local or remote), and only to that AS', async () => {
+  it("sends the presence of a user who shares a room with the AS's users (local or remote), and only to that AS", async () => {
     const interest = make();
     expect(ids(await interest.interestedInEphemeral(presence('@alice:hs.test')))).to.deep.equal(['irc']);
     expect(ids(await interest.interestedInEphemeral(presence('@dave:far.test')))).to.deep.equal(['irc']);
@@ -94,10 +101,11 @@ describe('Interest: presence "contextually" (AS API "Pushing EDUs")', () => {
     expect(host.roomsCalls).to.equal(0);
   });
 
-  it('is cheap per EDU: a user\'s rooms and each room\'s members are asked once, however many updates', async () => {
+  it("is cheap per EDU: a user's rooms and each room's members are asked once, however many updates", async () => {
     const interest = make();
     await Promise.all(Array.from({ length: 50 }, () => interest.interestedInEphemeral(presence('@alice:hs.test'))));
-    for (let i = 0; i < 50; i++) expect(ids(await interest.interestedInEphemeral(presence('@alice:hs.test')))).to.deep.equal(['irc']);
+    for (let i = 0; i < 50; i++)
+      expect(ids(await interest.interestedInEphemeral(presence('@alice:hs.test')))).to.deep.equal(['irc']);
     expect(host.roomsCalls).to.equal(1);
     expect(host.memberCalls).to.equal(1);
   });
@@ -109,7 +117,7 @@ describe('Interest: presence "contextually" (AS API "Pushing EDUs")', () => {
     expect(host.roomsCalls).to.equal(0);
   });
 
-  it('sees a membership change once its event is published: the user joining a room, or an AS user joining the user\'s room', async () => {
+  it("sees a membership change once its event is published: the user joining a room, or an AS user joining the user's room", async () => {
     const interest = make();
     expect(ids(await interest.interestedInEphemeral(presence('@alice:hs.test')))).to.deep.equal(['irc']);
     // Alice joins slack's room.

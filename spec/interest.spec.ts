@@ -36,7 +36,14 @@ class FakeHost implements Host {
 }
 
 function event(fields: Partial<MatrixEvent> = {}): MatrixEvent {
-  return { event_id: '$e', room_id: '!plain:hs.test', type: 'm.room.message', sender: '@alice:hs.test', content: {}, ...fields };
+  return {
+    event_id: '$e',
+    room_id: '!plain:hs.test',
+    type: 'm.room.message',
+    sender: '@alice:hs.test',
+    content: {},
+    ...fields,
+  };
 }
 
 function ids(regs: readonly Registration[]): string[] {
@@ -51,7 +58,10 @@ describe('Interest', () => {
   const all = [irc, slack, silent];
 
   function make(regs: readonly Registration[] = all, roomCacheSize?: number): Interest {
-    return new Interest({ host, registrations: regs, index: new NamespaceIndex(regs) }, roomCacheSize ? { roomCacheSize } : {});
+    return new Interest(
+      { host, registrations: regs, index: new NamespaceIndex(regs) },
+      roomCacheSize ? { roomCacheSize } : {},
+    );
   }
 
   beforeEach(() => {
@@ -68,7 +78,11 @@ describe('Interest', () => {
 
   it('sends an event whose sender is the AS sender_localpart user', async () => {
     expect(ids(await make().interestedIn(event({ sender: '@slack_bot:hs.test' })))).to.deep.equal(['slack']);
-    expect(ids(await make([registration('x', { senderLocalpart: 'xbot' })]).interestedIn(event({ sender: '@xbot:hs.test' })))).to.deep.equal(['x']);
+    expect(
+      ids(
+        await make([registration('x', { senderLocalpart: 'xbot' })]).interestedIn(event({ sender: '@xbot:hs.test' })),
+      ),
+    ).to.deep.equal(['x']);
   });
 
   it('sends a membership event whose target is the AS sender_localpart user (registration.yaml: "if this user is the target of the event")', async () => {
@@ -78,14 +92,24 @@ describe('Interest', () => {
   });
 
   it('sends a membership event whose state_key is in the users namespace', async () => {
-    const member = event({ type: 'm.room.member', state_key: '@slack_carol:hs.test', content: { membership: 'invite' } });
+    const member = event({
+      type: 'm.room.member',
+      state_key: '@slack_carol:hs.test',
+      content: { membership: 'invite' },
+    });
     expect(ids(await make().interestedIn(member))).to.deep.equal(['slack']);
-    const remote = event({ type: 'm.room.member', state_key: '@slack_carol:far.test', content: { membership: 'invite' } });
+    const remote = event({
+      type: 'm.room.member',
+      state_key: '@slack_carol:far.test',
+      content: { membership: 'invite' },
+    });
     expect(ids(await make().interestedIn(remote))).to.deep.equal([]);
   });
 
   it('does not treat the state_key of other state events as a user', async () => {
-    expect(ids(await make().interestedIn(event({ type: 'm.room.topic', state_key: '@slack_carol:hs.test' })))).to.deep.equal([]);
+    expect(
+      ids(await make().interestedIn(event({ type: 'm.room.topic', state_key: '@slack_carol:hs.test' }))),
+    ).to.deep.equal([]);
   });
 
   it('sends an event in a room of its rooms namespace, without asking the host for that AS', async () => {
@@ -111,12 +135,17 @@ describe('Interest', () => {
 
   it('never returns an AS with url null, however many rules match', async () => {
     host.members.set('!r:hs.test', ['@silent_x:hs.test']);
-    expect(ids(await make().interestedIn(event({ sender: '@silent_y:hs.test', room_id: '!r:hs.test' })))).to.deep.equal([]);
+    expect(ids(await make().interestedIn(event({ sender: '@silent_y:hs.test', room_id: '!r:hs.test' })))).to.deep.equal(
+      [],
+    );
   });
 
   it('returns several ASes in registration order', async () => {
     host.members.set('!r:hs.test', ['@irc_a:hs.test']);
-    expect(ids(await make().interestedIn(event({ sender: '@slack_b:hs.test', room_id: '!r:hs.test' })))).to.deep.equal(['irc', 'slack']);
+    expect(ids(await make().interestedIn(event({ sender: '@slack_b:hs.test', room_id: '!r:hs.test' })))).to.deep.equal([
+      'irc',
+      'slack',
+    ]);
   });
 
   it('asks the host nothing when every AS already matched on the event itself', async () => {
@@ -145,7 +174,12 @@ describe('Interest', () => {
     host.members.set('!r:hs.test', ['@slack_new:hs.test']);
     // Still cached: the homeserver has not published the join yet.
     expect(ids(await interest.interestedIn(event({ room_id: '!r:hs.test' })))).to.deep.equal([]);
-    const join = event({ room_id: '!r:hs.test', type: 'm.room.member', state_key: '@alice:hs.test', content: { membership: 'join' } });
+    const join = event({
+      room_id: '!r:hs.test',
+      type: 'm.room.member',
+      state_key: '@alice:hs.test',
+      content: { membership: 'join' },
+    });
     interest.observe(join);
     expect(ids(await interest.interestedIn(event({ room_id: '!r:hs.test' })))).to.deep.equal(['slack']);
     expect(host.aliasCalls).to.equal(1);
@@ -166,7 +200,7 @@ describe('Interest', () => {
     });
   }
 
-  it('forgetRoomAliases() drops only that room\'s cached aliases (directory API changes have no event)', async () => {
+  it("forgetRoomAliases() drops only that room's cached aliases (directory API changes have no event)", async () => {
     const interest = make();
     await interest.interestedIn(event({ room_id: '!r:hs.test' }));
     host.aliases.set('!r:hs.test', ['#irc_#dir:hs.test']);
@@ -218,7 +252,14 @@ describe('Interest', () => {
       const e = event({ room_id: '!r:hs.test' });
       await interest.interestedIn(e);
       expect(interest.interestedInNow(e)).to.not.equal(undefined);
-      interest.observe(event({ room_id: '!r:hs.test', type: 'm.room.member', state_key: '@x:hs.test', content: { membership: 'join' } }));
+      interest.observe(
+        event({
+          room_id: '!r:hs.test',
+          type: 'm.room.member',
+          state_key: '@x:hs.test',
+          content: { membership: 'join' },
+        }),
+      );
       expect(interest.interestedInNow(e)).to.equal(undefined);
     });
 
@@ -232,7 +273,8 @@ describe('Interest', () => {
 
   it('keeps at most roomCacheSize rooms', async () => {
     const interest = make([slack], 2);
-    for (const room of ['!a:hs.test', '!b:hs.test', '!c:hs.test', '!a:hs.test']) await interest.interestedIn(event({ room_id: room }));
+    for (const room of ['!a:hs.test', '!b:hs.test', '!c:hs.test', '!a:hs.test'])
+      await interest.interestedIn(event({ room_id: room }));
     expect(host.memberCalls).to.equal(4);
   });
 
@@ -250,14 +292,24 @@ describe('Interest', () => {
 
     it('sends presence to the AS whose users namespace holds the user', async () => {
       const interest = make([eph, plain]);
-      expect(ids(await interest.interestedInEphemeral({ type: 'm.presence', sender: '@eph_a:hs.test', content: {} }))).to.deep.equal(['eph']);
-      expect(ids(await interest.interestedInEphemeral({ type: 'm.presence', sender: '@plain_a:hs.test', content: {} }))).to.deep.equal([]);
+      expect(
+        ids(await interest.interestedInEphemeral({ type: 'm.presence', sender: '@eph_a:hs.test', content: {} })),
+      ).to.deep.equal(['eph']);
+      expect(
+        ids(await interest.interestedInEphemeral({ type: 'm.presence', sender: '@plain_a:hs.test', content: {} })),
+      ).to.deep.equal([]);
       expect(host.memberCalls).to.equal(0);
     });
 
     it('sends to-device messages to the AS owning the recipient, when it asked for them', () => {
       const interest = make([eph, plain]);
-      const msg = { type: 'm.room_key', sender: '@x:hs.test', to_user_id: '@eph_a:hs.test', to_device_id: 'D', content: {} };
+      const msg = {
+        type: 'm.room_key',
+        sender: '@x:hs.test',
+        to_user_id: '@eph_a:hs.test',
+        to_device_id: 'D',
+        content: {},
+      };
       expect(ids(interest.interestedInToDevice(msg))).to.deep.equal(['eph']);
       expect(ids(interest.interestedInToDevice({ ...msg, to_user_id: '@eph_a:far.test' }))).to.deep.equal([]);
       expect(ids(interest.interestedInToDevice({ ...msg, to_user_id: '@plain_a:hs.test' }))).to.deep.equal([]);

@@ -56,7 +56,13 @@ describe('metrics', () => {
     await mock.close();
   });
 
-  const event = (n: number) => ({ event_id: `$${n}`, room_id: '!r:hs.test', type: 'm.room.message', sender: '@irc_bob:hs.test', content: { n } });
+  const event = (n: number) => ({
+    event_id: `$${n}`,
+    room_id: '!r:hs.test',
+    type: 'm.room.message',
+    sender: '@irc_bob:hs.test',
+    content: { n },
+  });
 
   it('flips the up gauge when the AS goes down and back, and the backlog gauges follow the queue', async () => {
     expect(await sample(registry, 'koa_appservice_up', 'appservice="irc"')).to.equal(1);
@@ -67,7 +73,9 @@ describe('metrics', () => {
     await as.publish(event(2));
     await eventually(async () => (await sample(registry, 'koa_appservice_up', 'appservice="irc"')) === 0);
     expect(await sample(registry, 'koa_appservice_backlog_items', 'appservice="irc"')).to.equal(2);
-    expect(await sample(registry, 'koa_appservice_backlog_oldest_age_seconds', 'appservice="irc"')).to.be.greaterThan(0);
+    expect(await sample(registry, 'koa_appservice_backlog_oldest_age_seconds', 'appservice="irc"')).to.be.greaterThan(
+      0,
+    );
     expect(await sample(registry, 'koa_appservice_transactions_failed_total', 'appservice="irc"')).to.be.greaterThan(0);
 
     await mock.up();
@@ -82,7 +90,9 @@ describe('metrics', () => {
   it('times blocking queries by outcome', async () => {
     expect(await as.ensureAlias('#irc_known:hs.test')).to.equal('absent'); // the mock says yes but the host never learns it
     expect(await as.ensureAlias('#irc_unknown:hs.test')).to.equal('absent');
-    expect(await sample(registry, 'koa_appservice_query_duration_seconds_count', 'kind="alias",outcome="absent"')).to.equal(2);
+    expect(
+      await sample(registry, 'koa_appservice_query_duration_seconds_count', 'kind="alias",outcome="absent"'),
+    ).to.equal(2);
     expect(await sample(registry, 'koa_appservice_query_cache_hits_total', 'kind="alias"')).to.equal(undefined);
     expect(await as.ensureAlias('#irc_unknown:hs.test')).to.equal('absent'); // remembered: the AS is not asked again
     expect(await sample(registry, 'koa_appservice_query_cache_hits_total', 'kind="alias"')).to.equal(1);
@@ -95,13 +105,22 @@ describe('metrics', () => {
       expect(name).to.match(/^koa_appservice_[a-z_]+$/);
       if (name.endsWith('_total')) expect((await registry.getSingleMetric(name)?.get())?.type).to.equal('counter');
     }
-    expect(names).to.include.members(['koa_appservice_up', 'koa_appservice_backlog_items', 'koa_appservice_query_duration_seconds']);
+    expect(names).to.include.members([
+      'koa_appservice_up',
+      'koa_appservice_backlog_items',
+      'koa_appservice_query_duration_seconds',
+    ]);
   });
 
   it('refuses a metricsRegistry that is no prom-client Registry', async () => {
     let caught: unknown;
     try {
-      await appservices({ registrations: [registration(mock.url)], host, store: new MemoryStore(), metricsRegistry: {} as Registry });
+      await appservices({
+        registrations: [registration(mock.url)],
+        host,
+        store: new MemoryStore(),
+        metricsRegistry: {} as Registry,
+      });
     } catch (err) {
       caught = err;
     }

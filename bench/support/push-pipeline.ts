@@ -141,7 +141,10 @@ export function event(i: number): MatrixEvent {
  */
 export function pipeline(store: Store, regs: Registration[], options: SenderOptions = {}) {
   const clients = new Map(regs.map((r) => [r.id, new AppserviceClient(r)]));
-  const senders = new Senders({ registrations: regs, store, send: (r, id, body, signal) => clients.get(r.id)!.sendTransaction(id, body, signal) }, options);
+  const senders = new Senders(
+    { registrations: regs, store, send: (r, id, body, signal) => clients.get(r.id)!.sendTransaction(id, body, signal) },
+    options,
+  );
   const interest = new Interest({ host, registrations: regs, index: new NamespaceIndex(regs) });
   const publisher = new Publisher({ store, interest, registrations: regs, onEnqueued: (ids) => senders.notify(ids) });
   // Stores shared by several processes tell their senders through onEnqueued, as the plugin wires it.

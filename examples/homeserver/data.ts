@@ -58,7 +58,17 @@ const KEPT_ON_REDACTION: Readonly<Record<string, readonly string[]>> = {
   'm.room.member': ['membership', 'join_authorised_via_users_server'],
   'm.room.create': ['creator', 'room_version'],
   'm.room.join_rules': ['join_rule', 'allow'],
-  'm.room.power_levels': ['ban', 'events', 'events_default', 'invite', 'kick', 'redact', 'state_default', 'users', 'users_default'],
+  'm.room.power_levels': [
+    'ban',
+    'events',
+    'events_default',
+    'invite',
+    'kick',
+    'redact',
+    'state_default',
+    'users',
+    'users_default',
+  ],
   'm.room.history_visibility': ['history_visibility'],
 };
 
@@ -124,7 +134,8 @@ export class HomeserverData {
   }
 
   deviceExists(userId: string, deviceId: string): boolean {
-    for (const session of this.sessions.values()) if (session.userId === userId && session.deviceId === deviceId) return true;
+    for (const session of this.sessions.values())
+      if (session.userId === userId && session.deviceId === deviceId) return true;
     return false;
   }
 
@@ -197,7 +208,10 @@ export class HomeserverData {
   applyRedaction(target: RoomEvent, redaction: RoomEvent): void {
     const keep = KEPT_ON_REDACTION[target.type] ?? [];
     const content = Object.fromEntries(Object.entries(target.content).filter(([key]) => keep.includes(key)));
-    const unsigned = { ...(target.unsigned as Record<string, unknown> | undefined), redacted_because: clientEvent(redaction) };
+    const unsigned = {
+      ...(target.unsigned as Record<string, unknown> | undefined),
+      redacted_because: clientEvent(redaction),
+    };
     // Stored events are shared by the timeline, the state map and the stream: change them in place.
     Object.assign(target as { content: unknown; unsigned?: unknown }, { content, unsigned });
   }

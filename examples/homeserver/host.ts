@@ -32,7 +32,8 @@ export function homeserverHost(data: HomeserverData): KoaHost {
       setAppserviceVisibility(data, appserviceId, networkId, roomId, visibility);
     },
     // Presence "contextually": the ASes sharing a room with the user get its presence too.
-    joinedRooms: async (userId) => [...data.rooms.values()].filter((room) => data.membership(room, userId) === 'join').map((room) => room.roomId),
+    joinedRooms: async (userId) =>
+      [...data.rooms.values()].filter((room) => data.membership(room, userId) === 'join').map((room) => room.roomId),
   };
 }
 

@@ -17,7 +17,9 @@ const BODY_LIMIT_BYTES = 1024 * 1024;
  * @example
  * app.use(matrixErrorBoundary((err) => console.error(err)));
  */
-export function matrixErrorBoundary(onUnexpected: (err: unknown) => void = () => {}): Middleware<AppserviceState, AppserviceContext> {
+export function matrixErrorBoundary(
+  onUnexpected: (err: unknown) => void = () => {},
+): Middleware<AppserviceState, AppserviceContext> {
   return async (ctx, next) => {
     try {
       await next();
@@ -25,7 +27,10 @@ export function matrixErrorBoundary(onUnexpected: (err: unknown) => void = () =>
       if (ctx.status >= 400 && (ctx.body === undefined || ctx.body === null || typeof ctx.body === 'string')) {
         const status = ctx.status;
         const unrecognized = status === 404 || status === 405 || status === 501;
-        ctx.body = { errcode: unrecognized ? 'M_UNRECOGNIZED' : 'M_UNKNOWN', error: unrecognized ? 'Unrecognized request' : `HTTP ${status}` };
+        ctx.body = {
+          errcode: unrecognized ? 'M_UNRECOGNIZED' : 'M_UNKNOWN',
+          error: unrecognized ? 'Unrecognized request' : `HTTP ${status}`,
+        };
         ctx.status = status;
       }
     } catch (err) {
@@ -60,7 +65,13 @@ export function accessLog(logger: Logger): Middleware<AppserviceState, Appservic
     try {
       await next();
     } finally {
-      const fields = { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started), ...(ctx.state.appservice ? { appservice: ctx.state.appservice.id } : {}) };
+      const fields = {
+        method: ctx.method,
+        path: ctx.path,
+        status: ctx.status,
+        ms: Math.round(performance.now() - started),
+        ...(ctx.state.appservice ? { appservice: ctx.state.appservice.id } : {}),
+      };
       logger.debug(fields, `${ctx.method} ${ctx.path} ${ctx.status}`);
     }
   };
@@ -78,7 +89,11 @@ export function jsonBody(): Middleware<AppserviceState, AppserviceContext> {
   return async (ctx, next) => {
     const request = ctx.request as unknown as { body?: unknown };
     // Media uploads are raw bytes, read by their own route.
-    if (request.body === undefined && (ctx.method === 'POST' || ctx.method === 'PUT') && !ctx.path.startsWith('/_matrix/media/')) {
+    if (
+      request.body === undefined &&
+      (ctx.method === 'POST' || ctx.method === 'PUT') &&
+      !ctx.path.startsWith('/_matrix/media/')
+    ) {
       let size = 0;
       const chunks: Buffer[] = [];
       for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
@@ -136,7 +151,8 @@ export function requester(ctx: Ctx, data: HomeserverData): Requester {
   const token = header?.[1] ?? (typeof query === 'string' ? query : undefined);
   if (token === undefined) throw new MatrixError(401, 'M_MISSING_TOKEN', 'Missing access token');
   const session = data.sessions.get(token);
-  if (session === undefined) throw new MatrixError(401, 'M_UNKNOWN_TOKEN', 'Unknown access token', { soft_logout: false });
+  if (session === undefined)
+    throw new MatrixError(401, 'M_UNKNOWN_TOKEN', 'Unknown access token', { soft_logout: false });
   return session;
 }
 

@@ -11,7 +11,14 @@ import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { Registry as MetricsRegistry } from 'prom-client';
-import { appservices, type Appservices, type AppserviceContext, type AppservicesOptions, type AppserviceState, type Logger } from '../../lib/index.ts';
+import {
+  appservices,
+  type Appservices,
+  type AppserviceContext,
+  type AppservicesOptions,
+  type AppserviceState,
+  type Logger,
+} from '../../lib/index.ts';
 import { clientEvent, HomeserverData } from './data.ts';
 import { homeserverHost } from './host.ts';
 import { accessLog, jsonBody, matrixErrorBoundary } from './http.ts';

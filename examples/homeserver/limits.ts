@@ -33,7 +33,8 @@ export function assertJsonDepth(value: unknown, maxDepth = MAX_JSON_DEPTH): void
     const [current, depth] = stack.pop()!;
     if (typeof current !== 'object' || current === null) continue;
     if (depth >= maxDepth) throw new MatrixError(400, 'M_BAD_JSON', `JSON nested deeper than ${maxDepth} levels`);
-    for (const child of Object.values(current)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    for (const child of Object.values(current))
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
   }
 }
 
@@ -64,6 +65,7 @@ export function checkEvent(event: Record<string, unknown>): number {
     throw new MatrixError(400, 'M_BAD_JSON', 'Event cannot be serialised as JSON');
   }
   const bytes = Buffer.byteLength(json);
-  if (bytes > MAX_EVENT_BYTES) throw new MatrixError(413, 'M_TOO_LARGE', `Event is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES}`);
+  if (bytes > MAX_EVENT_BYTES)
+    throw new MatrixError(413, 'M_TOO_LARGE', `Event is ${bytes} bytes; the limit is ${MAX_EVENT_BYTES}`);
   return bytes;
 }

@@ -39,7 +39,10 @@ export async function createServeLogger(options: ServeLoggerOptions): Promise<Pi
   if (options.stdout.isTTY === true) {
     try {
       const { default: pretty } = await import('pino-pretty');
-      return pino({ level: options.level }, pretty({ destination: sink, colorize: true, ignore: 'pid,hostname', sync: true }));
+      return pino(
+        { level: options.level },
+        pretty({ destination: sink, colorize: true, ignore: 'pid,hostname', sync: true }),
+      );
     } catch {
       // Without pino-pretty a terminal gets the JSON lines too.
     }
@@ -91,7 +94,11 @@ export function logAppserviceTraffic(logger: PinoLogger, registrations: readonly
     // Several ASes may share a host: the longest url path that prefixes this one is the AS.
     let owner = candidates[0]!;
     for (const registration of candidates) {
-      if (path.startsWith(new URL(registration.url!).pathname.replace(/\/$/, '')) && registration.url!.length > owner.url!.length) owner = registration;
+      if (
+        path.startsWith(new URL(registration.url!).pathname.replace(/\/$/, '')) &&
+        registration.url!.length > owner.url!.length
+      )
+        owner = registration;
     }
     started.set(request, { asId: owner.id, kind: kindOf(path), path, at: performance.now() });
   };
@@ -100,8 +107,14 @@ export function logAppserviceTraffic(logger: PinoLogger, registrations: readonly
     const entry = started.get(request);
     if (entry === undefined) return;
     started.delete(request);
-    const fields = { appservice: entry.asId, path: entry.path, status: response.statusCode, ms: Math.round(performance.now() - entry.at) };
-    if (response.statusCode >= 200 && response.statusCode < 300) logger.info(fields, `${entry.kind} to ${entry.asId}: ${response.statusCode}`);
+    const fields = {
+      appservice: entry.asId,
+      path: entry.path,
+      status: response.statusCode,
+      ms: Math.round(performance.now() - entry.at),
+    };
+    if (response.statusCode >= 200 && response.statusCode < 300)
+      logger.info(fields, `${entry.kind} to ${entry.asId}: ${response.statusCode}`);
     else logger.warn(fields, `${entry.kind} to ${entry.asId} failed: HTTP ${response.statusCode}`);
   };
   const onError = (message: unknown) => {
@@ -110,7 +123,10 @@ export function logAppserviceTraffic(logger: PinoLogger, registrations: readonly
     if (entry === undefined) return;
     started.delete(request);
     const reason = error instanceof Error ? error.message : String(error);
-    logger.warn({ appservice: entry.asId, path: entry.path, reason, ms: Math.round(performance.now() - entry.at) }, `${entry.kind} to ${entry.asId} failed: ${reason}`);
+    logger.warn(
+      { appservice: entry.asId, path: entry.path, reason, ms: Math.round(performance.now() - entry.at) },
+      `${entry.kind} to ${entry.asId} failed: ${reason}`,
+    );
   };
   diagnostics.subscribe('undici:request:create', onCreate);
   diagnostics.subscribe('undici:request:headers', onHeaders);

@@ -56,7 +56,8 @@ export class RoomOps {
   readable(roomId: string, userId: string): Room {
     const room = this.room(roomId);
     const membership = this.#data.membership(room, userId);
-    if (membership !== 'join' && membership !== 'leave' && membership !== 'ban') throw new MatrixError(403, 'M_FORBIDDEN', 'You are not in this room');
+    if (membership !== 'join' && membership !== 'leave' && membership !== 'ban')
+      throw new MatrixError(403, 'M_FORBIDDEN', 'You are not in this room');
     return room;
   }
 
@@ -77,7 +78,17 @@ export class RoomOps {
     const trusted = preset === 'trusted_private_chat' ? Object.fromEntries(invitees.map((id) => [id, 100])) : {};
     const override = input.powerLevelsOverride ?? {};
     const users = { [creator]: 100, ...trusted, ...(override.users as Record<string, unknown> | undefined) };
-    state('m.room.power_levels', { users_default: 0, events_default: 0, state_default: 50, invite: 0, ban: 50, kick: 50, redact: 50, ...override, users });
+    state('m.room.power_levels', {
+      users_default: 0,
+      events_default: 0,
+      state_default: 50,
+      invite: 0,
+      ban: 50,
+      kick: 50,
+      redact: 50,
+      ...override,
+      users,
+    });
     state('m.room.join_rules', { join_rule: preset === 'public_chat' ? 'public' : 'invite' });
     state('m.room.history_visibility', { history_visibility: 'shared' });
     for (const event of input.initialState ?? []) state(event.type, event.content, event.state_key ?? '');
@@ -95,7 +106,11 @@ export class RoomOps {
     if (input.alias !== undefined) data.aliases.set(input.alias, { roomId: room.roomId, creator });
     for (const draft of drafts) await data.persist(room, draft);
     if (input.visibility === 'public') data.publicRooms.add(room.roomId);
-    for (const invitee of invitees) await this.invite(room, creator, invitee, { ts: input.ts, ...(input.isDirect === true ? { content: { is_direct: true } } : {}) });
+    for (const invitee of invitees)
+      await this.invite(room, creator, invitee, {
+        ts: input.ts,
+        ...(input.isDirect === true ? { content: { is_direct: true } } : {}),
+      });
     return room;
   }
 
@@ -104,14 +119,16 @@ export class RoomOps {
     const current = this.#data.membership(room, userId);
     if (current === 'ban') throw new MatrixError(403, 'M_FORBIDDEN', 'You are banned from this room');
     const rule = this.#data.stateEvent(room, 'm.room.join_rules')?.content.join_rule;
-    if (current !== 'join' && rule !== 'public' && current !== 'invite') throw new MatrixError(403, 'M_FORBIDDEN', 'You are not invited to this room.');
+    if (current !== 'join' && rule !== 'public' && current !== 'invite')
+      throw new MatrixError(403, 'M_FORBIDDEN', 'You are not invited to this room.');
     if (current === 'join' && options.content === undefined) return;
     await this.#member(room, userId, userId, 'join', options);
   }
 
   async knock(room: Room, userId: string, options: MemberOptions = {}): Promise<void> {
     const current = this.#data.membership(room, userId);
-    if (current === 'join' || current === 'invite') throw new MatrixError(403, 'M_FORBIDDEN', 'You are already in or invited to this room');
+    if (current === 'join' || current === 'invite')
+      throw new MatrixError(403, 'M_FORBIDDEN', 'You are already in or invited to this room');
     const rule = this.#data.stateEvent(room, 'm.room.join_rules')?.content.join_rule;
     if (rule !== 'knock') throw new MatrixError(403, 'M_FORBIDDEN', 'This room does not accept knocks');
     await this.#member(room, userId, userId, 'knock', options);
@@ -124,7 +141,8 @@ export class RoomOps {
     // Local invitees must exist; the plugin already gave their AS the chance to create them.
     if (data.isLocal(invitee) && !data.users.has(invitee)) throw new MatrixError(404, 'M_NOT_FOUND', 'Unknown user');
     const current = data.membership(room, invitee);
-    if (current === 'join' || current === 'ban') throw new MatrixError(403, 'M_FORBIDDEN', `${invitee} is already in the room or banned`);
+    if (current === 'join' || current === 'ban')
+      throw new MatrixError(403, 'M_FORBIDDEN', `${invitee} is already in the room or banned`);
     await this.#member(room, inviter, invitee, 'invite', options);
   }
 
@@ -132,13 +150,15 @@ export class RoomOps {
   async leave(room: Room, sender: string, target: string, options: MemberOptions = {}): Promise<void> {
     const current = this.#data.membership(room, target);
     if (sender === target) {
-      if (current === undefined || current === 'leave' || current === 'ban') throw new MatrixError(403, 'M_FORBIDDEN', 'You are not in this room');
+      if (current === undefined || current === 'leave' || current === 'ban')
+        throw new MatrixError(403, 'M_FORBIDDEN', 'You are not in this room');
     } else if (current === 'ban') {
       this.#joined(room, sender);
       this.#power(room, sender, 'ban', 50);
     } else {
       this.#joined(room, sender);
-      if (current === undefined || current === 'leave') throw new MatrixError(403, 'M_FORBIDDEN', `${target} is not in this room`);
+      if (current === undefined || current === 'leave')
+        throw new MatrixError(403, 'M_FORBIDDEN', `${target} is not in this room`);
       this.#power(room, sender, 'kick', 50, target);
     }
     await this.#member(room, sender, target, 'leave', options);
@@ -151,7 +171,13 @@ export class RoomOps {
   }
 
   /** `PUT /state/m.room.member/{userId}`: the membership endpoints by another door (bridges set ghosts' room profiles this way). */
-  async setMember(room: Room, sender: string, target: string, content: Record<string, unknown>, ts?: number): Promise<RoomEvent> {
+  async setMember(
+    room: Room,
+    sender: string,
+    target: string,
+    content: Record<string, unknown>,
+    ts?: number,
+  ): Promise<RoomEvent> {
     const options = { content, ts };
     switch (content.membership) {
       case 'join':
@@ -178,7 +204,13 @@ export class RoomOps {
   }
 
   /** A state or message event from a joined member. */
-  async send(room: Room, sender: string, type: string, content: Record<string, unknown>, options: { stateKey?: string; ts?: number } = {}): Promise<RoomEvent> {
+  async send(
+    room: Room,
+    sender: string,
+    type: string,
+    content: Record<string, unknown>,
+    options: { stateKey?: string; ts?: number } = {},
+  ): Promise<RoomEvent> {
     const data = this.#data;
     this.#joined(room, sender);
     if (type === 'm.room.member') {
@@ -195,22 +227,36 @@ export class RoomOps {
     const data = this.#data;
     this.#joined(room, sender);
     const target = data.events.get(eventId);
-    if (target === undefined || target.room_id !== room.roomId) throw new MatrixError(404, 'M_NOT_FOUND', 'Event not found');
+    if (target === undefined || target.room_id !== room.roomId)
+      throw new MatrixError(404, 'M_NOT_FOUND', 'Event not found');
     if (target.sender !== sender) this.#power(room, sender, 'redact', 50);
     const content: Record<string, unknown> = { redacts: eventId, ...(reason === undefined ? {} : { reason }) };
-    const redaction = await data.persist(room, { type: 'm.room.redaction', sender, content, redacts: eventId, origin_server_ts: ts });
+    const redaction = await data.persist(room, {
+      type: 'm.room.redaction',
+      sender,
+      content,
+      redacts: eventId,
+      origin_server_ts: ts,
+    });
     data.applyRedaction(target, redaction);
     return redaction;
   }
 
   /** A user's power level in the room (the spec's defaults when the event or entry is missing). */
   powerOf(room: Room, userId: string): number {
-    const levels = this.#data.stateEvent(room, 'm.room.power_levels')?.content as { users?: Record<string, unknown>; users_default?: unknown } | undefined;
+    const levels = this.#data.stateEvent(room, 'm.room.power_levels')?.content as
+      { users?: Record<string, unknown>; users_default?: unknown } | undefined;
     const level = levels?.users?.[userId] ?? levels?.users_default ?? 0;
     return typeof level === 'number' ? level : 0;
   }
 
-  #power(room: Room, sender: string, action: 'invite' | 'kick' | 'ban' | 'redact', fallback: number, target?: string): void {
+  #power(
+    room: Room,
+    sender: string,
+    action: 'invite' | 'kick' | 'ban' | 'redact',
+    fallback: number,
+    target?: string,
+  ): void {
     const needed = this.#data.stateEvent(room, 'm.room.power_levels')?.content[action];
     const required = typeof needed === 'number' ? needed : fallback;
     const mine = this.powerOf(room, sender);
@@ -220,7 +266,8 @@ export class RoomOps {
   }
 
   #joined(room: Room, userId: string): void {
-    if (this.#data.membership(room, userId) !== 'join') throw new MatrixError(403, 'M_FORBIDDEN', 'You are not in this room');
+    if (this.#data.membership(room, userId) !== 'join')
+      throw new MatrixError(403, 'M_FORBIDDEN', 'You are not in this room');
   }
 
   #checkCanonicalAlias(room: Room, content: Record<string, unknown>): void {
@@ -242,8 +289,18 @@ export class RoomOps {
   }
 
   async #member(room: Room, sender: string, target: string, membership: string, options: MemberOptions): Promise<void> {
-    const content: Record<string, unknown> = { ...(membership === 'join' ? this.#profile(target) : {}), ...options.content, membership };
+    const content: Record<string, unknown> = {
+      ...(membership === 'join' ? this.#profile(target) : {}),
+      ...options.content,
+      membership,
+    };
     if (options.reason !== undefined) content.reason = options.reason;
-    await this.#data.persist(room, { type: 'm.room.member', sender, state_key: target, content, origin_server_ts: options.ts });
+    await this.#data.persist(room, {
+      type: 'm.room.member',
+      sender,
+      state_key: target,
+      content,
+      origin_server_ts: options.ts,
+    });
   }
 }

@@ -27,7 +27,15 @@ export interface IrcBridgeOptions {
 
 export interface BridgedTransaction {
   readonly txnId: string;
-  readonly events: readonly { type: string; sender: string; event_id: string; room_id: string; state_key?: string; content: Record<string, unknown>; origin_server_ts?: number }[];
+  readonly events: readonly {
+    type: string;
+    sender: string;
+    event_id: string;
+    room_id: string;
+    state_key?: string;
+    content: Record<string, unknown>;
+    origin_server_ts?: number;
+  }[];
 }
 
 type Json = Record<string, unknown>;
@@ -123,7 +131,8 @@ export class IrcBridge {
     // The AS must check the homeserver's token (spec: "Authorization"): anyone can reach this port.
     const header = req.headers.authorization;
     const token = header?.startsWith('Bearer ') ? header.slice(7) : url.searchParams.get('access_token');
-    if (token === null || token === undefined) return reply(401, { errcode: 'M_UNAUTHORIZED', error: 'Missing hs_token' });
+    if (token === null || token === undefined)
+      return reply(401, { errcode: 'M_UNAUTHORIZED', error: 'Missing hs_token' });
     if (!sameToken(token, this.#options.hsToken)) return reply(403, { errcode: 'M_FORBIDDEN', error: 'Bad hs_token' });
     const [, , , version, kind, ...rest] = url.pathname.split('/');
     const arg = rest.length > 0 ? decodeURIComponent(rest.join('/')) : '';
@@ -148,10 +157,17 @@ export class IrcBridge {
   async #aliasQuery(alias: string): Promise<[number, Json]> {
     const channel = this.#channelOf(alias);
     const found = channel === undefined ? undefined : this.irc.channel(channel);
-    this.#log(`bridge ← alias query ${alias}: ${found ? `IRC has ${found.name}, creating the room while the homeserver waits` : 'no such channel'}`);
+    this.#log(
+      `bridge ← alias query ${alias}: ${found ? `IRC has ${found.name}, creating the room while the homeserver waits` : 'no such channel'}`,
+    );
     if (found === undefined) return [404, { errcode: 'M_NOT_FOUND', error: 'No such IRC channel' }];
     const created = await this.#matrix.call<{ room_id: string }>('POST', '/createRoom', {
-      body: { room_alias_name: alias.slice(1, alias.lastIndexOf(':')), preset: 'public_chat', name: found.name, topic: found.topic },
+      body: {
+        room_alias_name: alias.slice(1, alias.lastIndexOf(':')),
+        preset: 'public_chat',
+        name: found.name,
+        topic: found.topic,
+      },
     });
     const roomId = created.room_id;
     this.#roomByChannel.set(found.name, roomId);
@@ -168,7 +184,9 @@ export class IrcBridge {
   async #userQuery(userId: string): Promise<[number, Json]> {
     const nick = this.#nickOf(userId);
     const online = nick !== undefined && this.irc.isOnline(nick);
-    this.#log(`bridge ← user query ${userId}: ${online ? `${nick} is online on IRC, registering the ghost` : 'unknown nick'}`);
+    this.#log(
+      `bridge ← user query ${userId}: ${online ? `${nick} is online on IRC, registering the ghost` : 'unknown nick'}`,
+    );
     if (!online) return [404, { errcode: 'M_NOT_FOUND', error: 'No such IRC user' }];
     await this.#ensureGhost(nick);
     this.#log(`bridge → 200 {} for ${userId}`);
@@ -179,13 +197,20 @@ export class IrcBridge {
     const userId = this.ghostId(nick);
     try {
       await this.#matrix.call('POST', '/register', {
-        body: { type: 'm.login.application_service', username: userId.slice(1, userId.lastIndexOf(':')), inhibit_login: true },
+        body: {
+          type: 'm.login.application_service',
+          username: userId.slice(1, userId.lastIndexOf(':')),
+          inhibit_login: true,
+        },
       });
     } catch (error) {
       if (!(error instanceof MatrixCallError && error.errcode === 'M_USER_IN_USE')) throw error;
       return;
     }
-    await this.#matrix.call('PUT', `/profile/${seg(userId)}/displayname`, { userId, body: { displayname: `${nick} (IRC)` } });
+    await this.#matrix.call('PUT', `/profile/${seg(userId)}/displayname`, {
+      userId,
+      body: { displayname: `${nick} (IRC)` },
+    });
   }
 
   #sendAs(nick: string, roomId: string, text: string, time: number): Promise<unknown> {
@@ -206,7 +231,10 @@ export class IrcBridge {
     this.#seenTxns.add(txnId);
     const events = (Array.isArray(body.events) ? body.events : []) as BridgedTransaction['events'];
     this.transactions.push({ txnId, events });
-    const summary = events.map((e) => `${e.type}${typeof e.content.membership === 'string' ? ` (${e.content.membership})` : ''} from ${e.sender}`);
+    const summary = events.map(
+      (e) =>
+        `${e.type}${typeof e.content.membership === 'string' ? ` (${e.content.membership})` : ''} from ${e.sender}`,
+    );
     this.#log(`bridge ← transaction ${txnId}: ${events.length} event(s): ${summary.join(', ')}`);
     for (const event of events) {
       const work = this.#onEvent(event).catch((error: unknown) => this.#log(`  ! bridge: ${(error as Error).message}`));
@@ -227,7 +255,11 @@ export class IrcBridge {
         this.#log(`bridge ← IRC: <${answer.nick}> ${answer.text} (server-time ${answer.time})`);
         await this.#sendAs(answer.nick, event.room_id, answer.text, answer.time);
       }
-    } else if (event.type === 'm.room.member' && event.content.membership === 'invite' && event.state_key !== undefined) {
+    } else if (
+      event.type === 'm.room.member' &&
+      event.content.membership === 'invite' &&
+      event.state_key !== undefined
+    ) {
       const nick = this.#nickOf(event.state_key);
       if (nick === undefined || !this.irc.isOnline(nick)) return;
       this.#log(`bridge: ${nick} accepts the invite to ${event.room_id}`);
@@ -238,25 +270,51 @@ export class IrcBridge {
   #thirdparty(rest: string[], query: URLSearchParams): [number, unknown] {
     const [kind, protocol] = rest.map(decodeURIComponent);
     if (kind === 'protocol' && protocol === 'irc') {
-      return [200, {
-        user_fields: ['network', 'nickname'],
-        location_fields: ['network', 'channel'],
-        icon: 'mxc://example.net/irc',
-        field_types: {
-          network: { regexp: '([a-z0-9]+\\.)*[a-z0-9]+', placeholder: 'irc.example.net' },
-          nickname: { regexp: '[^\\s]+', placeholder: 'Bob' },
-          channel: { regexp: '#[^\\s]+', placeholder: '#matrix' },
+      return [
+        200,
+        {
+          user_fields: ['network', 'nickname'],
+          location_fields: ['network', 'channel'],
+          icon: 'mxc://example.net/irc',
+          field_types: {
+            network: { regexp: '([a-z0-9]+\\.)*[a-z0-9]+', placeholder: 'irc.example.net' },
+            nickname: { regexp: '[^\\s]+', placeholder: 'Bob' },
+            channel: { regexp: '#[^\\s]+', placeholder: '#matrix' },
+          },
+          instances: [
+            {
+              network_id: this.irc.name,
+              desc: this.irc.name,
+              icon: 'mxc://example.net/irc',
+              fields: { network: this.irc.name },
+            },
+          ],
         },
-        instances: [{ network_id: this.irc.name, desc: this.irc.name, icon: 'mxc://example.net/irc', fields: { network: this.irc.name } }],
-      }];
+      ];
     }
     if (kind === 'location' && protocol === 'irc') {
       const channel = this.irc.channel(query.get('channel') ?? '');
-      return [200, channel ? [{ alias: this.aliasOf(channel.name), protocol: 'irc', fields: { network: this.irc.name, channel: channel.name } }] : []];
+      return [
+        200,
+        channel
+          ? [
+              {
+                alias: this.aliasOf(channel.name),
+                protocol: 'irc',
+                fields: { network: this.irc.name, channel: channel.name },
+              },
+            ]
+          : [],
+      ];
     }
     if (kind === 'user' && protocol === 'irc') {
       const nick = query.get('nickname') ?? '';
-      return [200, this.irc.isOnline(nick) ? [{ userid: this.ghostId(nick), protocol: 'irc', fields: { network: this.irc.name, nickname: nick } }] : []];
+      return [
+        200,
+        this.irc.isOnline(nick)
+          ? [{ userid: this.ghostId(nick), protocol: 'irc', fields: { network: this.irc.name, nickname: nick } }]
+          : [],
+      ];
     }
     return [404, { errcode: 'M_NOT_FOUND', error: 'Unknown protocol' }];
   }
@@ -270,7 +328,9 @@ export class IrcBridge {
   #nickOf(userId: string): string | undefined {
     const prefix = `@${this.irc.name}/`;
     const suffix = `:${this.#options.serverName}`;
-    return userId.startsWith(prefix) && userId.endsWith(suffix) ? userId.slice(prefix.length, -suffix.length) : undefined;
+    return userId.startsWith(prefix) && userId.endsWith(suffix)
+      ? userId.slice(prefix.length, -suffix.length)
+      : undefined;
   }
 }
 

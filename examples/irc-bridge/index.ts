@@ -29,9 +29,20 @@ export async function runBridge(argv: readonly string[]): Promise<IrcBridge> {
       'server-name': { type: 'string', default: 'localhost' },
     },
   });
-  const registration = parse(await readFile(values.registration, 'utf8')) as { as_token: string; hs_token: string; url: string; sender_localpart: string };
+  const registration = parse(await readFile(values.registration, 'utf8')) as {
+    as_token: string;
+    hs_token: string;
+    url: string;
+    sender_localpart: string;
+  };
   const bridge = await IrcBridge.start(
-    { asToken: registration.as_token, hsToken: registration.hs_token, serverName: values['server-name'], senderLocalpart: registration.sender_localpart, log: (line) => console.log(line) },
+    {
+      asToken: registration.as_token,
+      hsToken: registration.hs_token,
+      serverName: values['server-name'],
+      senderLocalpart: registration.sender_localpart,
+      log: (line) => console.log(line),
+    },
     Number(new URL(registration.url).port),
   );
   bridge.connect(values.homeserver);

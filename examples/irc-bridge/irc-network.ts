@@ -31,7 +31,15 @@ export class FakeIrcNetwork {
   readonly name: string;
   readonly #online = new Set(['Bob', 'Alice']);
   readonly #channels = new Map<string, IrcChannel>([
-    ['#matrix', { name: '#matrix', topic: 'Matrix, bridged from IRC', nicks: ['Bob'], backlog: [{ nick: 'Bob', text: 'hello?', time: FIRST_LINE_TIME }] }],
+    [
+      '#matrix',
+      {
+        name: '#matrix',
+        topic: 'Matrix, bridged from IRC',
+        nicks: ['Bob'],
+        backlog: [{ nick: 'Bob', text: 'hello?', time: FIRST_LINE_TIME }],
+      },
+    ],
   ]);
   /** Lines the bridge relayed from Matrix, as IRC would see them. */
   readonly relayed: { channel: string; from: string; text: string }[] = [];
@@ -52,6 +60,10 @@ export class FakeIrcNetwork {
   say(channel: string, from: string, text: string): IrcLine | undefined {
     this.relayed.push({ channel, from, text });
     if (!this.#channels.get(channel)?.nicks.includes('Bob')) return undefined;
-    return { nick: 'Bob', text: `hi ${from}! (${JSON.stringify(text)} reached IRC)`, time: FIRST_LINE_TIME + 60_000 * this.relayed.length };
+    return {
+      nick: 'Bob',
+      text: `hi ${from}! (${JSON.stringify(text)} reached IRC)`,
+      time: FIRST_LINE_TIME + 60_000 * this.relayed.length,
+    };
   }
 }

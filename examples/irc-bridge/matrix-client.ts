@@ -47,7 +47,11 @@ export class MatrixAsClient {
   }
 
   /** `path` is relative to `/_matrix/client/v3`; ids in it must already be encoded. */
-  async call<T = Record<string, unknown>>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, options: CallOptions = {}): Promise<T> {
+  async call<T = Record<string, unknown>>(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    options: CallOptions = {},
+  ): Promise<T> {
     const query = new URLSearchParams();
     if (options.userId !== undefined) query.set('user_id', options.userId);
     if (options.ts !== undefined) query.set('ts', String(options.ts));
@@ -57,7 +61,12 @@ export class MatrixAsClient {
       method,
       dispatcher: this.#agent,
       headers: { authorization: `Bearer ${this.#asToken}`, 'content-type': 'application/json' },
-      body: options.body === undefined ? (method === 'GET' || method === 'DELETE' ? undefined : '{}') : JSON.stringify(options.body),
+      body:
+        options.body === undefined
+          ? method === 'GET' || method === 'DELETE'
+            ? undefined
+            : '{}'
+          : JSON.stringify(options.body),
     });
     const text = await res.body.text();
     const parsed: unknown = text === '' ? {} : JSON.parse(text);

@@ -12,10 +12,19 @@ import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { AppserviceRequestError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
-import { asRoutes, errcodeOf, fallsBack, isUnrecognized, PathPreference, type PathFamily, type Route } from './legacy-paths.ts';
+import { asRoutes, fallsBack, isUnrecognized, PathPreference, type PathFamily, type Route } from './legacy-paths.ts';
 import type { AbortLike } from './deadline.ts';
-import { discardBody, parseJson, readCapped, ResponseTooLargeError, ResponseTooSlowError, retryAfterFromBody, type RawResponse } from './response.ts';
+import {
+  discardBody,
+  parseJson,
+  readCapped,
+  ResponseTooLargeError,
+  ResponseTooSlowError,
+  retryAfterFromBody,
+  type RawResponse,
+} from './response.ts';
 import { parseRetryAfter } from './retry-policy.ts';
+import { bodyError, statusError, transportError } from './request-errors.ts';
 import { resolveClientOptions, type AppserviceClientOptions } from './client-options.ts';
 export type { AppserviceClientOptions } from './client-options.ts';
 
@@ -112,7 +121,7 @@ export class AppserviceClient {
   async sendTransaction(txnId: string, body: string, signal?: AbortLike): Promise<void> {
     // Any 2xx is success, whatever its body (the spec's `{}`, or a bridge's megabytes of debug).
     const res = await this.#call('PUT', asRoutes.transaction(txnId), { body, signal, discardSuccessBody: true });
-    if (!isSuccess(res.status)) throw this.#statusError('PUT', res);
+    if (!isSuccess(res.status)) throw statusError(this.asId, 'PUT', res);
   }
 
   /**
@@ -126,7 +135,7 @@ export class AppserviceClient {
   async ping(transactionId?: string, signal?: AbortLike): Promise<void> {
     const body = JSON.stringify(transactionId === undefined ? {} : { transaction_id: transactionId });
     const res = await this.#call('POST', asRoutes.ping(), { body, signal });
-    if (!isSuccess(res.status)) throw this.#statusError('POST', res);
+    if (!isSuccess(res.status)) throw statusError(this.asId, 'POST', res);
   }
 
   /**
@@ -144,8 +153,8 @@ export class AppserviceClient {
     signal?: AbortLike,
   ): Promise<unknown> {
     const res = await this.#call('GET', asRoutes.thirdparty(kind, protocolOrNull), { query, signal });
-    if (!isSuccess(res.status)) throw this.#statusError('GET', res);
-    if (res.json === undefined) throw this.#bodyError('GET', res.path, 'answer is not JSON');
+    if (!isSuccess(res.status)) throw statusError(this.asId, 'GET', res);
+    if (res.json === undefined) throw bodyError(this.asId, 'GET', res.path, 'answer is not JSON');
     return res.json;
   }
 
@@ -174,14 +183,14 @@ export class AppserviceClient {
     if (isSuccess(res.status)) {
       // The spec's answer is `{}`; anything that is not a JSON object (`[]` included) is no answer.
       if (typeof res.json !== 'object' || res.json === null || Array.isArray(res.json)) {
-        throw this.#bodyError('GET', res.path, 'answer is not a JSON object');
+        throw bodyError(this.asId, 'GET', res.path, 'answer is not a JSON object');
       }
       return true;
     }
     // 404 is "no such entity". So is an AS that recognises neither path family: it cannot create
     // anything on demand, which for the client is the same as "absent".
     if (res.status === 404 || isUnrecognized(res.status, res.json)) return false;
-    throw this.#statusError('GET', res);
+    throw statusError(this.asId, 'GET', res);
   }
 
   /**
@@ -204,7 +213,8 @@ export class AppserviceClient {
     }
     const other: PathFamily = first === 'v1' ? 'legacy' : 'v1';
     const retry = await this.#send(pool, method, pathOf(route, other), options);
-    const taken = isSuccess(retry.status) || (isUnrecognized(res.status, res.json) && !isUnrecognized(retry.status, retry.json));
+    const taken =
+      isSuccess(retry.status) || (isUnrecognized(res.status, res.json) && !isUnrecognized(retry.status, retry.json));
     if (!taken) return res;
     this.#paths.learn(other);
     return retry;
@@ -233,7 +243,7 @@ export class AppserviceClient {
     try {
       response = await pool.request(request);
     } catch (error) {
-      throw this.#transportError(method, fullPath, error, options.signal);
+      throw transportError(this.asId, method, fullPath, error, options.signal);
     }
     // The status is the verdict: nothing waits for the body.
     if (options.discardSuccessBody === true && isSuccess(response.statusCode)) return discardBody(response, fullPath);
@@ -241,46 +251,17 @@ export class AppserviceClient {
     try {
       text = await readCapped(response, this.#maxBytes, this.#bodyTimeoutMs);
     } catch (error) {
-      if (error instanceof ResponseTooLargeError) throw this.#bodyError(method, fullPath, error.message);
+      if (error instanceof ResponseTooLargeError) throw bodyError(this.asId, method, fullPath, error.message);
       if (error instanceof ResponseTooSlowError) {
-        throw new AppserviceRequestError(this.asId, 'timeout', `${method} ${fullPath}: ${error.message}`, { cause: error });
+        throw new AppserviceRequestError(this.asId, 'timeout', `${method} ${fullPath}: ${error.message}`, {
+          cause: error,
+        });
       }
-      throw this.#transportError(method, fullPath, error, options.signal);
+      throw transportError(this.asId, method, fullPath, error, options.signal);
     }
     const json = parseJson(text);
-    const retryAfterMs =
-      parseRetryAfter(response.headers['retry-after']) ?? retryAfterFromBody(json);
+    const retryAfterMs = parseRetryAfter(response.headers['retry-after']) ?? retryAfterFromBody(json);
     return { status: response.statusCode, text, json, retryAfterMs, path: fullPath };
-  }
-
-  #statusError(method: string, res: RawResponse): AppserviceRequestError {
-    const errcode = errcodeOf(res.json);
-    const shown = errcode !== undefined && /^[A-Za-z0-9_.]{1,64}$/.test(errcode) ? ` ${errcode}` : '';
-    return new AppserviceRequestError(this.asId, 'status', `${method} ${res.path}: HTTP ${res.status}${shown}`, {
-      status: res.status,
-      body: res.json ?? (res.text === '' ? undefined : res.text.slice(0, 1024)),
-      ...(res.retryAfterMs === undefined ? {} : { retryAfterMs: res.retryAfterMs }),
-    });
-  }
-
-  #bodyError(method: string, path: string, why: string): AppserviceRequestError {
-    return new AppserviceRequestError(this.asId, 'body', `${method} ${path}: ${why}`);
-  }
-
-  #transportError(method: string, path: string, error: unknown, signal: AbortLike | undefined): AppserviceRequestError {
-    const where = `${method} ${path}`;
-    const code = (error as { code?: unknown } | null)?.code;
-    if (signal?.aborted === true) {
-      const timedOut = (signal.reason as { name?: unknown } | undefined)?.name === 'TimeoutError';
-      return new AppserviceRequestError(this.asId, 'timeout', `${where}: ${timedOut ? 'deadline passed' : 'aborted'}`, {
-        cause: error,
-      });
-    }
-    if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-      return new AppserviceRequestError(this.asId, 'timeout', `${where}: timed out (${code})`, { cause: error });
-    }
-    const shown = typeof code === 'string' ? ` (${code})` : '';
-    return new AppserviceRequestError(this.asId, 'connection', `${where}: connection failed${shown}`, { cause: error });
   }
 }
 

@@ -33,10 +33,13 @@ export class Deadline extends EventEmitter {
   /** `parent` may be another Deadline: an attempt's timeout inside a request's overall deadline. */
   constructor(ms: number, parent?: AbortLike) {
     super();
-    this.#timer = setTimeout(() => {
-      this.timedOut = true;
-      this.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError'));
-    }, Math.max(0, Math.ceil(ms)));
+    this.#timer = setTimeout(
+      () => {
+        this.timedOut = true;
+        this.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError'));
+      },
+      Math.max(0, Math.ceil(ms)),
+    );
     this.#parent = parent;
     if (parent?.aborted) {
       this.abort(parent.reason);
@@ -66,7 +69,8 @@ export class Deadline extends EventEmitter {
     clearTimeout(this.#timer);
     const parent = this.#parent;
     if (this.#onParentAbort && parent instanceof Deadline) parent.removeListener('abort', this.#onParentAbort);
-    else if (this.#onParentAbort) (parent as AbortSignal | undefined)?.removeEventListener('abort', this.#onParentAbort);
+    else if (this.#onParentAbort)
+      (parent as AbortSignal | undefined)?.removeEventListener('abort', this.#onParentAbort);
     this.removeAllListeners();
   }
 }
@@ -78,7 +82,11 @@ export class Deadline extends EventEmitter {
  * @example
  * const found = await raceDeadline(sharedWalk, 5_000, ctx.req.signal); // undefined: gave up
  */
-export function raceDeadline<T>(work: Promise<T>, deadlineMs: number, signal: AbortSignal | undefined): Promise<T | undefined> {
+export function raceDeadline<T>(
+  work: Promise<T>,
+  deadlineMs: number,
+  signal: AbortSignal | undefined,
+): Promise<T | undefined> {
   if (signal?.aborted) return Promise.resolve(undefined);
   return new Promise<T | undefined>((resolve, reject) => {
     const finish = (): void => {

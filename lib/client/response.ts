@@ -99,6 +99,8 @@ export function retryAfterFromBody(json: unknown): number | undefined {
  * if (isSuccess(response.statusCode)) return discardBody(response, '/_matrix/app/v1/transactions/1');
  */
 export function discardBody(response: Dispatcher.ResponseData, path: string): RawResponse {
-  void response.body.dump({ limit: DISCARD_LIMIT_BYTES, signal: AbortSignal.timeout(DISCARD_WITHIN_MS) }).catch(() => {});
+  void response.body
+    .dump({ limit: DISCARD_LIMIT_BYTES, signal: AbortSignal.timeout(DISCARD_WITHIN_MS) })
+    .catch(() => {});
   return { status: response.statusCode, text: '', json: undefined, retryAfterMs: undefined, path };
 }

@@ -83,7 +83,10 @@ export function retryDelayMs(
  * parseRetryAfter('2');                                  // 2000
  * parseRetryAfter('Wed, 21 Oct 2015 07:28:00 GMT', now); // ms until then, 0 if past
  */
-export function parseRetryAfter(value: string | readonly string[] | undefined, now: number = Date.now()): number | undefined {
+export function parseRetryAfter(
+  value: string | readonly string[] | undefined,
+  now: number = Date.now(),
+): number | undefined {
   const raw = Array.isArray(value) ? value[0] : value;
   if (typeof raw !== 'string') return undefined;
   const text = raw.trim();

@@ -84,7 +84,10 @@ export class TokenOwners {
   #userTokens = new Set<string>();
   #chars = 0;
 
-  constructor(registry: { byAsToken(token: string): Registration | undefined }, options: { maxRememberedChars?: number } = {}) {
+  constructor(
+    registry: { byAsToken(token: string): Registration | undefined },
+    options: { maxRememberedChars?: number } = {},
+  ) {
     this.#registry = registry;
     this.#maxChars = options.maxRememberedChars ?? DEFAULT_REMEMBERED_TOKEN_CHARS;
   }

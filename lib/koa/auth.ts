@@ -131,10 +131,19 @@ export function requestAuthenticator(deps: AuthDeps): (ctx: Context) => Promise<
     // The spec answers 400 M_UNKNOWN_DEVICE when "the given device ID is not known to belong to the
     // user"; without deviceExists nobody knows, so no device is ever asserted unchecked.
     if (host.deviceExists === undefined) {
-      throw new MatrixError(400, 'M_UNKNOWN_DEVICE', 'This homeserver does not check devices, so application services cannot act as a device (device_id)');
+      throw new MatrixError(
+        400,
+        'M_UNKNOWN_DEVICE',
+        'This homeserver does not check devices, so application services cannot act as a device (device_id)',
+      );
     }
     return host.deviceExists(userId, deviceId).then((known) => {
-      if (!known) throw new MatrixError(400, 'M_UNKNOWN_DEVICE', 'Application service has not registered this device for this user');
+      if (!known)
+        throw new MatrixError(
+          400,
+          'M_UNKNOWN_DEVICE',
+          'Application service has not registered this device for this user',
+        );
       state.deviceId = deviceId;
       timestamp(ctx, state);
     });
@@ -209,13 +218,15 @@ function fromAllowedAddress(registration: Registration, address: string): boolea
 function single(ctx: Context, name: string): string | undefined {
   const values = queryParams(ctx).get(name);
   if (values === undefined) return undefined;
-  if (values.length > 1) throw new MatrixError(400, 'M_INVALID_PARAM', `Query parameter "${name}" given more than once`);
+  if (values.length > 1)
+    throw new MatrixError(400, 'M_INVALID_PARAM', `Query parameter "${name}" given more than once`);
   return values[0];
 }
 
 /** `origin_server_ts` is a non-negative integer of milliseconds within the canonical JSON range. */
 function parseTs(raw: string): number {
   const ts = /^\d{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!Number.isSafeInteger(ts)) throw new MatrixError(400, 'M_INVALID_PARAM', 'ts must be a non-negative integer of milliseconds');
+  if (!Number.isSafeInteger(ts))
+    throw new MatrixError(400, 'M_INVALID_PARAM', 'ts must be a non-negative integer of milliseconds');
   return ts;
 }

@@ -21,7 +21,8 @@ import { routesMiddleware, type RouteClient } from './routes.ts';
 
 /** Everything the chain's parts need; `appservices()` builds it from the loaded registrations. */
 export interface PluginChainDeps {
-  registry: AuthDeps['registry'] & GuardDeps['registry'] & { readonly all: readonly Registration[]; byId(id: string): Registration | undefined };
+  registry: AuthDeps['registry'] &
+    GuardDeps['registry'] & { readonly all: readonly Registration[]; byId(id: string): Registration | undefined };
   index: AuthDeps['index'] & GuardDeps['index'];
   host: AuthDeps['host'];
   queries: Queries;
@@ -45,7 +46,19 @@ export interface PluginChainDeps {
  * app.use(pluginChain({ registry, index, host, queries, interest, clientFor, deadlineMs: 10_000 }));
  */
 export function pluginChain(deps: PluginChainDeps): PluginMiddleware {
-  const { registry, index, host, queries, interest, clientFor, onPing, deadlineMs, bodyLimitBytes, logger, legacyLogin } = deps;
+  const {
+    registry,
+    index,
+    host,
+    queries,
+    interest,
+    clientFor,
+    onPing,
+    deadlineMs,
+    bodyLimitBytes,
+    logger,
+    legacyLogin,
+  } = deps;
   const limits = {
     ...(deadlineMs === undefined ? {} : { deadlineMs }),
     ...(bodyLimitBytes === undefined ? {} : { bodyLimitBytes }),
@@ -59,7 +72,13 @@ export function pluginChain(deps: PluginChainDeps): PluginMiddleware {
     return next();
   };
   const parts: Record<ChainPart, PluginMiddleware> = {
-    guards: guardsMiddleware({ index, registry, host, ...limits, ...(legacyLogin === undefined ? {} : { legacyLogin }) }),
+    guards: guardsMiddleware({
+      index,
+      registry,
+      host,
+      ...limits,
+      ...(legacyLogin === undefined ? {} : { legacyLogin }),
+    }),
     routes: routesMiddleware({ registry, clientFor, host, ...limits, ...(onPing === undefined ? {} : { onPing }) }),
     interceptors: interceptorsMiddleware({ queries, ...limits }, ask),
     aliasChanges: aliasChangesMiddleware({ host, interest }),
@@ -69,7 +88,10 @@ export function pluginChain(deps: PluginChainDeps): PluginMiddleware {
   const chains = new Map<RouteName, PluginMiddleware>();
   for (const [name, routeParts] of ROUTE_PARTS) {
     const acting = order.filter((part) => routeParts.includes(part));
-    chains.set(name, acting.length === 0 ? authOnly : matrixErrors([auth, ...acting.map((part) => parts[part])], errorOptions));
+    chains.set(
+      name,
+      acting.length === 0 ? authOnly : matrixErrors([auth, ...acting.map((part) => parts[part])], errorOptions),
+    );
   }
 
   // Downstream of the plugin only our own MatrixErrors (the 408 of ctx.ensureUser) are rendered.

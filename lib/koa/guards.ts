@@ -47,7 +47,12 @@ export function guardsMiddleware(deps: GuardDeps): Middleware<AppserviceState, A
   const senderOf = (reg: Registration) => userIdOf(reg.senderLocalpart);
 
   /** Refuse when someone other than `requester` holds `value` exclusively: in an exclusive namespace, or as its sender. */
-  function checkExclusive(kind: 'users' | 'aliases', value: string, requester: Registration | undefined, what: string): void {
+  function checkExclusive(
+    kind: 'users' | 'aliases',
+    value: string,
+    requester: Registration | undefined,
+    what: string,
+  ): void {
     const owners = index.exclusiveOwners(kind, value);
     const senderOwner = kind === 'users' ? registry.bySender(value) : undefined;
     if (owners.some((owner) => owner !== requester) || (senderOwner !== undefined && senderOwner !== requester)) {

@@ -17,7 +17,9 @@ export const MAX_ID_BYTES = 255;
 
 const USER_LOCALPART = /^[\x21-\x39\x3b-\x7e]+$/;
 // Controls (C0, DEL, C1) and lone surrogates; NUL is among the controls.
-const ALIAS_FORBIDDEN = /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const ALIAS_FORBIDDEN =
+  // eslint-disable-next-line no-control-regex -- matching control characters is this pattern's purpose
+  /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const SERVER_NAME = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
 export type IdKind = 'user' | 'alias';

@@ -72,11 +72,19 @@ export function askFor(deps: Pick<InterceptorDeps, 'queries' | 'deadlineMs'>): A
         askable.map((id) => (kind === 'user' ? queries.ensureUser(id, options) : queries.ensureAlias(id, options))),
       );
       if (results.includes('unavailable')) {
-        throw new MatrixError(408, 'M_UNKNOWN', `The application service responsible for this ${kind} did not answer in time.`);
+        throw new MatrixError(
+          408,
+          'M_UNKNOWN',
+          `The application service responsible for this ${kind} did not answer in time.`,
+        );
       }
       // 502: we are the gateway to the AS and it refused us; not a timeout, and retrying will not help.
       if (results.includes('misconfigured')) {
-        throw new MatrixError(502, 'M_UNKNOWN', `The application service responsible for this ${kind} rejected the homeserver's credentials.`);
+        throw new MatrixError(
+          502,
+          'M_UNKNOWN',
+          `The application service responsible for this ${kind} rejected the homeserver's credentials.`,
+        );
       }
       return results.includes('absent') ? 'absent' : 'exists';
     } finally {
@@ -105,7 +113,10 @@ export function attachEnsureHelpers(ctx: ParameterizedContext<AppserviceState, A
  * const ask = askFor({ queries });
  * const interceptors = interceptorsMiddleware({ queries }, ask);
  */
-export function interceptorsMiddleware(deps: InterceptorDeps, ask: Ask = askFor(deps)): Middleware<AppserviceState, AppserviceContext> {
+export function interceptorsMiddleware(
+  deps: InterceptorDeps,
+  ask: Ask = askFor(deps),
+): Middleware<AppserviceState, AppserviceContext> {
   const { bodyLimitBytes } = deps;
   /** The ids a request names that an AS may have to create first, or undefined when none. */
   async function named(ctx: Context): Promise<{ kind: Kind; ids: string[] } | undefined> {

@@ -32,7 +32,7 @@ export function loginAllowed(registration: Registration, legacyLogin: boolean): 
 export function loginUnsupported(route: 'register' | 'login', registration: Registration | undefined): MatrixError {
   const why =
     registration?.msc4190 === true
-      ? 'This application service manages its users\' devices itself (MSC4190)'
+      ? "This application service manages its users' devices itself (MSC4190)"
       : 'This homeserver does not support the legacy authentication API';
   const what = route === 'register' ? 'register users with "inhibit_login": true' : 'not log in as its users';
   return new MatrixError(400, 'M_APPSERVICE_LOGIN_UNSUPPORTED', `${why}: the application service must ${what}.`);
@@ -50,6 +50,11 @@ export function loginUnsupported(route: 'register' | 'login', registration: Regi
 export function loginUser(body: Readonly<Record<string, unknown>>): string {
   const identifier = body.identifier;
   if (identifier === undefined && typeof body.user === 'string') return body.user;
-  if (isRecord(identifier) && identifier.type === 'm.id.user' && typeof identifier.user === 'string') return identifier.user;
-  throw new MatrixError(400, 'M_INVALID_PARAM', 'm.login.application_service needs an m.id.user identifier (or the deprecated user field)');
+  if (isRecord(identifier) && identifier.type === 'm.id.user' && typeof identifier.user === 'string')
+    return identifier.user;
+  throw new MatrixError(
+    400,
+    'M_INVALID_PARAM',
+    'm.login.application_service needs an m.id.user identifier (or the deprecated user field)',
+  );
 }

@@ -14,7 +14,8 @@ import { silentLogger, type Logger } from '../logger.ts';
 import { Metrics, type QueryKind } from '../metrics.ts';
 import { NamespaceIndex } from '../namespace/namespace-index.ts';
 import { Interest } from '../interest.ts';
-import { resolveOptions, type AppservicesOptions } from '../options.ts';
+import type { AppservicesOptions } from '../options.ts';
+import { resolveOptions } from '../resolve-options.ts';
 import { Publisher } from '../push/publisher.ts';
 import { Senders } from '../push/senders.ts';
 import { ExistenceQueries, type EnsureOptions, type QueryResult } from '../query/existence.ts';
@@ -84,14 +85,17 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
   const clients = new Map<string, AppserviceClient>();
   for (const registration of registrations) {
     if (registration.url !== null) {
-      clients.set(registration.id, new AppserviceClient(registration, {
-        connections: resolved.connectionsPerAppservice,
-        connectTimeoutMs: resolved.connectTimeoutMs,
-        headersTimeoutMs: resolved.headersTimeoutMs,
-        bodyTimeoutMs: resolved.bodyTimeoutMs,
-        maxResponseBytes: resolved.maxResponseBytes,
-        legacyReprobeMs: resolved.legacyReprobeMs,
-      }));
+      clients.set(
+        registration.id,
+        new AppserviceClient(registration, {
+          connections: resolved.connectionsPerAppservice,
+          connectTimeoutMs: resolved.connectTimeoutMs,
+          headersTimeoutMs: resolved.headersTimeoutMs,
+          bodyTimeoutMs: resolved.bodyTimeoutMs,
+          maxResponseBytes: resolved.maxResponseBytes,
+          legacyReprobeMs: resolved.legacyReprobeMs,
+        }),
+      );
     }
   }
   const clientFor = (asId: string): AppserviceClient | undefined => clients.get(asId);
@@ -115,7 +119,10 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
       onDeadLetter: ({ asId, txnId, items, bytes, reason }) => {
         metrics?.deadLettered(asId, items);
         // Sizes and ids only: an event's content never reaches a log.
-        logger.warn({ asId, txnId, items, bytes, reason }, 'koa-appservice: the appservice refused an item even alone; set aside as a dead letter');
+        logger.warn(
+          { asId, txnId, items, bytes, reason },
+          'koa-appservice: the appservice refused an item even alone; set aside as a dead letter',
+        );
       },
       onSent: ({ asId, counts }) => metrics?.transactionSent(asId, counts),
       onFailed: ({ asId, txnId, error, failures, retryInMs }) => {
@@ -177,16 +184,24 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
     });
   };
   const timedQueries = {
-    ensureUser: (userId: string, ensureOptions?: EnsureOptions) => timed('user', () => queries.ensureUser(userId, ensureOptions)),
-    ensureAlias: (alias: string, ensureOptions?: EnsureOptions) => timed('alias', () => queries.ensureAlias(alias, ensureOptions)),
+    ensureUser: (userId: string, ensureOptions?: EnsureOptions) =>
+      timed('user', () => queries.ensureUser(userId, ensureOptions)),
+    ensureAlias: (alias: string, ensureOptions?: EnsureOptions) =>
+      timed('alias', () => queries.ensureAlias(alias, ensureOptions)),
   };
 
   const interest = new Interest({ host, registrations, index });
   if (host.joinedRooms === undefined) {
-    logger.info({ feature: 'contextual presence', hook: 'Host.joinedRooms' }, 'koa-appservice: feature off: presence goes only to ASes whose namespace holds the user; implement Host.joinedRooms to also send it to ASes sharing a room with the user');
+    logger.info(
+      { feature: 'contextual presence', hook: 'Host.joinedRooms' },
+      'koa-appservice: feature off: presence goes only to ASes whose namespace holds the user; implement Host.joinedRooms to also send it to ASes sharing a room with the user',
+    );
   }
   if ((host as KoaHost).deviceExists === undefined) {
-    logger.info({ feature: 'device masquerading', hook: 'deviceExists' }, 'koa-appservice: feature off: a device_id from an application service is refused (400 M_UNKNOWN_DEVICE); implement deviceExists on the host to check and accept it');
+    logger.info(
+      { feature: 'device masquerading', hook: 'deviceExists' },
+      'koa-appservice: feature off: a device_id from an application service is refused (400 M_UNKNOWN_DEVICE); implement deviceExists on the host to check and accept it',
+    );
   }
   const publisher = new Publisher({ store, interest, registrations, onEnqueued: (asIds) => senders.notify(asIds) });
   // With a store shared by several processes, another process may publish for an AS whose sender

@@ -28,6 +28,13 @@ type WithMemo = { [MEMO]?: RequestMemo };
 export function memoOf(ctx: Context): RequestMemo {
   const holder = ctx as unknown as WithMemo;
   let memo = holder[MEMO];
-  if (memo === undefined) holder[MEMO] = memo = { route: undefined, tokens: undefined, owner: undefined, query: undefined, client: undefined };
+  if (memo === undefined)
+    holder[MEMO] = memo = {
+      route: undefined,
+      tokens: undefined,
+      owner: undefined,
+      query: undefined,
+      client: undefined,
+    };
   return memo;
 }

@@ -64,29 +64,120 @@ const TABLE: readonly RouteSpec[] = [
   { name: 'register', parts: ['guards'], methods: ['POST'], versions: CLIENT, pattern: 'register' },
   { name: 'registerAvailable', parts: ['guards'], methods: ['GET'], versions: CLIENT, pattern: 'register/available' },
   { name: 'login', parts: ['guards'], methods: ['POST'], versions: CLIENT, pattern: 'login' },
-  { name: 'createRoom', auth: 'required', parts: ['guards', 'interceptors'], methods: ['POST'], versions: CLIENT, pattern: 'createroom' },
-  { name: 'aliasLookup', auth: 'optional', parts: ['interceptors'], methods: ['GET'], versions: CLIENT, pattern: 'directory/room/:alias' },
-  { name: 'aliasEdit', parts: ['guards', 'aliasChanges'], methods: ['PUT', 'DELETE'], versions: CLIENT, pattern: 'directory/room/:alias' },
-  { name: 'join', auth: 'required', parts: ['interceptors'], methods: ['POST'], versions: CLIENT, pattern: 'join/:target' },
-  { name: 'knock', auth: 'required', parts: ['interceptors'], methods: ['POST'], versions: CLIENT, pattern: 'knock/:target' },
-  { name: 'profile', auth: 'optional', parts: ['interceptors'], methods: ['GET'], versions: CLIENT, pattern: 'profile/:userId/:field?' },
-  { name: 'invite', auth: 'required', parts: ['interceptors'], methods: ['POST'], versions: CLIENT, pattern: 'rooms/:roomId/invite/:rest?' },
-  { name: 'canonicalAlias', auth: 'required', parts: ['interceptors'], methods: ['PUT'], versions: CLIENT, pattern: 'rooms/:roomId/state/m.room.canonical_alias/:stateKey?' },
+  {
+    name: 'createRoom',
+    auth: 'required',
+    parts: ['guards', 'interceptors'],
+    methods: ['POST'],
+    versions: CLIENT,
+    pattern: 'createroom',
+  },
+  {
+    name: 'aliasLookup',
+    auth: 'optional',
+    parts: ['interceptors'],
+    methods: ['GET'],
+    versions: CLIENT,
+    pattern: 'directory/room/:alias',
+  },
+  {
+    name: 'aliasEdit',
+    parts: ['guards', 'aliasChanges'],
+    methods: ['PUT', 'DELETE'],
+    versions: CLIENT,
+    pattern: 'directory/room/:alias',
+  },
+  {
+    name: 'join',
+    auth: 'required',
+    parts: ['interceptors'],
+    methods: ['POST'],
+    versions: CLIENT,
+    pattern: 'join/:target',
+  },
+  {
+    name: 'knock',
+    auth: 'required',
+    parts: ['interceptors'],
+    methods: ['POST'],
+    versions: CLIENT,
+    pattern: 'knock/:target',
+  },
+  {
+    name: 'profile',
+    auth: 'optional',
+    parts: ['interceptors'],
+    methods: ['GET'],
+    versions: CLIENT,
+    pattern: 'profile/:userId/:field?',
+  },
+  {
+    name: 'invite',
+    auth: 'required',
+    parts: ['interceptors'],
+    methods: ['POST'],
+    versions: CLIENT,
+    pattern: 'rooms/:roomId/invite/:rest?',
+  },
+  {
+    name: 'canonicalAlias',
+    auth: 'required',
+    parts: ['interceptors'],
+    methods: ['PUT'],
+    versions: CLIENT,
+    pattern: 'rooms/:roomId/state/m.room.canonical_alias/:stateKey?',
+  },
   { name: 'send', parts: [], methods: ['PUT'], versions: CLIENT, pattern: 'rooms/:roomId/send/*' },
   { name: 'state', parts: [], methods: ['PUT'], versions: CLIENT, pattern: 'rooms/:roomId/state/*' },
-  { name: 'thirdpartyProtocols', auth: 'required', parts: ['routes'], methods: ['GET'], versions: CLIENT, pattern: 'thirdparty/protocols' },
-  { name: 'thirdpartyProtocol', auth: 'required', parts: ['routes'], methods: ['GET'], versions: CLIENT, pattern: 'thirdparty/protocol/:protocol' },
-  { name: 'thirdpartyLocation', auth: 'required', parts: ['routes'], methods: ['GET'], versions: CLIENT, pattern: 'thirdparty/location/:protocol?' },
-  { name: 'thirdpartyUser', auth: 'required', parts: ['routes'], methods: ['GET'], versions: CLIENT, pattern: 'thirdparty/user/:protocol?' },
+  {
+    name: 'thirdpartyProtocols',
+    auth: 'required',
+    parts: ['routes'],
+    methods: ['GET'],
+    versions: CLIENT,
+    pattern: 'thirdparty/protocols',
+  },
+  {
+    name: 'thirdpartyProtocol',
+    auth: 'required',
+    parts: ['routes'],
+    methods: ['GET'],
+    versions: CLIENT,
+    pattern: 'thirdparty/protocol/:protocol',
+  },
+  {
+    name: 'thirdpartyLocation',
+    auth: 'required',
+    parts: ['routes'],
+    methods: ['GET'],
+    versions: CLIENT,
+    pattern: 'thirdparty/location/:protocol?',
+  },
+  {
+    name: 'thirdpartyUser',
+    auth: 'required',
+    parts: ['routes'],
+    methods: ['GET'],
+    versions: CLIENT,
+    pattern: 'thirdparty/user/:protocol?',
+  },
   { name: 'ping', parts: ['routes'], methods: ['POST'], versions: ['v1'], pattern: 'appservice/:appserviceId/ping' },
-  { name: 'directoryList', parts: ['routes'], methods: ['PUT', 'DELETE'], versions: CLIENT, pattern: 'directory/list/appservice/:networkId/:roomId' },
+  {
+    name: 'directoryList',
+    parts: ['routes'],
+    methods: ['PUT', 'DELETE'],
+    versions: CLIENT,
+    pattern: 'directory/list/appservice/:networkId/:roomId',
+  },
 ];
 
 /** Every route's name, in table order. */
 export const ROUTE_NAMES: readonly RouteName[] = TABLE.map((spec) => spec.name);
 
 /** The parts of the chain acting on each route. */
-export const ROUTE_PARTS: ReadonlyMap<RouteName, readonly ChainPart[]> = new Map(TABLE.map((spec) => [spec.name, spec.parts]));
+export const ROUTE_PARTS: ReadonlyMap<RouteName, readonly ChainPart[]> = new Map(
+  TABLE.map((spec) => [spec.name, spec.parts]),
+);
 
 /** One request's route: which table entry, and its decoded parameters. */
 export interface RouteMatch {
@@ -111,7 +202,8 @@ interface Compiled {
 function compile(spec: RouteSpec): Compiled {
   const segments = spec.pattern.split('/').map((part): Segment => {
     if (part === '*') return { rest: true };
-    if (part.startsWith(':')) return part.endsWith('?') ? { param: part.slice(1, -1), optional: true } : { param: part.slice(1) };
+    if (part.startsWith(':'))
+      return part.endsWith('?') ? { param: part.slice(1, -1), optional: true } : { param: part.slice(1) };
     return { literal: part.toLowerCase() };
   });
   return { spec, segments };
@@ -181,7 +273,6 @@ export function matchRoute(method: string, path: string): RouteMatch | null {
   }
   return null;
 }
-
 
 /**
  * The request's route, matched on first use and kept on the context for every later reader.

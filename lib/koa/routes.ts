@@ -49,7 +49,8 @@ export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, A
     const reg = state.appservice;
     // Missing credentials are 401 M_MISSING_TOKEN throughout the client-server API; any token that is
     // not this AS's as_token is appservice_ping.yaml's 403.
-    if (reg === undefined && !hasAccessToken(ctx)) throw new MatrixError(401, 'M_MISSING_TOKEN', 'Missing access token.');
+    if (reg === undefined && !hasAccessToken(ctx))
+      throw new MatrixError(401, 'M_MISSING_TOKEN', 'Missing access token.');
     if (reg === undefined || reg.id !== appserviceId) {
       throw new MatrixError(403, 'M_FORBIDDEN', "Provided access token is not the appservice's as_token");
     }
@@ -59,7 +60,8 @@ export function routesMiddleware(deps: RouteDeps): Middleware<AppserviceState, A
       throw new MatrixError(400, 'M_BAD_JSON', 'transaction_id must be a string');
     }
     const asClient = reg.url === null ? undefined : clientFor(reg.id);
-    if (asClient === undefined) throw new MatrixError(400, 'M_URL_NOT_SET', "Application service doesn't have a URL configured");
+    if (asClient === undefined)
+      throw new MatrixError(400, 'M_URL_NOT_SET', "Application service doesn't have a URL configured");
     const started = performance.now();
     const signal = AbortSignal.timeout(deadlineMs);
     try {
@@ -138,19 +140,40 @@ function pingError(err: unknown, signal: AbortSignal): MatrixError {
   if (err instanceof AppserviceRequestError) {
     switch (err.kind) {
       case 'url-not-set':
-        return new MatrixError(400, 'M_URL_NOT_SET', "Application service doesn't have a URL configured", {}, { cause: err });
+        return new MatrixError(
+          400,
+          'M_URL_NOT_SET',
+          "Application service doesn't have a URL configured",
+          {},
+          { cause: err },
+        );
       case 'timeout':
-        return new MatrixError(504, 'M_CONNECTION_TIMEOUT', 'Connection to application service timed out', {}, { cause: err });
+        return new MatrixError(
+          504,
+          'M_CONNECTION_TIMEOUT',
+          'Connection to application service timed out',
+          {},
+          { cause: err },
+        );
       case 'status':
       case 'body': {
         const body = typeof err.body === 'string' ? err.body : err.body === undefined ? '' : JSON.stringify(err.body);
         const extra = err.status === undefined ? { body } : { status: err.status, body };
-        return new MatrixError(502, 'M_BAD_STATUS', `Ping returned status ${err.status ?? 'unusable body'}`, extra, { cause: err });
+        return new MatrixError(502, 'M_BAD_STATUS', `Ping returned status ${err.status ?? 'unusable body'}`, extra, {
+          cause: err,
+        });
       }
       case 'connection':
         break;
     }
   }
-  if (signal.aborted) return new MatrixError(504, 'M_CONNECTION_TIMEOUT', 'Connection to application service timed out', {}, { cause: err });
+  if (signal.aborted)
+    return new MatrixError(
+      504,
+      'M_CONNECTION_TIMEOUT',
+      'Connection to application service timed out',
+      {},
+      { cause: err },
+    );
   return new MatrixError(502, 'M_CONNECTION_FAILED', 'Failed to connect to application service', {}, { cause: err });
 }

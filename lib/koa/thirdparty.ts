@@ -15,7 +15,12 @@ export type ThirdpartyKind = 'protocol' | 'location' | 'user';
 
 /** The part of AppserviceClient third-party lookups use. */
 export interface ThirdpartyClient {
-  thirdparty(kind: ThirdpartyKind, protocol: string | null, query: Record<string, string>, signal?: AbortSignal): Promise<unknown>;
+  thirdparty(
+    kind: ThirdpartyKind,
+    protocol: string | null,
+    query: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<unknown>;
 }
 
 export interface ThirdpartyOptions {
@@ -64,7 +69,8 @@ class Slots {
   }
 
   #wait(signal: AbortSignal): Promise<void> {
-    if (this.#waiting.length >= MAX_WAITING_PER_APPSERVICE) return Promise.reject(new Error('too many lookups waiting'));
+    if (this.#waiting.length >= MAX_WAITING_PER_APPSERVICE)
+      return Promise.reject(new Error('too many lookups waiting'));
     return new Promise((resolve, reject) => {
       const turn = () => {
         signal.removeEventListener('abort', gone);
@@ -95,7 +101,10 @@ export class ThirdpartyLookups {
   readonly #inFlight = new Map<string, Promise<{ value: Protocols | unknown[]; complete: boolean }>>();
 
   constructor(
-    deps: { registry: { readonly all: readonly Registration[] }; clientFor(asId: string): ThirdpartyClient | undefined },
+    deps: {
+      registry: { readonly all: readonly Registration[] };
+      clientFor(asId: string): ThirdpartyClient | undefined;
+    },
     options: ThirdpartyOptions = {},
   ) {
     this.#registry = deps.registry;
@@ -104,7 +113,12 @@ export class ThirdpartyLookups {
     const { cacheTtlMs, cacheMaxEntries } = this.#options;
     this.#cache =
       cacheTtlMs > 0
-        ? new LRUCache({ max: cacheMaxEntries, ttl: cacheTtlMs, maxSize: CACHE_MAX_CHARS, sizeCalculation: (v) => Math.max(1, JSON.stringify(v).length) })
+        ? new LRUCache({
+            max: cacheMaxEntries,
+            ttl: cacheTtlMs,
+            maxSize: CACHE_MAX_CHARS,
+            sizeCalculation: (v) => Math.max(1, JSON.stringify(v).length),
+          })
         : undefined;
   }
 
@@ -115,13 +129,19 @@ export class ThirdpartyLookups {
 
   /** Locations or users from every AS asked, concatenated; none at all is the spec's 404. */
   async lookup(kind: 'location' | 'user', protocol: string | null, fields: Record<string, string>): Promise<unknown[]> {
-    const all = (await this.#shared([kind, protocol, Object.entries(fields).sort()], () => this.#lookup(kind, protocol, fields))) as unknown[];
-    if (all.length === 0) throw new MatrixError(404, 'M_NOT_FOUND', `No ${kind === 'location' ? 'portal rooms' : 'users'} were found.`);
+    const all = (await this.#shared([kind, protocol, Object.entries(fields).sort()], () =>
+      this.#lookup(kind, protocol, fields),
+    )) as unknown[];
+    if (all.length === 0)
+      throw new MatrixError(404, 'M_NOT_FOUND', `No ${kind === 'location' ? 'portal rooms' : 'users'} were found.`);
     return all;
   }
 
   /** The cached answer, the fan-out already under way for the same lookup, or a new one. */
-  async #shared(keyParts: unknown[], run: () => Promise<{ value: Protocols | unknown[]; complete: boolean }>): Promise<Protocols | unknown[]> {
+  async #shared(
+    keyParts: unknown[],
+    run: () => Promise<{ value: Protocols | unknown[]; complete: boolean }>,
+  ): Promise<Protocols | unknown[]> {
     const key = JSON.stringify(keyParts);
     const cacheable = this.#cache !== undefined && key.length <= MAX_CACHED_KEY_CHARS;
     const cached = cacheable ? this.#cache!.get(key) : undefined;
@@ -155,7 +175,9 @@ export class ThirdpartyLookups {
       const instances = (Array.isArray(answer.instances) ? answer.instances : [])
         .filter(isRecord)
         .map((instance) =>
-          typeof instance.network_id === 'string' ? { ...instance, instance_id: `${reg.id}|${instance.network_id}` } : instance,
+          typeof instance.network_id === 'string'
+            ? { ...instance, instance_id: `${reg.id}|${instance.network_id}` }
+            : instance,
         );
       const existing = merged[protocol];
       if (existing === undefined) merged[protocol] = { ...answer, instances };
@@ -164,7 +186,11 @@ export class ThirdpartyLookups {
     return { value: merged, complete: !answers.includes(undefined) };
   }
 
-  async #lookup(kind: 'location' | 'user', protocol: string | null, fields: Record<string, string>): Promise<{ value: unknown[]; complete: boolean }> {
+  async #lookup(
+    kind: 'location' | 'user',
+    protocol: string | null,
+    fields: Record<string, string>,
+  ): Promise<{ value: unknown[]; complete: boolean }> {
     const regs =
       protocol === null
         ? // The reverse lookups (by alias, by user id) name no protocol: ask every AS that has any.
@@ -176,7 +202,12 @@ export class ThirdpartyLookups {
   }
 
   /** One AS's answer, or undefined when it failed: one broken bridge must not hide the others. */
-  async #askOne(reg: Registration, kind: ThirdpartyKind, protocol: string | null, query: Record<string, string>): Promise<unknown> {
+  async #askOne(
+    reg: Registration,
+    kind: ThirdpartyKind,
+    protocol: string | null,
+    query: Record<string, string>,
+  ): Promise<unknown> {
     const client = this.#clientFor(reg.id);
     if (client === undefined) return undefined;
     let slots = this.#slots.get(reg.id);

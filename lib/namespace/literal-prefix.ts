@@ -8,6 +8,8 @@
  * not fully understand, the answer is shorter (down to the empty prefix, which makes the rule a
  * candidate for every lookup).
  */
+import { literalTokens, type Token } from './literal-walk.ts';
+
 export interface LiteralPrefix {
   /** Every match starts with this (after ASCII-lowercasing the string when `folded`). */
   readonly text: string;
@@ -21,15 +23,6 @@ export interface LiteralPrefix {
 }
 
 const NONE: LiteralPrefix = Object.freeze({ text: '', folded: false });
-
-/** Characters that are never a plain literal outside a class (`]` `}` are in Annex B; we do not rely on it). */
-const META = new Set(['^', '$', '\\', '.', '*', '+', '?', '(', ')', '[', ']', '{', '}', '|']);
-
-/** Escapes known to be exactly two characters long that match one character, but not a fixed one. */
-const CLASS_ESCAPES = new Set(['d', 'D', 'w', 'W', 's', 'S', 'n', 'r', 't', 'f', 'v']);
-
-/** Thrown inside the parser when the source is not understood; caught by {@link regexLiterals}. */
-class Unsure extends Error {}
 
 /** What literal text every match of a regex must contain. */
 export interface RegexLiterals {
@@ -60,15 +53,8 @@ export function regexLiterals(regex: RegExp): RegexLiterals {
   if (regex.flags.includes('v')) return NOTHING;
   // `m` lets `^` match after any newline, so it anchors nothing.
   const anchored = (src.startsWith('^') || regex.sticky) && !regex.multiline;
-  let tokens: Token[];
-  try {
-    const start = src.startsWith('^') ? 1 : 0;
-    const end = scanGroup(src, start, false);
-    tokens = walkSequence(src, start, end.close, end.alternation).tokens;
-  } catch (err) {
-    if (err instanceof Unsure) return NOTHING;
-    throw err;
-  }
+  const tokens = literalTokens(src, src.startsWith('^') ? 1 : 0);
+  if (tokens === null) return NOTHING;
   const runs = splitRuns(tokens);
   let prefix = NONE;
   if (anchored && tokens[0] !== null && tokens.length > 0) {
@@ -145,160 +131,4 @@ function foldPrefix(text: string): LiteralPrefix {
     kept += String.fromCharCode(foldCode(c));
   }
   return kept === '' ? NONE : { text: kept, folded: true };
-}
-
-interface GroupExtent {
-  /** Index of the closing `)`, or the source length at top level. */
-  readonly close: number;
-  /** Whether a `|` appears at this group's own level. */
-  readonly alternation: boolean;
-}
-
-/** Find where the group whose content starts at `from` ends, skipping escapes, classes and subgroups. */
-function scanGroup(src: string, from: number, nested: boolean): GroupExtent {
-  let depth = 0;
-  let alternation = false;
-  for (let i = from; i < src.length; i++) {
-    const ch = src[i];
-    if (ch === '\\') {
-      i++;
-    } else if (ch === '[') {
-      i = skipClass(src, i);
-    } else if (ch === '(') {
-      depth++;
-    } else if (ch === ')') {
-      if (depth === 0) {
-        if (!nested) throw new Unsure();
-        return { close: i, alternation };
-      }
-      depth--;
-    } else if (ch === '|' && depth === 0) {
-      alternation = true;
-    }
-  }
-  if (nested || depth !== 0) throw new Unsure();
-  return { close: src.length, alternation };
-}
-
-/** Index of the `]` closing the class opened at `open` (JS: `]` right after `[` or `[^` closes it). */
-function skipClass(src: string, open: number): number {
-  for (let i = open + 1; i < src.length; i++) {
-    if (src[i] === '\\') i++;
-    else if (src[i] === ']') return i;
-  }
-  throw new Unsure();
-}
-
-/** One literal character, or a break: something that is not a known literal sits there. */
-type Token = string | null;
-
-/** The walk gave up here (an escape or brace it does not fully read): nothing after it is known. */
-interface Walk {
-  readonly tokens: Token[];
-  readonly stopped: boolean;
-}
-
-/**
- * Tokens of the sequence src[from, end): literal characters that every match contains in this order
- * and, between two characters with no break, contiguously; a break wherever something else may sit.
- */
-function walkSequence(src: string, from: number, end: number, alternation: boolean): Walk {
-  // With `a|b` at this level no character is common to every match (we do not compute common parts).
-  if (alternation) return { tokens: [null], stopped: false };
-  const tokens: Token[] = [];
-  let i = from;
-  while (i < end) {
-    const atom = walkAtom(src, i, end);
-    if (atom === null) return { tokens: [...tokens, null], stopped: true };
-    if (atom.stopped) return { tokens: [...tokens, ...atom.tokens, null], stopped: true };
-    const q = quantifier(src, atom.next, end);
-    if (q === null) {
-      tokens.push(...atom.tokens);
-      i = atom.next;
-      continue;
-    }
-    if (q.min < 0) return { tokens: [...tokens, null], stopped: true };
-    // A repeated atom: its first occurrence is required when min >= 1; what follows varies.
-    if (q.min >= 1) tokens.push(...atom.tokens);
-    tokens.push(null);
-    i = q.next;
-  }
-  return { tokens, stopped: false };
-}
-
-interface Atom extends Walk {
-  /** Index just after the atom. */
-  readonly next: number;
-}
-
-/** The atom at `i`, or null when even its extent is unknown (then the walk stops). */
-function walkAtom(src: string, i: number, end: number): Atom | null {
-  const ch = src[i]!;
-  const code = src.charCodeAt(i);
-  if (ch === '\\') {
-    if (i + 1 >= end) return null;
-    const next = src.charCodeAt(i + 1);
-    // `\.` `\/` `\_` and the like are the character itself. Letter and digit escapes (`\d`, `\x41`,
-    // `\u{1F600}`, `\k<n>`, `\12`) have lengths of their own: stop rather than misread their tail.
-    if (next < 128 && !isAsciiAlnum(next)) return { tokens: [src[i + 1]!], stopped: false, next: i + 2 };
-    if (CLASS_ESCAPES.has(src[i + 1]!)) return { tokens: [null], stopped: false, next: i + 2 };
-    // Word boundaries consume nothing: the characters on either side stay adjacent in the match.
-    if (src[i + 1] === 'b' || src[i + 1] === 'B') return { tokens: [], stopped: false, next: i + 2 };
-    return null;
-  }
-  if (ch === '(') return walkGroup(src, i);
-  if (ch === '[') return { tokens: [null], stopped: false, next: skipClass(src, i) + 1 };
-  // Assertions consume nothing (the translator turns `\A` into a `^` inside the group).
-  if (ch === '^' || ch === '$') return { tokens: [], stopped: false, next: i + 1 };
-  if (ch === '.' || ch === ']' || ch === '}') return { tokens: [null], stopped: false, next: i + 1 };
-  if (META.has(ch)) return null;
-  // Surrogates: a quantifier after a pair binds to the pair with `u` but to the low half without.
-  if (code >= 0xd800 && code <= 0xdfff) return { tokens: [null], stopped: false, next: i + 1 };
-  return { tokens: [ch], stopped: false, next: i + 1 };
-}
-
-function walkGroup(src: string, open: number): Atom {
-  let contentStart: number;
-  let kind: 'plain' | 'lookaround' | 'other' = 'plain';
-  if (src[open + 1] !== '?') contentStart = open + 1;
-  else if (src[open + 2] === ':') contentStart = open + 3;
-  else if (src[open + 2] === '<' && src[open + 3] !== '=' && src[open + 3] !== '!') {
-    const close = src.indexOf('>', open + 3);
-    if (close < 0) throw new Unsure();
-    contentStart = close + 1;
-  } else {
-    // Lookarounds consume nothing; inline modifiers and anything newer consume we know not what.
-    const lookaround = src[open + 2] === '=' || src[open + 2] === '!' || src.startsWith('<=', open + 2) || src.startsWith('<!', open + 2);
-    kind = lookaround ? 'lookaround' : 'other';
-    contentStart = open + 2;
-  }
-  const extent = scanGroup(src, contentStart, true);
-  if (kind === 'lookaround') return { tokens: [], stopped: false, next: extent.close + 1 };
-  if (kind === 'other') return { tokens: [null], stopped: false, next: extent.close + 1 };
-  return { ...walkSequence(src, contentStart, extent.close, extent.alternation), next: extent.close + 1 };
-}
-
-/**
- * The quantifier at `i`, if any: its minimum count and where it ends (after a lazy `?`). A `{` that
- * is not a well-formed quantifier (a literal brace in Annex B) reports min -1: stop there.
- */
-function quantifier(src: string, i: number, end: number): { readonly min: number; readonly next: number } | null {
-  if (i >= end) return null;
-  const ch = src[i];
-  let min: number;
-  let next = i + 1;
-  if (ch === '*' || ch === '?') min = 0;
-  else if (ch === '+') min = 1;
-  else if (ch === '{') {
-    const m = /^\{(\d+)(?:,\d*)?\}/.exec(src.slice(i, end));
-    if (m === null) return { min: -1, next };
-    min = Number(m[1]);
-    next = i + m[0].length;
-  } else return null;
-  if (src[next] === '?' && next < end) next++;
-  return { min, next };
-}
-
-function isAsciiAlnum(c: number): boolean {
-  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 }

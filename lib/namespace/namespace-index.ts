@@ -62,7 +62,8 @@ class RadixNode {
       }
       let child = node.kids[k]!;
       let common = 1;
-      while (common < child.label.length && pos + common < text.length && child.label[common] === text[pos + common]) common++;
+      while (common < child.label.length && pos + common < text.length && child.label[common] === text[pos + common])
+        common++;
       if (common < child.label.length) {
         // The new prefix ends or turns inside the edge: split it at that point.
         const middle = new RadixNode(child.label.slice(0, common));
@@ -143,7 +144,15 @@ export class NamespaceIndex {
         for (const rule of registration.namespaces[kind]) {
           const { prefix, required } = regexLiterals(rule.regex);
           const { regex, exclusive } = rule;
-          const entry: Entry = { order, registration, regex, exclusive, prefix, required, requiredFrom: prefix.text.length };
+          const entry: Entry = {
+            order,
+            registration,
+            regex,
+            exclusive,
+            prefix,
+            required,
+            requiredFrom: prefix.text.length,
+          };
           entries.push(entry);
           (entry.prefix.folded ? index.folded : index.exact).insert(entry.prefix.text, entry);
         }
@@ -165,7 +174,7 @@ export class NamespaceIndex {
     const hits = this.#hits(kind, value, false);
     if (hits.length === 0) return NO_MATCHES;
     const out: NamespaceMatch[] = [];
-    for (let i = 0; i < hits.length; ) {
+    for (let i = 0; i < hits.length;) {
       const { order, registration } = hits[i]!;
       let exclusive = false;
       for (; i < hits.length && hits[i]!.order === order; i++) exclusive ||= hits[i]!.exclusive;

@@ -36,7 +36,11 @@ export class Backoff {
       throw new OptionsError('backoff.initialMs', `must be a number >= 0, got ${String(this.initialMs)}`, source);
     }
     if (typeof this.maxMs !== 'number' || !Number.isFinite(this.maxMs) || this.maxMs < this.initialMs) {
-      throw new OptionsError('backoff.maxMs', `must be a number >= initialMs (${this.initialMs}), got ${String(this.maxMs)}`, source);
+      throw new OptionsError(
+        'backoff.maxMs',
+        `must be a number >= initialMs (${this.initialMs}), got ${String(this.maxMs)}`,
+        source,
+      );
     }
   }
 

@@ -270,6 +270,11 @@ export class Delivery {
   }
 
   #reportSent({ txn, started }: Acknowledged): void {
-    callHook(this.#d.onSent, { asId: this.#asId, txnId: txn.txnId, counts: txn.counts, durationMs: performance.now() - started });
+    callHook(this.#d.onSent, {
+      asId: this.#asId,
+      txnId: txn.txnId,
+      counts: txn.counts,
+      durationMs: performance.now() - started,
+    });
   }
 }

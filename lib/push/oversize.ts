@@ -24,7 +24,8 @@ export interface DeadLetterInfo {
 }
 
 /** After a 413: `send` this smaller transaction, `reread` the store (the refused one was set aside or is gone), or `fail` (the store cannot help). */
-export type OversizeOutcome = { readonly next: 'send'; readonly txn: StoredTransaction } | { readonly next: 'reread' } | { readonly next: 'fail' };
+export type OversizeOutcome =
+  { readonly next: 'send'; readonly txn: StoredTransaction } | { readonly next: 'reread' } | { readonly next: 'fail' };
 
 /**
  * Holds the AS's byte budget and handles its 413s.
@@ -89,6 +90,9 @@ export class Oversize {
     // Ephemeral and to-device items go out under two field names each (stable and unstable):
     // they may weigh twice in the body.
     const shared = Math.max(1, maxBytes - ENVELOPE_BYTES);
-    return { ...this.#counts, bytes: receiveEphemeral || receiveToDevice ? Math.max(1, Math.floor(shared / 2)) : shared };
+    return {
+      ...this.#counts,
+      bytes: receiveEphemeral || receiveToDevice ? Math.max(1, Math.floor(shared / 2)) : shared,
+    };
   }
 }

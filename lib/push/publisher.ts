@@ -25,7 +25,10 @@ import type { EnqueueItem, EnqueueOptions, ItemKind, Store } from '../store/stor
 export type { EphemeralEvent, MatrixEvent, ToDeviceMessage } from '../events.ts';
 
 /** The part of Interest the publisher uses (`interestedInNow` is a shortcut it does without). */
-type InterestLike = Pick<Interest, 'interestedIn' | 'interestedInEphemeral' | 'interestedInToDevice' | 'observe' | 'ownersOf'> &
+type InterestLike = Pick<
+  Interest,
+  'interestedIn' | 'interestedInEphemeral' | 'interestedInToDevice' | 'observe' | 'ownersOf'
+> &
   Partial<Pick<Interest, 'interestedInNow'>>;
 
 export interface PublisherOptions {
@@ -65,7 +68,12 @@ export class Publisher {
   #flushing = false;
 
   constructor(
-    deps: { store: Store; interest: InterestLike; registrations: readonly Registration[]; onEnqueued?: (asIds: readonly string[]) => void },
+    deps: {
+      store: Store;
+      interest: InterestLike;
+      registrations: readonly Registration[];
+      onEnqueued?: (asIds: readonly string[]) => void;
+    },
     options: PublisherOptions = {},
   ) {
     this.#store = deps.store;
@@ -73,7 +81,8 @@ export class Publisher {
     this.#pushable = new Set(deps.registrations.filter((r) => r.url !== null).map((r) => r.id));
     this.#onEnqueued = deps.onEnqueued;
     this.#maxBatch = options.maxBatch ?? 2000;
-    if (!Number.isInteger(this.#maxBatch) || this.#maxBatch < 1) throw new TypeError(`maxBatch must be a positive integer, got ${this.#maxBatch}`);
+    if (!Number.isInteger(this.#maxBatch) || this.#maxBatch < 1)
+      throw new TypeError(`maxBatch must be a positive integer, got ${this.#maxBatch}`);
   }
 
   /**
@@ -109,7 +118,9 @@ export class Publisher {
     try {
       assertEphemeralEvent(edu);
       const json = serialise('ephemeral', edu);
-      return this.#commit(this.#interest.interestedInEphemeral(edu).then((regs) => this.#ephemeralItems(edu, json, regs)));
+      return this.#commit(
+        this.#interest.interestedInEphemeral(edu).then((regs) => this.#ephemeralItems(edu, json, regs)),
+      );
     } catch (error) {
       return Promise.reject(error);
     }
@@ -137,7 +148,11 @@ export class Publisher {
    * items are invisible until the homeserver commits, and the store notifies on commit.
    */
   async #outbox(event: MatrixEvent, json: string, options: EnqueueOptions): Promise<readonly string[]> {
-    const item = this.#item('event', json, this.#interest.interestedInNow?.(event) ?? (await this.#interest.interestedIn(event)));
+    const item = this.#item(
+      'event',
+      json,
+      this.#interest.interestedInNow?.(event) ?? (await this.#interest.interestedIn(event)),
+    );
     if (item === null) return [];
     await this.#store.enqueue([item], options);
     return item.asIds;

@@ -89,12 +89,21 @@ export class Sender {
     this.#store = deps.store;
     const limits: BatchLimits = { ...pushDefaults.limits, ...options.limits };
     for (const [kind, n] of Object.entries(limits)) {
-      if (!Number.isSafeInteger(n) || n < 1) throw new OptionsError(`limits.${kind}`, `must be a positive integer, got ${String(n)}`, 'Sender');
+      if (!Number.isSafeInteger(n) || n < 1)
+        throw new OptionsError(`limits.${kind}`, `must be a positive integer, got ${String(n)}`, 'Sender');
     }
     this.#backoff = new Backoff(options.backoff, 'Sender');
     this.#electIntervalMs = options.electIntervalMs ?? pushDefaults.electIntervalMs;
-    if (typeof this.#electIntervalMs !== 'number' || !(this.#electIntervalMs > 0) || !Number.isFinite(this.#electIntervalMs)) {
-      throw new OptionsError('electIntervalMs', `must be a positive number, got ${String(this.#electIntervalMs)}`, 'Sender');
+    if (
+      typeof this.#electIntervalMs !== 'number' ||
+      !(this.#electIntervalMs > 0) ||
+      !Number.isFinite(this.#electIntervalMs)
+    ) {
+      throw new OptionsError(
+        'electIntervalMs',
+        `must be a positive number, got ${String(this.#electIntervalMs)}`,
+        'Sender',
+      );
     }
     this.#control = {
       isActive: () => this.#active,
@@ -107,7 +116,14 @@ export class Sender {
     const attemptTimeoutMs = positive(options, 'attemptTimeoutMs', pushLimitDefaults.attemptTimeoutMs);
     const registration = deps.registration;
     const build = (items: readonly QueuedItem[]): string => buildTransactionBody(items, registration);
-    const oversize = new Oversize({ registration, store: deps.store, counts: limits, maxTransactionBytes, build, onDeadLetter: options.onDeadLetter });
+    const oversize = new Oversize({
+      registration,
+      store: deps.store,
+      counts: limits,
+      maxTransactionBytes,
+      build,
+      onDeadLetter: options.onDeadLetter,
+    });
     this.#delivery = new Delivery({
       asId: registration.id,
       store: deps.store,
@@ -216,7 +232,11 @@ export class Sender {
   async #run(): Promise<void> {
     const elect = new AbortController();
     this.#electAbort = elect;
-    const options = { retryIntervalMs: this.#electIntervalMs, signal: elect.signal, onStandby: () => (this.#state = 'standby') };
+    const options = {
+      retryIntervalMs: this.#electIntervalMs,
+      signal: elect.signal,
+      onStandby: () => (this.#state = 'standby'),
+    };
     await whileElected(this.#store, this.asId, options, async (lost) => {
       this.#lockLost = false;
       // Another process may be the sender now: stop at once, including the send in flight.

@@ -57,7 +57,12 @@ export interface ExistenceSettings {
   readonly onCacheHit: ((kind: 'users' | 'aliases') => void) | undefined;
   readonly onTokenRejected: ((asId: string) => void) | undefined;
   readonly logger: Logger | undefined;
-  readonly retry: { readonly minDelayMs: number; readonly maxDelayMs: number; readonly maxAttempts: number; readonly random?: () => number };
+  readonly retry: {
+    readonly minDelayMs: number;
+    readonly maxDelayMs: number;
+    readonly maxAttempts: number;
+    readonly random?: () => number;
+  };
 }
 
 /**
@@ -71,8 +76,15 @@ export function resolveExistenceOptions(options: ExistenceOptions = {}): Existen
   const retry = options.retry ?? {};
   if (typeof retry !== 'object' || retry === null) throw new OptionsError('retry', 'must be an object', source);
   const minDelayMs = integerOption(retry.minDelayMs, 'retry.minDelayMs', source, defaults.queryRetryMinDelayMs, 0);
-  const maxDelayMs = integerOption(retry.maxDelayMs, 'retry.maxDelayMs', source, Math.max(minDelayMs, defaults.queryRetryMaxDelayMs), 0);
-  if (maxDelayMs < minDelayMs) throw new OptionsError('retry.maxDelayMs', `must be at least retry.minDelayMs (${minDelayMs})`, source);
+  const maxDelayMs = integerOption(
+    retry.maxDelayMs,
+    'retry.maxDelayMs',
+    source,
+    Math.max(minDelayMs, defaults.queryRetryMaxDelayMs),
+    0,
+  );
+  if (maxDelayMs < minDelayMs)
+    throw new OptionsError('retry.maxDelayMs', `must be at least retry.minDelayMs (${minDelayMs})`, source);
   const random = functionOption(retry.random, 'retry.random', source);
   const logger = options.logger;
   if (logger !== undefined && (typeof logger !== 'object' || logger === null || typeof logger.error !== 'function')) {
@@ -85,7 +97,12 @@ export function resolveExistenceOptions(options: ExistenceOptions = {}): Existen
     negativeTtlMs: integerOption(options.negativeTtlMs, 'negativeTtlMs', source, defaults.negativeCacheTtlMs, 0),
     maxEntries: integerOption(options.maxEntries, 'maxEntries', source, defaults.cacheMaxEntries),
     downForMs: integerOption(options.downForMs, 'downForMs', source, defaults.appserviceDownForMs, 0),
-    attemptTimeoutMs: integerOption(options.attemptTimeoutMs, 'attemptTimeoutMs', source, attemptTimeoutFor(deadlineMs)),
+    attemptTimeoutMs: integerOption(
+      options.attemptTimeoutMs,
+      'attemptTimeoutMs',
+      source,
+      attemptTimeoutFor(deadlineMs),
+    ),
     concurrency: integerOption(options.concurrency, 'concurrency', source, defaults.queryConcurrencyPerAppservice),
     queueLimit: integerOption(options.queueLimit, 'queueLimit', source, defaults.queryQueuePerAppservice, 0),
     onAppserviceUp: functionOption(options.onAppserviceUp, 'onAppserviceUp', source),

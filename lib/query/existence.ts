@@ -194,7 +194,8 @@ export class ExistenceQueries {
     const walk = this.#walk(context, entry).then(
       (found) => {
         this.#inflight.delete(key);
-        if (found === 'exists' || found === 'absent') this.#cache.set(key, found, { ttl: entry.ttl ?? this.#positiveTtlMs });
+        if (found === 'exists' || found === 'absent')
+          this.#cache.set(key, found, { ttl: entry.ttl ?? this.#positiveTtlMs });
         return found;
       },
       (error: unknown) => {
@@ -223,10 +224,16 @@ export class ExistenceQueries {
         continue;
       }
       const client = this.#deps.client(asId);
-      const ask = kind === 'users' ? (signal: AbortLike) => client.queryUser(id, signal) : (signal: AbortLike) => client.queryAlias(id, signal);
+      const ask =
+        kind === 'users'
+          ? (signal: AbortLike) => client.queryUser(id, signal)
+          : (signal: AbortLike) => client.queryAlias(id, signal);
       let said: boolean;
       try {
-        said = await withRetries(asId, (deadline) => gate.attempt(deadline, ask), { ...this.#retry, deadlineMs: remaining });
+        said = await withRetries(asId, (deadline) => gate.attempt(deadline, ask), {
+          ...this.#retry,
+          deadlineMs: remaining,
+        });
       } catch (error) {
         if (!(error instanceof AppserviceRequestError)) throw error; // a bug, not an AS failure
         if (isTokenRefusal(error)) {
@@ -257,7 +264,13 @@ export class ExistenceQueries {
     let gate = this.#gates.get(asId);
     if (gate === undefined) {
       const { concurrency, queueLimit, downForMs, attemptTimeoutMs } = this.#settings;
-      gate = new QueryGate(asId, { concurrency, queueLimit, downForMs, attemptTimeoutMs, onUp: () => this.#wake(asId) });
+      gate = new QueryGate(asId, {
+        concurrency,
+        queueLimit,
+        downForMs,
+        attemptTimeoutMs,
+        onUp: () => this.#wake(asId),
+      });
       this.#gates.set(asId, gate);
     }
     return gate;
@@ -281,4 +294,3 @@ export class ExistenceQueries {
     }
   }
 }
-

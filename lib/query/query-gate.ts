@@ -96,7 +96,9 @@ export class QueryGate {
       if (this.report('answered')) this.#onUp?.();
       return answer;
     } catch (error) {
-      this.report(deadline.aborted && !deadline.timedOut ? 'abandoned' : isUnreachable(error) ? 'unreachable' : 'answered');
+      this.report(
+        deadline.aborted && !deadline.timedOut ? 'abandoned' : isUnreachable(error) ? 'unreachable' : 'answered',
+      );
       throw error;
     } finally {
       if (signal !== deadline) signal.dispose();
@@ -131,7 +133,8 @@ export class QueryGate {
    */
   enter(signal: Deadline): Promise<void> | undefined {
     if (this.#downUntil !== null) {
-      if (this.#probing || performance.now() < this.#downUntil) throw this.#refusal('down', 'failed recently; not asked until it is probed');
+      if (this.#probing || performance.now() < this.#downUntil)
+        throw this.#refusal('down', 'failed recently; not asked until it is probed');
       // The one probe: it runs whatever the load, and its outcome decides for everyone.
       this.#probing = true;
       this.#inFlight++;
@@ -142,7 +145,10 @@ export class QueryGate {
       return undefined;
     }
     if (this.#waiting.size >= this.#queueLimit) {
-      throw this.#refusal('overloaded', `${this.#inFlight} queries in flight and ${this.#waiting.size} waiting; not asked`);
+      throw this.#refusal(
+        'overloaded',
+        `${this.#inFlight} queries in flight and ${this.#waiting.size} waiting; not asked`,
+      );
     }
     if (signal.aborted) throw this.#refusal('overloaded', 'the deadline passed before a slot was free; not asked');
     return new Promise<void>((resolve, reject) => {

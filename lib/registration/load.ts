@@ -36,7 +36,10 @@ export const MAX_REGISTRATION_BYTES = 1024 * 1024;
  * const registrations = await loadRegistrations(['./registrations/*.yaml'], { cwd: '/etc/synapse' });
  * // throws RegistrationLoadError: "registrations/irc.yaml: namespaces.users[1].regex: unterminated group in \"@irc_(.*\""
  */
-export async function loadRegistrations(sources: ReadonlyArray<RegistrationSource>, options: LoadOptions = {}): Promise<Registration[]> {
+export async function loadRegistrations(
+  sources: ReadonlyArray<RegistrationSource>,
+  options: LoadOptions = {},
+): Promise<Registration[]> {
   const cwd = options.cwd ?? process.cwd();
   const errors: RegistrationError[] = [];
   const results: Checked[] = [];
@@ -105,7 +108,12 @@ export async function readRegistrationFile(file: string, cwd: string = process.c
     }
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory, not a file' : `cannot read file (${code ?? 'error'})`;
+    const reason =
+      code === 'ENOENT'
+        ? 'file not found'
+        : code === 'EISDIR'
+          ? 'is a directory, not a file'
+          : `cannot read file (${code ?? 'error'})`;
     throw new RegistrationLoadError([new RegistrationError(file, '', reason, { cause: error })]);
   }
   if (bytes.length > MAX_REGISTRATION_BYTES) throw new RegistrationLoadError([tooLarge(file)]);
@@ -113,7 +121,11 @@ export async function readRegistrationFile(file: string, cwd: string = process.c
 }
 
 function tooLarge(file: string): RegistrationError {
-  return new RegistrationError(file, '', `file too large: a registration file is at most ${MAX_REGISTRATION_BYTES / 1024 / 1024} MiB (${MAX_REGISTRATION_BYTES} bytes)`);
+  return new RegistrationError(
+    file,
+    '',
+    `file too large: a registration file is at most ${MAX_REGISTRATION_BYTES / 1024 / 1024} MiB (${MAX_REGISTRATION_BYTES} bytes)`,
+  );
 }
 
 /**
@@ -162,7 +174,14 @@ const PYYAML_TRUE = /^(?:[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON)$/;
 const PYYAML_FALSE = /^(?:[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/;
 function pyyamlBooleans(tags: Tags): Tags {
   return tags.map((tag) => {
-    if (typeof tag !== 'object' || !('tag' in tag) || tag.tag !== 'tag:yaml.org,2002:bool' || !('test' in tag) || !(tag.test instanceof RegExp)) return tag;
+    if (
+      typeof tag !== 'object' ||
+      !('tag' in tag) ||
+      tag.tag !== 'tag:yaml.org,2002:bool' ||
+      !('test' in tag) ||
+      !(tag.test instanceof RegExp)
+    )
+      return tag;
     return { ...tag, test: tag.test.test('true') ? PYYAML_TRUE : PYYAML_FALSE } as ScalarTag;
   });
 }
@@ -175,7 +194,8 @@ function pyyamlBooleans(tags: Tags): Tags {
  * const registration = parseRegistration(await readFile('irc.yaml', 'utf8'), 'irc.yaml');
  */
 export function parseRegistration(text: string, file: string): Registration {
-  if (text.length > MAX_REGISTRATION_BYTES || Buffer.byteLength(text, 'utf8') > MAX_REGISTRATION_BYTES) throw new RegistrationLoadError([tooLarge(file)]);
+  if (text.length > MAX_REGISTRATION_BYTES || Buffer.byteLength(text, 'utf8') > MAX_REGISTRATION_BYTES)
+    throw new RegistrationLoadError([tooLarge(file)]);
   const lineCounter = new LineCounter();
   // prettyErrors off: the pretty form quotes the offending line, which may hold a token.
   const doc = parseDocument(text, { version: '1.1', prettyErrors: false, lineCounter, customTags: pyyamlBooleans });
@@ -186,7 +206,9 @@ export function parseRegistration(text: string, file: string): Registration {
     const { line, col } = lineCounter.linePos(problem.pos[0]);
     const reason = YAML_REASONS[problem.code] ?? `YAML error ${problem.code}`;
     // No cause either: its message is the yaml package's, with the file's text in it.
-    throw new RegistrationLoadError([new RegistrationError(file, '', `invalid YAML at line ${line}, column ${col}: ${reason}`)]);
+    throw new RegistrationLoadError([
+      new RegistrationError(file, '', `invalid YAML at line ${line}, column ${col}: ${reason}`),
+    ]);
   }
   let value: unknown;
   try {
@@ -196,11 +218,15 @@ export function parseRegistration(text: string, file: string): Registration {
     // anchor or an alias bomb. Its message quotes the alias name, which is file text (it may be
     // a token), so neither it nor the error is passed on.
     const bomb = error instanceof Error && /alias count/i.test(error.message);
-    const reason = bomb ? 'too many YAML aliases (an alias bomb?)' : 'a YAML alias refers to an anchor that is not defined before it';
+    const reason = bomb
+      ? 'too many YAML aliases (an alias bomb?)'
+      : 'a YAML alias refers to an anchor that is not defined before it';
     throw new RegistrationLoadError([new RegistrationError(file, '', `invalid YAML: ${reason}`)]);
   }
   if (value === null || value === undefined) {
-    throw new RegistrationLoadError([new RegistrationError(file, '', 'empty file: expected a mapping of registration fields')]);
+    throw new RegistrationLoadError([
+      new RegistrationError(file, '', 'empty file: expected a mapping of registration fields'),
+    ]);
   }
   return validateRegistration(value, file);
 }
@@ -235,17 +261,22 @@ export function crossCheckRegistrations(registrations: readonly Registration[]):
   for (const r of registrations) {
     const sameHs = byHsToken.get(r.hsToken);
     // A shared hs_token lets each of those ASes pose as the homeserver to the other.
-    if (sameHs) errors.push(new RegistrationError(r.source, 'hs_token', `the same hs_token is already used by ${sameHs.source}`));
+    if (sameHs)
+      errors.push(new RegistrationError(r.source, 'hs_token', `the same hs_token is already used by ${sameHs.source}`));
     else byHsToken.set(r.hsToken, r);
   }
 
   for (const r of registrations) {
     const sameId = byId.get(r.id);
-    if (sameId) errors.push(new RegistrationError(r.source, 'id', `${JSON.stringify(r.id)} is already the id of ${sameId.source}`));
+    if (sameId)
+      errors.push(
+        new RegistrationError(r.source, 'id', `${JSON.stringify(r.id)} is already the id of ${sameId.source}`),
+      );
     else byId.set(r.id, r);
 
     const sameAs = byAsToken.get(r.asToken);
-    if (sameAs) errors.push(new RegistrationError(r.source, 'as_token', `the same as_token is already used by ${sameAs.source}`));
+    if (sameAs)
+      errors.push(new RegistrationError(r.source, 'as_token', `the same as_token is already used by ${sameAs.source}`));
     else byAsToken.set(r.asToken, r);
 
     // An as_token equal to an hs_token would let that AS pose as the homeserver to the other one.

@@ -9,7 +9,14 @@
  * that more pattern follows (Python's `$` also matches before a final newline, which RE2 can spell
  * only at the end: `\n?\z`).
  */
-import { PythonRegexError, type ClassName, type ParsedPythonRegex, type PythonFlags, type RegexNode, type SetItem } from './python-regex.ts';
+import {
+  PythonRegexError,
+  type ClassName,
+  type ParsedPythonRegex,
+  type PythonFlags,
+  type RegexNode,
+  type SetItem,
+} from './python-regex-tree.ts';
 
 /** RE2 refuses larger counts in `{m,n}`. */
 export const RE2_MAX_REPEAT = 1000;
@@ -17,7 +24,8 @@ export const RE2_MAX_REPEAT = 1000;
 const ANY = '\\x{0}-\\x{10FFFF}';
 const PY_WORD = '\\p{L}\\p{N}_';
 /** Python's str.isspace() set, which is what `\s` means in a str pattern. */
-const PY_SPACE = '\\x{9}-\\x{D}\\x{1C}-\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}';
+const PY_SPACE =
+  '\\x{9}-\\x{D}\\x{1C}-\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}';
 const ASCII_CLASSES: Record<ClassName, string> = {
   d: '0-9',
   D: '\\x{0}-/:-\\x{10FFFF}',
@@ -27,7 +35,12 @@ const ASCII_CLASSES: Record<ClassName, string> = {
   S: '\\x{0}-\\x{8}\\x{E}-\\x{1F}!-\\x{10FFFF}',
 };
 
-const LOOKAROUND = { ahead: 'lookahead (?=...)', nahead: 'negative lookahead (?!...)', behind: 'lookbehind (?<=...)', nbehind: 'negative lookbehind (?<!...)' } as const;
+const LOOKAROUND = {
+  ahead: 'lookahead (?=...)',
+  nahead: 'negative lookahead (?!...)',
+  behind: 'lookbehind (?<=...)',
+  nbehind: 'negative lookbehind (?<!...)',
+} as const;
 
 /**
  * `^(?:<body>)`, with a leading `(?i)` for a case-insensitive pattern. Throws PythonRegexError.
@@ -75,7 +88,8 @@ function emit(node: RegexNode, flags: PythonFlags, tail: boolean): string {
     case 'assert':
       return assertion(node.kind, flags, tail);
     case 'group': {
-      if (node.kind !== 'capture' && node.kind !== 'named' && node.kind !== 'noncapture') refuse(`a ${LOOKAROUND[node.kind]}`);
+      if (node.kind !== 'capture' && node.kind !== 'named' && node.kind !== 'noncapture')
+        refuse(`a ${LOOKAROUND[node.kind]}`);
       const open = node.kind === 'capture' ? '(' : node.kind === 'named' ? `(?P<${node.name ?? ''}>` : '(?:';
       return `${open}${alternation(node.alts, flags, tail)})`;
     }
@@ -83,8 +97,20 @@ function emit(node: RegexNode, flags: PythonFlags, tail: boolean): string {
       return refuse(`a backreference (${typeof node.ref === 'number' ? `\\${node.ref}` : `(?P=${node.ref})`})`);
     case 'repeat': {
       const { min, max } = node;
-      if (min > RE2_MAX_REPEAT || (max !== Infinity && max > RE2_MAX_REPEAT)) throw new Refusal(`a repeat count above ${RE2_MAX_REPEAT}`, ' is more than RE2 supports');
-      const q = max === Infinity ? (min === 0 ? '*' : min === 1 ? '+' : `{${min},}`) : min === 0 && max === 1 ? '?' : min === max ? `{${min}}` : `{${min},${max}}`;
+      if (min > RE2_MAX_REPEAT || (max !== Infinity && max > RE2_MAX_REPEAT))
+        throw new Refusal(`a repeat count above ${RE2_MAX_REPEAT}`, ' is more than RE2 supports');
+      const q =
+        max === Infinity
+          ? min === 0
+            ? '*'
+            : min === 1
+              ? '+'
+              : `{${min},}`
+          : min === 0 && max === 1
+            ? '?'
+            : min === max
+              ? `{${min}}`
+              : `{${min},${max}}`;
       // A repeat that can run more than once may be followed by itself.
       return `(?:${emit(node.node, flags, tail && max <= 1)})${q}${node.lazy ? '?' : ''}`;
     }
@@ -93,14 +119,22 @@ function emit(node: RegexNode, flags: PythonFlags, tail: boolean): string {
 
 /** Letters and digits stand for themselves; everything else is written as a code point. */
 function literal(cp: number): string {
-  if (cp >= 0xd800 && cp <= 0xdfff) throw new Refusal(`the lone surrogate \\u${cp.toString(16)}`, ' cannot occur in a well-formed id');
+  if (cp >= 0xd800 && cp <= 0xdfff)
+    throw new Refusal(`the lone surrogate \\u${cp.toString(16)}`, ' cannot occur in a well-formed id');
   const ch = String.fromCodePoint(cp);
-  return /^[A-Za-z0-9_@#:\/]$/.test(ch) ? ch : `\\x{${cp.toString(16).toUpperCase()}}`;
+  return /^[A-Za-z0-9_@#:/]$/.test(ch) ? ch : `\\x{${cp.toString(16).toUpperCase()}}`;
 }
 
 function classOutside(name: ClassName, flags: PythonFlags): string {
   if (flags.a) return `[${ASCII_CLASSES[name]}]`;
-  const map: Record<ClassName, string> = { d: '\\p{Nd}', D: '\\P{Nd}', w: `[${PY_WORD}]`, W: `[^${PY_WORD}]`, s: `[${PY_SPACE}]`, S: `[^${PY_SPACE}]` };
+  const map: Record<ClassName, string> = {
+    d: '\\p{Nd}',
+    D: '\\P{Nd}',
+    w: `[${PY_WORD}]`,
+    W: `[^${PY_WORD}]`,
+    s: `[${PY_SPACE}]`,
+    S: `[^${PY_SPACE}]`,
+  };
   return map[name];
 }
 
@@ -146,7 +180,8 @@ function assertion(kind: 'start' | 'end' | 'startA' | 'endZ' | 'b' | 'B', flags:
       return '\\z';
     case 'b':
     case 'B':
-      if (!flags.a) refuse(`a Unicode word boundary \\${kind}`, ` (a leading (?a) makes \\${kind} ASCII-only, which RE2 supports)`);
+      if (!flags.a)
+        refuse(`a Unicode word boundary \\${kind}`, ` (a leading (?a) makes \\${kind} ASCII-only, which RE2 supports)`);
       return `\\${kind}`;
   }
 }

@@ -16,7 +16,10 @@ export function redactUrl(url: string): string {
   } catch {
     return '<not a url>'; // the text may still be a secret pasted in the wrong place
   }
-  const userinfo = parsed.username === '' && parsed.password === '' ? '' : `${parsed.username}${parsed.password === '' ? '' : ':<redacted>'}@`;
+  const userinfo =
+    parsed.username === '' && parsed.password === ''
+      ? ''
+      : `${parsed.username}${parsed.password === '' ? '' : ':<redacted>'}@`;
   const query = parsed.search === '' ? '' : '?<redacted>';
   const fragment = parsed.hash === '' ? '' : '#<redacted>';
   return `${parsed.protocol}//${userinfo}${parsed.host}${parsed.pathname}${query}${fragment}`;

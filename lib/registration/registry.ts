@@ -29,7 +29,10 @@ export class Registry {
     this.#serverName = serverName;
     for (const registration of registrations) {
       this.#byId.set(registration.id, registration);
-      this.#byTokenDigest.set(digest(registration.asToken), { token: Buffer.from(registration.asToken, 'utf8'), registration });
+      this.#byTokenDigest.set(digest(registration.asToken), {
+        token: Buffer.from(registration.asToken, 'utf8'),
+        registration,
+      });
       this.#bySender.set(`@${registration.senderLocalpart}:${serverName}`, registration);
     }
   }

@@ -38,7 +38,10 @@ export const MIN_TOKEN_LENGTH = 8;
 /** Never echoes the value: the same helper is used for tokens. */
 function requiredString(what: string) {
   return z
-    .string({ error: (issue) => (issue.input === undefined ? `required: ${what}` : `must be ${what}, got ${describe(issue.input)}`) })
+    .string({
+      error: (issue) =>
+        issue.input === undefined ? `required: ${what}` : `must be ${what}, got ${describe(issue.input)}`,
+    })
     .min(1, { error: `must not be empty` });
 }
 
@@ -62,7 +65,8 @@ function flag(defaultValue: boolean) {
 const namespaceRule = z.looseObject(
   {
     exclusive: z.boolean({
-      error: (issue) => (issue.input === undefined ? 'required: true or false' : `must be true or false, got ${describe(issue.input)}`),
+      error: (issue) =>
+        issue.input === undefined ? 'required: true or false' : `must be true or false, got ${describe(issue.input)}`,
     }),
     // Compiled here, not after validation, so that a bad regex is reported with every other problem.
     regex: requiredString('a regular expression (Python syntax)').transform((source, ctx) => {
@@ -77,20 +81,28 @@ const namespaceRule = z.looseObject(
   { error: (issue) => `must be a mapping with "exclusive" and "regex", got ${describe(issue.input)}` },
 );
 
-const namespaceList = z.array(namespaceRule, { error: (issue) => `must be a list of {exclusive, regex}, got ${describe(issue.input)}` }).optional();
+const namespaceList = z
+  .array(namespaceRule, { error: (issue) => `must be a list of {exclusive, regex}, got ${describe(issue.input)}` })
+  .optional();
 
 const httpUrl = z.string().superRefine((value, ctx) => {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    ctx.addIssue({ code: 'custom', message: 'must be an http(s) URL such as http://localhost:8080, and this is not a URL' });
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be an http(s) URL such as http://localhost:8080, and this is not a URL',
+    });
     return;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     // Only the scheme is shown: the rest of a URL may carry credentials.
     const hint = value.includes('//') ? '' : ' (is the scheme missing? write http://host:port)';
-    ctx.addIssue({ code: 'custom', message: `must be an http(s) URL, not a ${JSON.stringify(url.protocol.slice(0, -1))} URL${hint}` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `must be an http(s) URL, not a ${JSON.stringify(url.protocol.slice(0, -1))} URL${hint}`,
+    });
   }
 });
 
@@ -106,11 +118,15 @@ function ipRange(value: string): boolean {
 export const registrationSchema = z
   .looseObject(
     {
-      id: requiredString('a string').refine((id) => !id.includes('|'), { error: 'must not contain "|" (Synapse refuses it)' }),
+      id: requiredString('a string').refine((id) => !id.includes('|'), {
+        error: 'must not contain "|" (Synapse refuses it)',
+      }),
       // Must be present: a missing url silently turning pushes off is what Synapse guards against too.
       url: z.union([httpUrl, z.null()], {
         error: (issue) =>
-          issue.input === undefined ? 'required: an http(s) URL, or null for an AS that receives nothing' : `must be an http(s) URL or null, got ${describe(issue.input)}`,
+          issue.input === undefined
+            ? 'required: an http(s) URL, or null for an AS that receives nothing'
+            : `must be an http(s) URL or null, got ${describe(issue.input)}`,
       }),
       as_token: token(),
       hs_token: token(),
@@ -119,11 +135,18 @@ export const registrationSchema = z
       }),
       namespaces: z.object(
         { users: namespaceList, aliases: namespaceList, rooms: namespaceList },
-        { error: (issue) => (issue.input === undefined ? 'required: a mapping of users, aliases and rooms' : `must be a mapping, got ${describe(issue.input)}`) },
+        {
+          error: (issue) =>
+            issue.input === undefined
+              ? 'required: a mapping of users, aliases and rooms'
+              : `must be a mapping, got ${describe(issue.input)}`,
+        },
       ),
       rate_limited: flag(true),
       protocols: z
-        .array(z.string({ error: (issue) => `must be a string, got ${describe(issue.input)}` }), { error: (issue) => `must be a list of strings, got ${describe(issue.input)}` })
+        .array(z.string({ error: (issue) => `must be a string, got ${describe(issue.input)}` }), {
+          error: (issue) => `must be a list of strings, got ${describe(issue.input)}`,
+        })
         .nullish(),
       receive_ephemeral: flag(false),
       'de.sorunome.msc2409.push_ephemeral': flag(false),
@@ -133,7 +156,9 @@ export const registrationSchema = z
       'io.element.msc4512.proxy_prefix': z.string().min(1, { error: 'must be a non-empty string' }).optional(),
       'io.element.msc4512.proxy_url': z.string().min(1, { error: 'must be a non-empty string' }).optional(),
       ip_range_whitelist: z
-        .array(z.string().refine(ipRange, { error: 'must be an IP address or a CIDR range' }), { error: 'must be a list of IP ranges' })
+        .array(z.string().refine(ipRange, { error: 'must be an IP address or a CIDR range' }), {
+          error: 'must be a list of IP ranges',
+        })
         .nullish(),
       [LEGACY_QUERY_TOKEN_KEY]: flag(false),
     },
@@ -143,7 +168,11 @@ export const registrationSchema = z
     const prefix = value['io.element.msc4512.proxy_prefix'];
     const url = value['io.element.msc4512.proxy_url'];
     if ((prefix === undefined) !== (url === undefined)) {
-      ctx.addIssue({ code: 'custom', path: [prefix === undefined ? 'io.element.msc4512.proxy_prefix' : 'io.element.msc4512.proxy_url'], message: 'proxy_prefix and proxy_url must be set together' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [prefix === undefined ? 'io.element.msc4512.proxy_prefix' : 'io.element.msc4512.proxy_url'],
+        message: 'proxy_prefix and proxy_url must be set together',
+      });
     }
   });
 
@@ -174,14 +203,21 @@ export function formatPath(path: readonly PropertyKey[]): string {
  * if ('problems' in result) console.error(result.problems);
  * else console.log(result.registration.id);
  */
-export function toRegistration(value: unknown, source: string): { registration: Registration } | { problems: FieldProblem[] } {
+export function toRegistration(
+  value: unknown,
+  source: string,
+): { registration: Registration } | { problems: FieldProblem[] } {
   const parsed = registrationSchema.safeParse(value);
   if (!parsed.success) {
     return { problems: parsed.error.issues.map((issue) => ({ field: formatPath(issue.path), reason: issue.message })) };
   }
   const file = parsed.data;
   const compile = (kind: NamespaceKind): NamespaceRule[] =>
-    (file.namespaces[kind] ?? []).map((rule) => ({ exclusive: rule.exclusive, source: rule.regex.source, regex: rule.regex.regex }));
+    (file.namespaces[kind] ?? []).map((rule) => ({
+      exclusive: rule.exclusive,
+      source: rule.regex.source,
+      regex: rule.regex.regex,
+    }));
   const namespaces = { users: compile('users'), aliases: compile('aliases'), rooms: compile('rooms') };
   const receiveEphemeral = file.receive_ephemeral || file['de.sorunome.msc2409.push_ephemeral'];
   const registration: Registration = {

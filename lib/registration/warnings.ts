@@ -4,12 +4,12 @@
  *
  * - Overlapping exclusive namespaces of two ASes. Deciding whether two regexes can match a
  *   common string is expensive in general, so we guess from samples: each regex yields a few
- *   strings it matches (regex.ts `sampleStrings`: every repeat at its minimum, and every repeat
+ *   strings it matches (regex-analysis.ts `sampleStrings`: every repeat at its minimum, and every repeat
  *   taken at least once), and two rules overlap when either matches a sample of the other.
  *   `@irc_.*` and `@irc_bob:x` overlap; `@irc_.*:a\.org` and `@irc_.*:b\.org` do not. A miss is
  *   possible (an overlap no sample shows), a false alarm is not: the shared sample proves it.
  * - Regexes that a backtracking engine would run in exponential time (`(\w+\.?)+`, `(\w|\d)*`:
- *   regex.ts `wouldBacktrack`). They run on RE2 here, in linear time, so this only says which
+ *   regex-analysis.ts `wouldBacktrack`). They run on RE2 here, in linear time, so this only says which
  *   regexes needed it: the same file under another homeserver may stall it.
  * - A url at a link-local or cloud metadata address (169.254.0.0/16, fe80::/10,
  *   metadata.google.internal...). Registrations are trusted operator configuration and the
@@ -21,7 +21,7 @@
  */
 import { isIP } from 'node:net';
 import type { NamespaceKind, NamespaceRule, Registration } from './registration.ts';
-import { sampleStrings, wouldBacktrack } from './regex.ts';
+import { sampleStrings, wouldBacktrack } from './regex-analysis.ts';
 
 export interface RegistrationWarning {
   /** The file (or `<object #n>`) the warning is about. */
@@ -44,8 +44,16 @@ const KINDS: readonly NamespaceKind[] = ['users', 'aliases', 'rooms'];
 export function registrationWarnings(registrations: readonly Registration[]): RegistrationWarning[] {
   const warnings: RegistrationWarning[] = [];
   for (const r of registrations) {
-    if ('push_ephemeral' in r.raw && !('receive_ephemeral' in r.raw) && !('de.sorunome.msc2409.push_ephemeral' in r.raw)) {
-      warnings.push({ source: r.source, field: 'push_ephemeral', message: 'is not read by Synapse nor by this library; did you mean receive_ephemeral?' });
+    if (
+      'push_ephemeral' in r.raw &&
+      !('receive_ephemeral' in r.raw) &&
+      !('de.sorunome.msc2409.push_ephemeral' in r.raw)
+    ) {
+      warnings.push({
+        source: r.source,
+        field: 'push_ephemeral',
+        message: 'is not read by Synapse nor by this library; did you mean receive_ephemeral?',
+      });
     }
     const where = r.url === null ? undefined : metadataHost(r.url);
     if (where !== undefined) {
@@ -71,13 +79,23 @@ export function registrationWarnings(registrations: readonly Registration[]): Re
   return warnings;
 }
 
-const METADATA_NAMES = new Set(['metadata', 'metadata.google.internal', 'metadata.goog', 'instance-data', 'instance-data.ec2.internal', 'metadata.azure.com']);
+const METADATA_NAMES = new Set([
+  'metadata',
+  'metadata.google.internal',
+  'metadata.goog',
+  'instance-data',
+  'instance-data.ec2.internal',
+  'metadata.azure.com',
+]);
 
 /** The url's host when it is link-local or a cloud metadata service, else undefined. */
 function metadataHost(url: string): string | undefined {
   let host: string;
   try {
-    host = new URL(url).hostname.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+    host = new URL(url).hostname
+      .toLowerCase()
+      .replace(/^\[|\]$/g, '')
+      .replace(/\.$/, '');
   } catch {
     return undefined;
   }
@@ -86,7 +104,11 @@ function metadataHost(url: string): string | undefined {
   if (v4 !== undefined) return v4.startsWith('169.254.') ? host : undefined;
   // fe80::/10 is fe80 to febf; ::ffff:a9fe:* is 169.254.*.* mapped (URL writes it in hex);
   // fd00:ec2::254 is EC2's IPv6 metadata address.
-  if (isIP(host) === 6 && (/^fe[89ab][0-9a-f]:/.test(host) || host.startsWith('::ffff:a9fe:') || host === 'fd00:ec2::254')) return host;
+  if (
+    isIP(host) === 6 &&
+    (/^fe[89ab][0-9a-f]:/.test(host) || host.startsWith('::ffff:a9fe:') || host === 'fd00:ec2::254')
+  )
+    return host;
   return undefined;
 }
 

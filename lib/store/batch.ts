@@ -96,3 +96,16 @@ export function checkLimits(limits: BatchLimits): void {
     throw new TypeError('createTransaction(): limits.bytes must be a positive integer when given');
   }
 }
+
+/**
+ * Runs the sender's `build` on a cut batch and refuses anything but a string, before any store
+ * writes it: a store keeps exactly the body it is given, and a retry must send those bytes again.
+ *
+ * @example
+ * const body = buildBody((items) => `[${items.map((i) => i.json).join(',')}]`, cut.items);
+ */
+export function buildBody(build: (items: readonly QueuedItem[]) => string, items: readonly QueuedItem[]): string {
+  const body = build(items);
+  if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
+  return body;
+}

@@ -11,9 +11,13 @@ export function checkEnqueueItems(items: readonly EnqueueItem[]): void {
   if (!Array.isArray(items)) throw new TypeError('enqueue(items): items must be an array');
   items.forEach((item, i) => {
     if (item === null || typeof item !== 'object') throw new TypeError(`enqueue(items): items[${i}] is not an object`);
-    if (!KINDS.has(item.kind)) throw new TypeError(`enqueue(items): items[${i}].kind must be event, ephemeral or toDevice`);
+    if (!KINDS.has(item.kind))
+      throw new TypeError(`enqueue(items): items[${i}].kind must be event, ephemeral or toDevice`);
     if (typeof item.json !== 'string') throw new TypeError(`enqueue(items): items[${i}].json must be a string`);
-    if (!Array.isArray(item.asIds) || !(item.asIds as readonly unknown[]).every((id) => typeof id === 'string' && id !== '')) {
+    if (
+      !Array.isArray(item.asIds) ||
+      !(item.asIds as readonly unknown[]).every((id) => typeof id === 'string' && id !== '')
+    ) {
       throw new TypeError(`enqueue(items): items[${i}].asIds must be an array of non-empty strings`);
     }
   });

@@ -33,7 +33,12 @@ export interface OversizeSupport {
    * from the AS's queue under `limits`, as `createTransaction` would. Returns null and changes
    * nothing when `txnId` is not in flight.
    */
-  replaceInFlight(asId: string, txnId: string, limits: BatchLimits, build: (items: readonly QueuedItem[]) => string): Promise<StoredTransaction | null>;
+  replaceInFlight(
+    asId: string,
+    txnId: string,
+    limits: BatchLimits,
+    build: (items: readonly QueuedItem[]) => string,
+  ): Promise<StoredTransaction | null>;
   /**
    * When `txnId` is the AS's transaction in flight: removes it and its items from the queue and
    * keeps the items as dead letters with `reason`. Returns how many items were set aside (0 when

@@ -1,5 +1,5 @@
 import { InFlightMismatchError } from '../errors.ts';
-import { BatchCut, checkLimits } from './batch.ts';
+import { BatchCut, buildBody, checkLimits } from './batch.ts';
 import { checkEnqueueItems, uniqueAsIds } from './check-input.ts';
 import type { DeadLetter, OversizeSupport } from './dead-letters.ts';
 import { StoreLifecycle } from './lifecycle.ts';
@@ -136,7 +136,12 @@ export class MemoryStore implements Store, OversizeSupport {
     return (acked ? queue!.stored[0]?.txn : undefined) ?? this.#create(asId, limits, build, TRANSACTIONS_AHEAD);
   }
 
-  #create(asId: string, limits: BatchLimits, build: (items: readonly QueuedItem[]) => string, ahead: number): StoredTransaction | null {
+  #create(
+    asId: string,
+    limits: BatchLimits,
+    build: (items: readonly QueuedItem[]) => string,
+    ahead: number,
+  ): StoredTransaction | null {
     const queue = this.#queues.get(asId);
     if (!queue) return null;
     if (queue.stored.length > 0) throw new InFlightMismatchError(asId, queue.stored[0]!.txn.txnId);
@@ -151,9 +156,11 @@ export class MemoryStore implements Store, OversizeSupport {
       const { items, counts, full } = cut;
       if (items.length === 0) break;
       // build() runs before any state changes, so if it throws the queue is exactly as it was.
-      const body = build(items);
-      if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
-      created.push({ txn: { asId, txnId: formatTxnId(this.#birth, queue.nextTxnId + n), body, counts }, size: items.length });
+      const body = buildBody(build, items);
+      created.push({
+        txn: { asId, txnId: formatTxnId(this.#birth, queue.nextTxnId + n), body, counts },
+        size: items.length,
+      });
       start += items.length;
       if (!full) break;
     }
@@ -192,7 +199,15 @@ export class MemoryStore implements Store, OversizeSupport {
     if (!first || first.txn.txnId !== txnId) return 0;
     const letters = this.#deadLetters.get(asId) ?? [];
     for (const entry of queue!.entries.slice(queue!.head, queue!.head + first.size)) {
-      letters.push({ id: this.#nextDeadLetterId++, asId, kind: entry.kind, json: entry.json, txnId, reason, setAsideAt: Date.now() });
+      letters.push({
+        id: this.#nextDeadLetterId++,
+        asId,
+        kind: entry.kind,
+        json: entry.json,
+        txnId,
+        reason,
+        setAsideAt: Date.now(),
+      });
     }
     this.#deadLetters.set(asId, letters);
     await this.acknowledge(asId, txnId);

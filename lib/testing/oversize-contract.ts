@@ -6,22 +6,17 @@
 import { expect } from 'chai';
 import { afterEach, beforeEach, describe, it } from 'mocha';
 import { withOversizeSupport, type OversizeSupport } from '../store/dead-letters.ts';
-import type { BatchLimits, QueuedItem, Store } from '../store/store.ts';
+import type { Store } from '../store/store.ts';
+import { LIMITS, build, counter, type StoreContractSubject } from './store-contract-support.ts';
 
-/** The shape of `StoreContractSubject` (store-contract.ts), restated so that neither file imports the other's types. */
-interface StoreContractSubject {
-  readonly store: Store;
-  readonly reopen?: () => Promise<Store>;
-  readonly cleanup?: () => Promise<void>;
-}
-
-const LIMITS: BatchLimits = { event: 100, ephemeral: 100, toDevice: 100 };
 /** Items of about 1 000 bytes, numbered. */
-const big = (n: number, asId = 'a') => ({ kind: 'event' as const, json: JSON.stringify({ n, pad: 'x'.repeat(980) }), asIds: [asId] });
-const build = (items: readonly QueuedItem[]): string => `[${items.map((i) => i.json).join(',')}]`;
+const big = (n: number, asId = 'a') => ({
+  kind: 'event' as const,
+  json: JSON.stringify({ n, pad: 'x'.repeat(980) }),
+  asIds: [asId],
+});
 const numbers = (body: string): number[] => (JSON.parse(body) as { n: number }[]).map((e) => e.n);
-/** The counter of a `<birth>.<n>` transaction id, and the id after it (see lib/store/txn-id.ts). */
-const counter = (txnId: string): number => Number(txnId.slice(txnId.lastIndexOf('.') + 1));
+/** The id after a `<birth>.<n>` transaction id (see lib/store/txn-id.ts). */
 const nextId = (txnId: string): string => `${txnId.slice(0, txnId.lastIndexOf('.') + 1)}${counter(txnId) + 1}`;
 
 /**
@@ -51,7 +46,11 @@ export function oversizeContractTests(makeStore: () => Promise<StoreContractSubj
     /** Creates and acknowledges until empty; the item numbers in order. */
     async function drain(s: Store): Promise<number[]> {
       const seen: number[] = [];
-      for (let txn = await s.createTransaction('a', LIMITS, build); txn; txn = await s.createTransaction('a', LIMITS, build)) {
+      for (
+        let txn = await s.createTransaction('a', LIMITS, build);
+        txn;
+        txn = await s.createTransaction('a', LIMITS, build)
+      ) {
         seen.push(...numbers(txn.body));
         await s.acknowledge('a', txn.txnId);
       }

@@ -20,7 +20,10 @@ describe('AppserviceClient', () => {
     return client;
   };
   const failure = async (promise: Promise<unknown>): Promise<AppserviceRequestError> => {
-    const error = await promise.then(() => undefined, (e: unknown) => e);
+    const error = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).to.be.instanceOf(AppserviceRequestError);
     return error as AppserviceRequestError;
   };
@@ -30,7 +33,9 @@ describe('AppserviceClient', () => {
       hsToken: HS_TOKEN,
       users: ['@irc_alice:hs.test'],
       aliases: ['#irc_#a/b:hs.test'],
-      protocols: { irc: { user_fields: ['nick'], location_fields: ['channel'], icon: '', field_types: {}, instances: [] } },
+      protocols: {
+        irc: { user_fields: ['nick'], location_fields: ['channel'], icon: '', field_types: {}, instances: [] },
+      },
       onThirdparty: (kind, protocol, query) => [{ kind, protocol, query }],
     });
   });
@@ -165,7 +170,9 @@ describe('AppserviceClient', () => {
       await new Promise<void>((resolve) => dribbler.listen(0, '127.0.0.1', resolve));
       try {
         const { port } = dribbler.address() as AddressInfo;
-        const client = new AppserviceClient(makeRegistration({ url: `http://127.0.0.1:${port}`, hsToken: HS_TOKEN }), { bodyTimeoutMs: 400 });
+        const client = new AppserviceClient(makeRegistration({ url: `http://127.0.0.1:${port}`, hsToken: HS_TOKEN }), {
+          bodyTimeoutMs: 400,
+        });
         clients.push(client);
         const started = performance.now();
         const e = await failure(client.queryUser('@irc_alice:hs.test'));
@@ -181,7 +188,11 @@ describe('AppserviceClient', () => {
     it('never puts the hs_token in an error message or its causes', async () => {
       const errors: unknown[] = [];
       const client = clientFor({ legacyQueryToken: true });
-      const collect = (p: Promise<unknown>): Promise<void> => p.then(() => undefined, (e: unknown) => void errors.push(e));
+      const collect = (p: Promise<unknown>): Promise<void> =>
+        p.then(
+          () => undefined,
+          (e: unknown) => void errors.push(e),
+        );
       mock.status(500, { times: 1 });
       await collect(client.queryUser('@irc_alice:hs.test'));
       mock.garbage(true);
@@ -194,7 +205,7 @@ describe('AppserviceClient', () => {
       await mock.down();
       await collect(client.sendTransaction('1', '{}'));
       expect(errors).to.have.length(5);
-      for (let error: unknown = errors; error !== undefined; ) {
+      for (let error: unknown = errors; error !== undefined;) {
         // Walk every error and its cause chain.
         const list = Array.isArray(error) ? error : [error];
         const next: unknown[] = [];
@@ -243,7 +254,9 @@ describe('AppserviceClient', () => {
         const server = http.createServer((req, res) => {
           paths.push(req.url ?? '');
           const known = /^\/(users|rooms|transactions)\//.test(req.url ?? '');
-          res.writeHead(req.url?.startsWith('/_matrix/app/v1/') ? status : known ? 200 : 404, { 'content-type': 'application/json' });
+          res.writeHead(req.url?.startsWith('/_matrix/app/v1/') ? status : known ? 200 : 404, {
+            'content-type': 'application/json',
+          });
           res.end(known ? '{}' : '{"error":"no"}');
         });
         await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -255,7 +268,9 @@ describe('AppserviceClient', () => {
         it(`falls back to the draft path on a ${status} from v1, remembers it, and re-probes v1 later`, async () => {
           const as = await draftAs(status);
           try {
-            const client = new AppserviceClient(makeRegistration({ url: as.url, hsToken: HS_TOKEN }), { legacyReprobeMs: 100 });
+            const client = new AppserviceClient(makeRegistration({ url: as.url, hsToken: HS_TOKEN }), {
+              legacyReprobeMs: 100,
+            });
             clients.push(client);
             expect(await client.queryUser('@irc_alice:hs.test')).to.equal(true);
             expect(client.pathFamily).to.equal('legacy');
@@ -280,10 +295,13 @@ describe('AppserviceClient', () => {
         mock.status(500, { times: 1 });
         expect(await failure(client.queryUser('@irc_alice:hs.test'))).to.include({ kind: 'status', status: 500 });
         expect(client.pathFamily).to.equal('v1');
-        expect(mock.requests.map((r) => r.path)).to.deep.equal(['/_matrix/app/v1/users/%40irc_alice%3Ahs.test', '/users/%40irc_alice%3Ahs.test']);
+        expect(mock.requests.map((r) => r.path)).to.deep.equal([
+          '/_matrix/app/v1/users/%40irc_alice%3Ahs.test',
+          '/users/%40irc_alice%3Ahs.test',
+        ]);
       });
 
-      it('does not fall back on the endpoint\'s own answers: 404 M_NOT_FOUND (absent) and 429 (slow down)', async () => {
+      it("does not fall back on the endpoint's own answers: 404 M_NOT_FOUND (absent) and 429 (slow down)", async () => {
         const client = clientFor();
         expect(await client.queryUser('@irc_nobody:hs.test')).to.equal(false);
         mock.status(429, { times: 1 });
@@ -322,7 +340,10 @@ describe('AppserviceClient', () => {
       // Upgraded before the re-probe is due: the draft path is now the unknown one, so v1 is learnt.
       expect(await client.queryUser('@irc_alice:hs.test')).to.equal(true);
       expect(client.pathFamily).to.equal('v1');
-      expect(mock.requests.map((r) => r.path)).to.deep.equal(['/users/%40irc_alice%3Ahs.test', '/_matrix/app/v1/users/%40irc_alice%3Ahs.test']);
+      expect(mock.requests.map((r) => r.path)).to.deep.equal([
+        '/users/%40irc_alice%3Ahs.test',
+        '/_matrix/app/v1/users/%40irc_alice%3Ahs.test',
+      ]);
     });
   });
 
@@ -331,7 +352,11 @@ describe('AppserviceClient', () => {
       const client = clientFor();
       const body = '{"events":[{"type":"m.room.message","content":{"body":"é ✓"}}],  "ephemeral":[]}';
       await client.sendTransaction('txn/1', body);
-      expect(mock.requests[0]).to.deep.include({ method: 'PUT', path: '/_matrix/app/v1/transactions/txn%2F1', tokenOk: true });
+      expect(mock.requests[0]).to.deep.include({
+        method: 'PUT',
+        path: '/_matrix/app/v1/transactions/txn%2F1',
+        tokenOk: true,
+      });
       expect(mock.transactions.get('txn/1')).to.deep.equal(JSON.parse(body));
       mock.status(202, { times: 1, body: {} });
       await client.sendTransaction('txn-2', '{"events":[]}');
@@ -344,7 +369,11 @@ describe('AppserviceClient', () => {
       await client.ping('abc');
       await client.ping();
       expect(mock.pings).to.deep.equal(['abc', undefined]);
-      expect(mock.requests[0]).to.deep.include({ method: 'POST', path: '/_matrix/app/v1/ping', body: { transaction_id: 'abc' } });
+      expect(mock.requests[0]).to.deep.include({
+        method: 'POST',
+        path: '/_matrix/app/v1/ping',
+        body: { transaction_id: 'abc' },
+      });
     });
 
     it('looks up protocols, locations and users', async () => {
@@ -354,7 +383,10 @@ describe('AppserviceClient', () => {
       expect(await client.thirdparty('user', null, { userid: '@irc_alice:hs.test' })).to.deep.equal([
         { kind: 'user', protocol: null, query: { userid: '@irc_alice:hs.test' } },
       ]);
-      expect(mock.requests.at(-1)).to.deep.include({ path: '/_matrix/app/v1/thirdparty/user', query: { userid: '@irc_alice:hs.test' } });
+      expect(mock.requests.at(-1)).to.deep.include({
+        path: '/_matrix/app/v1/thirdparty/user',
+        query: { userid: '@irc_alice:hs.test' },
+      });
     });
   });
 });

@@ -29,8 +29,9 @@ describe('legacy-paths', () => {
     expect(isUnrecognized(200, {})).to.equal(false);
   });
 
-  it('falls back on any status that does not indicate success but the endpoint\'s own 404, 413 and 429 (application-service-api.md#legacy-routes)', () => {
-    for (const status of [400, 401, 403, 405, 500, 501, 502, 503]) expect(fallsBack(status, undefined), String(status)).to.equal(true);
+  it("falls back on any status that does not indicate success but the endpoint's own 404, 413 and 429 (application-service-api.md#legacy-routes)", () => {
+    for (const status of [400, 401, 403, 405, 500, 501, 502, 503])
+      expect(fallsBack(status, undefined), String(status)).to.equal(true);
     expect(fallsBack(404, { errcode: 'M_UNRECOGNIZED' })).to.equal(true);
     expect(fallsBack(404, undefined)).to.equal(true);
     expect(fallsBack(404, { errcode: 'M_NOT_FOUND' })).to.equal(false);

@@ -25,12 +25,16 @@ describe('response', () => {
 
   it('reads a body whole, multi-byte characters across chunks included', async () => {
     body = Buffer.from('é'.repeat(100_000));
-    expect(await readCapped(await pool.request({ path: '/', method: 'GET' }), 1_000_000, 5_000)).to.equal('é'.repeat(100_000));
+    expect(await readCapped(await pool.request({ path: '/', method: 'GET' }), 1_000_000, 5_000)).to.equal(
+      'é'.repeat(100_000),
+    );
   });
 
   it('refuses a body past the cap', async () => {
     body = Buffer.alloc(10_001, 0x61);
-    const error = await readCapped(await pool.request({ path: '/', method: 'GET' }), 10_000, 5_000).catch((e: unknown) => e);
+    const error = await readCapped(await pool.request({ path: '/', method: 'GET' }), 10_000, 5_000).catch(
+      (e: unknown) => e,
+    );
     expect(error).to.be.instanceOf(ResponseTooLargeError);
   });
 

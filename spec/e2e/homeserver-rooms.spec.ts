@@ -32,7 +32,9 @@ describe('e2e: reference homeserver rooms, membership, state and messages (as a 
     const levels = await f.as('GET', `${C}/rooms/${enc(roomId)}/state/m.room.power_levels`);
     expect(levels.body.users).to.deep.equal({ [bot]: 100, [ghost]: 50 });
     expect(levels.body.events_default).to.equal(10);
-    expect((await f.as('GET', `${C}/rooms/${enc(roomId)}/state/m.bridge/irc`)).body).to.deep.equal({ protocol: { id: 'irc' } });
+    expect((await f.as('GET', `${C}/rooms/${enc(roomId)}/state/m.bridge/irc`)).body).to.deep.equal({
+      protocol: { id: 'irc' },
+    });
     const member = await f.as('GET', `${C}/rooms/${enc(roomId)}/state/m.room.member/${enc(ghost)}`);
     expect(member.body).to.include({ membership: 'invite', is_direct: true });
     expect((await f.as('GET', `${C}/rooms/${enc(roomId)}/state/m.room.name`)).body.name).to.equal('Bridged');
@@ -74,16 +76,30 @@ describe('e2e: reference homeserver rooms, membership, state and messages (as a 
     const r = enc(roomId);
     await f.as('POST', `${C}/join/${r}`, {}, a);
     expect((await f.as('PUT', `${C}/rooms/${r}/state/m.room.topic`, { topic: 'hi' })).status).to.equal(200);
-    expect((await f.as('PUT', `${C}/rooms/${r}/state/org.example.custom/key%2Fwith%2Fslash`, { v: 1 })).status).to.equal(200);
-    expect((await f.as('GET', `${C}/rooms/${r}/state/org.example.custom/key%2Fwith%2Fslash`)).body).to.deep.equal({ v: 1 });
+    expect(
+      (await f.as('PUT', `${C}/rooms/${r}/state/org.example.custom/key%2Fwith%2Fslash`, { v: 1 })).status,
+    ).to.equal(200);
+    expect((await f.as('GET', `${C}/rooms/${r}/state/org.example.custom/key%2Fwith%2Fslash`)).body).to.deep.equal({
+      v: 1,
+    });
     expect((await f.as('GET', `${C}/rooms/${r}/state/m.room.topic/`)).body).to.deep.equal({ topic: 'hi' });
     expect((await f.as('GET', `${C}/rooms/${r}/state/m.room.avatar`)).status).to.equal(404);
     // matrix-appservice-bridge's setRoomUserProfile: the ghost's own member event with a room-only name.
-    const profile = await f.as('PUT', `${C}/rooms/${r}/state/m.room.member/${enc(a)}`, { membership: 'join', displayname: 'Alice (IRC)' }, a);
+    const profile = await f.as(
+      'PUT',
+      `${C}/rooms/${r}/state/m.room.member/${enc(a)}`,
+      { membership: 'join', displayname: 'Alice (IRC)' },
+      a,
+    );
     expect(profile.status).to.equal(200);
     const whole = await f.as('GET', `${C}/rooms/${r}/state`);
     const types = (whole.body as unknown as Json[]).map((e) => `${e.type}|${e.state_key}`);
-    expect(types).to.include.members(['m.room.create|', 'm.room.topic|', 'org.example.custom|key/with/slash', `m.room.member|${a}`]);
+    expect(types).to.include.members([
+      'm.room.create|',
+      'm.room.topic|',
+      'org.example.custom|key/with/slash',
+      `m.room.member|${a}`,
+    ]);
     expect((await f.as('GET', `${C}/rooms/${r}/joined_members`)).body.joined[a].display_name).to.equal('Alice (IRC)');
   });
 
@@ -94,14 +110,22 @@ describe('e2e: reference homeserver rooms, membership, state and messages (as a 
     await f.as('POST', `${C}/join/${r}`, {}, a);
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const sent = await f.as('PUT', `${C}/rooms/${r}/send/m.room.message/t${i}`, { msgtype: 'm.text', body: `m${i}` }, a, { ts: String(1_600_000_000_000 + i) });
+      const sent = await f.as(
+        'PUT',
+        `${C}/rooms/${r}/send/m.room.message/t${i}`,
+        { msgtype: 'm.text', body: `m${i}` },
+        a,
+        { ts: String(1_600_000_000_000 + i) },
+      );
       ids.push(sent.body.event_id as string);
     }
     const one = await f.as('GET', `${C}/rooms/${r}/event/${enc(ids[2]!)}`);
     expect(one.body).to.include({ origin_server_ts: 1_600_000_000_002, sender: a });
     const redaction = await f.as('PUT', `${C}/rooms/${r}/redact/${enc(ids[1]!)}/red1`, { reason: 'oops' }, a);
     expect(redaction.status).to.equal(200);
-    expect((await f.as('PUT', `${C}/rooms/${r}/redact/${enc(ids[1]!)}/red1`, { reason: 'oops' }, a)).body.event_id).to.equal(redaction.body.event_id);
+    expect(
+      (await f.as('PUT', `${C}/rooms/${r}/redact/${enc(ids[1]!)}/red1`, { reason: 'oops' }, a)).body.event_id,
+    ).to.equal(redaction.body.event_id);
     const redacted = await f.as('GET', `${C}/rooms/${r}/event/${enc(ids[1]!)}`);
     expect(redacted.body.content).to.deep.equal({});
     expect(redacted.body.unsigned.redacted_because.event_id).to.equal(redaction.body.event_id);
@@ -113,10 +137,16 @@ describe('e2e: reference homeserver rooms, membership, state and messages (as a 
     expect(context.body.event.event_id).to.equal(ids[2]);
     expect((context.body.events_before as Json[]).map((e) => e.event_id)).to.deep.equal([ids[1]]);
     expect((context.body.events_after as Json[]).map((e) => e.event_id)).to.deep.equal([ids[3]]);
-    const earlier = await f.as('GET', `${C}/rooms/${r}/messages`, undefined, bot, { dir: 'b', from: context.body.start, limit: '1' });
+    const earlier = await f.as('GET', `${C}/rooms/${r}/messages`, undefined, bot, {
+      dir: 'b',
+      from: context.body.start,
+      limit: '1',
+    });
     expect((earlier.body.chunk as Json[]).map((e) => e.event_id)).to.deep.equal([ids[0]]);
     const last = await f.as('GET', `${C}/rooms/${r}/messages`, undefined, bot, { dir: 'b', limit: '1' });
     expect(last.body.chunk[0].type).to.equal('m.room.member');
-    await eventually(() => f.mock.events.find((e) => (e as Json).type === 'm.room.redaction' && (e as Json).redacts === ids[1]));
+    await eventually(() =>
+      f.mock.events.find((e) => (e as Json).type === 'm.room.redaction' && (e as Json).redacts === ids[1]),
+    );
   });
 });

@@ -56,7 +56,9 @@ describe('e2e: the IRC scenario (reference homeserver + demo bridge)', () => {
     const ghost = '@irc.example.net/Alice:localhost';
     expect(result.homeserver.data.users.get(ghost)?.displayname).to.equal('Alice (IRC)');
     expect(result.joinedMembers).to.include(ghost);
-    const invite = result.transactions.flatMap((t) => t.events).find((e) => e.type === 'm.room.member' && e.state_key === ghost && e.content.membership === 'invite');
+    const invite = result.transactions
+      .flatMap((t) => t.events)
+      .find((e) => e.type === 'm.room.member' && e.state_key === ghost && e.content.membership === 'invite');
     expect(invite?.sender).to.equal('@alice:localhost');
   });
 
@@ -68,13 +70,22 @@ describe('e2e: the IRC scenario (reference homeserver + demo bridge)', () => {
       const failures: unknown[] = [];
       for (const attempt of [
         () => client.call('POST', `/join/${seg('#irc.example.net/#nowhere:localhost')}`),
-        () => client.call('POST', `/rooms/${seg(result.roomId)}/invite`, { body: { user_id: '@irc.example.net/Nobody:localhost' } }),
+        () =>
+          client.call('POST', `/rooms/${seg(result.roomId)}/invite`, {
+            body: { user_id: '@irc.example.net/Nobody:localhost' },
+          }),
       ]) {
-        await attempt().then(() => failures.push('succeeded'), (err: unknown) => failures.push(err));
+        await attempt().then(
+          () => failures.push('succeeded'),
+          (err: unknown) => failures.push(err),
+        );
       }
       for (const failure of failures) {
         expect(failure).to.be.instanceOf(MatrixCallError);
-        expect([(failure as MatrixCallError).status, (failure as MatrixCallError).errcode]).to.deep.equal([404, 'M_NOT_FOUND']);
+        expect([(failure as MatrixCallError).status, (failure as MatrixCallError).errcode]).to.deep.equal([
+          404,
+          'M_NOT_FOUND',
+        ]);
       }
     } finally {
       await client.close();

@@ -45,7 +45,13 @@ describe('e2e: matrix-appservice (a real AS library) as the application service'
     registration.setAppServiceUrl(`http://127.0.0.1:${port}`);
     const file = join(dir, 'mas-registration.yaml');
     registration.outputAsYaml(file);
-    hs = await startHomeserver({ registrations: [file], store: new MemoryStore(), backoffInitialMs: 50, backoffMaxMs: 200, queryDeadlineMs: 5_000 });
+    hs = await startHomeserver({
+      registrations: [file],
+      store: new MemoryStore(),
+      backoffInitialMs: 50,
+      backoffMaxMs: 200,
+      queryDeadlineMs: 5_000,
+    });
     api = new Api(hs.url);
   });
 
@@ -57,7 +63,10 @@ describe('e2e: matrix-appservice (a real AS library) as the application service'
 
   /** What a bridge does with its as_token: register a ghost through the client-server API. */
   const registerGhost = (localpart: string) =>
-    api.call('POST', `${C}/register`, { token: registration.getAppServiceToken()!, body: { type: 'm.login.application_service', username: localpart } });
+    api.call('POST', `${C}/register`, {
+      token: registration.getAppServiceToken()!,
+      body: { type: 'm.login.application_service', username: localpart },
+    });
   const asGhost = (method: 'POST' | 'PUT', path: string, userId: string, body: unknown = {}) =>
     api.call(method, `${C}${path}`, { token: registration.getAppServiceToken()!, query: { user_id: userId }, body });
 
@@ -66,11 +75,23 @@ describe('e2e: matrix-appservice (a real AS library) as the application service'
     const bob = '@mas_bob:localhost';
     const created = await asGhost('POST', '/createRoom', bob, { preset: 'public_chat' });
     const roomId = created.body.room_id as string;
-    for (const i of [1, 2, 3]) expect((await asGhost('PUT', `/rooms/${enc(roomId)}/send/m.room.message/m${i}`, bob, { msgtype: 'm.text', body: `line ${i}` })).status).to.equal(200);
+    for (const i of [1, 2, 3])
+      expect(
+        (
+          await asGhost('PUT', `/rooms/${enc(roomId)}/send/m.room.message/m${i}`, bob, {
+            msgtype: 'm.text',
+            body: `line ${i}`,
+          })
+        ).status,
+      ).to.equal(200);
     const timeline = hs.data.rooms.get(roomId)!.timeline.map((e) => e.event_id);
     await eventually(() => (received.length >= timeline.length ? true : undefined));
     expect(received.map((e) => e.event_id)).to.deep.equal(timeline);
-    expect(received.filter((e) => e.type === 'm.room.message').map((e) => (e.content as Json).body)).to.deep.equal(['line 1', 'line 2', 'line 3']);
+    expect(received.filter((e) => e.type === 'm.room.message').map((e) => (e.content as Json).body)).to.deep.equal([
+      'line 1',
+      'line 2',
+      'line 3',
+    ]);
   });
 
   it('answers our user query after creating the user through the client-server API; the invite then goes through', async () => {
@@ -84,13 +105,18 @@ describe('e2e: matrix-appservice (a real AS library) as the application service'
     };
     const user = await api.register('carol');
     const room = await api.call('POST', `${C}/createRoom`, { token: user.token, body: { preset: 'public_chat' } });
-    const invite = await api.call('POST', `${C}/rooms/${enc(room.body.room_id)}/invite`, { token: user.token, body: { user_id: '@mas_alice:localhost' } });
+    const invite = await api.call('POST', `${C}/rooms/${enc(room.body.room_id)}/invite`, {
+      token: user.token,
+      body: { user_id: '@mas_alice:localhost' },
+    });
     expect(invite.status, JSON.stringify(invite.body)).to.equal(200);
     expect(asked).to.deep.equal(['@mas_alice:localhost']);
     const profile = await api.call('GET', `${C}/profile/${enc('@mas_alice:localhost')}`);
     expect(profile.body).to.deep.equal({ displayname: 'Alice (bridged)' });
     // The invite is in the AS's namespace, so it reaches the AS too.
-    const invited = await eventually(() => received.find((e) => e.type === 'm.room.member' && e.state_key === '@mas_alice:localhost'));
+    const invited = await eventually(() =>
+      received.find((e) => e.type === 'm.room.member' && e.state_key === '@mas_alice:localhost'),
+    );
     expect((invited.content as Json).membership).to.equal('invite');
   });
 
@@ -112,7 +138,8 @@ describe('e2e: matrix-appservice (a real AS library) as the application service'
   });
 
   it('a user query the AS rejects with a 404 AppserviceHttpError is the client’s 404 M_NOT_FOUND', async () => {
-    appservice.onUserQuery = () => Promise.reject(new AppserviceHttpError({ errcode: 'M_NOT_FOUND', error: 'no such user' }, 404));
+    appservice.onUserQuery = () =>
+      Promise.reject(new AppserviceHttpError({ errcode: 'M_NOT_FOUND', error: 'no such user' }, 404));
     const { token } = await api.register('erin');
     const res = await api.call('GET', `${C}/profile/${enc('@mas_nobody:localhost')}`, { token });
     expect([res.status, res.body.errcode]).to.deep.equal([404, 'M_NOT_FOUND']);
@@ -135,7 +162,9 @@ describe('e2e: matrix-appservice (a real AS library) as the application service'
     const query = await api.call('GET', `${C}/directory/room/${enc('#mas_elsewhere:localhost')}`, { token });
     expect(query.status).to.equal(502);
     // Wait until the AS has turned a transaction away (its own request log says so).
-    await eventually(() => (httpLog.some((line) => /PUT \/_matrix\/app\/v1\/transactions\/\S+ HTTP\/1.1" 403/.test(line)) ? true : undefined));
+    await eventually(() =>
+      httpLog.some((line) => /PUT \/_matrix\/app\/v1\/transactions\/\S+ HTTP\/1.1" 403/.test(line)) ? true : undefined,
+    );
     expect(received).to.have.length(0);
     expect((await hs.as.store.backlog('mas')).size).to.be.greaterThan(0);
     appservice.setHomeserverToken(right);

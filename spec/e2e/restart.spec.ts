@@ -57,14 +57,28 @@ describe('e2e: homeserver restart in the middle of a backlog (SqliteStore)', () 
     const first = await start();
     const api = new Api(first.url);
     const as = (method: 'POST' | 'PUT', path: string, body: unknown) =>
-      api.call(method, `/_matrix/client/v3${path}`, { token: AS_TOKEN, query: { user_id: '@irc_bob:localhost' }, body });
+      api.call(method, `/_matrix/client/v3${path}`, {
+        token: AS_TOKEN,
+        query: { user_id: '@irc_bob:localhost' },
+        body,
+      });
 
     // The AS is down while its ghost talks: everything piles up in the store.
     await mock.down();
-    expect((await api.call('POST', '/_matrix/client/v3/register', { token: AS_TOKEN, body: { type: 'm.login.application_service', username: 'irc_bob' } })).status).to.equal(200);
+    expect(
+      (
+        await api.call('POST', '/_matrix/client/v3/register', {
+          token: AS_TOKEN,
+          body: { type: 'm.login.application_service', username: 'irc_bob' },
+        })
+      ).status,
+    ).to.equal(200);
     const roomId = (await as('POST', '/createRoom', { preset: 'public_chat' })).body.room_id as string;
     for (let i = 0; i < MESSAGES; i++) {
-      const res = await as('PUT', `/rooms/${enc(roomId)}/send/m.room.message/${i}`, { msgtype: 'm.text', body: `line ${i}` });
+      const res = await as('PUT', `/rooms/${enc(roomId)}/send/m.room.message/${i}`, {
+        msgtype: 'm.text',
+        body: `line ${i}`,
+      });
       expect(res.status).to.equal(200);
     }
     const published = first.data.rooms.get(roomId)!.timeline.map((e) => e.event_id);
@@ -80,7 +94,13 @@ describe('e2e: homeserver restart in the middle of a backlog (SqliteStore)', () 
 
     mock.slow(0);
     const second = await start();
-    await second.as.publish({ event_id: '$after-restart', room_id: roomId, type: 'm.room.message', sender: '@irc_bob:localhost', content: { body: 'after' } });
+    await second.as.publish({
+      event_id: '$after-restart',
+      room_id: roomId,
+      type: 'm.room.message',
+      sender: '@irc_bob:localhost',
+      content: { body: 'after' },
+    });
     await eventually(() => (mock.events.length >= published.length + 1 ? true : undefined), 20_000);
 
     const ids = (mock.events as { event_id: string }[]).map((e) => e.event_id);

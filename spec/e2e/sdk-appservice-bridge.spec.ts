@@ -31,7 +31,11 @@ describe('e2e: a bridge on matrix-appservice-bridge against the reference homese
       as_token: 'mab-as-token',
       hs_token: 'mab-hs-token',
       sender_localpart: 'mabbot',
-      namespaces: { users: [{ exclusive: true, regex: '@remote_.*' }], aliases: [{ exclusive: true, regex: '#remote_.*' }], rooms: [] },
+      namespaces: {
+        users: [{ exclusive: true, regex: '@remote_.*' }],
+        aliases: [{ exclusive: true, regex: '#remote_.*' }],
+        rooms: [],
+      },
       rate_limited: false,
     };
     hs = await startHomeserver({ store: new MemoryStore(), registrations: [registration], backoffInitialMs: 20 });
@@ -42,7 +46,9 @@ describe('e2e: a bridge on matrix-appservice-bridge against the reference homese
       disableStores: true,
       controller: {
         onUserQuery: () => ({ name: 'Bob (remote)' }),
-        onAliasQuery: (_alias: string, localpart: string) => ({ creationOpts: { room_alias_name: localpart, preset: 'public_chat', name: `Remote ${localpart}` } }),
+        onAliasQuery: (_alias: string, localpart: string) => ({
+          creationOpts: { room_alias_name: localpart, preset: 'public_chat', name: `Remote ${localpart}` },
+        }),
         onEvent: (request: { getData(): Json }) => void received.push(request.getData()),
       },
     });
@@ -67,13 +73,23 @@ describe('e2e: a bridge on matrix-appservice-bridge against the reference homese
     const join = await api.call('POST', `${C}/join/${enc('#remote_chan:localhost')}`, { token: alice.token });
     expect(join.status, JSON.stringify(join.body)).to.equal(200);
     const roomId = join.body.room_id as string;
-    expect((await api.call('GET', `${C}/rooms/${enc(roomId)}/state/m.room.name`, { token: alice.token })).body.name).to.equal('Remote remote_chan');
+    expect(
+      (await api.call('GET', `${C}/rooms/${enc(roomId)}/state/m.room.name`, { token: alice.token })).body.name,
+    ).to.equal('Remote remote_chan');
 
-    const invite = await api.call('POST', `${C}/rooms/${enc(roomId)}/invite`, { token: alice.token, body: { user_id: '@remote_bob:localhost' } });
+    const invite = await api.call('POST', `${C}/rooms/${enc(roomId)}/invite`, {
+      token: alice.token,
+      body: { user_id: '@remote_bob:localhost' },
+    });
     expect(invite.status, JSON.stringify(invite.body)).to.equal(200);
-    expect((await api.call('GET', `${C}/profile/${enc('@remote_bob:localhost')}/displayname`)).body.displayname).to.equal('Bob (remote)');
+    expect(
+      (await api.call('GET', `${C}/profile/${enc('@remote_bob:localhost')}/displayname`)).body.displayname,
+    ).to.equal('Bob (remote)');
 
-    const sent = await api.call('PUT', `${C}/rooms/${enc(roomId)}/send/m.room.message/1`, { token: alice.token, body: { msgtype: 'm.text', body: 'hello remote' } });
+    const sent = await api.call('PUT', `${C}/rooms/${enc(roomId)}/send/m.room.message/1`, {
+      token: alice.token,
+      body: { msgtype: 'm.text', body: 'hello remote' },
+    });
     const message = await eventually(() => received.find((e) => e.event_id === sent.body.event_id), 10_000);
     expect(message.content.body).to.equal('hello remote');
 
@@ -81,9 +97,21 @@ describe('e2e: a bridge on matrix-appservice-bridge against the reference homese
     const bob = bridge.getIntent('@remote_bob:localhost');
     await bob.join(roomId);
     await bob.setRoomUserProfile(roomId, { displayname: 'Bob in this room' });
-    const reply = await bob.matrixClient.doRequest('PUT', `${C}/rooms/${enc(roomId)}/send/m.room.message/reply-1`, { ts: REPLY_TS }, { msgtype: 'm.text', body: 'hi alice' });
-    const messages = await api.call('GET', `${C}/rooms/${enc(roomId)}/messages`, { token: alice.token, query: { dir: 'b', limit: '1' } });
-    expect(messages.body.chunk[0]).to.include({ event_id: reply.event_id, sender: '@remote_bob:localhost', origin_server_ts: REPLY_TS });
+    const reply = await bob.matrixClient.doRequest(
+      'PUT',
+      `${C}/rooms/${enc(roomId)}/send/m.room.message/reply-1`,
+      { ts: REPLY_TS },
+      { msgtype: 'm.text', body: 'hi alice' },
+    );
+    const messages = await api.call('GET', `${C}/rooms/${enc(roomId)}/messages`, {
+      token: alice.token,
+      query: { dir: 'b', limit: '1' },
+    });
+    expect(messages.body.chunk[0]).to.include({
+      event_id: reply.event_id,
+      sender: '@remote_bob:localhost',
+      origin_server_ts: REPLY_TS,
+    });
     const members = await api.call('GET', `${C}/rooms/${enc(roomId)}/joined_members`, { token: alice.token });
     expect(members.body.joined['@remote_bob:localhost'].display_name).to.equal('Bob in this room');
     // And the Intent's usual calls: typing, a read receipt, one event back.

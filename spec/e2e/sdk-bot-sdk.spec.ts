@@ -34,7 +34,11 @@ describe('e2e: a bridge on @vector-im/matrix-bot-sdk against the reference homes
       as_token: 'botsdk-as-token',
       hs_token: 'botsdk-hs-token',
       sender_localpart: 'botsdk',
-      namespaces: { users: [{ exclusive: true, regex: '@_bot_.*' }], aliases: [{ exclusive: true, regex: '#_bot_.*' }], rooms: [] },
+      namespaces: {
+        users: [{ exclusive: true, regex: '@_bot_.*' }],
+        aliases: [{ exclusive: true, regex: '#_bot_.*' }],
+        rooms: [],
+      },
       rate_limited: false,
     };
     hs = await startHomeserver({ store: new MemoryStore(), registrations: [registration], backoffInitialMs: 20 });
@@ -46,8 +50,12 @@ describe('e2e: a bridge on @vector-im/matrix-bot-sdk against the reference homes
       registration,
       storage: new MemoryStorageProvider(),
     });
-    bridge.on('query.room', (alias: string, create: (room: unknown) => void) => create({ preset: 'public_chat', name: `Bridged ${alias}` }));
-    bridge.on('query.user', (_userId: string, create: (user: unknown) => void) => create({ display_name: 'Bob (bridged)' }));
+    bridge.on('query.room', (alias: string, create: (room: unknown) => void) =>
+      create({ preset: 'public_chat', name: `Bridged ${alias}` }),
+    );
+    bridge.on('query.user', (_userId: string, create: (user: unknown) => void) =>
+      create({ display_name: 'Bob (bridged)' }),
+    );
     bridge.on('room.message', (_roomId: string, event: Json) => void received.push(event));
   });
 
@@ -73,9 +81,15 @@ describe('e2e: a bridge on @vector-im/matrix-bot-sdk against the reference homes
     expect(await bot.getJoinedRooms()).to.deep.equal([roomId]);
     expect(await bot.underlyingClient.getJoinedRoomMembers(roomId)).to.deep.equal(['@botsdk:localhost']);
     expect((await bot.underlyingClient.getRoomState(roomId)).map((e: Json) => e.type)).to.include('m.room.create');
-    expect(await bot.underlyingClient.getSafeRoomAccountData('uk.half-shot.matrix-hookshot.github.room', roomId)).to.equal(null);
-    await bot.underlyingClient.setRoomAccountData('uk.half-shot.matrix-hookshot.github.room', roomId, { admin_user: '@alice:localhost' });
-    expect(await bot.underlyingClient.getRoomAccountData('uk.half-shot.matrix-hookshot.github.room', roomId)).to.deep.equal({ admin_user: '@alice:localhost' });
+    expect(
+      await bot.underlyingClient.getSafeRoomAccountData('uk.half-shot.matrix-hookshot.github.room', roomId),
+    ).to.equal(null);
+    await bot.underlyingClient.setRoomAccountData('uk.half-shot.matrix-hookshot.github.room', roomId, {
+      admin_user: '@alice:localhost',
+    });
+    expect(
+      await bot.underlyingClient.getRoomAccountData('uk.half-shot.matrix-hookshot.github.room', roomId),
+    ).to.deep.equal({ admin_user: '@alice:localhost' });
   });
 
   it('runs the scenario: alias query, user query, a message in a transaction, a reply with ts', async () => {
@@ -84,22 +98,44 @@ describe('e2e: a bridge on @vector-im/matrix-bot-sdk against the reference homes
     const join = await api.call('POST', `${C}/join/${enc('#_bot_lobby:localhost')}`, { token: alice.token });
     expect(join.status, JSON.stringify(join.body)).to.equal(200);
     const roomId = join.body.room_id as string;
-    expect((await api.call('GET', `${C}/rooms/${enc(roomId)}/state/m.room.name`, { token: alice.token })).body.name).to.equal('Bridged #_bot_lobby:localhost');
+    expect(
+      (await api.call('GET', `${C}/rooms/${enc(roomId)}/state/m.room.name`, { token: alice.token })).body.name,
+    ).to.equal('Bridged #_bot_lobby:localhost');
 
-    const invite = await api.call('POST', `${C}/rooms/${enc(roomId)}/invite`, { token: alice.token, body: { user_id: '@_bot_bob:localhost' } });
+    const invite = await api.call('POST', `${C}/rooms/${enc(roomId)}/invite`, {
+      token: alice.token,
+      body: { user_id: '@_bot_bob:localhost' },
+    });
     expect(invite.status, JSON.stringify(invite.body)).to.equal(200);
-    expect((await api.call('GET', `${C}/profile/${enc('@_bot_bob:localhost')}/displayname`)).body.displayname).to.equal('Bob (bridged)');
+    expect((await api.call('GET', `${C}/profile/${enc('@_bot_bob:localhost')}/displayname`)).body.displayname).to.equal(
+      'Bob (bridged)',
+    );
 
-    const sent = await api.call('PUT', `${C}/rooms/${enc(roomId)}/send/m.room.message/1`, { token: alice.token, body: { msgtype: 'm.text', body: 'hello bridge' } });
+    const sent = await api.call('PUT', `${C}/rooms/${enc(roomId)}/send/m.room.message/1`, {
+      token: alice.token,
+      body: { msgtype: 'm.text', body: 'hello bridge' },
+    });
     const message = await eventually(() => received.find((e) => e.event_id === sent.body.event_id), 10_000);
     expect(message.content.body).to.equal('hello bridge');
 
     // The ghost joins with the SDK's Intent and replies with the remote network's timestamp.
     const bob = bridge.getIntentForUserId('@_bot_bob:localhost');
     await bob.joinRoom(roomId);
-    const replyId = await bob.underlyingClient.doRequest('PUT', `${C}/rooms/${enc(roomId)}/send/m.room.message/reply-1`, { ts: REPLY_TS }, { msgtype: 'm.text', body: 'hi alice' });
-    const messages = await api.call('GET', `${C}/rooms/${enc(roomId)}/messages`, { token: alice.token, query: { dir: 'b', limit: '1' } });
-    expect(messages.body.chunk[0]).to.include({ event_id: replyId.event_id, sender: '@_bot_bob:localhost', origin_server_ts: REPLY_TS });
+    const replyId = await bob.underlyingClient.doRequest(
+      'PUT',
+      `${C}/rooms/${enc(roomId)}/send/m.room.message/reply-1`,
+      { ts: REPLY_TS },
+      { msgtype: 'm.text', body: 'hi alice' },
+    );
+    const messages = await api.call('GET', `${C}/rooms/${enc(roomId)}/messages`, {
+      token: alice.token,
+      query: { dir: 'b', limit: '1' },
+    });
+    expect(messages.body.chunk[0]).to.include({
+      event_id: replyId.event_id,
+      sender: '@_bot_bob:localhost',
+      origin_server_ts: REPLY_TS,
+    });
 
     // Media through the SDK: upload, then the authenticated download it picks for v1.11 servers.
     const mxc = await bob.underlyingClient.uploadContent(Buffer.from('bridged file'), 'text/plain', 'a.txt');

@@ -64,7 +64,11 @@ describe('e2e: koa-appservice serve logs', function () {
 
   async function start(...extra: string[]): Promise<string> {
     // cwd is the temp dir and --db relative: the log must show where the file really is.
-    child = spawn(process.execPath, [BIN, 'serve', '--registration', 'bridge.yaml', '--port', '0', '--db', 'queues.db', ...extra], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(
+      process.execPath,
+      [BIN, 'serve', '--registration', 'bridge.yaml', '--port', '0', '--db', 'queues.db', ...extra],
+      { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
     await eventually(() => (out.includes('listening on') || child!.exitCode !== null ? true : undefined), 20_000);
@@ -85,14 +89,27 @@ describe('e2e: koa-appservice serve logs', function () {
 
     const api = new Api(url);
     const alice = await api.register('alice');
-    const roomId = (await api.call('POST', '/_matrix/client/v3/createRoom', { token: alice.token, body: { preset: 'public_chat' } })).body.room_id as string;
+    const roomId = (
+      await api.call('POST', '/_matrix/client/v3/createRoom', { token: alice.token, body: { preset: 'public_chat' } })
+    ).body.room_id as string;
     // A token in the query string, as old clients send it: the access log must drop it.
     await api.call('GET', '/_matrix/client/v3/account/whoami', { query: { access_token: alice.token } });
-    await api.call('GET', '/_matrix/client/v3/account/whoami', { query: { access_token: AS_TOKEN, user_id: '@logbot:localhost' } });
+    await api.call('GET', '/_matrix/client/v3/account/whoami', {
+      query: { access_token: AS_TOKEN, user_id: '@logbot:localhost' },
+    });
     // A user query the mock answers yes to (it does not create the user, so the invite 404s).
-    await api.call('POST', `/_matrix/client/v3/rooms/${enc(roomId)}/invite`, { token: alice.token, body: { user_id: '@bridge_known:localhost' } });
-    await eventually(() => lines().find((l) => l.appservice === 'logbridge' && /^transaction to logbridge: 200/.test(l.msg)), 10_000);
-    await eventually(() => lines().find((l) => l.appservice === 'logbridge' && /^user query to logbridge: 200/.test(l.msg)), 10_000);
+    await api.call('POST', `/_matrix/client/v3/rooms/${enc(roomId)}/invite`, {
+      token: alice.token,
+      body: { user_id: '@bridge_known:localhost' },
+    });
+    await eventually(
+      () => lines().find((l) => l.appservice === 'logbridge' && /^transaction to logbridge: 200/.test(l.msg)),
+      10_000,
+    );
+    await eventually(
+      () => lines().find((l) => l.appservice === 'logbridge' && /^user query to logbridge: 200/.test(l.msg)),
+      10_000,
+    );
     expect(lines().some((l) => l.level === 20 && l.path === '/_matrix/client/v3/account/whoami')).to.equal(true);
 
     for (const secret of [AS_TOKEN, HS_TOKEN, alice.token]) expect(out).not.to.include(secret);
@@ -101,7 +118,22 @@ describe('e2e: koa-appservice serve logs', function () {
   it('logs a failing transaction at warn, and nothing below the chosen level', async () => {
     // At warn the start-up lines are not printed: find the server by its port.
     const port = await freePort();
-    child = spawn(process.execPath, [BIN, 'serve', '--registration', 'bridge.yaml', '--port', String(port), '--db', 'queues.db', '--log-level', 'warn'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'serve',
+        '--registration',
+        'bridge.yaml',
+        '--port',
+        String(port),
+        '--db',
+        'queues.db',
+        '--log-level',
+        'warn',
+      ],
+      { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
     await mock.down();
@@ -122,7 +154,10 @@ describe('e2e: koa-appservice serve logs', function () {
 
   it('refuses an unknown --log-level with exit code 2', async () => {
     const code = await new Promise<number | null>((resolve) => {
-      const c = spawn(process.execPath, [BIN, 'serve', '--registration', 'bridge.yaml', '--log-level', 'loud'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      const c = spawn(process.execPath, [BIN, 'serve', '--registration', 'bridge.yaml', '--log-level', 'loud'], {
+        cwd: dir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       c.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
       c.once('exit', resolve);
     });

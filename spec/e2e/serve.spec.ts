@@ -29,7 +29,11 @@ describe('e2e: koa-appservice serve', () => {
     const io = { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) } };
     const stop = new AbortController();
     const db = join(dir, 'queues.db');
-    const exit = serve(['--registration', REGISTRATION, '--port', '0', '--db', db, '--server-name', 'example.org'], io, { cwd: ROOT, signal: stop.signal });
+    const exit = serve(
+      ['--registration', REGISTRATION, '--port', '0', '--db', db, '--server-name', 'example.org'],
+      io,
+      { cwd: ROOT, signal: stop.signal },
+    );
     for (let i = 0; i < 200 && !out.includes('listening on'); i++) await new Promise((r) => setTimeout(r, 25));
     const url = /listening on (http:\/\/[\w.:]+)/.exec(out)?.[1];
     expect(url, err).to.be.a('string');
@@ -51,22 +55,31 @@ describe('e2e: koa-appservice serve', () => {
   it('exits 1 with the field named when a registration is invalid', async () => {
     let err = '';
     const io = { stdout: { write: () => true }, stderr: { write: (s: string) => (err += s) } };
-    const code = await serve(['--registration', 'fixtures/registrations/bad/missing-hs-token.yaml', '--port', '0', '--db', join(dir, 'x.db')], io, { cwd: ROOT });
+    const code = await serve(
+      ['--registration', 'fixtures/registrations/bad/missing-hs-token.yaml', '--port', '0', '--db', join(dir, 'x.db')],
+      io,
+      { cwd: ROOT },
+    );
     expect(code).to.equal(1);
     expect(err).to.include('hs_token');
   });
 
   it('starts from the bin (npx koa-appservice serve … --port 0) and exits 0 on SIGTERM', async function () {
     this.timeout(30_000);
-    const child = spawn(process.execPath, ['bin/koa-appservice.js', 'serve', '--registration', REGISTRATION, '--port', '0', '--db', join(dir, 'bin.db')], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['bin/koa-appservice.js', 'serve', '--registration', REGISTRATION, '--port', '0', '--db', join(dir, 'bin.db')],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     try {
       let out = '';
       child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
       child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
-      for (let i = 0; i < 400 && !out.includes('listening on') && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 400 && !out.includes('listening on') && child.exitCode === null; i++)
+        await new Promise((r) => setTimeout(r, 50));
       expect(out).to.include('listening on http://127.0.0.1:');
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       child.kill('SIGTERM');

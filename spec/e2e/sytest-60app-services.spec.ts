@@ -24,7 +24,10 @@ function registration(as: typeof AS1, url: string, own: boolean): Record<string,
     hs_token: as.hsToken,
     sender_localpart: as.userId.slice(1, as.userId.indexOf(':')),
     namespaces: {
-      users: [{ regex: `@_.*:${SERVER}`, exclusive: false }, ...(own ? [{ regex: '@astest-.*', exclusive: true }] : [])],
+      users: [
+        { regex: `@_.*:${SERVER}`, exclusive: false },
+        ...(own ? [{ regex: '@astest-.*', exclusive: true }] : []),
+      ],
       aliases: own ? [{ regex: '#astest-.*', exclusive: true }] : [],
       rooms: [],
     },
@@ -60,7 +63,11 @@ describe('e2e: sytest tests/60app-services on the reference homeserver', () => {
       protocols: protocols1,
       onThirdparty: (kind, protocol, query) => thirdparty1(kind, protocol, query),
     });
-    appserv2 = await MockAppService.start({ hsToken: AS2.hsToken, protocols: protocols2, onThirdparty: (kind, protocol, query) => thirdparty2(kind, protocol, query) });
+    appserv2 = await MockAppService.start({
+      hsToken: AS2.hsToken,
+      protocols: protocols2,
+      onThirdparty: (kind, protocol, query) => thirdparty2(kind, protocol, query),
+    });
     hs = await startHomeserver({
       serverName: SERVER,
       store: new MemoryStore(),
@@ -78,10 +85,17 @@ describe('e2e: sytest tests/60app-services on the reference homeserver', () => {
 
   const localUser = () => api.register(`user-${++n}`);
   const asCall = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, userId?: string) =>
-    api.call(method, `${C}${path}`, { token: AS1.asToken, body, ...(userId === undefined ? {} : { query: { user_id: userId } }) });
+    api.call(method, `${C}${path}`, {
+      token: AS1.asToken,
+      body,
+      ...(userId === undefined ? {} : { query: { user_id: userId } }),
+    });
   /** sytest's matrix_create_room: visibility private, preset public_chat unless told. */
   const createRoom = async (token: string, body: Json = {}) => {
-    const res = await api.call('POST', `${C}/createRoom`, { token, body: { visibility: 'private', preset: 'public_chat', ...body } });
+    const res = await api.call('POST', `${C}/createRoom`, {
+      token,
+      body: { visibility: 'private', preset: 'public_chat', ...body },
+    });
     expect(res.status, JSON.stringify(res.body)).to.equal(200);
     return res.body.room_id as string;
   };
@@ -91,7 +105,8 @@ describe('e2e: sytest tests/60app-services on the reference homeserver', () => {
     expect(res.status, JSON.stringify(res.body)).to.equal(200);
     return { userId: res.body.user_id as string, token: res.body.access_token as string };
   };
-  const awaitEvent = (mock: MockAppService, match: (e: Json) => boolean) => eventually(() => (mock.events as Json[]).find(match));
+  const awaitEvent = (mock: MockAppService, match: (e: Json) => boolean) =>
+    eventually(() => (mock.events as Json[]).find(match));
   /** sytest's await_sync_timeline_contains: a full /sync, repeated until the event shows. */
   const syncTimelineContains = async (token: string, roomId: string, match: (e: Json) => boolean): Promise<Json> => {
     for (let i = 0; i < 100; i++) {
@@ -112,31 +127,46 @@ describe('e2e: sytest tests/60app-services on the reference homeserver', () => {
   // 01as-create.pl
 
   it('AS can create a user', async () => {
-    const res = await asCall('POST', '/register', { username: 'astest-01create-0', type: 'm.login.application_service' });
+    const res = await asCall('POST', '/register', {
+      username: 'astest-01create-0',
+      type: 'm.login.application_service',
+    });
     expect(res.status).to.equal(200);
     expect(res.body).to.include.keys('user_id', 'access_token', 'device_id');
   });
 
   it('AS can create a user with an underscore', async () => {
-    const res = await asCall('POST', '/register', { username: '_astest-01create-0', type: 'm.login.application_service' });
+    const res = await asCall('POST', '/register', {
+      username: '_astest-01create-0',
+      type: 'm.login.application_service',
+    });
     expect(res.status).to.equal(200);
     expect(res.body).to.include.keys('user_id', 'access_token', 'device_id');
   });
 
   it('AS can create a user with inhibit_login', async () => {
-    const res = await asCall('POST', '/register', { username: 'astest-01create-1', type: 'm.login.application_service', inhibit_login: true });
+    const res = await asCall('POST', '/register', {
+      username: 'astest-01create-1',
+      type: 'm.login.application_service',
+      inhibit_login: true,
+    });
     expect(res.status).to.equal(200);
     expect(res.body).to.include.keys('user_id');
     expect(res.body).not.to.have.any.keys('device_id', 'access_token');
   });
 
   it('AS cannot create users outside its own namespace', async () => {
-    const res = await asCall('POST', '/register', { username: 'a-different-user', type: 'm.login.application_service' });
+    const res = await asCall('POST', '/register', {
+      username: 'a-different-user',
+      type: 'm.login.application_service',
+    });
     expect(res.status).to.be.within(400, 499);
   });
 
   it('Regular users cannot register within the AS namespace', async () => {
-    const res = await api.call('POST', `${C}/register`, { body: { username: 'astest-01create-3', auth: { type: 'm.login.dummy' } } });
+    const res = await api.call('POST', `${C}/register`, {
+      body: { username: 'astest-01create-3', auth: { type: 'm.login.dummy' } },
+    });
     expect(res.status).to.be.within(400, 499);
   });
 
@@ -153,7 +183,10 @@ describe('e2e: sytest tests/60app-services on the reference homeserver', () => {
   it('Regular users cannot create room aliases within the AS namespace', async () => {
     const user = await localUser();
     const roomId = await createRoom(user.token);
-    const res = await api.call('PUT', `${C}/directory/room/${enc(`#astest-${n}:${SERVER}`)}`, { token: user.token, body: { room_id: roomId } });
+    const res = await api.call('PUT', `${C}/directory/room/${enc(`#astest-${n}:${SERVER}`)}`, {
+      token: user.token,
+      body: { room_id: roomId },
+    });
     expect(res.status).to.be.within(400, 499);
   });
 
@@ -166,7 +199,12 @@ describe('e2e: sytest tests/60app-services on the reference homeserver', () => {
     expect((await asCall('POST', `/rooms/${enc(roomId)}/join`, {}, ghost.userId)).status).to.equal(200);
     const member = await awaitEvent(appserv1, (e) => e.type === 'm.room.member' && e.state_key === ghost.userId);
     expect([member.room_id, member.content.membership]).to.deep.equal([roomId, 'join']);
-    const sent = await asCall('POST', `/rooms/${enc(roomId)}/send/m.room.message`, { msgtype: 'm.text', body: 'Message from AS directly' }, ghost.userId);
+    const sent = await asCall(
+      'POST',
+      `/rooms/${enc(roomId)}/send/m.room.message`,
+      { msgtype: 'm.text', body: 'Message from AS directly' },
+      ghost.userId,
+    );
     expect(sent.status).to.equal(200);
     const message = await awaitEvent(appserv1, (e) => e.type === 'm.room.message');
     expect([message.room_id, message.sender]).to.deep.equal([roomId, ghost.userId]);
@@ -181,7 +219,10 @@ describe('e2e: sytest tests/60app-services on the reference homeserver', () => {
     expect((await api.call('POST', `${C}/join/${enc(roomId)}`, { token: ghost.token })).status).to.equal(200);
     const member = await awaitEvent(appserv1, (e) => e.type === 'm.room.member' && e.state_key === ghost.userId);
     expect([member.room_id, member.content.membership]).to.deep.equal([roomId, 'join']);
-    const sent = await api.call('PUT', `${C}/rooms/${enc(roomId)}/send/m.room.message/t1`, { token: ghost.token, body: { msgtype: 'm.text', body: 'Message from AS Ghost' } });
+    const sent = await api.call('PUT', `${C}/rooms/${enc(roomId)}/send/m.room.message/t1`, {
+      token: ghost.token,
+      body: { msgtype: 'm.text', body: 'Message from AS Ghost' },
+    });
     expect(sent.status).to.equal(200);
     const message = await awaitEvent(appserv1, (e) => e.type === 'm.room.message');
     expect([message.room_id, message.sender]).to.deep.equal([roomId, ghost.userId]);
@@ -195,14 +236,18 @@ describe('e2e: sytest tests/60app-services on the reference homeserver', () => {
     const ghostId = `@astest-02ghost-1:${SERVER}`;
     // sytest runs the check before the action (it must fail), then after (it must pass).
     expect((await asCall('POST', `/rooms/${enc(roomId)}/join`, {}, ghostId)).status).to.be.within(400, 499);
-    expect((await asCall('POST', '/register', { username: 'astest-02ghost-1', type: 'm.login.application_service' })).status).to.equal(200);
+    expect(
+      (await asCall('POST', '/register', { username: 'astest-02ghost-1', type: 'm.login.application_service' })).status,
+    ).to.equal(200);
     expect((await asCall('POST', `/rooms/${enc(roomId)}/join`, {}, ghostId)).status).to.equal(200);
   });
 
   it('AS can set avatar for ghosted users', async () => {
     const ghost = await registerGhost('astest-2');
     const avatarUrl = 'http://somewhere/my-pic.jpg';
-    expect((await asCall('PUT', `/profile/${enc(ghost.userId)}/avatar_url`, { avatar_url: avatarUrl }, ghost.userId)).status).to.equal(200);
+    expect(
+      (await asCall('PUT', `/profile/${enc(ghost.userId)}/avatar_url`, { avatar_url: avatarUrl }, ghost.userId)).status,
+    ).to.equal(200);
     const res = await api.call('GET', `${C}/profile/${enc(ghost.userId)}/avatar_url`);
     expect(res.body).to.deep.equal({ avatar_url: avatarUrl });
   });
@@ -210,14 +255,21 @@ describe('e2e: sytest tests/60app-services on the reference homeserver', () => {
   it('AS can set displayname for ghosted users', async () => {
     const ghost = await registerGhost('astest-3');
     const displayname = "Ghost user's new name";
-    expect((await asCall('PUT', `/profile/${enc(ghost.userId)}/displayname`, { displayname }, ghost.userId)).status).to.equal(200);
+    expect(
+      (await asCall('PUT', `/profile/${enc(ghost.userId)}/displayname`, { displayname }, ghost.userId)).status,
+    ).to.equal(200);
     const res = await api.call('GET', `${C}/profile/${enc(ghost.userId)}/displayname`);
     expect(res.body).to.deep.equal({ displayname });
   });
 
   it("AS can't set displayname for random users", async () => {
     const regular = await localUser();
-    const res = await asCall('PUT', `/profile/${enc(regular.userId)}/displayname`, { displayname: 'nope' }, regular.userId);
+    const res = await asCall(
+      'PUT',
+      `/profile/${enc(regular.userId)}/displayname`,
+      { displayname: 'nope' },
+      regular.userId,
+    );
     expect(res.status).to.equal(403);
   });
 
@@ -232,7 +284,10 @@ describe('e2e: sytest tests/60app-services on the reference homeserver', () => {
       await registerGhost('astest-03passive-1');
       return true;
     };
-    const invite = await api.call('POST', `${C}/rooms/${enc(roomId)}/invite`, { token: creator.token, body: { user_id: userId } });
+    const invite = await api.call('POST', `${C}/rooms/${enc(roomId)}/invite`, {
+      token: creator.token,
+      body: { user_id: userId },
+    });
     expect(invite.status, JSON.stringify(invite.body)).to.equal(200);
     expect(appserv1.requests.map((r) => r.path)).to.include(`/_matrix/app/v1/users/${enc(userId)}`);
     const member = await awaitEvent(appserv1, (e) => e.type === 'm.room.member' && e.state_key === userId);
@@ -260,8 +315,13 @@ describe('e2e: sytest tests/60app-services on the reference homeserver', () => {
     const creator = await localUser();
     const roomId = await createRoom(creator.token);
     // The room sytest reuses got its AS-hosted alias in the previous test.
-    expect((await asCall('PUT', `/directory/room/${enc(`#astest-03passive-${n}:${SERVER}`)}`, { room_id: roomId })).status).to.equal(200);
-    await api.call('PUT', `${C}/rooms/${enc(roomId)}/send/m.room.message/t1`, { token: creator.token, body: { msgtype: 'm.text', body: 'A message for the AS' } });
+    expect(
+      (await asCall('PUT', `/directory/room/${enc(`#astest-03passive-${n}:${SERVER}`)}`, { room_id: roomId })).status,
+    ).to.equal(200);
+    await api.call('PUT', `${C}/rooms/${enc(roomId)}/send/m.room.message/t1`, {
+      token: creator.token,
+      body: { msgtype: 'm.text', body: 'A message for the AS' },
+    });
     const message = await awaitEvent(appserv1, (e) => e.type === 'm.room.message');
     expect(message.room_id).to.equal(roomId);
   });
@@ -271,7 +331,10 @@ describe('e2e: sytest tests/60app-services on the reference homeserver', () => {
   it('AS user (not ghost) can join room without registering', async () => {
     const user = await localUser();
     const roomId = await createRoom(user.token);
-    expect((await api.call('POST', `${C}/rooms/${enc(roomId)}/invite`, { token: user.token, body: { user_id: AS1.userId } })).status).to.equal(200);
+    expect(
+      (await api.call('POST', `${C}/rooms/${enc(roomId)}/invite`, { token: user.token, body: { user_id: AS1.userId } }))
+        .status,
+    ).to.equal(200);
     const res = await asCall('POST', `/rooms/${enc(roomId)}/join`);
     expect(res.status, JSON.stringify(res.body)).to.equal(200);
   });
@@ -279,7 +342,10 @@ describe('e2e: sytest tests/60app-services on the reference homeserver', () => {
   it('AS user (not ghost) can join room without registering, with user_id query param', async () => {
     const user = await localUser();
     const roomId = await createRoom(user.token);
-    expect((await api.call('POST', `${C}/rooms/${enc(roomId)}/invite`, { token: user.token, body: { user_id: AS1.userId } })).status).to.equal(200);
+    expect(
+      (await api.call('POST', `${C}/rooms/${enc(roomId)}/invite`, { token: user.token, body: { user_id: AS1.userId } }))
+        .status,
+    ).to.equal(200);
     const res = await asCall('POST', `/join/${enc(roomId)}`, {}, AS1.userId);
     expect(res.status, JSON.stringify(res.body)).to.equal(200);
   });
@@ -292,7 +358,10 @@ describe('e2e: sytest tests/60app-services on the reference homeserver', () => {
     icon: 'mxc://1234/56/7',
     instances: descs.map((desc) => ({ desc })),
   });
-  const sortInstances = (body: Json) => ({ ...body, instances: [...(body.instances as Json[])].sort((a, b) => String(a.desc).localeCompare(String(b.desc))) });
+  const sortInstances = (body: Json) => ({
+    ...body,
+    instances: [...(body.instances as Json[])].sort((a, b) => String(a.desc).localeCompare(String(b.desc))),
+  });
 
   it('HS provides query metadata', async () => {
     protocols1.ymca = ymca(['instance 1', 'instance 2']);
@@ -317,7 +386,10 @@ describe('e2e: sytest tests/60app-services on the reference homeserver', () => {
     const answer = [{ protocol: 'ymca', fields: { field1: 'result' }, userid: '@remote-user:bridged.example.com' }];
     thirdparty1 = (kind) => (kind === 'user' ? answer : []);
     const user = await localUser();
-    const res = await api.call('GET', `${C}/thirdparty/user/ymca`, { token: user.token, query: { field1: 'ONE', field2: 'TWO' } });
+    const res = await api.call('GET', `${C}/thirdparty/user/ymca`, {
+      token: user.token,
+      query: { field1: 'ONE', field2: 'TWO' },
+    });
     expect(res.body).to.deep.equal(answer);
     const asked = appserv1.requests.find((r) => r.path === '/_matrix/app/v1/thirdparty/user/ymca');
     expect(asked?.tokenOk, 'Access token').to.equal(true);
@@ -329,7 +401,10 @@ describe('e2e: sytest tests/60app-services on the reference homeserver', () => {
     const answer = [{ protocol: 'ymca', fields: { field3: 'result' }, alias: '#remote-room:bridged.example.com' }];
     thirdparty1 = (kind) => (kind === 'location' ? answer : []);
     const user = await localUser();
-    const res = await api.call('GET', `${C}/thirdparty/location/ymca`, { token: user.token, query: { field3: 'THREE' } });
+    const res = await api.call('GET', `${C}/thirdparty/location/ymca`, {
+      token: user.token,
+      query: { field3: 'THREE' },
+    });
     expect(res.body).to.deep.equal(answer);
     const asked = appserv1.requests.find((r) => r.path === '/_matrix/app/v1/thirdparty/location/ymca');
     expect(asked?.tokenOk, 'Access token').to.equal(true);
@@ -340,15 +415,24 @@ describe('e2e: sytest tests/60app-services on the reference homeserver', () => {
 
   const instanceId = `${AS1.id}|random-network`;
   const asList = (method: 'PUT' | 'DELETE', roomId: string) =>
-    asCall(method, `/directory/list/appservice/random-network/${enc(roomId)}`, method === 'PUT' ? { visibility: 'public' } : undefined);
+    asCall(
+      method,
+      `/directory/list/appservice/random-network/${enc(roomId)}`,
+      method === 'PUT' ? { visibility: 'public' } : undefined,
+    );
 
   it('AS can publish rooms in their own list', async () => {
     const local = await localUser();
     const roomId = await createRoom(local.token, { name: 'Test Name', topic: 'Test Topic' });
     expect((await asList('PUT', roomId)).status).to.equal(200);
     expect(await publicRoomIds(local.token, {}), 'AS public room not in main list').not.to.include(roomId);
-    expect(await publicRoomIds(local.token, { third_party_instance_id: instanceId }), 'AS public room in AS list').to.include(roomId);
-    expect(await publicRoomIds(local.token, { include_all_networks: true }), 'AS public room in full list').to.include(roomId);
+    expect(
+      await publicRoomIds(local.token, { third_party_instance_id: instanceId }),
+      'AS public room in AS list',
+    ).to.include(roomId);
+    expect(await publicRoomIds(local.token, { include_all_networks: true }), 'AS public room in full list').to.include(
+      roomId,
+    );
     expect((await asList('DELETE', roomId)).status).to.equal(200);
     expect(await publicRoomIds(local.token, { third_party_instance_id: instanceId })).not.to.include(roomId);
   });
@@ -357,12 +441,31 @@ describe('e2e: sytest tests/60app-services on the reference homeserver', () => {
     const local = await localUser();
     const roomId = await createRoom(local.token, { name: 'Test Name', topic: 'Test Topic' });
     expect((await asList('PUT', roomId)).status).to.equal(200);
-    expect((await api.call('PUT', `${C}/directory/list/room/${enc(roomId)}`, { token: local.token, body: { visibility: 'public' } })).status).to.equal(200);
+    expect(
+      (
+        await api.call('PUT', `${C}/directory/list/room/${enc(roomId)}`, {
+          token: local.token,
+          body: { visibility: 'public' },
+        })
+      ).status,
+    ).to.equal(200);
     expect(await publicRoomIds(local.token, {}), 'Room in main list').to.include(roomId);
-    expect(await publicRoomIds(local.token, { third_party_instance_id: instanceId }), 'Room in AS list').to.include(roomId);
-    expect((await api.call('POST', `${C}/publicRooms`, { token: local.token, body: { include_all_networks: true, limit: 1000000 } })).status).to.equal(200);
+    expect(await publicRoomIds(local.token, { third_party_instance_id: instanceId }), 'Room in AS list').to.include(
+      roomId,
+    );
+    expect(
+      (
+        await api.call('POST', `${C}/publicRooms`, {
+          token: local.token,
+          body: { include_all_networks: true, limit: 1000000 },
+        })
+      ).status,
+    ).to.equal(200);
     expect((await asList('DELETE', roomId)).status).to.equal(200);
-    expect(await publicRoomIds(local.token, { third_party_instance_id: instanceId }), 'Room not in AS list after deletion').not.to.include(roomId);
+    expect(
+      await publicRoomIds(local.token, { third_party_instance_id: instanceId }),
+      'Room not in AS list after deletion',
+    ).not.to.include(roomId);
     expect(await publicRoomIds(local.token, {}), 'Room in main list after deletion').to.include(roomId);
     expect(await publicRoomIds(local.token, { include_all_networks: true })).to.include(roomId);
   });

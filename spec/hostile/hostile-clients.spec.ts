@@ -8,7 +8,16 @@
 import { expect } from 'chai';
 import { MockAppService } from '../../lib/testing/index.ts';
 import { ToyHost } from '../koa/support/toy-host.ts';
-import { alias, asToken, call, hsToken, registrationObject, startHomeserver, type Homeserver, type Reply } from '../reliability/support/homeserver.ts';
+import {
+  alias,
+  asToken,
+  call,
+  hsToken,
+  registrationObject,
+  startHomeserver,
+  type Homeserver,
+  type Reply,
+} from '../reliability/support/homeserver.ts';
 
 const WHOAMI = '/_matrix/client/v3/account/whoami';
 const REGISTER = '/_matrix/client/v3/register';
@@ -58,18 +67,27 @@ describe('hostile clients against the mounted plugin', function () {
     ] as const;
     for (const [what, token] of near) {
       it(`${what} is no AS: the homeserver's own auth judges it, with no AS identity on ctx`, async () => {
-        const reply = await call(hs.url, 'GET', `${WHOAMI}?user_id=${encodeURIComponent('@irc_bob:hs.test')}`, { token });
+        const reply = await call(hs.url, 'GET', `${WHOAMI}?user_id=${encodeURIComponent('@irc_bob:hs.test')}`, {
+          token,
+        });
         expect(reply.status).to.equal(200);
         expect(hs.reached).to.deep.equal([{ method: 'GET', path: WHOAMI, userId: null }]);
       });
 
       it(`${what} cannot register as the AS (401 M_UNKNOWN_TOKEN) nor ping as it (403 M_FORBIDDEN)`, async () => {
         await refusedQuietly(
-          await call(hs.url, 'POST', REGISTER, { token, body: { type: 'm.login.application_service', username: 'irc_eve' } }),
+          await call(hs.url, 'POST', REGISTER, {
+            token,
+            body: { type: 'm.login.application_service', username: 'irc_eve' },
+          }),
           401,
           'M_UNKNOWN_TOKEN',
         );
-        await refusedQuietly(await call(hs.url, 'POST', '/_matrix/client/v1/appservice/irc/ping', { token, body: {} }), 403, 'M_FORBIDDEN');
+        await refusedQuietly(
+          await call(hs.url, 'POST', '/_matrix/client/v1/appservice/irc/ping', { token, body: {} }),
+          403,
+          'M_FORBIDDEN',
+        );
       });
     }
 
@@ -83,14 +101,19 @@ describe('hostile clients against the mounted plugin', function () {
 
     const mixes = [
       ['the same as_token in header and query', asToken('irc'), [asToken('irc')]],
-      ['two ASes\' tokens, header and query', asToken('irc'), [asToken('other')]],
+      ["two ASes' tokens, header and query", asToken('irc'), [asToken('other')]],
       ['an as_token in the query and a user token in the header', 'syt_user_token', [asToken('irc')]],
       ['the as_token twice in the query', undefined, [asToken('irc'), asToken('irc')]],
     ] as const;
     for (const [what, header, query] of mixes) {
       it(`${what}: 401 M_MISSING_TOKEN, never one of them picked`, async () => {
         const qs = query.map((t) => `access_token=${encodeURIComponent(t)}`).join('&');
-        const reply = await call(hs.url, 'GET', `${WHOAMI}?${qs}&user_id=${encodeURIComponent('@irc_bob:hs.test')}`, header === undefined ? {} : { token: header });
+        const reply = await call(
+          hs.url,
+          'GET',
+          `${WHOAMI}?${qs}&user_id=${encodeURIComponent('@irc_bob:hs.test')}`,
+          header === undefined ? {} : { token: header },
+        );
         await refusedQuietly(reply, 401, 'M_MISSING_TOKEN');
       });
     }
@@ -100,7 +123,7 @@ describe('hostile clients against the mounted plugin', function () {
     const users = [
       ['outside the namespace', '@alice:hs.test'],
       ['in the namespace on another server', '@irc_bob:evil.test'],
-      ['in another AS\'s namespace', '@other_bob:hs.test'],
+      ["in another AS's namespace", '@other_bob:hs.test'],
       ['huge (64 KiB)', `@irc_${'a'.repeat(64 * 1024)}:hs.test`],
       ['huge but under the header limit (8 KB)', `@irc_${'a'.repeat(8_000)}:hs.test`],
       ['with an encoded slash, hash and question mark', '@irc_a/b#c?d:hs.test'],
@@ -110,7 +133,9 @@ describe('hostile clients against the mounted plugin', function () {
     ] as const;
     for (const [what, userId] of users) {
       it(`user_id ${what}: refused before the homeserver, no AS asked`, async () => {
-        const reply = await call(hs.url, 'GET', `${WHOAMI}?user_id=${encodeURIComponent(userId)}`, { token: asToken('irc') });
+        const reply = await call(hs.url, 'GET', `${WHOAMI}?user_id=${encodeURIComponent(userId)}`, {
+          token: asToken('irc'),
+        });
         if (reply.status === 431 || reply.status === 414) {
           // Node refused the request line itself: also fine, nothing ran.
           expect(hs.reached).to.deep.equal([]);
@@ -143,7 +168,9 @@ describe('hostile clients against the mounted plugin', function () {
 
     it('a user id with the same characters in a profile lookup reaches the AS as one id', async () => {
       const userId = '@irc_a/b#c?d=e:hs.test';
-      await call(hs.url, 'GET', `/_matrix/client/v3/profile/${encodeURIComponent(userId)}`, { token: 'syt_user_token' });
+      await call(hs.url, 'GET', `/_matrix/client/v3/profile/${encodeURIComponent(userId)}`, {
+        token: 'syt_user_token',
+      });
       expect(irc.requests.map((r) => r.path)).to.deep.equal([`/_matrix/app/v1/users/${encodeURIComponent(userId)}`]);
       expect(irc.requests[0]!.query).to.deep.equal({});
     });
@@ -154,7 +181,10 @@ describe('hostile clients against the mounted plugin', function () {
       process.on('warning', onWarning);
       try {
         const invite = Array.from({ length: 5_000 }, (_, i) => `@irc_u${i}:hs.test`);
-        const reply = await call(hs.url, 'POST', '/_matrix/client/v3/createRoom', { token: 'syt_user_token', body: { invite } });
+        const reply = await call(hs.url, 'POST', '/_matrix/client/v3/createRoom', {
+          token: 'syt_user_token',
+          body: { invite },
+        });
         expect(reply.status).to.equal(200); // the homeserver's answer: every asked invitee is absent
         expect(irc.requests.length).to.be.within(1, 100);
         await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
@@ -201,7 +231,7 @@ describe('hostile clients against the mounted plugin', function () {
   });
 
   describe('exclusive namespaces', () => {
-    it('another AS registering a user in irc\'s exclusive namespace: 400 M_EXCLUSIVE', async () => {
+    it("another AS registering a user in irc's exclusive namespace: 400 M_EXCLUSIVE", async () => {
       const reply = await call(hs.url, 'POST', REGISTER, {
         token: asToken('other'),
         body: { type: 'm.login.application_service', username: 'irc_mallory' },
@@ -216,7 +246,9 @@ describe('hostile clients against the mounted plugin', function () {
         ['/_matrix/client/v3/regist%65r', 'irc_mallory'],
         ['/_matrix/client/r0/register', 'irc_mallory'],
       ] as const) {
-        const reply = await call(hs.url, 'POST', path, { body: { username, password: 'pw', auth: { type: 'm.login.dummy' } } });
+        const reply = await call(hs.url, 'POST', path, {
+          body: { username, password: 'pw', auth: { type: 'm.login.dummy' } },
+        });
         await refusedQuietly(reply, 400, 'M_EXCLUSIVE');
       }
     });
@@ -224,10 +256,17 @@ describe('hostile clients against the mounted plugin', function () {
     it('alias squatting by a user or by another AS, by PUT, DELETE or createRoom: 400 M_EXCLUSIVE', async () => {
       const squat = alias('#irc_squat:hs.test');
       for (const token of ['syt_user_token', asToken('other')]) {
-        await refusedQuietly(await call(hs.url, 'PUT', squat, { token, body: { room_id: '!mine:hs.test' } }), 400, 'M_EXCLUSIVE');
+        await refusedQuietly(
+          await call(hs.url, 'PUT', squat, { token, body: { room_id: '!mine:hs.test' } }),
+          400,
+          'M_EXCLUSIVE',
+        );
         await refusedQuietly(await call(hs.url, 'DELETE', squat, { token }), 400, 'M_EXCLUSIVE');
         await refusedQuietly(
-          await call(hs.url, 'POST', '/_matrix/client/v3/createRoom', { token, body: { room_alias_name: 'irc_squat' } }),
+          await call(hs.url, 'POST', '/_matrix/client/v3/createRoom', {
+            token,
+            body: { room_alias_name: 'irc_squat' },
+          }),
           400,
           'M_EXCLUSIVE',
         );
@@ -236,8 +275,13 @@ describe('hostile clients against the mounted plugin', function () {
 
     it('the owner itself may do all of it (the refusals above are about ownership, not the route)', async () => {
       const own = alias('#irc_mine:hs.test');
-      expect((await call(hs.url, 'PUT', own, { token: asToken('irc'), body: { room_id: '!r:hs.test' } })).status).to.equal(200);
-      const reg = await call(hs.url, 'POST', REGISTER, { token: asToken('irc'), body: { type: 'm.login.application_service', username: 'irc_new' } });
+      expect(
+        (await call(hs.url, 'PUT', own, { token: asToken('irc'), body: { room_id: '!r:hs.test' } })).status,
+      ).to.equal(200);
+      const reg = await call(hs.url, 'POST', REGISTER, {
+        token: asToken('irc'),
+        body: { type: 'm.login.application_service', username: 'irc_new' },
+      });
       expect(reg.status).to.equal(200);
       expect(hs.reached.map((r) => r.method)).to.deep.equal(['PUT', 'POST']);
     });

@@ -6,7 +6,14 @@
 import { expect } from 'chai';
 import { MockAppService } from '../../lib/testing/index.ts';
 import { ToyHost } from '../koa/support/toy-host.ts';
-import { alias, call, hsToken, registrationObject, startHomeserver, type Homeserver } from '../reliability/support/homeserver.ts';
+import {
+  alias,
+  call,
+  hsToken,
+  registrationObject,
+  startHomeserver,
+  type Homeserver,
+} from '../reliability/support/homeserver.ts';
 
 const C = '/_matrix/client/v3';
 const enc = encodeURIComponent;
@@ -42,7 +49,11 @@ describe('hostile: ids outside the Matrix grammar', function () {
 
   before(async () => {
     irc = await MockAppService.start({ hsToken: hsToken('irc') });
-    hs = await startHomeserver({ host: new ToyHost('hs.test'), registrations: [registrationObject('irc', irc.url)], queryDeadlineMs: 2_000 });
+    hs = await startHomeserver({
+      host: new ToyHost('hs.test'),
+      registrations: [registrationObject('irc', irc.url)],
+      queryDeadlineMs: 2_000,
+    });
   });
   after(async () => {
     await hs.close();

@@ -26,7 +26,9 @@ interface ChildAnswer {
 /** Runs the child; the kill timer starts once the child is ready, so a slow start-up does not count. */
 function runChild(regex: string, userId: string): Promise<ChildAnswer> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, regex, userId], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, regex, userId], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let timer: NodeJS.Timeout | undefined;
@@ -43,7 +45,12 @@ function runChild(regex: string, userId: string): Promise<ChildAnswer> {
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('close', (code) => {
       clearTimeout(timer);
-      if (killed) reject(new Error(`child for ${JSON.stringify(regex)} still running ${KILL_AFTER_MS} ms after it was ready: the event loop stalled`));
+      if (killed)
+        reject(
+          new Error(
+            `child for ${JSON.stringify(regex)} still running ${KILL_AFTER_MS} ms after it was ready: the event loop stalled`,
+          ),
+        );
       else if (code !== 0) reject(new Error(`child for ${JSON.stringify(regex)} exited with ${code}: ${stderr}`));
       else resolve(JSON.parse(stdout.trim().split('\n').at(-1)!) as ChildAnswer);
     });

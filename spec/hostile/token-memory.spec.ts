@@ -23,11 +23,15 @@ function heapAfterGc(): number {
   return process.memoryUsage().heapUsed;
 }
 
-describe('hostile: memory of users\' tokens', function () {
+describe("hostile: memory of users' tokens", function () {
   this.timeout(60_000);
 
   it('9 900 distinct 15 KB tokens grow the heap by less than 8 MB', async () => {
-    const as = await appservices({ registrations: [registrationObject('irc', null)], host: new ToyHost('hs.test'), store: new MemoryStore() });
+    const as = await appservices({
+      registrations: [registrationObject('irc', null)],
+      host: new ToyHost('hs.test'),
+      store: new MemoryStore(),
+    });
     const app = new Koa();
     const middleware = as.middleware() as Koa.Middleware;
     const socket = new Socket();

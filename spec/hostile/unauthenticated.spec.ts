@@ -10,7 +10,14 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { MockAppService } from '../../lib/testing/index.ts';
 import { ToyHost } from '../koa/support/toy-host.ts';
-import { alias, call, hsToken, registrationObject, startHomeserver, type Homeserver } from '../reliability/support/homeserver.ts';
+import {
+  alias,
+  call,
+  hsToken,
+  registrationObject,
+  startHomeserver,
+  type Homeserver,
+} from '../reliability/support/homeserver.ts';
 
 const C = '/_matrix/client/v3';
 const enc = encodeURIComponent;
@@ -25,7 +32,11 @@ describe('hostile: unauthenticated clients make no AS work', function () {
   beforeEach(async () => {
     host = new ToyHost('hs.test');
     irc = await MockAppService.start({ hsToken: hsToken('irc'), protocols: { irc: { instances: [] } } });
-    hs = await startHomeserver({ host, registrations: [{ ...registrationObject('irc', irc.url), protocols: ['irc'] }], queryDeadlineMs: 2_000 });
+    hs = await startHomeserver({
+      host,
+      registrations: [{ ...registrationObject('irc', irc.url), protocols: ['irc'] }],
+      queryDeadlineMs: 2_000,
+    });
   });
   afterEach(async () => {
     await hs.close();
@@ -38,7 +49,12 @@ describe('hostile: unauthenticated clients make no AS work', function () {
     ['invite', 'POST', `${C}/rooms/${enc('!r:hs.test')}/invite`, { user_id: '@irc_bob:hs.test' }],
     ['join by alias', 'POST', `${C}/join/${enc('#irc_chan:hs.test')}`, {}],
     ['knock by alias', 'POST', `${C}/knock/${enc('#irc_chan:hs.test')}`, {}],
-    ['canonical alias state', 'PUT', `${C}/rooms/${enc('!r:hs.test')}/state/m.room.canonical_alias`, { alias: '#irc_chan:hs.test' }],
+    [
+      'canonical alias state',
+      'PUT',
+      `${C}/rooms/${enc('!r:hs.test')}/state/m.room.canonical_alias`,
+      { alias: '#irc_chan:hs.test' },
+    ],
   ];
   for (const [what, method, path, body] of blocking) {
     it(`${what}: 401 M_MISSING_TOKEN without a token, M_UNKNOWN_TOKEN with an unknown one, 0 AS requests`, async () => {
@@ -66,7 +82,12 @@ describe('hostile: unauthenticated clients make no AS work', function () {
   });
 
   it('third-party lookups: 401 without a known token, no AS asked', async () => {
-    for (const path of ['/thirdparty/protocols', '/thirdparty/protocol/irc', '/thirdparty/location/irc?channel=a', '/thirdparty/user?userid=a']) {
+    for (const path of [
+      '/thirdparty/protocols',
+      '/thirdparty/protocol/irc',
+      '/thirdparty/location/irc?channel=a',
+      '/thirdparty/user?userid=a',
+    ]) {
       const missing = await call(hs.url, 'GET', `${C}${path}`);
       expect([missing.status, missing.body.errcode], path).to.deep.equal([401, 'M_MISSING_TOKEN']);
       const unknown = await call(hs.url, 'GET', `${C}${path}`, { token: 'made-up' });
@@ -77,7 +98,9 @@ describe('hostile: unauthenticated clients make no AS work', function () {
 
   it('third-party lookups: the same lookup repeated makes one AS request', async () => {
     for (let i = 0; i < 20; i++) await call(hs.url, 'GET', `${C}/thirdparty/location/irc?channel=a`, { token: USER });
-    await Promise.all(Array.from({ length: 20 }, () => call(hs.url, 'GET', `${C}/thirdparty/protocols`, { token: USER })));
+    await Promise.all(
+      Array.from({ length: 20 }, () => call(hs.url, 'GET', `${C}/thirdparty/protocols`, { token: USER })),
+    );
     expect(irc.requests.filter((r) => r.path.includes('/thirdparty/location/'))).to.have.length(1);
     expect(irc.requests.filter((r) => r.path.includes('/thirdparty/protocol/'))).to.have.length(1);
     await call(hs.url, 'GET', `${C}/thirdparty/location/irc?channel=b`, { token: USER });
@@ -104,10 +127,15 @@ describe('hostile: third-party fan-out is bounded per AS', function () {
     });
     await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(slow.address() as AddressInfo).port}`;
-    const hs = await startHomeserver({ host: new ToyHost('hs.test'), registrations: [{ ...registrationObject('irc', url), protocols: ['irc'] }] });
+    const hs = await startHomeserver({
+      host: new ToyHost('hs.test'),
+      registrations: [{ ...registrationObject('irc', url), protocols: ['irc'] }],
+    });
     try {
       const replies = await Promise.all(
-        Array.from({ length: 40 }, (_, i) => call(hs.url, 'GET', `${C}/thirdparty/user/irc?nick=n${i}`, { token: USER })),
+        Array.from({ length: 40 }, (_, i) =>
+          call(hs.url, 'GET', `${C}/thirdparty/user/irc?nick=n${i}`, { token: USER }),
+        ),
       );
       expect(replies.map((r) => r.status)).to.deep.equal(Array(40).fill(404)); // every AS answered []
       expect(seen).to.equal(40);

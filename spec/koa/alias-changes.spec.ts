@@ -47,7 +47,7 @@ describe('koa/alias-changes: alias created or deleted through the directory API'
         ctx.status = 403;
         ctx.body = { errcode: 'M_FORBIDDEN', error: 'no' };
       } else if (ctx.method === 'PUT') {
-        host.aliases.set(ALIAS, ((ctx.request as unknown as { body: { room_id: string } }).body).room_id);
+        host.aliases.set(ALIAS, (ctx.request as unknown as { body: { room_id: string } }).body.room_id);
         ctx.body = {};
       } else if (ctx.method === 'DELETE') {
         host.aliases.delete(ALIAS);
@@ -66,9 +66,14 @@ describe('koa/alias-changes: alias created or deleted through the directory API'
   });
 
   let n = 0;
-  const publish = () => as.publish({ event_id: `$e${++n}`, room_id: ROOM, type: 'm.room.message', sender: '@alice:hs.test', content: {} });
+  const publish = () =>
+    as.publish({ event_id: `$e${++n}`, room_id: ROOM, type: 'm.room.message', sender: '@alice:hs.test', content: {} });
   const call = async (method: 'PUT' | 'DELETE') => {
-    const res = await request(`${url}${PATH}`, { method, headers: { 'content-type': 'application/json' }, body: method === 'PUT' ? JSON.stringify({ room_id: ROOM }) : undefined });
+    const res = await request(`${url}${PATH}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: method === 'PUT' ? JSON.stringify({ room_id: ROOM }) : undefined,
+    });
     await res.body.dump();
     return res.statusCode;
   };

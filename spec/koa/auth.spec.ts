@@ -26,13 +26,15 @@ describe('koa/auth: as_token authentication and identity assertion', () => {
   });
 
   it('passes tokens that are no as_token through untouched, in the header or the query', async () => {
-    expect((await app.call('GET', WHOAMI, { token: 'syt_user_token', query: { user_id: '@irc_alice:hs.test' } })).status).to.equal(200);
+    expect(
+      (await app.call('GET', WHOAMI, { token: 'syt_user_token', query: { user_id: '@irc_alice:hs.test' } })).status,
+    ).to.equal(200);
     expect(app.seen.state).to.deep.equal({});
     expect((await app.call('GET', WHOAMI, { query: { access_token: 'as-irc-but-not-quite' } })).status).to.equal(200);
     expect(app.seen.state).to.deep.equal({});
   });
 
-  it('makes a request with an as_token in the Authorization header the AS\'s, acting as its sender', async () => {
+  it("makes a request with an as_token in the Authorization header the AS's, acting as its sender", async () => {
     const res = await app.call('GET', WHOAMI, { token: 'as-irc' });
     expect(res.status).to.equal(200);
     expect(app.seen.state?.appservice?.id).to.equal('irc');
@@ -71,11 +73,14 @@ describe('koa/auth: as_token authentication and identity assertion', () => {
   });
 
   it('never echoes the token in an error', async () => {
-    const res = await app.call('GET', WHOAMI, { token: 'as-irc', query: { access_token: 'as-irc', user_id: '@nobody:hs.test' } });
+    const res = await app.call('GET', WHOAMI, {
+      token: 'as-irc',
+      query: { access_token: 'as-irc', user_id: '@nobody:hs.test' },
+    });
     expect(res.text).not.to.include('as-irc');
   });
 
-  it('asserts a user_id inside the AS\'s users namespace that the AS has registered', async () => {
+  it("asserts a user_id inside the AS's users namespace that the AS has registered", async () => {
     const res = await app.call('GET', WHOAMI, { token: 'as-irc', query: { user_id: '@irc_alice:hs.test' } });
     expect(res.status).to.equal(200);
     expect(app.seen.state?.userId).to.equal('@irc_alice:hs.test');
@@ -113,7 +118,10 @@ describe('koa/auth: as_token authentication and identity assertion', () => {
   });
 
   it('400 M_INVALID_PARAM for a repeated user_id rather than picking one', async () => {
-    const res = await app.call('GET', WHOAMI, { token: 'as-irc', query: { user_id: ['@irc_alice:hs.test', '@bob:hs.test'] } });
+    const res = await app.call('GET', WHOAMI, {
+      token: 'as-irc',
+      query: { user_id: ['@irc_alice:hs.test', '@bob:hs.test'] },
+    });
     expect(res.status).to.equal(400);
     expect(res.body.errcode).to.equal('M_INVALID_PARAM');
   });
@@ -121,7 +129,10 @@ describe('koa/auth: as_token authentication and identity assertion', () => {
   describe('device masquerading', () => {
     it('sets deviceId from device_id or org.matrix.msc3202.device_id when the host knows the device', async () => {
       for (const name of ['device_id', 'org.matrix.msc3202.device_id']) {
-        const res = await app.call('GET', WHOAMI, { token: 'as-irc', query: { user_id: '@irc_alice:hs.test', [name]: 'ALICEDEV' } });
+        const res = await app.call('GET', WHOAMI, {
+          token: 'as-irc',
+          query: { user_id: '@irc_alice:hs.test', [name]: 'ALICEDEV' },
+        });
         expect(res.status, name).to.equal(200);
         expect(app.seen.state?.deviceId, name).to.equal('ALICEDEV');
       }
@@ -135,7 +146,7 @@ describe('koa/auth: as_token authentication and identity assertion', () => {
       }
     });
 
-    it('ignores device_id on requests that are not an AS\'s', async () => {
+    it("ignores device_id on requests that are not an AS's", async () => {
       const res = await app.call('GET', WHOAMI, { token: 'syt_user', query: { device_id: 'NOPE' } });
       expect(res.status).to.equal(200);
     });
@@ -154,7 +165,11 @@ describe('koa/auth: as_token authentication and identity assertion', () => {
     });
 
     it('ignores ts on other endpoints and from non-AS requests', async () => {
-      await app.call('POST', '/_matrix/client/v3/rooms/!r:hs.test/kick', { token: 'as-irc', query: { ts: '5' }, body: {} });
+      await app.call('POST', '/_matrix/client/v3/rooms/!r:hs.test/kick', {
+        token: 'as-irc',
+        query: { ts: '5' },
+        body: {},
+      });
       expect(app.seen.state?.ts).to.equal(undefined);
       await app.call('PUT', SEND, { token: 'syt_user', query: { ts: '5' }, body: {} });
       expect(app.seen.state?.ts).to.equal(undefined);

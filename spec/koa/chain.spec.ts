@@ -6,7 +6,14 @@
 import { expect } from 'chai';
 import { ROUTE_NAMES, type RouteName } from '../../lib/koa/route-table.ts';
 import { MockAppService } from '../../lib/testing/index.ts';
-import { asToken, call, hsToken, registrationObject, startHomeserver, type Homeserver } from '../reliability/support/homeserver.ts';
+import {
+  asToken,
+  call,
+  hsToken,
+  registrationObject,
+  startHomeserver,
+  type Homeserver,
+} from '../reliability/support/homeserver.ts';
 import { registration, startApp, type TestApp } from './support/app.ts';
 import { ToyHost } from './support/toy-host.ts';
 
@@ -25,14 +32,28 @@ const AS = asToken('irc');
 const SAMPLES: Record<RouteName, Sample> = {
   register: { method: 'POST', path: v3('/register'), body: { username: 'irc_mallory', password: 'pw' } },
   registerAvailable: { method: 'GET', path: v3('/register/available?username=irc_mallory') },
-  login: { method: 'POST', path: v3('/login'), body: { type: 'm.login.application_service', identifier: { type: 'm.id.user', user: 'irc_a' } } },
+  login: {
+    method: 'POST',
+    path: v3('/login'),
+    body: { type: 'm.login.application_service', identifier: { type: 'm.id.user', user: 'irc_a' } },
+  },
   createRoom: { method: 'POST', path: v3('/createRoom'), token: USER_TOKEN, body: { room_alias_name: 'irc_squat' } },
   aliasLookup: { method: 'GET', path: v3(`/directory/room/${enc('#irc_a:hs.test')}`), token: USER_TOKEN },
-  aliasEdit: { method: 'PUT', path: v3(`/directory/room/${enc('#irc_a:hs.test')}`), token: USER_TOKEN, body: { room_id: '!r:hs.test' } },
+  aliasEdit: {
+    method: 'PUT',
+    path: v3(`/directory/room/${enc('#irc_a:hs.test')}`),
+    token: USER_TOKEN,
+    body: { room_id: '!r:hs.test' },
+  },
   join: { method: 'POST', path: v3(`/join/${enc('#irc_a:hs.test')}`), token: USER_TOKEN, body: {} },
   knock: { method: 'POST', path: v3(`/knock/${enc('#irc_a:hs.test')}`), token: USER_TOKEN, body: {} },
   profile: { method: 'GET', path: v3(`/profile/${enc('@irc_a:hs.test')}`), token: USER_TOKEN },
-  invite: { method: 'POST', path: v3(`/rooms/${enc('!r:hs.test')}/invite`), token: USER_TOKEN, body: { user_id: '@irc_b:hs.test' } },
+  invite: {
+    method: 'POST',
+    path: v3(`/rooms/${enc('!r:hs.test')}/invite`),
+    token: USER_TOKEN,
+    body: { user_id: '@irc_b:hs.test' },
+  },
   canonicalAlias: {
     method: 'PUT',
     path: v3(`/rooms/${enc('!r:hs.test')}/state/m.room.canonical_alias/`),
@@ -46,7 +67,12 @@ const SAMPLES: Record<RouteName, Sample> = {
   thirdpartyLocation: { method: 'GET', path: v3('/thirdparty/location/irc?channel=a'), token: USER_TOKEN },
   thirdpartyUser: { method: 'GET', path: v3('/thirdparty/user?userid=a'), token: USER_TOKEN },
   ping: { method: 'POST', path: '/_matrix/client/v1/appservice/irc/ping', token: USER_TOKEN, body: {} },
-  directoryList: { method: 'PUT', path: v3('/directory/list/appservice/net/!r:hs.test'), token: USER_TOKEN, body: { visibility: 'public' } },
+  directoryList: {
+    method: 'PUT',
+    path: v3('/directory/list/appservice/net/!r:hs.test'),
+    token: USER_TOKEN,
+    body: { visibility: 'public' },
+  },
 };
 
 /** What the plugin decided: refused (status and errcode) or passed to the homeserver; and AS requests made. */
@@ -64,7 +90,11 @@ describe('koa/chain: the spec app mounts the chain appservices() mounts', functi
   before(async () => {
     mock = await MockAppService.start({ hsToken: hsToken('irc'), protocols: { irc: { instances: [] } } });
     const file = { ...registrationObject('irc', mock.url), protocols: ['irc'] };
-    hs = await startHomeserver({ host: withUser(new ToyHost('hs.test')), registrations: [file], queryDeadlineMs: 2_000 });
+    hs = await startHomeserver({
+      host: withUser(new ToyHost('hs.test')),
+      registrations: [file],
+      queryDeadlineMs: 2_000,
+    });
     const reg = registration({
       id: 'irc',
       url: mock.url,
@@ -122,7 +152,7 @@ describe('koa/chain: the spec app mounts the chain appservices() mounts', functi
     });
   }
 
-  it('a guard runs for a user\'s request through appservices(): alias squatting with a user token is refused', async () => {
+  it("a guard runs for a user's request through appservices(): alias squatting with a user token is refused", async () => {
     const decision = await viaAppservices(SAMPLES.aliasEdit);
     expect(decision).to.deep.equal({ outcome: '400 M_EXCLUSIVE', asRequests: 0 });
   });

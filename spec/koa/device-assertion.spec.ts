@@ -46,7 +46,7 @@ describe('koa/auth: device_id needs a device check (AS API "Identity assertion",
     expect(app.seen.state?.deviceId).to.equal(undefined);
   });
 
-  it('leaves a user\'s device_id query to the homeserver', async () => {
+  it("leaves a user's device_id query to the homeserver", async () => {
     const res = await app.call('GET', WHOAMI, { token: 'syt_user', query: { device_id: 'ANY' } });
     expect(res.status).to.equal(200);
   });
@@ -61,14 +61,17 @@ describe('appservices(): device masquerading is off without deviceExists, and sa
   const offNotices = (m: Mounted) => m.logs.filter((line) => line.fields.feature === 'device masquerading');
 
   it('logs one info line naming the feature and the hook', async () => {
-    mounted = await mountAppservices({ registrations: [registrationObject('irc')], host: new ToyHost('hs.test', { devices: false }) });
-    await mounted.call('GET', WHOAMI, { token: 'as-token-irc' });
+    mounted = await mountAppservices({
+      registrations: [registrationObject('irc')],
+      host: new ToyHost('hs.test', { devices: false }),
+    });
+    await mounted.call('GET', WHOAMI, { token: 'as-irc-token' });
     const notices = offNotices(mounted);
     expect(notices).to.have.length(1);
     expect(notices[0]!.level).to.equal('info');
     expect(notices[0]!.fields.hook).to.equal('deviceExists');
     expect(notices[0]!.message).to.match(/feature off/);
-    const res = await mounted.call('GET', WHOAMI, { token: 'as-token-irc', query: { device_id: 'X' } });
+    const res = await mounted.call('GET', WHOAMI, { token: 'as-irc-token', query: { device_id: 'X' } });
     expect([res.status, res.body.errcode]).to.deep.equal([400, 'M_UNKNOWN_DEVICE']);
   });
 
@@ -81,7 +84,10 @@ describe('appservices(): device masquerading is off without deviceExists, and sa
     expect(await host.deviceExists?.('@irc_alice:hs.test', 'OTHER')).to.equal(false);
     mounted = await mountAppservices({ registrations: [registrationObject('irc')], host });
     expect(offNotices(mounted)).to.deep.equal([]);
-    const res = await mounted.call('GET', WHOAMI, { token: 'as-token-irc', query: { user_id: '@irc_alice:hs.test', device_id: deviceId } });
+    const res = await mounted.call('GET', WHOAMI, {
+      token: 'as-irc-token',
+      query: { user_id: '@irc_alice:hs.test', device_id: deviceId },
+    });
     expect(res.status).to.equal(200);
     expect(res.body.deviceId).to.equal(deviceId);
   });

@@ -11,7 +11,12 @@ describe('koa/error-response', () => {
     it('keeps a MatrixError, its status, errcode and extra fields', () => {
       const err = new MatrixError(502, 'M_BAD_STATUS', 'Ping returned status 403', { status: 403, body: '{}' });
       expect(toMatrixError(err)).to.equal(err);
-      expect(err.toJSON()).to.deep.equal({ status: 403, body: '{}', errcode: 'M_BAD_STATUS', error: 'Ping returned status 403' });
+      expect(err.toJSON()).to.deep.equal({
+        status: 403,
+        body: '{}',
+        errcode: 'M_BAD_STATUS',
+        error: 'Ping returned status 403',
+      });
     });
 
     it('maps http-errors style 4xx errors to an errcode, exposing only exposed messages', () => {
@@ -31,7 +36,7 @@ describe('koa/error-response', () => {
     });
   });
 
-  describe('matrixErrors around the plugin\'s middleware', () => {
+  describe("matrixErrors around the plugin's middleware", () => {
     let server: http.Server;
     let url: string;
     const logged: unknown[] = [];
@@ -89,14 +94,14 @@ describe('koa/error-response', () => {
       expect(logged).to.have.length(1);
     });
 
-    it('lets the homeserver\'s own errors pass through untouched', async () => {
+    it("lets the homeserver's own errors pass through untouched", async () => {
       const crash = await get('/host/crash');
       expect([crash.status, crash.text]).to.deep.equal([500, 'Internal Server Error']);
       const thrown = await get('/host/throw');
       expect([thrown.status, thrown.text]).to.deep.equal([418, 'teapot']);
     });
 
-    it('renders a MatrixError from the homeserver\'s routes (ctx.ensureUser\'s 408) as JSON', async () => {
+    it("renders a MatrixError from the homeserver's routes (ctx.ensureUser's 408) as JSON", async () => {
       const res = await get('/host/matrix');
       expect(res.status).to.equal(408);
       expect(JSON.parse(res.text)).to.deep.equal({ errcode: 'M_UNKNOWN', error: 'AS too slow' });

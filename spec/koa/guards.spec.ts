@@ -3,8 +3,17 @@ import { registration, startApp, type TestApp } from './support/app.ts';
 import { ToyHost } from './support/toy-host.ts';
 
 describe('koa/guards: exclusive namespaces on register, login and aliases', () => {
-  const irc = registration({ id: 'irc', sender: 'ircbot', users: [['@irc_.*:hs\\.test', true]], aliases: [['#irc_.*:hs\\.test', true]] });
-  const shared = registration({ id: 'shared', users: [['@shared_.*:hs\\.test', false]], aliases: [['#shared_.*:hs\\.test', false]] });
+  const irc = registration({
+    id: 'irc',
+    sender: 'ircbot',
+    users: [['@irc_.*:hs\\.test', true]],
+    aliases: [['#irc_.*:hs\\.test', true]],
+  });
+  const shared = registration({
+    id: 'shared',
+    users: [['@shared_.*:hs\\.test', false]],
+    aliases: [['#shared_.*:hs\\.test', false]],
+  });
   const e2ee = registration({ id: 'e2ee', users: [['@e2ee_.*:hs\\.test', true]], msc4190: true });
   let app: TestApp;
 
@@ -18,52 +27,82 @@ describe('koa/guards: exclusive namespaces on register, login and aliases', () =
   describe('POST /register with m.login.application_service', () => {
     for (const version of ['r0', 'v3']) {
       it(`lets the AS register a user in its namespace (${version}) and tells the host`, async () => {
-        const res = await app.call('POST', `/_matrix/client/${version}/register`, { token: 'as-irc', body: { type: AS_TYPE, username: 'irc_bob' } });
+        const res = await app.call('POST', `/_matrix/client/${version}/register`, {
+          token: 'as-irc',
+          body: { type: AS_TYPE, username: 'irc_bob' },
+        });
         expect(res.status).to.equal(200);
-        expect(app.seen.state?.appserviceRegister).to.deep.equal({ userId: '@irc_bob:hs.test', localpart: 'irc_bob', inhibitLogin: false });
+        expect(app.seen.state?.appserviceRegister).to.deep.equal({
+          userId: '@irc_bob:hs.test',
+          localpart: 'irc_bob',
+          inhibitLogin: false,
+        });
       });
     }
 
     it('reaches the homeserver with the body still readable (left on ctx.request.body)', async () => {
-      await app.call('POST', '/_matrix/client/v3/register', { token: 'as-irc', body: { type: AS_TYPE, username: 'irc_bob', x: 1 } });
+      await app.call('POST', '/_matrix/client/v3/register', {
+        token: 'as-irc',
+        body: { type: AS_TYPE, username: 'irc_bob', x: 1 },
+      });
       expect(app.seen.body).to.deep.equal({ type: AS_TYPE, username: 'irc_bob', x: 1 });
     });
 
     it('honours inhibit_login (MSC4190 ASes must set it: spec/koa/login-policy.spec.ts)', async () => {
-      await app.call('POST', '/_matrix/client/v3/register', { token: 'as-irc', body: { type: AS_TYPE, username: 'irc_c', inhibit_login: true } });
+      await app.call('POST', '/_matrix/client/v3/register', {
+        token: 'as-irc',
+        body: { type: AS_TYPE, username: 'irc_c', inhibit_login: true },
+      });
       expect(app.seen.state?.appserviceRegister?.inhibitLogin).to.equal(true);
-      const res = await app.call('POST', '/_matrix/client/v3/register', { token: 'as-e2ee', body: { type: AS_TYPE, username: 'e2ee_d', inhibit_login: true } });
+      const res = await app.call('POST', '/_matrix/client/v3/register', {
+        token: 'as-e2ee',
+        body: { type: AS_TYPE, username: 'e2ee_d', inhibit_login: true },
+      });
       expect(app.seen.state?.appserviceRegister?.inhibitLogin).to.equal(true);
       expect(res.body).to.deep.equal({ user_id: '@e2ee_d:hs.test' });
     });
 
-    it('accepts the AS API\'s original `user` field', async () => {
-      await app.call('POST', '/_matrix/client/v3/register', { token: 'as-irc', body: { type: AS_TYPE, user: 'irc_e' } });
+    it("accepts the AS API's original `user` field", async () => {
+      await app.call('POST', '/_matrix/client/v3/register', {
+        token: 'as-irc',
+        body: { type: AS_TYPE, user: 'irc_e' },
+      });
       expect(app.seen.state?.appserviceRegister?.userId).to.equal('@irc_e:hs.test');
     });
 
     it('lets the AS register its own sender', async () => {
-      const res = await app.call('POST', '/_matrix/client/v3/register', { token: 'as-irc', body: { type: AS_TYPE, username: 'ircbot' } });
+      const res = await app.call('POST', '/_matrix/client/v3/register', {
+        token: 'as-irc',
+        body: { type: AS_TYPE, username: 'ircbot' },
+      });
       expect(res.status).to.equal(200);
     });
 
     it('401 M_MISSING_TOKEN without a token', async () => {
-      const res = await app.call('POST', '/_matrix/client/v3/register', { body: { type: AS_TYPE, username: 'irc_bob' } });
+      const res = await app.call('POST', '/_matrix/client/v3/register', {
+        body: { type: AS_TYPE, username: 'irc_bob' },
+      });
       expect(res.status).to.equal(401);
       expect(res.body.errcode).to.equal('M_MISSING_TOKEN');
     });
 
     it('401 M_UNKNOWN_TOKEN with a token that is no as_token', async () => {
       for (const options of [{ token: 'syt_user' }, { query: { access_token: 'wrong' } }]) {
-        const res = await app.call('POST', '/_matrix/client/v3/register', { ...options, body: { type: AS_TYPE, username: 'irc_bob' } });
+        const res = await app.call('POST', '/_matrix/client/v3/register', {
+          ...options,
+          body: { type: AS_TYPE, username: 'irc_bob' },
+        });
         expect(res.status).to.equal(401);
         expect(res.body.errcode).to.equal('M_UNKNOWN_TOKEN');
       }
     });
 
-    it('400 M_EXCLUSIVE outside the AS\'s namespace, and inside another AS\'s exclusive one', async () => {
+    it("400 M_EXCLUSIVE outside the AS's namespace, and inside another AS's exclusive one", async () => {
       for (const username of ['bob', 'e2ee_f', 'shared_g']) {
-        const res = await app.call('POST', '/_matrix/client/v3/register', { token: 'as-irc', body: { type: AS_TYPE, username } });
+        const res = await app.call('POST', '/_matrix/client/v3/register', {
+          token: 'as-irc',
+          body: { type: AS_TYPE, username },
+        });
         expect(res.status, username).to.equal(400);
         expect(res.body.errcode, username).to.equal('M_EXCLUSIVE');
       }
@@ -85,20 +124,28 @@ describe('koa/guards: exclusive namespaces on register, login and aliases', () =
 
   describe('anyone else registering', () => {
     it('400 M_EXCLUSIVE for a username inside an exclusive users namespace', async () => {
-      const res = await app.call('POST', '/_matrix/client/v3/register', { body: { username: 'irc_mallory', password: 'pw' } });
+      const res = await app.call('POST', '/_matrix/client/v3/register', {
+        body: { username: 'irc_mallory', password: 'pw' },
+      });
       expect(res.status).to.equal(400);
       expect(res.body.errcode).to.equal('M_EXCLUSIVE');
     });
 
-    it('sees through case and percent-encoding in the path, as the homeserver\'s router would', async () => {
-      for (const path of ['/_matrix/client/V3/REGISTER', '/_matrix/client/v3/regist%65r', '/_matrix/client/v3/register/']) {
+    it("sees through case and percent-encoding in the path, as the homeserver's router would", async () => {
+      for (const path of [
+        '/_matrix/client/V3/REGISTER',
+        '/_matrix/client/v3/regist%65r',
+        '/_matrix/client/v3/register/',
+      ]) {
         const res = await app.call('POST', path, { body: { username: 'irc_mallory', password: 'pw' } });
         expect([res.status, res.body.errcode], path).to.deep.equal([400, 'M_EXCLUSIVE']);
       }
     });
 
     it('also checks the lowercased username, which the homeserver may register instead', async () => {
-      const res = await app.call('POST', '/_matrix/client/v3/register', { body: { username: 'IRC_Mallory', password: 'pw' } });
+      const res = await app.call('POST', '/_matrix/client/v3/register', {
+        body: { username: 'IRC_Mallory', password: 'pw' },
+      });
       expect([res.status, res.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
     });
 
@@ -113,7 +160,9 @@ describe('koa/guards: exclusive namespaces on register, login and aliases', () =
       const taken = await app.call('GET', '/_matrix/client/v3/register/available', { query: { username: 'irc_x' } });
       expect(taken.status).to.equal(400);
       expect(taken.body.errcode).to.equal('M_EXCLUSIVE');
-      expect((await app.call('GET', '/_matrix/client/v3/register/available', { query: { username: 'x' } })).status).to.equal(200);
+      expect(
+        (await app.call('GET', '/_matrix/client/v3/register/available', { query: { username: 'x' } })).status,
+      ).to.equal(200);
     });
   });
 
@@ -138,12 +187,17 @@ describe('koa/guards: exclusive namespaces on register, login and aliases', () =
     it('400 M_EXCLUSIVE outside the namespace; 400 M_INVALID_PARAM without an m.id.user identifier', async () => {
       const outside = await app.call('POST', '/_matrix/client/v3/login', { token: 'as-irc', body: login('alice') });
       expect([outside.status, outside.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
-      const bad = await app.call('POST', '/_matrix/client/v3/login', { token: 'as-irc', body: { type: AS_TYPE, identifier: { type: 'm.id.phone', country: 'GB', phone: '1' } } });
+      const bad = await app.call('POST', '/_matrix/client/v3/login', {
+        token: 'as-irc',
+        body: { type: AS_TYPE, identifier: { type: 'm.id.phone', country: 'GB', phone: '1' } },
+      });
       expect([bad.status, bad.body.errcode]).to.deep.equal([400, 'M_INVALID_PARAM']);
     });
 
     it('leaves other login types to the homeserver', async () => {
-      const res = await app.call('POST', '/_matrix/client/v3/login', { body: { type: 'm.login.password', identifier: { type: 'm.id.user', user: 'irc_x' } } });
+      const res = await app.call('POST', '/_matrix/client/v3/login', {
+        body: { type: 'm.login.password', identifier: { type: 'm.id.user', user: 'irc_x' } },
+      });
       expect(res.status).to.equal(200);
       expect(app.seen.state?.appserviceLogin).to.equal(undefined);
     });
@@ -153,7 +207,10 @@ describe('koa/guards: exclusive namespaces on register, login and aliases', () =
     const alias = (a: string) => `/_matrix/client/v3/directory/room/${encodeURIComponent(a)}`;
 
     it('lets the owning AS create and delete aliases in its exclusive namespace', async () => {
-      expect((await app.call('PUT', alias('#irc_chan:hs.test'), { token: 'as-irc', body: { room_id: '!r:hs.test' } })).status).to.equal(200);
+      expect(
+        (await app.call('PUT', alias('#irc_chan:hs.test'), { token: 'as-irc', body: { room_id: '!r:hs.test' } }))
+          .status,
+      ).to.equal(200);
       expect((await app.call('DELETE', alias('#irc_chan:hs.test'), { token: 'as-irc' })).status).to.equal(200);
     });
 
@@ -167,9 +224,16 @@ describe('koa/guards: exclusive namespaces on register, login and aliases', () =
     });
 
     it('decodes the alias once: %2F and %23 stay inside it', async () => {
-      const res = await app.call('PUT', `/_matrix/client/v3/directory/room/${encodeURIComponent('#irc_a/b#c:hs.test')}`, { token: 'syt_user', body: {} });
+      const res = await app.call(
+        'PUT',
+        `/_matrix/client/v3/directory/room/${encodeURIComponent('#irc_a/b#c:hs.test')}`,
+        { token: 'syt_user', body: {} },
+      );
       expect([res.status, res.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
-      const lower = await app.call('PUT', '/_matrix/client/v3/Directory/Room/%23irc_x%3Ahs.test', { token: 'syt_user', body: {} });
+      const lower = await app.call('PUT', '/_matrix/client/v3/Directory/Room/%23irc_x%3Ahs.test', {
+        token: 'syt_user',
+        body: {},
+      });
       expect([lower.status, lower.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
     });
 
@@ -180,14 +244,23 @@ describe('koa/guards: exclusive namespaces on register, login and aliases', () =
 
     it('lets users create aliases elsewhere and in non-exclusive namespaces', async () => {
       for (const a of ['#random:hs.test', '#shared_x:hs.test']) {
-        expect((await app.call('PUT', alias(a), { token: 'syt_user', body: { room_id: '!r:hs.test' } })).status, a).to.equal(200);
+        expect(
+          (await app.call('PUT', alias(a), { token: 'syt_user', body: { room_id: '!r:hs.test' } })).status,
+          a,
+        ).to.equal(200);
       }
     });
 
-    it('applies the same rule to createRoom\'s room_alias_name', async () => {
-      const squat = await app.call('POST', '/_matrix/client/v3/createRoom', { token: 'syt_user', body: { room_alias_name: 'irc_chan' } });
+    it("applies the same rule to createRoom's room_alias_name", async () => {
+      const squat = await app.call('POST', '/_matrix/client/v3/createRoom', {
+        token: 'syt_user',
+        body: { room_alias_name: 'irc_chan' },
+      });
       expect([squat.status, squat.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
-      const own = await app.call('POST', '/_matrix/client/v3/createRoom', { token: 'as-irc', body: { room_alias_name: 'irc_chan' } });
+      const own = await app.call('POST', '/_matrix/client/v3/createRoom', {
+        token: 'as-irc',
+        body: { room_alias_name: 'irc_chan' },
+      });
       expect(own.status).to.equal(200);
     });
   });

@@ -26,7 +26,12 @@ describe('koa/interceptors: client requests wait while the AS creates users and 
         return true;
       },
     });
-    const irc = registration({ id: 'irc', url: mock.url, users: [['@irc_.*:hs\\.test', true]], aliases: [['#irc_.*:hs\\.test', true]] });
+    const irc = registration({
+      id: 'irc',
+      url: mock.url,
+      users: [['@irc_.*:hs\\.test', true]],
+      aliases: [['#irc_.*:hs\\.test', true]],
+    });
     app = await startApp({ registrations: [irc], host, existenceDeadlineMs: DEADLINE_MS });
   });
   afterEach(async () => {
@@ -35,18 +40,25 @@ describe('koa/interceptors: client requests wait while the AS creates users and 
   });
 
   const enc = encodeURIComponent;
-  const asked = () => mock.requests.filter((r) => r.path.includes('/users/') || r.path.includes('/rooms/')).map((r) => decodeURIComponent(r.path.split('/').pop()!));
+  const asked = () =>
+    mock.requests
+      .filter((r) => r.path.includes('/users/') || r.path.includes('/rooms/'))
+      .map((r) => decodeURIComponent(r.path.split('/').pop()!));
 
   describe('alias lookup', () => {
     it('asks the AS, which creates the room, then the homeserver answers 200', async () => {
-      const res = await app.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_real_chan:hs.test')}`, { token: 'syt_user' });
+      const res = await app.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_real_chan:hs.test')}`, {
+        token: 'syt_user',
+      });
       expect(res.status).to.equal(200);
       expect(res.body.room_id).to.equal('!bridged:hs.test');
       expect(asked()).to.deep.equal(['#irc_real_chan:hs.test']);
     });
 
-    it('gives the homeserver\'s 404 M_NOT_FOUND when the AS says no', async () => {
-      const res = await app.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_nothing:hs.test')}`, { token: 'syt_user' });
+    it("gives the homeserver's 404 M_NOT_FOUND when the AS says no", async () => {
+      const res = await app.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_nothing:hs.test')}`, {
+        token: 'syt_user',
+      });
       expect([res.status, res.body.errcode]).to.deep.equal([404, 'M_NOT_FOUND']);
       expect(asked()).to.deep.equal(['#irc_nothing:hs.test']);
     });
@@ -62,7 +74,9 @@ describe('koa/interceptors: client requests wait while the AS creates users and 
     it('408 with a Matrix body within the deadline when the AS is down', async () => {
       await mock.down();
       const started = performance.now();
-      const res = await app.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_real_chan:hs.test')}`, { token: 'syt_user' });
+      const res = await app.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_real_chan:hs.test')}`, {
+        token: 'syt_user',
+      });
       expect(performance.now() - started).to.be.below(DEADLINE_MS + SLACK_MS);
       expect([res.status, res.body.errcode]).to.deep.equal([408, 'M_UNKNOWN']);
       expect(res.body.error).to.be.a('string');
@@ -71,19 +85,23 @@ describe('koa/interceptors: client requests wait while the AS creates users and 
     it('408 within the deadline when the AS is slower than the deadline', async () => {
       mock.slow(5_000);
       const started = performance.now();
-      const res = await app.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_real_slow:hs.test')}`, { token: 'syt_user' });
+      const res = await app.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_real_slow:hs.test')}`, {
+        token: 'syt_user',
+      });
       expect(performance.now() - started).to.be.below(DEADLINE_MS + SLACK_MS);
       expect(res.status).to.equal(408);
     });
   });
 
-  it('the interceptor\'s own deadline bounds the wait even when the queries allow more', async () => {
+  it("the interceptor's own deadline bounds the wait even when the queries allow more", async () => {
     const irc = registration({ id: 'irc', url: mock.url, aliases: [['#irc_.*:hs\\.test', true]] });
     const strict = await startApp({ registrations: [irc], host, deadlineMs: 200, existenceDeadlineMs: 10_000 });
     try {
       mock.slow(5_000);
       const started = performance.now();
-      const res = await strict.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_real_q:hs.test')}`, { token: 'syt_user' });
+      const res = await strict.call('GET', `/_matrix/client/v3/directory/room/${enc('#irc_real_q:hs.test')}`, {
+        token: 'syt_user',
+      });
       expect(performance.now() - started).to.be.below(200 + SLACK_MS);
       expect(res.status).to.equal(408);
     } finally {
@@ -93,7 +111,10 @@ describe('koa/interceptors: client requests wait while the AS creates users and 
 
   it('join and knock by alias wait for the AS; by room id they do not', async () => {
     for (const verb of ['join', 'knock']) {
-      const res = await app.call('POST', `/_matrix/client/v3/${verb}/${enc(`#irc_real_${verb}:hs.test`)}`, { token: 'syt_user', body: {} });
+      const res = await app.call('POST', `/_matrix/client/v3/${verb}/${enc(`#irc_real_${verb}:hs.test`)}`, {
+        token: 'syt_user',
+        body: {},
+      });
       expect(res.status, verb).to.equal(200);
       expect(host.aliases.has(`#irc_real_${verb}:hs.test`), verb).to.equal(true);
     }
@@ -112,32 +133,49 @@ describe('koa/interceptors: client requests wait while the AS creates users and 
   });
 
   it('invite waits for the invitee', async () => {
-    const res = await app.call('POST', `/_matrix/client/v3/rooms/${enc('!r:hs.test')}/invite`, { token: 'syt_user', body: { user_id: '@irc_real_bob:hs.test' } });
+    const res = await app.call('POST', `/_matrix/client/v3/rooms/${enc('!r:hs.test')}/invite`, {
+      token: 'syt_user',
+      body: { user_id: '@irc_real_bob:hs.test' },
+    });
     expect(res.status).to.equal(200);
     expect(host.users.has('@irc_real_bob:hs.test')).to.equal(true);
   });
 
-  it('profile lookups wait for the user, and give the homeserver\'s 404 when the AS says no', async () => {
-    const ok = await app.call('GET', `/_matrix/client/v3/profile/${enc('@irc_real_carol:hs.test')}/displayname`, { token: 'syt_user' });
+  it("profile lookups wait for the user, and give the homeserver's 404 when the AS says no", async () => {
+    const ok = await app.call('GET', `/_matrix/client/v3/profile/${enc('@irc_real_carol:hs.test')}/displayname`, {
+      token: 'syt_user',
+    });
     expect(ok.status).to.equal(200);
-    const missing = await app.call('GET', `/_matrix/client/v3/profile/${enc('@irc_ghost:hs.test')}`, { token: 'syt_user' });
+    const missing = await app.call('GET', `/_matrix/client/v3/profile/${enc('@irc_ghost:hs.test')}`, {
+      token: 'syt_user',
+    });
     expect([missing.status, missing.body.errcode]).to.deep.equal([404, 'M_NOT_FOUND']);
     expect(asked()).to.deep.equal(['@irc_real_carol:hs.test', '@irc_ghost:hs.test']);
   });
 
   it('createRoom waits for every invitee; 408 when the AS cannot answer', async () => {
-    const res = await app.call('POST', '/_matrix/client/v3/createRoom', { token: 'syt_user', body: { invite: ['@irc_real_d:hs.test', '@irc_real_e:hs.test'] } });
+    const res = await app.call('POST', '/_matrix/client/v3/createRoom', {
+      token: 'syt_user',
+      body: { invite: ['@irc_real_d:hs.test', '@irc_real_e:hs.test'] },
+    });
     expect(res.status).to.equal(200);
     expect(asked().sort()).to.deep.equal(['@irc_real_d:hs.test', '@irc_real_e:hs.test']);
     await mock.down();
-    const down = await app.call('POST', '/_matrix/client/v3/createRoom', { token: 'syt_user', body: { invite: ['@irc_real_f:hs.test'] } });
+    const down = await app.call('POST', '/_matrix/client/v3/createRoom', {
+      token: 'syt_user',
+      body: { invite: ['@irc_real_f:hs.test'] },
+    });
     expect(down.status).to.equal(408);
   });
 
-  describe('ctx.ensureUser() / ctx.ensureAlias() for the homeserver\'s routes', () => {
+  describe("ctx.ensureUser() / ctx.ensureAlias() for the homeserver's routes", () => {
     it('resolve exists or absent', async () => {
-      expect((await app.call('GET', `/host-ensure/user/${enc('@irc_real_f:hs.test')}`)).body).to.deep.equal({ result: 'exists' });
-      expect((await app.call('GET', `/host-ensure/alias/${enc('#irc_nope:hs.test')}`)).body).to.deep.equal({ result: 'absent' });
+      expect((await app.call('GET', `/host-ensure/user/${enc('@irc_real_f:hs.test')}`)).body).to.deep.equal({
+        result: 'exists',
+      });
+      expect((await app.call('GET', `/host-ensure/alias/${enc('#irc_nope:hs.test')}`)).body).to.deep.equal({
+        result: 'absent',
+      });
     });
 
     it('throw a MatrixError the plugin renders as 408 JSON when the AS is down', async () => {

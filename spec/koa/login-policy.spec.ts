@@ -14,7 +14,7 @@
  */
 import { expect } from 'chai';
 import { OptionsError } from '../../lib/errors.ts';
-import { resolveOptions } from '../../lib/options.ts';
+import { resolveOptions } from '../../lib/resolve-options.ts';
 import { registration, startApp, type TestApp } from './support/app.ts';
 import { mountAppservices, registrationObject, type Mounted } from './support/mounted.ts';
 import { ToyHost } from './support/toy-host.ts';
@@ -37,15 +37,24 @@ describe('koa/login-policy: M_APPSERVICE_LOGIN_UNSUPPORTED (AS API "Server admin
 
     it('400 M_APPSERVICE_LOGIN_UNSUPPORTED for /register without "inhibit_login": true, before the homeserver sees it', async () => {
       for (const extra of [{}, { inhibit_login: false }, { inhibit_login: 'true' }]) {
-        const res = await app.call('POST', REGISTER, { token: 'as-e2ee', body: { type: AS_TYPE, username: 'e2ee_a', ...extra } });
-        expect([res.status, res.body.errcode], JSON.stringify(extra)).to.deep.equal([400, 'M_APPSERVICE_LOGIN_UNSUPPORTED']);
+        const res = await app.call('POST', REGISTER, {
+          token: 'as-e2ee',
+          body: { type: AS_TYPE, username: 'e2ee_a', ...extra },
+        });
+        expect([res.status, res.body.errcode], JSON.stringify(extra)).to.deep.equal([
+          400,
+          'M_APPSERVICE_LOGIN_UNSUPPORTED',
+        ]);
       }
       expect(app.seen.path).to.equal(undefined);
       expect(app.host.users.has('@e2ee_a:hs.test')).to.equal(false);
     });
 
     it('registers with "inhibit_login": true, and no token is handed out', async () => {
-      const res = await app.call('POST', REGISTER, { token: 'as-e2ee', body: { type: AS_TYPE, username: 'e2ee_a', inhibit_login: true } });
+      const res = await app.call('POST', REGISTER, {
+        token: 'as-e2ee',
+        body: { type: AS_TYPE, username: 'e2ee_a', inhibit_login: true },
+      });
       expect(res.status).to.equal(200);
       expect(res.body).to.deep.equal({ user_id: '@e2ee_a:hs.test' });
     });
@@ -57,7 +66,10 @@ describe('koa/login-policy: M_APPSERVICE_LOGIN_UNSUPPORTED (AS API "Server admin
     });
 
     it('leaves other ASes on the same homeserver free to register with a token and log in', async () => {
-      const registered = await app.call('POST', REGISTER, { token: 'as-irc', body: { type: AS_TYPE, username: 'irc_a' } });
+      const registered = await app.call('POST', REGISTER, {
+        token: 'as-irc',
+        body: { type: AS_TYPE, username: 'irc_a' },
+      });
       expect(registered.status).to.equal(200);
       expect(app.seen.state?.appserviceRegister?.inhibitLogin).to.equal(false);
       const loggedIn = await app.call('POST', LOGIN, { token: 'as-irc', body: asLogin('irc_a') });
@@ -77,14 +89,20 @@ describe('koa/login-policy: M_APPSERVICE_LOGIN_UNSUPPORTED (AS API "Server admin
     });
 
     it('still lets an AS register with "inhibit_login": true ("Servers MUST still allow")', async () => {
-      const res = await app.call('POST', REGISTER, { token: 'as-irc', body: { type: AS_TYPE, username: 'irc_a', inhibit_login: true } });
+      const res = await app.call('POST', REGISTER, {
+        token: 'as-irc',
+        body: { type: AS_TYPE, username: 'irc_a', inhibit_login: true },
+      });
       expect(res.status).to.equal(200);
       expect(res.body).to.deep.equal({ user_id: '@irc_a:hs.test' });
     });
 
     it('answers every m.login.application_service login 400 M_APPSERVICE_LOGIN_UNSUPPORTED, whoever asks', async () => {
       for (const token of ['as-irc', 'as-e2ee', undefined]) {
-        const res = await app.call('POST', LOGIN, { ...(token === undefined ? {} : { token }), body: asLogin('irc_a') });
+        const res = await app.call('POST', LOGIN, {
+          ...(token === undefined ? {} : { token }),
+          body: asLogin('irc_a'),
+        });
         expect([res.status, res.body.errcode], String(token)).to.deep.equal([400, 'M_APPSERVICE_LOGIN_UNSUPPORTED']);
       }
     });
@@ -113,13 +131,16 @@ describe('koa/login-policy: M_APPSERVICE_LOGIN_UNSUPPORTED (AS API "Server admin
       }
     });
 
-    it('is held to the AS\'s namespace like identifier.user (400 M_EXCLUSIVE)', async () => {
+    it("is held to the AS's namespace like identifier.user (400 M_EXCLUSIVE)", async () => {
       const res = await app.call('POST', LOGIN, { token: 'as-irc', body: { type: AS_TYPE, user: 'alice' } });
       expect([res.status, res.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
     });
 
     it('gives way to an identifier when both are present', async () => {
-      const res = await app.call('POST', LOGIN, { token: 'as-irc', body: { type: AS_TYPE, user: 'irc_old', identifier: { type: 'm.id.user', user: 'irc_new' } } });
+      const res = await app.call('POST', LOGIN, {
+        token: 'as-irc',
+        body: { type: AS_TYPE, user: 'irc_old', identifier: { type: 'm.id.user', user: 'irc_new' } },
+      });
       expect(res.status).to.equal(200);
       expect(app.seen.state?.appserviceLogin).to.deep.equal({ userId: '@irc_new:hs.test' });
     });
@@ -141,19 +162,27 @@ describe('appservices({ legacyLogin })', () => {
 
   it('defaults to true and refuses anything but a boolean, naming the option', () => {
     expect(resolveOptions({ registrations: ['x.yaml'], host }).legacyLogin).to.equal(true);
-    expect(() => resolveOptions({ registrations: ['x.yaml'], host, legacyLogin: 'no' as unknown as boolean }))
-      .to.throw(OptionsError, /legacyLogin/);
+    expect(() => resolveOptions({ registrations: ['x.yaml'], host, legacyLogin: 'no' as unknown as boolean })).to.throw(
+      OptionsError,
+      /legacyLogin/,
+    );
   });
 
   it('reaches the guards: false answers an AS login 400 M_APPSERVICE_LOGIN_UNSUPPORTED', async () => {
     mounted = await mountAppservices({ registrations: [registrationObject('irc')], host, legacyLogin: false });
-    const res = await mounted.call('POST', LOGIN, { token: 'as-token-irc', body: asLogin('irc_a') });
+    const res = await mounted.call('POST', LOGIN, { token: 'as-irc-token', body: asLogin('irc_a') });
     expect([res.status, res.body.errcode]).to.deep.equal([400, 'M_APPSERVICE_LOGIN_UNSUPPORTED']);
   });
 
   it('reads io.element.msc4190 from a registration file', async () => {
-    mounted = await mountAppservices({ registrations: [registrationObject('irc', { 'io.element.msc4190': true })], host });
-    const res = await mounted.call('POST', REGISTER, { token: 'as-token-irc', body: { type: AS_TYPE, username: 'irc_a' } });
+    mounted = await mountAppservices({
+      registrations: [registrationObject('irc', { 'io.element.msc4190': true })],
+      host,
+    });
+    const res = await mounted.call('POST', REGISTER, {
+      token: 'as-irc-token',
+      body: { type: AS_TYPE, username: 'irc_a' },
+    });
     expect([res.status, res.body.errcode]).to.deep.equal([400, 'M_APPSERVICE_LOGIN_UNSUPPORTED']);
   });
 });

@@ -54,7 +54,10 @@ describe('appservices() on a shared PostgresStore', () => {
         const client = await homeserver.connect();
         try {
           await client.query('BEGIN');
-          const asIds = await plugin.publish({ event_id: id, room_id: '!r:hs.test', type: 'm.room.message', sender: '@irc_bob:hs.test', content: {} }, { client });
+          const asIds = await plugin.publish(
+            { event_id: id, room_id: '!r:hs.test', type: 'm.room.message', sender: '@irc_bob:hs.test', content: {} },
+            { client },
+          );
           expect(asIds).to.deep.equal(['irc']);
           await client.query(outcome);
         } finally {
@@ -75,11 +78,23 @@ describe('appservices() on a shared PostgresStore', () => {
   it('delivers what either process publishes once, in order, through whichever holds the sender lock', async () => {
     // The first plugin delivers alone, so it holds the sender lock before the second one starts.
     const a = await start();
-    await a.publish({ event_id: '$first', room_id: '!r:hs.test', type: 'm.room.message', sender: '@irc_bob:hs.test', content: {} });
+    await a.publish({
+      event_id: '$first',
+      room_id: '!r:hs.test',
+      type: 'm.room.message',
+      sender: '@irc_bob:hs.test',
+      content: {},
+    });
     await mock.waitForEvents(1, 10_000);
     const b = await start();
     const publish = (plugin: Appservices, n: number) =>
-      plugin.publish({ event_id: `$${n}`, room_id: '!r:hs.test', type: 'm.room.message', sender: '@irc_bob:hs.test', content: { n } });
+      plugin.publish({
+        event_id: `$${n}`,
+        room_id: '!r:hs.test',
+        type: 'm.room.message',
+        sender: '@irc_bob:hs.test',
+        content: { n },
+      });
     // Only the second publishes now: the first, the sender, learns of it through the store alone.
     for (let n = 0; n < 20; n++) await publish(b, n);
     await mock.waitForEvents(21, 10_000);

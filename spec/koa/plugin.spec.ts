@@ -36,8 +36,20 @@ interface Running {
 }
 
 /** A homeserver in miniature: the plugin, then one route that answers alias lookups from the host. */
-async function mount(host: ToyHost, options: Partial<Parameters<typeof appservices>[0]> & { registrations: Parameters<typeof appservices>[0]['registrations'] }): Promise<Running> {
-  const as = await appservices({ host, store: new MemoryStore(), backoffInitialMs: 20, backoffMaxMs: 100, queryDeadlineMs: 2_000, ...options });
+async function mount(
+  host: ToyHost,
+  options: Partial<Parameters<typeof appservices>[0]> & {
+    registrations: Parameters<typeof appservices>[0]['registrations'];
+  },
+): Promise<Running> {
+  const as = await appservices({
+    host,
+    store: new MemoryStore(),
+    backoffInitialMs: 20,
+    backoffMaxMs: 100,
+    queryDeadlineMs: 2_000,
+    ...options,
+  });
   const app = new Koa<AppserviceState, AppserviceContext>();
   app.silent = true;
   app.use(as.middleware());
@@ -98,9 +110,12 @@ describe('appservices() plugin', () => {
 
   it('blocks an alias lookup while the AS creates the room, then answers with it', async () => {
     running = await mount(host, { registrations: [ircRegistration(mock.url)] });
-    const res = await request(`${running.url}/_matrix/client/v3/directory/room/${encodeURIComponent('#irc_#matrix:hs.test')}`, {
-      headers: { authorization: 'Bearer syt_user' },
-    });
+    const res = await request(
+      `${running.url}/_matrix/client/v3/directory/room/${encodeURIComponent('#irc_#matrix:hs.test')}`,
+      {
+        headers: { authorization: 'Bearer syt_user' },
+      },
+    );
     expect(res.statusCode).to.equal(200);
     expect(await res.body.json()).to.deep.equal({ room_id: '!bridged:hs.test', servers: ['hs.test'] });
     expect(mock.requests.map((r) => r.path)).to.deep.equal(['/_matrix/app/v1/rooms/%23irc_%23matrix%3Ahs.test']);
@@ -112,9 +127,12 @@ describe('appservices() plugin', () => {
       return MockAppService.start({ hsToken: HS_TOKEN });
     })();
     running = await mount(host, { registrations: [ircRegistration(mock.url)] });
-    const res = await request(`${running.url}/_matrix/client/v3/directory/room/${encodeURIComponent('#irc_nowhere:hs.test')}`, {
-      headers: { authorization: 'Bearer syt_user' },
-    });
+    const res = await request(
+      `${running.url}/_matrix/client/v3/directory/room/${encodeURIComponent('#irc_nowhere:hs.test')}`,
+      {
+        headers: { authorization: 'Bearer syt_user' },
+      },
+    );
     expect(res.statusCode).to.equal(404);
     expect(((await res.body.json()) as { errcode: string }).errcode).to.equal('M_NOT_FOUND');
   });
@@ -139,7 +157,13 @@ describe('appservices() plugin', () => {
 
   it('does not queue events nobody is interested in', async () => {
     running = await mount(host, { registrations: [ircRegistration(mock.url)] });
-    const asIds = await running.as.publish({ event_id: '$2', room_id: '!r:hs.test', type: 'm.room.message', sender: '@alice:hs.test', content: {} });
+    const asIds = await running.as.publish({
+      event_id: '$2',
+      room_id: '!r:hs.test',
+      type: 'm.room.message',
+      sender: '@alice:hs.test',
+      content: {},
+    });
     expect(asIds).to.deep.equal([]);
     expect((await running.as.store.backlog('irc')).size).to.equal(0);
   });
@@ -147,19 +171,25 @@ describe('appservices() plugin', () => {
   it('authenticates the AS by as_token and asserts user_id inside its namespace', async () => {
     host.users.add('@irc_bob:hs.test');
     running = await mount(host, { registrations: [ircRegistration(mock.url)] });
-    const ok = await request(`${running.url}/_matrix/client/v3/account/whoami?user_id=${encodeURIComponent('@irc_bob:hs.test')}`, {
-      headers: { authorization: `Bearer ${AS_TOKEN}` },
-    });
+    const ok = await request(
+      `${running.url}/_matrix/client/v3/account/whoami?user_id=${encodeURIComponent('@irc_bob:hs.test')}`,
+      {
+        headers: { authorization: `Bearer ${AS_TOKEN}` },
+      },
+    );
     expect(ok.statusCode).to.equal(200);
     expect(await ok.body.json()).to.deep.equal({ homeserver: true, userId: '@irc_bob:hs.test' });
-    const outside = await request(`${running.url}/_matrix/client/v3/account/whoami?user_id=${encodeURIComponent('@alice:hs.test')}`, {
-      headers: { authorization: `Bearer ${AS_TOKEN}` },
-    });
+    const outside = await request(
+      `${running.url}/_matrix/client/v3/account/whoami?user_id=${encodeURIComponent('@alice:hs.test')}`,
+      {
+        headers: { authorization: `Bearer ${AS_TOKEN}` },
+      },
+    );
     expect(outside.statusCode).to.equal(403);
     expect(((await outside.body.json()) as { errcode: string }).errcode).to.equal('M_FORBIDDEN');
   });
 
-  it('tells an as_token from users\' tokens however many user tokens came before', async () => {
+  it("tells an as_token from users' tokens however many user tokens came before", async () => {
     host.users.add('@irc_bob:hs.test');
     running = await mount(host, { registrations: [ircRegistration(mock.url)] });
     const whoami = (token: string, where: 'header' | 'query') =>
@@ -168,7 +198,11 @@ describe('appservices() plugin', () => {
           (where === 'query' ? `&access_token=${encodeURIComponent(token)}` : ''),
         where === 'header' ? { headers: { authorization: `Bearer ${token}` } } : {},
       ).then((res) => res.body.json() as Promise<{ userId: string | null }>);
-    for (let n = 0; n < 30; n++) expect(await whoami(`user_token_${n % 3}`, n % 2 === 0 ? 'header' : 'query')).to.deep.equal({ homeserver: true, userId: null });
+    for (let n = 0; n < 30; n++)
+      expect(await whoami(`user_token_${n % 3}`, n % 2 === 0 ? 'header' : 'query')).to.deep.equal({
+        homeserver: true,
+        userId: null,
+      });
     expect(await whoami(AS_TOKEN, 'header')).to.deep.equal({ homeserver: true, userId: '@irc_bob:hs.test' });
     expect(await whoami(AS_TOKEN, 'query')).to.deep.equal({ homeserver: true, userId: '@irc_bob:hs.test' });
   });
@@ -181,7 +215,9 @@ describe('appservices() plugin', () => {
       body: JSON.stringify({ transaction_id: 'p1' }),
     });
     expect(res.statusCode).to.equal(200);
-    expect((await res.body.json()) as object).to.have.property('duration_ms').that.is.a('number');
+    expect((await res.body.json()) as object)
+      .to.have.property('duration_ms')
+      .that.is.a('number');
   });
 
   it('applies the AS client options: headersTimeoutMs and maxResponseBytes bound what an AS may take and send', async () => {
@@ -201,7 +237,11 @@ describe('appservices() plugin', () => {
     running = await mount(host, { registrations: [ircRegistration(mock.url)], queryDeadlineMs: 10_000 });
     expect(await ping()).to.include({ status: 200 });
     await running.close();
-    running = await mount(host, { registrations: [ircRegistration(mock.url)], queryDeadlineMs: 10_000, headersTimeoutMs: 100 });
+    running = await mount(host, {
+      registrations: [ircRegistration(mock.url)],
+      queryDeadlineMs: 10_000,
+      headersTimeoutMs: 100,
+    });
     const late = await ping();
     expect(late).to.include({ status: 504, errcode: 'M_CONNECTION_TIMEOUT' });
     expect(late.ms).to.be.below(2_500);
@@ -244,7 +284,11 @@ describe('appservices() plugin', () => {
     expect(caught).to.be.instanceOf(OptionsError);
     caught = undefined;
     try {
-      await appservices({ registrations: [{ ...ircRegistration(mock.url), hs_token: undefined }], host, store: new MemoryStore() });
+      await appservices({
+        registrations: [{ ...ircRegistration(mock.url), hs_token: undefined }],
+        host,
+        store: new MemoryStore(),
+      });
     } catch (err) {
       caught = err;
     }
@@ -258,12 +302,30 @@ describe('appservices() plugin', () => {
     try {
       const databasePath = join(dir, 'appservice.db');
       await mock.down();
-      const first = await appservices({ registrations: [ircRegistration(mock.url)], host, databasePath, backoffInitialMs: 20, backoffMaxMs: 50 });
-      await first.publish({ event_id: '$kept', room_id: '!r:hs.test', type: 'm.room.message', sender: '@irc_a:hs.test', content: {} });
+      const first = await appservices({
+        registrations: [ircRegistration(mock.url)],
+        host,
+        databasePath,
+        backoffInitialMs: 20,
+        backoffMaxMs: 50,
+      });
+      await first.publish({
+        event_id: '$kept',
+        room_id: '!r:hs.test',
+        type: 'm.room.message',
+        sender: '@irc_a:hs.test',
+        content: {},
+      });
       await first.close();
       expect(existsSync(databasePath)).to.equal(true);
       await mock.up();
-      const second = await appservices({ registrations: [ircRegistration(mock.url)], host, databasePath, backoffInitialMs: 20, backoffMaxMs: 50 });
+      const second = await appservices({
+        registrations: [ircRegistration(mock.url)],
+        host,
+        databasePath,
+        backoffInitialMs: 20,
+        backoffMaxMs: 50,
+      });
       try {
         const events = await mock.waitForEvents(1, 5_000);
         expect(events[0]).to.include({ event_id: '$kept' });
@@ -279,7 +341,13 @@ describe('appservices() plugin', () => {
     const roomAliases = new Map<string, string[]>();
     host.roomAliases = async (roomId: string) => roomAliases.get(roomId) ?? [];
     running = await mount(host, { registrations: [ircRegistration(mock.url)] });
-    const event = (n: number) => ({ event_id: `$a${n}`, room_id: '!plain:hs.test', type: 'm.room.message', sender: '@alice:hs.test', content: {} });
+    const event = (n: number) => ({
+      event_id: `$a${n}`,
+      room_id: '!plain:hs.test',
+      type: 'm.room.message',
+      sender: '@alice:hs.test',
+      content: {},
+    });
     expect(await running.as.publish(event(1))).to.deep.equal([]);
     roomAliases.set('!plain:hs.test', ['#irc_plain:hs.test']);
     expect(await running.as.publish(event(2))).to.deep.equal([]); // the room's aliases are cached
@@ -290,7 +358,15 @@ describe('appservices() plugin', () => {
   it('never queries or pushes to a url: null AS', async () => {
     running = await mount(host, { registrations: [ircRegistration(null)] });
     expect(await running.as.ensureAlias('#irc_#x:hs.test')).to.equal('absent');
-    expect(await running.as.publish({ event_id: '$3', room_id: '!r:hs.test', type: 'm.room.message', sender: '@irc_bob:hs.test', content: {} })).to.deep.equal([]);
+    expect(
+      await running.as.publish({
+        event_id: '$3',
+        room_id: '!r:hs.test',
+        type: 'm.room.message',
+        sender: '@irc_bob:hs.test',
+        content: {},
+      }),
+    ).to.deep.equal([]);
     expect(mock.requests).to.have.length(0);
   });
 });

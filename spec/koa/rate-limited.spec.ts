@@ -19,7 +19,7 @@ describe('koa/auth: ctx.state.rateLimited (registration.yaml rate_limited: "The 
   });
   afterEach(() => app.close());
 
-  it('is false for the AS\'s own sender_localpart user, with or without user_id', async () => {
+  it("is false for the AS's own sender_localpart user, with or without user_id", async () => {
     for (const query of [{} as Record<string, string>, { user_id: '@ircbot:hs.test' }]) {
       expect((await app.call('GET', WHOAMI, { token: 'as-irc', query })).status).to.equal(200);
       expect(app.seen.state?.userId).to.equal('@ircbot:hs.test');

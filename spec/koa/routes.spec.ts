@@ -23,7 +23,7 @@ describe('koa/routes: ping', () => {
     await mock.close();
   });
 
-  it('pings the AS with the transaction_id, answers {duration_ms} and wakes the AS\'s sender', async () => {
+  it("pings the AS with the transaction_id, answers {duration_ms} and wakes the AS's sender", async () => {
     const res = await app.call('POST', PING('irc'), { token: 'as-irc', body: { transaction_id: 'meow' } });
     expect(res.status).to.equal(200);
     expect(res.body.duration_ms).to.be.a('number').and.to.be.at.least(0);
@@ -38,7 +38,7 @@ describe('koa/routes: ping', () => {
     expect(mock.pings).to.deep.equal([undefined]);
   });
 
-  it('403 M_FORBIDDEN for another AS\'s id or a user\'s token (no token: spec/koa/ping-auth.spec.ts)', async () => {
+  it("403 M_FORBIDDEN for another AS's id or a user's token (no token: spec/koa/ping-auth.spec.ts)", async () => {
     for (const token of ['as-nourl', 'syt_user']) {
       const res = await app.call('POST', PING('irc'), { token, body: {} });
       expect([res.status, res.body.errcode], token).to.deep.equal([403, 'M_FORBIDDEN']);
@@ -57,7 +57,7 @@ describe('koa/routes: ping', () => {
     expect([res.status, res.body.errcode]).to.deep.equal([400, 'M_BAD_JSON']);
   });
 
-  it('502 M_BAD_STATUS with the AS\'s status and body text (the spec\'s wrong hs_token case)', async () => {
+  it("502 M_BAD_STATUS with the AS's status and body text (the spec's wrong hs_token case)", async () => {
     const res = await app.call('POST', PING('wrong'), { token: 'as-wrong', body: { transaction_id: 'meow' } });
     expect([res.status, res.body.errcode, res.body.status]).to.deep.equal([502, 'M_BAD_STATUS', 403]);
     expect(res.body.body).to.be.a('string');
@@ -102,9 +102,19 @@ describe('koa/routes: third-party lookups', () => {
 
   beforeEach(async () => {
     const lookup = (network: string) => (kind: 'location' | 'user', p: string | null, query: Record<string, string>) =>
-      kind === 'location' && (p === 'irc' || query.alias !== undefined) ? [{ alias: `#irc_${network}:hs.test`, protocol: 'irc', fields: query }] : [];
-    libera = await MockAppService.start({ hsToken: 'hs-libera', protocols: { irc: protocol('libera') }, onThirdparty: lookup('libera') });
-    oftc = await MockAppService.start({ hsToken: 'hs-oftc', protocols: { irc: protocol('oftc') }, onThirdparty: lookup('oftc') });
+      kind === 'location' && (p === 'irc' || query.alias !== undefined)
+        ? [{ alias: `#irc_${network}:hs.test`, protocol: 'irc', fields: query }]
+        : [];
+    libera = await MockAppService.start({
+      hsToken: 'hs-libera',
+      protocols: { irc: protocol('libera') },
+      onThirdparty: lookup('libera'),
+    });
+    oftc = await MockAppService.start({
+      hsToken: 'hs-oftc',
+      protocols: { irc: protocol('oftc') },
+      onThirdparty: lookup('oftc'),
+    });
     gitter = await MockAppService.start({ hsToken: 'hs-gitter', protocols: { gitter: protocol('gitter') } });
     app = await startApp({
       registrations: [
@@ -121,7 +131,7 @@ describe('koa/routes: third-party lookups', () => {
     await Promise.all([libera.close(), oftc.close(), gitter.close()]);
   });
 
-  it('GET /thirdparty/protocols merges each protocol\'s instances across ASes, each with an instance_id', async () => {
+  it("GET /thirdparty/protocols merges each protocol's instances across ASes, each with an instance_id", async () => {
     for (const version of ['v3', 'r0']) {
       const res = await app.call('GET', `/_matrix/client/${version}/thirdparty/protocols`, { token: 'syt_user' });
       expect(res.status).to.equal(200);
@@ -137,8 +147,14 @@ describe('koa/routes: third-party lookups', () => {
   });
 
   it('adds no instance_id to an instance that names no network (as Synapse; sytest compares instances exactly)', async () => {
-    const bare = await MockAppService.start({ hsToken: 'hs-bare', protocols: { ymca: { user_fields: [], location_fields: [], icon: '', instances: [{ desc: 'no network' }] } } });
-    const own = await startApp({ registrations: [registration({ id: 'bare', url: bare.url, protocols: ['ymca'] })], deadlineMs: 1_000 });
+    const bare = await MockAppService.start({
+      hsToken: 'hs-bare',
+      protocols: { ymca: { user_fields: [], location_fields: [], icon: '', instances: [{ desc: 'no network' }] } },
+    });
+    const own = await startApp({
+      registrations: [registration({ id: 'bare', url: bare.url, protocols: ['ymca'] })],
+      deadlineMs: 1_000,
+    });
     try {
       const res = await own.call('GET', '/_matrix/client/v3/thirdparty/protocol/ymca', { token: 'syt_user' });
       expect(res.body.instances).to.deep.equal([{ desc: 'no network' }]);
@@ -156,7 +172,7 @@ describe('koa/routes: third-party lookups', () => {
     expect([unknown.status, unknown.body.errcode]).to.deep.equal([404, 'M_NOT_FOUND']);
   });
 
-  it('leaves out an AS that fails, keeping the others\' answers', async () => {
+  it("leaves out an AS that fails, keeping the others' answers", async () => {
     await oftc.down();
     const res = await app.call('GET', '/_matrix/client/v3/thirdparty/protocol/irc', { token: 'syt_user' });
     expect(res.status).to.equal(200);
@@ -185,7 +201,10 @@ describe('koa/routes: third-party lookups', () => {
   });
 
   it('GET /thirdparty/location?alias= asks every AS with protocols', async () => {
-    const res = await app.call('GET', '/_matrix/client/v3/thirdparty/location', { token: 'syt_user', query: { alias: '#irc_libera:hs.test' } });
+    const res = await app.call('GET', '/_matrix/client/v3/thirdparty/location', {
+      token: 'syt_user',
+      query: { alias: '#irc_libera:hs.test' },
+    });
     expect(res.status).to.equal(200);
     expect((res.body as unknown as unknown[]).length).to.equal(2);
     expect(gitter.requests.map((r) => r.path)).to.deep.equal(['/_matrix/app/v1/thirdparty/location']);
@@ -201,7 +220,9 @@ describe('koa/routes: appservice room directory', () => {
     try {
       const res = await app.call('PUT', PATH, { token: 'as-irc', body: { visibility: 'public' } });
       expect([res.status, res.body]).to.deep.equal([200, {}]);
-      expect(host.directory).to.deep.equal([{ appserviceId: 'irc', networkId: 'libera', roomId: '!room:hs.test', visibility: 'public' }]);
+      expect(host.directory).to.deep.equal([
+        { appserviceId: 'irc', networkId: 'libera', roomId: '!room:hs.test', visibility: 'public' },
+      ]);
 
       const user = await app.call('PUT', PATH, { token: 'syt_user', body: { visibility: 'public' } });
       expect([user.status, user.body.errcode]).to.deep.equal([403, 'M_FORBIDDEN']);
@@ -221,14 +242,19 @@ describe('koa/routes: appservice room directory', () => {
       expect([user.status, user.body.errcode]).to.deep.equal([403, 'M_FORBIDDEN']);
       const res = await app.call('DELETE', PATH, { token: 'as-irc' });
       expect([res.status, res.body]).to.deep.equal([200, {}]);
-      expect(host.directory).to.deep.equal([{ appserviceId: 'irc', networkId: 'libera', roomId: '!room:hs.test', visibility: 'private' }]);
+      expect(host.directory).to.deep.equal([
+        { appserviceId: 'irc', networkId: 'libera', roomId: '!room:hs.test', visibility: 'private' },
+      ]);
     } finally {
       await app.close();
     }
   });
 
   it('404 M_UNRECOGNIZED when the host has no appservice directory', async () => {
-    const app = await startApp({ registrations: [registration({ id: 'irc' })], host: new ToyHost('hs.test', { directory: false }) });
+    const app = await startApp({
+      registrations: [registration({ id: 'irc' })],
+      host: new ToyHost('hs.test', { directory: false }),
+    });
     try {
       const res = await app.call('PUT', PATH, { token: 'as-irc', body: { visibility: 'private' } });
       expect([res.status, res.body.errcode]).to.deep.equal([404, 'M_UNRECOGNIZED']);

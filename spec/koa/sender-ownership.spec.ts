@@ -12,7 +12,7 @@ import { expect } from 'chai';
 import { registration, startApp, type TestApp } from './support/app.ts';
 import { ToyHost } from './support/toy-host.ts';
 
-describe('koa/guards: the AS\'s sender_localpart is reserved for the AS', () => {
+describe("koa/guards: the AS's sender_localpart is reserved for the AS", () => {
   // The sender lies outside the AS's own users namespace, as in the spec's IRC example.
   const irc = registration({ id: 'irc', sender: 'ircbot', users: [['@irc_.*:hs\\.test', true]] });
   const wide = registration({ id: 'wide', sender: 'widebot', users: [['@.*:hs\\.test', false]] });
@@ -26,34 +26,64 @@ describe('koa/guards: the AS\'s sender_localpart is reserved for the AS', () => 
 
   for (const version of ['r0', 'v3']) {
     it(`400 M_EXCLUSIVE for anyone else registering it (POST /${version}/register), in any case`, async () => {
-      for (const [username, options] of [['ircbot', {}], ['ircbot', { token: 'syt_user' }], ['IrcBot', {}]] as const) {
-        const res = await app.call('POST', `/_matrix/client/${version}/register`, { ...options, body: { username, password: 'pw', auth: { type: 'm.login.dummy' } } });
-        expect([res.status, res.body.errcode], `${username} ${JSON.stringify(options)}`).to.deep.equal([400, 'M_EXCLUSIVE']);
+      for (const [username, options] of [
+        ['ircbot', {}],
+        ['ircbot', { token: 'syt_user' }],
+        ['IrcBot', {}],
+      ] as const) {
+        const res = await app.call('POST', `/_matrix/client/${version}/register`, {
+          ...options,
+          body: { username, password: 'pw', auth: { type: 'm.login.dummy' } },
+        });
+        expect([res.status, res.body.errcode], `${username} ${JSON.stringify(options)}`).to.deep.equal([
+          400,
+          'M_EXCLUSIVE',
+        ]);
       }
       expect(app.seen.path).to.equal(undefined);
     });
 
     it(`GET /${version}/register/available says it is taken: 400 M_EXCLUSIVE`, async () => {
-      const res = await app.call('GET', `/_matrix/client/${version}/register/available`, { query: { username: 'ircbot' } });
+      const res = await app.call('GET', `/_matrix/client/${version}/register/available`, {
+        query: { username: 'ircbot' },
+      });
       expect([res.status, res.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
     });
   }
 
   it('400 M_EXCLUSIVE for another AS whose namespace covers it', async () => {
-    const res = await app.call('POST', '/_matrix/client/v3/register', { token: 'as-wide', body: { type: AS_TYPE, username: 'ircbot' } });
+    const res = await app.call('POST', '/_matrix/client/v3/register', {
+      token: 'as-wide',
+      body: { type: AS_TYPE, username: 'ircbot' },
+    });
     expect([res.status, res.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
-    const available = await app.call('GET', '/_matrix/client/v3/register/available', { token: 'as-wide', query: { username: 'ircbot' } });
+    const available = await app.call('GET', '/_matrix/client/v3/register/available', {
+      token: 'as-wide',
+      query: { username: 'ircbot' },
+    });
     expect([available.status, available.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
-    const login = await app.call('POST', '/_matrix/client/v3/login', { token: 'as-wide', body: { type: AS_TYPE, identifier: { type: 'm.id.user', user: 'ircbot' } } });
+    const login = await app.call('POST', '/_matrix/client/v3/login', {
+      token: 'as-wide',
+      body: { type: AS_TYPE, identifier: { type: 'm.id.user', user: 'ircbot' } },
+    });
     expect([login.status, login.body.errcode]).to.deep.equal([400, 'M_EXCLUSIVE']);
   });
 
-  it('stays the AS\'s own: it registers and logs in as its sender, and asks about it', async () => {
-    const registered = await app.call('POST', '/_matrix/client/v3/register', { token: 'as-irc', body: { type: AS_TYPE, username: 'ircbot' } });
+  it("stays the AS's own: it registers and logs in as its sender, and asks about it", async () => {
+    const registered = await app.call('POST', '/_matrix/client/v3/register', {
+      token: 'as-irc',
+      body: { type: AS_TYPE, username: 'ircbot' },
+    });
     expect(registered.status).to.equal(200);
-    const available = await app.call('GET', '/_matrix/client/v3/register/available', { token: 'as-irc', query: { username: 'ircbot' } });
+    const available = await app.call('GET', '/_matrix/client/v3/register/available', {
+      token: 'as-irc',
+      query: { username: 'ircbot' },
+    });
     expect(available.body.reached).to.equal(true);
-    const login = await app.call('POST', '/_matrix/client/v3/login', { token: 'as-irc', body: { type: AS_TYPE, identifier: { type: 'm.id.user', user: 'ircbot' } } });
+    const login = await app.call('POST', '/_matrix/client/v3/login', {
+      token: 'as-irc',
+      body: { type: AS_TYPE, identifier: { type: 'm.id.user', user: 'ircbot' } },
+    });
     expect(login.status).to.equal(200);
   });
 

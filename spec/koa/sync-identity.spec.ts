@@ -16,7 +16,12 @@ import { ToyHost } from './support/toy-host.ts';
 
 describe('koa/auth: an AS\'s /sync and /events act as a user (AS API "Using /sync and /events")', () => {
   const irc = registration({ id: 'irc', sender: 'ircbot', users: [['@irc_.*', true]] });
-  const PATHS = ['/_matrix/client/v3/sync', '/_matrix/client/r0/sync', '/_matrix/client/v3/events', '/_matrix/client/r0/events'];
+  const PATHS = [
+    '/_matrix/client/v3/sync',
+    '/_matrix/client/r0/sync',
+    '/_matrix/client/v3/events',
+    '/_matrix/client/r0/events',
+  ];
   let app: TestApp;
 
   beforeEach(async () => {
@@ -28,7 +33,10 @@ describe('koa/auth: an AS\'s /sync and /events act as a user (AS API "Using /syn
 
   for (const path of PATHS) {
     it(`${path} with user_id is that virtual user's`, async () => {
-      const res = await app.call('GET', path, { token: 'as-irc', query: { user_id: '@irc_alice:hs.test', timeout: '0' } });
+      const res = await app.call('GET', path, {
+        token: 'as-irc',
+        query: { user_id: '@irc_alice:hs.test', timeout: '0' },
+      });
       expect(res.status).to.equal(200);
       expect(app.seen.state?.appservice?.id).to.equal('irc');
       expect(app.seen.state?.userId).to.equal('@irc_alice:hs.test');

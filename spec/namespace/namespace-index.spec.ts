@@ -138,11 +138,35 @@ describe('NamespaceIndex against the naive loop (property)', () => {
   const escapeLiteral = (s: string): string => s.replace(/\./g, '\\.');
   /** Pieces of a safe grammar, each with a string it matches, so that ids can be built to match. */
   const tail = fc.constantFrom<readonly [string, string]>(
-    ['.*', 'zz'], ['[0-9]+', '09'], ['(a|b)', 'b'], ['x?', 'x'], ['\\.', '.'], ['a+', 'aa'], ['(?:ab)', 'ab'],
-    ['[ab]', 'b'], ['a{0,2}', 'a'], ['k{1,2}', 'kk'], ['$', ''], ['|@b', ''], ['\\d', '7'], ['s*', 's'],
-    ['(?<n>a)', 'a'], ['(?=a)', ''], ['\\w', 'w'], ['b+?', 'b'], ['(?:a.b)+', 'azb'], ['^', ''], ['\\b', ''], ['(?!b)', ''], ['(?<=a)', ''], ['', ''],
+    ['.*', 'zz'],
+    ['[0-9]+', '09'],
+    ['(a|b)', 'b'],
+    ['x?', 'x'],
+    ['\\.', '.'],
+    ['a+', 'aa'],
+    ['(?:ab)', 'ab'],
+    ['[ab]', 'b'],
+    ['a{0,2}', 'a'],
+    ['k{1,2}', 'kk'],
+    ['$', ''],
+    ['|@b', ''],
+    ['\\d', '7'],
+    ['s*', 's'],
+    ['(?<n>a)', 'a'],
+    ['(?=a)', ''],
+    ['\\w', 'w'],
+    ['b+?', 'b'],
+    ['(?:a.b)+', 'azb'],
+    ['^', ''],
+    ['\\b', ''],
+    ['(?!b)', ''],
+    ['(?<=a)', ''],
+    ['', ''],
   );
-  const piece = fc.oneof(tail, literal.map((l) => [escapeLiteral(l), l] as const));
+  const piece = fc.oneof(
+    tail,
+    literal.map((l) => [escapeLiteral(l), l] as const),
+  );
   const sampled = fc.tuple(literal, fc.array(piece, { maxLength: 3 })).map(([lit, rest]) => {
     let n = 0;
     // Group names must be unique within a regex.
@@ -151,7 +175,12 @@ describe('NamespaceIndex against the naive loop (property)', () => {
   });
   const flags = fc.constantFrom('', '', '', 'i', 'iu', 'u', 'g', 'y', 'm');
   type SampledRule = NamespaceRule & { readonly sample: string };
-  const anchoredRule = fc.record({ sampled, exclusive: fc.boolean(), flags, anchor: fc.constantFrom('^(?:', '^(?:', '^(?:', '(?:') });
+  const anchoredRule = fc.record({
+    sampled,
+    exclusive: fc.boolean(),
+    flags,
+    anchor: fc.constantFrom('^(?:', '^(?:', '^(?:', '(?:'),
+  });
   const namespaceRules = fc.array(anchoredRule, { maxLength: 3 }).map((rs) =>
     rs.map(({ sampled: { src, sample }, exclusive, flags: f, anchor }): SampledRule => ({
       exclusive,
@@ -164,7 +193,28 @@ describe('NamespaceIndex against the naive loop (property)', () => {
     .array(fc.record({ users: namespaceRules, aliases: namespaceRules, rooms: namespaceRules }), { maxLength: 8 })
     .map((list) => list.map((ns, i) => registration(`as${i}`, ns)));
 
-  const idChar = fc.constantFrom('@', '_', 'a', 'b', 'k', 's', 'A', 'K', 'S', ':', '1', '.', '0', '9', 'x', '\u212A', '\u017F', 'é', 'É', '\n');
+  const idChar = fc.constantFrom(
+    '@',
+    '_',
+    'a',
+    'b',
+    'k',
+    's',
+    'A',
+    'K',
+    'S',
+    ':',
+    '1',
+    '.',
+    '0',
+    '9',
+    'x',
+    '\u212A',
+    '\u017F',
+    'é',
+    'É',
+    '\n',
+  );
   const randomId = fc.array(idChar, { maxLength: 10 }).map((cs) => cs.join(''));
   /** Ids built from strings the rules match, then sometimes bent: case flipped, cut short, extended. */
   const idsFor = (regs: Registration[]) => {

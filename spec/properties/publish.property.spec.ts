@@ -14,21 +14,52 @@ import { ToyHost } from '../koa/support/toy-host.ts';
 
 type Obj = Record<string, unknown>;
 
-const EVENT: Obj = { event_id: '$e:hs.test', room_id: '!r:hs.test', type: 'm.room.message', sender: '@u:hs.test', content: { body: 'hi' } };
+const EVENT: Obj = {
+  event_id: '$e:hs.test',
+  room_id: '!r:hs.test',
+  type: 'm.room.message',
+  sender: '@u:hs.test',
+  content: { body: 'hi' },
+};
 const MEMBER: Obj = { ...EVENT, type: 'm.room.member', state_key: '@u:hs.test', content: { membership: 'join' } };
 const EPHEMERAL: Obj = { type: 'm.typing', room_id: '!r:hs.test', content: { user_ids: ['@u:hs.test'] } };
-const TO_DEVICE: Obj = { type: 'm.room_key', sender: '@u:hs.test', to_user_id: '@v:hs.test', to_device_id: 'DEV', content: {} };
+const TO_DEVICE: Obj = {
+  type: 'm.room_key',
+  sender: '@u:hs.test',
+  to_user_id: '@v:hs.test',
+  to_device_id: 'DEV',
+  content: {},
+};
 
-const notString = fc.anything({ withBigInt: true, maxDepth: 1 }).filter((v) => typeof v !== 'string' && v !== undefined);
-const notObject = fc.oneof(fc.constant(null), fc.array(fc.anything({ maxDepth: 1 }), { maxLength: 3 }), fc.string(), fc.integer(), fc.boolean());
+const notString = fc
+  .anything({ withBigInt: true, maxDepth: 1 })
+  .filter((v) => typeof v !== 'string' && v !== undefined);
+const notObject = fc.oneof(
+  fc.constant(null),
+  fc.array(fc.anything({ maxDepth: 1 }), { maxLength: 3 }),
+  fc.string(),
+  fc.integer(),
+  fc.boolean(),
+);
 /** A string that is no `<sigil>local:server` id. */
 const badId = (sigil: string) =>
-  fc.oneof(notString, fc.string({ maxLength: 10 }).filter((s) => !s.startsWith(sigil) || !s.includes(':')));
+  fc.oneof(
+    notString,
+    fc.string({ maxLength: 10 }).filter((s) => !s.startsWith(sigil) || !s.includes(':')),
+  );
 
 /** [base, field, generator of a value that makes it invalid, may the field be removed] */
 type Mutation = [Obj, string, fc.Arbitrary<unknown>, boolean];
 const EVENT_MUTATIONS: Mutation[] = [
-  [EVENT, 'event_id', fc.oneof(notString, fc.string({ maxLength: 10 }).filter((s) => !s.startsWith('$'))), true],
+  [
+    EVENT,
+    'event_id',
+    fc.oneof(
+      notString,
+      fc.string({ maxLength: 10 }).filter((s) => !s.startsWith('$')),
+    ),
+    true,
+  ],
   [EVENT, 'room_id', badId('!'), true],
   [EVENT, 'sender', badId('@'), true],
   [EVENT, 'type', fc.oneof(notString, fc.constant('')), true],
@@ -52,7 +83,12 @@ const TO_DEVICE_MUTATIONS: Mutation[] = [
 
 function mutated([base, field, bad, removable]: Mutation): fc.Arbitrary<[Obj, string]> {
   const replace = bad.map((value) => [{ ...base, [field]: value }, field] as [Obj, string]);
-  return removable ? fc.oneof(replace, fc.constant([Object.fromEntries(Object.entries(base).filter(([k]) => k !== field)), field] as [Obj, string])) : replace;
+  return removable
+    ? fc.oneof(
+        replace,
+        fc.constant([Object.fromEntries(Object.entries(base).filter(([k]) => k !== field)), field] as [Obj, string]),
+      )
+    : replace;
 }
 
 /** One AS that wants every event and every EDU; nothing listens at its url, so items stay queued. */
@@ -67,7 +103,11 @@ function start(): Promise<Appservices> {
         as_token: 'as-token-all',
         hs_token: 'hs-token-all',
         sender_localpart: 'allbot',
-        namespaces: { users: [{ exclusive: false, regex: '@.*' }], aliases: [], rooms: [{ exclusive: false, regex: '!.*' }] },
+        namespaces: {
+          users: [{ exclusive: false, regex: '@.*' }],
+          aliases: [],
+          rooms: [{ exclusive: false, regex: '!.*' }],
+        },
         receive_ephemeral: true,
       },
     ],

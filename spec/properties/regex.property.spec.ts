@@ -119,7 +119,10 @@ describe('properties: namespace regex translation', () => {
     const open = REFERENCE.filter((r) => r.expected && r.endAnchored !== true);
     fc.assert(
       fc.property(fc.constantFrom(...open), suffix, ({ pattern, input }, tail) => {
-        expect(translateNamespaceRegex(pattern).test(input + tail), `${pattern} on ${JSON.stringify(input + tail)}`).to.equal(true);
+        expect(
+          translateNamespaceRegex(pattern).test(input + tail),
+          `${pattern} on ${JSON.stringify(input + tail)}`,
+        ).to.equal(true);
       }),
       { numRuns: 500 },
     );
@@ -127,10 +130,15 @@ describe('properties: namespace regex translation', () => {
 
   it('a non-match at the start stays one whatever follows, when the pattern cannot reach past the input', () => {
     // Only cases whose pattern fails on a character of the input itself: more text cannot help.
-    const failsEarly = REFERENCE.filter((r) => !r.expected && r.endAnchored !== true && r.input !== '' && !/\{|\\b|\(\?!/.test(r.pattern));
+    const failsEarly = REFERENCE.filter(
+      (r) => !r.expected && r.endAnchored !== true && r.input !== '' && !/\{|\\b|\(\?!/.test(r.pattern),
+    );
     fc.assert(
       fc.property(fc.constantFrom(...failsEarly), suffix, ({ pattern, input }, tail) => {
-        expect(translateNamespaceRegex(pattern).test(input + tail), `${pattern} on ${JSON.stringify(input + tail)}`).to.equal(false);
+        expect(
+          translateNamespaceRegex(pattern).test(input + tail),
+          `${pattern} on ${JSON.stringify(input + tail)}`,
+        ).to.equal(false);
       }),
       { numRuns: 500 },
     );
@@ -139,9 +147,13 @@ describe('properties: namespace regex translation', () => {
   it('is anchored at the start: no pattern of the set matches its input behind a prefix it cannot start with', () => {
     const literalStart = REFERENCE.filter((r) => r.expected && /^[@#]/.test(r.pattern));
     fc.assert(
-      fc.property(fc.constantFrom(...literalStart), fc.string({ minLength: 1, maxLength: 5 }).filter((s) => !/^[@#]/.test(s)), ({ pattern, input }, prefix) => {
-        expect(translateNamespaceRegex(pattern).test(prefix + input)).to.equal(false);
-      }),
+      fc.property(
+        fc.constantFrom(...literalStart),
+        fc.string({ minLength: 1, maxLength: 5 }).filter((s) => !/^[@#]/.test(s)),
+        ({ pattern, input }, prefix) => {
+          expect(translateNamespaceRegex(pattern).test(prefix + input)).to.equal(false);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -161,9 +173,67 @@ describe('properties: namespace regex translation', () => {
 
   it('any pattern text is translated or refused with a PythonRegexError naming the pattern, never another exception', () => {
     const token = fc.constantFrom(
-      ...['(', ')', '(?', '(?P<', '(?P=', '>', '[', ']', '[^', '\\', '\\Z', '\\A', '\\d', '\\w', '\\b', '\\1', '\\x4', '\\u12', '\\N{', '.', '*', '+', '?', '*?', '{', '}', '{2,', ',', '1', '9', 'a', 'Z', '_', ':', '#', '@', '=', '!', '<', '^', '$', '|', '-', '(?i)', '(?x)', '(?s)', '(?a)', '(?L)', '(?u)', '(?#', ' ', '\n', 'é', '😀'],
+      ...[
+        '(',
+        ')',
+        '(?',
+        '(?P<',
+        '(?P=',
+        '>',
+        '[',
+        ']',
+        '[^',
+        '\\',
+        '\\Z',
+        '\\A',
+        '\\d',
+        '\\w',
+        '\\b',
+        '\\1',
+        '\\x4',
+        '\\u12',
+        '\\N{',
+        '.',
+        '*',
+        '+',
+        '?',
+        '*?',
+        '{',
+        '}',
+        '{2,',
+        ',',
+        '1',
+        '9',
+        'a',
+        'Z',
+        '_',
+        ':',
+        '#',
+        '@',
+        '=',
+        '!',
+        '<',
+        '^',
+        '$',
+        '|',
+        '-',
+        '(?i)',
+        '(?x)',
+        '(?s)',
+        '(?a)',
+        '(?L)',
+        '(?u)',
+        '(?#',
+        ' ',
+        '\n',
+        'é',
+        '😀',
+      ],
     );
-    const patterns = fc.oneof(fc.array(token, { maxLength: 14 }).map((parts) => parts.join('')), fc.string({ maxLength: 20 }));
+    const patterns = fc.oneof(
+      fc.array(token, { maxLength: 14 }).map((parts) => parts.join('')),
+      fc.string({ maxLength: 20 }),
+    );
     fc.assert(
       fc.property(patterns, (pattern) => {
         let result: unknown;

@@ -39,11 +39,27 @@ const VALID_YAML = stringify(valid());
 
 /** Paths into the valid object, leaves and containers alike. */
 const PATHS: string[][] = [
-  ['id'], ['url'], ['as_token'], ['hs_token'], ['sender_localpart'], ['rate_limited'], ['protocols'], ['protocols', '0'],
-  ['namespaces'], ['namespaces', 'users'], ['namespaces', 'users', '0'], ['namespaces', 'users', '0', 'regex'],
-  ['namespaces', 'users', '0', 'exclusive'], ['namespaces', 'aliases', '0', 'regex'], ['namespaces', 'rooms'],
-  ['de.sorunome.msc2409.push_ephemeral'], ['receive_ephemeral'], ['org.matrix.msc3202'], ['io.element.msc4190'],
-  ['__proto__'], ['constructor'],
+  ['id'],
+  ['url'],
+  ['as_token'],
+  ['hs_token'],
+  ['sender_localpart'],
+  ['rate_limited'],
+  ['protocols'],
+  ['protocols', '0'],
+  ['namespaces'],
+  ['namespaces', 'users'],
+  ['namespaces', 'users', '0'],
+  ['namespaces', 'users', '0', 'regex'],
+  ['namespaces', 'users', '0', 'exclusive'],
+  ['namespaces', 'aliases', '0', 'regex'],
+  ['namespaces', 'rooms'],
+  ['de.sorunome.msc2409.push_ephemeral'],
+  ['receive_ephemeral'],
+  ['org.matrix.msc3202'],
+  ['io.element.msc4190'],
+  ['__proto__'],
+  ['constructor'],
 ];
 
 function mutate(path: readonly string[], value: unknown, remove: boolean): unknown {
@@ -89,7 +105,16 @@ function checkOutcome(run: () => Registration, file: string): void {
   }
 }
 
-const anyValue = fc.anything({ withBigInt: true, withDate: true, withMap: true, withSet: true, withNullPrototype: true, withTypedArray: true, withSparseArray: true, maxDepth: 3 });
+const anyValue = fc.anything({
+  withBigInt: true,
+  withDate: true,
+  withMap: true,
+  withSet: true,
+  withNullPrototype: true,
+  withTypedArray: true,
+  withSparseArray: true,
+  maxDepth: 3,
+});
 
 describe('properties: the registration loader never crashes', () => {
   it('accepts the unmutated base (so the properties below can tell success from refusal)', () => {
@@ -106,7 +131,10 @@ describe('properties: the registration loader never crashes', () => {
   });
 
   it('any value at all: a Registration or a RegistrationLoadError', () => {
-    fc.assert(fc.property(anyValue, (value) => checkOutcome(() => validateRegistration(value, '<object #0>'), '<object #0>')), { numRuns: 1_000 });
+    fc.assert(
+      fc.property(anyValue, (value) => checkOutcome(() => validateRegistration(value, '<object #0>'), '<object #0>')),
+      { numRuns: 1_000 },
+    );
   });
 
   it('a valid registration with one field replaced by anything, or removed', () => {
@@ -119,21 +147,62 @@ describe('properties: the registration loader never crashes', () => {
   });
 
   it('any text as a file', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 200, unit: 'binary' }), (text) => checkOutcome(() => parseRegistration(text, 'f.yaml'), 'f.yaml')), {
-      numRuns: 1_000,
-    });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200, unit: 'binary' }), (text) =>
+        checkOutcome(() => parseRegistration(text, 'f.yaml'), 'f.yaml'),
+      ),
+      {
+        numRuns: 1_000,
+      },
+    );
   });
 
   it('YAML made of registration-like fragments', () => {
     const fragment = fc.constantFrom(
-      'id: irc\n', 'id: [1, 2]\n', 'url: null\n', 'url: ftp://x\n', 'url: http://127.0.0.1:9\n', `as_token: ${AS_TOKEN}\n`, `hs_token: ${HS_TOKEN}\n`,
-      `hs_token: ${AS_TOKEN}\n`, 'sender_localpart: bot\n', 'rate_limited: yes\n', 'rate_limited: "false"\n', 'namespaces:\n',
-      '  users:\n', '  - regex: "@irc_.*"\n', '    exclusive: on\n', '  - regex: "@irc_(.*"\n', '  aliases: {}\n', '  rooms: ~\n',
-      '---\n', '!!python/object:os.system\n', '&a [*a]\n', 'key: *nothing\n', '? complex\n: key\n', '\t', '  ', '- ', ': ', '"', "'", '#c\n',
-      '{', '}', '[', ']', '%YAML 1.1\n', 'protocols: [irc, 3]\n', 'receive_ephemeral: 1\n', 'x: !!binary aGVsbG8=\n', '<<: {id: x}\n',
+      'id: irc\n',
+      'id: [1, 2]\n',
+      'url: null\n',
+      'url: ftp://x\n',
+      'url: http://127.0.0.1:9\n',
+      `as_token: ${AS_TOKEN}\n`,
+      `hs_token: ${HS_TOKEN}\n`,
+      `hs_token: ${AS_TOKEN}\n`,
+      'sender_localpart: bot\n',
+      'rate_limited: yes\n',
+      'rate_limited: "false"\n',
+      'namespaces:\n',
+      '  users:\n',
+      '  - regex: "@irc_.*"\n',
+      '    exclusive: on\n',
+      '  - regex: "@irc_(.*"\n',
+      '  aliases: {}\n',
+      '  rooms: ~\n',
+      '---\n',
+      '!!python/object:os.system\n',
+      '&a [*a]\n',
+      'key: *nothing\n',
+      '? complex\n: key\n',
+      '\t',
+      '  ',
+      '- ',
+      ': ',
+      '"',
+      "'",
+      '#c\n',
+      '{',
+      '}',
+      '[',
+      ']',
+      '%YAML 1.1\n',
+      'protocols: [irc, 3]\n',
+      'receive_ephemeral: 1\n',
+      'x: !!binary aGVsbG8=\n',
+      '<<: {id: x}\n',
     );
     fc.assert(
-      fc.property(fc.array(fragment, { maxLength: 16 }), (parts) => checkOutcome(() => parseRegistration(parts.join(''), 'f.yaml'), 'f.yaml')),
+      fc.property(fc.array(fragment, { maxLength: 16 }), (parts) =>
+        checkOutcome(() => parseRegistration(parts.join(''), 'f.yaml'), 'f.yaml'),
+      ),
       { numRuns: 2_000 },
     );
   });

@@ -48,7 +48,9 @@ function launch(db: string, url: string, highestReceived: number): Run {
         if (m) resolve(Number(m[1]));
         if (out.includes('done\n')) run.done = true;
       });
-      void exited.then(({ code, signal }) => reject(new Error(`child exited (${code ?? signal}) before ready: ${err}`)));
+      void exited.then(({ code, signal }) =>
+        reject(new Error(`child exited (${code ?? signal}) before ready: ${err}`)),
+      );
     }),
   };
   child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
@@ -107,7 +109,9 @@ describe('push survives SIGKILL (crash test)', function () {
       }
       const { code } = await Promise.race([
         run.exited,
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('final run did not finish')), Math.max(1, deadline - Date.now()))),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error('final run did not finish')), Math.max(1, deadline - Date.now())),
+        ),
       ]);
       expect(code, run.stderr()).to.equal(0);
       if (kills >= KILLS) break;

@@ -99,10 +99,17 @@ describe('ephemeral delivery (AS API "Pushing EDUs")', function () {
    */
   async function flush(): Promise<void> {
     const id = `$mark${++marks}`;
-    const mark = (sender: string) => ({ event_id: `${id}${sender}`, room_id: '!marks:hs.test', type: 'm.room.message', sender, content: {} });
+    const mark = (sender: string) => ({
+      event_id: `${id}${sender}`,
+      room_id: '!marks:hs.test',
+      type: 'm.room.message',
+      sender,
+      content: {},
+    });
     await as!.publish(mark('@irc_mark:hs.test'));
     await as!.publish(mark('@slack_mark:hs.test'));
-    const arrived = (mock: MockAppService) => mock.events.some((e) => (e as { event_id: string }).event_id.startsWith(id));
+    const arrived = (mock: MockAppService) =>
+      mock.events.some((e) => (e as { event_id: string }).event_id.startsWith(id));
     const deadline = Date.now() + 10_000;
     while (!arrived(irc) || !arrived(slack)) {
       if (Date.now() > deadline) throw new Error(`${id} did not reach both ASes`);
@@ -125,8 +132,8 @@ describe('ephemeral delivery (AS API "Pushing EDUs")', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  describe('private read receipts: only for users matching the AS\'s namespaces', () => {
-    it('delivers one receipt EDU to each AS with the other users\' m.read.private entries removed', async () => {
+  describe("private read receipts: only for users matching the AS's namespaces", () => {
+    it("delivers one receipt EDU to each AS with the other users' m.read.private entries removed", async () => {
       await start(false);
       host.join('!room:hs.test', '@irc_x:hs.test');
       host.join('!room:hs.test', '@slack_y:hs.test');
@@ -155,7 +162,11 @@ describe('ephemeral delivery (AS API "Pushing EDUs")', function () {
       await start(false);
       host.join('!room:hs.test', '@irc_x:hs.test');
       host.join('!room:hs.test', '@slack_y:hs.test');
-      const receipt: EphemeralEvent = { type: 'm.receipt', room_id: '!room:hs.test', content: { $1: { 'm.read.private': { '@irc_x:hs.test': { ts: 2 } } } } };
+      const receipt: EphemeralEvent = {
+        type: 'm.receipt',
+        room_id: '!room:hs.test',
+        content: { $1: { 'm.read.private': { '@irc_x:hs.test': { ts: 2 } } } },
+      };
       expect(await as!.publishEphemeral(receipt)).to.deep.equal(['irc']);
       await flush();
       expect(irc.ephemeral).to.deep.equal([receipt]);
@@ -164,9 +175,13 @@ describe('ephemeral delivery (AS API "Pushing EDUs")', function () {
   });
 
   describe('presence "contextually"', () => {
-    const alice = (n: number): EphemeralEvent => ({ type: 'm.presence', sender: '@alice:far.test', content: { presence: 'online', n } });
+    const alice = (n: number): EphemeralEvent => ({
+      type: 'm.presence',
+      sender: '@alice:far.test',
+      content: { presence: 'online', n },
+    });
 
-    it('with Host.joinedRooms: the presence of a user sharing a room with an AS\'s user reaches that AS only', async () => {
+    it("with Host.joinedRooms: the presence of a user sharing a room with an AS's user reaches that AS only", async () => {
       await start(true);
       host.join('!room:hs.test', '@irc_x:hs.test');
       host.join('!room:hs.test', '@alice:far.test');
@@ -174,7 +189,14 @@ describe('ephemeral delivery (AS API "Pushing EDUs")', function () {
       expect(await as!.publishEphemeral(alice(1))).to.deep.equal(['irc']);
       // Alice joins slack's room too; the membership event is published, so the next update sees it.
       host.join('!other:hs.test', '@alice:far.test');
-      await as!.publish({ event_id: '$j', room_id: '!other:hs.test', type: 'm.room.member', state_key: '@alice:far.test', sender: '@alice:far.test', content: { membership: 'join' } });
+      await as!.publish({
+        event_id: '$j',
+        room_id: '!other:hs.test',
+        type: 'm.room.member',
+        state_key: '@alice:far.test',
+        sender: '@alice:far.test',
+        content: { membership: 'join' },
+      });
       expect(await as!.publishEphemeral(alice(2))).to.deep.equal(['irc', 'slack']);
       await flush();
       expect(irc.ephemeral).to.deep.equal([alice(1), alice(2)]);
@@ -182,7 +204,7 @@ describe('ephemeral delivery (AS API "Pushing EDUs")', function () {
       expect(logged.filter((l) => l.fields.hook === 'Host.joinedRooms')).to.deep.equal([]);
     });
 
-    it('without Host.joinedRooms: only namespace users\' presence, and appservices() says so once at start naming the hook', async () => {
+    it("without Host.joinedRooms: only namespace users' presence, and appservices() says so once at start naming the hook", async () => {
       await start(false);
       host.join('!room:hs.test', '@irc_x:hs.test');
       host.join('!room:hs.test', '@alice:far.test');

@@ -56,7 +56,14 @@ const host: Host = {
 };
 
 function ev(i: number, fields: Partial<MatrixEvent> = {}): MatrixEvent {
-  return { event_id: `$${i}`, room_id: '!r:hs.test', type: 'm.room.message', sender: '@a_x:hs.test', content: { i }, ...fields };
+  return {
+    event_id: `$${i}`,
+    room_id: '!r:hs.test',
+    type: 'm.room.message',
+    sender: '@a_x:hs.test',
+    content: { i },
+    ...fields,
+  };
 }
 
 describe('Publisher', () => {
@@ -87,7 +94,11 @@ describe('Publisher', () => {
   it('queues nothing for an event nobody wants, and never for a url:null AS', async () => {
     const room = ev(1, { sender: '@nobody:hs.test', room_id: '!empty:hs.test' });
     const lonely: Host = { ...host, joinedMembers: async () => [] };
-    const publisher = new Publisher({ store, interest: new Interest({ host: lonely, registrations: regs, index: new NamespaceIndex(regs) }), registrations: regs });
+    const publisher = new Publisher({
+      store,
+      interest: new Interest({ host: lonely, registrations: regs, index: new NamespaceIndex(regs) }),
+      registrations: regs,
+    });
     expect(await publisher.publish(room)).to.deep.equal([]);
     expect(store.commits).to.deep.equal([]);
   });
@@ -96,7 +107,9 @@ describe('Publisher', () => {
     let open!: () => void;
     store.gate = new Promise((r) => (open = r));
     let done = false;
-    const pending = make().publish(ev(1)).then(() => (done = true));
+    const pending = make()
+      .publish(ev(1))
+      .then(() => (done = true));
     await new Promise((r) => setTimeout(r, 20));
     expect(done).to.equal(false);
     open();
@@ -132,7 +145,10 @@ describe('Publisher', () => {
       ev(3, { sender: '@z:hs.test', room_id: '!slow5:hs.test' }),
     ];
     await Promise.all(events.map((e) => publisher.publish(e)));
-    const order = store.commits.slice(1).flat().map((item) => JSON.parse(item.json).event_id);
+    const order = store.commits
+      .slice(1)
+      .flat()
+      .map((item) => JSON.parse(item.json).event_id);
     expect(order).to.deep.equal(['$0', '$1', '$2', '$3']);
   });
 
@@ -154,11 +170,21 @@ describe('Publisher', () => {
     ['content array', { ...ev(1), content: [] }, /event\.content: must be an object, got an array/],
     ['numeric state_key', { ...ev(1), state_key: 3 }, /event\.state_key/],
     ['member without state_key', { ...ev(1), type: 'm.room.member' }, /event\.state_key/],
-    ['cyclic content', (() => { const c: Record<string, unknown> = {}; c.self = c; return { ...ev(1), content: c }; })(), /cannot be serialised/],
+    [
+      'cyclic content',
+      (() => {
+        const c: Record<string, unknown> = {};
+        c.self = c;
+        return { ...ev(1), content: c };
+      })(),
+      /cannot be serialised/,
+    ],
   ];
   for (const [name, value, message] of malformed) {
     it(`refuses an event with ${name} (InvalidEventError naming the field), queueing nothing`, async () => {
-      const error = await make().publish(value as MatrixEvent).catch((e: unknown) => e);
+      const error = await make()
+        .publish(value as MatrixEvent)
+        .catch((e: unknown) => e);
       expect(error).to.be.instanceOf(InvalidEventError);
       expect((error as Error).message).to.match(message);
       expect(store.commits).to.deep.equal([]);
@@ -171,7 +197,10 @@ describe('Publisher', () => {
     expect(await publisher.publishEphemeral(typing)).to.deep.equal(['a']);
     expect(store.commits.flat()).to.deep.equal([{ kind: 'ephemeral', json: JSON.stringify(typing), asIds: ['a'] }]);
     const error = await publisher.publishEphemeral({ type: 'm.receipt', content: {} }).catch((e: unknown) => e);
-    expect(error).to.be.instanceOf(InvalidEventError).with.property('message').match(/ephemeral\.room_id/);
+    expect(error)
+      .to.be.instanceOf(InvalidEventError)
+      .with.property('message')
+      .match(/ephemeral\.room_id/);
   });
 
   // AS API, "Pushing EDUs": "Private read receipts should only be sent for users matching one of the
@@ -181,7 +210,11 @@ describe('Publisher', () => {
     const r2 = registration('r2', { rooms: ['!r:hs.test'], receiveEphemeral: true });
     const r3 = registration('r3', { rooms: ['!r:hs.test'], users: ['@c_.*'], receiveEphemeral: true });
     const mine = [r1, r2, r3];
-    const publisher = new Publisher({ store, interest: new Interest({ host, registrations: mine, index: new NamespaceIndex(mine) }), registrations: mine });
+    const publisher = new Publisher({
+      store,
+      interest: new Interest({ host, registrations: mine, index: new NamespaceIndex(mine) }),
+      registrations: mine,
+    });
     const content = (privateOf: string[]) => ({
       $e: {
         'm.read': { '@z:hs.test': { ts: 1 } },
@@ -189,10 +222,16 @@ describe('Publisher', () => {
       },
     });
     const edu = { type: 'm.receipt', room_id: '!r:hs.test', content: content(['@a_x:hs.test', '@c_y:hs.test']) };
-    const [asIds] = await Promise.all([publisher.publishEphemeral(edu), publisher.publish(ev(1, { room_id: '!r:hs.test' }))]);
+    const [asIds] = await Promise.all([
+      publisher.publishEphemeral(edu),
+      publisher.publish(ev(1, { room_id: '!r:hs.test' })),
+    ]);
     expect(asIds).to.deep.equal(['r1', 'r2', 'r3']);
     expect(store.commits).to.have.length(1);
-    const seen = (id: string) => store.commits[0]!.filter((i) => i.kind === 'ephemeral' && i.asIds.includes(id)).map((i) => JSON.parse(i.json).content);
+    const seen = (id: string) =>
+      store.commits[0]!.filter((i) => i.kind === 'ephemeral' && i.asIds.includes(id)).map(
+        (i) => JSON.parse(i.json).content,
+      );
     expect(seen('r1')).to.deep.equal([content(['@a_x:hs.test'])]);
     expect(seen('r2')).to.deep.equal([content([])]);
     expect(seen('r3')).to.deep.equal([content(['@c_y:hs.test'])]);
@@ -201,25 +240,43 @@ describe('Publisher', () => {
 
     // Nothing but the private receipt of a user in nobody's namespace: nobody gets anything.
     store.commits.length = 0;
-    const hidden = { type: 'm.receipt', room_id: '!r:hs.test', content: { $e: { 'm.read.private': { '@z:hs.test': { ts: 3 } } } } };
+    const hidden = {
+      type: 'm.receipt',
+      room_id: '!r:hs.test',
+      content: { $e: { 'm.read.private': { '@z:hs.test': { ts: 3 } } } },
+    };
     expect(await publisher.publishEphemeral(hidden)).to.deep.equal([]);
     expect(store.commits).to.deep.equal([]);
   });
 
   it('AS API "Pushing EDUs": refuses an EDU of another type than the three at publishEphemeral, queueing nothing', async () => {
     const publisher = make();
-    const error = await publisher.publishEphemeral({ type: 'org.example.custom', room_id: '!r:hs.test', content: {} }).catch((e: unknown) => e);
-    expect(error).to.be.instanceOf(InvalidEventError).with.property('message').match(/^ephemeral\.type: "org\.example\.custom" is not an EDU type/);
+    const error = await publisher
+      .publishEphemeral({ type: 'org.example.custom', room_id: '!r:hs.test', content: {} })
+      .catch((e: unknown) => e);
+    expect(error)
+      .to.be.instanceOf(InvalidEventError)
+      .with.property('message')
+      .match(/^ephemeral\.type: "org\.example\.custom" is not an EDU type/);
     expect(store.commits).to.deep.equal([]);
   });
 
   it('queues to-device messages for the AS owning the recipient, if it asked for them', async () => {
     const publisher = make();
-    const msg = { type: 'm.room_key', sender: '@x:hs.test', to_user_id: '@b_y:hs.test', to_device_id: 'DEV', content: {} };
+    const msg = {
+      type: 'm.room_key',
+      sender: '@x:hs.test',
+      to_user_id: '@b_y:hs.test',
+      to_device_id: 'DEV',
+      content: {},
+    };
     expect(await publisher.publishToDevice(msg)).to.deep.equal(['b']);
     expect(await publisher.publishToDevice({ ...msg, to_user_id: '@a_y:hs.test' })).to.deep.equal([]);
     expect(store.commits.flat()).to.deep.equal([{ kind: 'toDevice', json: JSON.stringify(msg), asIds: ['b'] }]);
     const error = await publisher.publishToDevice({ ...msg, to_device_id: '' }).catch((e: unknown) => e);
-    expect(error).to.be.instanceOf(InvalidEventError).with.property('message').match(/toDevice\.to_device_id/);
+    expect(error)
+      .to.be.instanceOf(InvalidEventError)
+      .with.property('message')
+      .match(/toDevice\.to_device_id/);
   });
 });

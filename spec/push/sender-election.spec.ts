@@ -62,7 +62,9 @@ describe('Sender election (stores shared by several processes)', () => {
   });
 
   async function enqueue(n: number): Promise<void> {
-    await (store as Store).enqueue(Array.from({ length: n }, (_, i) => ({ kind: 'event' as const, json: `{"i":${i}}`, asIds: ['a'] })));
+    await (store as Store).enqueue(
+      Array.from({ length: n }, (_, i) => ({ kind: 'event' as const, json: `{"i":${i}}`, asIds: ['a'] })),
+    );
   }
 
   it('stays in standby, sending nothing, until it holds the AS sender lock', async () => {

@@ -6,7 +6,11 @@ import { MemoryStore } from '../../lib/store/memory-store.ts';
 import { registration } from './registrations.ts';
 
 describe('Sender options', () => {
-  const deps = { registration: registration('a', { users: ['@a_.*'] }), store: new MemoryStore(), send: async () => {} };
+  const deps = {
+    registration: registration('a', { users: ['@a_.*'] }),
+    store: new MemoryStore(),
+    send: async () => {},
+  };
 
   const bad: [string, ConstructorParameters<typeof Sender>[1]][] = [
     ['limits.event', { limits: { event: 0 } }],

@@ -28,7 +28,13 @@ const host: Host = {
 
 /** Events sent by `@<prefix>_user`, so that exactly the AS owning that prefix wants them. */
 function ev(prefix: string, i: number): MatrixEvent {
-  return { event_id: `$${prefix}${i}`, room_id: '!r:hs.test', type: 'm.room.message', sender: `@${prefix}_user:hs.test`, content: { i } };
+  return {
+    event_id: `$${prefix}${i}`,
+    room_id: '!r:hs.test',
+    type: 'm.room.message',
+    sender: `@${prefix}_user:hs.test`,
+    content: { i },
+  };
 }
 
 function indexes(events: readonly unknown[]): number[] {
@@ -50,7 +56,9 @@ async function until(check: () => boolean, ms: number, what: string): Promise<vo
 
 /** Bodies of the PUTs the mock received for one transaction id, in arrival order. */
 function putsOf(mock: MockAppService, txnId: string): unknown[] {
-  return mock.requests.filter((r) => r.method === 'PUT' && r.path.endsWith(`/transactions/${txnId}`)).map((r) => r.body);
+  return mock.requests
+    .filter((r) => r.method === 'PUT' && r.path.endsWith(`/transactions/${txnId}`))
+    .map((r) => r.body);
 }
 
 describe('Sender', function () {
@@ -141,7 +149,13 @@ describe('Sender', function () {
     const { mock, reg } = await asWithMock('e', { receiveEphemeral: true, receiveToDevice: true });
     const { publisher } = await setup([reg]);
     const presence = (i: number) => ({ type: 'm.presence', sender: '@e_user:hs.test', content: { i } });
-    const toDevice = (i: number) => ({ type: 'm.x', sender: '@z:hs.test', to_user_id: '@e_u:hs.test', to_device_id: 'D', content: { i } });
+    const toDevice = (i: number) => ({
+      type: 'm.x',
+      sender: '@z:hs.test',
+      to_user_id: '@e_u:hs.test',
+      to_device_id: 'D',
+      content: { i },
+    });
     await Promise.all([
       ...range(150).map((i) => publisher.publishEphemeral(presence(i))),
       ...range(10).map((i) => publisher.publishToDevice(toDevice(i))),
@@ -232,12 +246,18 @@ describe('Sender', function () {
     const ok = await asWithMock('ok');
     await dead.mock.down();
     slow.mock.slow(10_000);
-    const { publisher, senders } = await setup([dead.reg, slow.reg, ok.reg], { backoff: { initialMs: 60_000, maxMs: 60_000 } });
+    const { publisher, senders } = await setup([dead.reg, slow.reg, ok.reg], {
+      backoff: { initialMs: 60_000, maxMs: 60_000 },
+    });
     for (const i of range(20)) {
       await publisher.publish(ev('dead', i));
       await publisher.publish(ev('slow', i));
     }
-    await until(() => senders.get('dead')!.state === 'backoff' && slow.mock.requests.length > 0, 2_000, 'dead in backoff, slow busy');
+    await until(
+      () => senders.get('dead')!.state === 'backoff' && slow.mock.requests.length > 0,
+      2_000,
+      'dead in backoff, slow busy',
+    );
     const started = Date.now();
     await Promise.all(range(250).map((i) => publisher.publish(ev('ok', i))));
     await ok.mock.waitForEvents(250, 3_000);
@@ -263,7 +283,9 @@ describe('Sender', function () {
     const sent: SentInfo[] = [];
     const send = sendVia(reg);
     const first = new Sender({ registration: reg, store, send });
-    await store.enqueue(range(5).map((i) => ({ kind: 'event' as const, json: JSON.stringify(ev('a', i)), asIds: ['a'] })));
+    await store.enqueue(
+      range(5).map((i) => ({ kind: 'event' as const, json: JSON.stringify(ev('a', i)), asIds: ['a'] })),
+    );
     first.start();
     await until(() => mock.requests.length === 1, 2_000, 'the first attempt');
     const stopping = Date.now();
@@ -293,13 +315,17 @@ describe('Sender', function () {
       open: () => store.open(),
       enqueue: (items) => store.enqueue(items),
       inFlight: (asId) => store.inFlight(asId),
-      createTransaction: (asId, limits, build) => (failures-- > 0 ? Promise.reject(new Error('disk hiccup')) : store.createTransaction(asId, limits, build)),
+      createTransaction: (asId, limits, build) =>
+        failures-- > 0 ? Promise.reject(new Error('disk hiccup')) : store.createTransaction(asId, limits, build),
       acknowledge: (asId, txnId) => store.acknowledge(asId, txnId),
       backlog: (asId) => store.backlog(asId),
       close: () => store.close(),
     };
     const seen: FailedInfo[] = [];
-    const sender = new Sender({ registration: reg, store: flaky, send: sendVia(reg) }, { backoff: { initialMs: 10 }, onFailed: (f) => seen.push(f) });
+    const sender = new Sender(
+      { registration: reg, store: flaky, send: sendVia(reg) },
+      { backoff: { initialMs: 10 }, onFailed: (f) => seen.push(f) },
+    );
     running.push(sender);
     await store.enqueue([{ kind: 'event', json: JSON.stringify(ev('a', 0)), asIds: ['a'] }]);
     sender.start();
@@ -327,7 +353,9 @@ describe('Sender', function () {
     const plain = plainStore({ acknowledge: (asId, txnId) => (acks++, store.acknowledge(asId, txnId)) });
     const sender = new Sender({ registration: reg, store: plain, send: sendVia(reg) });
     running.push(sender);
-    await store.enqueue(range(250).map((i) => ({ kind: 'event' as const, json: JSON.stringify(ev('a', i)), asIds: ['a'] })));
+    await store.enqueue(
+      range(250).map((i) => ({ kind: 'event' as const, json: JSON.stringify(ev('a', i)), asIds: ['a'] })),
+    );
     sender.start();
     await mock.waitForEvents(250, 5_000);
     expect([...mock.transactions.values()].map((t) => t.events!.length)).to.deep.equal([100, 100, 50]);
@@ -351,11 +379,18 @@ describe('Sender', function () {
       },
     });
     const seen: FailedInfo[] = [];
-    const sender = new Sender({ registration: reg, store: failing, send: sendVia(reg) }, {
-      limits: { event: 10 }, backoff: { initialMs: 10 }, onFailed: (f) => seen.push(f),
-    });
+    const sender = new Sender(
+      { registration: reg, store: failing, send: sendVia(reg) },
+      {
+        limits: { event: 10 },
+        backoff: { initialMs: 10 },
+        onFailed: (f) => seen.push(f),
+      },
+    );
     running.push(sender);
-    await store.enqueue(range(35).map((i) => ({ kind: 'event' as const, json: JSON.stringify(ev('a', i)), asIds: ['a'] })));
+    await store.enqueue(
+      range(35).map((i) => ({ kind: 'event' as const, json: JSON.stringify(ev('a', i)), asIds: ['a'] })),
+    );
     sender.start();
     await mock.waitForEvents(35, 5_000);
     expect(seen.map((f) => f.txnId)).to.deep.equal([null, null]);
@@ -429,24 +464,34 @@ describe('Sender with a store that creates transactions ahead (SqliteStore)', fu
   }
 
   /** `refuse`: the send attempts that fail before reaching the AS. */
-  function start(target: Store, options: SenderOptions, log: string[], refuse: (txnId: string) => boolean = () => false): Sender {
+  function start(
+    target: Store,
+    options: SenderOptions,
+    log: string[],
+    refuse: (txnId: string) => boolean = () => false,
+  ): Sender {
     const r = reg(mock.url);
     client = new AppserviceClient(r);
-    sender = new Sender({
-      registration: r,
-      store: target,
-      send: (txnId, body, signal) => {
-        log.push(`send ${txnId}`);
-        if (refuse(txnId)) return Promise.reject(new Error('connection reset'));
-        return client.sendTransaction(txnId, body, signal);
+    sender = new Sender(
+      {
+        registration: r,
+        store: target,
+        send: (txnId, body, signal) => {
+          log.push(`send ${txnId}`);
+          if (refuse(txnId)) return Promise.reject(new Error('connection reset'));
+          return client.sendTransaction(txnId, body, signal);
+        },
       },
-    }, { backoff: { initialMs: 10, maxMs: 50 }, ...options });
+      { backoff: { initialMs: 10, maxMs: 50 }, ...options },
+    );
     sender.start();
     return sender;
   }
 
   async function enqueue(n: number): Promise<void> {
-    await store.enqueue(range(n).map((i) => ({ kind: 'event' as const, json: JSON.stringify(ev('a', i)), asIds: ['a'] })));
+    await store.enqueue(
+      range(n).map((i) => ({ kind: 'event' as const, json: JSON.stringify(ev('a', i)), asIds: ['a'] })),
+    );
   }
 
   it('sends a transaction created ahead before the previous acknowledgement is stored; everything once, in order', async () => {

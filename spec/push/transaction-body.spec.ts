@@ -14,7 +14,9 @@ describe('buildTransactionBody', () => {
   it('always has events, in queue order, and nothing else for an AS that asked for nothing more', () => {
     const body = JSON.parse(buildTransactionBody(items, { receiveEphemeral: false, receiveToDevice: false }));
     expect(body).to.deep.equal({ events: [{ event_id: '$1' }, { event_id: '$2' }] });
-    expect(JSON.parse(buildTransactionBody([], { receiveEphemeral: true, receiveToDevice: true }))).to.deep.equal({ events: [] });
+    expect(JSON.parse(buildTransactionBody([], { receiveEphemeral: true, receiveToDevice: true }))).to.deep.equal({
+      events: [],
+    });
   });
 
   it('puts ephemeral events under the stable and the MSC2409 names', () => {
@@ -33,12 +35,19 @@ describe('buildTransactionBody', () => {
   });
 
   it('omits empty optional arrays', () => {
-    const body = JSON.parse(buildTransactionBody(items.filter((i) => i.kind === 'event'), { receiveEphemeral: true, receiveToDevice: true }));
+    const body = JSON.parse(
+      buildTransactionBody(
+        items.filter((i) => i.kind === 'event'),
+        { receiveEphemeral: true, receiveToDevice: true },
+      ),
+    );
     expect(Object.keys(body)).to.deep.equal(['events']);
   });
 
   it('embeds the stored JSON text byte for byte', () => {
     const odd = '{"b":1,  "a":"\\u00e9"}';
-    expect(buildTransactionBody([{ seq: 1, kind: 'event', json: odd }], { receiveEphemeral: false, receiveToDevice: false })).to.equal(`{"events":[${odd}]}`);
+    expect(
+      buildTransactionBody([{ seq: 1, kind: 'event', json: odd }], { receiveEphemeral: false, receiveToDevice: false }),
+    ).to.equal(`{"events":[${odd}]}`);
   });
 });

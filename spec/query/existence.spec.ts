@@ -17,11 +17,20 @@ describe('ExistenceQueries', () => {
   const clients = new Map<string, AppserviceClient>();
 
   /** Starts a mock AS whose registration claims irc_ users and aliases (exclusively by default). */
-  async function bridge(spec: RegistrationSpec = {}, mockOptions: Partial<MockAppServiceOptions> = {}): Promise<{ mock: MockAppService; registration: Registration }> {
+  async function bridge(
+    spec: RegistrationSpec = {},
+    mockOptions: Partial<MockAppServiceOptions> = {},
+  ): Promise<{ mock: MockAppService; registration: Registration }> {
     const hsToken = `hs-${spec.id ?? 'irc'}`;
     const mock = await MockAppService.start({ hsToken, ...mockOptions });
     mocks.push(mock);
-    const registration = makeRegistration({ users: ['@irc_.*'], aliases: ['#irc_.*'], ...spec, url: spec.url === null ? null : mock.url, hsToken });
+    const registration = makeRegistration({
+      users: ['@irc_.*'],
+      aliases: ['#irc_.*'],
+      ...spec,
+      url: spec.url === null ? null : mock.url,
+      hsToken,
+    });
     return { mock, registration };
   }
 
@@ -127,14 +136,16 @@ describe('ExistenceQueries', () => {
     expect(mock.requests).to.have.length(2);
   });
 
-  describe('an AS that refuses the homeserver\'s hs_token (application-service-api.md#authorization: M_FORBIDDEN)', () => {
+  describe("an AS that refuses the homeserver's hs_token (application-service-api.md#authorization: M_FORBIDDEN)", () => {
     for (const status of [401, 403]) {
       it(`${status}: misconfigured, not unavailable; never retried, not marked down, not cached; logged once naming the AS, never the token; counted`, async () => {
         const { mock, registration } = await bridge({}, creating);
         mock.status(status);
         const logged: { fields: Record<string, unknown>; message: string }[] = [];
         const error = (fields: Record<string, unknown> | string, message?: string): void => {
-          logged.push(typeof fields === 'string' ? { fields: {}, message: fields } : { fields, message: message ?? '' });
+          logged.push(
+            typeof fields === 'string' ? { fields: {}, message: fields } : { fields, message: message ?? '' },
+          );
         };
         const logger = { debug() {}, info() {}, warn() {}, error };
         const rejected: string[] = [];
@@ -159,11 +170,20 @@ describe('ExistenceQueries', () => {
       refusing.mock.status(403);
       const failing = await bridge({ id: 'failing', users: [{ regex: '@irc_.*', exclusive: false }] });
       failing.mock.status(400);
-      expect(await queries([refusing.registration, failing.registration]).ensureUser('@irc_a:hs.test')).to.equal('unavailable');
-      const saysNo = await bridge({ id: 'no', users: [{ regex: '@irc_.*', exclusive: false }] }, { onUserQuery: () => false });
-      expect(await queries([refusing.registration, saysNo.registration]).ensureUser('@irc_b:hs.test')).to.equal('misconfigured');
+      expect(await queries([refusing.registration, failing.registration]).ensureUser('@irc_a:hs.test')).to.equal(
+        'unavailable',
+      );
+      const saysNo = await bridge(
+        { id: 'no', users: [{ regex: '@irc_.*', exclusive: false }] },
+        { onUserQuery: () => false },
+      );
+      expect(await queries([refusing.registration, saysNo.registration]).ensureUser('@irc_b:hs.test')).to.equal(
+        'misconfigured',
+      );
       const saysYes = await bridge({ id: 'yes', users: [{ regex: '@irc_.*', exclusive: false }] }, creating);
-      expect(await queries([refusing.registration, saysYes.registration]).ensureUser('@irc_c:hs.test')).to.equal('exists');
+      expect(await queries([refusing.registration, saysYes.registration]).ensureUser('@irc_c:hs.test')).to.equal(
+        'exists',
+      );
     });
   });
 
@@ -181,7 +201,9 @@ describe('ExistenceQueries', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
     const started = performance.now();
-    expect(await queries([registration]).ensureAlias('#irc_gone:hs.test', { signal: controller.signal })).to.equal('unavailable');
+    expect(await queries([registration]).ensureAlias('#irc_gone:hs.test', { signal: controller.signal })).to.equal(
+      'unavailable',
+    );
     expect(performance.now() - started).to.be.below(50 + 200);
   });
 
@@ -189,7 +211,12 @@ describe('ExistenceQueries', () => {
     const { mock, registration } = await bridge({}, creating);
     const ups: string[] = [];
     // Attempts may take the whole deadline here: this is about the down state, not attempt timeouts.
-    const q = queries([registration], { deadlineMs: 400, attemptTimeoutMs: 400, downForMs: 300, onAppserviceUp: (id) => ups.push(id) });
+    const q = queries([registration], {
+      deadlineMs: 400,
+      attemptTimeoutMs: 400,
+      downForMs: 300,
+      onAppserviceUp: (id) => ups.push(id),
+    });
     await mock.down();
     const first = performance.now();
     expect(await q.ensureUser('@irc_a:hs.test')).to.equal('unavailable');
@@ -236,13 +263,16 @@ describe('ExistenceQueries', () => {
   });
 
   it('one impatient caller neither cuts the shared walk short nor gets the AS marked down', async () => {
-    const { mock, registration } = await bridge({}, {
-      onAliasQuery: async (alias) => {
-        await sleep(300);
-        host.createRoom(alias);
-        return true;
+    const { mock, registration } = await bridge(
+      {},
+      {
+        onAliasQuery: async (alias) => {
+          await sleep(300);
+          host.createRoom(alias);
+          return true;
+        },
       },
-    });
+    );
     const q = queries([registration], { deadlineMs: 5000 });
     const impatient = q.ensureAlias('#irc_#slowish:hs.test', { deadlineMs: 50 });
     const patient = q.ensureAlias('#irc_#slowish:hs.test');
@@ -253,13 +283,16 @@ describe('ExistenceQueries', () => {
   });
 
   it('1000 concurrent callers for one alias make exactly one AS request', async () => {
-    const { mock, registration } = await bridge({}, {
-      onAliasQuery: async (alias) => {
-        await sleep(50);
-        host.createRoom(alias);
-        return true;
+    const { mock, registration } = await bridge(
+      {},
+      {
+        onAliasQuery: async (alias) => {
+          await sleep(50);
+          host.createRoom(alias);
+          return true;
+        },
       },
-    });
+    );
     const q = queries([registration]);
     const results = await Promise.all(Array.from({ length: 1000 }, () => q.ensureAlias('#irc_#busy:hs.test')));
     expect(new Set(results)).to.deep.equal(new Set(['exists']));
@@ -344,9 +377,12 @@ describe('ExistenceQueries', () => {
   describe('several matching ASes', () => {
     it('asks the exclusive owner first, then the others in turn until one says yes', async () => {
       const order: string[] = [];
-      const shared = await bridge({ id: 'shared', aliases: [{ regex: '#irc_.*', exclusive: false }] }, {
-        onAliasQuery: (alias) => (order.push('shared'), host.createRoom(alias), true),
-      });
+      const shared = await bridge(
+        { id: 'shared', aliases: [{ regex: '#irc_.*', exclusive: false }] },
+        {
+          onAliasQuery: (alias) => (order.push('shared'), host.createRoom(alias), true),
+        },
+      );
       const owner = await bridge({ id: 'owner' }, { onAliasQuery: () => (order.push('owner'), false) });
       const q = queries([shared.registration, owner.registration]);
       expect(await q.ensureAlias('#irc_x:hs.test')).to.equal('exists');
@@ -356,7 +392,10 @@ describe('ExistenceQueries', () => {
     it('stops at the first yes', async () => {
       const order: string[] = [];
       const a = await bridge({ id: 'a' }, { onUserQuery: (id) => (order.push('a'), host.users.add(id), true) });
-      const b = await bridge({ id: 'b', users: [{ regex: '@irc_.*', exclusive: false }] }, { onUserQuery: () => (order.push('b'), true) });
+      const b = await bridge(
+        { id: 'b', users: [{ regex: '@irc_.*', exclusive: false }] },
+        { onUserQuery: () => (order.push('b'), true) },
+      );
       expect(await queries([b.registration, a.registration]).ensureUser('@irc_x:hs.test')).to.equal('exists');
       expect(order).to.deep.equal(['a']);
     });
@@ -364,11 +403,18 @@ describe('ExistenceQueries', () => {
     it('one failing AS and no yes from the others is unavailable; a yes from another is exists', async () => {
       const broken = await bridge({ id: 'broken' });
       broken.mock.status(400);
-      const saysNo = await bridge({ id: 'no', users: [{ regex: '@irc_.*', exclusive: false }] }, { onUserQuery: () => false });
-      expect(await queries([broken.registration, saysNo.registration]).ensureUser('@irc_x:hs.test')).to.equal('unavailable');
+      const saysNo = await bridge(
+        { id: 'no', users: [{ regex: '@irc_.*', exclusive: false }] },
+        { onUserQuery: () => false },
+      );
+      expect(await queries([broken.registration, saysNo.registration]).ensureUser('@irc_x:hs.test')).to.equal(
+        'unavailable',
+      );
       expect(saysNo.mock.requests).to.have.length(1);
       const saysYes = await bridge({ id: 'yes', users: [{ regex: '@irc_.*', exclusive: false }] }, creating);
-      expect(await queries([broken.registration, saysYes.registration]).ensureUser('@irc_y:hs.test')).to.equal('exists');
+      expect(await queries([broken.registration, saysYes.registration]).ensureUser('@irc_y:hs.test')).to.equal(
+        'exists',
+      );
     });
   });
 });

@@ -40,8 +40,11 @@ describe('QueryGate', () => {
 
   it('a waiter whose deadline passes leaves the queue, refused as overloaded (the AS was never asked)', async () => {
     const gate = new QueryGate('irc', { concurrency: 1, queueLimit: 5, downForMs: 1_000 });
-    gate.enter(deadline());
-    const error = await gate.enter(deadline(20))!.then(() => undefined, (e: unknown) => e);
+    expect(gate.enter(deadline()), 'admitted at once').to.equal(undefined);
+    const error = await gate.enter(deadline(20))!.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).to.be.instanceOf(AppserviceRequestError).and.include({ kind: 'overloaded' });
     expect(gate.load.waiting).to.equal(0);
     expect(gate.isDown).to.equal(false);
@@ -49,8 +52,11 @@ describe('QueryGate', () => {
 
   it('three unreachable attempts in a row mark it down for everyone: waiters refused, new callers refused, one probe after downForMs', async () => {
     const gate = new QueryGate('irc', { concurrency: 1, queueLimit: 5, downForMs: 50 });
-    gate.enter(deadline());
-    const waiting = gate.enter(deadline())!.then(() => 'admitted', (e: AppserviceRequestError) => e.kind);
+    expect(gate.enter(deadline()), 'admitted at once').to.equal(undefined);
+    const waiting = gate.enter(deadline())!.then(
+      () => 'admitted',
+      (e: AppserviceRequestError) => e.kind,
+    );
     gate.report('unreachable');
     gate.report('answered'); // any answer resets the count
     gate.report('unreachable');
@@ -63,7 +69,10 @@ describe('QueryGate', () => {
     expect(refusal(() => gate.enter(deadline()))).to.equal('down');
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(gate.enter(deadline()), 'the probe').to.equal(undefined);
-    expect(refusal(() => gate.enter(deadline())), 'others while it probes').to.equal('down');
+    expect(
+      refusal(() => gate.enter(deadline())),
+      'others while it probes',
+    ).to.equal('down');
     expect(gate.report('answered'), 'the probe ended a down period').to.equal(true);
     gate.leave();
     expect(gate.isDown).to.equal(false);
@@ -74,7 +83,7 @@ describe('QueryGate', () => {
     const gate = new QueryGate('irc', { concurrency: 4, queueLimit: 5, downForMs: 20 });
     gate.markDown();
     await new Promise((resolve) => setTimeout(resolve, 30));
-    gate.enter(deadline());
+    expect(gate.enter(deadline()), 'admitted at once').to.equal(undefined);
     gate.report('abandoned');
     gate.leave();
     expect(gate.enter(deadline()), 'next probe').to.equal(undefined);

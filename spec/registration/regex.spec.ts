@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { repetitionSkeleton, sampleStrings, translateNamespaceRegex } from '../../lib/registration/regex.ts';
+import { repetitionSkeleton, sampleStrings } from '../../lib/registration/regex-analysis.ts';
+import { translateNamespaceRegex } from '../../lib/registration/regex.ts';
 
 const t = translateNamespaceRegex;
 

@@ -3,7 +3,17 @@ import { validateRegistration } from '../../lib/registration/load.ts';
 import { Registry } from '../../lib/registration/registry.ts';
 
 function reg(id: string, asToken: string, senderLocalpart: string) {
-  return validateRegistration({ id, url: null, as_token: asToken, hs_token: `hs-${id}-0123456789`, sender_localpart: senderLocalpart, namespaces: {} }, `${id}.yaml`);
+  return validateRegistration(
+    {
+      id,
+      url: null,
+      as_token: asToken,
+      hs_token: `hs-${id}-0123456789`,
+      sender_localpart: senderLocalpart,
+      namespaces: {},
+    },
+    `${id}.yaml`,
+  );
 }
 
 describe('Registry', () => {
@@ -26,7 +36,14 @@ describe('Registry', () => {
   it('finds by exact as_token only', () => {
     expect(registry.byAsToken('token-irc-0123456789')).to.equal(irc);
     expect(registry.byAsToken('token-slack-abcdef')).to.equal(slack);
-    for (const wrong of ['', 'token-irc-012345678', 'token-irc-0123456789x', 'TOKEN-IRC-0123456789', 'token-irc-0123456788', 'hs-irc']) {
+    for (const wrong of [
+      '',
+      'token-irc-012345678',
+      'token-irc-0123456789x',
+      'TOKEN-IRC-0123456789',
+      'token-irc-0123456788',
+      'hs-irc',
+    ]) {
       expect(registry.byAsToken(wrong), wrong).to.equal(undefined);
     }
   });

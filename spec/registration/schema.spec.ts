@@ -1,5 +1,10 @@
 import { expect } from 'chai';
-import { formatPath, LEGACY_QUERY_TOKEN_KEY, toRegistration, type FieldProblem } from '../../lib/registration/schema.ts';
+import {
+  formatPath,
+  LEGACY_QUERY_TOKEN_KEY,
+  toRegistration,
+  type FieldProblem,
+} from '../../lib/registration/schema.ts';
 import type { Registration } from '../../lib/registration/registration.ts';
 
 const AS_TOKEN = 'as-secret-0123456789abcdef';
@@ -36,10 +41,23 @@ function fieldsOf(value: unknown): string[] {
 describe('registration schema', () => {
   it('maps a minimal file with Synapse defaults', () => {
     const r = ok(file());
-    expect(r).to.include({ id: 'irc', url: 'http://localhost:9999', asToken: AS_TOKEN, hsToken: HS_TOKEN, senderLocalpart: 'appservice-irc', source: 'irc.yaml' });
+    expect(r).to.include({
+      id: 'irc',
+      url: 'http://localhost:9999',
+      asToken: AS_TOKEN,
+      hsToken: HS_TOKEN,
+      senderLocalpart: 'appservice-irc',
+      source: 'irc.yaml',
+    });
     expect(r.rateLimited).to.equal(true);
     expect(r.protocols).to.deep.equal([]);
-    expect(r).to.include({ receiveEphemeral: false, receiveToDevice: false, msc3202: false, msc4190: false, legacyQueryToken: false });
+    expect(r).to.include({
+      receiveEphemeral: false,
+      receiveToDevice: false,
+      msc3202: false,
+      msc4190: false,
+      legacyQueryToken: false,
+    });
     expect(r.ipRangeWhitelist).to.equal(undefined);
     expect(r.namespaces.users).to.have.length(1);
     expect(r.namespaces.users[0]).to.include({ exclusive: true, source: '@irc_.*' });
@@ -60,7 +78,14 @@ describe('registration schema', () => {
         [LEGACY_QUERY_TOKEN_KEY]: true,
       }),
     );
-    expect(r).to.include({ rateLimited: false, receiveEphemeral: true, receiveToDevice: true, msc3202: true, msc4190: true, legacyQueryToken: true });
+    expect(r).to.include({
+      rateLimited: false,
+      receiveEphemeral: true,
+      receiveToDevice: true,
+      msc3202: true,
+      msc4190: true,
+      legacyQueryToken: true,
+    });
     expect(r.protocols).to.deep.equal(['irc', 'gitter']);
     expect(r.ipRangeWhitelist).to.deep.equal(['10.0.0.0/8', '::1', '2001:db8::/32']);
   });
@@ -88,7 +113,10 @@ describe('registration schema', () => {
       const value = file();
       delete value[key];
       const found = problems(value);
-      expect(found.map((p) => p.field), key).to.deep.equal([key]);
+      expect(
+        found.map((p) => p.field),
+        key,
+      ).to.deep.equal([key]);
       expect(found[0]!.reason, key).to.match(/^required/);
     }
   });
@@ -98,7 +126,9 @@ describe('registration schema', () => {
   });
 
   it('refuses an id with "|"', () => {
-    expect(problems(file({ id: 'a|b' }))).to.deep.equal([{ field: 'id', reason: 'must not contain "|" (Synapse refuses it)' }]);
+    expect(problems(file({ id: 'a|b' }))).to.deep.equal([
+      { field: 'id', reason: 'must not contain "|" (Synapse refuses it)' },
+    ]);
   });
 
   it('refuses a url that is not http(s), saying why', () => {
@@ -116,7 +146,13 @@ describe('registration schema', () => {
   });
 
   it('refuses non-boolean opt-ins', () => {
-    for (const key of ['receive_ephemeral', 'de.sorunome.msc2409.push_ephemeral', 'org.matrix.msc3202', 'io.element.msc4190', LEGACY_QUERY_TOKEN_KEY]) {
+    for (const key of [
+      'receive_ephemeral',
+      'de.sorunome.msc2409.push_ephemeral',
+      'org.matrix.msc3202',
+      'io.element.msc4190',
+      LEGACY_QUERY_TOKEN_KEY,
+    ]) {
       expect(fieldsOf(file({ [key]: 'yes' })), key).to.deep.equal([key]);
     }
   });
@@ -134,11 +170,27 @@ describe('registration schema', () => {
         rooms: [null],
       },
     });
-    expect(fieldsOf(value)).to.deep.equal(['namespaces.users[1].exclusive', 'namespaces.users[2].exclusive', 'namespaces.users[2].regex', 'namespaces.aliases', 'namespaces.rooms[0]']);
+    expect(fieldsOf(value)).to.deep.equal([
+      'namespaces.users[1].exclusive',
+      'namespaces.users[2].exclusive',
+      'namespaces.users[2].regex',
+      'namespaces.aliases',
+      'namespaces.rooms[0]',
+    ]);
   });
 
   it('reports an untranslatable regex with the others, at its path', () => {
-    const found = problems(file({ id: 'a|b', namespaces: { users: [{ exclusive: true, regex: '@a' }, { exclusive: true, regex: '@irc_(.*' }] } }));
+    const found = problems(
+      file({
+        id: 'a|b',
+        namespaces: {
+          users: [
+            { exclusive: true, regex: '@a' },
+            { exclusive: true, regex: '@irc_(.*' },
+          ],
+        },
+      }),
+    );
     expect(found).to.deep.include({ field: 'namespaces.users[1].regex', reason: 'unterminated group in "@irc_(.*"' });
     expect(found.map((p) => p.field)).to.include('id');
   });
@@ -146,26 +198,31 @@ describe('registration schema', () => {
   it('checks the list fields', () => {
     expect(fieldsOf(file({ protocols: 'irc' }))).to.deep.equal(['protocols']);
     expect(fieldsOf(file({ protocols: ['irc', 3] }))).to.deep.equal(['protocols[1]']);
-    expect(fieldsOf(file({ ip_range_whitelist: ['10.0.0.0/8', '300.1.1.1', '::1/129', '1.2.3.4/8/9'] }))).to.deep.equal([
-      'ip_range_whitelist[1]',
-      'ip_range_whitelist[2]',
-      'ip_range_whitelist[3]',
-    ]);
+    expect(fieldsOf(file({ ip_range_whitelist: ['10.0.0.0/8', '300.1.1.1', '::1/129', '1.2.3.4/8/9'] }))).to.deep.equal(
+      ['ip_range_whitelist[1]', 'ip_range_whitelist[2]', 'ip_range_whitelist[3]'],
+    );
     expect(fieldsOf(file({ 'io.element.msc4502.scopes': ['a', 1] }))).to.deep.equal(['io.element.msc4502.scopes[1]']);
   });
 
   it('requires the MSC4512 proxy keys together', () => {
-    expect(fieldsOf(file({ 'io.element.msc4512.proxy_prefix': 'rtc/livekit' }))).to.deep.equal(['io.element.msc4512.proxy_url']);
+    expect(fieldsOf(file({ 'io.element.msc4512.proxy_prefix': 'rtc/livekit' }))).to.deep.equal([
+      'io.element.msc4512.proxy_url',
+    ]);
     ok(file({ 'io.element.msc4512.proxy_prefix': 'rtc/livekit', 'io.element.msc4512.proxy_url': 'http://lk' }));
   });
 
   it('refuses a file that is not a mapping', () => {
-    expect(problems(['id'])).to.deep.equal([{ field: '', reason: 'must be a mapping of registration fields, got a list' }]);
+    expect(problems(['id'])).to.deep.equal([
+      { field: '', reason: 'must be a mapping of registration fields, got a list' },
+    ]);
     expect(problems('id: x')[0]!.reason).to.match(/got a string/);
   });
 
   it('never puts a token in a reason', () => {
-    const values = [file({ as_token: 12345, hs_token: ['x'] }), file({ id: 'a|b', url: 'ftp://x', rate_limited: 'no' })];
+    const values = [
+      file({ as_token: 12345, hs_token: ['x'] }),
+      file({ id: 'a|b', url: 'ftp://x', rate_limited: 'no' }),
+    ];
     for (const value of values) {
       for (const p of problems(value)) {
         expect(p.reason).not.to.include(AS_TOKEN);

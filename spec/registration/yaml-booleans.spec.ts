@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { RegistrationLoadError } from '../../lib/errors.ts';
 import { parseRegistration } from '../../lib/registration/load.ts';
 
-const file = (extra: string) => `id: y\nurl: null\nas_token: at-0123456789\nhs_token: ht-0123456789\nsender_localpart: n\nnamespaces: {}\n${extra}`;
+const file = (extra: string) =>
+  `id: y\nurl: null\nas_token: at-0123456789\nhs_token: ht-0123456789\nsender_localpart: n\nnamespaces: {}\n${extra}`;
 
 describe('registration YAML booleans read as PyYAML reads them', () => {
   it('keeps a bare y and n strings', () => {
@@ -12,7 +13,14 @@ describe('registration YAML booleans read as PyYAML reads them', () => {
   });
 
   it('reads yes/no, on/off, true/false as booleans', () => {
-    for (const [word, value] of [['yes', true], ['On', true], ['TRUE', true], ['no', false], ['OFF', false], ['False', false]] as const) {
+    for (const [word, value] of [
+      ['yes', true],
+      ['On', true],
+      ['TRUE', true],
+      ['no', false],
+      ['OFF', false],
+      ['False', false],
+    ] as const) {
       expect(parseRegistration(file(`rate_limited: ${word}\n`), 'b.yaml').rateLimited, word).to.equal(value);
     }
   });

@@ -14,7 +14,15 @@ import { expect } from 'chai';
 import { MockAppService } from '../../lib/testing/index.ts';
 import { ToyHost } from '../koa/support/toy-host.ts';
 import { FaultyAppService, HUGE_BYTES, type Fault } from './support/faulty-as.ts';
-import { alias, asToken, call, hsToken, registrationObject, startHomeserver, type Homeserver } from './support/homeserver.ts';
+import {
+  alias,
+  asToken,
+  call,
+  hsToken,
+  registrationObject,
+  startHomeserver,
+  type Homeserver,
+} from './support/homeserver.ts';
 
 const DEADLINE_MS = 1_000;
 /** A loaded 2-core CI box: generous, and still far below the 30 s an unbounded wait would take. */
@@ -90,7 +98,8 @@ describe('reliability: AS faults behind the mounted plugin', function () {
     failures = [];
     const warn = (fields: unknown): void => {
       const f = fields as { asId?: string; retryInMs?: number };
-      if (typeof f === 'object' && f !== null && typeof f.asId === 'string') failures.push({ asId: f.asId, retryInMs: f.retryInMs ?? -1 });
+      if (typeof f === 'object' && f !== null && typeof f.asId === 'string')
+        failures.push({ asId: f.asId, retryInMs: f.retryInMs ?? -1 });
     };
     hs = await startHomeserver({
       host,
@@ -108,7 +117,11 @@ describe('reliability: AS faults behind the mounted plugin', function () {
 
   it('many clients blocked on a silent AS: all answered within the deadline, connections bounded by the pool', async () => {
     await faulty.set('silent');
-    const replies = await Promise.all(Array.from({ length: 40 }, (_, i) => call(hs.url, 'GET', alias(`#irc_crowd${i}:hs.test`), { token: 'syt_user_token' })));
+    const replies = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        call(hs.url, 'GET', alias(`#irc_crowd${i}:hs.test`), { token: 'syt_user_token' }),
+      ),
+    );
     for (const reply of replies) {
       expect(reply.status).to.equal(408);
       expect(reply.ms).to.be.below(DEADLINE_MS + SLACK_MS);
@@ -133,7 +146,10 @@ describe('reliability: AS faults behind the mounted plugin', function () {
         expect(bad.body.error).to.be.a('string').and.not.include(hsToken('irc'));
         expect(bad.ms).to.be.below(DEADLINE_MS + SLACK_MS);
 
-        const ping = await call(hs.url, 'POST', '/_matrix/client/v1/appservice/irc/ping', { token: asToken('irc'), body: {} });
+        const ping = await call(hs.url, 'POST', '/_matrix/client/v1/appservice/irc/ping', {
+          token: asToken('irc'),
+          body: {},
+        });
         expect(ping.status, JSON.stringify(ping.body)).to.equal(c.ping.status);
         if (c.ping.errcode !== undefined) expect(ping.body.errcode).to.equal(c.ping.errcode);
         if (c.ping.asStatus !== undefined) expect(ping.body.status).to.equal(c.ping.asStatus);
@@ -146,7 +162,10 @@ describe('reliability: AS faults behind the mounted plugin', function () {
         }
 
         await faulty.heal();
-        const pong = await call(hs.url, 'POST', '/_matrix/client/v1/appservice/irc/ping', { token: asToken('irc'), body: {} });
+        const pong = await call(hs.url, 'POST', '/_matrix/client/v1/appservice/irc/ping', {
+          token: asToken('irc'),
+          body: {},
+        });
         expect(pong.status).to.equal(200);
         const after = await call(hs.url, 'GET', alias('#irc_after:hs.test'), { token: 'syt_user_token' });
         expect(after.status, JSON.stringify(after.body)).to.equal(200);
@@ -157,18 +176,36 @@ describe('reliability: AS faults behind the mounted plugin', function () {
         await faulty.set(c.fault);
         const ids: string[] = [];
         for (let i = 0; i < 5; i++) {
-          await hs.as.publish({ event_id: `$irc${i}`, room_id: '!r:hs.test', type: 'm.room.message', sender: '@irc_u:hs.test', content: { i } });
-          await hs.as.publish({ event_id: `$ok${i}`, room_id: '!r:hs.test', type: 'm.room.message', sender: '@ok_u:hs.test', content: { i } });
+          await hs.as.publish({
+            event_id: `$irc${i}`,
+            room_id: '!r:hs.test',
+            type: 'm.room.message',
+            sender: '@irc_u:hs.test',
+            content: { i },
+          });
+          await hs.as.publish({
+            event_id: `$ok${i}`,
+            room_id: '!r:hs.test',
+            type: 'm.room.message',
+            sender: '@ok_u:hs.test',
+            content: { i },
+          });
           ids.push(`$irc${i}`);
         }
         await healthy.waitForEvents(5, DEADLINE_MS + SLACK_MS);
-        expect(healthy.events.map((e) => (e as { event_id: string }).event_id)).to.deep.equal([0, 1, 2, 3, 4].map((i) => `$ok${i}`));
+        expect(healthy.events.map((e) => (e as { event_id: string }).event_id)).to.deep.equal(
+          [0, 1, 2, 3, 4].map((i) => `$ok${i}`),
+        );
 
         if (c.twoHundred) {
           // The AS took the transaction and said 2xx: delivered, not retried, whatever came after.
           await faulty.waitForEvents(5, DEADLINE_MS + SLACK_MS);
-          expect(failures.some((f) => f.asId === 'irc'), 'no failed attempt').to.equal(false);
-          if (c.fault.startsWith('huge')) expect(faulty.hugeCompleted, 'a 10 MB answer was read to the end').to.equal(0);
+          expect(
+            failures.some((f) => f.asId === 'irc'),
+            'no failed attempt',
+          ).to.equal(false);
+          if (c.fault.startsWith('huge'))
+            expect(faulty.hugeCompleted, 'a 10 MB answer was read to the end').to.equal(0);
         } else if (c.hangs) {
           // The attempt is stuck in the AS; it must not stop anything else (checked above).
           await until('the stuck attempt', () => faulty.seen.transactions >= 1 || c.fault === 'silent', 2_000);
@@ -181,14 +218,23 @@ describe('reliability: AS faults behind the mounted plugin', function () {
           if (c.fault === 'redirect') expect(elsewhere.requests, 'redirect followed').to.have.length(0);
           if (c.fault.startsWith('huge')) expect(faulty.hugeCompleted).to.equal(0);
         }
-        expect(failures.some((f) => f.asId === 'ok'), 'the healthy AS never failed').to.equal(false);
+        expect(
+          failures.some((f) => f.asId === 'ok'),
+          'the healthy AS never failed',
+        ).to.equal(false);
 
         await faulty.heal();
-        const pong = await call(hs.url, 'POST', '/_matrix/client/v1/appservice/irc/ping', { token: asToken('irc'), body: {} });
+        const pong = await call(hs.url, 'POST', '/_matrix/client/v1/appservice/irc/ping', {
+          token: asToken('irc'),
+          body: {},
+        });
         expect(pong.status).to.equal(200);
         await faulty.waitForEvents(5, 5_000);
         await until('irc backlog drained', async () => (await hs.as.store.backlog('irc')).size === 0, 2_000);
-        expect(faulty.events.map((e) => e.event_id), 'each event once, in order').to.deep.equal(ids);
+        expect(
+          faulty.events.map((e) => e.event_id),
+          'each event once, in order',
+        ).to.deep.equal(ids);
         expect(faulty.conflicts, 'a txnId resent with other content').to.deep.equal([]);
         if (c.processes) expect(faulty.seen.transactions).to.be.at.least(1);
       });

@@ -61,7 +61,14 @@ describe('reliability: a push attempt to a hung AS', function () {
   }
 
   async function enqueue(): Promise<void> {
-    const json = (i: number): string => JSON.stringify({ event_id: `$e${i}`, room_id: '!r:hs.test', type: 'm.room.message', sender: '@irc_u:hs.test', content: {} });
+    const json = (i: number): string =>
+      JSON.stringify({
+        event_id: `$e${i}`,
+        room_id: '!r:hs.test',
+        type: 'm.room.message',
+        sender: '@irc_u:hs.test',
+        content: {},
+      });
     await store.enqueue([0, 1, 2].map((i) => ({ kind: 'event' as const, json: json(i), asIds: ['irc'] })));
     senders!.notify(['irc']);
   }
@@ -71,7 +78,10 @@ describe('reliability: a push attempt to a hung AS', function () {
     start({ attemptTimeoutMs: 200, backoffMs: 50 });
     await enqueue();
     await until('two timed-out attempts', () => failed.length >= 2, 5_000);
-    expect(failed.every((f) => f.txnId === failed[0]!.txnId), 'the same transaction each time').to.equal(true);
+    expect(
+      failed.every((f) => f.txnId === failed[0]!.txnId),
+      'the same transaction each time',
+    ).to.equal(true);
     expect(failed.map((f) => (f.error as { kind?: string }).kind)).to.include('timeout');
     await faulty.set('none');
     await until('delivery', () => faulty.events.length >= 3, 5_000);
@@ -83,7 +93,11 @@ describe('reliability: a push attempt to a hung AS', function () {
     await faulty.set('silent');
     const running = start({ attemptTimeoutMs: 60_000, backoffMs: 60_000 });
     await enqueue();
-    await until('the attempt to reach the AS', () => faulty.connections >= 1 && running.get('irc')!.state === 'sending', 5_000);
+    await until(
+      'the attempt to reach the AS',
+      () => faulty.connections >= 1 && running.get('irc')!.state === 'sending',
+      5_000,
+    );
     await new Promise((resolve) => setTimeout(resolve, 100)); // the request is written and hangs
     await faulty.set('none'); // healthy again; the hanging connection stays silent
     running.wake('irc'); // what the AS's ping does

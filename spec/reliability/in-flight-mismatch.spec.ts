@@ -76,7 +76,10 @@ describe('reliability: a transaction in flight behind the sender’s back', func
   });
 
   /** Runs a sender on `store` and checks that it delivers the other writer's transaction with no backoff. */
-  async function deliversWithoutBackoff(store: Store, seen: { refused: unknown[]; otherTxnIds: string[] }): Promise<void> {
+  async function deliversWithoutBackoff(
+    store: Store,
+    seen: { refused: unknown[]; otherTxnIds: string[] },
+  ): Promise<void> {
     const reg = registration('a', { url: mock.url, users: ['@a_.*'] });
     await store.enqueue([0, 1, 2].map((i) => ({ kind: 'event' as const, json: `{"i":${i}}`, asIds: ['a'] })));
     const failed: FailedInfo[] = [];
@@ -115,7 +118,10 @@ describe('reliability: a transaction in flight behind the sender’s back', func
     const other = new SqliteStore(path);
     await store.open();
     await other.open();
-    cleanup.push(() => store.close(), () => other.close());
+    cleanup.push(
+      () => store.close(),
+      () => other.close(),
+    );
     const seen = interleave(store, (asId, limits, build) => other.createTransaction(asId, limits, build));
     await deliversWithoutBackoff(store, seen);
   });

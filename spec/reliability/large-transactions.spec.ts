@@ -21,8 +21,17 @@ import { hsToken, registrationObject } from './support/homeserver.ts';
 
 const MARKER = 'secret-content-never-logged';
 
-function event(i: number, bytes = 100): { event_id: string; room_id: string; type: string; sender: string; content: Record<string, unknown> } {
-  return { event_id: `$e${i}`, room_id: '!r:hs.test', type: 'm.room.message', sender: '@big_user:hs.test', content: { body: `${MARKER} ${'x'.repeat(bytes)}` } };
+function event(
+  i: number,
+  bytes = 100,
+): { event_id: string; room_id: string; type: string; sender: string; content: Record<string, unknown> } {
+  return {
+    event_id: `$e${i}`,
+    room_id: '!r:hs.test',
+    type: 'm.room.message',
+    sender: '@big_user:hs.test',
+    content: { body: `${MARKER} ${'x'.repeat(bytes)}` },
+  };
 }
 
 async function until(what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
@@ -39,7 +48,8 @@ async function queue(store: Store, events: readonly ReturnType<typeof event>[]):
 }
 
 async function counter(registry: Registry, name: string): Promise<number> {
-  const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name) as { values: { value: number }[] } | undefined;
+  const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name) as
+    { values: { value: number }[] } | undefined;
   return metric?.values.reduce((sum, v) => sum + v.value, 0) ?? 0;
 }
 
@@ -95,7 +105,10 @@ describe('reliability: large events and a bridge with a body limit', function ()
     // The burst is queued before the sender looks (a restart with a backlog, or a burst while it
     // was busy): it finds all of it at once, as the sender of a busy homeserver does.
     await store.open();
-    await queue(store, [...Array.from({ length: 10 }, (_, i) => event(i, 900_000)), ...Array.from({ length: 30 }, (_, i) => event(10 + i))]);
+    await queue(store, [
+      ...Array.from({ length: 10 }, (_, i) => event(i, 900_000)),
+      ...Array.from({ length: 30 }, (_, i) => event(10 + i)),
+    ]);
     const plugin = await mount(bridge.url, store);
     await until('40 events', () => bridge.events.length >= 40);
     expect(bridge.events.map((e) => e.event_id)).to.deep.equal(Array.from({ length: 40 }, (_, i) => `$e${i}`));
@@ -110,12 +123,16 @@ describe('reliability: large events and a bridge with a body limit', function ()
     closers.push(() => bridge.close());
     const store = new MemoryStore();
     await store.open();
-    await queue(store, Array.from({ length: 20 }, (_, i) => event(i, 100_000)));
+    await queue(
+      store,
+      Array.from({ length: 20 }, (_, i) => event(i, 100_000)),
+    );
     await mount(bridge.url, store);
     await until('20 events', () => bridge.events.length >= 20);
     expect(bridge.events.map((e) => e.event_id)).to.deep.equal(Array.from({ length: 20 }, (_, i) => `$e${i}`));
     expect(bridge.refused.length, 'the first transaction was refused').to.be.greaterThan(0);
-    for (const id of bridge.refused) expect(bridge.accepted.has(id), `refused id ${id} never accepted later`).to.equal(false);
+    for (const id of bridge.refused)
+      expect(bridge.accepted.has(id), `refused id ${id} never accepted later`).to.equal(false);
     expect(bridge.conflicts).to.deep.equal([]);
     expect(await stuck(store)).to.deep.equal({ backlog: 0, inFlight: false });
     // The budget learnt from the first 413s holds for later batches: not one 413 per batch.

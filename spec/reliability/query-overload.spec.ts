@@ -107,7 +107,12 @@ describe('reliability: blocking queries against a down, hung or hostile AS', fun
   });
 
   async function plugin(url: string, options: Partial<AppservicesOptions> = {}): Promise<Appservices> {
-    const as = await appservices({ registrations: [registrationObject('irc', url)], host: new ToyHost('hs.test'), store: new MemoryStore(), ...options });
+    const as = await appservices({
+      registrations: [registrationObject('irc', url)],
+      host: new ToyHost('hs.test'),
+      store: new MemoryStore(),
+      ...options,
+    });
     closers.push(() => as.close());
     return as;
   }
@@ -121,7 +126,9 @@ describe('reliability: blocking queries against a down, hung or hostile AS', fun
       closers.push(() => bad.close());
       const as = await plugin(bad.url, { queryDeadlineMs: DEADLINE_MS });
       const { results, slowestMs, rssGrowthMiB } = await crowd(N, (i) => as.ensureAlias(`#irc_probe${i}:hs.test`));
-      console.log(`      ${N} lookups, AS resetting: slowest ${slowestMs.toFixed(0)} ms, ${bad.requests} AS requests, RSS +${rssGrowthMiB.toFixed(1)} MiB`);
+      console.log(
+        `      ${N} lookups, AS resetting: slowest ${slowestMs.toFixed(0)} ms, ${bad.requests} AS requests, RSS +${rssGrowthMiB.toFixed(1)} MiB`,
+      );
       expect(new Set(results)).to.deep.equal(new Set(['unavailable']));
       expect(slowestMs).to.be.below(DEADLINE_MS + SLACK_MS);
       expect(bad.requests / N, `${bad.requests} AS requests for ${N} lookups`).to.be.below(0.01);
@@ -142,11 +149,20 @@ describe('reliability: blocking queries against a down, hung or hostile AS', fun
         },
       } as unknown as AppserviceClient;
       const queries = new ExistenceQueries(
-        { host: new ToyHost('hs.test'), registrations: [registration], index: naiveIndex([registration]), client: () => counting },
+        {
+          host: new ToyHost('hs.test'),
+          registrations: [registration],
+          index: naiveIndex([registration]),
+          client: () => counting,
+        },
         { deadlineMs: DEADLINE_MS },
       );
-      const { results, slowestMs, rssGrowthMiB } = await crowd(N, (i) => queries.ensureAlias(`#irc_closed${i}:hs.test`));
-      console.log(`      ${N} lookups, port closed: slowest ${slowestMs.toFixed(0)} ms, ${attempts} attempts, RSS +${rssGrowthMiB.toFixed(1)} MiB`);
+      const { results, slowestMs, rssGrowthMiB } = await crowd(N, (i) =>
+        queries.ensureAlias(`#irc_closed${i}:hs.test`),
+      );
+      console.log(
+        `      ${N} lookups, port closed: slowest ${slowestMs.toFixed(0)} ms, ${attempts} attempts, RSS +${rssGrowthMiB.toFixed(1)} MiB`,
+      );
       expect(new Set(results)).to.deep.equal(new Set(['unavailable']));
       expect(slowestMs).to.be.below(DEADLINE_MS + SLACK_MS);
       expect(attempts / N, `${attempts} attempts for ${N} lookups`).to.be.below(0.01);
@@ -159,7 +175,9 @@ describe('reliability: blocking queries against a down, hung or hostile AS', fun
       closers.push(() => bad.close());
       const as = await plugin(bad.url, { queryDeadlineMs: DEADLINE_MS });
       const { results, slowestMs, rssGrowthMiB } = await crowd(N, (i) => as.ensureAlias(`#irc_hung${i}:hs.test`));
-      console.log(`      ${N} lookups, AS hung: slowest ${slowestMs.toFixed(0)} ms, ${bad.requests} AS requests, ${bad.connections} connections, RSS +${rssGrowthMiB.toFixed(1)} MiB`);
+      console.log(
+        `      ${N} lookups, AS hung: slowest ${slowestMs.toFixed(0)} ms, ${bad.requests} AS requests, ${bad.connections} connections, RSS +${rssGrowthMiB.toFixed(1)} MiB`,
+      );
       expect(new Set(results)).to.deep.equal(new Set(['unavailable']));
       expect(slowestMs).to.be.below(DEADLINE_MS + SLACK_MS);
       expect(bad.requests / N, `${bad.requests} AS requests for ${N} lookups`).to.be.below(0.01);
@@ -205,7 +223,9 @@ describe('reliability: blocking queries against a down, hung or hostile AS', fun
         closers.push(() => mock.close());
         mock.status(429, answer);
         const as = await plugin(mock.url, { queryDeadlineMs: 1_000 });
-        const results = await Promise.all(Array.from({ length: 5 }, (_, i) => as.ensureAlias(`#irc_limited${i}:hs.test`)));
+        const results = await Promise.all(
+          Array.from({ length: 5 }, (_, i) => as.ensureAlias(`#irc_limited${i}:hs.test`)),
+        );
         expect(new Set(results)).to.deep.equal(new Set(['unavailable']));
         // Waits of at least 100, 200, 400 ms: at most 4 attempts per lookup in 1 s.
         expect(mock.requests.length, `${mock.requests.length} AS requests`).to.be.within(5, 5 * 4);
@@ -226,7 +246,12 @@ describe('reliability: blocking queries against a down, hung or hostile AS', fun
         },
       });
       closers.push(() => mock.close());
-      const as = await appservices({ registrations: [registrationObject('irc', mock.url)], host, store: new MemoryStore(), queryDeadlineMs: 3_000 });
+      const as = await appservices({
+        registrations: [registrationObject('irc', mock.url)],
+        host,
+        store: new MemoryStore(),
+        queryDeadlineMs: 3_000,
+      });
       closers.push(() => as.close());
       const started = performance.now();
       expect(await as.ensureAlias('#irc_sleepy:hs.test')).to.equal('exists');

@@ -39,7 +39,11 @@ describe('reliability: transactions to an AS that hangs without restarting', fun
     faulty = await FaultyAppService.start({ hsToken: 'hs-irc' });
     faulty.lateHeadersMs = 30_000;
     const reg = testRegistration({ id: 'irc', url: faulty.url, hsToken: 'hs-irc' });
-    client = new AppserviceClient(reg, { headersTimeoutMs: TIMEOUT_MS, bodyTimeoutMs: TIMEOUT_MS, connectTimeoutMs: TIMEOUT_MS });
+    client = new AppserviceClient(reg, {
+      headersTimeoutMs: TIMEOUT_MS,
+      bodyTimeoutMs: TIMEOUT_MS,
+      connectTimeoutMs: TIMEOUT_MS,
+    });
     store = new MemoryStore();
     await store.open();
     failed = [];
@@ -64,12 +68,26 @@ describe('reliability: transactions to an AS that hangs without restarting', fun
   for (const { fault, note } of hangs) {
     it(`${fault} (${note}): each attempt is abandoned, retried with backoff, and the events arrive once after the AS recovers`, async () => {
       await faulty.set(fault);
-      const json = (i: number): string => JSON.stringify({ event_id: `$e${i}`, room_id: '!r:hs.test', type: 'm.room.message', sender: '@irc_u:hs.test', content: {} });
+      const json = (i: number): string =>
+        JSON.stringify({
+          event_id: `$e${i}`,
+          room_id: '!r:hs.test',
+          type: 'm.room.message',
+          sender: '@irc_u:hs.test',
+          content: {},
+        });
       await store.enqueue([0, 1, 2].map((i) => ({ kind: 'event' as const, json: json(i), asIds: ['irc'] })));
       senders.notify(['irc']);
       // Two abandoned attempts prove the sender is not wedged on the first one.
-      await until(`two abandoned attempts (${failed.length} so far)`, () => failed.length >= 2, 10 * TIMEOUT_MS + 2_000);
-      expect(failed.every((f) => f.txnId === failed[0]!.txnId), 'the same transaction is retried').to.equal(true);
+      await until(
+        `two abandoned attempts (${failed.length} so far)`,
+        () => failed.length >= 2,
+        10 * TIMEOUT_MS + 2_000,
+      );
+      expect(
+        failed.every((f) => f.txnId === failed[0]!.txnId),
+        'the same transaction is retried',
+      ).to.equal(true);
       expect(faulty.events).to.have.length(0);
       await faulty.set('none'); // the AS recovers without dropping anything itself
       await until('delivery', () => faulty.events.length >= 3, 5_000);
@@ -80,7 +98,14 @@ describe('reliability: transactions to an AS that hangs without restarting', fun
 
   it('dribble (a 2xx status, then 1 byte per 100 ms without end): the status is the verdict, delivered at once, never retried', async () => {
     await faulty.set('dribble');
-    const json = (i: number): string => JSON.stringify({ event_id: `$e${i}`, room_id: '!r:hs.test', type: 'm.room.message', sender: '@irc_u:hs.test', content: {} });
+    const json = (i: number): string =>
+      JSON.stringify({
+        event_id: `$e${i}`,
+        room_id: '!r:hs.test',
+        type: 'm.room.message',
+        sender: '@irc_u:hs.test',
+        content: {},
+      });
     await store.enqueue([0, 1, 2].map((i) => ({ kind: 'event' as const, json: json(i), asIds: ['irc'] })));
     senders.notify(['irc']);
     await until('delivery', async () => (await store.backlog('irc')).size === 0, 5_000);

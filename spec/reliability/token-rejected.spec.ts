@@ -10,8 +10,8 @@ import { Registry } from 'prom-client';
 import { MockAppService } from '../../lib/testing/index.ts';
 import { alias, call, hsToken, registrationObject, startHomeserver, type Homeserver } from './support/homeserver.ts';
 
-/** A user's access token: ToyHost takes any `syt_` token as a session of @alice. */
-const USER = 'syt_user';
+/** A client's session (ToyHost: any `syt_` token): an unauthenticated lookup asks no AS. */
+const USER = 'syt_client';
 
 describe('reliability: an AS that refuses our hs_token on queries (application-service-api.md#authorization)', () => {
   let mock: MockAppService;
@@ -24,7 +24,8 @@ describe('reliability: an AS that refuses our hs_token on queries (application-s
     mock = await MockAppService.start({ hsToken: 'the-bridge-has-another-token', aliases: ['#irc_a:hs.test'] });
     metrics = new Registry();
     logged.length = 0;
-    const log = (level: string) => (fields: unknown, message?: string) => void logged.push({ level, text: `${JSON.stringify(fields)} ${message ?? ''}` });
+    const log = (level: string) => (fields: unknown, message?: string) =>
+      void logged.push({ level, text: `${JSON.stringify(fields)} ${message ?? ''}` });
     hs = await startHomeserver({
       registrations: [registrationObject('irc', mock.url)],
       metricsRegistry: metrics,
@@ -42,7 +43,9 @@ describe('reliability: an AS that refuses our hs_token on queries (application-s
     const reply = await call(hs.url, 'GET', alias('#irc_a:hs.test'), { token: USER });
     expect(reply.status, JSON.stringify(reply.body)).to.equal(502);
     expect(reply.body.errcode).to.equal('M_UNKNOWN');
-    expect(reply.body.error).to.match(/rejected the homeserver's credentials/).and.not.match(/time/i);
+    expect(reply.body.error)
+      .to.match(/rejected the homeserver's credentials/)
+      .and.not.match(/time/i);
     expect(reply.body.error).not.to.include(hsToken('irc'));
     expect(performance.now() - started, 'no retries until the deadline').to.be.below(2_000);
     expect(mock.requests.every((r) => !r.tokenOk)).to.equal(true);
@@ -54,11 +57,13 @@ describe('reliability: an AS that refuses our hs_token on queries (application-s
   });
 
   it('one clear error line names the AS and says what to fix, never the token; repeats are counted, not logged again', async () => {
-    for (let i = 0; i < 3; i++) expect((await call(hs.url, 'GET', alias(`#irc_${i}:hs.test`), { token: USER })).status).to.equal(502);
+    for (let i = 0; i < 3; i++)
+      expect((await call(hs.url, 'GET', alias(`#irc_${i}:hs.test`), { token: USER })).status).to.equal(502);
     const errors = logged.filter((l) => l.level === 'error');
     expect(errors, JSON.stringify(logged)).to.have.length(1);
     expect(errors[0]!.text).to.include('"irc"').and.include('hs_token').and.include('403');
-    for (const line of logged) expect(line.text).not.to.include(hsToken('irc')).and.not.include('the-bridge-has-another-token');
+    for (const line of logged)
+      expect(line.text).not.to.include(hsToken('irc')).and.not.include('the-bridge-has-another-token');
     expect(await metrics.metrics()).to.match(/koa_appservice_query_token_rejected_total\{appservice="irc"\} 3\b/);
   });
 });

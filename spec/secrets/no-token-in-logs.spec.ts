@@ -13,14 +13,27 @@ import { pino, type Logger } from 'pino';
 import { MockAppService } from '../../lib/testing/index.ts';
 import { ToyHost } from '../koa/support/toy-host.ts';
 import { FaultyAppService } from '../reliability/support/faulty-as.ts';
-import { alias, asToken, call, hsToken, registrationObject, startHomeserver, type Homeserver } from '../reliability/support/homeserver.ts';
+import {
+  alias,
+  asToken,
+  call,
+  hsToken,
+  registrationObject,
+  startHomeserver,
+  type Homeserver,
+} from '../reliability/support/homeserver.ts';
 
 /** Everything written anywhere while `run` runs; the original writers are restored after. */
 async function captureAll(run: (logger: Logger, lines: readonly string[]) => Promise<void>): Promise<string[]> {
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      lines.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
       done();
     },
   });
@@ -38,10 +51,12 @@ async function captureAll(run: (logger: Logger, lines: readonly string[]) => Pro
     lines.push(String(chunk));
     return true;
   };
-  const onWarning = (warning: Error): void => void lines.push(`${warning.name}: ${warning.message}\n${warning.stack ?? ''}`);
+  const onWarning = (warning: Error): void =>
+    void lines.push(`${warning.name}: ${warning.message}\n${warning.stack ?? ''}`);
   process.stdout.write = grab as typeof process.stdout.write;
   process.stderr.write = grab as typeof process.stderr.write;
-  for (const level of ['log', 'info', 'warn', 'error', 'debug'] as const) console[level] = (...args: unknown[]) => void lines.push(args.map(String).join(' '));
+  for (const level of ['log', 'info', 'warn', 'error', 'debug'] as const)
+    console[level] = (...args: unknown[]) => void lines.push(args.map(String).join(' '));
   process.on('warning', onWarning);
   try {
     await run(logger, lines);
@@ -49,7 +64,13 @@ async function captureAll(run: (logger: Logger, lines: readonly string[]) => Pro
   } finally {
     process.stdout.write = originals.stdout;
     process.stderr.write = originals.stderr;
-    Object.assign(console, { log: originals.log, info: originals.info, warn: originals.warn, error: originals.error, debug: originals.debug });
+    Object.assign(console, {
+      log: originals.log,
+      info: originals.info,
+      warn: originals.warn,
+      error: originals.error,
+      debug: originals.debug,
+    });
     process.off('warning', onWarning);
   }
   return lines;
@@ -109,30 +130,49 @@ describe('secrets: no token in any log line', function () {
       await flaky.set('403');
       for (let i = 0; i < 5; i++) {
         for (const id of ids) {
-          await hs.as.publish({ event_id: `$${id}${i}`, room_id: '!r:hs.test', type: 'm.room.message', sender: `@${id}_u:hs.test`, content: { i } });
+          await hs.as.publish({
+            event_id: `$${id}${i}`,
+            room_id: '!r:hs.test',
+            type: 'm.room.message',
+            sender: `@${id}_u:hs.test`,
+            content: { i },
+          });
         }
       }
       await until(() => seen.filter((l) => l.includes('transaction failed')).length >= 9, 5_000);
       // 2. Blocked queries and pings that fail, with the as_token in the query string.
       for (const id of ids) {
         await call(url, 'GET', alias(`#${id}_x:hs.test`));
-        await call(url, 'GET', `/_matrix/client/v3/profile/${encodeURIComponent(`@${id}_y:hs.test`)}?access_token=${asToken(id)}`);
-        await call(url, 'POST', `/_matrix/client/v1/appservice/${id}/ping?access_token=${asToken(id)}`, { body: { transaction_id: 't' } });
+        await call(
+          url,
+          'GET',
+          `/_matrix/client/v3/profile/${encodeURIComponent(`@${id}_y:hs.test`)}?access_token=${asToken(id)}`,
+        );
+        await call(url, 'POST', `/_matrix/client/v1/appservice/${id}/ping?access_token=${asToken(id)}`, {
+          body: { transaction_id: 't' },
+        });
         await hs.as.ensureUser(`@${id}_z:hs.test`);
       }
       // 3. Refused identity assertions and mixed tokens, token in the query.
       await call(url, 'GET', `/_matrix/client/v3/account/whoami?access_token=${asToken('irc')}&user_id=@alice:hs.test`);
-      await call(url, 'GET', `/_matrix/client/v3/account/whoami?access_token=${asToken('irc')}`, { token: asToken('legacy') });
+      await call(url, 'GET', `/_matrix/client/v3/account/whoami?access_token=${asToken('irc')}`, {
+        token: asToken('legacy'),
+      });
       // 4. The host throws under an as_token request: the plugin logs an unexpected error.
       hostFails = true;
-      const failed = await call(url, 'GET', `/_matrix/client/v3/account/whoami?access_token=${asToken('irc')}&user_id=${encodeURIComponent('@irc_bob:hs.test')}`);
+      const failed = await call(
+        url,
+        'GET',
+        `/_matrix/client/v3/account/whoami?access_token=${asToken('irc')}&user_id=${encodeURIComponent('@irc_bob:hs.test')}`,
+      );
       expect(failed.status).to.equal(500);
       hostFails = false;
       // 5. The ASes come back; everything drains.
       await irc.up();
       legacy.status(null);
       await flaky.heal();
-      for (const id of ids) await call(url, 'POST', `/_matrix/client/v1/appservice/${id}/ping`, { token: asToken(id), body: {} });
+      for (const id of ids)
+        await call(url, 'POST', `/_matrix/client/v1/appservice/${id}/ping`, { token: asToken(id), body: {} });
       await until(() => irc.events.length >= 5 && legacy.events.length >= 5 && flaky.events.length >= 5, 5_000);
       await hs.close();
       hs = undefined;
@@ -141,13 +181,26 @@ describe('secrets: no token in any log line', function () {
     // The run really did log (or this spec could pass by silence).
     const failures = lines.filter((l) => l.includes('transaction failed'));
     expect(failures.length, lines.join('\n')).to.be.at.least(9);
-    for (const id of ids) expect(failures.some((l) => l.includes(`"asId":"${id}"`)), `a failure line for ${id}`).to.equal(true);
-    expect(lines.some((l) => l.includes('unexpected error')), 'the host failure was logged').to.equal(true);
-    expect(legacy.requests.some((r) => r.query.access_token === hsToken('legacy')), 'the legacy AS got its token in the URL').to.equal(true);
+    for (const id of ids)
+      expect(
+        failures.some((l) => l.includes(`"asId":"${id}"`)),
+        `a failure line for ${id}`,
+      ).to.equal(true);
+    expect(
+      lines.some((l) => l.includes('unexpected error')),
+      'the host failure was logged',
+    ).to.equal(true);
+    expect(
+      legacy.requests.some((r) => r.query.access_token === hsToken('legacy')),
+      'the legacy AS got its token in the URL',
+    ).to.equal(true);
 
     for (const line of lines) {
       for (const secret of secrets) {
-        expect(line.includes(secret) || line.includes(encodeURIComponent(secret)), `a token in: ${line.slice(0, 300)}`).to.equal(false);
+        expect(
+          line.includes(secret) || line.includes(encodeURIComponent(secret)),
+          `a token in: ${line.slice(0, 300)}`,
+        ).to.equal(false);
       }
     }
   });

@@ -8,7 +8,11 @@ function items(kinds: readonly ItemKind[], json = '{}'): QueuedItem[] {
 
 describe('BatchCut', () => {
   it('stops before the first item whose kind reached its limit, even when later ones would fit', () => {
-    const cut = cutBatch(items(['event', 'ephemeral', 'event', 'event', 'toDevice']), { event: 2, ephemeral: 5, toDevice: 5 });
+    const cut = cutBatch(items(['event', 'ephemeral', 'event', 'event', 'toDevice']), {
+      event: 2,
+      ephemeral: 5,
+      toDevice: 5,
+    });
     expect(cut.items.map((i) => i.seq)).to.deep.equal([1, 2, 3]);
     expect(cut.counts).to.deep.equal({ event: 2, ephemeral: 1, toDevice: 0 });
     expect(cut.full).to.equal(true);

@@ -26,7 +26,10 @@ describe('StoreLifecycle', () => {
     life.assertOpen();
     await life.close(() => {});
     expect(() => life.assertOpen()).to.throw(StoreError, 'test store x.db: the store is closed');
-    expect(await rejection(life.open(() => {}))).to.be.instanceOf(StoreError).with.property('message').that.contains('cannot reopen');
+    expect(await rejection(life.open(() => {})))
+      .to.be.instanceOf(StoreError)
+      .with.property('message')
+      .that.contains('cannot reopen');
   });
 
   it('tears down once, telling whether the store had opened, and waits for an open still running', async () => {
@@ -34,7 +37,10 @@ describe('StoreLifecycle', () => {
     const seen: boolean[] = [];
     let finishOpen!: () => void;
     const opening = life.open(() => new Promise<void>((resolve) => (finishOpen = resolve)));
-    const closing = Promise.all([life.close((wasOpen) => void seen.push(wasOpen)), life.close(() => void seen.push(true))]);
+    const closing = Promise.all([
+      life.close((wasOpen) => void seen.push(wasOpen)),
+      life.close(() => void seen.push(true)),
+    ]);
     let teardownRan = seen.length > 0;
     await new Promise((r) => setImmediate(r));
     teardownRan ||= seen.length > 0;

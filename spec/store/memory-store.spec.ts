@@ -33,10 +33,16 @@ describe('MemoryStore', () => {
     const store = new MemoryStore();
     await store.open();
     const total = 5000;
-    await store.enqueue(Array.from({ length: total }, (_, n) => ({ kind: 'event' as const, json: String(n), asIds: ['a'] })));
+    await store.enqueue(
+      Array.from({ length: total }, (_, n) => ({ kind: 'event' as const, json: String(n), asIds: ['a'] })),
+    );
     const seen: number[] = [];
     for (let round = 0; round < 100; round++) {
-      const txn = await store.createTransaction('a', { event: 100, ephemeral: 1, toDevice: 1 }, (items) => `[${items.map((i) => i.json).join(',')}]`);
+      const txn = await store.createTransaction(
+        'a',
+        { event: 100, ephemeral: 1, toDevice: 1 },
+        (items) => `[${items.map((i) => i.json).join(',')}]`,
+      );
       if (!txn) break;
       seen.push(...(JSON.parse(txn.body) as number[]));
       await store.acknowledge('a', txn.txnId);

@@ -35,9 +35,13 @@ function compete(env: Record<string, string>): Competitor {
         const check = (): void => {
           const line = lines.find((l) => pattern.test(l));
           if (line !== undefined) finish(() => resolve(line));
-          else if (child.exitCode !== null || child.signalCode !== null) finish(() => reject(new Error(`child exited (${child.exitCode ?? child.signalCode}) before ${pattern}`)));
+          else if (child.exitCode !== null || child.signalCode !== null)
+            finish(() => reject(new Error(`child exited (${child.exitCode ?? child.signalCode}) before ${pattern}`)));
         };
-        const timer = setTimeout(() => finish(() => reject(new Error(`no ${pattern} within ${ms} ms; saw ${JSON.stringify(lines)}`))), ms);
+        const timer = setTimeout(
+          () => finish(() => reject(new Error(`no ${pattern} within ${ms} ms; saw ${JSON.stringify(lines)}`))),
+          ms,
+        );
         const finish = (settle: () => void): void => {
           clearTimeout(timer);
           waiters.delete(check);
@@ -90,7 +94,10 @@ describe('PostgresStore sender failover across processes', function () {
     const other = competitors.find((c) => c !== holder)!;
     // Give the other one time for several attempts: it must not win while the holder lives.
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    expect(other.lines.filter((l) => l.startsWith('acquired')), 'a second sender while the first lives').to.deep.equal([]);
+    expect(
+      other.lines.filter((l) => l.startsWith('acquired')),
+      'a second sender while the first lives',
+    ).to.deep.equal([]);
 
     const exited = new Promise((resolve) => holder.child.once('exit', resolve));
     holder.child.kill('SIGKILL');
@@ -107,7 +114,11 @@ describe('PostgresStore sender failover across processes', function () {
     for (let round = 0; round < 3; round++) {
       const holder = await firstOf(alive, /^acquired/, 20_000);
       for (const c of alive) {
-        if (c !== holder) expect(c.lines.some((l) => l.startsWith('acquired')), `round ${round}`).to.equal(false);
+        if (c !== holder)
+          expect(
+            c.lines.some((l) => l.startsWith('acquired')),
+            `round ${round}`,
+          ).to.equal(false);
       }
       const exited = new Promise((resolve) => holder.child.once('exit', resolve));
       holder.child.kill('SIGKILL');

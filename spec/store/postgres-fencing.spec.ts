@@ -19,10 +19,13 @@ const event = (n: number) => ({ kind: 'event' as const, json: JSON.stringify({ n
 const numbers = (txn: StoredTransaction): number[] => (JSON.parse(txn.body) as { n: number }[]).map((e) => e.n);
 
 async function settle<T>(promise: Promise<T>): Promise<{ value: T } | { error: unknown }> {
-  return promise.then((value) => ({ value }), (error: unknown) => ({ error }));
+  return promise.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
 }
 
-describe('PostgresStore fencing: a dead sender\'s late write', function () {
+describe("PostgresStore fencing: a dead sender's late write", function () {
   this.timeout(30_000);
   let schema: string;
   let drop: () => Promise<void>;
@@ -53,8 +56,11 @@ describe('PostgresStore fencing: a dead sender\'s late write', function () {
   /** Resolves once `count` sessions wait for a lock: the writes are parked where the spec wants them. */
   async function waiters(count: number): Promise<void> {
     for (let i = 0; i < 500; i++) {
-      const { rows: [row] } = await admin.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()");
+      const {
+        rows: [row],
+      } = await admin.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+      );
       if (row!.n >= count) return;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -63,7 +69,9 @@ describe('PostgresStore fencing: a dead sender\'s late write', function () {
 
   /** What a SIGKILL does to the old sender's lock: its session ends, the advisory lock is free. */
   async function killLockSession(lost: Promise<void>): Promise<void> {
-    await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'koa-appservice sender lock'");
+    await admin.query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'koa-appservice sender lock'",
+    );
     await lost;
   }
 
@@ -82,11 +90,13 @@ describe('PostgresStore fencing: a dead sender\'s late write', function () {
     await killLockSession(oldLock!.lost);
 
     // The new sender, as Sender runs it: win the lock, resend what is in flight, else create.
-    const takeover = settle((async () => {
-      const lock = await next.acquireSenderLock('a');
-      expect(lock, 'the new sender wins the lock').to.not.equal(null);
-      return (await next.inFlight('a')) ?? (await next.createTransaction('a', LIMITS, build));
-    })());
+    const takeover = settle(
+      (async () => {
+        const lock = await next.acquireSenderLock('a');
+        expect(lock, 'the new sender wins the lock').to.not.equal(null);
+        return (await next.inFlight('a')) ?? (await next.createTransaction('a', LIMITS, build));
+      })(),
+    );
     await waiters(2);
     await holder.query('COMMIT');
 
@@ -115,23 +125,27 @@ describe('PostgresStore fencing: a dead sender\'s late write', function () {
     await killLockSession(oldLock!.lost);
 
     const created: StoredTransaction[] = [];
-    const takeover = settle((async () => {
-      const lock = await next.acquireSenderLock('a');
-      expect(lock).to.not.equal(null);
-      const inFlight = await next.inFlight('a');
-      // The new sender resends what it finds in flight (same id, same body), then acknowledges it.
-      const after = inFlight
-        ? await next.acknowledgeAndCreate('a', inFlight.txnId, LIMITS, build)
-        : await next.createTransaction('a', LIMITS, build);
-      if (after) created.push(after);
-    })());
+    const takeover = settle(
+      (async () => {
+        const lock = await next.acquireSenderLock('a');
+        expect(lock).to.not.equal(null);
+        const inFlight = await next.inFlight('a');
+        // The new sender resends what it finds in flight (same id, same body), then acknowledges it.
+        const after = inFlight
+          ? await next.acknowledgeAndCreate('a', inFlight.txnId, LIMITS, build)
+          : await next.createTransaction('a', LIMITS, build);
+        if (after) created.push(after);
+      })(),
+    );
     await waiters(2);
     await holder.query('COMMIT');
     const outcome = await takeover;
     expect(outcome, 'the takeover went through').to.have.property('value');
     await late;
 
-    const { rows } = await admin.query<{ txn_id: string; body: string }>(`SELECT txn_id::text, body FROM "${schema}".transactions`);
+    const { rows } = await admin.query<{ txn_id: string; body: string }>(
+      `SELECT txn_id::text, body FROM "${schema}".transactions`,
+    );
     const again = [...created.map((t) => t.body), ...rows.map((r) => r.body)].filter((body) => body.includes('"n":1'));
     expect(again, 'event 1 stored again after its acknowledgement').to.deep.equal([]);
     expect(await next.backlog('a')).to.deep.equal({ size: 0, oldestEnqueuedAt: null });
@@ -145,7 +159,7 @@ describe('PostgresStore fencing: a dead sender\'s late write', function () {
     const newLock = await next.acquireSenderLock('a');
     expect(newLock).to.not.equal(null);
     for (const write of <(() => Promise<unknown>)[]>[
-      async () => void await old.acknowledge('a', txn!.txnId),
+      async () => void (await old.acknowledge('a', txn!.txnId)),
       () => old.acknowledgeAndCreate('a', txn!.txnId, LIMITS, build),
       // The 413 path's writes (lib/store/postgres/dead-letters.ts) are sender writes too.
       () => old.replaceInFlight('a', txn!.txnId, { ...LIMITS, bytes: 1 }, build),

@@ -33,12 +33,14 @@ describe('PostgresStore: several homeserver processes, senders SIGKILLed', funct
   let drop: (() => Promise<void>) | undefined;
 
   afterEach(async () => {
-    await Promise.all(procs.splice(0).map(async ({ child }) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
-    }));
+    await Promise.all(
+      procs.splice(0).map(async ({ child }) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+      }),
+    );
     await Promise.all(mocks.splice(0).map((m) => m.close()));
     await drop?.();
   });
@@ -54,7 +56,15 @@ describe('PostgresStore: several homeserver processes, senders SIGKILLed', funct
 
     const start = (name: string): Proc => {
       const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
-        env: { ...process.env, PG_URL: fresh.url, PG_SCHEMA: fresh.schema, PROC: name, COUNT: String(COUNT), INTERVAL_MS: '15', APPSERVICES: appservices },
+        env: {
+          ...process.env,
+          PG_URL: fresh.url,
+          PG_SCHEMA: fresh.schema,
+          PROC: name,
+          COUNT: String(COUNT),
+          INTERVAL_MS: '15',
+          APPSERVICES: appservices,
+        },
         stdio: ['pipe', 'pipe', 'inherit'],
       });
       const proc: Proc = { name, child, lines: [], published: -1 };
@@ -73,7 +83,10 @@ describe('PostgresStore: several homeserver processes, senders SIGKILLed', funct
     };
     const alive = (p: Proc) => p.child.exitCode === null && p.child.signalCode === null;
     const stateOf = (p: Proc, asId: string) =>
-      p.lines.filter((l) => l.startsWith(`state ${asId} `)).at(-1)?.split(' ')[2];
+      p.lines
+        .filter((l) => l.startsWith(`state ${asId} `))
+        .at(-1)
+        ?.split(' ')[2];
     const senderOf = (asId: string) =>
       procs.find((p) => alive(p) && ['sending', 'idle', 'backoff'].includes(stateOf(p, asId) ?? ''));
 
@@ -99,7 +112,11 @@ describe('PostgresStore: several homeserver processes, senders SIGKILLed', funct
     const confirmed = procs.reduce((n, p) => n + p.published + 1, 0);
     expect(confirmed, 'events whose publish resolved').to.be.greaterThan(3 * COUNT);
     for (const [i, mock] of mocks.entries()) {
-      await until(`${['irc', 'slack'][i]} to receive every confirmed event`, 30_000, () => mock.events.length >= confirmed);
+      await until(
+        `${['irc', 'slack'][i]} to receive every confirmed event`,
+        30_000,
+        () => mock.events.length >= confirmed,
+      );
     }
     // Let stragglers (resends, unconfirmed events of killed processes) arrive before judging.
     await sleep(500);
@@ -118,7 +135,8 @@ describe('PostgresStore: several homeserver processes, senders SIGKILLed', funct
         // Exactly once and in publish order: 0, 1, 2, ... with no gap and no repeat. Events whose
         // publish never resolved (the process died mid-enqueue) may follow the confirmed ones.
         expect(got.slice(0, p.published + 1), `${asId}: events of ${p.name}`).to.deep.equal(
-          Array.from({ length: p.published + 1 }, (_, n) => n));
+          Array.from({ length: p.published + 1 }, (_, n) => n),
+        );
         expect(got.length - (p.published + 1), `${asId}: extra events of ${p.name}`).to.be.within(0, alive(p) ? 0 : 1);
         if (got.length > p.published + 1) expect(got.at(-1)).to.equal(p.published + 1);
       }

@@ -1,6 +1,5 @@
 import { expect } from 'chai';
 import pg from 'pg';
-import { PostgresStore } from '../../lib/store/postgres/postgres-store.ts';
 import { advisoryLockKey } from '../../lib/store/postgres/advisory-locks.ts';
 import { postgresStoresPerTest } from '../support/postgres-server.ts';
 
@@ -22,7 +21,10 @@ describe('PostgresStore.onEnqueued: enqueues in other processes wake this one', 
     sender.onEnqueued((asIds) => heard.push(asIds));
     // LISTEN is issued as the dedicated connection opens; an election attempt waits for it.
     await sender.acquireSenderLock('warm-up');
-    await publisher.enqueue([{ kind: 'event', json: '1', asIds: ['irc', 'slack'] }, { kind: 'event', json: '2', asIds: ['irc'] }]);
+    await publisher.enqueue([
+      { kind: 'event', json: '1', asIds: ['irc', 'slack'] },
+      { kind: 'event', json: '2', asIds: ['irc'] },
+    ]);
     await hear(heard, 1);
     expect(heard[0]).to.have.members(['irc', 'slack']);
     await publisher.enqueue([{ kind: 'event', json: '3', asIds: [] }]);
@@ -69,7 +71,8 @@ describe('PostgresStore.onEnqueued: enqueues in other processes wake this one', 
     const { rowCount } = await admin.query(
       `SELECT pg_terminate_backend(pid) FROM pg_locks
        WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND classid = $1::oid AND objid = $2::oid`,
-      [String(key >> 32n), String(key & 0xffffffffn)]);
+      [String(key >> 32n), String(key & 0xffffffffn)],
+    );
     expect(rowCount).to.equal(1);
     await admin.end();
     await lock.lost;

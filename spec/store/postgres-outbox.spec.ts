@@ -54,8 +54,11 @@ describe('PostgresStore outbox: enqueue inside the homeserver transaction', () =
       client.release();
     }
     expect((await store.backlog('irc')).size).to.equal(2);
-    const txn = await store.createTransaction('slack', { event: 10, ephemeral: 10, toDevice: 10 }, (items) =>
-      `[${items.map((i) => i.json).join(',')}]`);
+    const txn = await store.createTransaction(
+      'slack',
+      { event: 10, ephemeral: 10, toDevice: 10 },
+      (items) => `[${items.map((i) => i.json).join(',')}]`,
+    );
     expect(JSON.parse(txn!.body)).to.deep.equal([{ n: 1 }, { n: 2 }]);
   });
 
@@ -91,7 +94,10 @@ class Relay {
       this.#sockets.add(inbound).add(outbound);
       outbound.connect(this.target.port, this.target.host);
       inbound.pipe(outbound).pipe(inbound);
-      const close = () => { inbound.destroy(); outbound.destroy(); };
+      const close = () => {
+        inbound.destroy();
+        outbound.destroy();
+      };
       inbound.on('error', close).on('close', close);
       outbound.on('error', close).on('close', close);
     });

@@ -62,23 +62,39 @@ describe('PostgresStore', () => {
       await admin.query(`UPDATE "${schema}".schema_version SET version = 99`);
       const err = await rejection(newStore().open());
       expect(err).to.be.instanceOf(StoreError);
-      expect(err.message).to.match(/version 99/).and.match(/upgrade koa-appservice/);
+      expect(err.message)
+        .to.match(/version 99/)
+        .and.match(/upgrade koa-appservice/);
       const { rows } = await admin.query(`SELECT version FROM "${schema}".schema_version`);
       expect(rows).to.deep.equal([{ version: 99 }]);
     });
 
     it('migrates a version 1 schema: the transaction in flight keeps its plain id, new ids carry the birth', async () => {
       await migratePostgres(admin, schema, 'spec', [migration001]);
-      await admin.query(`INSERT INTO "${schema}".queue (as_id, kind, json, enqueued_at) VALUES ('a', 'event', '{"n":1}', 1), ('a', 'event', '{"n":2}', 2)`);
-      const { rows: [first] } = await admin.query(`SELECT seq FROM "${schema}".queue ORDER BY seq LIMIT 1`);
+      await admin.query(
+        `INSERT INTO "${schema}".queue (as_id, kind, json, enqueued_at) VALUES ('a', 'event', '{"n":1}', 1), ('a', 'event', '{"n":2}', 2)`,
+      );
+      const {
+        rows: [first],
+      } = await admin.query(`SELECT seq FROM "${schema}".queue ORDER BY seq LIMIT 1`);
       await admin.query(`INSERT INTO "${schema}".as_state (as_id, next_txn_id) VALUES ('a', 8)`);
-      await admin.query(`INSERT INTO "${schema}".transactions VALUES ('a', 7, '[{"n":1}]', 1, 0, 0, ARRAY[$1::bigint], 0)`, [first.seq]);
+      await admin.query(
+        `INSERT INTO "${schema}".transactions VALUES ('a', 7, '[{"n":1}]', 1, 0, 0, ARRAY[$1::bigint], 0)`,
+        [first.seq],
+      );
       const store = newStore();
       await store.open();
-      expect(await store.inFlight('a')).to.deep.equal({ asId: 'a', txnId: '7', body: '[{"n":1}]', counts: { event: 1, ephemeral: 0, toDevice: 0 } });
+      expect(await store.inFlight('a')).to.deep.equal({
+        asId: 'a',
+        txnId: '7',
+        body: '[{"n":1}]',
+        counts: { event: 1, ephemeral: 0, toDevice: 0 },
+      });
       await store.acknowledge('a', '7');
       const next = await store.createTransaction('a', LIMITS, build);
-      const { rows: [identity] } = await admin.query(`SELECT birth FROM "${schema}".store_identity`);
+      const {
+        rows: [identity],
+      } = await admin.query(`SELECT birth FROM "${schema}".store_identity`);
       expect(identity.birth).to.match(/^[0-9a-f]{12}$/);
       expect(next).to.deep.include({ txnId: `${identity.birth}.8`, body: '[{"n":2}]' });
     });
@@ -93,11 +109,16 @@ describe('PostgresStore', () => {
 
   describe('connection errors', () => {
     it('names the server, not the password, when nothing listens there', async () => {
-      const store = new PostgresStore({ connectionString: 'postgres://hs:s3cret-pw@127.0.0.1:1/hs', connectTimeoutMs: 2000 });
+      const store = new PostgresStore({
+        connectionString: 'postgres://hs:s3cret-pw@127.0.0.1:1/hs',
+        connectTimeoutMs: 2000,
+      });
       stores.push(store);
       const err = await rejection(store.open());
       expect(err).to.be.instanceOf(StoreError);
-      expect(err.message).to.include('postgres://127.0.0.1:1/hs').and.match(/cannot connect/);
+      expect(err.message)
+        .to.include('postgres://127.0.0.1:1/hs')
+        .and.match(/cannot connect/);
       expect(err.message).to.not.include('s3cret-pw');
       expect(err.cause).to.be.instanceOf(Error);
     });
@@ -115,11 +136,16 @@ describe('PostgresStore', () => {
     it('refuses bad options with an OptionsError naming the option and PostgresStore', () => {
       expect(() => new PostgresStore({})).to.throw(OptionsError, /PostgresStore: option "connectionString"/);
       expect(() => new PostgresStore({ connectionString: 'hs:s3cret@db/hs' }))
-        .to.throw(OptionsError, /postgres:\/\//).and.satisfy((err: Error) => !err.message.includes('s3cret'));
+        .to.throw(OptionsError, /postgres:\/\//)
+        .and.satisfy((err: Error) => !err.message.includes('s3cret'));
       expect(() => new PostgresStore({ connectionString: url, schema: 'x"; DROP' })).to.throw(OptionsError, /"schema"/);
       expect(() => new PostgresStore({ connectionString: url, max: 0 }))
-        .to.throw(OptionsError, /"max"/).with.property('source', 'PostgresStore');
-      expect(() => new PostgresStore({ connectionString: url, lockHeartbeatMs: -1 })).to.throw(OptionsError, /"lockHeartbeatMs"/);
+        .to.throw(OptionsError, /"max"/)
+        .with.property('source', 'PostgresStore');
+      expect(() => new PostgresStore({ connectionString: url, lockHeartbeatMs: -1 })).to.throw(
+        OptionsError,
+        /"lockHeartbeatMs"/,
+      );
     });
   });
 
@@ -128,7 +154,9 @@ describe('PostgresStore', () => {
       const store = newStore();
       await store.open();
       const n = 12_000;
-      await store.enqueue(Array.from({ length: n }, (_, i) => ({ kind: 'event' as const, json: String(i), asIds: ['a'] })));
+      await store.enqueue(
+        Array.from({ length: n }, (_, i) => ({ kind: 'event' as const, json: String(i), asIds: ['a'] })),
+      );
       const { rows } = await admin.query(`SELECT json FROM "${schema}".queue WHERE as_id = 'a' ORDER BY seq`);
       expect(rows.map((r: { json: string }) => Number(r.json))).to.deep.equal(Array.from({ length: n }, (_, i) => i));
     });
@@ -141,7 +169,11 @@ describe('PostgresStore', () => {
         CREATE FUNCTION "${schema}".boom() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN IF NEW.json = '"boom"' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$;
         CREATE TRIGGER boom BEFORE INSERT ON "${schema}".queue FOR EACH ROW EXECUTE FUNCTION "${schema}".boom();`);
-      const items = Array.from({ length: 12_000 }, (_, i) => ({ kind: 'event' as const, json: i === 11_000 ? '"boom"' : String(i), asIds: ['a'] }));
+      const items = Array.from({ length: 12_000 }, (_, i) => ({
+        kind: 'event' as const,
+        json: i === 11_000 ? '"boom"' : String(i),
+        asIds: ['a'],
+      }));
       const err = await rejection(store.enqueue(items));
       expect(err).to.be.instanceOf(StoreError);
       expect(err.message).to.match(/enqueue failed: boom/);
@@ -167,14 +199,17 @@ describe('PostgresStore', () => {
       for (let round = 0; round < 20; round++) {
         await one!.enqueue([{ kind: 'event', json: String(round), asIds: ['a'] }]);
         // Three stores race to create: exactly one transaction comes out of it.
-        const results = await Promise.allSettled([one, two, three].map((s) => s!.createTransaction('a', LIMITS, build)));
+        const results = await Promise.allSettled(
+          [one, two, three].map((s) => s!.createTransaction('a', LIMITS, build)),
+        );
         const made = results.flatMap((r) => (r.status === 'fulfilled' && r.value ? [r.value] : []));
         expect(made, `round ${round}`).to.have.length(1);
         for (const r of results) if (r.status === 'rejected') expect(r.reason).to.be.instanceOf(StoreError);
         ids.push(made[0]!.txnId);
         await [one, two, three][round % 3]!.acknowledge('a', made[0]!.txnId);
       }
-      for (let i = 1; i < ids.length; i++) expect(Number(ids[i]!.split('.')[1])).to.be.greaterThan(Number(ids[i - 1]!.split('.')[1]));
+      for (let i = 1; i < ids.length; i++)
+        expect(Number(ids[i]!.split('.')[1])).to.be.greaterThan(Number(ids[i - 1]!.split('.')[1]));
     });
   });
 });

@@ -44,12 +44,14 @@ describe('PostgresStore: takeovers while commits are slow', function () {
   let drop: (() => Promise<void>) | undefined;
 
   afterEach(async () => {
-    await Promise.all(procs.splice(0).map(async ({ child }) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
-    }));
+    await Promise.all(
+      procs.splice(0).map(async ({ child }) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+      }),
+    );
     await mock?.close();
     await drop?.();
   });
@@ -76,7 +78,15 @@ describe('PostgresStore: takeovers while commits are slow', function () {
 
     const start = (name: string): Proc => {
       const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
-        env: { ...process.env, PG_URL: fresh.url, PG_SCHEMA: fresh.schema, PROC: name, COUNT: String(COUNT), INTERVAL_MS: '10', APPSERVICES: appservices },
+        env: {
+          ...process.env,
+          PG_URL: fresh.url,
+          PG_SCHEMA: fresh.schema,
+          PROC: name,
+          COUNT: String(COUNT),
+          INTERVAL_MS: '10',
+          APPSERVICES: appservices,
+        },
         stdio: ['pipe', 'pipe', 'inherit'],
       });
       const proc: Proc = { name, child, lines: [], published: -1 };
@@ -94,7 +104,11 @@ describe('PostgresStore: takeovers while commits are slow', function () {
       return proc;
     };
     const alive = (p: Proc) => p.child.exitCode === null && p.child.signalCode === null;
-    const state = (p: Proc) => p.lines.filter((l) => l.startsWith('state irc ')).at(-1)?.split(' ')[2];
+    const state = (p: Proc) =>
+      p.lines
+        .filter((l) => l.startsWith('state irc '))
+        .at(-1)
+        ?.split(' ')[2];
     const sender = () => procs.find((p) => alive(p) && ['sending', 'idle', 'backoff'].includes(state(p) ?? ''));
 
     for (let i = 0; i < 6; i++) start(`p${i}`);
@@ -113,7 +127,9 @@ describe('PostgresStore: takeovers while commits are slow', function () {
       takeoverMs.push(Date.now() - killedAt);
     }
     const sorted = [...takeoverMs].sort((a, b) => a - b);
-    console.log(`      takeovers: ${TAKEOVERS}, SIGKILL to next sender p50 ${sorted[sorted.length >> 1]} ms, max ${sorted.at(-1)} ms`);
+    console.log(
+      `      takeovers: ${TAKEOVERS}, SIGKILL to next sender p50 ${sorted[sorted.length >> 1]} ms, max ${sorted.at(-1)} ms`,
+    );
 
     const survivors = procs.filter(alive);
     await until('the survivors to finish publishing', 60_000, () => survivors.every((p) => p.lines.includes('done')));
@@ -133,9 +149,13 @@ describe('PostgresStore: takeovers while commits are slow', function () {
     expect(twice, 'events delivered under two txnIds').to.deep.equal([]);
     let lost = 0;
     for (const p of procs) {
-      const got = (mock.events as { content: { proc: string; n: number } }[]).filter((e) => e.content.proc === p.name).map((e) => e.content.n);
+      const got = (mock.events as { content: { proc: string; n: number } }[])
+        .filter((e) => e.content.proc === p.name)
+        .map((e) => e.content.n);
       lost += Math.max(0, p.published + 1 - new Set(got).size);
-      expect(got.slice(0, p.published + 1), `events of ${p.name}, in order`).to.deep.equal(Array.from({ length: p.published + 1 }, (_, n) => n));
+      expect(got.slice(0, p.published + 1), `events of ${p.name}, in order`).to.deep.equal(
+        Array.from({ length: p.published + 1 }, (_, n) => n),
+      );
     }
     expect(lost, 'confirmed events lost').to.equal(0);
   });

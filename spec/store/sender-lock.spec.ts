@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import pg from 'pg';
 import { StoreError } from '../../lib/errors.ts';
-import { PostgresStore } from '../../lib/store/postgres/postgres-store.ts';
 import { advisoryLockKey } from '../../lib/store/postgres/advisory-locks.ts';
 import { electSender } from '../../lib/store/sender-lock.ts';
 import type { SenderLock } from '../../lib/store/store.ts';
@@ -96,7 +95,8 @@ describe('PostgresStore.acquireSenderLock', () => {
       const { rowCount } = await admin.query(
         `SELECT pg_terminate_backend(pid) FROM pg_locks
          WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND classid = $1::oid AND objid = $2::oid`,
-        [String(key >> 32n), String(key & 0xffffffffn)]);
+        [String(key >> 32n), String(key & 0xffffffffn)],
+      );
       expect(rowCount).to.equal(1);
     } finally {
       await admin.end();

@@ -13,7 +13,11 @@ const AS_NOBODY = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
 
 function openInChild(path: string): { open: 'ok' | { name: string; message: string }; enqueue?: string } {
   const run = spawnSync(process.execPath, ['--import', 'tsx', CHILD, path], {
-    cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000, env: { ...process.env, HOME: tmpdir() }, ...AS_NOBODY,
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, HOME: tmpdir() },
+    ...AS_NOBODY,
   });
   expect(run.status, run.stderr).to.equal(0);
   return JSON.parse(run.stdout.trim().split('\n').pop()!);
@@ -44,7 +48,9 @@ describe('SqliteStore on a queue it may not write', function () {
     expect(report.open, `opened, then enqueue: ${report.enqueue}`).to.not.equal('ok');
     const err = report.open as { name: string; message: string };
     expect(err.name).to.equal('StoreError');
-    expect(err.message).to.contain(path).and.match(/read-only/);
+    expect(err.message)
+      .to.contain(path)
+      .and.match(/read-only/);
   });
 
   it('refuses to open a writable file in a read-only directory, naming the directory', () => {
@@ -54,7 +60,9 @@ describe('SqliteStore on a queue it may not write', function () {
     expect(report.open, `opened, then enqueue: ${report.enqueue}`).to.not.equal('ok');
     const err = report.open as { name: string; message: string };
     expect(err.name).to.equal('StoreError');
-    expect(err.message).to.contain(`directory ${dir}`).and.match(/read-only/);
+    expect(err.message)
+      .to.contain(`directory ${dir}`)
+      .and.match(/read-only/);
   });
 
   it('still opens a writable file in a writable directory', () => {

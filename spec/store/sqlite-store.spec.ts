@@ -98,7 +98,7 @@ describe('SqliteStore', () => {
     );
     const after = peek();
     expect(sqliteSchemaVersion(after)).to.equal(known + 7);
-    expect(after.prepare("SELECT count(*) FROM sqlite_master").pluck().get()).to.equal(0);
+    expect(after.prepare('SELECT count(*) FROM sqlite_master').pluck().get()).to.equal(0);
   });
 
   it('rolls a failing migration back, leaving the previous version', () => {
@@ -114,7 +114,7 @@ describe('SqliteStore', () => {
     expect(err).to.be.instanceOf(StoreError);
     expect(err.message).to.contain(`migration to schema version ${sqliteMigrations.length + 1} failed`);
     expect(sqliteSchemaVersion(db)).to.equal(0);
-    expect(db.prepare("SELECT count(*) FROM sqlite_master").pluck().get()).to.equal(0);
+    expect(db.prepare('SELECT count(*) FROM sqlite_master').pluck().get()).to.equal(0);
   });
 
   it('migrates a version 1 database with queued items and a transaction in flight, losing nothing', async () => {
@@ -122,9 +122,20 @@ describe('SqliteStore', () => {
     migrateSqlite(db, path, [migration001]);
     const json = (n: number): string => JSON.stringify({ type: 'm.room.message', content: { n } });
     // Version 1 layout: items stored once, queue rows per AS with a global seq, refs counting them.
-    const rows: [number, string[]][] = [[1, ['a', 'b']], [2, ['b']], [3, ['a']], [4, ['a', 'b']], [5, ['a']]];
+    const rows: [number, string[]][] = [
+      [1, ['a', 'b']],
+      [2, ['b']],
+      [3, ['a']],
+      [4, ['a', 'b']],
+      [5, ['a']],
+    ];
     for (const [n, asIds] of rows) {
-      db.prepare("INSERT INTO items (id, kind, json, enqueued_at, refs) VALUES (?, 'event', ?, ?, ?)").run(n, json(n), 1000 + n, asIds.length);
+      db.prepare("INSERT INTO items (id, kind, json, enqueued_at, refs) VALUES (?, 'event', ?, ?, ?)").run(
+        n,
+        json(n),
+        1000 + n,
+        asIds.length,
+      );
       for (const asId of asIds) db.prepare('INSERT INTO queue (as_id, item_id) VALUES (?, ?)').run(asId, n);
     }
     // a's transaction 7 holds items 1 and 3 (global seqs 1 and 4); a and b have sent 6 and 2 before.
@@ -135,14 +146,20 @@ describe('SqliteStore', () => {
     const store = await openStore();
     expect(sqliteSchemaVersion(peek())).to.equal(sqliteMigrations.length);
     // Stored before the store had a birth: resent under the plain id the AS may have seen.
-    expect(await store.inFlight('a')).to.deep.equal({ asId: 'a', txnId: '7', body: '[1,3]', counts: { event: 2, ephemeral: 0, toDevice: 0 } });
+    expect(await store.inFlight('a')).to.deep.equal({
+      asId: 'a',
+      txnId: '7',
+      body: '[1,3]',
+      counts: { event: 2, ephemeral: 0, toDevice: 0 },
+    });
     expect(await store.backlog('a')).to.deep.equal({ size: 4, oldestEnqueuedAt: 1001 });
     expect(await store.backlog('b')).to.deep.equal({ size: 3, oldestEnqueuedAt: 1001 });
     await store.enqueue([event(6, ['a', 'b'])]);
-    const numbers = (body: string): number[] => (JSON.parse(body) as { content: { n: number } }[]).map((e) => e.content.n);
+    const numbers = (body: string): number[] =>
+      (JSON.parse(body) as { content: { n: number } }[]).map((e) => e.content.n);
     const drain = async (asId: string): Promise<{ ids: string[]; ns: number[] }> => {
       const out = { ids: [] as string[], ns: [] as number[] };
-      for (let txn = await store.createTransaction(asId, LIMITS, (r) => `[${r.map((i) => i.json).join(',')}]`); txn; ) {
+      for (let txn = await store.createTransaction(asId, LIMITS, (r) => `[${r.map((i) => i.json).join(',')}]`); txn;) {
         out.ids.push(txn.txnId);
         out.ns.push(...numbers(txn.body));
         txn = await store.acknowledgeAndCreate(asId, txn.txnId, LIMITS, (r) => `[${r.map((i) => i.json).join(',')}]`);
@@ -169,7 +186,8 @@ describe('SqliteStore', () => {
   it('rejects bad options with an OptionsError naming the option and SqliteStore', () => {
     expect(() => new SqliteStore('')).to.throw(OptionsError, /SqliteStore: option "path"/);
     expect(() => new SqliteStore(path, { synchronous: 'off' as 'full' }))
-      .to.throw(OptionsError, /SqliteStore: option "synchronous"/).with.property('source', 'SqliteStore');
+      .to.throw(OptionsError, /SqliteStore: option "synchronous"/)
+      .with.property('source', 'SqliteStore');
   });
 
   it('refuses to join a foreign transaction (enqueue with a client)', async () => {
@@ -180,12 +198,16 @@ describe('SqliteStore', () => {
     expect((await store.backlog('a')).size).to.equal(0);
   });
 
-  it('queues an item wanted by several ASes once per AS, and deletes each AS\'s row at its acknowledge', async () => {
+  it("queues an item wanted by several ASes once per AS, and deletes each AS's row at its acknowledge", async () => {
     const store = await openStore();
     await store.enqueue([event(1, ['a', 'b', 'c'])]);
     const db = peek();
     expect(count(db, 'queue')).to.equal(3);
-    for (const [asId, left] of [['a', 2], ['b', 1], ['c', 0]] as const) {
+    for (const [asId, left] of [
+      ['a', 2],
+      ['b', 1],
+      ['c', 0],
+    ] as const) {
       const txn = await store.createTransaction(asId, LIMITS, (rows) => rows[0]!.json);
       await store.acknowledge(asId, txn!.txnId);
       expect(count(db, 'queue'), `rows after ${asId}`).to.equal(left);
@@ -201,9 +223,14 @@ describe('SqliteStore', () => {
     expect(count(peek(), 'transactions')).to.equal(1);
     const second = await store.acknowledgeAndCreate('a', first!.txnId, LIMITS, build);
     const db = peek();
-    const stored = db.prepare("SELECT txn_id, body FROM transactions WHERE as_id = 'a' ORDER BY txn_id").all() as { txn_id: number; body: string }[];
+    const stored = db.prepare("SELECT txn_id, body FROM transactions WHERE as_id = 'a' ORDER BY txn_id").all() as {
+      txn_id: number;
+      body: string;
+    }[];
     const [birth, n] = second!.txnId.split('.') as [string, string];
-    expect(stored.map((t) => t.txn_id)).to.deep.equal(Array.from({ length: TRANSACTIONS_AHEAD + 1 }, (_, i) => Number(n) + i));
+    expect(stored.map((t) => t.txn_id)).to.deep.equal(
+      Array.from({ length: TRANSACTIONS_AHEAD + 1 }, (_, i) => Number(n) + i),
+    );
     await store.close();
     store = await openStore();
     expect(await store.inFlight('a')).to.deep.equal(second);
@@ -212,7 +239,7 @@ describe('SqliteStore', () => {
     expect(await store.inFlight('a')).to.deep.equal(second);
     expect(count(peek(), 'transactions')).to.equal(stored.length);
     const handedOut = [second!];
-    for (let txn = second; handedOut.length < stored.length; ) {
+    for (let txn = second; handedOut.length < stored.length;) {
       txn = await store.acknowledgeAndCreate('a', txn!.txnId, LIMITS, () => 'never built: it was created ahead');
       handedOut.push(txn!);
     }
@@ -291,12 +318,13 @@ describe('SqliteStore', () => {
 
   it('keeps resolved enqueues and the in-flight transaction when the process is SIGKILLed', async function () {
     this.timeout(30_000);
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', '--input-type=module', '-e', CHILD, STORE_MODULE, path],
-      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD, STORE_MODULE, path], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.once('exit', (_code, signal) => resolve(signal)),
     );
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
     const report = await new Promise<string>((resolve, reject) => {
       let out = '';
       const timer = setTimeout(() => {
@@ -317,7 +345,12 @@ describe('SqliteStore', () => {
     expect(await exited).to.equal('SIGKILL');
     const { txnId, body } = JSON.parse(report) as { txnId: string; body: string };
     const store = await openStore();
-    expect(await store.inFlight('a')).to.deep.equal({ asId: 'a', txnId, body, counts: { event: 100, ephemeral: 0, toDevice: 0 } });
+    expect(await store.inFlight('a')).to.deep.equal({
+      asId: 'a',
+      txnId,
+      body,
+      counts: { event: 100, ephemeral: 0, toDevice: 0 },
+    });
     expect((await store.backlog('a')).size).to.equal(1000);
     await store.acknowledge('a', txnId);
     const next = await store.createTransaction('a', LIMITS, (rows) => `[${rows.map((r) => r.json).join(',')}]`);

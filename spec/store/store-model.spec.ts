@@ -26,24 +26,51 @@ type Op =
   | { op: 'reopen' };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({
-    op: fc.constant('enqueue' as const),
-    // Several calls at once: the SqliteStore commits them as one group.
-    calls: fc.array(fc.array(fc.record({ kind: kindArb, asIds: asIdsArb }), { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 3 }),
-  }) },
-  { weight: 3, arbitrary: fc.record({
-    op: fc.constant('create' as const),
-    asId: fc.constantFrom(...AS_IDS),
-    limits: fc.record({ event: fc.integer({ min: 1, max: 4 }), ephemeral: fc.integer({ min: 1, max: 4 }), toDevice: fc.integer({ min: 1, max: 4 }) }),
-  }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('enqueue' as const),
+      // Several calls at once: the SqliteStore commits them as one group.
+      calls: fc.array(fc.array(fc.record({ kind: kindArb, asIds: asIdsArb }), { minLength: 1, maxLength: 4 }), {
+        minLength: 1,
+        maxLength: 3,
+      }),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('create' as const),
+      asId: fc.constantFrom(...AS_IDS),
+      limits: fc.record({
+        event: fc.integer({ min: 1, max: 4 }),
+        ephemeral: fc.integer({ min: 1, max: 4 }),
+        toDevice: fc.integer({ min: 1, max: 4 }),
+      }),
+    }),
+  },
   // offset 0 acknowledges the in-flight id; others try ids that are not in flight.
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('ack' as const), asId: fc.constantFrom(...AS_IDS), offset: fc.constantFrom(0, 0, 0, 0, -1, 1) }) },
-  { weight: 2, arbitrary: fc.record({
-    op: fc.constant('ackCreate' as const),
-    asId: fc.constantFrom(...AS_IDS),
-    offset: fc.constantFrom(0, 0, 0, -1, 1),
-    limits: fc.record({ event: fc.integer({ min: 1, max: 4 }), ephemeral: fc.integer({ min: 1, max: 4 }), toDevice: fc.integer({ min: 1, max: 4 }) }),
-  }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('ack' as const),
+      asId: fc.constantFrom(...AS_IDS),
+      offset: fc.constantFrom(0, 0, 0, 0, -1, 1),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('ackCreate' as const),
+      asId: fc.constantFrom(...AS_IDS),
+      offset: fc.constantFrom(0, 0, 0, -1, 1),
+      limits: fc.record({
+        event: fc.integer({ min: 1, max: 4 }),
+        ephemeral: fc.integer({ min: 1, max: 4 }),
+        toDevice: fc.integer({ min: 1, max: 4 }),
+      }),
+    }),
+  },
   { weight: 1, arbitrary: fc.constant({ op: 'reopen' as const }) },
 );
 
@@ -85,8 +112,13 @@ describe('SqliteStore against the MemoryStore model', () => {
             }
             const run = async (store: Store): Promise<unknown> => {
               if (op.op === 'enqueue') {
-                return outcome(Promise.all(op.calls.map((call) =>
-                  store.enqueue(call.map((item) => ({ ...item, json: JSON.stringify({ n: counter++ }) }))))));
+                return outcome(
+                  Promise.all(
+                    op.calls.map((call) =>
+                      store.enqueue(call.map((item) => ({ ...item, json: JSON.stringify({ n: counter++ }) }))),
+                    ),
+                  ),
+                );
               }
               if (op.op === 'create') return outcome(store.createTransaction(op.asId, op.limits, build));
               const current = await store.inFlight(op.asId);
@@ -105,7 +137,9 @@ describe('SqliteStore against the MemoryStore model', () => {
             for (const asId of AS_IDS) {
               const [gotBacklog, wantBacklog] = await Promise.all([sqlite.backlog(asId), model.backlog(asId)]);
               expect(gotBacklog.size, `backlog(${asId})`).to.equal(wantBacklog.size);
-              expect(withoutBirth(await sqlite.inFlight(asId)), `inFlight(${asId})`).to.deep.equal(withoutBirth(await model.inFlight(asId)));
+              expect(withoutBirth(await sqlite.inFlight(asId)), `inFlight(${asId})`).to.deep.equal(
+                withoutBirth(await model.inFlight(asId)),
+              );
             }
           }
         } finally {

@@ -22,17 +22,23 @@ const store = new PostgresStore({ connectionString: env.PG_URL!, schema: env.PG_
 await store.open();
 const senders = appservices.map(({ id, url }) => {
   const reg = registration(id, { url });
-  return new Sender({
-    registration: reg,
-    store,
-    send: async (txnId, body, signal) => {
-      const res = await fetch(`${url}/_matrix/app/v1/transactions/${txnId}`, {
-        method: 'PUT', body, signal, headers: { authorization: `Bearer ${reg.hsToken}`, 'content-type': 'application/json' },
-      });
-      await res.arrayBuffer();
-      if (!res.ok) throw new Error(`status ${res.status}`);
+  return new Sender(
+    {
+      registration: reg,
+      store,
+      send: async (txnId, body, signal) => {
+        const res = await fetch(`${url}/_matrix/app/v1/transactions/${txnId}`, {
+          method: 'PUT',
+          body,
+          signal,
+          headers: { authorization: `Bearer ${reg.hsToken}`, 'content-type': 'application/json' },
+        });
+        await res.arrayBuffer();
+        if (!res.ok) throw new Error(`status ${res.status}`);
+      },
     },
-  }, { electIntervalMs: 200, backoff: { initialMs: 50, maxMs: 500 } });
+    { electIntervalMs: 200, backoff: { initialMs: 50, maxMs: 500 } },
+  );
 });
 store.onEnqueued((asIds) => {
   for (const sender of senders) if (!asIds || asIds.includes(sender.asId)) sender.notify();

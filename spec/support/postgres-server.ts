@@ -31,7 +31,8 @@ interface ServerState {
 
 // On globalThis, so that a second copy of this module (CJS and ESM loaders) shares one server.
 const STATE_KEY = Symbol.for('koa-appservice.spec.postgres-server');
-const state: ServerState = ((globalThis as Record<symbol, unknown>)[STATE_KEY] as ServerState | undefined) ??
+const state: ServerState =
+  ((globalThis as Record<symbol, unknown>)[STATE_KEY] as ServerState | undefined) ??
   ((globalThis as Record<symbol, unknown>)[STATE_KEY] = { url: null, child: null, dir: null } as ServerState);
 
 const DATABASE = 'koa_appservice_test';
@@ -90,7 +91,9 @@ function findBinDir(): string {
   }
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root)
-    ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a))
+    ? readdirSync(root)
+        .filter((v) => existsSync(join(root, v, 'bin', 'initdb')))
+        .sort((a, b) => Number(b) - Number(a))
     : [];
   if (versions.length === 0) {
     throw new Error(
@@ -116,11 +119,16 @@ function runAs(): { uid: number; gid: number } | undefined {
   // getent, not /etc/passwd, so that NSS users count too.
   const out = spawnSync('getent', ['passwd', 'postgres'], { encoding: 'utf8' });
   const fields = out.stdout?.split(':') ?? [];
-  if (out.status !== 0 || fields.length < 4) throw new Error('running as root, and there is no `postgres` user to run initdb as');
+  if (out.status !== 0 || fields.length < 4)
+    throw new Error('running as root, and there is no `postgres` user to run initdb as');
   return { uid: Number(fields[2]), gid: Number(fields[3]) };
 }
 
-function run(cmd: string, args: string[], opts: { cwd: string; as: { uid: number; gid: number } | undefined }): Promise<void> {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; as: { uid: number; gid: number } | undefined },
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], ...opts.as });
     let output = '';
@@ -161,16 +169,36 @@ async function start(): Promise<string> {
   mkdirSync(sockets);
   if (as) for (const path of [dir, sockets]) chownSync(path, as.uid, as.gid);
 
-  await run(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync'], {
-    cwd: dir,
-    as,
-  });
+  await run(
+    join(bin, 'initdb'),
+    ['-D', data, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync'],
+    {
+      cwd: dir,
+      as,
+    },
+  );
 
   const port = await freePort();
   const args = [
-    join(bin, 'postgres'), '-D', data, '-p', String(port), '-k', sockets,
-    '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off',
-    '-c', 'full_page_writes=off', '-c', 'max_connections=200', '-c', 'log_min_messages=warning',
+    join(bin, 'postgres'),
+    '-D',
+    data,
+    '-p',
+    String(port),
+    '-k',
+    sockets,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'fsync=off',
+    '-c',
+    'synchronous_commit=off',
+    '-c',
+    'full_page_writes=off',
+    '-c',
+    'max_connections=200',
+    '-c',
+    'log_min_messages=warning',
   ];
   const child = spawn('sh', ['-c', WATCHDOG, 'watchdog', dir, ...args], {
     cwd: dir,
@@ -199,7 +227,10 @@ async function start(): Promise<string> {
       break;
     } catch (err) {
       await client.end().catch(() => {});
-      if (Date.now() > deadline) throw new Error(`PostgreSQL did not accept connections within ${START_DEADLINE_MS} ms:\n${log}`, { cause: err });
+      if (Date.now() > deadline)
+        throw new Error(`PostgreSQL did not accept connections within ${START_DEADLINE_MS} ms:\n${log}`, {
+          cause: err,
+        });
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
@@ -214,7 +245,11 @@ async function start(): Promise<string> {
  * const pg = postgresStoresPerTest();
  * it('…', async () => { const [a, b] = [await pg.openStore(), await pg.openStore()]; pg.url; pg.schema; });
  */
-export function postgresStoresPerTest(): { openStore(): Promise<PostgresStore>; readonly url: string; readonly schema: string } {
+export function postgresStoresPerTest(): {
+  openStore(): Promise<PostgresStore>;
+  readonly url: string;
+  readonly schema: string;
+} {
   let fresh: Awaited<ReturnType<typeof freshSchema>> | undefined;
   const stores: PostgresStore[] = [];
   beforeEach(async () => {

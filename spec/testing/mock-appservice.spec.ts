@@ -6,7 +6,11 @@ const TOKEN = 'hs-mock-token';
 
 describe('MockAppService', () => {
   let mock: MockAppService;
-  const call = async (method: string, path: string, options: { token?: string | null; body?: unknown; raw?: string } = {}): Promise<{ status: number; json: unknown; headers: Record<string, unknown> }> => {
+  const call = async (
+    method: string,
+    path: string,
+    options: { token?: string | null; body?: unknown; raw?: string } = {},
+  ): Promise<{ status: number; json: unknown; headers: Record<string, unknown> }> => {
     const token = options.token === undefined ? TOKEN : options.token;
     const res = await request(`${mock.url}${path}`, {
       method: method as 'GET',
@@ -24,13 +28,21 @@ describe('MockAppService', () => {
   };
 
   beforeEach(async () => {
-    mock = await MockAppService.start({ hsToken: TOKEN, users: ['@a:hs'], aliases: ['#a:hs'], protocols: { irc: { icon: 'x' } } });
+    mock = await MockAppService.start({
+      hsToken: TOKEN,
+      users: ['@a:hs'],
+      aliases: ['#a:hs'],
+      protocols: { irc: { icon: 'x' } },
+    });
   });
   afterEach(() => mock.close());
 
   it('answers users and aliases from its sets and records every request in order', async () => {
     expect((await call('GET', '/_matrix/app/v1/users/%40a%3Ahs')).status).to.equal(200);
-    expect(await call('GET', '/_matrix/app/v1/rooms/%23b%3Ahs')).to.deep.include({ status: 404, json: { errcode: 'M_NOT_FOUND', error: 'not here' } });
+    expect(await call('GET', '/_matrix/app/v1/rooms/%23b%3Ahs')).to.deep.include({
+      status: 404,
+      json: { errcode: 'M_NOT_FOUND', error: 'not here' },
+    });
     mock.aliases.add('#b:hs');
     expect((await call('GET', '/_matrix/app/v1/rooms/%23b%3Ahs?x=1')).status).to.equal(200);
     expect(mock.requests).to.deep.equal([
@@ -58,17 +70,34 @@ describe('MockAppService', () => {
 
   it('checks the hs_token: missing 401, wrong 403, query parameter accepted', async () => {
     expect(await call('GET', '/_matrix/app/v1/users/%40a%3Ahs', { token: null })).to.deep.include({ status: 401 });
-    expect(await call('GET', '/_matrix/app/v1/users/%40a%3Ahs', { token: 'nope' })).to.deep.include({ status: 403, json: { errcode: 'M_FORBIDDEN', error: 'wrong hs_token' } });
-    expect((await call('GET', `/_matrix/app/v1/users/%40a%3Ahs?access_token=${TOKEN}`, { token: null })).status).to.equal(200);
+    expect(await call('GET', '/_matrix/app/v1/users/%40a%3Ahs', { token: 'nope' })).to.deep.include({
+      status: 403,
+      json: { errcode: 'M_FORBIDDEN', error: 'wrong hs_token' },
+    });
+    expect(
+      (await call('GET', `/_matrix/app/v1/users/%40a%3Ahs?access_token=${TOKEN}`, { token: null })).status,
+    ).to.equal(200);
     expect(mock.requests.map((r) => r.tokenOk)).to.deep.equal([false, false, true]);
   });
 
   it('dedupes transactions by txnId, keeps the first body, and notes conflicting repeats', async () => {
-    const t1 = { events: [{ event_id: '$1' }, { event_id: '$2' }], ephemeral: [{ type: 'm.typing' }], 'de.sorunome.msc2409.to_device': [{ type: 'm.x' }] };
+    const t1 = {
+      events: [{ event_id: '$1' }, { event_id: '$2' }],
+      ephemeral: [{ type: 'm.typing' }],
+      'de.sorunome.msc2409.to_device': [{ type: 'm.x' }],
+    };
     expect((await call('PUT', '/_matrix/app/v1/transactions/1', { body: t1 })).status).to.equal(200);
     expect((await call('PUT', '/_matrix/app/v1/transactions/1', { body: t1 })).status).to.equal(200);
-    expect((await call('PUT', '/_matrix/app/v1/transactions/1', { body: { events: [{ event_id: '$9' }] } })).status).to.equal(200);
-    expect((await call('PUT', '/_matrix/app/v1/transactions/2', { body: { 'de.sorunome.msc2409.ephemeral': [{ type: 'm.receipt' }] } })).status).to.equal(200);
+    expect(
+      (await call('PUT', '/_matrix/app/v1/transactions/1', { body: { events: [{ event_id: '$9' }] } })).status,
+    ).to.equal(200);
+    expect(
+      (
+        await call('PUT', '/_matrix/app/v1/transactions/2', {
+          body: { 'de.sorunome.msc2409.ephemeral': [{ type: 'm.receipt' }] },
+        })
+      ).status,
+    ).to.equal(200);
     expect((await call('PUT', '/_matrix/app/v1/transactions/3', { raw: 'not json' })).status).to.equal(400);
     expect(mock.transactions.get('1')).to.deep.equal(t1);
     expect(mock.events).to.deep.equal([{ event_id: '$1' }, { event_id: '$2' }]);
@@ -89,10 +118,19 @@ describe('MockAppService', () => {
   it('answers ping and third-party lookups', async () => {
     expect((await call('POST', '/_matrix/app/v1/ping', { body: { transaction_id: 't' } })).status).to.equal(200);
     expect(mock.pings).to.deep.equal(['t']);
-    expect(await call('GET', '/_matrix/app/v1/thirdparty/protocol/irc')).to.deep.include({ status: 200, json: { icon: 'x' } });
+    expect(await call('GET', '/_matrix/app/v1/thirdparty/protocol/irc')).to.deep.include({
+      status: 200,
+      json: { icon: 'x' },
+    });
     expect((await call('GET', '/_matrix/app/v1/thirdparty/protocol/xmpp')).status).to.equal(404);
-    expect(await call('GET', '/_matrix/app/v1/thirdparty/location?alias=%23a')).to.deep.include({ status: 200, json: [] });
-    expect(await call('GET', '/_matrix/app/v1/nothing')).to.deep.include({ status: 404, json: { errcode: 'M_UNRECOGNIZED', error: 'unknown endpoint' } });
+    expect(await call('GET', '/_matrix/app/v1/thirdparty/location?alias=%23a')).to.deep.include({
+      status: 200,
+      json: [],
+    });
+    expect(await call('GET', '/_matrix/app/v1/nothing')).to.deep.include({
+      status: 404,
+      json: { errcode: 'M_UNRECOGNIZED', error: 'unknown endpoint' },
+    });
   });
 
   it('down() refuses connections, up() listens again on the same port', async () => {
@@ -133,7 +171,9 @@ describe('MockAppService', () => {
     expect(garbage.json).to.be.a('string');
     mock.garbage(false);
     mock.oversized(300_000);
-    const big = await request(`${mock.url}/_matrix/app/v1/users/%40a%3Ahs`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const big = await request(`${mock.url}/_matrix/app/v1/users/%40a%3Ahs`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
     expect((await big.body.arrayBuffer()).byteLength).to.equal(300_000);
   });
 

@@ -51,8 +51,13 @@ describe('testRegistration', () => {
 
   it('follows receiveEphemeral for to-device messages unless told otherwise, as the loader does', () => {
     expect(testRegistration({ id: 'a', receiveEphemeral: true }).receiveToDevice).to.equal(true);
-    expect(testRegistration({ id: 'a', receiveEphemeral: true, receiveToDevice: false }).receiveToDevice).to.equal(false);
-    expect(testRegistration({ id: 'a', receiveToDevice: true })).to.include({ receiveEphemeral: false, receiveToDevice: true });
+    expect(testRegistration({ id: 'a', receiveEphemeral: true, receiveToDevice: false }).receiveToDevice).to.equal(
+      false,
+    );
+    expect(testRegistration({ id: 'a', receiveToDevice: true })).to.include({
+      receiveEphemeral: false,
+      receiveToDevice: true,
+    });
   });
 
   it('keeps url: null when given null', () => {
@@ -60,7 +65,11 @@ describe('testRegistration', () => {
   });
 
   it('compiles string rules exclusive by default, and honours `exclusive` and per-rule overrides', () => {
-    const r = testRegistration({ id: 'irc', users: ['@irc_.*', { regex: '@ircbot' }, { regex: '@irc', exclusive: false }], rooms: ['!a.*'] });
+    const r = testRegistration({
+      id: 'irc',
+      users: ['@irc_.*', { regex: '@ircbot' }, { regex: '@irc', exclusive: false }],
+      rooms: ['!a.*'],
+    });
     expect(r.namespaces.users.map((u) => [u.source, u.exclusive])).to.deep.equal([
       ['@irc_.*', true],
       ['@ircbot', true],
@@ -68,7 +77,11 @@ describe('testRegistration', () => {
     ]);
     expect(r.namespaces.rooms.map((u) => [u.source, u.exclusive])).to.deep.equal([['!a.*', true]]);
     expect(r.namespaces.aliases).to.deep.equal([]);
-    const shared = testRegistration({ id: 'w', exclusive: false, aliases: ['#.*', { regex: '#own_.*', exclusive: true }] });
+    const shared = testRegistration({
+      id: 'w',
+      exclusive: false,
+      aliases: ['#.*', { regex: '#own_.*', exclusive: true }],
+    });
     expect(shared.namespaces.aliases.map((u) => u.exclusive)).to.deep.equal([false, true]);
   });
 
@@ -79,7 +92,16 @@ describe('testRegistration', () => {
       expect(built.flags, source).to.equal(translated.flags);
       expect(built.source, source).to.equal(`^(?:${source})`);
       expect(translated.source.startsWith('^(?:') && translated.source.endsWith(')'), translated.source).to.equal(true);
-      for (const value of ['@irc_bob:x', 'x@irc_bob', '@_discord_12:example.org', '@_discord_12:exampleXorg', '#bar_1', '@irc_bob:x\n', '@\u{1F600}:x', '@ab:x']) {
+      for (const value of [
+        '@irc_bob:x',
+        'x@irc_bob',
+        '@_discord_12:example.org',
+        '@_discord_12:exampleXorg',
+        '#bar_1',
+        '@irc_bob:x\n',
+        '@\u{1F600}:x',
+        '@ab:x',
+      ]) {
         expect(built.test(value), `${source} on ${JSON.stringify(value)}`).to.equal(translated.test(value));
       }
     }
@@ -87,11 +109,16 @@ describe('testRegistration', () => {
     expect(irc.test('@irc_bob:hs.test')).to.equal(true); // anchored at the start only
     expect(irc.test('x@irc_bob:hs.test')).to.equal(false);
     // `u`: one astral character is one `.`, as a Python str pattern sees it.
-    expect(testRegistration({ id: 'a', users: ['@.:x'] }).namespaces.users[0]!.regex.test('@\u{1F600}:x')).to.equal(true);
+    expect(testRegistration({ id: 'a', users: ['@.:x'] }).namespaces.users[0]!.regex.test('@\u{1F600}:x')).to.equal(
+      true,
+    );
   });
 
   it('refuses a kind given both compiled and as sources', () => {
-    expect(() => testRegistration({ id: 'a', namespaces: { users: [] }, users: ['@a'] })).to.throw(TypeError, 'namespaces.users and users');
+    expect(() => testRegistration({ id: 'a', namespaces: { users: [] }, users: ['@a'] })).to.throw(
+      TypeError,
+      'namespaces.users and users',
+    );
     expect(() => testRegistration({ id: 'a', namespaces: { users: [] }, aliases: ['#a'] })).not.to.throw();
   });
 

@@ -17,7 +17,11 @@ const HISTORICAL_LOCALPART = /^[\x21-\x39\x3b-\x7e]+$/;
  * @example
  * accountRoutes(router, data, new RoomOps(data));
  */
-export function accountRoutes(router: Router<AppserviceState, AppserviceContext>, data: HomeserverData, ops: RoomOps): void {
+export function accountRoutes(
+  router: Router<AppserviceState, AppserviceContext>,
+  data: HomeserverData,
+  ops: RoomOps,
+): void {
   router.post(cs(`/register`), (c) => {
     const ctx = c as Ctx;
     const input = body(ctx);
@@ -33,7 +37,11 @@ export function accountRoutes(router: Router<AppserviceState, AppserviceContext>
       return;
     }
     if (ctx.state.appservice !== undefined) {
-      throw new MatrixError(400, 'M_MISSING_PARAM', 'Application services must register with type m.login.application_service');
+      throw new MatrixError(
+        400,
+        'M_MISSING_PARAM',
+        'Application services must register with type m.login.application_service',
+      );
     }
     if (ctx.query.kind === 'guest') throw new MatrixError(403, 'M_GUEST_ACCESS_FORBIDDEN', 'Guest access is disabled');
     // User-interactive auth with one stage: m.login.dummy (no password check, no captcha).
@@ -44,7 +52,8 @@ export function accountRoutes(router: Router<AppserviceState, AppserviceContext>
       return;
     }
     const localpart = typeof input.username === 'string' ? input.username : `user_${data.newId('', 6).toLowerCase()}`;
-    if (!NEW_LOCALPART.test(localpart)) throw new MatrixError(400, 'M_INVALID_USERNAME', 'User ID can only contain a-z, 0-9, ._=-/+');
+    if (!NEW_LOCALPART.test(localpart))
+      throw new MatrixError(400, 'M_INVALID_USERNAME', 'User ID can only contain a-z, 0-9, ._=-/+');
     const userId = data.userId(localpart);
     if (data.users.has(userId)) throw new MatrixError(400, 'M_USER_IN_USE', 'User ID already taken.');
     data.createUser(userId, typeof input.password === 'string' ? { password: input.password } : {});
@@ -54,7 +63,12 @@ export function accountRoutes(router: Router<AppserviceState, AppserviceContext>
   function registered(userId: string, inhibitLogin: boolean, input: Record<string, unknown>): Record<string, unknown> {
     if (inhibitLogin) return { user_id: userId, home_server: data.serverName };
     const session = data.login(userId, typeof input.device_id === 'string' ? input.device_id : undefined);
-    return { user_id: userId, access_token: session.accessToken, device_id: session.deviceId, home_server: data.serverName };
+    return {
+      user_id: userId,
+      access_token: session.accessToken,
+      device_id: session.deviceId,
+      home_server: data.serverName,
+    };
   }
 
   router.get(cs(`/register/available`), (c) => {
@@ -82,14 +96,24 @@ export function accountRoutes(router: Router<AppserviceState, AppserviceContext>
       if (typeof user !== 'string') throw new MatrixError(400, 'M_MISSING_PARAM', 'identifier.user is required');
       userId = user.startsWith('@') ? user : data.userId(user);
       const record = data.users.get(userId);
-      if (record === undefined || record.deactivated || record.password === undefined || record.password !== input.password) {
+      if (
+        record === undefined ||
+        record.deactivated ||
+        record.password === undefined ||
+        record.password !== input.password
+      ) {
         throw new MatrixError(403, 'M_FORBIDDEN', 'Invalid username or password');
       }
     } else {
       throw new MatrixError(400, 'M_UNKNOWN', 'Unknown login type');
     }
     const session = data.login(userId, typeof input.device_id === 'string' ? input.device_id : undefined);
-    ctx.body = { user_id: userId, access_token: session.accessToken, device_id: session.deviceId, home_server: data.serverName };
+    ctx.body = {
+      user_id: userId,
+      access_token: session.accessToken,
+      device_id: session.deviceId,
+      home_server: data.serverName,
+    };
   });
 
   router.get(cs(`/account/whoami`), (c) => {
@@ -114,7 +138,8 @@ export function accountRoutes(router: Router<AppserviceState, AppserviceContext>
     data.logoutAll(who.userId);
     for (const room of data.rooms.values()) {
       const current = data.membership(room, who.userId);
-      if (current === 'join' || current === 'invite' || current === 'knock') await ops.leave(room, who.userId, who.userId);
+      if (current === 'join' || current === 'invite' || current === 'knock')
+        await ops.leave(room, who.userId, who.userId);
     }
     ctx.body = { id_server_unbind_result: 'no-support' };
   });

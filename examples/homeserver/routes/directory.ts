@@ -15,7 +15,11 @@ import type { RoomOps } from '../room-ops.ts';
  * @example
  * directoryRoutes(router, data, new RoomOps(data));
  */
-export function directoryRoutes(router: Router<AppserviceState, AppserviceContext>, data: HomeserverData, ops: RoomOps): void {
+export function directoryRoutes(
+  router: Router<AppserviceState, AppserviceContext>,
+  data: HomeserverData,
+  ops: RoomOps,
+): void {
   router.get(cs('/directory/room/:alias'), (c) => {
     const ctx = c as Ctx;
     const entry = data.aliases.get(param(ctx, 'alias'));
@@ -27,7 +31,8 @@ export function directoryRoutes(router: Router<AppserviceState, AppserviceContex
     const ctx = c as Ctx;
     const who = requester(ctx, data);
     const alias = param(ctx, 'alias');
-    if (!alias.startsWith('#') || !data.isLocal(alias)) throw new MatrixError(400, 'M_INVALID_PARAM', 'Alias must be on this server');
+    if (!alias.startsWith('#') || !data.isLocal(alias))
+      throw new MatrixError(400, 'M_INVALID_PARAM', 'Alias must be on this server');
     const roomId = body(ctx).room_id;
     if (typeof roomId !== 'string') throw new MatrixError(400, 'M_INVALID_PARAM', 'room_id is required');
     ops.room(roomId);
@@ -43,7 +48,8 @@ export function directoryRoutes(router: Router<AppserviceState, AppserviceContex
     const entry = data.aliases.get(alias);
     if (entry === undefined) throw new MatrixError(404, 'M_NOT_FOUND', 'Room alias not found');
     // The guard let an AS through only for aliases in its own namespace.
-    if (entry.creator !== who.userId && who.appserviceId === undefined) throw new MatrixError(403, 'M_FORBIDDEN', 'You did not create this alias');
+    if (entry.creator !== who.userId && who.appserviceId === undefined)
+      throw new MatrixError(403, 'M_FORBIDDEN', 'You did not create this alias');
     data.aliases.delete(alias);
     ctx.body = {};
   });
@@ -58,7 +64,8 @@ export function directoryRoutes(router: Router<AppserviceState, AppserviceContex
     const ctx = c as Ctx;
     const who = requester(ctx, data);
     const room = ops.room(param(ctx, 'roomId'));
-    if (data.membership(room, who.userId) !== 'join') throw new MatrixError(403, 'M_FORBIDDEN', 'You are not in this room');
+    if (data.membership(room, who.userId) !== 'join')
+      throw new MatrixError(403, 'M_FORBIDDEN', 'You are not in this room');
     const visibility = body(ctx).visibility;
     if (visibility === 'public') data.publicRooms.add(room.roomId);
     else if (visibility === 'private') data.publicRooms.delete(room.roomId);
@@ -69,7 +76,8 @@ export function directoryRoutes(router: Router<AppserviceState, AppserviceContex
   router.delete(cs('/directory/list/appservice/:networkId/:roomId'), (c) => {
     const ctx = c as Ctx;
     const appservice = ctx.state.appservice;
-    if (appservice === undefined) throw new MatrixError(403, 'M_FORBIDDEN', 'Only application services can edit their room directory.');
+    if (appservice === undefined)
+      throw new MatrixError(403, 'M_FORBIDDEN', 'Only application services can edit their room directory.');
     setAppserviceVisibility(data, appservice.id, param(ctx, 'networkId'), param(ctx, 'roomId'), 'private');
     ctx.body = {};
   });
@@ -98,7 +106,8 @@ export function directoryRoutes(router: Router<AppserviceState, AppserviceContex
       for (const roomId of data.appserviceLists.get(instance) ?? []) ids.add(roomId);
     } else {
       for (const roomId of data.publicRooms) ids.add(roomId);
-      if (input.include_all_networks === true) for (const list of data.appserviceLists.values()) for (const roomId of list) ids.add(roomId);
+      if (input.include_all_networks === true)
+        for (const list of data.appserviceLists.values()) for (const roomId of list) ids.add(roomId);
     }
     const limit = typeof input.limit === 'number' && input.limit > 0 ? input.limit : Infinity;
     const chunk = [...ids].slice(0, limit).flatMap((roomId) => {

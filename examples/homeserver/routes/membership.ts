@@ -13,7 +13,11 @@ import type { RoomOps } from '../room-ops.ts';
  * @example
  * membershipRoutes(router, data, new RoomOps(data));
  */
-export function membershipRoutes(router: Router<AppserviceState, AppserviceContext>, data: HomeserverData, ops: RoomOps): void {
+export function membershipRoutes(
+  router: Router<AppserviceState, AppserviceContext>,
+  data: HomeserverData,
+  ops: RoomOps,
+): void {
   /** A room id, or an alias the plugin already gave its AS the chance to create. */
   function resolve(idOrAlias: string): Room {
     if (idOrAlias.startsWith('#')) {
@@ -45,7 +49,8 @@ export function membershipRoutes(router: Router<AppserviceState, AppserviceConte
   /** The target of invite, kick, ban and unban: `user_id` in the body. */
   function target(input: Record<string, unknown>): string {
     const userId = input.user_id;
-    if (typeof userId !== 'string' || !/^@[^:]+:.+$/.test(userId)) throw new MatrixError(400, 'M_INVALID_PARAM', 'user_id must be a user id');
+    if (typeof userId !== 'string' || !/^@[^:]+:.+$/.test(userId))
+      throw new MatrixError(400, 'M_INVALID_PARAM', 'user_id must be a user id');
     return userId;
   }
 
@@ -53,14 +58,20 @@ export function membershipRoutes(router: Router<AppserviceState, AppserviceConte
     const ctx = c as Ctx;
     const who = requester(ctx, data);
     const input = body(ctx);
-    await ops.invite(ops.room(param(ctx, 'roomId')), who.userId, target(input), { ts: ctx.state.ts, reason: reasonOf(input) });
+    await ops.invite(ops.room(param(ctx, 'roomId')), who.userId, target(input), {
+      ts: ctx.state.ts,
+      reason: reasonOf(input),
+    });
     ctx.body = {};
   });
 
   router.post(cs('/rooms/:roomId/leave'), async (c) => {
     const ctx = c as Ctx;
     const who = requester(ctx, data);
-    await ops.leave(ops.room(param(ctx, 'roomId')), who.userId, who.userId, { ts: ctx.state.ts, reason: reasonOf(body(ctx)) });
+    await ops.leave(ops.room(param(ctx, 'roomId')), who.userId, who.userId, {
+      ts: ctx.state.ts,
+      reason: reasonOf(body(ctx)),
+    });
     ctx.body = {};
   });
 
@@ -70,7 +81,8 @@ export function membershipRoutes(router: Router<AppserviceState, AppserviceConte
     const input = body(ctx);
     const room = ops.room(param(ctx, 'roomId'));
     const userId = target(input);
-    if (data.membership(room, userId) === 'ban') throw new MatrixError(403, 'M_FORBIDDEN', `${userId} is banned; unban instead`);
+    if (data.membership(room, userId) === 'ban')
+      throw new MatrixError(403, 'M_FORBIDDEN', `${userId} is banned; unban instead`);
     await ops.leave(room, who.userId, userId, { ts: ctx.state.ts, reason: reasonOf(input) });
     ctx.body = {};
   });
@@ -79,7 +91,10 @@ export function membershipRoutes(router: Router<AppserviceState, AppserviceConte
     const ctx = c as Ctx;
     const who = requester(ctx, data);
     const input = body(ctx);
-    await ops.ban(ops.room(param(ctx, 'roomId')), who.userId, target(input), { ts: ctx.state.ts, reason: reasonOf(input) });
+    await ops.ban(ops.room(param(ctx, 'roomId')), who.userId, target(input), {
+      ts: ctx.state.ts,
+      reason: reasonOf(input),
+    });
     ctx.body = {};
   });
 
@@ -99,14 +114,19 @@ export function membershipRoutes(router: Router<AppserviceState, AppserviceConte
     const ctx = c as Ctx;
     const who = requester(ctx, data);
     const membership = data.membership(ops.room(param(ctx, 'roomId')), who.userId);
-    if (membership === 'join' || membership === 'invite') throw new MatrixError(400, 'M_UNKNOWN', 'Leave the room before forgetting it');
+    if (membership === 'join' || membership === 'invite')
+      throw new MatrixError(400, 'M_UNKNOWN', 'Leave the room before forgetting it');
     ctx.body = {};
   });
 
   router.get(cs('/joined_rooms'), (c) => {
     const ctx = c as Ctx;
     const who = requester(ctx, data);
-    ctx.body = { joined_rooms: [...data.rooms.values()].filter((room) => data.membership(room, who.userId) === 'join').map((room) => room.roomId) };
+    ctx.body = {
+      joined_rooms: [...data.rooms.values()]
+        .filter((room) => data.membership(room, who.userId) === 'join')
+        .map((room) => room.roomId),
+    };
   });
 
   const readable = (ctx: Ctx) => ops.readable(param(ctx, 'roomId'), requester(ctx, data).userId);
@@ -128,9 +148,11 @@ export function membershipRoutes(router: Router<AppserviceState, AppserviceConte
     const only = typeof ctx.query.membership === 'string' ? ctx.query.membership : undefined;
     const not = typeof ctx.query.not_membership === 'string' ? ctx.query.not_membership : undefined;
     const chunk = [...room.state.values()].filter(
-      (e) => e.type === 'm.room.member' && (only === undefined || e.content.membership === only) && (not === undefined || e.content.membership !== not),
+      (e) =>
+        e.type === 'm.room.member' &&
+        (only === undefined || e.content.membership === only) &&
+        (not === undefined || e.content.membership !== not),
     );
     ctx.body = { chunk: chunk.map(clientEvent) };
   });
 }
-

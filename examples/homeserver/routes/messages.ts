@@ -15,12 +15,20 @@ const MAX_REMEMBERED_TXNS = 100_000;
  * @example
  * messageRoutes(router, data, new RoomOps(data));
  */
-export function messageRoutes(router: Router<AppserviceState, AppserviceContext>, data: HomeserverData, ops: RoomOps): void {
+export function messageRoutes(
+  router: Router<AppserviceState, AppserviceContext>,
+  data: HomeserverData,
+  ops: RoomOps,
+): void {
   /** Client transaction ids: a retried send returns the first event instead of a duplicate. */
   const sent = new Map<string, string>();
 
   /** Runs `create` once per (requester, txnId); a retry gets the first event id back. */
-  async function once(who: Requester, txnId: string | undefined, create: () => Promise<RoomEvent>): Promise<{ event_id: string }> {
+  async function once(
+    who: Requester,
+    txnId: string | undefined,
+    create: () => Promise<RoomEvent>,
+  ): Promise<{ event_id: string }> {
     const key = txnId === undefined ? undefined : `${who.userId}|${who.deviceId}|${who.appserviceId ?? ''}|${txnId}`;
     const seen = key === undefined ? undefined : sent.get(key);
     if (seen !== undefined) return { event_id: seen };
@@ -54,14 +62,17 @@ export function messageRoutes(router: Router<AppserviceState, AppserviceContext>
     const room = ops.room(param(ctx, 'roomId'));
     const reason = body(ctx).reason;
     const eventId = param(ctx, 'eventId');
-    ctx.body = await once(who, ctx.params.txnId, () => ops.redact(room, who.userId, eventId, typeof reason === 'string' ? reason : undefined, ctx.state.ts));
+    ctx.body = await once(who, ctx.params.txnId, () =>
+      ops.redact(room, who.userId, eventId, typeof reason === 'string' ? reason : undefined, ctx.state.ts),
+    );
   }
 
   const readable = (ctx: Ctx) => ops.readable(param(ctx, 'roomId'), requester(ctx, data).userId);
 
   function eventIn(room: Room, eventId: string): RoomEvent {
     const event = data.events.get(eventId);
-    if (event === undefined || event.room_id !== room.roomId) throw new MatrixError(404, 'M_NOT_FOUND', 'Event not found');
+    if (event === undefined || event.room_id !== room.roomId)
+      throw new MatrixError(404, 'M_NOT_FOUND', 'Event not found');
     return event;
   }
 
@@ -78,7 +89,8 @@ export function messageRoutes(router: Router<AppserviceState, AppserviceContext>
     const room = readable(ctx);
     const dir = ctx.query.dir === 'f' ? 'f' : 'b';
     const limit = limitOf(ctx);
-    const from = typeof ctx.query.from === 'string' && /^t\d+$/.test(ctx.query.from) ? Number(ctx.query.from.slice(1)) : undefined;
+    const from =
+      typeof ctx.query.from === 'string' && /^t\d+$/.test(ctx.query.from) ? Number(ctx.query.from.slice(1)) : undefined;
     const timeline = room.timeline;
     let chunk;
     let end: number;

@@ -13,7 +13,11 @@ import type { RoomOps } from '../room-ops.ts';
  * @example
  * profileRoutes(router, data, new RoomOps(data));
  */
-export function profileRoutes(router: Router<AppserviceState, AppserviceContext>, data: HomeserverData, ops: RoomOps): void {
+export function profileRoutes(
+  router: Router<AppserviceState, AppserviceContext>,
+  data: HomeserverData,
+  ops: RoomOps,
+): void {
   function profileOf(userId: string) {
     const user = data.users.get(userId);
     if (user === undefined || user.deactivated) throw new MatrixError(404, 'M_NOT_FOUND', 'Profile was not found');
@@ -23,7 +27,10 @@ export function profileRoutes(router: Router<AppserviceState, AppserviceContext>
   router.get(cs(`/profile/:userId`), (c) => {
     const ctx = c as Ctx;
     const user = profileOf(param(ctx, 'userId'));
-    ctx.body = { ...(user.displayname === undefined ? {} : { displayname: user.displayname }), ...(user.avatar_url === undefined ? {} : { avatar_url: user.avatar_url }) };
+    ctx.body = {
+      ...(user.displayname === undefined ? {} : { displayname: user.displayname }),
+      ...(user.avatar_url === undefined ? {} : { avatar_url: user.avatar_url }),
+    };
   });
 
   for (const field of ['displayname', 'avatar_url'] as const) {
@@ -40,8 +47,10 @@ export function profileRoutes(router: Router<AppserviceState, AppserviceContext>
       const target = param(ctx, 'userId');
       if (who.userId !== target) throw new MatrixError(403, 'M_FORBIDDEN', "Cannot set another user's profile");
       const value = body(ctx)[field];
-      if (typeof value !== 'string' && value !== null && value !== undefined) throw new MatrixError(400, 'M_BAD_JSON', `${field} must be a string`);
-      if (typeof value === 'string' && Buffer.byteLength(value) > 1024) throw new MatrixError(400, 'M_TOO_LARGE', `${field} is longer than 1024 bytes`);
+      if (typeof value !== 'string' && value !== null && value !== undefined)
+        throw new MatrixError(400, 'M_BAD_JSON', `${field} must be a string`);
+      if (typeof value === 'string' && Buffer.byteLength(value) > 1024)
+        throw new MatrixError(400, 'M_TOO_LARGE', `${field} is longer than 1024 bytes`);
       const user = profileOf(target);
       if (typeof value === 'string') user[field] = value;
       else delete user[field];

@@ -14,7 +14,11 @@ const PRESETS = new Set(['public_chat', 'private_chat', 'trusted_private_chat'])
  * @example
  * roomRoutes(router, data, new RoomOps(data));
  */
-export function roomRoutes(router: Router<AppserviceState, AppserviceContext>, data: HomeserverData, ops: RoomOps): void {
+export function roomRoutes(
+  router: Router<AppserviceState, AppserviceContext>,
+  data: HomeserverData,
+  ops: RoomOps,
+): void {
   router.post(cs('/createRoom'), async (c) => {
     const ctx = c as Ctx;
     const who = requester(ctx, data);
@@ -22,15 +26,18 @@ export function roomRoutes(router: Router<AppserviceState, AppserviceContext>, d
     let alias: string | undefined;
     if (input.room_alias_name !== undefined) {
       const name = input.room_alias_name;
-      if (typeof name !== 'string' || name === '' || /[:\s]/.test(name)) throw new MatrixError(400, 'M_INVALID_PARAM', 'Invalid room_alias_name');
+      if (typeof name !== 'string' || name === '' || /[:\s]/.test(name))
+        throw new MatrixError(400, 'M_INVALID_PARAM', 'Invalid room_alias_name');
       alias = `#${name}:${data.serverName}`;
       if (data.aliases.has(alias)) throw new MatrixError(400, 'M_ROOM_IN_USE', 'Room alias already taken');
     }
     const invite = Array.isArray(input.invite) ? input.invite.filter((u): u is string => typeof u === 'string') : [];
     for (const userId of invite) {
-      if (data.isLocal(userId) && !data.users.has(userId)) throw new MatrixError(404, 'M_NOT_FOUND', `Unknown user ${userId}`);
+      if (data.isLocal(userId) && !data.users.has(userId))
+        throw new MatrixError(404, 'M_NOT_FOUND', `Unknown user ${userId}`);
     }
-    if (input.preset !== undefined && !PRESETS.has(input.preset as string)) throw new MatrixError(400, 'M_BAD_JSON', 'Unknown preset');
+    if (input.preset !== undefined && !PRESETS.has(input.preset as string))
+      throw new MatrixError(400, 'M_BAD_JSON', 'Unknown preset');
     const room = await ops.createRoom(who.userId, {
       preset: input.preset as CreateRoomInput['preset'],
       visibility: input.visibility === 'public' ? 'public' : 'private',
@@ -65,10 +72,24 @@ function initialState(value: unknown): CreateRoomInput['initialState'] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw new MatrixError(400, 'M_BAD_JSON', 'initial_state must be an array');
   return value.map((entry: unknown, i) => {
-    if (!isObject(entry) || typeof entry.type !== 'string' || !isObject(entry.content) || (entry.state_key !== undefined && typeof entry.state_key !== 'string')) {
-      throw new MatrixError(400, 'M_BAD_JSON', `initial_state[${i}] needs a string type, an object content and a string state_key if any`);
+    if (
+      !isObject(entry) ||
+      typeof entry.type !== 'string' ||
+      !isObject(entry.content) ||
+      (entry.state_key !== undefined && typeof entry.state_key !== 'string')
+    ) {
+      throw new MatrixError(
+        400,
+        'M_BAD_JSON',
+        `initial_state[${i}] needs a string type, an object content and a string state_key if any`,
+      );
     }
-    if (entry.type === 'm.room.member') throw new MatrixError(400, 'M_BAD_JSON', 'initial_state cannot set memberships; use invite');
-    return { type: entry.type, content: entry.content, ...(entry.state_key === undefined ? {} : { state_key: entry.state_key }) };
+    if (entry.type === 'm.room.member')
+      throw new MatrixError(400, 'M_BAD_JSON', 'initial_state cannot set memberships; use invite');
+    return {
+      type: entry.type,
+      content: entry.content,
+      ...(entry.state_key === undefined ? {} : { state_key: entry.state_key }),
+    };
   });
 }

@@ -40,8 +40,10 @@ export function serverRoutes(router: Router<AppserviceState, AppserviceContext>,
   router.post(cs('/user/:userId/filter'), (c) => {
     const ctx = c as Ctx;
     const who = requester(ctx, data);
-    if (param(ctx, 'userId') !== who.userId) throw new MatrixError(403, 'M_FORBIDDEN', 'Cannot create filters for other users');
-    if (filters.size >= MAX_FILTERS) throw new MatrixError(403, 'M_RESOURCE_LIMIT_EXCEEDED', 'Too many filters', { limit_type: 'filters' });
+    if (param(ctx, 'userId') !== who.userId)
+      throw new MatrixError(403, 'M_FORBIDDEN', 'Cannot create filters for other users');
+    if (filters.size >= MAX_FILTERS)
+      throw new MatrixError(403, 'M_RESOURCE_LIMIT_EXCEEDED', 'Too many filters', { limit_type: 'filters' });
     const filterId = String(filters.size);
     filters.set(`${who.userId}|${filterId}`, body(ctx));
     ctx.body = { filter_id: filterId };
@@ -51,7 +53,8 @@ export function serverRoutes(router: Router<AppserviceState, AppserviceContext>,
     const ctx = c as Ctx;
     const who = requester(ctx, data);
     const filter = filters.get(`${param(ctx, 'userId')}|${param(ctx, 'filterId')}`);
-    if (filter === undefined || param(ctx, 'userId') !== who.userId) throw new MatrixError(404, 'M_NOT_FOUND', 'No such filter');
+    if (filter === undefined || param(ctx, 'userId') !== who.userId)
+      throw new MatrixError(404, 'M_NOT_FOUND', 'No such filter');
     ctx.body = filter;
   });
 

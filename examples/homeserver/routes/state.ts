@@ -12,14 +12,21 @@ import type { RoomOps } from '../room-ops.ts';
  * @example
  * stateRoutes(router, data, new RoomOps(data));
  */
-export function stateRoutes(router: Router<AppserviceState, AppserviceContext>, data: HomeserverData, ops: RoomOps): void {
+export function stateRoutes(
+  router: Router<AppserviceState, AppserviceContext>,
+  data: HomeserverData,
+  ops: RoomOps,
+): void {
   const paths = [...cs('/rooms/:roomId/state/:type'), ...cs('/rooms/:roomId/state/:type/:stateKey')];
 
   router.put(paths, async (c) => {
     const ctx = c as Ctx;
     const who = requester(ctx, data);
     const room = ops.room(param(ctx, 'roomId'));
-    const event = await ops.send(room, who.userId, param(ctx, 'type'), body(ctx), { stateKey: ctx.params.stateKey ?? '', ts: ctx.state.ts });
+    const event = await ops.send(room, who.userId, param(ctx, 'type'), body(ctx), {
+      stateKey: ctx.params.stateKey ?? '',
+      ts: ctx.state.ts,
+    });
     ctx.body = { event_id: event.event_id };
   });
 

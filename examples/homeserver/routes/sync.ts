@@ -24,7 +24,8 @@ export function syncRoutes(router: Router<AppserviceState, AppserviceContext>, d
   router.get(cs('/sync'), async (c) => {
     const ctx = c as Ctx;
     const who = requester(ctx, data);
-    const since = typeof ctx.query.since === 'string' && /^s\d+$/.test(ctx.query.since) ? Number(ctx.query.since.slice(1)) : 0;
+    const since =
+      typeof ctx.query.since === 'string' && /^s\d+$/.test(ctx.query.since) ? Number(ctx.query.since.slice(1)) : 0;
     const timeoutMs = Math.min(Math.max(Number(ctx.query.timeout ?? 0) || 0, 0), MAX_TIMEOUT_MS);
     if (since > 0 && timeoutMs > 0 && !hasNews(who.userId, since)) {
       await new Promise<void>((resolve) => {
@@ -64,16 +65,31 @@ export function syncRoutes(router: Router<AppserviceState, AppserviceContext>, d
       if (membership === 'join' && (fresh.length > 0 || since === 0)) {
         join[room.roomId] = { timeline: { events: fresh.map(clientEvent), limited: false }, state: { events: [] } };
       } else if (membership === 'invite' && fresh.length > 0) {
-        const stripped = STRIPPED.map((type) => data.stateEvent(room, type)).filter((e): e is RoomEvent => e !== undefined);
+        const stripped = STRIPPED.map((type) => data.stateEvent(room, type)).filter(
+          (e): e is RoomEvent => e !== undefined,
+        );
         const own = data.stateEvent(room, 'm.room.member', userId);
-        const events = [...stripped, ...(own ? [own] : [])].map(({ type, state_key, sender, content }) => ({ type, state_key, sender, content }));
+        const events = [...stripped, ...(own ? [own] : [])].map(({ type, state_key, sender, content }) => ({
+          type,
+          state_key,
+          sender,
+          content,
+        }));
         invite[room.roomId] = { invite_state: { events } };
       } else if (membership === 'leave' && fresh.length > 0) {
         const left = data.stateEvent(room, 'm.room.member', userId)!.stream;
-        leave[room.roomId] = { timeline: { events: fresh.filter((e) => e.stream <= left).map(clientEvent), limited: false }, state: { events: [] } };
+        leave[room.roomId] = {
+          timeline: { events: fresh.filter((e) => e.stream <= left).map(clientEvent), limited: false },
+          state: { events: [] },
+        };
       }
     }
-    return { next_batch: `s${data.stream.length}`, rooms: { join, invite, leave }, presence: { events: [] }, account_data: { events: [] } };
+    return {
+      next_batch: `s${data.stream.length}`,
+      rooms: { join, invite, leave },
+      presence: { events: [] },
+      account_data: { events: [] },
+    };
   }
 
   return () => {

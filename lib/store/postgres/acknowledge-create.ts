@@ -13,7 +13,7 @@
  * inserted, the id is skipped, never reused, and the caller gets the InFlightMismatchError).
  */
 import { InFlightMismatchError } from '../../errors.ts';
-import { BatchCut } from '../batch.ts';
+import { BatchCut, buildBody } from '../batch.ts';
 import type { BatchLimits, ItemKind, QueuedItem } from '../store.ts';
 import { formatTxnId, NO_TXN, parseTxnId } from '../txn-id.ts';
 import { TXN_ID_SQL, type StoreTables } from './connection.ts';
@@ -45,9 +45,13 @@ export async function acknowledgeAndCreate(
 ): Promise<CreateOutcome> {
   const { t, birth } = tables;
   const acked = parseTxnId(txnId) ?? NO_TXN;
-  return fencedTransaction<CreateOutcome>(tables, asId, fence, async (client) => {
-    const { rows } = await client.query<{ seq: string; kind: ItemKind; json: string; in_flight: string | null }>(
-      `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $4 RETURNING seqs),
+  return fencedTransaction<CreateOutcome>(
+    tables,
+    asId,
+    fence,
+    async (client) => {
+      const { rows } = await client.query<{ seq: string; kind: ItemKind; json: string; in_flight: string | null }>(
+        `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $4 RETURNING seqs),
             gone AS (DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done) RETURNING seq)
        SELECT q.seq, q.kind, q.json,
               (SELECT ${TXN_ID_SQL} FROM ${t('transactions')} WHERE as_id = $1 AND NOT (txn_id = $2 AND id_prefix = $4)) AS in_flight
@@ -57,34 +61,39 @@ export async function acknowledgeAndCreate(
          WHERE as_id = $1 AND seq NOT IN (SELECT seq FROM gone)
          ORDER BY seq LIMIT $3
        ) AS q ON true`,
-      [asId, acked.n, BatchCut.maxItems(limits), acked.birth]);
-    // One row at least (the LEFT JOIN), so that in_flight is read even when the queue is empty.
-    const inFlight = rows[0]?.in_flight ?? null;
-    if (inFlight !== null) return { error: new InFlightMismatchError(asId, inFlight) };
-    const cut = new BatchCut(limits);
-    for (const row of rows) {
-      if (row.seq === null || !cut.take({ seq: Number(row.seq), kind: row.kind, json: row.json })) break;
-    }
-    const { items, counts } = cut;
-    if (items.length === 0) return { txn: null };
-    let body: string;
-    try {
-      body = build(items);
-      if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
-    } catch (error) {
-      return { error };
-    }
-    const { rows: [stored] } = await client.query<{ txn_id: string }>(
-      `WITH id AS (
+        [asId, acked.n, BatchCut.maxItems(limits), acked.birth],
+      );
+      // One row at least (the LEFT JOIN), so that in_flight is read even when the queue is empty.
+      const inFlight = rows[0]?.in_flight ?? null;
+      if (inFlight !== null) return { error: new InFlightMismatchError(asId, inFlight) };
+      const cut = new BatchCut(limits);
+      for (const row of rows) {
+        if (row.seq === null || !cut.take({ seq: Number(row.seq), kind: row.kind, json: row.json })) break;
+      }
+      const { items, counts } = cut;
+      if (items.length === 0) return { txn: null };
+      let body: string;
+      try {
+        body = buildBody(build, items);
+      } catch (error) {
+        return { error };
+      }
+      const {
+        rows: [stored],
+      } = await client.query<{ txn_id: string }>(
+        `WITH id AS (
          INSERT INTO ${t('as_state')} AS s (as_id, next_txn_id) VALUES ($1, 2)
          ON CONFLICT (as_id) DO UPDATE SET next_txn_id = s.next_txn_id + 1 RETURNING next_txn_id - 1 AS txn_id)
        INSERT INTO ${t('transactions')} (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, seqs, created_at)
        SELECT $1, txn_id, $8, $2, $3, $4, $5, $6::bigint[], $7 FROM id
        ON CONFLICT (as_id) DO NOTHING RETURNING txn_id`,
-      [asId, body, counts.event, counts.ephemeral, counts.toDevice, items.map((i) => i.seq), Date.now(), birth]);
-    if (!stored) return { error: new InFlightMismatchError(asId) };
-    return { txn: { asId, txnId: formatTxnId(birth, stored.txn_id), body, counts } };
-  }, () => true);
+        [asId, body, counts.event, counts.ephemeral, counts.toDevice, items.map((i) => i.seq), Date.now(), birth],
+      );
+      if (!stored) return { error: new InFlightMismatchError(asId) };
+      return { txn: { asId, txnId: formatTxnId(birth, stored.txn_id), body, counts } };
+    },
+    () => true,
+  );
 }
 
 /**
@@ -96,11 +105,25 @@ export async function acknowledgeAndCreate(
  * await acknowledge(tables, 'irc', fence, sent.txnId);
  * ```
  */
-export async function acknowledge(tables: StoreTables, asId: string, fence: string | undefined, txnId: string): Promise<void> {
+export async function acknowledge(
+  tables: StoreTables,
+  asId: string,
+  fence: string | undefined,
+  txnId: string,
+): Promise<void> {
   const acked = parseTxnId(txnId);
   if (!acked) return;
   const { t } = tables;
-  await fencedTransaction(tables, asId, fence, (client) => client.query(
-    `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3 RETURNING seqs)
-     DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done)`, [asId, acked.n, acked.birth]), () => true);
+  await fencedTransaction(
+    tables,
+    asId,
+    fence,
+    (client) =>
+      client.query(
+        `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3 RETURNING seqs)
+     DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done)`,
+        [asId, acked.n, acked.birth],
+      ),
+    () => true,
+  );
 }

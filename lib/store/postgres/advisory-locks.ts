@@ -134,7 +134,9 @@ export class AdvisoryLocks {
         for (const channel of this.#channels.keys()) await client.query(`LISTEN ${quoteChannel(channel)}`);
       } catch (err) {
         client.end().catch(() => {});
-        throw new StoreError(`PostgreSQL ${this.#where}: sender lock: cannot connect: ${(err as Error).message}`, { cause: err });
+        throw new StoreError(`PostgreSQL ${this.#where}: sender lock: cannot connect: ${(err as Error).message}`, {
+          cause: err,
+        });
       }
       if (this.#closed) {
         await client.end().catch(() => {});

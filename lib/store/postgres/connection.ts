@@ -64,7 +64,8 @@ export function errorText(err: unknown): string {
 
 /**
  * Runs `work` in a transaction on a pooled client; commits when `commit(result)` says so, else
- * rolls back; rolls back and rethrows when `work` throws.
+ * rolls back; rolls back and rethrows when `work` throws. `begin` opens the transaction: a caller
+ * may put more into that first round trip (fence.ts takes a row lock there), or refuse to go on.
  *
  * @example
  * ```ts
@@ -75,17 +76,21 @@ export async function inTransaction<T>(
   pool: pg.Pool,
   work: (client: pg.PoolClient) => Promise<T>,
   commit: (result: T) => boolean,
+  begin: (client: pg.PoolClient) => Promise<unknown> = (client) => client.query('BEGIN'),
 ): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query('BEGIN');
+    await begin(client);
     const result = await work(client);
     await client.query(commit(result) ? 'COMMIT' : 'ROLLBACK');
     client.release();
     return result;
   } catch (err) {
     // A client whose ROLLBACK fails is in an unknown state: destroy it rather than reuse it.
-    const broken = await client.query('ROLLBACK').then(() => false, () => true);
+    const broken = await client.query('ROLLBACK').then(
+      () => false,
+      () => true,
+    );
     client.release(broken);
     throw err;
   }

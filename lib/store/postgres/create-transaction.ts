@@ -5,7 +5,7 @@
  * transaction.
  */
 import { InFlightMismatchError } from '../../errors.ts';
-import { BatchCut } from '../batch.ts';
+import { BatchCut, buildBody } from '../batch.ts';
 import type { BatchLimits, ItemKind, QueuedItem, StoredTransaction } from '../store.ts';
 import { formatTxnId } from '../txn-id.ts';
 import { TXN_ID_SQL, type StoreTables } from './connection.ts';
@@ -34,38 +34,67 @@ export async function createTransaction(
   build: Build,
 ): Promise<CreateOutcome> {
   const { pool, t, birth } = tables;
-  const { rows: [look] } = await pool.query<{ in_flight: string | null; pending: boolean }>(
+  const {
+    rows: [look],
+  } = await pool.query<{ in_flight: string | null; pending: boolean }>(
     `SELECT (SELECT ${TXN_ID_SQL} FROM ${t('transactions')} WHERE as_id = $1) AS in_flight,
-            EXISTS (SELECT 1 FROM ${t('queue')} WHERE as_id = $1) AS pending`, [asId]);
+            EXISTS (SELECT 1 FROM ${t('queue')} WHERE as_id = $1) AS pending`,
+    [asId],
+  );
   if (look?.in_flight != null) return { error: new InFlightMismatchError(asId, look.in_flight) };
   if (!look?.pending) return { txn: null };
-  return fencedTransaction<CreateOutcome>(tables, asId, fence, async (client) => {
-    // The counter row is locked (by the fence, or here when it is new): creations for one AS
-    // take turns across processes, and each sees what the previous one committed.
-    const { rows: [id] } = await client.query<{ txn_id: string }>(
-      `INSERT INTO ${t('as_state')} AS s (as_id, next_txn_id) VALUES ($1, 2)
-       ON CONFLICT (as_id) DO UPDATE SET next_txn_id = s.next_txn_id + 1 RETURNING next_txn_id - 1 AS txn_id`, [asId]);
-    const current = await client.query<{ txn_id: string }>(`SELECT ${TXN_ID_SQL} AS txn_id FROM ${t('transactions')} WHERE as_id = $1`, [asId]);
-    if (current.rows[0]) return { error: new InFlightMismatchError(asId, current.rows[0].txn_id) };
-    // No transaction is in flight, so every queued row of the AS is free to take.
-    const { rows } = await client.query<{ seq: string; kind: ItemKind; json: string }>(
-      `SELECT seq, kind, json FROM ${t('queue')} WHERE as_id = $1 ORDER BY seq LIMIT $2`, [asId, BatchCut.maxItems(limits)]);
-    const cut = new BatchCut(limits);
-    for (const row of rows) if (!cut.take({ seq: Number(row.seq), kind: row.kind, json: row.json })) break;
-    const { items, counts } = cut;
-    if (items.length === 0) return { txn: null }; // rolls back: the id is not used up
-    const n = id!.txn_id;
-    let body: string;
-    try {
-      body = build(items);
-      if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
-    } catch (error) {
-      return { error };
-    }
-    await client.query(
-      `INSERT INTO ${t('transactions')} (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, seqs, created_at)
+  return fencedTransaction<CreateOutcome>(
+    tables,
+    asId,
+    fence,
+    async (client) => {
+      // The counter row is locked (by the fence, or here when it is new): creations for one AS
+      // take turns across processes, and each sees what the previous one committed.
+      const {
+        rows: [id],
+      } = await client.query<{ txn_id: string }>(
+        `INSERT INTO ${t('as_state')} AS s (as_id, next_txn_id) VALUES ($1, 2)
+       ON CONFLICT (as_id) DO UPDATE SET next_txn_id = s.next_txn_id + 1 RETURNING next_txn_id - 1 AS txn_id`,
+        [asId],
+      );
+      const current = await client.query<{ txn_id: string }>(
+        `SELECT ${TXN_ID_SQL} AS txn_id FROM ${t('transactions')} WHERE as_id = $1`,
+        [asId],
+      );
+      if (current.rows[0]) return { error: new InFlightMismatchError(asId, current.rows[0].txn_id) };
+      // No transaction is in flight, so every queued row of the AS is free to take.
+      const { rows } = await client.query<{ seq: string; kind: ItemKind; json: string }>(
+        `SELECT seq, kind, json FROM ${t('queue')} WHERE as_id = $1 ORDER BY seq LIMIT $2`,
+        [asId, BatchCut.maxItems(limits)],
+      );
+      const cut = new BatchCut(limits);
+      for (const row of rows) if (!cut.take({ seq: Number(row.seq), kind: row.kind, json: row.json })) break;
+      const { items, counts } = cut;
+      if (items.length === 0) return { txn: null }; // rolls back: the id is not used up
+      const n = id!.txn_id;
+      let body: string;
+      try {
+        body = buildBody(build, items);
+      } catch (error) {
+        return { error };
+      }
+      await client.query(
+        `INSERT INTO ${t('transactions')} (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, seqs, created_at)
        VALUES ($1, $2, $9, $3, $4, $5, $6, $7::bigint[], $8)`,
-      [asId, n, body, counts.event, counts.ephemeral, counts.toDevice, rows.slice(0, items.length).map((r) => r.seq), Date.now(), birth]);
-    return { txn: { asId, txnId: formatTxnId(birth, n), body, counts } };
-  }, (outcome) => 'txn' in outcome && outcome.txn !== null);
+        [
+          asId,
+          n,
+          body,
+          counts.event,
+          counts.ephemeral,
+          counts.toDevice,
+          rows.slice(0, items.length).map((r) => r.seq),
+          Date.now(),
+          birth,
+        ],
+      );
+      return { txn: { asId, txnId: formatTxnId(birth, n), body, counts } };
+    },
+    (outcome) => 'txn' in outcome && outcome.txn !== null,
+  );
 }

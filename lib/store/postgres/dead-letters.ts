@@ -53,15 +53,30 @@ export class PostgresOversize implements OversizeSupport {
     this.#host = host;
   }
 
-  async replaceInFlight(asId: string, txnId: string, limits: BatchLimits, build: Build): Promise<StoredTransaction | null> {
+  async replaceInFlight(
+    asId: string,
+    txnId: string,
+    limits: BatchLimits,
+    build: Build,
+  ): Promise<StoredTransaction | null> {
     const tables = this.#host.tables();
     const key = parseTxnId(txnId);
     if (!key) return null;
     const { t } = tables;
     const dropped = await this.#host.sql('replaceInFlight', () =>
-      fencedTransaction(tables, asId, this.#host.fence(asId), (client) => client.query(
-        `DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3`, [asId, key.n, key.birth]),
-      () => true));
+      fencedTransaction(
+        tables,
+        asId,
+        this.#host.fence(asId),
+        (client) =>
+          client.query(`DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3`, [
+            asId,
+            key.n,
+            key.birth,
+          ]),
+        () => true,
+      ),
+    );
     if ((dropped.rowCount ?? 0) === 0) return null;
     return this.#host.createTransaction(asId, limits, build);
   }
@@ -74,21 +89,33 @@ export class PostgresOversize implements OversizeSupport {
     const { t } = tables;
     await this.#table();
     const { rowCount } = await this.#host.sql('setAside', () =>
-      fencedTransaction(tables, asId, this.#host.fence(asId), (client) => client.query(
-        `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3 RETURNING seqs),
+      fencedTransaction(
+        tables,
+        asId,
+        this.#host.fence(asId),
+        (client) =>
+          client.query(
+            `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3 RETURNING seqs),
               moved AS (DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done) RETURNING seq, kind, json)
          INSERT INTO ${t('dead_letters')} (as_id, kind, json, txn_id, reason, set_aside_at)
          SELECT $1, kind, json, $4, $5, $6 FROM moved ORDER BY seq`,
-        [asId, key.n, key.birth, txnId, reason, Date.now()]),
-      () => true));
+            [asId, key.n, key.birth, txnId, reason, Date.now()],
+          ),
+        () => true,
+      ),
+    );
     return rowCount ?? 0;
   }
 
   async deadLetters(asId: string): Promise<readonly DeadLetter[]> {
     const { pool, t } = this.#host.tables();
     await this.#table();
-    const { rows } = await this.#host.sql('deadLetters', () => pool.query<DeadLetterRow>(
-      `SELECT id, kind, json, txn_id, reason, set_aside_at FROM ${t('dead_letters')} WHERE as_id = $1 ORDER BY id`, [asId]));
+    const { rows } = await this.#host.sql('deadLetters', () =>
+      pool.query<DeadLetterRow>(
+        `SELECT id, kind, json, txn_id, reason, set_aside_at FROM ${t('dead_letters')} WHERE as_id = $1 ORDER BY id`,
+        [asId],
+      ),
+    );
     return rows.map((row) => ({
       id: Number(row.id),
       asId,
@@ -103,8 +130,14 @@ export class PostgresOversize implements OversizeSupport {
   async replayDeadLetter(asId: string, id: number): Promise<boolean> {
     const { pool, t } = this.#host.tables();
     await this.#table();
-    const { rows: [letter] } = await this.#host.sql('replayDeadLetter', () => pool.query<{ kind: ItemKind; json: string }>(
-      `SELECT kind, json FROM ${t('dead_letters')} WHERE as_id = $1 AND id = $2`, [asId, id]));
+    const {
+      rows: [letter],
+    } = await this.#host.sql('replayDeadLetter', () =>
+      pool.query<{ kind: ItemKind; json: string }>(
+        `SELECT kind, json FROM ${t('dead_letters')} WHERE as_id = $1 AND id = $2`,
+        [asId, id],
+      ),
+    );
     if (letter === undefined) return false;
     // Queued first, then forgotten: a crash in between leaves a duplicate to drop, never a loss.
     await this.#host.enqueue([{ kind: letter.kind, json: letter.json, asIds: [asId] }]);
@@ -115,14 +148,17 @@ export class PostgresOversize implements OversizeSupport {
     const { pool, t } = this.#host.tables();
     await this.#table();
     const { rowCount } = await this.#host.sql('dropDeadLetter', () =>
-      pool.query(`DELETE FROM ${t('dead_letters')} WHERE as_id = $1 AND id = $2`, [asId, id]));
+      pool.query(`DELETE FROM ${t('dead_letters')} WHERE as_id = $1 AND id = $2`, [asId, id]),
+    );
     return (rowCount ?? 0) > 0;
   }
 
   #table(): Promise<unknown> {
     const { pool, t } = this.#host.tables();
-    this.#created ??= this.#host.sql('deadLetters', () => pool.query(
-      `CREATE TABLE IF NOT EXISTS ${t('dead_letters')} (
+    this.#created ??= this.#host
+      .sql('deadLetters', () =>
+        pool.query(
+          `CREATE TABLE IF NOT EXISTS ${t('dead_letters')} (
          id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
          as_id        text   NOT NULL,
          kind         text   NOT NULL,
@@ -131,10 +167,12 @@ export class PostgresOversize implements OversizeSupport {
          reason       text   NOT NULL,
          set_aside_at bigint NOT NULL
        )`,
-    )).catch((error: unknown) => {
-      this.#created = null; // tried again next time
-      throw error;
-    });
+        ),
+      )
+      .catch((error: unknown) => {
+        this.#created = null; // tried again next time
+        throw error;
+      });
     return this.#created;
   }
 }

@@ -9,6 +9,8 @@
 import type pg from 'pg';
 import type { EnqueueItem } from '../store.ts';
 import { uniqueAsIds } from '../check-input.ts';
+import { GroupCommit } from '../group-commit.ts';
+import { inTransaction, isQueryable, type Queryable } from './connection.ts';
 
 export interface PendingEnqueue {
   readonly items: readonly EnqueueItem[];
@@ -33,7 +35,11 @@ type Columns = [asIds: string[], kinds: string[], jsons: string[], enqueuedAt: n
  * }
  * ```
  */
-export function enqueueStatements(queueTable: string, batch: readonly PendingEnqueue[], channel: string): pg.QueryConfig[] {
+export function enqueueStatements(
+  queueTable: string,
+  batch: readonly PendingEnqueue[],
+  channel: string,
+): pg.QueryConfig[] {
   const chunks: Columns[] = [];
   const asIds = new Set<string>();
   let cols: Columns = [[], [], [], []];
@@ -58,8 +64,88 @@ export function enqueueStatements(queueTable: string, batch: readonly PendingEnq
   return chunks.map((values, i) =>
     i < chunks.length - 1
       ? { text: insert, values }
-      // A data-modifying WITH runs whether or not the outer query reads it.
-      : { text: `WITH inserted AS (${insert}) SELECT pg_notify($5, $6)`, values: [...values, channel, payload] });
+      : // A data-modifying WITH runs whether or not the outer query reads it.
+        { text: `WITH inserted AS (${insert}) SELECT pg_notify($5, $6)`, values: [...values, channel, payload] },
+  );
+}
+
+/**
+ * The write side of `PostgresStore.enqueue`, for items the store has checked: into the caller's
+ * transaction (the outbox), or gathered with the other calls of this moment into one commit.
+ *
+ * @example
+ * ```ts
+ * const writer = new EnqueueWriter(pool, '"koa_appservice".queue', channel, (op, run) => run());
+ * await writer.write([{ kind: 'event', json, asIds: ['irc'] }], undefined);
+ * ```
+ */
+export class EnqueueWriter {
+  readonly #pool: pg.Pool;
+  readonly #queueTable: string;
+  readonly #channel: string;
+  /** Wraps driver failures as the store's errors (PostgresStore's `#sql`). */
+  readonly #sql: <T>(operation: string, run: () => Promise<T>) => Promise<T>;
+  readonly #group = new GroupCommit<PendingEnqueue>((batch) => this.#commit(batch));
+
+  constructor(
+    pool: pg.Pool,
+    queueTable: string,
+    channel: string,
+    sql: <T>(operation: string, run: () => Promise<T>) => Promise<T>,
+  ) {
+    this.#pool = pool;
+    this.#queueTable = queueTable;
+    this.#channel = channel;
+    this.#sql = sql;
+  }
+
+  /** `outbox`: the caller's pg client from `enqueue(items, { client })`, or undefined. */
+  write(items: readonly EnqueueItem[], outbox: unknown): Promise<void> {
+    // PostgreSQL text cannot hold U+0000. Refused here, it fails only its own caller instead of
+    // the whole group commit. (JSON.stringify never writes it raw: it writes \u0000.)
+    const nul = items.findIndex((item) => item.json.includes('\0'));
+    if (nul >= 0) {
+      return Promise.reject(
+        new TypeError(`enqueue(items): items[${nul}].json contains a raw NUL character, which PostgreSQL cannot store`),
+      );
+    }
+    if (outbox !== undefined) {
+      if (!isQueryable(outbox)) {
+        return Promise.reject(
+          new TypeError('enqueue(items, { client }): client must be a pg client (it has no query())'),
+        );
+      }
+      const batch = [{ items, enqueuedAt: Date.now() }];
+      // No BEGIN/COMMIT: the caller's transaction decides.
+      return this.#sql('enqueue', () => this.#insertRows(outbox, batch));
+    }
+    if (!items.some((item) => item.asIds.length > 0)) return Promise.resolve();
+    return this.#group.add({ items, enqueuedAt: Date.now() });
+  }
+
+  /** Commits the enqueues still gathering. */
+  flush(): Promise<void> {
+    return this.#group.flush();
+  }
+
+  async #commit(batch: readonly PendingEnqueue[]): Promise<void> {
+    const rows = batch.reduce((n, { items }) => n + items.reduce((m, item) => m + item.asIds.length, 0), 0);
+    await this.#sql('enqueue', () =>
+      rows <= ROWS_PER_STATEMENT
+        ? // One statement is atomic on its own: no BEGIN/COMMIT round trips.
+          this.#insertRows(this.#pool, batch)
+        : inTransaction(
+            this.#pool,
+            (client) => this.#insertRows(client, batch),
+            () => true,
+          ),
+    );
+  }
+
+  /** Runs the INSERTs of the batch; the last one also NOTIFYs the ASes concerned. */
+  async #insertRows(client: Queryable, batch: readonly PendingEnqueue[]): Promise<void> {
+    for (const statement of enqueueStatements(this.#queueTable, batch, this.#channel)) await client.query(statement);
+  }
 }
 
 /** The `onEnqueued` listeners of one store, fed with NOTIFY payloads. */

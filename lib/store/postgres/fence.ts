@@ -18,7 +18,8 @@
  */
 import type pg from 'pg';
 import { InFlightMismatchError } from '../../errors.ts';
-import type { StoreTables } from './connection.ts';
+import type { SenderLock } from '../store.ts';
+import { inTransaction, type StoreTables } from './connection.ts';
 
 /** A fence no epoch matches: the process held the lock once and has lost or released it. */
 export const REVOKED = '-1';
@@ -49,9 +50,13 @@ export class SenderFencedError extends InFlightMismatchError {
  * ```
  */
 export async function bumpSenderEpoch({ pool, t }: StoreTables, asId: string): Promise<string> {
-  const { rows: [row] } = await pool.query<{ sender_epoch: string }>(
+  const {
+    rows: [row],
+  } = await pool.query<{ sender_epoch: string }>(
     `INSERT INTO ${t('as_state')} AS s (as_id, sender_epoch) VALUES ($1, 1)
-     ON CONFLICT (as_id) DO UPDATE SET sender_epoch = s.sender_epoch + 1 RETURNING sender_epoch`, [asId]);
+     ON CONFLICT (as_id) DO UPDATE SET sender_epoch = s.sender_epoch + 1 RETURNING sender_epoch`,
+    [asId],
+  );
   return row!.sender_epoch;
 }
 
@@ -74,22 +79,59 @@ export async function fencedTransaction<T>(
   work: (client: pg.PoolClient) => Promise<T>,
   commit: (result: T) => boolean,
 ): Promise<T> {
-  const client = await pool.connect();
-  try {
+  return inTransaction(pool, work, commit, async (client) => {
     // Two statements in one simple query, so no parameters: the AS id goes in as a literal.
     const results = (await client.query(
       `BEGIN; SELECT sender_epoch FROM ${t('as_state')} WHERE as_id = ${client.escapeLiteral(asId)} FOR UPDATE`,
     )) as unknown as pg.QueryResult<{ sender_epoch: string }>[];
     const epoch = results[1]?.rows[0]?.sender_epoch;
     if (fence !== undefined && epoch !== fence) throw new SenderFencedError(asId);
-    const result = await work(client);
-    await client.query(commit(result) ? 'COMMIT' : 'ROLLBACK');
-    client.release();
-    return result;
-  } catch (err) {
-    // A client whose ROLLBACK fails is in an unknown state: destroy it rather than reuse it.
-    const broken = await client.query('ROLLBACK').then(() => false, () => true);
-    client.release(broken);
-    throw err;
+  });
+}
+
+/**
+ * Per AS, the epoch this process got with the AS's sender lock (REVOKED once the lock is gone):
+ * the `fence` its writes are checked against.
+ *
+ * @example
+ * ```ts
+ * const held = await fences.hold('irc', lock, () => bumpSenderEpoch(tables, 'irc'));
+ * await fencedTransaction(tables, 'irc', fences.get('irc'), work, () => true);
+ * ```
+ */
+export class SenderFences {
+  readonly #fences = new Map<string, string>();
+
+  /** Undefined when this process never took the AS's lock (single-process use). */
+  get(asId: string): string | undefined {
+    return this.#fences.get(asId);
+  }
+
+  /**
+   * Takes a lock just won: bumps the AS's epoch before anything is read (from then on a write of
+   * the previous sender either committed already or is refused), and returns the lock with its
+   * release revoking the fence. Releases the lock and rethrows when the bump fails.
+   */
+  async hold(asId: string, lock: SenderLock, bump: () => Promise<string>): Promise<SenderLock> {
+    let epoch: string;
+    try {
+      epoch = await bump();
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+    this.#fences.set(asId, epoch);
+    // Once the lock is gone this process's writes for the AS must fail, even before it notices.
+    const revoke = (): void => {
+      if (this.#fences.get(asId) === epoch) this.#fences.set(asId, REVOKED);
+    };
+    void lock.lost.then(revoke);
+    return {
+      lost: lock.lost,
+      release: async () => {
+        revoke();
+        await lock.release();
+      },
+    };
   }
 }

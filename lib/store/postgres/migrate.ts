@@ -10,8 +10,9 @@ export function quoteIdent(name: string): string {
 
 /** The schema version of `schema`, 0 when it has no koa-appservice tables yet. */
 export async function postgresSchemaVersion(client: pg.ClientBase, schema: string): Promise<number> {
-  const table = await client.query<{ exists: boolean }>(
-    `SELECT to_regclass($1) IS NOT NULL AS exists`, [`${quoteIdent(schema)}.schema_version`]);
+  const table = await client.query<{ exists: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS exists`, [
+    `${quoteIdent(schema)}.schema_version`,
+  ]);
   if (!table.rows[0]?.exists) return 0;
   const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${quoteIdent(schema)}.schema_version`);
   return rows[0]?.version ?? 0;
@@ -40,7 +41,9 @@ export async function migratePostgres(
   const id = quoteIdent(schema);
   await client.query('BEGIN');
   try {
-    await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [advisoryLockKey(`koa-appservice:migrate:${schema}`)]);
+    await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [
+      advisoryLockKey(`koa-appservice:migrate:${schema}`),
+    ]);
     // Look before CREATE SCHEMA: IF NOT EXISTS still needs the CREATE privilege on the database,
     // which a homeserver's role may lack when an administrator created the schema for it.
     const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);

@@ -45,8 +45,12 @@ export function resolvePostgresOptions(options: PostgresStoreOptions): ResolvedP
   const bad = (option: string, reason: string): OptionsError => new OptionsError(option, reason, 'PostgresStore');
   if (typeof options !== 'object' || options === null) throw bad('options', 'must be an object');
   const {
-    connectionString, pool, max = storeDefaults.postgresPoolSize, schema = storeDefaults.postgresSchema,
-    connectTimeoutMs = storeDefaults.postgresConnectTimeoutMs, lockHeartbeatMs = storeDefaults.postgresLockHeartbeatMs,
+    connectionString,
+    pool,
+    max = storeDefaults.postgresPoolSize,
+    schema = storeDefaults.postgresSchema,
+    connectTimeoutMs = storeDefaults.postgresConnectTimeoutMs,
+    lockHeartbeatMs = storeDefaults.postgresLockHeartbeatMs,
   } = options;
   if (!pool && (typeof connectionString !== 'string' || connectionString === '')) {
     throw bad('connectionString', 'give options.connectionString or options.pool');
@@ -63,7 +67,10 @@ export function resolvePostgresOptions(options: PostgresStoreOptions): ResolvedP
     throw bad('connectTimeoutMs', `must be a positive integer, got ${String(connectTimeoutMs)}`);
   }
   if (!Number.isSafeInteger(lockHeartbeatMs) || lockHeartbeatMs < 0) {
-    throw bad('lockHeartbeatMs', `must be a non-negative integer (0 turns the heartbeat off), got ${String(lockHeartbeatMs)}`);
+    throw bad(
+      'lockHeartbeatMs',
+      `must be a non-negative integer (0 turns the heartbeat off), got ${String(lockHeartbeatMs)}`,
+    );
   }
   return { connectionString, pool, max, schema, connectTimeoutMs, lockHeartbeatMs };
 }

@@ -3,19 +3,25 @@ import { StoreError } from '../../errors.ts';
 import { checkLimits } from '../batch.ts';
 import { checkEnqueueItems } from '../check-input.ts';
 import type { OversizeSupport } from '../dead-letters.ts';
-import { GroupCommit } from '../group-commit.ts';
 import { StoreLifecycle } from '../lifecycle.ts';
 import type {
-  Backlog, BatchLimits, EnqueueItem, EnqueueOptions, QueuedItem, SenderLock, Store, StoredTransaction,
+  Backlog,
+  BatchLimits,
+  EnqueueItem,
+  EnqueueOptions,
+  QueuedItem,
+  SenderLock,
+  Store,
+  StoredTransaction,
 } from '../store.ts';
 import { TRANSACTION_COLUMNS, toStoredTransaction, type TransactionRow } from '../transaction-row.ts';
 import { acknowledge, acknowledgeAndCreate } from './acknowledge-create.ts';
 import { AdvisoryLocks } from './advisory-locks.ts';
-import { describeConnection, errorText, inTransaction, isQueryable, type Queryable, type StoreTables } from './connection.ts';
+import { describeConnection, errorText, type StoreTables } from './connection.ts';
 import { createTransaction, type CreateOutcome } from './create-transaction.ts';
 import { PostgresOversize } from './dead-letters.ts';
-import { bumpSenderEpoch, REVOKED } from './fence.ts';
-import { EnqueueListeners, enqueueStatements, ROWS_PER_STATEMENT, type PendingEnqueue } from './enqueue.ts';
+import { bumpSenderEpoch, SenderFences } from './fence.ts';
+import { EnqueueListeners, EnqueueWriter } from './enqueue.ts';
 import { migratePostgres, quoteIdent } from './migrate.ts';
 import { resolvePostgresOptions, type PostgresStoreOptions } from './options.ts';
 
@@ -51,15 +57,17 @@ export class PostgresStore implements Store, OversizeSupport {
   readonly #locks: AdvisoryLocks;
   readonly #channel: string;
   readonly #listeners = new EnqueueListeners();
+  readonly #writer: EnqueueWriter;
   readonly #life: StoreLifecycle;
   /** Set by open(): the store's birth is read from the database. */
   #tables: StoreTables | null = null;
-  /** Per AS: the sender epoch this process got with the AS's lock, REVOKED once the lock is gone (fence.ts). */
-  readonly #fences = new Map<string, string>();
-  readonly #group = new GroupCommit<PendingEnqueue>((batch) => this.#commitEnqueues(batch));
+  readonly #fences = new SenderFences();
   readonly #oversize = new PostgresOversize({
-    tables: () => (this.#ready(), this.#tables!), fence: (asId) => this.#fences.get(asId), sql: (op, run) => this.#sql(op, run),
-    createTransaction: (asId, limits, build) => this.createTransaction(asId, limits, build), enqueue: (items) => this.enqueue(items),
+    tables: () => (this.#ready(), this.#tables!),
+    fence: (asId) => this.#fences.get(asId),
+    sql: (op, run) => this.#sql(op, run),
+    createTransaction: (asId, limits, build) => this.createTransaction(asId, limits, build),
+    enqueue: (items) => this.enqueue(items),
   });
 
   constructor(options: PostgresStoreOptions) {
@@ -78,12 +86,17 @@ export class PostgresStore implements Store, OversizeSupport {
     this.#where = describeConnection(connectionString, config);
     this.#life = new StoreLifecycle(`PostgreSQL ${this.#where}`);
     this.#channel = `koa_appservice.${schema}`;
+    this.#writer = new EnqueueWriter(this.#pool, this.#t('queue'), this.#channel, (op, run) => this.#sql(op, run));
     this.#locks = new AdvisoryLocks(
-      () => new pg.Client({
-        ...config, keepAlive: true, connectionTimeoutMillis: connectTimeoutMs, application_name: 'koa-appservice sender lock',
-        // Its queries never wait on a lock, so a slow one means a dead link: drop it, reconnect.
-        query_timeout: Math.max(connectTimeoutMs, 5000),
-      }),
+      () =>
+        new pg.Client({
+          ...config,
+          keepAlive: true,
+          connectionTimeoutMillis: connectTimeoutMs,
+          application_name: 'koa-appservice sender lock',
+          // Its queries never wait on a lock, so a slow one means a dead link: drop it, reconnect.
+          query_timeout: Math.max(connectTimeoutMs, 5000),
+        }),
       this.#where,
       lockHeartbeatMs,
     );
@@ -103,7 +116,9 @@ export class PostgresStore implements Store, OversizeSupport {
     }
     try {
       await migratePostgres(client, this.#schema, this.#where);
-      const { rows: [identity] } = await client.query<{ birth: string }>(`SELECT birth FROM ${this.#t('store_identity')}`);
+      const {
+        rows: [identity],
+      } = await client.query<{ birth: string }>(`SELECT birth FROM ${this.#t('store_identity')}`);
       this.#tables = { pool: this.#pool, t: this.#t, birth: identity!.birth };
       client.release();
     } catch (err) {
@@ -117,30 +132,20 @@ export class PostgresStore implements Store, OversizeSupport {
     try {
       this.#ready();
       checkEnqueueItems(items);
-      // PostgreSQL text cannot hold U+0000. Refused here, it fails only its own caller instead of
-      // the whole group commit. (JSON.stringify never writes it raw: it writes \u0000.)
-      const nul = items.findIndex((item) => item.json.includes('\0'));
-      if (nul >= 0) throw new TypeError(`enqueue(items): items[${nul}].json contains a raw NUL character, which PostgreSQL cannot store`);
     } catch (err) {
       return Promise.reject(err);
     }
-    const outbox = options?.client;
-    if (outbox !== undefined) {
-      if (!isQueryable(outbox)) {
-        return Promise.reject(new TypeError('enqueue(items, { client }): client must be a pg client (it has no query())'));
-      }
-      const batch = [{ items, enqueuedAt: Date.now() }];
-      // No BEGIN/COMMIT: the caller's transaction decides.
-      return this.#sql('enqueue', () => this.#insertRows(outbox, batch));
-    }
-    if (!items.some((item) => item.asIds.length > 0)) return Promise.resolve();
-    return this.#group.add({ items, enqueuedAt: Date.now() });
+    return this.#writer.write(items, options?.client);
   }
 
   async inFlight(asId: string): Promise<StoredTransaction | null> {
     this.#ready();
     const { rows } = await this.#sql('inFlight', () =>
-      this.#pool.query<TransactionRow>(`SELECT ${TRANSACTION_COLUMNS} FROM ${this.#t('transactions')} WHERE as_id = $1`, [asId]));
+      this.#pool.query<TransactionRow>(
+        `SELECT ${TRANSACTION_COLUMNS} FROM ${this.#t('transactions')} WHERE as_id = $1`,
+        [asId],
+      ),
+    );
     return rows[0] ? toStoredTransaction(asId, rows[0]) : null;
   }
 
@@ -151,7 +156,11 @@ export class PostgresStore implements Store, OversizeSupport {
   ): Promise<StoredTransaction | null> {
     this.#ready();
     checkLimits(limits);
-    return settle(await this.#sql('createTransaction', () => createTransaction(this.#tables!, asId, this.#fences.get(asId), limits, build)));
+    return settle(
+      await this.#sql('createTransaction', () =>
+        createTransaction(this.#tables!, asId, this.#fences.get(asId), limits, build),
+      ),
+    );
   }
 
   async acknowledge(asId: string, txnId: string): Promise<void> {
@@ -177,22 +186,42 @@ export class PostgresStore implements Store, OversizeSupport {
   ): Promise<StoredTransaction | null> {
     this.#ready();
     checkLimits(limits);
-    return settle(await this.#sql('acknowledgeAndCreate', () => acknowledgeAndCreate(this.#tables!, asId, this.#fences.get(asId), txnId, limits, build)));
+    return settle(
+      await this.#sql('acknowledgeAndCreate', () =>
+        acknowledgeAndCreate(this.#tables!, asId, this.#fences.get(asId), txnId, limits, build),
+      ),
+    );
   }
 
   /** `OversizeSupport` (lib/store/dead-letters.ts): these five are in ./dead-letters.ts. */
-  replaceInFlight(...a: Parameters<OversizeSupport['replaceInFlight']>) { return this.#oversize.replaceInFlight(...a); }
-  setAside(...a: Parameters<OversizeSupport['setAside']>) { return this.#oversize.setAside(...a); }
-  deadLetters(...a: Parameters<OversizeSupport['deadLetters']>) { return this.#oversize.deadLetters(...a); }
-  replayDeadLetter(...a: Parameters<OversizeSupport['replayDeadLetter']>) { return this.#oversize.replayDeadLetter(...a); }
-  dropDeadLetter(...a: Parameters<OversizeSupport['dropDeadLetter']>) { return this.#oversize.dropDeadLetter(...a); }
+  replaceInFlight(...a: Parameters<OversizeSupport['replaceInFlight']>) {
+    return this.#oversize.replaceInFlight(...a);
+  }
+  setAside(...a: Parameters<OversizeSupport['setAside']>) {
+    return this.#oversize.setAside(...a);
+  }
+  deadLetters(...a: Parameters<OversizeSupport['deadLetters']>) {
+    return this.#oversize.deadLetters(...a);
+  }
+  replayDeadLetter(...a: Parameters<OversizeSupport['replayDeadLetter']>) {
+    return this.#oversize.replayDeadLetter(...a);
+  }
+  dropDeadLetter(...a: Parameters<OversizeSupport['dropDeadLetter']>) {
+    return this.#oversize.dropDeadLetter(...a);
+  }
 
   async backlog(asId: string): Promise<Backlog> {
     this.#ready();
-    const { rows: [row] } = await this.#sql('backlog', () => this.#pool.query<{ size: string; oldest: string | null }>(
-      `SELECT count(*) AS size,
+    const {
+      rows: [row],
+    } = await this.#sql('backlog', () =>
+      this.#pool.query<{ size: string; oldest: string | null }>(
+        `SELECT count(*) AS size,
               (SELECT enqueued_at FROM ${this.#t('queue')} WHERE as_id = $1 ORDER BY seq LIMIT 1) AS oldest
-       FROM ${this.#t('queue')} WHERE as_id = $1`, [asId]));
+       FROM ${this.#t('queue')} WHERE as_id = $1`,
+        [asId],
+      ),
+    );
     const size = Number(row?.size ?? 0);
     return { size, oldestEnqueuedAt: size > 0 && row?.oldest != null ? Number(row.oldest) : null };
   }
@@ -207,28 +236,9 @@ export class PostgresStore implements Store, OversizeSupport {
     this.#ready();
     const lock = await this.#locks.tryAcquire(`koa-appservice:sender:${this.#schema}:${asId}`);
     if (!lock) return null;
-    let epoch: string;
-    try {
-      // Before anything is read: from here on, a write of the previous sender either committed
-      // already or is refused (see fence.ts).
-      epoch = await this.#sql('acquireSenderLock', () => bumpSenderEpoch(this.#tables!, asId));
-    } catch (err) {
-      await lock.release();
-      throw err;
-    }
-    this.#fences.set(asId, epoch);
-    // Once the lock is gone this process's writes for the AS must fail, even before it notices.
-    const revoke = (): void => {
-      if (this.#fences.get(asId) === epoch) this.#fences.set(asId, REVOKED);
-    };
-    void lock.lost.then(revoke);
-    return {
-      lost: lock.lost,
-      release: async () => {
-        revoke();
-        await lock.release();
-      },
-    };
+    return this.#fences.hold(asId, lock, () =>
+      this.#sql('acquireSenderLock', () => bumpSenderEpoch(this.#tables!, asId)),
+    );
   }
 
   /**
@@ -253,25 +263,12 @@ export class PostgresStore implements Store, OversizeSupport {
   close(): Promise<void> {
     return this.#life.close(async (wasOpen) => {
       try {
-        if (wasOpen) await this.#group.flush().catch(() => {});
+        if (wasOpen) await this.#writer.flush().catch(() => {});
       } finally {
         await this.#locks.close();
         if (this.#ownsPool) await this.#pool.end().catch(() => {});
       }
     });
-  }
-
-  async #commitEnqueues(batch: readonly PendingEnqueue[]): Promise<void> {
-    const rows = batch.reduce((n, { items }) => n + items.reduce((m, item) => m + item.asIds.length, 0), 0);
-    await this.#sql('enqueue', () => rows <= ROWS_PER_STATEMENT
-      // One statement is atomic on its own: no BEGIN/COMMIT round trips.
-      ? this.#insertRows(this.#pool, batch)
-      : inTransaction(this.#pool, (client) => this.#insertRows(client, batch), () => true));
-  }
-
-  /** Runs the INSERTs of the batch; the last one also NOTIFYs the ASes concerned (see postgres-enqueue.ts). */
-  async #insertRows(client: Queryable, batch: readonly PendingEnqueue[]): Promise<void> {
-    for (const statement of enqueueStatements(this.#t('queue'), batch, this.#channel)) await client.query(statement);
   }
 
   #ready(): void {

@@ -38,7 +38,12 @@ interface DeadLetterRow {
 
 /** Synchronous operations, each in its own IMMEDIATE transaction. */
 export interface SqliteDeadLetters {
-  replaceInFlight(asId: string, txnId: string, limits: BatchLimits, build: (items: readonly QueuedItem[]) => string): StoredTransaction | null;
+  replaceInFlight(
+    asId: string,
+    txnId: string,
+    limits: BatchLimits,
+    build: (items: readonly QueuedItem[]) => string,
+  ): StoredTransaction | null;
   setAside(asId: string, txnId: string, reason: string): number;
   list(asId: string): DeadLetter[];
   replay(asId: string, id: number): boolean;
@@ -57,38 +62,52 @@ export function sqliteDeadLetters(db: Database.Database, ops: SqliteOperations):
   const s = {
     // The AS's first stored transaction (by its counter, as in statements.ts) is the one in flight.
     inFlight: db.prepare<[string], { txn_id: number; id_prefix: string; last_seq: number }>(
-      'SELECT txn_id, id_prefix, last_seq FROM transactions WHERE as_id = ? ORDER BY txn_id LIMIT 1'),
+      'SELECT txn_id, id_prefix, last_seq FROM transactions WHERE as_id = ? ORDER BY txn_id LIMIT 1',
+    ),
     deleteStored: db.prepare<[string]>('DELETE FROM transactions WHERE as_id = ?'),
     deleteTxn: db.prepare<[string, number]>('DELETE FROM transactions WHERE as_id = ? AND txn_id = ?'),
     // The in-flight transaction's items are exactly its AS's queue rows up to its last seq.
     keep: db.prepare<[string, string, number, string, number]>(
       `INSERT INTO dead_letters (as_id, kind, json, txn_id, reason, set_aside_at)
-       SELECT as_id, kind, json, ?, ?, ? FROM queue WHERE as_id = ? AND seq <= ? ORDER BY seq`),
+       SELECT as_id, kind, json, ?, ?, ? FROM queue WHERE as_id = ? AND seq <= ? ORDER BY seq`,
+    ),
     deleteRows: db.prepare<[string, number]>('DELETE FROM queue WHERE as_id = ? AND seq <= ?'),
     list: db.prepare<[string], DeadLetterRow>(
-      'SELECT id, as_id, kind, json, txn_id, reason, set_aside_at FROM dead_letters WHERE as_id = ? ORDER BY id'),
+      'SELECT id, as_id, kind, json, txn_id, reason, set_aside_at FROM dead_letters WHERE as_id = ? ORDER BY id',
+    ),
     take: db.prepare<[string, number], { kind: ItemKind; json: string }>(
-      'DELETE FROM dead_letters WHERE as_id = ? AND id = ? RETURNING kind, json'),
+      'DELETE FROM dead_letters WHERE as_id = ? AND id = ? RETURNING kind, json',
+    ),
   };
 
   /** The AS's transaction in flight when its id is `txnId`, else undefined. */
   const inFlightAs = (asId: string, txnId: string) => {
     const first = s.inFlight.get(asId);
     const key = parseTxnId(txnId);
-    return first !== undefined && key !== null && first.txn_id === key.n && first.id_prefix === key.birth ? first : undefined;
+    return first !== undefined && key !== null && first.txn_id === key.n && first.id_prefix === key.birth
+      ? first
+      : undefined;
   };
 
-  const replaceInFlight = db.transaction((asId: string, txnId: string, limits: BatchLimits, build: (items: readonly QueuedItem[]) => string) => {
-    if (inFlightAs(asId, txnId) === undefined) return null;
-    // The ones created ahead go too: the new transaction takes the queue from its head again.
-    s.deleteStored.run(asId);
-    return ops.createTransaction(asId, limits, build);
-  });
+  const replaceInFlight = db.transaction(
+    (asId: string, txnId: string, limits: BatchLimits, build: (items: readonly QueuedItem[]) => string) => {
+      if (inFlightAs(asId, txnId) === undefined) return null;
+      // The ones created ahead go too: the new transaction takes the queue from its head again.
+      s.deleteStored.run(asId);
+      return ops.createTransaction(asId, limits, build);
+    },
+  );
 
   const setAside = db.transaction((asId: string, txnId: string, reason: string): number => {
     const first = inFlightAs(asId, txnId);
     if (first === undefined) return 0;
-    const kept = s.keep.run(formatTxnId(first.id_prefix, first.txn_id), reason, Date.now(), asId, first.last_seq).changes;
+    const kept = s.keep.run(
+      formatTxnId(first.id_prefix, first.txn_id),
+      reason,
+      Date.now(),
+      asId,
+      first.last_seq,
+    ).changes;
     s.deleteTxn.run(asId, first.txn_id);
     s.deleteRows.run(asId, first.last_seq);
     return kept;

@@ -42,7 +42,10 @@ export function migrateSqlite(
       try {
         db.exec(migrations[version]!);
       } catch (err) {
-        throw new StoreError(`database ${path}: migration to schema version ${version + 1} failed: ${(err as Error).message}`, { cause: err });
+        throw new StoreError(
+          `database ${path}: migration to schema version ${version + 1} failed: ${(err as Error).message}`,
+          { cause: err },
+        );
       }
     }
     // user_version lives in the database header and commits or rolls back with the transaction.

@@ -84,10 +84,15 @@ export class SqliteStore implements Store, OversizeSupport {
   readonly #group = new GroupCommit<PendingEnqueue>((batch) => this.#commitEnqueues(batch));
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
-    if (typeof path !== 'string' || path === '') throw new OptionsError('path', 'must be a non-empty string', 'SqliteStore');
+    if (typeof path !== 'string' || path === '')
+      throw new OptionsError('path', 'must be a non-empty string', 'SqliteStore');
     const synchronous = options?.synchronous ?? storeDefaults.sqliteSynchronous;
     if (synchronous !== 'full' && synchronous !== 'normal') {
-      throw new OptionsError('synchronous', `must be "full" or "normal", got ${JSON.stringify(synchronous)}`, 'SqliteStore');
+      throw new OptionsError(
+        'synchronous',
+        `must be "full" or "normal", got ${JSON.stringify(synchronous)}`,
+        'SqliteStore',
+      );
     }
     this.#path = path;
     this.#synchronous = synchronous;
@@ -196,13 +201,20 @@ export class SqliteStore implements Store, OversizeSupport {
   ): Promise<StoredTransaction | null> {
     const ops = this.#ready();
     checkLimits(limits);
-    const outcome = this.#sql('acknowledgeAndCreate', () => ops.acknowledgeAndCreate(asId, parseTxnId(txnId) ?? NO_TXN, limits, build));
+    const outcome = this.#sql('acknowledgeAndCreate', () =>
+      ops.acknowledgeAndCreate(asId, parseTxnId(txnId) ?? NO_TXN, limits, build),
+    );
     if ('error' in outcome) throw this.#wrap('createTransaction', outcome.error);
     return outcome.txn;
   }
 
   /** See `OversizeSupport` (lib/store/dead-letters.ts) for this and the dead-letter methods below. */
-  async replaceInFlight(asId: string, txnId: string, limits: BatchLimits, build: (items: readonly QueuedItem[]) => string): Promise<StoredTransaction | null> {
+  async replaceInFlight(
+    asId: string,
+    txnId: string,
+    limits: BatchLimits,
+    build: (items: readonly QueuedItem[]) => string,
+  ): Promise<StoredTransaction | null> {
     const dead = this.#deadLetters();
     checkLimits(limits);
     return this.#sql('replaceInFlight', () => dead.replaceInFlight(asId, txnId, limits, build));

@@ -6,7 +6,7 @@
  */
 import type Database from 'better-sqlite3';
 import { InFlightMismatchError } from '../../errors.ts';
-import { BatchCut } from '../batch.ts';
+import { BatchCut, buildBody } from '../batch.ts';
 import { uniqueAsIds } from '../check-input.ts';
 import type { Backlog, BatchLimits, EnqueueItem, ItemKind, QueuedItem, StoredTransaction } from '../store.ts';
 import { TRANSACTION_COLUMNS, toStoredTransaction, type TransactionRow } from '../transaction-row.ts';
@@ -22,7 +22,6 @@ export interface PendingEnqueue {
   readonly items: readonly EnqueueItem[];
   readonly enqueuedAt: number;
 }
-
 
 type Build = (items: readonly QueuedItem[]) => string;
 
@@ -45,37 +44,56 @@ function prepare(db: Database.Database) {
   return {
     nextSeq: db.prepare<[string], number>('SELECT next_seq FROM as_state WHERE as_id = ?').pluck(),
     insertRow: db.prepare<[string, number, ItemKind, string, number]>(
-      'INSERT INTO queue (as_id, seq, kind, json, enqueued_at) VALUES (?, ?, ?, ?, ?)'),
+      'INSERT INTO queue (as_id, seq, kind, json, enqueued_at) VALUES (?, ?, ?, ?, ?)',
+    ),
     // A statement costs a round through the binding and the VDBE whatever its size: a burst goes
     // in ROWS_PER_INSERT rows at a time (about 1 µs less per row than one by one).
     insertRows: db.prepare<unknown[]>(
-      `INSERT INTO queue (as_id, seq, kind, json, enqueued_at) VALUES ${Array(ROWS_PER_INSERT).fill('(?, ?, ?, ?, ?)').join(', ')}`),
+      `INSERT INTO queue (as_id, seq, kind, json, enqueued_at) VALUES ${Array(ROWS_PER_INSERT).fill('(?, ?, ?, ?, ?)').join(', ')}`,
+    ),
     setNextSeq: db.prepare<[string, number]>(
-      'INSERT INTO as_state (as_id, next_seq) VALUES (?, ?) ON CONFLICT (as_id) DO UPDATE SET next_seq = excluded.next_seq'),
+      'INSERT INTO as_state (as_id, next_seq) VALUES (?, ?) ON CONFLICT (as_id) DO UPDATE SET next_seq = excluded.next_seq',
+    ),
     // The AS's first stored transaction is the one in flight; any others were created ahead.
     inFlight: db.prepare<[string], TransactionRow>(
-      `SELECT ${TRANSACTION_COLUMNS} FROM transactions WHERE as_id = ? ORDER BY txn_id LIMIT 1`),
+      `SELECT ${TRANSACTION_COLUMNS} FROM transactions WHERE as_id = ? ORDER BY txn_id LIMIT 1`,
+    ),
     storedNext: db.prepare<[string, number], TransactionRow>(
-      `SELECT ${TRANSACTION_COLUMNS} FROM transactions WHERE as_id = ? AND txn_id > ? ORDER BY txn_id LIMIT 1`),
+      `SELECT ${TRANSACTION_COLUMNS} FROM transactions WHERE as_id = ? AND txn_id > ? ORDER BY txn_id LIMIT 1`,
+    ),
     inFlightId: db.prepare<[string], { txn_id: number; id_prefix: string }>(
-      'SELECT txn_id, id_prefix FROM transactions WHERE as_id = ? ORDER BY txn_id LIMIT 1'),
-    storedAfter: db.prepare<[string, number], number>('SELECT count(*) FROM transactions WHERE as_id = ? AND txn_id > ?').pluck(),
+      'SELECT txn_id, id_prefix FROM transactions WHERE as_id = ? ORDER BY txn_id LIMIT 1',
+    ),
+    storedAfter: db
+      .prepare<[string, number], number>('SELECT count(*) FROM transactions WHERE as_id = ? AND txn_id > ?')
+      .pluck(),
     // Read a chunk at a time, and only as far as one transaction's worth. Rows as arrays: better-sqlite3
     // builds those faster than objects, and iterate() pays a native call per row.
-    pending: db.prepare<[string, number, number], [number, ItemKind, string]>(
-      'SELECT seq, kind, json FROM queue WHERE as_id = ? AND seq > ? ORDER BY seq LIMIT ?').raw(),
-    takeTxnId: db.prepare<[string], number>(
-      'UPDATE as_state SET next_txn_id = next_txn_id + 1 WHERE as_id = ? RETURNING next_txn_id - 1').pluck(),
+    pending: db
+      .prepare<[string, number, number], [number, ItemKind, string]>(
+        'SELECT seq, kind, json FROM queue WHERE as_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+      )
+      .raw(),
+    takeTxnId: db
+      .prepare<[string], number>(
+        'UPDATE as_state SET next_txn_id = next_txn_id + 1 WHERE as_id = ? RETURNING next_txn_id - 1',
+      )
+      .pluck(),
     insertTxn: db.prepare<[string, number, string, string, number, number, number, number, number]>(
       `INSERT INTO transactions (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, last_seq, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
     // Only the transaction in flight can be acknowledged: one created ahead is not sent yet.
-    deleteTxn: db.prepare<[string, number, string, string], number>(
-      `DELETE FROM transactions WHERE as_id = ? AND txn_id = ? AND id_prefix = ?
-         AND txn_id = (SELECT min(txn_id) FROM transactions WHERE as_id = ?) RETURNING last_seq`).pluck(),
+    deleteTxn: db
+      .prepare<[string, number, string, string], number>(
+        `DELETE FROM transactions WHERE as_id = ? AND txn_id = ? AND id_prefix = ?
+         AND txn_id = (SELECT min(txn_id) FROM transactions WHERE as_id = ?) RETURNING last_seq`,
+      )
+      .pluck(),
     deleteRows: db.prepare<[string, number]>('DELETE FROM queue WHERE as_id = ? AND seq <= ?'),
     first: db.prepare<[string], { seq: number; enqueued_at: number }>(
-      'SELECT seq, enqueued_at FROM queue WHERE as_id = ? ORDER BY seq LIMIT 1'),
+      'SELECT seq, enqueued_at FROM queue WHERE as_id = ? ORDER BY seq LIMIT 1',
+    ),
     relaxSync: db.prepare('PRAGMA synchronous = NORMAL'),
     fullSync: db.prepare('PRAGMA synchronous = FULL'),
   };
@@ -112,7 +130,11 @@ export interface SqliteOperations {
  * ops.enqueue([{ items: [{ kind: 'event', json: '{}', asIds: ['irc'] }], enqueuedAt: Date.now() }]);
  * ```
  */
-export function sqliteOperations(db: Database.Database, relaxAcknowledgements: boolean, birth: string): SqliteOperations {
+export function sqliteOperations(
+  db: Database.Database,
+  relaxAcknowledgements: boolean,
+  birth: string,
+): SqliteOperations {
   const s = prepare(db);
 
   function enqueue(batch: readonly PendingEnqueue[]): void {
@@ -133,7 +155,13 @@ export function sqliteOperations(db: Database.Database, relaxAcknowledgements: b
       }
     }
     for (let i = 0; i < values.length; i += COLUMNS) {
-      s.insertRow.run(values[i] as string, values[i + 1] as number, values[i + 2] as ItemKind, values[i + 3] as string, values[i + 4] as number);
+      s.insertRow.run(
+        values[i] as string,
+        values[i + 1] as number,
+        values[i + 2] as ItemKind,
+        values[i + 3] as string,
+        values[i + 4] as number,
+      );
     }
     for (const [asId, seq] of next) s.setNextSeq.run(asId, seq);
   }
@@ -142,11 +170,16 @@ export function sqliteOperations(db: Database.Database, relaxAcknowledgements: b
    * Stores the next transaction from the AS's queue rows after `afterSeq`. `full`: it stopped at a
    * limit with rows left over, so another full one could follow.
    */
-  function createOne(asId: string, afterSeq: number, limits: BatchLimits, build: Build): { txn: StoredTransaction; lastSeq: number; full: boolean } | null {
+  function createOne(
+    asId: string,
+    afterSeq: number,
+    limits: BatchLimits,
+    build: Build,
+  ): { txn: StoredTransaction; lastSeq: number; full: boolean } | null {
     const cut = new BatchCut(limits);
     // One more than the largest limit: a queue of one kind (the usual case) takes a single read.
     const chunk = Math.max(limits.event, limits.ephemeral, limits.toDevice) + 1;
-    for (let after = afterSeq; !cut.full; ) {
+    for (let after = afterSeq; !cut.full;) {
       const rows = s.pending.all(asId, after, chunk);
       for (const [seq, kind, json] of rows) if (!cut.take({ seq, kind, json })) break;
       if (rows.length < chunk) break;
@@ -156,8 +189,7 @@ export function sqliteOperations(db: Database.Database, relaxAcknowledgements: b
     if (items.length === 0) return null;
     const txnId = s.takeTxnId.get(asId)!;
     // A throwing build() rolls the whole transaction back, the txn id included.
-    const body = build(items);
-    if (typeof body !== 'string') throw new TypeError('createTransaction(): build() must return a string');
+    const body = buildBody(build, items);
     const lastSeq = items[items.length - 1]!.seq;
     s.insertTxn.run(asId, txnId, birth, body, counts.event, counts.ephemeral, counts.toDevice, lastSeq, Date.now());
     return { txn: { asId, txnId: formatTxnId(birth, txnId), body, counts }, lastSeq, full };
@@ -184,18 +216,20 @@ export function sqliteOperations(db: Database.Database, relaxAcknowledgements: b
   const enqueueTx = db.transaction(enqueue);
   const createTx = db.transaction(create);
   const acknowledgeTx = db.transaction((asId: string, txn: TxnKey): void => void acknowledge(asId, txn));
-  const acknowledgeAndCreateTx = db.transaction((asId: string, txn: TxnKey, limits: BatchLimits, build: Build): CreateOutcome => {
-    // After an acknowledgement, a stored transaction was created ahead: it is the next one.
-    // Without one, a transaction still in flight makes the creation below refuse, as it should.
-    const next = acknowledge(asId, txn) ? s.inFlight.get(asId) : undefined;
-    if (next) return { txn: toStoredTransaction(asId, next) };
-    try {
-      // Nested: a savepoint, so a failure undoes the creation only.
-      return { txn: createTx(asId, limits, build, TRANSACTIONS_AHEAD) };
-    } catch (error) {
-      return { error };
-    }
-  });
+  const acknowledgeAndCreateTx = db.transaction(
+    (asId: string, txn: TxnKey, limits: BatchLimits, build: Build): CreateOutcome => {
+      // After an acknowledgement, a stored transaction was created ahead: it is the next one.
+      // Without one, a transaction still in flight makes the creation below refuse, as it should.
+      const next = acknowledge(asId, txn) ? s.inFlight.get(asId) : undefined;
+      if (next) return { txn: toStoredTransaction(asId, next) };
+      try {
+        // Nested: a savepoint, so a failure undoes the creation only.
+        return { txn: createTx(asId, limits, build, TRANSACTIONS_AHEAD) };
+      } catch (error) {
+        return { error };
+      }
+    },
+  );
 
   return {
     enqueue: (batch) => enqueueTx.immediate(batch),

@@ -16,7 +16,13 @@ export interface BridgeFixture {
   readonly api: Api;
   readonly mock: MockAppService;
   /** Calls as `userId` (the bot by default) with the as_token. */
-  as(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, userId?: string, query?: Record<string, string>): Promise<Response>;
+  as(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    body?: unknown,
+    userId?: string,
+    query?: Record<string, string>,
+  ): Promise<Response>;
   /** Registers a ghost through the AS registration type. */
   ghost(localpart: string): Promise<string>;
   close(): Promise<void>;
@@ -38,7 +44,11 @@ export async function bridgeFixture(): Promise<BridgeFixture> {
         as_token: AS_TOKEN,
         hs_token: 'bridge-fixture-hs-token',
         sender_localpart: 'bridgebot',
-        namespaces: { users: [{ exclusive: true, regex: '@ghost_.*' }], aliases: [{ exclusive: true, regex: '#bridged_.*' }], rooms: [] },
+        namespaces: {
+          users: [{ exclusive: true, regex: '@ghost_.*' }],
+          aliases: [{ exclusive: true, regex: '#bridged_.*' }],
+          rooms: [],
+        },
         receive_ephemeral: true,
       },
     ],
@@ -46,14 +56,18 @@ export async function bridgeFixture(): Promise<BridgeFixture> {
   });
   const api = new Api(hs.url);
   const bot = '@bridgebot:localhost';
-  const as: BridgeFixture['as'] = (method, path, body, userId = bot, query = {}) => api.call(method, path, { token: AS_TOKEN, query: { user_id: userId, ...query }, body });
+  const as: BridgeFixture['as'] = (method, path, body, userId = bot, query = {}) =>
+    api.call(method, path, { token: AS_TOKEN, query: { user_id: userId, ...query }, body });
   return {
     hs,
     api,
     mock,
     as,
     async ghost(localpart) {
-      const res = await api.call('POST', `${C}/register`, { token: AS_TOKEN, body: { type: 'm.login.application_service', username: localpart } });
+      const res = await api.call('POST', `${C}/register`, {
+        token: AS_TOKEN,
+        body: { type: 'm.login.application_service', username: localpart },
+      });
       if (res.status !== 200) throw new Error(`register ${localpart}: ${res.status} ${JSON.stringify(res.body)}`);
       return res.body.user_id as string;
     },

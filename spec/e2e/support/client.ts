@@ -34,8 +34,16 @@ export class Api {
     const qs = options.query === undefined ? '' : `?${new URLSearchParams(options.query)}`;
     const res = await request(`${this.#base}${path}${qs}`, {
       method,
-      headers: { 'content-type': 'application/json', ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }) },
-      body: options.body === undefined ? (method === 'POST' || method === 'PUT' ? '{}' : undefined) : JSON.stringify(options.body),
+      headers: {
+        'content-type': 'application/json',
+        ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
+      },
+      body:
+        options.body === undefined
+          ? method === 'POST' || method === 'PUT'
+            ? '{}'
+            : undefined
+          : JSON.stringify(options.body),
     });
     const text = await res.body.text();
     return { status: res.statusCode, body: text === '' ? {} : (JSON.parse(text) as Json) };
@@ -43,7 +51,9 @@ export class Api {
 
   /** A local user through the dummy auth stage. */
   async register(localpart: string): Promise<{ userId: string; token: string }> {
-    const res = await this.call('POST', '/_matrix/client/v3/register', { body: { username: localpart, auth: { type: 'm.login.dummy' } } });
+    const res = await this.call('POST', '/_matrix/client/v3/register', {
+      body: { username: localpart, auth: { type: 'm.login.dummy' } },
+    });
     if (res.status !== 200) throw new Error(`register ${localpart}: ${res.status} ${JSON.stringify(res.body)}`);
     return { userId: res.body.user_id as string, token: res.body.access_token as string };
   }

@@ -9,13 +9,20 @@ import { call, hsToken, registrationObject, startHomeserver } from '../../reliab
 
 const [regex, userId] = process.argv.slice(2) as [string, string];
 const irc = await MockAppService.start({ hsToken: hsToken('irc') });
-const hs = await startHomeserver({ registrations: [registrationObject('irc', irc.url, { users: [regex] })], queryDeadlineMs: 2_000 });
+const hs = await startHomeserver({
+  registrations: [registrationObject('irc', irc.url, { users: [regex] })],
+  queryDeadlineMs: 2_000,
+});
 process.stdout.write('ready\n');
 try {
-  const profile = call(hs.url, 'GET', `/_matrix/client/v3/profile/${encodeURIComponent(userId)}`, { token: 'syt_hostile' });
+  const profile = call(hs.url, 'GET', `/_matrix/client/v3/profile/${encodeURIComponent(userId)}`, {
+    token: 'syt_client', // a client's session: an unauthenticated lookup asks no AS
+  });
   const versions = call(hs.url, 'GET', '/_matrix/client/versions');
   const [p, v] = await Promise.all([profile, versions]);
-  process.stdout.write(`${JSON.stringify({ profile: { status: p.status, ms: p.ms }, versions: { status: v.status, ms: v.ms }, asQueries: irc.requests.length })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ profile: { status: p.status, ms: p.ms }, versions: { status: v.status, ms: v.ms }, asQueries: irc.requests.length })}\n`,
+  );
 } finally {
   await hs.close();
   await irc.close();

@@ -37,7 +37,12 @@ export interface RegSpec {
 /** A Registration built directly, as the loader would produce it. */
 export function registration(spec: RegSpec): Registration {
   const rules = (list: [string, boolean][] = []) => list.map(([regex, exclusive]) => ({ regex, exclusive }));
-  return testRegistration({ ...spec, senderLocalpart: spec.sender, users: rules(spec.users), aliases: rules(spec.aliases) });
+  return testRegistration({
+    ...spec,
+    senderLocalpart: spec.sender,
+    users: rules(spec.users),
+    aliases: rules(spec.aliases),
+  });
 }
 
 export interface Reply {
@@ -75,7 +80,9 @@ export async function startApp(options: {
   const host = options.host ?? new ToyHost();
   const registry = new Registry(options.registrations, host.serverName);
   const index = new NamespaceIndex(options.registrations);
-  const clients = new Map(options.registrations.map((r) => [r.id, new AppserviceClient(r, { connectTimeoutMs: 1_000 })]));
+  const clients = new Map(
+    options.registrations.map((r) => [r.id, new AppserviceClient(r, { connectTimeoutMs: 1_000 })]),
+  );
   const queries = new ExistenceQueries(
     { host, registrations: options.registrations, index, client: (id) => clients.get(id)! },
     { deadlineMs: options.existenceDeadlineMs ?? 2_000, retry: { minDelayMs: 10, maxDelayMs: 50 } },
@@ -139,7 +146,11 @@ export async function startApp(options: {
 }
 
 /** The homeserver's own routes, as small as the specs need. */
-async function homeserver(ctx: Koa.ParameterizedContext<AppserviceState, AppserviceContext>, host: ToyHost, seen: TestApp['seen']) {
+async function homeserver(
+  ctx: Koa.ParameterizedContext<AppserviceState, AppserviceContext>,
+  host: ToyHost,
+  seen: TestApp['seen'],
+) {
   seen.state = { ...ctx.state };
   seen.path = ctx.path;
   seen.body = (ctx.request as unknown as { body?: unknown }).body;
@@ -150,7 +161,8 @@ async function homeserver(ctx: Koa.ParameterizedContext<AppserviceState, Appserv
     if (roomId === null) throw new MatrixError(404, 'M_NOT_FOUND', 'Room alias not found');
     ctx.body = { room_id: roomId, servers: [host.serverName] };
   } else if ((m = /^\/_matrix\/client\/v3\/profile\/([^/]+)/.exec(path))) {
-    if (!(await host.userExists(decodeURIComponent(m[1]!)))) throw new MatrixError(404, 'M_NOT_FOUND', 'Profile not found');
+    if (!(await host.userExists(decodeURIComponent(m[1]!))))
+      throw new MatrixError(404, 'M_NOT_FOUND', 'Profile not found');
     ctx.body = {};
   } else if (path === '/_matrix/client/v3/register' && ctx.state.appserviceRegister) {
     const { userId, inhibitLogin } = ctx.state.appserviceRegister;

@@ -13,17 +13,24 @@ export interface Mounted {
   readonly as: Appservices;
   /** Every log line: level, message and fields. */
   readonly logs: { level: string; message: string; fields: Record<string, unknown> }[];
-  call(method: string, path: string, options?: { token?: string; query?: Record<string, string>; body?: unknown }): Promise<{ status: number; body: Record<string, unknown> }>;
+  call(
+    method: string,
+    path: string,
+    options?: { token?: string; query?: Record<string, string>; body?: unknown },
+  ): Promise<{ status: number; body: Record<string, unknown> }>;
   close(): Promise<void>;
 }
 
-/** A registration object as a homeserver's YAML would hold it; no url, so nothing is pushed. */
+/**
+ * A registration object as a homeserver's YAML would hold it; no url, so nothing is pushed. Its
+ * as_token is `as-<id>-token`: the loader refuses tokens shorter than 8 characters.
+ */
 export function registrationObject(id: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     id,
     url: null,
-    as_token: `as-token-${id}`,
-    hs_token: `hs-token-${id}`,
+    as_token: `as-${id}-token`,
+    hs_token: `hs-${id}-token`,
     sender_localpart: `${id}bot`,
     namespaces: { users: [{ exclusive: true, regex: `@${id}_.*` }], aliases: [], rooms: [] },
     ...extra,

@@ -9,7 +9,8 @@ export class ToyHost implements KoaHost {
   readonly users = new Set<string>();
   readonly aliases = new Map<string, string>();
   readonly devices = new Set<string>();
-  readonly directory: { appserviceId: string; networkId: string; roomId: string; visibility: 'public' | 'private' }[] = [];
+  readonly directory: { appserviceId: string; networkId: string; roomId: string; visibility: 'public' | 'private' }[] =
+    [];
   /** Users' access tokens: `syt_<anything>` is a session of `@alice`, unless listed here otherwise. */
   readonly sessions = new Map<string, { userId: string; deviceId?: string }>();
   userExistsCalls = 0;
@@ -50,6 +51,9 @@ export class ToyHost implements KoaHost {
 
   async authenticate(accessToken: string): Promise<{ userId: string; deviceId?: string } | null> {
     this.authenticateCalls++;
-    return this.sessions.get(accessToken) ?? (accessToken.startsWith('syt_') ? { userId: `@alice:${this.serverName}` } : null);
+    return (
+      this.sessions.get(accessToken) ??
+      (accessToken.startsWith('syt_') ? { userId: `@alice:${this.serverName}` } : null)
+    );
   }
 }

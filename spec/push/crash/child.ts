@@ -61,7 +61,10 @@ async function main(): Promise<void> {
   await store.open();
   const inFlight = await store.inFlight(CRASH_AS_ID);
   const { size } = await store.backlog(CRASH_AS_ID);
-  const firstQueued = inFlight !== null ? (JSON.parse(inFlight.body) as { events: MatrixEvent[] }).events[0]!.content.index as number : highestReceived + 1;
+  const firstQueued =
+    inFlight !== null
+      ? ((JSON.parse(inFlight.body) as { events: MatrixEvent[] }).events[0]!.content.index as number)
+      : highestReceived + 1;
   let next = firstQueued + size;
   process.stdout.write(`ready ${next}\n`);
 

@@ -244,7 +244,8 @@ export class FaultyAppService {
   }
 
   async #healthy(req: http.IncomingMessage, path: string, text: string): Promise<[number, Record<string, unknown>]> {
-    if (req.headers.authorization !== `Bearer ${this.#options.hsToken}`) return [403, { errcode: 'M_FORBIDDEN', error: 'bad token' }];
+    if (req.headers.authorization !== `Bearer ${this.#options.hsToken}`)
+      return [403, { errcode: 'M_FORBIDDEN', error: 'bad token' }];
     const [, , , , head, ...rest] = path.split('/'); // '', _matrix, app, v1, head, ...
     const arg = decodeURIComponent(rest.join('/'));
     if (req.method === 'PUT' && head === 'transactions') {

@@ -111,7 +111,7 @@ export async function call(
     body: options.body === undefined ? null : JSON.stringify(options.body),
   });
   const text = await res.body.text();
-  let body: Reply['body'] = {};
+  let body: Reply['body'];
   try {
     body = JSON.parse(text) as Reply['body'];
   } catch {
