@@ -10,6 +10,7 @@ import { RegistrationLoadError, type RegistrationError } from './errors.ts';
 import { crossCheckRegistrations, expandSource, readRegistrationFile } from './registration/load.ts';
 import type { Registration } from './registration/registration.ts';
 import { registrationWarnings } from './registration/warnings.ts';
+import { flagNotes } from './registration/flag-notes.ts';
 
 /** Where main() writes; `process` fits, and so does a pair of string collectors in tests. */
 export interface CliIo {
@@ -146,6 +147,7 @@ async function lint(args: readonly string[], io: CliIo, cwd: string): Promise<nu
   const stillValid = reports.flatMap((r) => (r.registration ? [r.registration] : []));
   const warnings = registrationWarnings(stillValid);
   for (const w of warnings) io.stdout.write(`⚠ ${w.source}: ${w.field}: ${w.message}\n`);
+  for (const n of flagNotes(stillValid)) io.stdout.write(`ℹ ${n.source}: ${n.field}: ${n.message}\n`);
 
   const invalid = reports.filter((r) => r.errors.length > 0).length;
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;

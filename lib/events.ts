@@ -142,5 +142,8 @@ export function assertToDeviceMessage(value: unknown): asserts value is ToDevice
   if (typeof value.to_device_id !== 'string' || value.to_device_id === '') {
     fail('toDevice', 'to_device_id', `must be a non-empty string, got ${describe(value.to_device_id)}`);
   }
+  // MSC4203: to_device_id names the device the message was delivered to; sendToDevice's `*` is
+  // the homeserver's to expand, one message per device, before publishing.
+  if (value.to_device_id === '*') fail('toDevice', 'to_device_id', "must name one device: expand '*' to each of the user's devices");
   requireContent('toDevice', value);
 }

@@ -26,8 +26,9 @@ export interface MetricsSources {
   backlog(asId: string): Promise<{ size: number; oldestEnqueuedAt: number | null }>;
 }
 
-export type QueryKind = 'user' | 'alias';
-export type QueryOutcome = 'exists' | 'absent' | 'unavailable' | 'misconfigured';
+export type QueryKind = 'user' | 'alias' | 'key_claim' | 'key_query';
+/** `answered`: a key claim or query (MSC3983/3984) got every asked AS's answer. */
+export type QueryOutcome = 'exists' | 'absent' | 'unavailable' | 'misconfigured' | 'answered';
 
 const ITEM_KINDS: readonly ItemKind[] = ['event', 'ephemeral', 'toDevice'];
 

@@ -81,7 +81,16 @@ export interface AppservicesOptions {
    * for `/register` without `"inhibit_login": true`, as the spec requires. Default true.
    */
   readonly legacyLogin?: boolean;
+  /** Unstable MSCs, each off by default, like Synapse's `experimental_features` (README, "Encrypted bridges"). */
+  readonly experimentalFeatures?: ExperimentalFeatures;
 }
+
+/** `msc3983`: proxy one-time key claims to ASes (`claimKeys`); `msc3984`: proxy key queries (`queryKeys`). */
+export interface ExperimentalFeatures {
+  readonly msc3983?: boolean;
+  readonly msc3984?: boolean;
+}
+export const experimentalDefaults: Required<ExperimentalFeatures> = Object.freeze({ msc3983: false, msc3984: false });
 
 export interface ResolvedOptions {
   readonly queryDeadlineMs: number;

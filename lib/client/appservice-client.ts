@@ -158,6 +158,11 @@ export class AppserviceClient {
     return res.json;
   }
 
+  /** One attempt of a JSON request on a path outside the v1 family (see lib/client/key-requests.ts). */
+  callJson(method: string, path: string, body: string, signal?: AbortLike): Promise<RawResponse> {
+    return this.#call(method, { v1: path, legacy: null }, { body, signal });
+  }
+
   /**
    * Lets requests in flight finish (for up to two seconds), then closes the connections.
    *

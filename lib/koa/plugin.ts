@@ -25,10 +25,12 @@ import { Registry } from '../registration/registry.ts';
 import type { EnqueueOptions, Store } from '../store/store.ts';
 import { pluginChain } from './chain.ts';
 import { deadLetterApi, type DeadLetterApi } from './dead-letter-api.ts';
+import { KeyProxy } from '../query/key-proxy.ts';
+import { keyProxyApi, resolveExperimentalFeatures, type KeyProxyApi } from './key-proxy-api.ts';
 import type { AppserviceContext, AppserviceState, KoaHost } from './state.ts';
 
 /** What `appservices()` resolves to. */
-export interface Appservices extends DeadLetterApi {
+export interface Appservices extends DeadLetterApi, KeyProxyApi {
   /** Mount before the homeserver's own routes: `app.use(as.middleware())`. */
   middleware(): Middleware<AppserviceState, AppserviceContext>;
   /**
@@ -74,6 +76,7 @@ async function defaultStore(path: string): Promise<Store> {
  */
 export async function appservices(options: AppservicesOptions): Promise<Appservices> {
   const resolved = resolveOptions(options);
+  const experimental = resolveExperimentalFeatures(options.experimentalFeatures);
   const { host } = options;
   const logger: Logger = options.logger ?? silentLogger;
 
@@ -190,6 +193,11 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
       timed('alias', () => queries.ensureAlias(alias, ensureOptions)),
   };
 
+  const keyProxy = new KeyProxy(
+    { serverName: host.serverName, index, client: clientFor, gate: (asId) => queries.gateFor(asId) },
+    { claim: experimental.msc3983, query: experimental.msc3984, deadlineMs: resolved.queryDeadlineMs, retry: { minDelayMs: resolved.queryRetryMinDelayMs, maxDelayMs: resolved.queryRetryMaxDelayMs, maxAttempts: resolved.queryMaxAttempts }, unsupportedForMs: resolved.legacyReprobeMs },
+  );
+
   const interest = new Interest({ host, registrations, index });
   if (host.joinedRooms === undefined) {
     logger.info(
@@ -235,6 +243,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
     ensureAlias: timedQueries.ensureAlias,
     roomAliasesChanged: (roomId) => interest.forgetRoomAliases(roomId),
     ...deadLetterApi(store, (asIds) => senders.notify(asIds)),
+    ...keyProxyApi(keyProxy, metrics),
     registry,
     store,
     close: () => {

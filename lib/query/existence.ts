@@ -260,6 +260,11 @@ export class ExistenceQueries {
     return 'absent';
   }
 
+  /** The AS's gate, for other requests that should share its limits and its down state (key proxying). */
+  gateFor(asId: string): QueryGate {
+    return this.#gate(asId);
+  }
+
   #gate(asId: string): QueryGate {
     let gate = this.#gates.get(asId);
     if (gate === undefined) {

@@ -233,8 +233,9 @@ export function toRegistration(
     receiveEphemeral,
     msc3202: file['org.matrix.msc3202'],
     msc4190: file['io.element.msc4190'],
-    // Synapse sends to-device messages (MSC2409) to the ASes that opted in to ephemeral events.
-    receiveToDevice: receiveEphemeral,
+    // Synapse sends to-device messages to the ASes that opted in to ephemeral events; MSC4203 has
+    // no flag at all, so an AS that declares encryption support (MSC3202) gets them too.
+    receiveToDevice: receiveEphemeral || file['org.matrix.msc3202'],
     legacyQueryToken: file[LEGACY_QUERY_TOKEN_KEY],
     ipRangeWhitelist: file.ip_range_whitelist ?? undefined,
     source,

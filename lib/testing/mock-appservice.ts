@@ -11,7 +11,7 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { notFound, parseBody, send, statusSwitch, unrecognized } from './mock-http.ts';
 import type { Answer, StatusSwitch } from './mock-http.ts';
-import { mockRoute, thirdpartyAnswer } from './mock-routes.ts';
+import { keysAnswer, mockRoute, thirdpartyAnswer } from './mock-routes.ts';
 import type { MockAppServiceOptions, RecordedRequest, TransactionBody } from './mock-types.ts';
 
 export type { MockAppServiceOptions, RecordedRequest, TransactionBody } from './mock-types.ts';
@@ -270,6 +270,8 @@ export class MockAppService {
       }
       case 'thirdparty':
         return thirdpartyAnswer(route.tail, query, this.#options);
+      case 'keys':
+        return keysAnswer(route.which, parseBody(text), this.#options);
     }
   }
 

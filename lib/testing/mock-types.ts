@@ -12,6 +12,9 @@ export interface MockAppServiceOptions {
   protocols?: Record<string, unknown>;
   /** Answers of location and user lookups; defaults to `[]`. */
   onThirdparty?: (kind: 'location' | 'user', protocol: string | null, query: Record<string, string>) => unknown;
+  /** Answers MSC3983 claims / MSC3984 queries with the parsed body; unset: the route is unknown (404 M_UNRECOGNIZED). */
+  onKeysClaim?: (body: unknown) => unknown;
+  onKeysQuery?: (body: unknown) => unknown;
 }
 
 export interface RecordedRequest {

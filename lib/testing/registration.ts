@@ -92,7 +92,7 @@ export function testRegistration(spec: TestRegistrationSpec): Registration {
     receiveEphemeral,
     msc3202: spec.msc3202 ?? false,
     msc4190: spec.msc4190 ?? false,
-    receiveToDevice: spec.receiveToDevice ?? receiveEphemeral,
+    receiveToDevice: spec.receiveToDevice ?? (receiveEphemeral || (spec.msc3202 ?? false)),
     legacyQueryToken: spec.legacyQueryToken ?? false,
     // Left out unless given (absent means any address), so a plain object compares deep-equal.
     ...(spec.ipRangeWhitelist === undefined ? {} : { ipRangeWhitelist: spec.ipRangeWhitelist }),
