@@ -144,6 +144,7 @@ export function assertToDeviceMessage(value: unknown): asserts value is ToDevice
   }
   // MSC4203: to_device_id names the device the message was delivered to; sendToDevice's `*` is
   // the homeserver's to expand, one message per device, before publishing.
-  if (value.to_device_id === '*') fail('toDevice', 'to_device_id', "must name one device: expand '*' to each of the user's devices");
+  if (value.to_device_id === '*')
+    fail('toDevice', 'to_device_id', "must name one device: expand '*' to each of the user's devices");
   requireContent('toDevice', value);
 }

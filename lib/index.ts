@@ -37,7 +37,13 @@ export type {
 export type { DeadLetter, OversizeSupport } from './store/dead-letters.ts';
 export type { DeadLetterApi } from './koa/dead-letter-api.ts';
 export { mergeKeyQuery, type KeyProxyApi, type KeysQueryAnswer } from './koa/key-proxy-api.ts';
-export type { KeyClaimRequest, KeyClaimResult, KeyQueryRequest, KeyQueryResult, KeyRequestOptions } from './query/key-proxy.ts';
+export type {
+  KeyClaimRequest,
+  KeyClaimResult,
+  KeyQueryRequest,
+  KeyQueryResult,
+  KeyRequestOptions,
+} from './query/key-proxy.ts';
 export type { ExperimentalFeatures } from './options.ts';
 export {
   KoaAppserviceError,

@@ -195,7 +195,17 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
 
   const keyProxy = new KeyProxy(
     { serverName: host.serverName, index, client: clientFor, gate: (asId) => queries.gateFor(asId) },
-    { claim: experimental.msc3983, query: experimental.msc3984, deadlineMs: resolved.queryDeadlineMs, retry: { minDelayMs: resolved.queryRetryMinDelayMs, maxDelayMs: resolved.queryRetryMaxDelayMs, maxAttempts: resolved.queryMaxAttempts }, unsupportedForMs: resolved.legacyReprobeMs },
+    {
+      claim: experimental.msc3983,
+      query: experimental.msc3984,
+      deadlineMs: resolved.queryDeadlineMs,
+      retry: {
+        minDelayMs: resolved.queryRetryMinDelayMs,
+        maxDelayMs: resolved.queryRetryMaxDelayMs,
+        maxAttempts: resolved.queryMaxAttempts,
+      },
+      unsupportedForMs: resolved.legacyReprobeMs,
+    },
   );
 
   const interest = new Interest({ host, registrations, index });

@@ -218,7 +218,7 @@ export class ExistenceQueries {
     for (const registration of candidates) {
       const asId = registration.id;
       const remaining = endAt - performance.now();
-      const gate = this.#gate(asId);
+      const gate = this.gateFor(asId);
       if (remaining <= 0 || gate.refusing()) {
         failed = true;
         continue;
@@ -260,12 +260,8 @@ export class ExistenceQueries {
     return 'absent';
   }
 
-  /** The AS's gate, for other requests that should share its limits and its down state (key proxying). */
+  /** The AS's gate; other requests to the AS (key proxying) share its limits and its down state. */
   gateFor(asId: string): QueryGate {
-    return this.#gate(asId);
-  }
-
-  #gate(asId: string): QueryGate {
     let gate = this.#gates.get(asId);
     if (gate === undefined) {
       const { concurrency, queueLimit, downForMs, attemptTimeoutMs } = this.#settings;

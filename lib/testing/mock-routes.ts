@@ -24,8 +24,10 @@ export type MockRoute =
  */
 export function mockRoute(method: string, path: string, legacyOnly: false | 'unrecognized' | 'bare'): MockRoute {
   // The MSC3983/3984 key routes exist only under the unstable prefix, whatever the AS's age.
-  if (method === 'POST' && path === `${UNSTABLE}/org.matrix.msc3983/keys/claim`) return { kind: 'keys', which: 'claim' };
-  if (method === 'POST' && path === `${UNSTABLE}/org.matrix.msc3984/keys/query`) return { kind: 'keys', which: 'query' };
+  if (method === 'POST' && path === `${UNSTABLE}/org.matrix.msc3983/keys/claim`)
+    return { kind: 'keys', which: 'claim' };
+  if (method === 'POST' && path === `${UNSTABLE}/org.matrix.msc3984/keys/query`)
+    return { kind: 'keys', which: 'query' };
   const isV1 = path.startsWith(`${V1}/`);
   const isUnstable = path.startsWith(`${UNSTABLE}/`);
   const v1Unknown = legacyOnly !== false && isV1 && !path.startsWith(`${V1}/ping`);
@@ -66,7 +68,11 @@ export function thirdpartyAnswer(
 }
 
 /** The answer to an MSC3983 claim or MSC3984 query: the handler's, or "unknown route" without one. */
-export function keysAnswer(which: 'claim' | 'query', body: unknown, options: Pick<MockAppServiceOptions, 'onKeysClaim' | 'onKeysQuery'>): Answer {
+export function keysAnswer(
+  which: 'claim' | 'query',
+  body: unknown,
+  options: Pick<MockAppServiceOptions, 'onKeysClaim' | 'onKeysQuery'>,
+): Answer {
   const handler = which === 'claim' ? options.onKeysClaim : options.onKeysQuery;
   return handler === undefined ? unrecognized() : { status: 200, body: handler(body) };
 }
