@@ -128,6 +128,6 @@ describe('PostgresStore sender failover across processes', function () {
       children.push(replacement.child);
       alive.push(replacement);
     }
-    await firstOf(alive, /^acquired/, 5000);
+    await firstOf(alive, /^acquired/, 20_000);
   });
 });
