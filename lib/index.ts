@@ -45,6 +45,7 @@ export type {
   KeyRequestOptions,
 } from './query/key-proxy.ts';
 export type { ExperimentalFeatures } from './options.ts';
+export type { JsonObject } from './client/key-requests.ts';
 export {
   KoaAppserviceError,
   RegistrationError,
