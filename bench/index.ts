@@ -7,11 +7,15 @@
  *   npm run bench                     # all of them: namespace, query, push, plugin, then any others
  *   npm run bench -- namespace push   # only these
  *
+ * Every goal a bench reports (support/goals.ts) is repeated in one table at the end.
+ *
  * Exits 0 when every bench ran, 1 when one threw, 2 on an unknown name.
  */
 import { readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+
+import { formatGoal, reportedGoals } from './support/goals.ts';
 
 /** Cheap and self-contained first, so a quick look needs no patience; the rest follow by name. */
 const ORDER = ['namespace', 'query', 'push', 'plugin'];
@@ -60,6 +64,11 @@ async function main(argv: readonly string[]): Promise<number> {
       failed++;
       console.error(`--- ${name} FAILED:`, err);
     }
+  }
+  const goals = reportedGoals();
+  if (goals.length > 0) {
+    console.log(`\n=== goals (${goals.filter((g) => g.met).length} of ${goals.length} met) ===`);
+    for (const goal of goals) console.log(`  ${formatGoal(goal)}`);
   }
   return failed > 0 ? 1 : 0;
 }
