@@ -85,12 +85,20 @@ export interface AppservicesOptions {
   readonly experimentalFeatures?: ExperimentalFeatures;
 }
 
-/** `msc3983`: proxy one-time key claims to ASes (`claimKeys`); `msc3984`: proxy key queries (`queryKeys`). */
+/**
+ * `msc3983`: proxy one-time key claims to ASes (`claimKeys`); `msc3984`: proxy key queries (`queryKeys`);
+ * `msc4190`: ASes with `io.element.msc4190` manage their users' devices (`ctx.state.deviceManagement`).
+ */
 export interface ExperimentalFeatures {
   readonly msc3983?: boolean;
   readonly msc3984?: boolean;
+  readonly msc4190?: boolean;
 }
-export const experimentalDefaults: Required<ExperimentalFeatures> = Object.freeze({ msc3983: false, msc3984: false });
+export const experimentalDefaults: Required<ExperimentalFeatures> = Object.freeze({
+  msc3983: false,
+  msc3984: false,
+  msc4190: false,
+});
 
 export interface ResolvedOptions {
   readonly queryDeadlineMs: number;

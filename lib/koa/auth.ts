@@ -13,6 +13,7 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { MatrixError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
 import { TokenOwners, type TokenOwner } from './as-token.ts';
+import { createsAssertedDevice, type DeviceManagementSettings } from './device-management.ts';
 import { queryParams } from './query-params.ts';
 import { memoOf } from './request-memo.ts';
 import { routeOf, type ClientAuth } from './route-table.ts';
@@ -25,6 +26,8 @@ export interface AuthDeps {
   host: KoaHost;
   /** Shared with the fast path so a request's tokens are looked up once; one is made when absent. */
   owners?: TokenOwners;
+  /** MSC4190: lets an AS that manages devices assert the device its `PUT /devices/{deviceId}` creates. */
+  devices?: DeviceManagementSettings;
 }
 
 /**
@@ -35,7 +38,8 @@ export interface AuthDeps {
  * - `user_id` outside the AS's users namespace (and not its sender), or of another server:
  *   `403 M_FORBIDDEN`; a user the AS has not registered yet: `403 M_FORBIDDEN`, except on register.
  * - `device_id` / `org.matrix.msc3202.device_id` the host does not know, or any when the host has
- *   no `deviceExists` to ask: `400 M_UNKNOWN_DEVICE`.
+ *   no `deviceExists` to ask: `400 M_UNKNOWN_DEVICE`; except the device an MSC4190 AS creates with
+ *   `PUT /devices/{deviceId}` (device-management.ts).
  * - `ts` on send/state that is no non-negative integer: `400 M_INVALID_PARAM`.
  * - Anyone else, on a route whose `auth` (route-table.ts) says the plugin may work for the client:
  *   `host.authenticate(token)`; no token where one is required `401 M_MISSING_TOKEN`, a token the
@@ -62,7 +66,7 @@ export function authMiddleware(deps: AuthDeps): Middleware<AppserviceState, Apps
  * await authenticate(ctx); // ctx.state.appservice, userId... set for an AS's request
  */
 export function requestAuthenticator(deps: AuthDeps): (ctx: Context) => Promise<void> | undefined {
-  const { registry, index, host } = deps;
+  const { registry, index, host, devices } = deps;
   const owners = deps.owners ?? new TokenOwners(registry);
   const senders = new WeakMap<Registration, string>();
   const sender = (reg: Registration): string => {
@@ -126,6 +130,11 @@ export function requestAuthenticator(deps: AuthDeps): (ctx: Context) => Promise<
     const deviceId = single(ctx, 'device_id') ?? single(ctx, 'org.matrix.msc3202.device_id');
     if (deviceId === undefined) {
       timestamp(ctx, state);
+      return undefined;
+    }
+    // MSC4190: the device this request creates is unknown until the host has created it.
+    if (devices !== undefined && createsAssertedDevice(ctx, state.appservice!, deviceId, devices)) {
+      state.deviceId = deviceId;
       return undefined;
     }
     // The spec answers 400 M_UNKNOWN_DEVICE when "the given device ID is not known to belong to the

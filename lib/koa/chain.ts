@@ -13,6 +13,7 @@ import type { Registration } from '../registration/registration.ts';
 import { aliasChangesMiddleware } from './alias-changes.ts';
 import { TokenOwners } from './as-token.ts';
 import { requestAuthenticator, type AuthDeps } from './auth.ts';
+import { deviceManagementMiddleware } from './device-management.ts';
 import { matrixErrors, renderMatrixError, type ErrorLogger, type PluginMiddleware } from './error-response.ts';
 import { guardsMiddleware, type GuardDeps } from './guards.ts';
 import { askFor, attachEnsureHelpers, interceptorsMiddleware, type Queries } from './interceptors.ts';
@@ -32,6 +33,8 @@ export interface PluginChainDeps {
   onPing?(asId: string): void;
   /** False on a homeserver without the Legacy authentication API (see `login-policy.ts`). */
   legacyLogin?: boolean;
+  /** `experimentalFeatures.msc4190`: ASes that opt in manage their users' devices (device-management.ts). */
+  deviceManagement?: boolean;
   /** Bound on each request's blocking queries, a ping and each third-party answer. */
   deadlineMs?: number;
   bodyLimitBytes?: number;
@@ -58,14 +61,16 @@ export function pluginChain(deps: PluginChainDeps): PluginMiddleware {
     bodyLimitBytes,
     logger,
     legacyLogin,
+    deviceManagement,
   } = deps;
+  const devices = { enabled: deviceManagement === true, legacyLogin: legacyLogin !== false };
   const limits = {
     ...(deadlineMs === undefined ? {} : { deadlineMs }),
     ...(bodyLimitBytes === undefined ? {} : { bodyLimitBytes }),
   };
   const ask = askFor({ queries, ...limits });
   const owners = new TokenOwners(registry);
-  const authenticate = requestAuthenticator({ registry, index, host, owners });
+  const authenticate = requestAuthenticator({ registry, index, host, owners, devices });
   const auth: PluginMiddleware = async (ctx, next) => {
     const checking = authenticate(ctx);
     if (checking !== undefined) await checking;
@@ -82,8 +87,9 @@ export function pluginChain(deps: PluginChainDeps): PluginMiddleware {
     routes: routesMiddleware({ registry, clientFor, host, ...limits, ...(onPing === undefined ? {} : { onPing }) }),
     interceptors: interceptorsMiddleware({ queries, ...limits }, ask),
     aliasChanges: aliasChangesMiddleware({ host, interest }),
+    deviceManagement: deviceManagementMiddleware(devices),
   };
-  const order: readonly ChainPart[] = ['guards', 'routes', 'interceptors', 'aliasChanges'];
+  const order: readonly ChainPart[] = ['guards', 'routes', 'interceptors', 'aliasChanges', 'deviceManagement'];
   const errorOptions = logger === undefined ? {} : { logger };
   const chains = new Map<RouteName, PluginMiddleware>();
   for (const [name, routeParts] of ROUTE_PARTS) {

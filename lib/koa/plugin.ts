@@ -25,6 +25,7 @@ import { Registry } from '../registration/registry.ts';
 import type { EnqueueOptions, Store } from '../store/store.ts';
 import { pluginChain } from './chain.ts';
 import { deadLetterApi, type DeadLetterApi } from './dead-letter-api.ts';
+import { noticeDeviceManagementOff } from './device-management.ts';
 import { KeyProxy } from '../query/key-proxy.ts';
 import { keyProxyApi, resolveExperimentalFeatures, type KeyProxyApi } from './key-proxy-api.ts';
 import type { AppserviceContext, AppserviceState, KoaHost } from './state.ts';
@@ -221,6 +222,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
       'koa-appservice: feature off: a device_id from an application service is refused (400 M_UNKNOWN_DEVICE); implement deviceExists on the host to check and accept it',
     );
   }
+  noticeDeviceManagementOff(registrations, experimental.msc4190, logger);
   const publisher = new Publisher({ store, interest, registrations, onEnqueued: (asIds) => senders.notify(asIds) });
   // With a store shared by several processes, another process may publish for an AS whose sender
   // runs here; the store tells us so (PostgresStore: LISTEN/NOTIFY). null means "check them all".
@@ -236,6 +238,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
     clientFor,
     deadlineMs: resolved.queryDeadlineMs,
     legacyLogin: resolved.legacyLogin,
+    deviceManagement: experimental.msc4190,
     logger,
     onPing: (asId) => {
       queries.markUp(asId);

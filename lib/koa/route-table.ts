@@ -8,6 +8,7 @@
  * parameter that does not decode makes the path no route of ours (the homeserver answers it).
  */
 import type { Context } from 'koa';
+import { DEVICE_ROUTES } from './device-routes.ts';
 import { decode, routePath } from './paths.ts';
 import { memoOf } from './request-memo.ts';
 
@@ -30,10 +31,11 @@ export type RouteName =
   | 'thirdpartyLocation'
   | 'thirdpartyUser'
   | 'ping'
-  | 'directoryList';
+  | 'directoryList'
+  | (typeof DEVICE_ROUTES)[number]['name'];
 
 /** The parts of the chain after auth (which reads every route), in the order they run. */
-export type ChainPart = 'guards' | 'routes' | 'interceptors' | 'aliasChanges';
+export type ChainPart = 'guards' | 'routes' | 'interceptors' | 'aliasChanges' | 'deviceManagement';
 
 /**
  * Whether a client that is no AS must be authenticated by the host before the plugin does any
@@ -169,6 +171,7 @@ const TABLE: readonly RouteSpec[] = [
     versions: CLIENT,
     pattern: 'directory/list/appservice/:networkId/:roomId',
   },
+  ...DEVICE_ROUTES,
 ];
 
 /** Every route's name, in table order. */

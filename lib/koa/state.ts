@@ -44,6 +44,14 @@ export interface AppserviceState {
   appserviceRegister?: { readonly userId: string; readonly localpart: string; readonly inhibitLogin: boolean };
   /** Set on `POST /login` with `type: m.login.application_service` once the guard accepted it. */
   appserviceLogin?: { readonly userId: string };
+  /**
+   * MSC4190: true on `PUT`/`DELETE /devices/{deviceId}`, `POST /delete_devices` and
+   * `POST /keys/device_signing/upload` when the AS manages its users' devices
+   * (`io.element.msc4190` and `experimentalFeatures.msc4190`). The host then creates the device
+   * of `userId` on `PUT` when it does not exist (answering 201), and asks no user-interactive auth
+   * on the others. Absent on every other request: the host's normal rules apply.
+   */
+  deviceManagement?: true;
 }
 
 /**

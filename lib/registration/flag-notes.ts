@@ -23,9 +23,10 @@ const MSC3202 =
 
 const MSC4190 =
   "MSC4190 (device management): the AS logs in no user and manages its users' devices itself, so m.login.application_service " +
-  'is refused for it; the homeserver must let the AS create a device with PUT /devices/{deviceId} and delete devices ' +
-  '(DELETE /devices/{deviceId}, POST /delete_devices) and upload cross-signing keys (POST /keys/device_signing/upload) ' +
-  'without user-interactive auth: this library does not handle those routes yet';
+  'is refused for it (and /register without inhibit_login). The homeserver must set experimentalFeatures.msc4190; then on ' +
+  "PUT /devices/{deviceId}, DELETE /devices/{deviceId}, POST /delete_devices and POST /keys/device_signing/upload this AS's " +
+  "requests carry ctx.state.deviceManagement, and the homeserver's routes must create the device on PUT (201) and skip " +
+  'user-interactive auth on the others. Acting as the device afterwards (device_id) needs deviceExists on the host';
 
 /**
  * @example

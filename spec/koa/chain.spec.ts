@@ -73,6 +73,9 @@ const SAMPLES: Record<RouteName, Sample> = {
     token: USER_TOKEN,
     body: { visibility: 'public' },
   },
+  device: { method: 'PUT', path: v3('/devices/NEWDEV?device_id=NEWDEV'), token: AS, body: { display_name: 'x' } },
+  deleteDevices: { method: 'POST', path: v3('/delete_devices'), token: AS, body: { devices: ['NEWDEV'] } },
+  deviceSigningUpload: { method: 'POST', path: v3('/keys/device_signing/upload'), token: USER_TOKEN, body: {} },
 };
 
 /** What the plugin decided: refused (status and errcode) or passed to the homeserver; and AS requests made. */

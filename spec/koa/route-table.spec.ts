@@ -40,6 +40,26 @@ describe('koa/route-table', () => {
     expect(name('GET', `/_matrix/client/v3/rooms/${room}/state/m.room.topic`)).to.equal(null);
   });
 
+  it('knows the MSC4190 device routes under r0, v3 and unstable, each once, for the device-management part', () => {
+    for (const version of ['r0', 'v3', 'unstable']) {
+      const base = `/_matrix/client/${version}`;
+      const device = matchRoute('PUT', `${base}/devices/${encodeURIComponent('DEV/1')}`);
+      expect([device?.name, device?.params, device?.parts]).to.deep.equal([
+        'device',
+        { deviceId: 'DEV/1' },
+        ['deviceManagement'],
+      ]);
+      expect(name('DELETE', `${base}/devices/DEV`)).to.equal('device');
+      expect(name('POST', `${base}/delete_devices`)).to.equal('deleteDevices');
+      expect(name('POST', `${base}/keys/device_signing/upload`)).to.equal('deviceSigningUpload');
+    }
+    expect(name('GET', '/_matrix/client/v3/devices/DEV')).to.equal(null);
+    expect(name('GET', '/_matrix/client/v3/devices')).to.equal(null);
+    expect(name('PUT', '/_matrix/client/v3/devices/')).to.equal(null);
+    expect(name('POST', '/_matrix/client/v3/keys/upload')).to.equal(null);
+    expect(name('PUT', '/_matrix/client/v1/devices/DEV')).to.equal(null);
+  });
+
   it('is null for paths outside the client API', () => {
     expect(name('GET', '/_matrix/app/v1/users/@a:hs')).to.equal(null);
     expect(name('GET', '/_matrix/client/v3')).to.equal(null);

@@ -46,7 +46,10 @@ describe('flagNotes (what each registration flag needs from the homeserver)', ()
     expect(note?.message)
       .to.include('PUT /devices/{deviceId}')
       .and.include('/delete_devices')
-      .and.include('/keys/device_signing/upload');
+      .and.include('/keys/device_signing/upload')
+      .and.include('experimentalFeatures.msc4190')
+      .and.include('ctx.state.deviceManagement')
+      .and.not.include('does not handle');
   });
 
   it('notes ephemeral delivery under whichever key turned it on', () => {

@@ -76,6 +76,8 @@ export async function startApp(options: {
   deadlineMs?: number;
   existenceDeadlineMs?: number;
   legacyLogin?: boolean;
+  /** `experimentalFeatures.msc4190`. */
+  deviceManagement?: boolean;
 }): Promise<TestApp> {
   const host = options.host ?? new ToyHost();
   const registry = new Registry(options.registrations, host.serverName);
@@ -104,6 +106,7 @@ export async function startApp(options: {
       onPing: (id) => pinged.push(id),
       ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs }),
       ...(options.legacyLogin === undefined ? {} : { legacyLogin: options.legacyLogin }),
+      ...(options.deviceManagement === undefined ? {} : { deviceManagement: options.deviceManagement }),
     }),
   );
   app.use(async (ctx) => homeserver(ctx, host, seen));

@@ -54,7 +54,8 @@ export async function mountAppservices(options: Omit<AppservicesOptions, 'store'
   app.silent = true;
   app.use(as.middleware());
   app.use((ctx) => {
-    ctx.body = { reached: true, userId: ctx.state.userId ?? null, deviceId: ctx.state.deviceId ?? null };
+    const { userId = null, deviceId = null, deviceManagement = null } = ctx.state;
+    ctx.body = { reached: true, userId, deviceId, deviceManagement };
   });
   const server = http.createServer(app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
