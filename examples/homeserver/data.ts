@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { EphemeralEvent, MatrixEvent } from '../../lib/index.ts';
+import { DeviceStore, type DeviceListChange, type KeyCounts } from './device-store.ts';
 import { checkEvent } from './limits.ts';
 
 export interface UserRecord {
@@ -100,6 +101,12 @@ export class HomeserverData {
   onPersisted: (event: RoomEvent) => Promise<unknown> = async () => {};
   /** Runs for each typing, receipt or presence update (the homeserver hands them to `as.publishEphemeral`). */
   onEphemeral: (edu: EphemeralEvent) => Promise<unknown> = async () => {};
+  /** Devices, their keys and users' cross-signing keys. */
+  readonly devices = new DeviceStore();
+  /** Runs when a user's devices or keys change, or they join or leave a room (MSC3202 device lists). */
+  onDeviceListChange: (change: DeviceListChange) => Promise<unknown> = async () => {};
+  /** Runs when a device's one-time or fallback keys change (MSC3202 key counts). */
+  onKeyCounts: (counts: KeyCounts) => Promise<unknown> = async () => {};
   readonly #listeners = new Set<() => void>();
 
   constructor(serverName: string) {
@@ -129,14 +136,20 @@ export class HomeserverData {
   /** A new device and access token for `userId`. */
   login(userId: string, deviceId = this.newId('', 6).toUpperCase()): { accessToken: string; deviceId: string } {
     const accessToken = `syt_${this.newId('', 24)}`;
+    this.devices.create(userId, deviceId);
     this.sessions.set(accessToken, { userId, deviceId });
     return { accessToken, deviceId };
   }
 
   deviceExists(userId: string, deviceId: string): boolean {
-    for (const session of this.sessions.values())
-      if (session.userId === userId && session.deviceId === deviceId) return true;
-    return false;
+    return this.devices.get(userId, deviceId) !== undefined;
+  }
+
+  /** Removes the device, its keys and its access tokens; false when the user had no such device. */
+  deleteDevice(userId: string, deviceId: string): boolean {
+    for (const [token, session] of this.sessions)
+      if (session.userId === userId && session.deviceId === deviceId) this.sessions.delete(token);
+    return this.devices.delete(userId, deviceId);
   }
 
   logoutAll(userId: string): void {
@@ -195,12 +208,22 @@ export class HomeserverData {
    */
   async persist(room: Room, draft: EventDraft): Promise<RoomEvent> {
     const event = this.prepare(room, draft);
+    const member = draft.type === 'm.room.member' ? draft.state_key : undefined;
+    const before = member === undefined ? undefined : this.membership(room, member);
     room.timeline.push(event);
     this.stream.push(event);
     this.events.set(event.event_id, event);
     if (draft.state_key !== undefined) room.state.set(stateKeyOf(draft.type, draft.state_key), event);
     for (const wake of [...this.#listeners]) wake();
     await this.onPersisted(event);
+    // Sharing a room is what makes a user's devices matter to the room's other members.
+    if (member !== undefined) {
+      const after = this.membership(room, member);
+      if (after === 'join' && before !== 'join')
+        await this.onDeviceListChange({ userId: member, change: 'changed', roomId: room.roomId });
+      else if (before === 'join' && after !== 'join')
+        await this.onDeviceListChange({ userId: member, change: 'left', roomId: room.roomId });
+    }
     return event;
   }
 

@@ -91,7 +91,7 @@ export function jsonBody(): Middleware<AppserviceState, AppserviceContext> {
     // Media uploads are raw bytes, read by their own route.
     if (
       request.body === undefined &&
-      (ctx.method === 'POST' || ctx.method === 'PUT') &&
+      (ctx.method === 'POST' || ctx.method === 'PUT' || ctx.method === 'DELETE') &&
       !ctx.path.startsWith('/_matrix/media/')
     ) {
       let size = 0;

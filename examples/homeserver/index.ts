@@ -20,13 +20,17 @@ import {
   type Logger,
 } from '../../lib/index.ts';
 import { clientEvent, HomeserverData } from './data.ts';
+import { deviceListCalls } from './device-list-calls.ts';
 import { homeserverHost } from './host.ts';
 import { accessLog, jsonBody, matrixErrorBoundary } from './http.ts';
 import { RoomOps } from './room-ops.ts';
 import { accountDataRoutes } from './routes/account-data.ts';
 import { accountRoutes } from './routes/account.ts';
+import { crossSigningRoutes } from './routes/cross-signing.ts';
+import { deviceRoutes } from './routes/devices.ts';
 import { directoryRoutes } from './routes/directory.ts';
 import { ephemeralRoutes } from './routes/ephemeral.ts';
+import { keyRoutes } from './routes/keys.ts';
 import { mediaRoutes } from './routes/media.ts';
 import { membershipRoutes } from './routes/membership.ts';
 import { messageRoutes } from './routes/messages.ts';
@@ -73,6 +77,10 @@ export async function startHomeserver(options: HomeserverOptions): Promise<Runni
   // Publishing is part of persisting: the client gets its answer only once the ASes' queues hold it.
   data.onPersisted = (event) => as.publish(clientEvent(event));
   data.onEphemeral = (edu) => as.publishEphemeral(edu);
+  // MSC3202: device list changes and key counts reach the encrypted bridges in their transactions.
+  const msc3202 = deviceListCalls(as);
+  data.onDeviceListChange = (change) => msc3202.publishDeviceListUpdate(change);
+  data.onKeyCounts = (counts) => msc3202.publishKeyCounts(counts);
   // Each AS's own user exists from the start (Synapse does the same), so it can act without registering.
   for (const registration of as.registry.all) {
     const sender = data.userId(registration.senderLocalpart);
@@ -94,6 +102,9 @@ export async function startHomeserver(options: HomeserverOptions): Promise<Runni
   accountDataRoutes(router, data, ops);
   directoryRoutes(router, data, ops);
   mediaRoutes(router, data);
+  deviceRoutes(router, data);
+  keyRoutes(router, data, as);
+  crossSigningRoutes(router, data);
   const stopSync = syncRoutes(router, data);
   router.get('/metrics', async (ctx) => {
     ctx.type = metrics.contentType;

@@ -20,6 +20,27 @@ export const MAX_EVENT_BYTES = 65_536;
 /** The spec's limit on each id and on `type` and `state_key`. */
 const MAX_FIELD_BYTES = 255;
 
+/** Devices one user may have: an AS creates them without logging in (MSC4190), so they are bounded. */
+export const MAX_DEVICES_PER_USER = 1_000;
+
+/** Unused one-time keys one device may hold; clients keep about 50 uploaded. */
+export const MAX_ONE_TIME_KEYS_PER_DEVICE = 1_000;
+
+/** Users in one `/keys/query`, devices in one `/keys/claim`: each may cost a question to an AS. */
+export const MAX_KEY_REQUEST_ENTRIES = 1_000;
+
+/**
+ * Throws `400 M_INVALID_PARAM` unless `value` is a non-empty string of at most 255 bytes (the
+ * spec's limit on ids, which device ids and key ids share here).
+ *
+ * @example
+ * assertId('device_id', ctx.params.deviceId);
+ */
+export function assertId(field: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string' || value === '' || Buffer.byteLength(value) > MAX_FIELD_BYTES)
+    throw new MatrixError(400, 'M_INVALID_PARAM', `${field} must be a string of 1 to ${MAX_FIELD_BYTES} bytes`);
+}
+
 /**
  * Throws `400 M_BAD_JSON` when `value` nests arrays or objects deeper than `maxDepth`. Iterative,
  * so a body nested 400k levels deep costs a loop, not the stack.
