@@ -39,6 +39,17 @@ function keyMap(input: JsonRecord, field: string): Record<string, KeyObject> | u
   return value as Record<string, KeyObject>;
 }
 
+/**
+ * The request's `timeout` ("the time to wait when downloading keys from remote servers"), which
+ * here bounds the question to an AS; the plugin's query deadline otherwise.
+ */
+function askOptions(input: JsonRecord): { deadlineMs?: number } {
+  const timeout = input.timeout;
+  return typeof timeout === 'number' && Number.isFinite(timeout) && timeout >= 0
+    ? { deadlineMs: Math.min(timeout, 60_000) }
+    : {};
+}
+
 /** Caps the entries of a query or claim (each may cost a question to an AS). */
 function countEntries(entries: number): void {
   if (entries > MAX_KEY_REQUEST_ENTRIES)
@@ -87,7 +98,8 @@ export function keyRoutes(
   router.post(cs('/keys/query'), async (c) => {
     const ctx = c as Ctx;
     const who = requester(ctx, data);
-    const wanted = body(ctx).device_keys;
+    const input = body(ctx);
+    const wanted = input.device_keys;
     if (!isRecord(wanted)) throw new MatrixError(400, 'M_BAD_JSON', 'device_keys must be an object');
     countEntries(Object.keys(wanted).length);
     const request: Record<string, string[]> = {};
@@ -110,14 +122,15 @@ export function keyRoutes(
       if (crossSigning?.user_signing_key && userId === who.userId)
         (answer.user_signing_keys ??= {})[userId] = crossSigning.user_signing_key;
     }
-    const fromAppservices = await proxy.queryKeys(request);
+    const fromAppservices = await proxy.queryKeys(request, askOptions(input));
     ctx.body = { ...mergeKeyQuery(answer, fromAppservices), failures: {} };
   });
 
   router.post(cs('/keys/claim'), async (c) => {
     const ctx = c as Ctx;
     requester(ctx, data);
-    const wanted = body(ctx).one_time_keys;
+    const input = body(ctx);
+    const wanted = input.one_time_keys;
     if (!isRecord(wanted)) throw new MatrixError(400, 'M_BAD_JSON', 'one_time_keys must be an object');
     const claimed: Record<string, Record<string, JsonRecord>> = {};
     const take = (userId: string, deviceId: string, [id, key]: [string, unknown]) =>
@@ -141,7 +154,8 @@ export function keyRoutes(
       }
     }
     // MSC3983: an AS may hold one-time keys for its users' devices that the homeserver ran out of.
-    const fromAppservices = Object.keys(missing).length === 0 ? undefined : await proxy.claimKeys(missing);
+    const fromAppservices =
+      Object.keys(missing).length === 0 ? undefined : await proxy.claimKeys(missing, askOptions(input));
     for (const [userId, devices] of Object.entries(fromAppservices?.oneTimeKeys ?? {}))
       for (const [deviceId, keys] of Object.entries(devices))
         Object.assign(((claimed[userId] ??= {})[deviceId] ??= {}), keys);
