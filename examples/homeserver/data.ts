@@ -133,12 +133,15 @@ export class HomeserverData {
     return user;
   }
 
-  /** A new device and access token for `userId`. */
-  login(userId: string, deviceId = this.newId('', 6).toUpperCase()): { accessToken: string; deviceId: string } {
+  /** A new access token for `userId`, on a new device unless `deviceId` names one it has (`created` says which). */
+  login(
+    userId: string,
+    deviceId = this.newId('', 6).toUpperCase(),
+  ): { accessToken: string; deviceId: string; created: boolean } {
     const accessToken = `syt_${this.newId('', 24)}`;
-    this.devices.create(userId, deviceId);
+    const { created } = this.devices.create(userId, deviceId);
     this.sessions.set(accessToken, { userId, deviceId });
-    return { accessToken, deviceId };
+    return { accessToken, deviceId, created };
   }
 
   deviceExists(userId: string, deviceId: string): boolean {
@@ -152,8 +155,10 @@ export class HomeserverData {
     return this.devices.delete(userId, deviceId);
   }
 
+  /** Every access token and device of the user goes (a deactivated account keeps none). */
   logoutAll(userId: string): void {
     for (const [token, session] of this.sessions) if (session.userId === userId) this.sessions.delete(token);
+    for (const device of this.devices.list(userId)) this.devices.delete(userId, device.deviceId);
   }
 
   createRoom(): Room {

@@ -94,9 +94,36 @@ describe('e2e: the reference homeserver reports device list changes and key coun
     expect(counts).to.deep.equal([at(1, []), at(1, [OTK]), at(0, [OTK]), at(0, [])]);
   });
 
+  it('a login on a new device changes the list; on a device the user has, or after registering without login, not', async () => {
+    const alice = await api.register('alice');
+    await api.call('POST', `${C}/register`, {
+      body: { username: 'quiet', password: 'pw', inhibit_login: true, auth: { type: 'm.login.dummy' } },
+    });
+    const login = (deviceId?: string) =>
+      api.call('POST', `${C}/login`, {
+        body: {
+          type: 'm.login.password',
+          identifier: { type: 'm.id.user', user: 'quiet' },
+          password: 'pw',
+          ...(deviceId === undefined ? {} : { device_id: deviceId }),
+        },
+      });
+    expect((await login('TABLET')).status).to.equal(200);
+    expect((await login('TABLET')).status).to.equal(200);
+    const quiet = '@quiet:localhost';
+    expect(lists).to.deep.equal([
+      { userId: alice.userId, change: 'changed' },
+      { userId: quiet, change: 'changed' },
+    ]);
+    expect(hs.data.devices.list(quiet).map((d) => d.deviceId)).to.deep.equal(['TABLET']);
+    const tooLong = await login('T'.repeat(256));
+    expect([tooLong.status, tooLong.body.errcode]).to.deep.equal([400, 'M_INVALID_PARAM']);
+  });
+
   it("joining a room is 'changed', leaving it is 'left' with the room; a profile change is neither", async () => {
     const alice = await api.register('alice');
     const bob = await api.register('bob');
+    lists.length = 0;
     const roomId = (await api.call('POST', `${C}/createRoom`, { token: alice.token, body: { preset: 'public_chat' } }))
       .body.room_id as string;
     await api.call('POST', `${C}/join/${enc(roomId)}`, { token: bob.token, body: {} });

@@ -214,6 +214,15 @@ describe('e2e: the reference homeserver manages devices (MSC4190 for bridges, us
     expect(hs.data.devices.crossSigning.get(frank.userId)?.master_key).to.deep.equal(key(frank.userId, 'A'));
   });
 
+  it('a deactivated account keeps no device', async () => {
+    const user = await ghost(E2EE_TOKEN, 'e2ee_hal');
+    expect((await as(E2EE_TOKEN, 'PUT', `${C}/devices/DEV`, { user_id: user }, {})).status).to.equal(201);
+    const res = await as(E2EE_TOKEN, 'POST', `${C}/account/deactivate`, { user_id: user }, {});
+    expect(res.status).to.equal(200);
+    expect(hs.data.devices.list(user)).to.deep.equal([]);
+    expect(hs.data.deviceExists(user, 'DEV')).to.equal(false);
+  });
+
   it('bounds what an AS can create: device ids over 255 bytes are refused', async () => {
     const user = await ghost(E2EE_TOKEN, 'e2ee_gina');
     const long = 'D'.repeat(256);

@@ -6,6 +6,7 @@ import type Router from '@koa/router';
 import { MatrixError, type AppserviceContext, type AppserviceState } from '../../../lib/index.ts';
 import type { HomeserverData } from '../data.ts';
 import { body, cs, requester, type Ctx } from '../http.ts';
+import { assertId } from '../limits.ts';
 import type { RoomOps } from '../room-ops.ts';
 
 /** Localparts a new regular user may take (the spec's grammar for new ids). */
@@ -22,7 +23,7 @@ export function accountRoutes(
   data: HomeserverData,
   ops: RoomOps,
 ): void {
-  router.post(cs(`/register`), (c) => {
+  router.post(cs(`/register`), async (c) => {
     const ctx = c as Ctx;
     const input = body(ctx);
     const asRegister = ctx.state.appserviceRegister;
@@ -33,7 +34,7 @@ export function accountRoutes(
       }
       if (data.users.has(asRegister.userId)) throw new MatrixError(400, 'M_USER_IN_USE', 'User ID already taken.');
       data.createUser(asRegister.userId, { appserviceId: ctx.state.appservice?.id });
-      ctx.body = registered(asRegister.userId, asRegister.inhibitLogin, input);
+      ctx.body = await registered(asRegister.userId, asRegister.inhibitLogin, input);
       return;
     }
     if (ctx.state.appservice !== undefined) {
@@ -57,18 +58,34 @@ export function accountRoutes(
     const userId = data.userId(localpart);
     if (data.users.has(userId)) throw new MatrixError(400, 'M_USER_IN_USE', 'User ID already taken.');
     data.createUser(userId, typeof input.password === 'string' ? { password: input.password } : {});
-    ctx.body = registered(userId, input.inhibit_login === true, input);
+    ctx.body = await registered(userId, input.inhibit_login === true, input);
   });
 
-  function registered(userId: string, inhibitLogin: boolean, input: Record<string, unknown>): Record<string, unknown> {
+  async function registered(
+    userId: string,
+    inhibitLogin: boolean,
+    input: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
     if (inhibitLogin) return { user_id: userId, home_server: data.serverName };
-    const session = data.login(userId, typeof input.device_id === 'string' ? input.device_id : undefined);
+    const session = await login(userId, input);
     return {
       user_id: userId,
       access_token: session.accessToken,
       device_id: session.deviceId,
       home_server: data.serverName,
     };
+  }
+
+  /** A session, on a new device unless the client names one of its own; a new device is a device list change. */
+  async function login(
+    userId: string,
+    input: Record<string, unknown>,
+  ): Promise<{ accessToken: string; deviceId: string }> {
+    const requested = typeof input.device_id === 'string' ? input.device_id : undefined;
+    if (requested !== undefined) assertId('device_id', requested);
+    const session = data.login(userId, requested);
+    if (session.created) await data.onDeviceListChange({ userId, change: 'changed' });
+    return session;
   }
 
   router.get(cs(`/register/available`), (c) => {
@@ -83,7 +100,7 @@ export function accountRoutes(
     ctx.body = { flows: [{ type: 'm.login.password' }, { type: 'm.login.application_service' }] };
   });
 
-  router.post(cs(`/login`), (c) => {
+  router.post(cs(`/login`), async (c) => {
     const ctx = c as Ctx;
     const input = body(ctx);
     let userId: string;
@@ -107,7 +124,7 @@ export function accountRoutes(
     } else {
       throw new MatrixError(400, 'M_UNKNOWN', 'Unknown login type');
     }
-    const session = data.login(userId, typeof input.device_id === 'string' ? input.device_id : undefined);
+    const session = await login(userId, input);
     ctx.body = {
       user_id: userId,
       access_token: session.accessToken,
