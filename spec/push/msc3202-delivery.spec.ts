@@ -5,6 +5,7 @@
  * `org.matrix.msc3202: true`, and only with `experimentalFeatures.msc3202` on.
  */
 import { expect } from 'chai';
+import { Registry } from 'prom-client';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,6 +61,7 @@ describe('MSC3202 transaction extensions, end to end', function () {
   let plain: MockAppService;
   let host: RoomsHost;
   let as: Appservices | undefined;
+  let registry: Registry;
 
   async function start(msc3202: boolean): Promise<Appservices> {
     host = new RoomsHost();
@@ -70,6 +72,7 @@ describe('MSC3202 transaction extensions, end to end', function () {
       backoffInitialMs: 20,
       backoffMaxMs: 100,
       experimentalFeatures: { msc3202 },
+      metricsRegistry: (registry = new Registry()),
     });
     return as;
   }
@@ -143,6 +146,14 @@ describe('MSC3202 transaction extensions, end to end', function () {
     expect(br.conflicts).to.deep.equal([]);
     await flush();
     expect(plain.transactions.size).to.equal(1); // only the flush mark: no msc3202 flag, nothing else
+    // Counted once acknowledged, by kind, as the other kinds are.
+    const sentOf = async (kind: string) =>
+      (await registry.getSingleMetric('koa_appservice_items_sent_total')!.get()).values.find(
+        (v) => v.labels.appservice === 'br' && v.labels.kind === kind,
+      )?.value;
+    const deadline = Date.now() + 5_000;
+    while ((await sentOf('keyCounts')) !== 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect([await sentOf('deviceList'), await sentOf('keyCounts')]).to.deep.equal([1, 1]);
   });
 
   it("sends 'left' to the AS sharing the room the user left, and not while the user still shares another room with it", async () => {
