@@ -171,6 +171,24 @@ describe('MSC3202 transaction extensions, end to end', function () {
     expect(lists).to.deep.equal([{ changed: [], left: ['@alice:hs.test'] }]);
   });
 
+  it('splits a transaction of MSC3202 items the AS refuses as too large (413) instead of setting it aside', async () => {
+    await start(true);
+    host.join('!r:hs.test', '@br_bob:hs.test');
+    host.join('!r:hs.test', '@alice:hs.test');
+    host.join('!r:hs.test', '@carol:hs.test');
+    br.status(413, { times: 1 });
+    await Promise.all([
+      as!.publishDeviceListUpdate({ userId: '@alice:hs.test', change: 'changed' }),
+      as!.publishDeviceListUpdate({ userId: '@carol:hs.test', change: 'changed' }),
+    ]);
+    await flush();
+    const changed = [...br.transactions.values()].flatMap(
+      (b) => (b['org.matrix.msc3202.device_lists'] as { changed: string[] } | undefined)?.changed ?? [],
+    );
+    expect(changed).to.deep.equal(['@alice:hs.test', '@carol:hs.test']);
+    expect(await as!.deadLetters('br')).to.deep.equal([]);
+  });
+
   it('sends nothing with experimentalFeatures.msc3202 off, and refuses malformed reports naming the field', async () => {
     await start(false);
     host.join('!r:hs.test', '@br_bob:hs.test');
