@@ -33,7 +33,10 @@ export type {
   BatchLimits,
   Backlog,
   ItemKind,
+  DeviceItemKind,
+  ItemCounts,
 } from './store/store.ts';
+export type { DeviceListUpdate, DeviceKeyCounts } from './push/device-input.ts';
 export type { DeadLetter, OversizeSupport } from './store/dead-letters.ts';
 export type { DeadLetterApi } from './koa/dead-letter-api.ts';
 export { mergeKeyQuery, type KeyProxyApi, type KeysQueryAnswer } from './koa/key-proxy-api.ts';

@@ -157,6 +157,24 @@ export class Interest {
   }
 
   /**
+   * The candidates interested in a user as presence is routed: the user is in their users
+   * namespace (or is their sender), or shares a room with them (when the host has `joinedRooms`).
+   */
+  async interestedInUser(userId: string, candidates: readonly Registration[]): Promise<readonly Registration[]> {
+    const found = new Set<Registration>();
+    this.#addUser(found, userId);
+    await this.#presence?.addSharing(found, userId, candidates);
+    return this.#ordered(found, candidates);
+  }
+
+  /** The candidates interested in a room by the room rules: its id, its aliases, its joined members. */
+  async interestedInRoom(roomId: string, candidates: readonly Registration[]): Promise<readonly Registration[]> {
+    const found = new Set<Registration>();
+    await this.#addRoom(found, roomId, candidates);
+    return this.#ordered(found, candidates);
+  }
+
+  /**
    * The ASes (with a url) that a user "matches" (AS API): a local user in their users namespace, or
    * their sender. Only these may see the user's private read receipts.
    *

@@ -16,7 +16,7 @@
  * | koa_appservice_query_token_rejected_total           | counter   | appservice                  |
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { ItemKind } from './store/store.ts';
+import type { ItemCounts, ItemKind } from './store/store.ts';
 
 /** What the metrics read at scrape time. */
 export interface MetricsSources {
@@ -30,7 +30,7 @@ export type QueryKind = 'user' | 'alias' | 'key_claim' | 'key_query';
 /** `answered`: a key claim or query (MSC3983/3984) got every asked AS's answer. */
 export type QueryOutcome = 'exists' | 'absent' | 'unavailable' | 'misconfigured' | 'answered';
 
-const ITEM_KINDS: readonly ItemKind[] = ['event', 'ephemeral', 'toDevice'];
+const ITEM_KINDS: readonly ItemKind[] = ['event', 'ephemeral', 'toDevice', 'deviceList', 'keyCounts'];
 
 /**
  * @example
@@ -71,7 +71,7 @@ export class Metrics {
     };
     new Gauge({
       name: 'koa_appservice_backlog_items',
-      help: 'Events, ephemeral events and to-device messages queued for the application service and not yet acknowledged',
+      help: 'Events, ephemeral events, to-device messages, device list changes and key counts queued for the application service and not yet acknowledged',
       labelNames: ['appservice'],
       registers,
       async collect() {
@@ -107,7 +107,7 @@ export class Metrics {
     });
     this.#itemsSent = new Counter({
       name: 'koa_appservice_items_sent_total',
-      help: 'Items delivered in acknowledged transactions, by kind (event, ephemeral, toDevice)',
+      help: 'Items delivered in acknowledged transactions, by kind (event, ephemeral, toDevice, deviceList, keyCounts)',
       labelNames: ['appservice', 'kind'],
       registers,
     });
@@ -146,9 +146,12 @@ export class Metrics {
     }
   }
 
-  transactionSent(asId: string, counts: Readonly<Record<ItemKind, number>>): void {
+  transactionSent(asId: string, counts: ItemCounts): void {
     this.#transactionsSent.inc({ appservice: asId });
-    for (const kind of ITEM_KINDS) if (counts[kind] > 0) this.#itemsSent.inc({ appservice: asId, kind }, counts[kind]);
+    for (const kind of ITEM_KINDS) {
+      const n = counts[kind] ?? 0;
+      if (n > 0) this.#itemsSent.inc({ appservice: asId, kind }, n);
+    }
   }
 
   transactionFailed(asId: string): void {

@@ -92,11 +92,19 @@ export interface AppservicesOptions {
 export interface ExperimentalFeatures {
   readonly msc3983?: boolean;
   readonly msc3984?: boolean;
+  /**
+   * MSC3202 transaction extensions (device lists, one-time key counts, unused fallback key types)
+   * for ASes whose registration sets `org.matrix.msc3202: true`; like Synapse's
+   * `msc3202_transaction_extensions`. The homeserver reports with `publishDeviceListUpdate` and
+   * `publishKeyCounts`.
+   */
+  readonly msc3202?: boolean;
   readonly msc4190?: boolean;
 }
 export const experimentalDefaults: Required<ExperimentalFeatures> = Object.freeze({
   msc3983: false,
   msc3984: false,
+  msc3202: false,
   msc4190: false,
 });
 
@@ -199,11 +207,12 @@ export function functionOption<F extends (...args: never[]) => unknown>(
 
 /**
  * Defaults of the push side (`Sender`, `Senders`), beside the backoff ones above: items per
- * transaction by kind (the spec sets no limit; Synapse sends 100 of each) and how often a
+ * transaction by kind (the spec sets no limit; Synapse sends 100 of each; the MSC3202 kinds are
+ * coalesced per user and device in the body, so 100 updates weigh at most 100 entries) and how often a
  * standby process tries to become an AS's sender (stores shared by several processes).
  */
 export const pushDefaults = Object.freeze({
-  limits: Object.freeze({ event: 100, ephemeral: 100, toDevice: 100 }),
+  limits: Object.freeze({ event: 100, ephemeral: 100, toDevice: 100, deviceList: 100, keyCounts: 100 }),
   electIntervalMs: 1_000,
 });
 

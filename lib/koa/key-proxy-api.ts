@@ -52,7 +52,7 @@ export interface KeyProxyApi {
  * Checks `experimentalFeatures` and fills in the defaults.
  *
  * @example
- * resolveExperimentalFeatures({ msc3983: true }); // { msc3983: true, msc3984: false, msc4190: false }
+ * resolveExperimentalFeatures({ msc3983: true }); // { msc3983: true, msc3984: false, msc3202: false, msc4190: false }
  */
 export function resolveExperimentalFeatures(value: unknown): Required<ExperimentalFeatures> {
   if (value === undefined) return experimentalDefaults;

@@ -16,6 +16,8 @@ import { NamespaceIndex } from '../namespace/namespace-index.ts';
 import { Interest } from '../interest.ts';
 import type { AppservicesOptions } from '../options.ts';
 import { resolveOptions } from '../resolve-options.ts';
+import type { DeviceKeyCounts, DeviceListUpdate } from '../push/device-input.ts';
+import { DeviceRouting } from '../push/device-routing.ts';
 import { Publisher } from '../push/publisher.ts';
 import { Senders } from '../push/senders.ts';
 import { ExistenceQueries, type EnsureOptions, type QueryResult } from '../query/existence.ts';
@@ -44,6 +46,13 @@ export interface Appservices extends DeadLetterApi, KeyProxyApi {
   publishEphemeral(edu: EphemeralEvent): Promise<readonly string[]>;
   /** To-device messages for users in an AS's namespace, to ASes that asked for them. */
   publishToDevice(message: ToDeviceMessage): Promise<readonly string[]>;
+  /**
+   * MSC3202: a user's device list changed, or (`change: 'left'`, `roomId`) they left a room. Goes
+   * to msc3202 ASes interested (README, "Encrypted bridges") with `experimentalFeatures.msc3202`.
+   */
+  publishDeviceListUpdate(update: DeviceListUpdate): Promise<void>;
+  /** MSC3202: a device's one-time key counts or unused fallback key types changed; to its AS. */
+  publishKeyCounts(counts: DeviceKeyCounts): Promise<void>;
   /** Block until the AS owning `userId` (if any) had its chance to create it. */
   ensureUser(userId: string, options?: EnsureOptions): Promise<QueryResult>;
   ensureAlias(alias: string, options?: EnsureOptions): Promise<QueryResult>;
@@ -224,6 +233,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
   }
   noticeDeviceManagementOff(registrations, experimental.msc4190, logger);
   const publisher = new Publisher({ store, interest, registrations, onEnqueued: (asIds) => senders.notify(asIds) });
+  const devices = new DeviceRouting({ registrations, interest, enabled: experimental.msc3202 });
   // With a store shared by several processes, another process may publish for an AS whose sender
   // runs here; the store tells us so (PostgresStore: LISTEN/NOTIFY). null means "check them all".
   const unsubscribe = store.onEnqueued?.((asIds) => senders.notify(asIds ?? pushable));
@@ -252,6 +262,8 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
     publish: (event, publishOptions) => publisher.publish(event, publishOptions),
     publishEphemeral: (edu) => publisher.publishEphemeral(edu),
     publishToDevice: (message) => publisher.publishToDevice(message),
+    publishDeviceListUpdate: async (update) => void (await publisher.publishItems(devices.deviceListItems(update))),
+    publishKeyCounts: async (counts) => void (await publisher.publishItems(devices.keyCountsItems(counts))),
     ensureUser: timedQueries.ensureUser,
     ensureAlias: timedQueries.ensureAlias,
     roomAliasesChanged: (roomId) => interest.forgetRoomAliases(roomId),

@@ -72,7 +72,9 @@ export class Oversize {
     if (store === null) return { next: 'fail' };
     const asId = this.#registration.id;
     const bytes = Buffer.byteLength(txn.body, 'utf8');
-    const items = txn.counts.event + txn.counts.ephemeral + txn.counts.toDevice;
+    const { counts } = txn;
+    const items =
+      counts.event + counts.ephemeral + counts.toDevice + (counts.deviceList ?? 0) + (counts.keyCounts ?? 0);
     if (items > 1) {
       this.#maxBytes = Math.max(1, Math.min(this.#maxBytes, Math.floor(bytes / 2)));
       this.#limits = this.#limitsFor(this.#maxBytes);
@@ -86,13 +88,13 @@ export class Oversize {
   }
 
   #limitsFor(maxBytes: number): BatchLimits {
-    const { receiveEphemeral, receiveToDevice } = this.#registration;
-    // Ephemeral and to-device items go out under two field names each (stable and unstable):
-    // they may weigh twice in the body.
+    const { receiveEphemeral, receiveToDevice, msc3202 } = this.#registration;
+    // Ephemeral and to-device items go out under two field names each (stable and unstable), and
+    // key counts under two spellings: they may weigh twice in the body.
     const shared = Math.max(1, maxBytes - ENVELOPE_BYTES);
     return {
       ...this.#counts,
-      bytes: receiveEphemeral || receiveToDevice ? Math.max(1, Math.floor(shared / 2)) : shared,
+      bytes: receiveEphemeral || receiveToDevice || msc3202 ? Math.max(1, Math.floor(shared / 2)) : shared,
     };
   }
 }

@@ -143,6 +143,18 @@ export class Publisher {
   }
 
   /**
+   * Queues items routed elsewhere (device lists and key counts: device-routing.ts) through the
+   * same group commit, in call order with every other publish; resolves with their AS ids once
+   * durable. The items must name only ASes with a url.
+   *
+   * @example
+   * await publisher.publishItems(routing.keyCountsItems(counts));
+   */
+  publishItems(prepared: readonly EnqueueItem[] | Promise<readonly EnqueueItem[]>): Promise<readonly string[]> {
+    return this.#commit(prepared);
+  }
+
+  /**
    * The outbox: the items join the homeserver's own open transaction (PostgresStore), outside the
    * group commit, and commit or roll back with its event write. Senders are not told here: the
    * items are invisible until the homeserver commits, and the store notifies on commit.

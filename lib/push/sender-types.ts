@@ -2,7 +2,7 @@
  * The types the sender's parts share: what a send is, the hooks' payloads, and the lifecycle a
  * delivery term sees of its sender.
  */
-import type { ItemKind } from '../store/store.ts';
+import type { ItemCounts } from '../store/store.ts';
 
 /** `standby`: waiting to become the AS's sender (a store shared by several processes). */
 export type SenderState = 'standby' | 'idle' | 'sending' | 'backoff' | 'stopped';
@@ -13,7 +13,7 @@ export type SendTransaction = (txnId: string, body: string, signal: AbortSignal)
 export interface SentInfo {
   readonly asId: string;
   readonly txnId: string;
-  readonly counts: Readonly<Record<ItemKind, number>>;
+  readonly counts: ItemCounts;
   /** From the start of the successful attempt to the acknowledgement being stored (with the next transaction, when the store creates both at once). */
   readonly durationMs: number;
 }

@@ -8,14 +8,18 @@
  * stable `ephemeral` (Matrix 1.13) and MSC2409's unstable `de.sorunome.msc2409.ephemeral`, which
  * older ASes still read. To-device messages go under `to_device` (MSC4203's stable name) and
  * MSC2409's `de.sorunome.msc2409.to_device`, the only name Synapse sends today. Empty optional
- * arrays are omitted, as the spec allows.
+ * arrays are omitted, as the spec allows. Device lists and key counts (MSC3202) go under the
+ * fields device-body.ts makes, only for a registration with `org.matrix.msc3202`.
  */
 import type { QueuedItem } from '../store/store.ts';
+import { deviceFields } from './device-body.ts';
 
 /** What the registration asked for; items of a kind it did not ask for are left out. */
 export interface TransactionBodyFlags {
   readonly receiveEphemeral: boolean;
   readonly receiveToDevice: boolean;
+  /** `org.matrix.msc3202`: device lists and key counts. Absent: false. */
+  readonly msc3202?: boolean;
 }
 
 export const EPHEMERAL_FIELDS = ['ephemeral', 'de.sorunome.msc2409.ephemeral'] as const;
@@ -32,14 +36,17 @@ export function buildTransactionBody(items: readonly QueuedItem[], flags: Transa
   const events: string[] = [];
   const ephemeral: string[] = [];
   const toDevice: string[] = [];
+  let devices = false;
   for (const item of items) {
     if (item.kind === 'event') events.push(item.json);
     else if (item.kind === 'ephemeral') ephemeral.push(item.json);
-    else toDevice.push(item.json);
+    else if (item.kind === 'toDevice') toDevice.push(item.json);
+    else devices = true;
   }
   let body = `{"events":[${events.join(',')}]`;
   if (flags.receiveEphemeral && ephemeral.length > 0) body += fields(EPHEMERAL_FIELDS, ephemeral);
   if (flags.receiveToDevice && toDevice.length > 0) body += fields(TO_DEVICE_FIELDS, toDevice);
+  if (flags.msc3202 === true && devices) body += deviceFields(items);
   return `${body}}`;
 }
 

@@ -17,9 +17,11 @@ const EPHEMERAL =
 
 const MSC3202 =
   "MSC3202 (encrypted appservices): the AS may act as one of its users' devices (`org.matrix.msc3202.device_id`), accepted only when " +
-  'the host implements deviceExists; to-device messages for its users (as.publishToDevice) are sent to it with or without the ephemeral flag (MSC4203). Not implemented yet: device_lists, ' +
-  'device_one_time_keys_count and device_unused_fallback_key_types in transactions, so a bridge that waits for key counts or ' +
-  'device list changes will not get them. Key claims/queries proxied to the AS (MSC3983/3984) need experimentalFeatures on the homeserver';
+  'the host implements deviceExists; to-device messages for its users (as.publishToDevice) are sent to it with or without the ephemeral flag (MSC4203). ' +
+  'device_lists, device_one_time_keys_count and device_unused_fallback_key_types reach it in transactions only when the homeserver ' +
+  'turns experimentalFeatures.msc3202 on and calls as.publishDeviceListUpdate() (device changes, rooms left) and as.publishKeyCounts() ' +
+  '(after key uploads and claims); otherwise a bridge waiting for key counts or device list changes never gets them. ' +
+  'Key claims/queries proxied to the AS (MSC3983/3984) need experimentalFeatures on the homeserver';
 
 const MSC4190 =
   "MSC4190 (device management): the AS logs in no user and manages its users' devices itself, so m.login.application_service " +

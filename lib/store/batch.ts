@@ -4,9 +4,19 @@
  * count limit or it would take the batch over the byte limit. Stopping (rather than skipping the
  * item and taking later ones) keeps the AS's items in publish order across transactions.
  */
-import type { BatchLimits, ItemKind, QueuedItem } from './store.ts';
+import { pushDefaults } from '../options.ts';
+import type { BatchLimits, DeviceItemKind, ItemKind, QueuedItem } from './store.ts';
 
-const KINDS: readonly ItemKind[] = ['event', 'ephemeral', 'toDevice'];
+const KINDS: readonly Exclude<ItemKind, DeviceItemKind>[] = ['event', 'ephemeral', 'toDevice'];
+const DEVICE_KINDS: readonly DeviceItemKind[] = ['deviceList', 'keyCounts'];
+
+/**
+ * The limit of a kind: the MSC3202 kinds' limits are optional in `BatchLimits` (callers written
+ * for the older kinds leave them out) and then take the push default.
+ */
+function limitOf(limits: BatchLimits, kind: ItemKind): number {
+  return limits[kind] ?? pushDefaults.limits[kind];
+}
 
 /**
  * One batch being cut: offer it the queue's items in order until `take` says no.
@@ -21,7 +31,12 @@ const KINDS: readonly ItemKind[] = ['event', 'ephemeral', 'toDevice'];
 export class BatchCut {
   readonly #limits: BatchLimits;
   readonly items: QueuedItem[] = [];
-  readonly counts: Record<ItemKind, number> = { event: 0, ephemeral: 0, toDevice: 0 };
+  /** By kind; the MSC3202 kinds appear once the batch takes one (see `ItemCounts`). */
+  readonly counts: Record<Exclude<ItemKind, DeviceItemKind>, number> & Partial<Record<DeviceItemKind, number>> = {
+    event: 0,
+    ephemeral: 0,
+    toDevice: 0,
+  };
   #bytes = 0;
   #full = false;
 
@@ -41,7 +56,8 @@ export class BatchCut {
    */
   take(item: QueuedItem): boolean {
     if (this.#full) return false;
-    if (this.counts[item.kind] >= this.#limits[item.kind]) return this.#stop();
+    const taken = this.counts[item.kind] ?? 0;
+    if (taken >= limitOf(this.#limits, item.kind)) return this.#stop();
     const maxBytes = this.#limits.bytes;
     if (maxBytes !== undefined) {
       // The JSON text as sent, plus the comma that separates it from its neighbour in the body.
@@ -49,14 +65,16 @@ export class BatchCut {
       if (this.items.length > 0 && this.#bytes + size > maxBytes) return this.#stop();
       this.#bytes += size;
     }
-    this.counts[item.kind]++;
+    this.counts[item.kind] = taken + 1;
     this.items.push(item);
     return true;
   }
 
   /** The most rows a batch can take: read this many (plus one, to learn whether more follow). */
   static maxItems(limits: BatchLimits): number {
-    return limits.event + limits.ephemeral + limits.toDevice;
+    return (
+      limits.event + limits.ephemeral + limits.toDevice + limitOf(limits, 'deviceList') + limitOf(limits, 'keyCounts')
+    );
   }
 
   #stop(): false {
@@ -94,6 +112,12 @@ export function checkLimits(limits: BatchLimits): void {
   const bytes = limits.bytes;
   if (bytes !== undefined && (!Number.isSafeInteger(bytes) || bytes < 1)) {
     throw new TypeError('createTransaction(): limits.bytes must be a positive integer when given');
+  }
+  for (const kind of DEVICE_KINDS) {
+    const limit = limits[kind];
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
+      throw new TypeError(`createTransaction(): limits.${kind} must be a positive integer when given`);
+    }
   }
 }
 

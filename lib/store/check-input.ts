@@ -4,15 +4,14 @@
  */
 import type { EnqueueItem, ItemKind } from './store.ts';
 
-const KINDS: ReadonlySet<string> = new Set<ItemKind>(['event', 'ephemeral', 'toDevice']);
+const KINDS: ReadonlySet<string> = new Set<ItemKind>(['event', 'ephemeral', 'toDevice', 'deviceList', 'keyCounts']);
 
 /** Throws a TypeError naming the first malformed item; a programming error, not a store failure. */
 export function checkEnqueueItems(items: readonly EnqueueItem[]): void {
   if (!Array.isArray(items)) throw new TypeError('enqueue(items): items must be an array');
   items.forEach((item, i) => {
     if (item === null || typeof item !== 'object') throw new TypeError(`enqueue(items): items[${i}] is not an object`);
-    if (!KINDS.has(item.kind))
-      throw new TypeError(`enqueue(items): items[${i}].kind must be event, ephemeral or toDevice`);
+    if (!KINDS.has(item.kind)) throw new TypeError(`enqueue(items): items[${i}].kind must be ${[...KINDS].join(', ')}`);
     if (typeof item.json !== 'string') throw new TypeError(`enqueue(items): items[${i}].json must be a string`);
     if (
       !Array.isArray(item.asIds) ||

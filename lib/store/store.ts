@@ -11,7 +11,21 @@
  * the transaction that was created but not acknowledged, so the sender resends it first.
  */
 
-export type ItemKind = 'event' | 'ephemeral' | 'toDevice';
+export type ItemKind = 'event' | 'ephemeral' | 'toDevice' | DeviceItemKind;
+
+/**
+ * The MSC3202 kinds (`publishDeviceListUpdate`, `publishKeyCounts`): a device list change and a
+ * device's key counts. Their counts and limits are optional in `ItemCounts` and `BatchLimits`,
+ * so that a store or a caller written for the three older kinds keeps working unchanged.
+ */
+export type DeviceItemKind = 'deviceList' | 'keyCounts';
+
+/**
+ * Items of a transaction by kind. The MSC3202 kinds are present only when the transaction
+ * carries some (every store agrees on that, so equal transactions compare equal).
+ */
+export type ItemCounts = Readonly<Record<Exclude<ItemKind, DeviceItemKind>, number>> &
+  Readonly<Partial<Record<DeviceItemKind, number>>>;
 
 /** One thing to queue: its JSON text, and the ASes that want it. */
 export interface EnqueueItem {
@@ -33,6 +47,10 @@ export interface BatchLimits {
   readonly event: number;
   readonly ephemeral: number;
   readonly toDevice: number;
+  /** Device list changes (MSC3202); default `DEVICE_KIND_LIMIT` in batch.ts. */
+  readonly deviceList?: number;
+  /** Key count updates (MSC3202); default `DEVICE_KIND_LIMIT` in batch.ts. */
+  readonly keyCounts?: number;
   /**
    * Optional cap on the sum of the items' JSON bytes (plus one per item for its separator). An
    * item larger than the cap on its own still goes, alone.
@@ -51,7 +69,7 @@ export interface StoredTransaction {
   readonly txnId: string;
   /** The JSON body to PUT. */
   readonly body: string;
-  readonly counts: Readonly<Record<ItemKind, number>>;
+  readonly counts: ItemCounts;
 }
 
 export interface Backlog {

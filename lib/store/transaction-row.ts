@@ -2,7 +2,7 @@
  * A stored transaction as the SQL stores keep it (one row of `transactions`), and the one mapping
  * from such a row to the `StoredTransaction` the Store interface hands out.
  */
-import type { StoredTransaction } from './store.ts';
+import type { ItemCounts, StoredTransaction } from './store.ts';
 import { formatTxnId } from './txn-id.ts';
 
 /** The columns both SQL stores select. PostgreSQL returns `bigint` as a string, SQLite as a number. */
@@ -14,10 +14,13 @@ export interface TransactionRow {
   readonly event_count: number;
   readonly ephemeral_count: number;
   readonly to_device_count: number;
+  readonly device_list_count: number;
+  readonly key_counts_count: number;
 }
 
 /** The select list that fills a TransactionRow. */
-export const TRANSACTION_COLUMNS = 'txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count';
+export const TRANSACTION_COLUMNS =
+  'txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, device_list_count, key_counts_count';
 
 /**
  * @example
@@ -31,6 +34,18 @@ export function toStoredTransaction(asId: string, row: TransactionRow): StoredTr
     asId,
     txnId: formatTxnId(row.id_prefix, row.txn_id),
     body: row.body,
-    counts: { event: row.event_count, ephemeral: row.ephemeral_count, toDevice: row.to_device_count },
+    counts: countsOf(row),
   };
+}
+
+/** The MSC3202 kinds only when the transaction carries some, as `BatchCut` counts them. */
+function countsOf(row: TransactionRow): ItemCounts {
+  const counts: { -readonly [K in keyof ItemCounts]: ItemCounts[K] } = {
+    event: row.event_count,
+    ephemeral: row.ephemeral_count,
+    toDevice: row.to_device_count,
+  };
+  if (row.device_list_count > 0) counts.deviceList = row.device_list_count;
+  if (row.key_counts_count > 0) counts.keyCounts = row.key_counts_count;
+  return counts;
 }

@@ -1,5 +1,6 @@
 import { describe } from 'mocha';
 import { oversizeContractTests } from './oversize-contract.ts';
+import { deviceKindContractTests } from './store-contract-devices.ts';
 import { pipelinedContractTests } from './store-contract-pipelined.ts';
 import { queueContractTests } from './store-contract-queue.ts';
 import { reopenContractTests } from './store-contract-reopen.ts';
@@ -37,6 +38,7 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
     transactionContractTests(f);
     pipelinedContractTests(f);
     reopenContractTests(f);
+    deviceKindContractTests(f);
     oversizeContractTests(makeStore);
   });
 }

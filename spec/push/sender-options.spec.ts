@@ -34,7 +34,13 @@ describe('Sender options', () => {
   }
 
   it('takes its defaults from lib/options.ts', () => {
-    expect(pushDefaults.limits).to.deep.equal({ event: 100, ephemeral: 100, toDevice: 100 });
+    expect(pushDefaults.limits).to.deep.equal({
+      event: 100,
+      ephemeral: 100,
+      toDevice: 100,
+      deviceList: 100,
+      keyCounts: 100,
+    });
     expect(() => new Sender(deps)).not.to.throw();
   });
 });

@@ -29,7 +29,7 @@ describe('flagNotes (what each registration flag needs from the homeserver)', ()
     expect(flagNotes([reg({})])).to.deep.equal([]);
   });
 
-  it('notes MSC3202, naming what it needs and what is not implemented yet', () => {
+  it('notes MSC3202, naming what the homeserver must provide: the switch, the two calls, deviceExists', () => {
     const [note, ...rest] = flagNotes([reg({ 'org.matrix.msc3202': true })]);
     expect(rest).to.deep.equal([]);
     expect(note?.field).to.equal('org.matrix.msc3202');
@@ -37,7 +37,10 @@ describe('flagNotes (what each registration flag needs from the homeserver)', ()
       .to.include('deviceExists')
       .and.include('device_lists')
       .and.include('device_one_time_keys_count')
-      .and.include('Not implemented yet');
+      .and.include('experimentalFeatures.msc3202')
+      .and.include('as.publishDeviceListUpdate()')
+      .and.include('as.publishKeyCounts()')
+      .and.not.include('Not implemented yet');
   });
 
   it('notes MSC4190 with the device routes the homeserver must open without user-interactive auth', () => {

@@ -84,10 +84,21 @@ export async function acknowledgeAndCreate(
         `WITH id AS (
          INSERT INTO ${t('as_state')} AS s (as_id, next_txn_id) VALUES ($1, 2)
          ON CONFLICT (as_id) DO UPDATE SET next_txn_id = s.next_txn_id + 1 RETURNING next_txn_id - 1 AS txn_id)
-       INSERT INTO ${t('transactions')} (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, seqs, created_at)
-       SELECT $1, txn_id, $8, $2, $3, $4, $5, $6::bigint[], $7 FROM id
+       INSERT INTO ${t('transactions')} (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, seqs, created_at, device_list_count, key_counts_count)
+       SELECT $1, txn_id, $8, $2, $3, $4, $5, $6::bigint[], $7, $9, $10 FROM id
        ON CONFLICT (as_id) DO NOTHING RETURNING txn_id`,
-        [asId, body, counts.event, counts.ephemeral, counts.toDevice, items.map((i) => i.seq), Date.now(), birth],
+        [
+          asId,
+          body,
+          counts.event,
+          counts.ephemeral,
+          counts.toDevice,
+          items.map((i) => i.seq),
+          Date.now(),
+          birth,
+          counts.deviceList ?? 0,
+          counts.keyCounts ?? 0,
+        ],
       );
       if (!stored) return { error: new InFlightMismatchError(asId) };
       return { txn: { asId, txnId: formatTxnId(birth, stored.txn_id), body, counts } };

@@ -79,8 +79,8 @@ export async function createTransaction(
         return { error };
       }
       await client.query(
-        `INSERT INTO ${t('transactions')} (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, seqs, created_at)
-       VALUES ($1, $2, $9, $3, $4, $5, $6, $7::bigint[], $8)`,
+        `INSERT INTO ${t('transactions')} (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, seqs, created_at, device_list_count, key_counts_count)
+       VALUES ($1, $2, $9, $3, $4, $5, $6, $7::bigint[], $8, $10, $11)`,
         [
           asId,
           n,
@@ -91,6 +91,8 @@ export async function createTransaction(
           rows.slice(0, items.length).map((r) => r.seq),
           Date.now(),
           birth,
+          counts.deviceList ?? 0,
+          counts.keyCounts ?? 0,
         ],
       );
       return { txn: { asId, txnId: formatTxnId(birth, n), body, counts } };

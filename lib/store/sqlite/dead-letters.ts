@@ -2,8 +2,8 @@
  * SqliteStore's side of `OversizeSupport` (lib/store/dead-letters.ts): splitting a refused
  * transaction and keeping the items an AS refuses even alone.
  *
- * The `dead_letters` table is created on first use (`IF NOT EXISTS`): a database without dead
- * letters never gets it, and the schema version of the queue is not touched by it.
+ * The `dead_letters` table is made by schema version 4 (migrations/004-device-item-kinds.ts); the
+ * `IF NOT EXISTS` statements below find it there and change nothing.
  */
 import type Database from 'better-sqlite3';
 import type { DeadLetter } from '../dead-letters.ts';
@@ -17,7 +17,7 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS dead_letters (
   id           INTEGER PRIMARY KEY AUTOINCREMENT,
   as_id        TEXT    NOT NULL,
-  kind         TEXT    NOT NULL CHECK (kind IN ('event', 'ephemeral', 'toDevice')),
+  kind         TEXT    NOT NULL CHECK (kind IN ('event', 'ephemeral', 'toDevice', 'deviceList', 'keyCounts')),
   json         TEXT    NOT NULL,
   txn_id       TEXT    NOT NULL,
   reason       TEXT    NOT NULL,

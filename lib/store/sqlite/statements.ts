@@ -79,9 +79,9 @@ function prepare(db: Database.Database) {
         'UPDATE as_state SET next_txn_id = next_txn_id + 1 WHERE as_id = ? RETURNING next_txn_id - 1',
       )
       .pluck(),
-    insertTxn: db.prepare<[string, number, string, string, number, number, number, number, number]>(
-      `INSERT INTO transactions (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, last_seq, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    insertTxn: db.prepare<[string, number, string, string, number, number, number, number, number, number, number]>(
+      `INSERT INTO transactions (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, last_seq, created_at, device_list_count, key_counts_count)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     // Only the transaction in flight can be acknowledged: one created ahead is not sent yet.
     deleteTxn: db
@@ -191,7 +191,19 @@ export function sqliteOperations(
     // A throwing build() rolls the whole transaction back, the txn id included.
     const body = buildBody(build, items);
     const lastSeq = items[items.length - 1]!.seq;
-    s.insertTxn.run(asId, txnId, birth, body, counts.event, counts.ephemeral, counts.toDevice, lastSeq, Date.now());
+    s.insertTxn.run(
+      asId,
+      txnId,
+      birth,
+      body,
+      counts.event,
+      counts.ephemeral,
+      counts.toDevice,
+      lastSeq,
+      Date.now(),
+      counts.deviceList ?? 0,
+      counts.keyCounts ?? 0,
+    );
     return { txn: { asId, txnId: formatTxnId(birth, txnId), body, counts }, lastSeq, full };
   }
 
