@@ -8,8 +8,8 @@
  * `as.publish()`, so no persisted event can miss the application services.
  */
 import { randomBytes } from 'node:crypto';
-import type { EphemeralEvent, MatrixEvent } from '../../lib/index.ts';
-import { DeviceStore, type DeviceListChange, type KeyCounts } from './device-store.ts';
+import type { DeviceKeyCounts, DeviceListUpdate, EphemeralEvent, MatrixEvent } from '../../lib/index.ts';
+import { DeviceStore } from './device-store.ts';
 import { checkEvent } from './limits.ts';
 
 export interface UserRecord {
@@ -104,9 +104,9 @@ export class HomeserverData {
   /** Devices, their keys and users' cross-signing keys. */
   readonly devices = new DeviceStore();
   /** Runs when a user's devices or keys change, or they join or leave a room (MSC3202 device lists). */
-  onDeviceListChange: (change: DeviceListChange) => Promise<unknown> = async () => {};
+  onDeviceListChange: (change: DeviceListUpdate) => Promise<unknown> = async () => {};
   /** Runs when a device's one-time or fallback keys change (MSC3202 key counts). */
-  onKeyCounts: (counts: KeyCounts) => Promise<unknown> = async () => {};
+  onKeyCounts: (counts: DeviceKeyCounts) => Promise<unknown> = async () => {};
   readonly #listeners = new Set<() => void>();
 
   constructor(serverName: string) {

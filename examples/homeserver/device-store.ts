@@ -7,7 +7,7 @@
  * per algorithm (`signed_curve25519` always present, as Synapse answers) and the algorithms whose
  * fallback key has not been used yet.
  */
-import { MatrixError } from '../../lib/index.ts';
+import { MatrixError, type DeviceKeyCounts } from '../../lib/index.ts';
 import { MAX_DEVICES_PER_USER, MAX_ONE_TIME_KEYS_PER_DEVICE } from './limits.ts';
 
 export type KeyObject = Readonly<Record<string, unknown>> | string;
@@ -29,22 +29,6 @@ export interface CrossSigningKeys {
   master_key?: Readonly<Record<string, unknown>>;
   self_signing_key?: Readonly<Record<string, unknown>>;
   user_signing_key?: Readonly<Record<string, unknown>>;
-}
-
-/** A change to a user's device list, as MSC3202 reports it (`as.publishDeviceListUpdate`). */
-export interface DeviceListChange {
-  readonly userId: string;
-  readonly change: 'changed' | 'left';
-  /** `left`: the room the user left; `changed`: the room they joined, when that is the cause. */
-  readonly roomId?: string;
-}
-
-/** What MSC3202 reports for one device (`as.publishKeyCounts`). */
-export interface KeyCounts {
-  readonly userId: string;
-  readonly deviceId: string;
-  readonly oneTimeKeyCounts: Readonly<Record<string, number>>;
-  readonly unusedFallbackKeyTypes: readonly string[];
 }
 
 /**
@@ -151,7 +135,7 @@ export class DeviceStore {
     return [fallback.keyId, fallback.key];
   }
 
-  counts(device: DeviceRecord): KeyCounts {
+  counts(device: DeviceRecord): DeviceKeyCounts {
     const oneTimeKeyCounts: Record<string, number> = { signed_curve25519: 0 };
     for (const id of device.oneTimeKeys.keys()) {
       const algorithm = id.slice(0, id.indexOf(':'));

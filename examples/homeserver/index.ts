@@ -20,7 +20,6 @@ import {
   type Logger,
 } from '../../lib/index.ts';
 import { clientEvent, HomeserverData } from './data.ts';
-import { deviceListCalls } from './device-list-calls.ts';
 import { homeserverHost } from './host.ts';
 import { accessLog, jsonBody, matrixErrorBoundary } from './http.ts';
 import { RoomOps } from './room-ops.ts';
@@ -78,9 +77,8 @@ export async function startHomeserver(options: HomeserverOptions): Promise<Runni
   data.onPersisted = (event) => as.publish(clientEvent(event));
   data.onEphemeral = (edu) => as.publishEphemeral(edu);
   // MSC3202: device list changes and key counts reach the encrypted bridges in their transactions.
-  const msc3202 = deviceListCalls(as);
-  data.onDeviceListChange = (change) => msc3202.publishDeviceListUpdate(change);
-  data.onKeyCounts = (counts) => msc3202.publishKeyCounts(counts);
+  data.onDeviceListChange = (change) => as.publishDeviceListUpdate(change);
+  data.onKeyCounts = (counts) => as.publishKeyCounts(counts);
   // Each AS's own user exists from the start (Synapse does the same), so it can act without registering.
   for (const registration of as.registry.all) {
     const sender = data.userId(registration.senderLocalpart);

@@ -2,14 +2,16 @@
  * An encrypted bridge's life on the reference homeserver, end to end (issue 15): an AS with
  * `org.matrix.msc3202` and `io.element.msc4190` creates a device for one of its users with
  * `PUT /devices/{deviceId}` (MSC4190), uploads that device's keys and one-time keys as the user
- * (device masquerading), and when a local user has used up the homeserver's one-time keys for that
- * device, the claim is proxied to the AS (MSC3983) and the AS's key returned.
+ * (device masquerading); a transaction brings it the device's one-time key counts with no events
+ * (MSC3202); a local user joining a room with its user arrives in `device_lists.changed`, leaving
+ * it in `device_lists.left`; and when the local user has used up the homeserver's one-time keys
+ * for that device, the claim is proxied to the AS (MSC3983) and the AS's key returned.
  */
 import { expect } from 'chai';
 import { MemoryStore } from '../../lib/index.ts';
 import { MockAppService } from '../../lib/testing/index.ts';
 import { startHomeserver, type RunningHomeserver } from '../../examples/homeserver/index.ts';
-import { Api, type Json, type Response } from './support/client.ts';
+import { Api, enc, eventually, type Json, type Response } from './support/client.ts';
 
 const C = '/_matrix/client/v3';
 const AS_TOKEN = 'encrypted-bridge-as-token';
@@ -18,6 +20,8 @@ const GHOST = '@br_alice:localhost';
 const DEVICE = 'BRIDGEDEV';
 const OTK = 'signed_curve25519';
 const CLAIM_PATH = '/_matrix/app/unstable/org.matrix.msc3983/keys/claim';
+const DEVICE_LISTS = 'org.matrix.msc3202.device_lists';
+const OTK_COUNTS = 'org.matrix.msc3202.device_one_time_keys_count';
 
 describe('e2e: an encrypted bridge (MSC4190 device, keys, MSC3983 claim) on the reference homeserver', function () {
   this.timeout(20_000);
@@ -50,7 +54,7 @@ describe('e2e: an encrypted bridge (MSC4190 device, keys, MSC3983 claim) on the 
           'io.element.msc4190': true,
         },
       ],
-      experimentalFeatures: { msc3983: true, msc3984: true, msc4190: true },
+      experimentalFeatures: { msc3202: true, msc3983: true, msc3984: true, msc4190: true },
       backoffInitialMs: 20,
     });
     api = new Api(hs.url);
@@ -99,6 +103,50 @@ describe('e2e: an encrypted bridge (MSC4190 device, keys, MSC3983 claim) on the 
     });
     expect(Object.keys(query.body.device_keys[GHOST])).to.deep.equal([DEVICE]);
     expect(query.body.device_keys[GHOST][DEVICE].unsigned).to.deep.equal({ device_display_name: 'Bridge' });
+  });
+
+  /** The users in `device_lists.<field>` of every transaction so far, in order. */
+  const listed = (field: 'changed' | 'left'): string[] =>
+    [...bridge.transactions.values()].flatMap(
+      (txn) => (txn[DEVICE_LISTS] as Record<string, string[]> | undefined)?.[field] ?? [],
+    );
+
+  it("transactions bring the bridge its device's key counts (with no events) and device list changes as a user joins and leaves", async () => {
+    await bridgeStartsUp();
+    const counted = await eventually(() =>
+      [...bridge.transactions.values()].find(
+        (txn) => (txn[OTK_COUNTS] as Json | undefined)?.[GHOST]?.[DEVICE]?.[OTK] === 2,
+      ),
+    );
+    expect(counted.events).to.deep.equal([]);
+    expect(counted['org.matrix.msc3202.device_unused_fallback_key_types']).to.deep.equal({
+      [GHOST]: { [DEVICE]: [OTK] },
+    });
+    // The bridge's own user's new device is a change the bridge hears of too.
+    expect(listed('changed')).to.include(GHOST);
+
+    const carol = await api.register('carol');
+    const room = await asGhost('POST', '/createRoom', { preset: 'public_chat' });
+    const roomId = room.body.room_id as string;
+    await api.call('POST', `${C}/join/${enc(roomId)}`, { token: carol.token, body: {} });
+    await eventually(() => (listed('changed').includes(carol.userId) ? true : undefined));
+    expect(listed('left')).not.to.include(carol.userId);
+
+    await api.call('POST', `${C}/rooms/${enc(roomId)}/leave`, { token: carol.token, body: {} });
+    await eventually(() => (listed('left').includes(carol.userId) ? true : undefined));
+    // Each arrives after the membership event that caused it.
+    const order = [...bridge.transactions.values()].flatMap((txn) => [
+      ...((txn.events ?? []) as Json[])
+        .filter((e) => e.type === 'm.room.member' && e.state_key === carol.userId)
+        .map((e) => `event ${e.content.membership}`),
+      ...((txn[DEVICE_LISTS] as Record<string, string[]> | undefined)?.changed ?? [])
+        .filter((u) => u === carol.userId)
+        .map(() => 'changed'),
+      ...((txn[DEVICE_LISTS] as Record<string, string[]> | undefined)?.left ?? [])
+        .filter((u) => u === carol.userId)
+        .map(() => 'left'),
+    ]);
+    expect(order).to.deep.equal(['event join', 'changed', 'event leave', 'left']);
   });
 
   it("a claim takes the homeserver's one-time keys first, then asks the bridge, before any fallback key", async () => {

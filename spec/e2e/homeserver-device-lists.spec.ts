@@ -6,9 +6,8 @@
  * that added keys and after a claim that used one.
  */
 import { expect } from 'chai';
-import { MemoryStore } from '../../lib/index.ts';
+import { MemoryStore, type DeviceKeyCounts, type DeviceListUpdate } from '../../lib/index.ts';
 import { startHomeserver, type RunningHomeserver } from '../../examples/homeserver/index.ts';
-import type { DeviceListChange, KeyCounts } from '../../examples/homeserver/device-store.ts';
 import { Api, enc } from './support/client.ts';
 
 const C = '/_matrix/client/v3';
@@ -18,8 +17,8 @@ const OTK = 'signed_curve25519';
 describe('e2e: the reference homeserver reports device list changes and key counts', () => {
   let hs: RunningHomeserver;
   let api: Api;
-  let lists: DeviceListChange[];
-  let counts: KeyCounts[];
+  let lists: DeviceListUpdate[];
+  let counts: DeviceKeyCounts[];
 
   beforeEach(async () => {
     hs = await startHomeserver({
