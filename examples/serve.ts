@@ -7,7 +7,8 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { RegistrationLoadError } from '../lib/index.ts';
+import { RegistrationLoadError, type ExperimentalFeatures } from '../lib/index.ts';
+import { resolveExperimentalFeatures } from '../lib/koa/key-proxy-api.ts';
 import { redactUrl } from '../lib/registration/redact-url.ts';
 import { registrationWarnings } from '../lib/registration/warnings.ts';
 import { SqliteStore } from '../lib/store/sqlite/sqlite-store.ts';
@@ -38,6 +39,9 @@ Options:
       --server-name <name>   The homeserver's server name (default localhost).
       --log-level <level>    fatal, error, warn, info (default), debug (adds every client
                              request), trace or silent.
+      --experimental <list>  Unstable features to turn on, comma-separated (repeatable):
+                             msc3202, msc3983, msc3984, msc4190 (encrypted bridges; see the
+                             README's "Encrypted bridges"). Default: none.
   -h, --help                 Show this help.
 `;
 
@@ -59,6 +63,7 @@ export async function serve(argv: readonly string[], io: ServeIo, options: Serve
         db: { type: 'string', default: './appservice.db' },
         'server-name': { type: 'string', default: 'localhost' },
         'log-level': { type: 'string', default: 'info' },
+        experimental: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -82,6 +87,13 @@ export async function serve(argv: readonly string[], io: ServeIo, options: Serve
     );
     return 2;
   }
+  let experimentalFeatures;
+  try {
+    experimentalFeatures = experimentalFromFlags(values.experimental ?? []);
+  } catch (error) {
+    io.stderr.write(`koa-appservice serve: --experimental: ${(error as Error).message}\n`);
+    return 2;
+  }
   if (values.registration === undefined || values.registration.length === 0) {
     io.stderr.write(`koa-appservice serve: give at least one --registration\n\n${SERVE_USAGE}`);
     return 2;
@@ -98,6 +110,7 @@ export async function serve(argv: readonly string[], io: ServeIo, options: Serve
       port,
       hostname: values.host,
       logger,
+      experimentalFeatures,
     });
   } catch (error) {
     const message =
@@ -141,4 +154,15 @@ export async function serve(argv: readonly string[], io: ServeIo, options: Serve
   await homeserver.close();
   stopTrafficLog();
   return 0;
+}
+
+/**
+ * `--experimental msc3202,msc4190 --experimental msc3983` → `{ msc3202: true, msc4190: true, msc3983: true }`,
+ * checked by the plugin's own rule so that an unknown name is refused here with the known ones listed.
+ */
+function experimentalFromFlags(flags: readonly string[]): Required<ExperimentalFeatures> {
+  const names = flags.flatMap((flag) => flag.split(',')).map((name) => name.trim());
+  const empty = names.find((name) => name === '');
+  if (empty !== undefined) throw new Error('an empty feature name (write msc3202,msc4190)');
+  return resolveExperimentalFeatures(Object.fromEntries(names.map((name) => [name, true])));
 }

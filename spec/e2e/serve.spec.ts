@@ -52,6 +52,74 @@ describe('e2e: koa-appservice serve', () => {
     expect(await exit).to.equal(0);
   });
 
+  it('--experimental turns unstable features on for encrypted bridges (an MSC4190 bridge creates its device)', async () => {
+    const run = async (extra: string[]) => {
+      let out = '';
+      const io = { stdout: { write: (s: string) => (out += s) }, stderr: { write: () => true } };
+      const stop = new AbortController();
+      const exit = serve(
+        [
+          '--registration',
+          'fixtures/registrations/good/mautrix-signal.yaml',
+          '--port',
+          '0',
+          '--db',
+          join(dir, `q${extra.length}.db`),
+          '--server-name',
+          'example.com',
+          ...extra,
+        ],
+        io,
+        { cwd: ROOT, signal: stop.signal },
+      );
+      for (let i = 0; i < 200 && !out.includes('listening on'); i++) await new Promise((r) => setTimeout(r, 25));
+      const url = /listening on (http:\/\/[\w.:]+)/.exec(out)?.[1];
+      expect(url, out).to.be.a('string');
+      const token = 'Bearer PznjuZ25RmwfQ5a3HeGr0dIzukYo1ibRi20JY2ayWHZKEaKxh5AhE8Jf0mXSurkl';
+      const register = await request(`${url}/_matrix/client/v3/register`, {
+        method: 'POST',
+        headers: { authorization: token, 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'm.login.application_service', username: 'signal_1', inhibit_login: true }),
+      });
+      expect(register.statusCode, await register.body.text()).to.equal(200);
+      const put = await request(
+        `${url}/_matrix/client/v3/devices/BRIDGEDEV?user_id=${encodeURIComponent('@signal_1:example.com')}`,
+        {
+          method: 'PUT',
+          headers: {
+            authorization: 'Bearer PznjuZ25RmwfQ5a3HeGr0dIzukYo1ibRi20JY2ayWHZKEaKxh5AhE8Jf0mXSurkl',
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify({ display_name: 'bridge' }),
+        },
+      );
+      await put.body.dump();
+      stop.abort();
+      expect(await exit).to.equal(0);
+      return { out, status: put.statusCode };
+    };
+    const off = await run([]);
+    expect(off.out).to.include('experimentalFeatures.msc4190');
+    expect(off.status).to.not.be.oneOf([200, 201]);
+    const on = await run(['--experimental', 'msc3202,msc4190', '--experimental', 'msc3983']);
+    expect(on.out).to.not.include('experimentalFeatures.msc4190');
+    expect(on.status).to.be.oneOf([200, 201]);
+  });
+
+  it('--experimental with an unknown feature exits 2 and lists the known ones', async () => {
+    let err = '';
+    const io = { stdout: { write: () => true }, stderr: { write: (s: string) => (err += s) } };
+    const code = await serve(
+      ['--registration', REGISTRATION, '--experimental', 'msc9999', '--db', join(dir, 'x.db')],
+      io,
+      {
+        cwd: ROOT,
+      },
+    );
+    expect(code).to.equal(2);
+    expect(err).to.include('msc9999').and.to.include('msc4190');
+  });
+
   it('exits 1 with the field named when a registration is invalid', async () => {
     let err = '';
     const io = { stdout: { write: () => true }, stderr: { write: (s: string) => (err += s) } };
