@@ -18,7 +18,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { formatGoal, reportedGoals } from './support/goals.ts';
 
 /** Cheap and self-contained first, so a quick look needs no patience; the rest follow by name. */
-const ORDER = ['namespace', 'query', 'push', 'plugin'];
+const ORDER = ['namespace', 'query', 'push', 'many-ases', 'plugin'];
 
 interface BenchModule {
   readonly run?: unknown;

@@ -48,7 +48,15 @@ const JSON_HEADERS = { 'content-type': 'application/json' } as const;
  */
 export class AppserviceClient {
   readonly #registration: Registration;
-  readonly #pool: Pool | null;
+  /** The AS's origin, or null without a url. */
+  readonly #origin: string | null;
+  readonly #poolOptions: Pool.Options;
+  /**
+   * Created on the first request: an undici Pool holds some 17 KB from the start (its request
+   * queue), which for a thousand registered bridges that are mostly idle is most of their cost.
+   */
+  #pool: Pool | undefined;
+  #closed = false;
   readonly #basePath: string;
   readonly #maxBytes: number;
   readonly #bodyTimeoutMs: number;
@@ -63,20 +71,21 @@ export class AppserviceClient {
     this.#bodyTimeoutMs = settings.bodyTimeoutMs;
     this.#paths = new PathPreference(settings.legacyReprobeMs);
     this.#authorization = `Bearer ${registration.hsToken}`;
-    if (registration.url === null) {
-      this.#pool = null;
-      this.#basePath = '';
-      return;
-    }
-    const url = new URL(registration.url);
-    // Synapse appends API paths to the url as written, so a path prefix in the url is kept.
-    this.#basePath = url.pathname.replace(/\/+$/, '');
-    this.#pool = new Pool(url.origin, {
+    this.#poolOptions = {
       connections: settings.connections,
       connectTimeout: settings.connectTimeoutMs,
       headersTimeout: settings.headersTimeoutMs,
       bodyTimeout: this.#bodyTimeoutMs,
-    });
+    };
+    if (registration.url === null) {
+      this.#origin = null;
+      this.#basePath = '';
+      return;
+    }
+    const url = new URL(registration.url);
+    this.#origin = url.origin;
+    // Synapse appends API paths to the url as written, so a path prefix in the url is kept.
+    this.#basePath = url.pathname.replace(/\/+$/, '');
   }
 
   /** The registration's id, for logs and metrics. */
@@ -170,6 +179,7 @@ export class AppserviceClient {
    * await client.close();
    */
   async close(): Promise<void> {
+    this.#closed = true;
     const pool = this.#pool;
     if (!pool || pool.closed || pool.destroyed) return;
     let timer: NodeJS.Timeout | undefined;
@@ -205,7 +215,7 @@ export class AppserviceClient {
    * stands (a 500 on v1 is not replaced by the draft path's "no such path").
    */
   async #call(method: string, route: Route, options: CallOptions): Promise<RawResponse> {
-    const pool = this.#pool;
+    const pool = this.#connections();
     if (pool === null) {
       throw new AppserviceRequestError(this.asId, 'url-not-set', `${method} ${route.v1}: the registration has no url`);
     }
@@ -223,6 +233,17 @@ export class AppserviceClient {
     if (!taken) return res;
     this.#paths.learn(other);
     return retry;
+  }
+
+  /** The pool, created now if this is the first request; null without a url. */
+  #connections(): Pool | null {
+    if (this.#pool !== undefined) return this.#pool;
+    if (this.#origin === null) return null;
+    this.#pool = new Pool(this.#origin, this.#poolOptions);
+    // After close() a request fails as it does on a closed pool (ClientClosedError), not by
+    // opening connections that nothing would close.
+    if (this.#closed) void this.#pool.close();
+    return this.#pool;
   }
 
   async #send(pool: Pool, method: string, path: string, options: CallOptions): Promise<RawResponse> {

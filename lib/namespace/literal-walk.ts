@@ -26,7 +26,9 @@ class Unsure extends Error {}
 export function literalTokens(src: string, start: number): Token[] | null {
   try {
     const end = scanGroup(src, start, false);
-    return walkSequence(src, start, end.close, end.alternation).tokens;
+    const walk = new Walk(src);
+    walk.sequence(start, end.close, end.alternation);
+    return walk.tokens;
   } catch (err) {
     if (err instanceof Unsure) return null;
     throw err;
@@ -75,94 +77,117 @@ function skipClass(src: string, open: number): number {
   throw new Unsure();
 }
 
-/** The walk gave up here (an escape or brace it does not fully read): nothing after it is known. */
-interface Walk {
-  readonly tokens: Token[];
-  readonly stopped: boolean;
-}
-
 /**
- * Tokens of the sequence src[from, end): literal characters that every match contains in this order
- * and, between two characters with no break, contiguously; a break wherever something else may sit.
+ * One walk over a source, appending to one token list: literal characters that every match contains
+ * in this order and, between two characters with no break, contiguously; a break wherever something
+ * else may sit. One list rather than a list per atom and group, concatenated on the way up: a build
+ * of the index over thousands of registrations spent most of its time allocating those.
  */
-function walkSequence(src: string, from: number, end: number, alternation: boolean): Walk {
-  // With `a|b` at this level no character is common to every match (we do not compute common parts).
-  if (alternation) return { tokens: [null], stopped: false };
-  const tokens: Token[] = [];
-  let i = from;
-  while (i < end) {
-    const atom = walkAtom(src, i, end);
-    if (atom === null) return { tokens: [...tokens, null], stopped: true };
-    if (atom.stopped) return { tokens: [...tokens, ...atom.tokens, null], stopped: true };
-    const q = quantifier(src, atom.next, end);
-    if (q === null) {
-      tokens.push(...atom.tokens);
-      i = atom.next;
-      continue;
+class Walk {
+  readonly tokens: Token[] = [];
+  /** Whether the atom just walked gave up inside (an escape or brace it does not fully read). */
+  #atomStopped = false;
+  readonly #src: string;
+
+  constructor(src: string) {
+    this.#src = src;
+  }
+
+  /** Walks src[from, end); returns whether it gave up (nothing after that point is known). */
+  sequence(from: number, end: number, alternation: boolean): boolean {
+    const tokens = this.tokens;
+    // With `a|b` at this level no character is common to every match (we do not compute common parts).
+    if (alternation) {
+      tokens.push(null);
+      return false;
     }
-    if (q.min < 0) return { tokens: [...tokens, null], stopped: true };
-    // A repeated atom: its first occurrence is required when min >= 1; what follows varies.
-    if (q.min >= 1) tokens.push(...atom.tokens);
-    tokens.push(null);
-    i = q.next;
+    let i = from;
+    while (i < end) {
+      const mark = tokens.length;
+      const next = this.#atom(i, end);
+      if (next < 0 || this.#atomStopped) {
+        tokens.push(null);
+        return true;
+      }
+      const q = quantifier(this.#src, next, end);
+      if (q === null) {
+        i = next;
+        continue;
+      }
+      // A repeated atom: its first occurrence is required when min >= 1; what follows varies.
+      if (q.min < 1) tokens.length = mark;
+      tokens.push(null);
+      if (q.min < 0) return true;
+      i = q.next;
+    }
+    return false;
   }
-  return { tokens, stopped: false };
-}
 
-interface Atom extends Walk {
-  /** Index just after the atom. */
-  readonly next: number;
-}
-
-/** The atom at `i`, or null when even its extent is unknown (then the walk stops). */
-function walkAtom(src: string, i: number, end: number): Atom | null {
-  const ch = src[i]!;
-  const code = src.charCodeAt(i);
-  if (ch === '\\') {
-    if (i + 1 >= end) return null;
-    const next = src.charCodeAt(i + 1);
-    // `\.` `\/` `\_` and the like are the character itself. Letter and digit escapes (`\d`, `\x41`,
-    // `\u{1F600}`, `\k<n>`, `\12`) have lengths of their own: stop rather than misread their tail.
-    if (next < 128 && !isAsciiAlnum(next)) return { tokens: [src[i + 1]!], stopped: false, next: i + 2 };
-    if (CLASS_ESCAPES.has(src[i + 1]!)) return { tokens: [null], stopped: false, next: i + 2 };
-    // Word boundaries consume nothing: the characters on either side stay adjacent in the match.
-    if (src[i + 1] === 'b' || src[i + 1] === 'B') return { tokens: [], stopped: false, next: i + 2 };
-    return null;
+  /** Appends the atom at `i`; returns the index just after it, or -1 when even its extent is unknown. */
+  #atom(i: number, end: number): number {
+    this.#atomStopped = false;
+    const src = this.#src;
+    const ch = src[i]!;
+    const code = src.charCodeAt(i);
+    if (ch === '\\') {
+      if (i + 1 >= end) return -1;
+      const next = src.charCodeAt(i + 1);
+      // `\.` `\/` `\_` and the like are the character itself. Letter and digit escapes (`\d`, `\x41`,
+      // `\u{1F600}`, `\k<n>`, `\12`) have lengths of their own: stop rather than misread their tail.
+      if (next < 128 && !isAsciiAlnum(next)) {
+        this.tokens.push(src[i + 1]!);
+        return i + 2;
+      }
+      if (CLASS_ESCAPES.has(src[i + 1]!)) {
+        this.tokens.push(null);
+        return i + 2;
+      }
+      // Word boundaries consume nothing: the characters on either side stay adjacent in the match.
+      if (src[i + 1] === 'b' || src[i + 1] === 'B') return i + 2;
+      return -1;
+    }
+    if (ch === '(') return this.#group(i);
+    if (ch === '[') {
+      this.tokens.push(null);
+      return skipClass(src, i) + 1;
+    }
+    // Assertions consume nothing (the translator turns `\A` into a `^` inside the group).
+    if (ch === '^' || ch === '$') return i + 1;
+    if (ch === '.' || ch === ']' || ch === '}') {
+      this.tokens.push(null);
+      return i + 1;
+    }
+    if (META.has(ch)) return -1;
+    // Surrogates: a quantifier after a pair binds to the pair with `u` but to the low half without.
+    this.tokens.push(code >= 0xd800 && code <= 0xdfff ? null : ch);
+    return i + 1;
   }
-  if (ch === '(') return walkGroup(src, i);
-  if (ch === '[') return { tokens: [null], stopped: false, next: skipClass(src, i) + 1 };
-  // Assertions consume nothing (the translator turns `\A` into a `^` inside the group).
-  if (ch === '^' || ch === '$') return { tokens: [], stopped: false, next: i + 1 };
-  if (ch === '.' || ch === ']' || ch === '}') return { tokens: [null], stopped: false, next: i + 1 };
-  if (META.has(ch)) return null;
-  // Surrogates: a quantifier after a pair binds to the pair with `u` but to the low half without.
-  if (code >= 0xd800 && code <= 0xdfff) return { tokens: [null], stopped: false, next: i + 1 };
-  return { tokens: [ch], stopped: false, next: i + 1 };
-}
 
-function walkGroup(src: string, open: number): Atom {
-  let contentStart: number;
-  let kind: 'plain' | 'lookaround' | 'other' = 'plain';
-  if (src[open + 1] !== '?') contentStart = open + 1;
-  else if (src[open + 2] === ':') contentStart = open + 3;
-  else if (src[open + 2] === '<' && src[open + 3] !== '=' && src[open + 3] !== '!') {
-    const close = src.indexOf('>', open + 3);
-    if (close < 0) throw new Unsure();
-    contentStart = close + 1;
-  } else {
-    // Lookarounds consume nothing; inline modifiers and anything newer consume we know not what.
-    const lookaround =
-      src[open + 2] === '=' ||
-      src[open + 2] === '!' ||
-      src.startsWith('<=', open + 2) ||
-      src.startsWith('<!', open + 2);
-    kind = lookaround ? 'lookaround' : 'other';
-    contentStart = open + 2;
+  #group(open: number): number {
+    const src = this.#src;
+    let contentStart: number;
+    let kind: 'plain' | 'lookaround' | 'other' = 'plain';
+    if (src[open + 1] !== '?') contentStart = open + 1;
+    else if (src[open + 2] === ':') contentStart = open + 3;
+    else if (src[open + 2] === '<' && src[open + 3] !== '=' && src[open + 3] !== '!') {
+      const close = src.indexOf('>', open + 3);
+      if (close < 0) throw new Unsure();
+      contentStart = close + 1;
+    } else {
+      // Lookarounds consume nothing; inline modifiers and anything newer consume we know not what.
+      const lookaround =
+        src[open + 2] === '=' ||
+        src[open + 2] === '!' ||
+        src.startsWith('<=', open + 2) ||
+        src.startsWith('<!', open + 2);
+      kind = lookaround ? 'lookaround' : 'other';
+      contentStart = open + 2;
+    }
+    const extent = scanGroup(src, contentStart, true);
+    if (kind === 'other') this.tokens.push(null);
+    if (kind === 'plain') this.#atomStopped = this.sequence(contentStart, extent.close, extent.alternation);
+    return extent.close + 1;
   }
-  const extent = scanGroup(src, contentStart, true);
-  if (kind === 'lookaround') return { tokens: [], stopped: false, next: extent.close + 1 };
-  if (kind === 'other') return { tokens: [null], stopped: false, next: extent.close + 1 };
-  return { ...walkSequence(src, contentStart, extent.close, extent.alternation), next: extent.close + 1 };
 }
 
 /**

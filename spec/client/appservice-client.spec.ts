@@ -1,5 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { expect } from 'chai';
 import { AppserviceClient } from '../../lib/client/appservice-client.ts';
 import type { AppserviceClientOptions } from '../../lib/client/appservice-client.ts';
@@ -42,6 +44,29 @@ describe('AppserviceClient', () => {
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.close()));
     await mock.close();
+  });
+
+  describe('connections', () => {
+    it('an idle client holds no connection pool: a thousand of them take little memory', async () => {
+      setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('gc') as () => void;
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      const idle = Array.from({ length: 1000 }, (_, i) => clientFor({ id: `idle${i}` }));
+      gc();
+      const perClient = (process.memoryUsage().heapUsed - before) / idle.length;
+      // An undici Pool alone is some 17 KB (its request queue); a client without one is a few hundred bytes.
+      expect(perClient, `${Math.round(perClient)} bytes of heap per idle client`).to.be.below(4_000);
+      expect(await idle[999]!.queryUser('@irc_alice:hs.test')).to.equal(true);
+    });
+
+    it('a client closed before its first request refuses requests without reaching the AS', async () => {
+      const client = clientFor();
+      await client.close();
+      const error = await failure(client.queryUser('@irc_alice:hs.test'));
+      expect(error.asId).to.equal(client.asId);
+      expect(mock.requests).to.have.length(0);
+    });
   });
 
   describe('queries', () => {

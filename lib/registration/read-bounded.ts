@@ -1,0 +1,35 @@
+/**
+ * Reading a registration file without trusting its size.
+ */
+import { open } from 'node:fs/promises';
+
+/** Read size: larger than any real registration file, so one read and one at end of file. */
+const CHUNK_BYTES = 16 * 1024;
+
+/**
+ * The first `limit` bytes of a file (all of it when shorter), read in chunks. Chunks rather than one
+ * buffer of `limit`: a registration is a few KiB, and a zero-filled buffer of the 1 MiB bound for
+ * each file made loading a thousand of them spend most of its time clearing memory.
+ *
+ * @example
+ * const bytes = await readBounded('/etc/synapse/irc.yaml', MAX_REGISTRATION_BYTES + 1);
+ * if (bytes.length > MAX_REGISTRATION_BYTES) throw tooLarge();
+ */
+export async function readBounded(path: string, limit: number): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    while (length < limit) {
+      // Unfilled memory is safe here: only the bytes read are kept.
+      const chunk = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, limit - length));
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(bytesRead === chunk.length ? chunk : chunk.subarray(0, bytesRead));
+      length += bytesRead;
+    }
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+  } finally {
+    await handle.close();
+  }
+}
