@@ -5,7 +5,7 @@
  */
 import type { Context } from 'koa';
 import type { Registration } from '../registration/registration.ts';
-import { queryParams } from './query-params.ts';
+import { queryValues } from './query-params.ts';
 import { memoOf } from './request-memo.ts';
 
 /** Where the request's access token came from; `query` may repeat, which is never valid. */
@@ -33,7 +33,24 @@ const MAX_REMEMBERED_TOKENS = 10_000;
 const MAX_REMEMBERED_TOKEN_LENGTH = 1024;
 
 const NO_TOKENS: readonly string[] = [];
-const BEARER = /^Bearer +(\S+)\s*$/i;
+// `Bearer <token>`: tested without a capture, so no match array is built on every request.
+const BEARER = /^Bearer +\S+\s*$/i;
+const BEARER_LENGTH = 'Bearer'.length;
+const SPACE = 0x20;
+
+/**
+ * The token of an `Authorization: Bearer <token>` header; undefined when the header has another
+ * form. Trailing whitespace is dropped: `trimEnd` removes exactly what the pattern's `\s` matches.
+ *
+ * @example
+ * bearerToken('Bearer syt_abc'); // 'syt_abc'
+ */
+export function bearerToken(authorization: string): string | undefined {
+  if (!BEARER.test(authorization)) return undefined;
+  let start = BEARER_LENGTH;
+  while (authorization.charCodeAt(start) === SPACE) start++;
+  return authorization.slice(start).trimEnd();
+}
 
 /**
  * The access tokens of a request, from `Authorization: Bearer` and the `access_token` query.
@@ -46,14 +63,9 @@ export function accessTokens(ctx: Context): AccessTokens {
   const known = memo.tokens as AccessTokens | undefined;
   if (known !== undefined) return known;
   const authorization = ctx.get('authorization');
-  let header: string | undefined;
-  let malformedHeader = false;
-  if (authorization !== '') {
-    const match = BEARER.exec(authorization);
-    if (match) header = match[1];
-    else malformedHeader = true;
-  }
-  const query = queryParams(ctx).get('access_token') ?? NO_TOKENS;
+  const header = authorization === '' ? undefined : bearerToken(authorization);
+  const malformedHeader = authorization !== '' && header === undefined;
+  const query = queryValues(ctx, 'access_token') ?? NO_TOKENS;
   return (memo.tokens = { header, malformedHeader, query } satisfies AccessTokens);
 }
 
@@ -95,6 +107,21 @@ export class TokenOwners {
   /** Characters of token text remembered now (for specs and metrics). */
   get rememberedChars(): number {
     return this.#chars;
+  }
+
+  /**
+   * Whether the request carries an as_token. A user's request with a token already known to be
+   * no AS's, in the header and no query string, is answered without building the memo: that is
+   * every request of a logged-in client, and none of them needs the plugin.
+   */
+  carriesAsToken(ctx: Context): boolean {
+    if (ctx.querystring === '') {
+      const authorization = ctx.get('authorization');
+      if (authorization === '') return false;
+      const token = bearerToken(authorization);
+      if (token === undefined || this.#userTokens.has(token)) return false;
+    }
+    return this.of(ctx).appservice !== undefined;
   }
 
   /** The request's token owner, worked out on first use and kept on the context. */

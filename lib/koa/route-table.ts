@@ -275,6 +275,17 @@ export function matchRoute(method: string, path: string): RouteMatch | null {
 }
 
 /**
+ * Keeps a route matched with `matchRoute` on the context, for the parts that read `routeOf`.
+ *
+ * @example
+ * const route = matchRoute(ctx.method, routePath(ctx));
+ * if (route !== null) keepRoute(ctx, route);
+ */
+export function keepRoute(ctx: Context, route: RouteMatch | null): void {
+  memoOf(ctx).route = route;
+}
+
+/**
  * The request's route, matched on first use and kept on the context for every later reader.
  *
  * @example
