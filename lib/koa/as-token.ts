@@ -95,6 +95,14 @@ export class TokenOwners {
   readonly #maxChars: number;
   #userTokens = new Set<string>();
   #chars = 0;
+  /**
+   * The as_token each connection last presented, and its AS. A bridge sends request after request
+   * on a few kept-alive connections with one token, and finding an as_token costs a SHA-256 (the
+   * registry looks tokens up by digest so that no lookup compares token text). Compared here in
+   * time independent of the text, so a connection shared by several clients (a reverse proxy's)
+   * tells one of them nothing about another's token but whether the lengths are equal.
+   */
+  readonly #lastOnConnection = new WeakMap<object, { readonly token: string; readonly registration: Registration }>();
 
   constructor(
     registry: { byAsToken(token: string): Registration | undefined },
@@ -130,16 +138,22 @@ export class TokenOwners {
     const known = memo.owner as TokenOwner | undefined;
     if (known !== undefined) return known;
     const tokens = accessTokens(ctx);
-    let appservice = tokens.header === undefined ? undefined : this.#lookup(tokens.header);
-    for (const token of tokens.query) appservice ??= this.#lookup(token);
+    const connection = ctx.req.socket as object | undefined;
+    let appservice = tokens.header === undefined ? undefined : this.#lookup(tokens.header, connection);
+    for (const token of tokens.query) appservice ??= this.#lookup(token, connection);
     const present = (tokens.header !== undefined || tokens.malformedHeader ? 1 : 0) + tokens.query.length;
     return (memo.owner = { tokens, appservice, present } satisfies TokenOwner);
   }
 
-  #lookup(token: string): Registration | undefined {
+  #lookup(token: string, connection: object | undefined): Registration | undefined {
     if (this.#userTokens.has(token)) return undefined;
+    const last = connection === undefined ? undefined : this.#lastOnConnection.get(connection);
+    if (last !== undefined && sameText(last.token, token)) return last.registration;
     const registration = this.#registry.byAsToken(token);
-    if (registration !== undefined) return registration;
+    if (registration !== undefined) {
+      if (connection !== undefined) this.#lastOnConnection.set(connection, { token, registration });
+      return registration;
+    }
     if (token.length > MAX_REMEMBERED_TOKEN_LENGTH) return undefined;
     if (this.#userTokens.size >= MAX_REMEMBERED_TOKENS || this.#chars + token.length > this.#maxChars) {
       this.#userTokens = new Set();
@@ -149,4 +163,12 @@ export class TokenOwners {
     this.#chars += token.length;
     return undefined;
   }
+}
+
+/** Equal strings, compared in time that depends on their length only (no early exit on a difference). */
+function sameText(known: string, given: string): boolean {
+  if (known.length !== given.length) return false;
+  let difference = 0;
+  for (let i = 0; i < known.length; i++) difference |= known.charCodeAt(i) ^ given.charCodeAt(i);
+  return difference === 0;
 }
