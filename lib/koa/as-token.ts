@@ -5,7 +5,7 @@
  */
 import type { Context } from 'koa';
 import type { Registration } from '../registration/registration.ts';
-import { queryValues } from './query-params.ts';
+import { pluginParams } from './query-params.ts';
 import { memoOf } from './request-memo.ts';
 
 /** Where the request's access token came from; `query` may repeat, which is never valid. */
@@ -65,7 +65,7 @@ export function accessTokens(ctx: Context): AccessTokens {
   const authorization = ctx.get('authorization');
   const header = authorization === '' ? undefined : bearerToken(authorization);
   const malformedHeader = authorization !== '' && header === undefined;
-  const query = queryValues(ctx, 'access_token') ?? NO_TOKENS;
+  const query = pluginParams(ctx).access_token ?? NO_TOKENS;
   return (memo.tokens = { header, malformedHeader, query } satisfies AccessTokens);
 }
 

@@ -13,7 +13,7 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { MatrixError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
 import { TokenOwners, type TokenOwner } from './as-token.ts';
-import { queryValues } from './query-params.ts';
+import { pluginParams, type PluginParam } from './query-params.ts';
 import { memoOf } from './request-memo.ts';
 import { routeOf, type ClientAuth } from './route-table.ts';
 import { type AppserviceContext, type AppserviceState, type KoaHost, splitUserId } from './state.ts';
@@ -240,8 +240,8 @@ function fromAllowedAddress(registration: Registration, address: string): boolea
 }
 
 /** One query parameter; repeated values are refused rather than picking one silently. */
-function single(ctx: Context, name: string): string | undefined {
-  const values = queryValues(ctx, name);
+function single(ctx: Context, name: PluginParam): string | undefined {
+  const values = pluginParams(ctx)[name];
   if (values === undefined) return undefined;
   if (values.length > 1)
     throw new MatrixError(400, 'M_INVALID_PARAM', `Query parameter "${name}" given more than once`);

@@ -1,6 +1,6 @@
 /**
- * What the plugin works out about a request once (its route, tokens, their owner, the user the
- * host authenticated), kept in one object on the context. One property added to a Koa context,
+ * What the plugin works out about a request once (its route, tokens, their owner, the query
+ * parameters it reads, the user the host authenticated), kept in one object on the context. One property added to a Koa context,
  * whatever the parts read, keeps the context's shape; a request that needs none of the plugin
  * (no route of ours, no as_token) gets none.
  */
@@ -11,6 +11,7 @@ export interface RequestMemo {
   route: unknown;
   tokens: unknown;
   owner: unknown;
+  query: unknown;
   client: unknown;
 }
 
@@ -32,6 +33,7 @@ export function memoOf(ctx: Context): RequestMemo {
       route: undefined,
       tokens: undefined,
       owner: undefined,
+      query: undefined,
       client: undefined,
     };
   return memo;
