@@ -279,8 +279,7 @@ export function matchRoute(method: string, path: string): RouteMatch | null {
  * Keeps a route matched with `matchRoute` on the context, for the parts that read `routeOf`.
  *
  * @example
- * const route = matchRoute(ctx.method, routePath(ctx));
- * if (route !== null) keepRoute(ctx, route);
+ * keepRoute(ctx, matchRoute(ctx.method, routePath(ctx)));
  */
 export function keepRoute(ctx: Context, route: RouteMatch | null): void {
   memoOf(ctx).route = route;
