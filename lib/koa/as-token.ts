@@ -5,7 +5,7 @@
  */
 import type { Context } from 'koa';
 import type { Registration } from '../registration/registration.ts';
-import { queryParams } from './query-params.ts';
+import { pluginParams } from './query-params.ts';
 import { memoOf } from './request-memo.ts';
 
 /** Where the request's access token came from; `query` may repeat, which is never valid. */
@@ -33,7 +33,24 @@ const MAX_REMEMBERED_TOKENS = 10_000;
 const MAX_REMEMBERED_TOKEN_LENGTH = 1024;
 
 const NO_TOKENS: readonly string[] = [];
-const BEARER = /^Bearer +(\S+)\s*$/i;
+// `Bearer <token>`: tested without a capture, so no match array is built on every request.
+const BEARER = /^Bearer +\S+\s*$/i;
+const BEARER_LENGTH = 'Bearer'.length;
+const SPACE = 0x20;
+
+/**
+ * The token of an `Authorization: Bearer <token>` header; undefined when the header has another
+ * form. Trailing whitespace is dropped: `trimEnd` removes exactly what the pattern's `\s` matches.
+ *
+ * @example
+ * bearerToken('Bearer syt_abc'); // 'syt_abc'
+ */
+export function bearerToken(authorization: string): string | undefined {
+  if (!BEARER.test(authorization)) return undefined;
+  let start = BEARER_LENGTH;
+  while (authorization.charCodeAt(start) === SPACE) start++;
+  return authorization.slice(start).trimEnd();
+}
 
 /**
  * The access tokens of a request, from `Authorization: Bearer` and the `access_token` query.
@@ -46,14 +63,9 @@ export function accessTokens(ctx: Context): AccessTokens {
   const known = memo.tokens as AccessTokens | undefined;
   if (known !== undefined) return known;
   const authorization = ctx.get('authorization');
-  let header: string | undefined;
-  let malformedHeader = false;
-  if (authorization !== '') {
-    const match = BEARER.exec(authorization);
-    if (match) header = match[1];
-    else malformedHeader = true;
-  }
-  const query = queryParams(ctx).get('access_token') ?? NO_TOKENS;
+  const header = authorization === '' ? undefined : bearerToken(authorization);
+  const malformedHeader = authorization !== '' && header === undefined;
+  const query = pluginParams(ctx).access_token ?? NO_TOKENS;
   return (memo.tokens = { header, malformedHeader, query } satisfies AccessTokens);
 }
 
@@ -83,6 +95,14 @@ export class TokenOwners {
   readonly #maxChars: number;
   #userTokens = new Set<string>();
   #chars = 0;
+  /**
+   * The as_token each connection last presented, and its AS. A bridge sends request after request
+   * on a few kept-alive connections with one token, and finding an as_token costs a SHA-256 (the
+   * registry looks tokens up by digest so that no lookup compares token text). Compared here in
+   * time independent of the text, so a connection shared by several clients (a reverse proxy's)
+   * tells one of them nothing about another's token but whether the lengths are equal.
+   */
+  readonly #lastOnConnection = new WeakMap<object, { readonly token: string; readonly registration: Registration }>();
 
   constructor(
     registry: { byAsToken(token: string): Registration | undefined },
@@ -97,22 +117,43 @@ export class TokenOwners {
     return this.#chars;
   }
 
+  /**
+   * Whether the request carries an as_token. A user's request with a token already known to be
+   * no AS's, in the header and no query string, is answered without building the memo: that is
+   * every request of a logged-in client, and none of them needs the plugin.
+   */
+  carriesAsToken(ctx: Context): boolean {
+    if (ctx.querystring === '') {
+      const authorization = ctx.get('authorization');
+      if (authorization === '') return false;
+      const token = bearerToken(authorization);
+      if (token === undefined || this.#userTokens.has(token)) return false;
+    }
+    return this.of(ctx).appservice !== undefined;
+  }
+
   /** The request's token owner, worked out on first use and kept on the context. */
   of(ctx: Context): TokenOwner {
     const memo = memoOf(ctx);
     const known = memo.owner as TokenOwner | undefined;
     if (known !== undefined) return known;
     const tokens = accessTokens(ctx);
-    let appservice = tokens.header === undefined ? undefined : this.#lookup(tokens.header);
-    for (const token of tokens.query) appservice ??= this.#lookup(token);
+    const connection = ctx.req.socket as object | undefined;
+    let appservice = tokens.header === undefined ? undefined : this.#lookup(tokens.header, connection);
+    for (const token of tokens.query) appservice ??= this.#lookup(token, connection);
     const present = (tokens.header !== undefined || tokens.malformedHeader ? 1 : 0) + tokens.query.length;
     return (memo.owner = { tokens, appservice, present } satisfies TokenOwner);
   }
 
-  #lookup(token: string): Registration | undefined {
+  #lookup(token: string, connection: object | undefined): Registration | undefined {
     if (this.#userTokens.has(token)) return undefined;
+    const last = connection === undefined ? undefined : this.#lastOnConnection.get(connection);
+    if (last !== undefined && sameText(last.token, token)) return last.registration;
     const registration = this.#registry.byAsToken(token);
-    if (registration !== undefined) return registration;
+    if (registration !== undefined) {
+      if (connection !== undefined) this.#lastOnConnection.set(connection, { token, registration });
+      return registration;
+    }
     if (token.length > MAX_REMEMBERED_TOKEN_LENGTH) return undefined;
     if (this.#userTokens.size >= MAX_REMEMBERED_TOKENS || this.#chars + token.length > this.#maxChars) {
       this.#userTokens = new Set();
@@ -122,4 +163,12 @@ export class TokenOwners {
     this.#chars += token.length;
     return undefined;
   }
+}
+
+/** Equal strings, compared in time that depends on their length only (no early exit on a difference). */
+function sameText(known: string, given: string): boolean {
+  if (known.length !== given.length) return false;
+  let difference = 0;
+  for (let i = 0; i < known.length; i++) difference |= known.charCodeAt(i) ^ given.charCodeAt(i);
+  return difference === 0;
 }

@@ -14,7 +14,7 @@ import { MatrixError } from '../errors.ts';
 import type { Registration } from '../registration/registration.ts';
 import { TokenOwners, type TokenOwner } from './as-token.ts';
 import { createsAssertedDevice, type DeviceManagementSettings } from './device-management.ts';
-import { queryParams } from './query-params.ts';
+import { pluginParams, type PluginParam } from './query-params.ts';
 import { memoOf } from './request-memo.ts';
 import { routeOf, type ClientAuth } from './route-table.ts';
 import { type AppserviceContext, type AppserviceState, type KoaHost, splitUserId } from './state.ts';
@@ -77,6 +77,21 @@ export function requestAuthenticator(deps: AuthDeps): (ctx: Context) => Promise<
   // Users the host said exist. Matrix never frees a user id (a deactivated user still exists), so
   // a yes stays true; remembering it spares a bridge's puppets a host lookup on every request.
   let existing = new Set<string>();
+  // Per AS, the users it was let act as: in its namespace (registrations never change while the
+  // index lives) and existing. A bridge asserts the same puppets request after request; this
+  // spares them the namespace regexes too. Per AS, so one AS's answer never lets another through.
+  let asserted = new WeakMap<Registration, Set<string>>();
+  let assertedCount = 0;
+  const remember = (registration: Registration, userId: string): void => {
+    if (assertedCount >= MAX_REMEMBERED_USERS) {
+      asserted = new WeakMap();
+      assertedCount = 0;
+    }
+    let users = asserted.get(registration);
+    if (users === undefined) asserted.set(registration, (users = new Set()));
+    users.add(userId);
+    assertedCount++;
+  };
 
   // Synchronous unless the host has to be asked: most AS requests then run in the same tick.
   return (ctx) => {
@@ -105,12 +120,21 @@ export function requestAuthenticator(deps: AuthDeps): (ctx: Context) => Promise<
       state.userId = own;
       return device(ctx, state, own);
     }
+    if (asserted.get(appservice)?.has(userId) === true) {
+      state.userId = userId;
+      return device(ctx, state, userId);
+    }
     const parts = splitUserId(userId);
     if (parts === undefined || parts.server !== host.serverName || !index.matches(appservice, 'users', userId)) {
       throw new MatrixError(403, 'M_FORBIDDEN', 'Application service cannot masquerade as this user.');
     }
     // Registering is how the AS creates the user, so only there may it name one that does not exist yet.
-    if (existing.has(userId) || routeOf(ctx)?.name === 'register') {
+    if (existing.has(userId)) {
+      remember(appservice, userId);
+      state.userId = userId;
+      return device(ctx, state, userId);
+    }
+    if (routeOf(ctx)?.name === 'register') {
       state.userId = userId;
       return device(ctx, state, userId);
     }
@@ -118,6 +142,7 @@ export function requestAuthenticator(deps: AuthDeps): (ctx: Context) => Promise<
       if (!exists) throw new MatrixError(403, 'M_FORBIDDEN', 'Application service has not registered this user.');
       if (existing.size >= MAX_REMEMBERED_USERS) existing = new Set();
       existing.add(userId);
+      remember(appservice, userId);
       state.userId = userId;
       return device(ctx, state, userId);
     });
@@ -224,8 +249,8 @@ function fromAllowedAddress(registration: Registration, address: string): boolea
 }
 
 /** One query parameter; repeated values are refused rather than picking one silently. */
-function single(ctx: Context, name: string): string | undefined {
-  const values = queryParams(ctx).get(name);
+function single(ctx: Context, name: PluginParam): string | undefined {
+  const values = pluginParams(ctx)[name];
   if (values === undefined) return undefined;
   if (values.length > 1)
     throw new MatrixError(400, 'M_INVALID_PARAM', `Query parameter "${name}" given more than once`);

@@ -1,8 +1,8 @@
 /**
  * What the plugin works out about a request once (its route, tokens, their owner, the query
- * parameters it reads, the user the host authenticated), kept in one object on the context. One
- * property added to a Koa context per request, whatever the parts read, keeps the context's shape
- * and the non-AS fast path cheap.
+ * parameters it reads, the user the host authenticated), kept in one object on the context. One property added to a Koa context,
+ * whatever the parts read, keeps the context's shape; a request that needs none of the plugin
+ * (no route of ours, no as_token) gets none.
  */
 import type { Context } from 'koa';
 

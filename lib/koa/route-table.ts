@@ -1,5 +1,5 @@
 /**
- * Every client-server API path the plugin looks at, declared once and matched once per request.
+ * Matches every client-server API path the plugin looks at (declared in route-specs.ts), once per request.
  * The fast path, auth, the guards, the routes, the interceptors and alias-changes all read the
  * same match (`routeOf(ctx)`), so a path cannot be known to one of them and missed by another.
  *
@@ -8,171 +8,11 @@
  * parameter that does not decode makes the path no route of ours (the homeserver answers it).
  */
 import type { Context } from 'koa';
-import { DEVICE_ROUTES } from './device-routes.ts';
 import { decode, routePath } from './paths.ts';
 import { memoOf } from './request-memo.ts';
+import { TABLE, type ChainPart, type ClientAuth, type RouteName, type RouteSpec } from './route-specs.ts';
 
-export type RouteName =
-  | 'register'
-  | 'registerAvailable'
-  | 'login'
-  | 'createRoom'
-  | 'aliasLookup'
-  | 'aliasEdit'
-  | 'join'
-  | 'knock'
-  | 'profile'
-  | 'invite'
-  | 'canonicalAlias'
-  | 'send'
-  | 'state'
-  | 'thirdpartyProtocols'
-  | 'thirdpartyProtocol'
-  | 'thirdpartyLocation'
-  | 'thirdpartyUser'
-  | 'ping'
-  | 'directoryList'
-  | (typeof DEVICE_ROUTES)[number]['name'];
-
-/** The parts of the chain after auth (which reads every route), in the order they run. */
-export type ChainPart = 'guards' | 'routes' | 'interceptors' | 'aliasChanges' | 'deviceManagement';
-
-/**
- * Whether a client that is no AS must be authenticated by the host before the plugin does any
- * work for it: `required` routes answer 401 without a known token (the client-server spec requires
- * one there); on `optional` ones (the spec allows anonymous lookups) an anonymous request reaches
- * the homeserver without any AS being asked, and an unknown token is still a 401.
- */
-export type ClientAuth = 'required' | 'optional';
-
-interface RouteSpec {
-  readonly name: RouteName;
-  readonly auth?: ClientAuth;
-  /**
-   * Which parts of the chain act on this route; the chain runs only those. None: only auth reads
-   * it (timestamp massaging), so only an AS's request needs the plugin there.
-   */
-  readonly parts: readonly ChainPart[];
-  readonly methods: readonly string[];
-  readonly versions: readonly string[];
-  /** `literal`, `:param`, a trailing `:param?` (optional) or a trailing `*` (any further segments). */
-  readonly pattern: string;
-}
-
-const CLIENT = ['r0', 'v3'];
-
-/** Order matters only where two patterns overlap: the first declared wins. */
-const TABLE: readonly RouteSpec[] = [
-  { name: 'register', parts: ['guards'], methods: ['POST'], versions: CLIENT, pattern: 'register' },
-  { name: 'registerAvailable', parts: ['guards'], methods: ['GET'], versions: CLIENT, pattern: 'register/available' },
-  { name: 'login', parts: ['guards'], methods: ['POST'], versions: CLIENT, pattern: 'login' },
-  {
-    name: 'createRoom',
-    auth: 'required',
-    parts: ['guards', 'interceptors'],
-    methods: ['POST'],
-    versions: CLIENT,
-    pattern: 'createroom',
-  },
-  {
-    name: 'aliasLookup',
-    auth: 'optional',
-    parts: ['interceptors'],
-    methods: ['GET'],
-    versions: CLIENT,
-    pattern: 'directory/room/:alias',
-  },
-  {
-    name: 'aliasEdit',
-    parts: ['guards', 'aliasChanges'],
-    methods: ['PUT', 'DELETE'],
-    versions: CLIENT,
-    pattern: 'directory/room/:alias',
-  },
-  {
-    name: 'join',
-    auth: 'required',
-    parts: ['interceptors'],
-    methods: ['POST'],
-    versions: CLIENT,
-    pattern: 'join/:target',
-  },
-  {
-    name: 'knock',
-    auth: 'required',
-    parts: ['interceptors'],
-    methods: ['POST'],
-    versions: CLIENT,
-    pattern: 'knock/:target',
-  },
-  {
-    name: 'profile',
-    auth: 'optional',
-    parts: ['interceptors'],
-    methods: ['GET'],
-    versions: CLIENT,
-    pattern: 'profile/:userId/:field?',
-  },
-  {
-    name: 'invite',
-    auth: 'required',
-    parts: ['interceptors'],
-    methods: ['POST'],
-    versions: CLIENT,
-    pattern: 'rooms/:roomId/invite/:rest?',
-  },
-  {
-    name: 'canonicalAlias',
-    auth: 'required',
-    parts: ['interceptors'],
-    methods: ['PUT'],
-    versions: CLIENT,
-    pattern: 'rooms/:roomId/state/m.room.canonical_alias/:stateKey?',
-  },
-  { name: 'send', parts: [], methods: ['PUT'], versions: CLIENT, pattern: 'rooms/:roomId/send/*' },
-  { name: 'state', parts: [], methods: ['PUT'], versions: CLIENT, pattern: 'rooms/:roomId/state/*' },
-  {
-    name: 'thirdpartyProtocols',
-    auth: 'required',
-    parts: ['routes'],
-    methods: ['GET'],
-    versions: CLIENT,
-    pattern: 'thirdparty/protocols',
-  },
-  {
-    name: 'thirdpartyProtocol',
-    auth: 'required',
-    parts: ['routes'],
-    methods: ['GET'],
-    versions: CLIENT,
-    pattern: 'thirdparty/protocol/:protocol',
-  },
-  {
-    name: 'thirdpartyLocation',
-    auth: 'required',
-    parts: ['routes'],
-    methods: ['GET'],
-    versions: CLIENT,
-    pattern: 'thirdparty/location/:protocol?',
-  },
-  {
-    name: 'thirdpartyUser',
-    auth: 'required',
-    parts: ['routes'],
-    methods: ['GET'],
-    versions: CLIENT,
-    pattern: 'thirdparty/user/:protocol?',
-  },
-  { name: 'ping', parts: ['routes'], methods: ['POST'], versions: ['v1'], pattern: 'appservice/:appserviceId/ping' },
-  {
-    name: 'directoryList',
-    parts: ['routes'],
-    methods: ['PUT', 'DELETE'],
-    versions: CLIENT,
-    pattern: 'directory/list/appservice/:networkId/:roomId',
-  },
-  ...DEVICE_ROUTES,
-];
+export type { ChainPart, ClientAuth, RouteName } from './route-specs.ts';
 
 /** Every route's name, in table order. */
 export const ROUTE_NAMES: readonly RouteName[] = TABLE.map((spec) => spec.name);
@@ -257,7 +97,8 @@ function matchEntry(entry: Compiled, parts: readonly string[]): Record<string, s
  * // { name: 'aliasLookup', params: { alias: '#irc_a:hs' }, parts: ['interceptors'], auth: 'optional' }
  */
 export function matchRoute(method: string, path: string): RouteMatch | null {
-  if (!PREFIX.test(path)) return null;
+  // The exact spelling first: nearly every request has it, and it needs no regex.
+  if (!path.startsWith('/_matrix/client/') && !PREFIX.test(path)) return null;
   const versionEnd = path.indexOf('/', PREFIX_LENGTH);
   if (versionEnd === -1) return null;
   const firstEnd = path.indexOf('/', versionEnd + 1);
@@ -275,6 +116,16 @@ export function matchRoute(method: string, path: string): RouteMatch | null {
     if (params !== undefined) return { name: spec.name, params, parts: spec.parts, auth: spec.auth };
   }
   return null;
+}
+
+/**
+ * Keeps a route matched with `matchRoute` on the context, for the parts that read `routeOf`.
+ *
+ * @example
+ * keepRoute(ctx, matchRoute(ctx.method, routePath(ctx)));
+ */
+export function keepRoute(ctx: Context, route: RouteMatch | null): void {
+  memoOf(ctx).route = route;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { NamespaceIndex } from '../../lib/namespace/namespace-index.ts';
 import { registration, startApp, type TestApp } from './support/app.ts';
 import { ToyHost } from './support/toy-host.ts';
 
@@ -124,6 +125,59 @@ describe('koa/auth: as_token authentication and identity assertion', () => {
     });
     expect(res.status).to.equal(400);
     expect(res.body.errcode).to.equal('M_INVALID_PARAM');
+  });
+
+  describe('remembering who an AS may act as', () => {
+    const alice = { token: 'as-irc', query: { user_id: '@irc_alice:hs.test' } };
+
+    it('checks a user against the namespace and the host once per AS: a puppet asserted again asks neither', async () => {
+      const original = NamespaceIndex.prototype.matches;
+      let matched = 0;
+      NamespaceIndex.prototype.matches = function (
+        this: NamespaceIndex,
+        ...args: Parameters<NamespaceIndex['matches']>
+      ) {
+        matched++;
+        return original.apply(this, args);
+      };
+      try {
+        for (let i = 0; i < 3; i++) expect((await app.call('GET', WHOAMI, alice)).status).to.equal(200);
+      } finally {
+        NamespaceIndex.prototype.matches = original;
+      }
+      expect(app.seen.state?.userId).to.equal('@irc_alice:hs.test');
+      expect(matched).to.equal(1);
+      expect(host.userExistsCalls).to.equal(1);
+    });
+
+    it("never lets one AS act as a user because another AS may: each AS's namespace is its own", async () => {
+      host.users.add('@slack_bob:hs.test');
+      expect((await app.call('GET', WHOAMI, alice)).status).to.equal(200);
+      const res = await app.call('GET', WHOAMI, { token: 'as-slack', query: { user_id: '@irc_alice:hs.test' } });
+      expect(res.status).to.equal(403);
+      expect(res.body.errcode).to.equal('M_FORBIDDEN');
+      const bob = { token: 'as-slack', query: { user_id: '@slack_bob:hs.test' } };
+      expect((await app.call('GET', WHOAMI, bob)).status).to.equal(200);
+      expect((await app.call('GET', WHOAMI, { token: 'as-irc', query: bob.query })).status).to.equal(403);
+    });
+
+    it('asks the host again about a user it said does not exist (a no is not remembered)', async () => {
+      const ghost = { token: 'as-irc', query: { user_id: '@irc_ghost:hs.test' } };
+      expect((await app.call('GET', WHOAMI, ghost)).status).to.equal(403);
+      host.users.add('@irc_ghost:hs.test');
+      expect((await app.call('GET', WHOAMI, ghost)).status).to.equal(200);
+      expect(app.seen.state?.userId).to.equal('@irc_ghost:hs.test');
+    });
+
+    it('still checks device_id and ts for a remembered user', async () => {
+      expect((await app.call('GET', WHOAMI, alice)).status).to.equal(200);
+      const res = await app.call('GET', WHOAMI, { token: 'as-irc', query: { ...alice.query, device_id: 'NOPE' } });
+      expect(res.status).to.equal(400);
+      expect(res.body.errcode).to.equal('M_UNKNOWN_DEVICE');
+      const dev = await app.call('GET', WHOAMI, { token: 'as-irc', query: { ...alice.query, device_id: 'ALICEDEV' } });
+      expect(dev.status).to.equal(200);
+      expect(app.seen.state?.deviceId).to.equal('ALICEDEV');
+    });
   });
 
   describe('device masquerading', () => {
