@@ -140,7 +140,11 @@ export class CommitGroup {
       }
       this.#commit.run();
     } catch (error) {
-      if (this.#db.inTransaction) this.#rollback.run();
+      try {
+        if (this.#db.inTransaction) this.#rollback.run();
+      } catch {
+        // The callers get the commit's error, which says more than the rollback's.
+      }
       const failed = this.#wrap('commit', error);
       for (let i = start; i < group.length; i++) group[i]!.reject(failed);
       return group.length;
