@@ -76,8 +76,11 @@ async function publishSpread(publisher: Publisher, n: number, ases: number): Pro
   }
 }
 
-/** (a) one round: `n` events spread over `ases` ASes, from publish to the last acknowledgement. */
-async function throughput(dir: string, ases: number, n: number, round: number): Promise<Timing> {
+/**
+ * (a) one round: `n` events spread over `ases` ASes, from publish to the last acknowledgement, and
+ * how many transactions the ASes received (each costs a request and a store round of its own).
+ */
+async function throughput(dir: string, ases: number, n: number, round: number): Promise<Timing & { txns: number }> {
   const sink = await startSinks(Array.from({ length: ases }, () => ({ slowMs: 0 })));
   const path = join(dir, `a-${ases}-${round}.db`);
   const store = new SqliteStore(path);
@@ -93,10 +96,11 @@ async function throughput(dir: string, ases: number, n: number, round: number): 
   await p.close();
   await store.close();
   await Promise.all(['', '-wal', '-shm'].map((suffix) => rm(`${path}${suffix}`, { force: true })));
-  const delivered = (await sink.stats()).reduce((sum, s) => sum + s.events, 0);
+  const stats = await sink.stats();
+  const delivered = stats.reduce((sum, s) => sum + s.events, 0);
   await sink.close();
   if (delivered !== n) throw new Error(`delivered ${delivered} of ${n} events to ${ases} ASes`);
-  return timing;
+  return { ...timing, txns: stats.reduce((sum, s) => sum + s.requests, 0) };
 }
 
 /** A registration file as a bridge ships it: two user regexes, one alias regex, one url. */
@@ -234,6 +238,7 @@ export async function run(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'koa-appservice-bench-many-'));
   const ratios: number[] = [];
   const rates: { one: number; many: number }[] = [];
+  const txns: { one: number; many: number }[] = [];
   try {
     // Interleaved rounds, median of the ratios: the machine's other load hits both sides alike.
     for (let round = 0; round < ROUNDS; round++) {
@@ -241,6 +246,7 @@ export async function run(): Promise<void> {
       const many = await throughput(dir, MANY, EVENTS, round);
       rates.push({ one: EVENTS / (one.ms / 1000), many: EVENTS / (many.ms / 1000) });
       ratios.push(one.ms / many.ms);
+      txns.push({ one: one.txns, many: many.txns });
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -249,7 +255,7 @@ export async function run(): Promise<void> {
   console.log(
     `many ASes (a) publish→ack, ${fmt(EVENTS)} events x ${ROUNDS} rounds, SqliteStore synchronous='full': ` +
       `${fmt(median(rates.map((r) => r.many)))} events/s spread over ${MANY} ASes vs ${fmt(median(rates.map((r) => r.one)))} events/s to 1 AS; ` +
-      `median ratio ${fmt(ratio, 2)}`,
+      `median ratio ${fmt(ratio, 2)}; transactions sent (median): ${fmt(median(txns.map((t) => t.many)))} vs ${fmt(median(txns.map((t) => t.one)))}`,
   );
 
   reportGoal({

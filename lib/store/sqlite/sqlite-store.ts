@@ -9,6 +9,7 @@ import { GroupCommit } from '../group-commit.ts';
 import { StoreLifecycle } from '../lifecycle.ts';
 import { toStoredTransaction } from '../transaction-row.ts';
 import { NO_TXN, parseTxnId } from '../txn-id.ts';
+import { CommitGroup } from './commit-group.ts';
 import { migrateSqlite, sqliteSchemaVersion } from './migrate.ts';
 import { sqliteDeadLetters, type SqliteDeadLetters } from './dead-letters.ts';
 import { sqliteMigrations } from './migrations/index.ts';
@@ -81,6 +82,7 @@ export class SqliteStore implements Store, OversizeSupport {
   #db: Database.Database | null = null;
   #ops: SqliteOperations | null = null;
   #deadLetterOps: SqliteDeadLetters | null = null;
+  #commits: CommitGroup | null = null; // the senders' writes: many ASes' in one turn share a commit
   readonly #group = new GroupCommit<PendingEnqueue>((batch) => this.#commitEnqueues(batch));
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
@@ -120,6 +122,7 @@ export class SqliteStore implements Store, OversizeSupport {
       migrateSqlite(db, this.#path);
       const birth = db.prepare<[], string>('SELECT birth FROM store_identity').pluck().get()!;
       this.#ops = sqliteOperations(db, this.#synchronous === 'full', birth);
+      this.#commits = new CommitGroup(db, this.#synchronous === 'full', (op, err) => this.#wrap(op, err));
     } catch (err) {
       db?.close();
       if (err instanceof StoreError) throw err;
@@ -164,17 +167,15 @@ export class SqliteStore implements Store, OversizeSupport {
   ): Promise<StoredTransaction | null> {
     const ops = this.#ready();
     checkLimits(limits);
-    return this.#sql('createTransaction', () => ops.createTransaction(asId, limits, build));
+    return this.#commits!.run('createTransaction', true, () => ops.createTransaction(asId, limits, build));
   }
 
   async acknowledge(asId: string, txnId: string): Promise<void> {
     const ops = this.#ready();
-    // An acknowledgement needs no fsync of its own. The WAL is a log: losing this commit in a
-    // power cut means losing every later one too, unless a later durable commit (an enqueue, the
-    // next createTransaction) syncs it along. Lost, it only makes the sender resend a transaction
-    // the AS already has, with the same id and body, which the AS must deduplicate anyway.
-    // That halves the fsyncs of a sender that acknowledges without creating at once.
-    this.#sql('acknowledge', () => ops.acknowledge(asId, parseTxnId(txnId) ?? NO_TXN));
+    // No fsync of its own (false): the WAL is a log, so losing this commit in a power cut means
+    // losing every later one too, unless a later durable commit syncs it along. Lost, it only makes
+    // the sender resend a transaction the AS already has, same id and body, which it deduplicates.
+    await this.#commits!.run('acknowledge', false, () => ops.acknowledge(asId, parseTxnId(txnId) ?? NO_TXN));
   }
 
   /**
@@ -201,7 +202,7 @@ export class SqliteStore implements Store, OversizeSupport {
   ): Promise<StoredTransaction | null> {
     const ops = this.#ready();
     checkLimits(limits);
-    const outcome = this.#sql('acknowledgeAndCreate', () =>
+    const outcome = await this.#commits!.run('acknowledgeAndCreate', true, () =>
       ops.acknowledgeAndCreate(asId, parseTxnId(txnId) ?? NO_TXN, limits, build),
     );
     if ('error' in outcome) throw this.#wrap('createTransaction', outcome.error);
@@ -258,6 +259,7 @@ export class SqliteStore implements Store, OversizeSupport {
     return this.#life.close(async (wasOpen) => {
       try {
         if (wasOpen) await this.#group.flush();
+        this.#commits?.flush();
       } finally {
         this.#db?.close();
         this.#db = null;

@@ -249,7 +249,8 @@ export function sqliteOperations(
     nextStored: (asId, txn) => s.storedNext.get(asId, txn.n),
     createTransaction: (asId, limits, build) => createTx.immediate(asId, limits, build),
     acknowledge(asId, txn) {
-      if (!relaxAcknowledgements) return acknowledgeTx.immediate(asId, txn);
+      // Inside a group of writes (commit-group.ts) the group has chosen the commit's sync level.
+      if (!relaxAcknowledgements || db.inTransaction) return acknowledgeTx.immediate(asId, txn);
       s.relaxSync.run();
       try {
         acknowledgeTx.immediate(asId, txn);
@@ -260,7 +261,7 @@ export function sqliteOperations(
     acknowledgeAndCreate(asId, txn, limits, build) {
       // Handing out a transaction created ahead writes nothing that must reach the disk before
       // it is sent: only the acknowledgement, which may be lost (see SqliteStore.acknowledge).
-      const relaxed = relaxAcknowledgements && s.storedAfter.get(asId, txn.n)! > 0;
+      const relaxed = relaxAcknowledgements && !db.inTransaction && s.storedAfter.get(asId, txn.n)! > 0;
       if (!relaxed) return acknowledgeAndCreateTx.immediate(asId, txn, limits, build);
       s.relaxSync.run();
       try {

@@ -1,0 +1,161 @@
+/**
+ * Sender writes of many ASes share one SQLite commit. Each AS's sender writes one transaction at a
+ * time (create, acknowledge, acknowledge-and-create), and each write was its own commit: with a
+ * thousand ASes that each get an event or two, every event paid a whole commit (an fsync with
+ * synchronous = FULL). The answers of many ASes arrive in one turn of the event loop, so their
+ * writes are gathered until `setImmediate` and run together in one transaction.
+ */
+import type Database from 'better-sqlite3';
+
+interface Waiting {
+  readonly operation: string;
+  readonly write: () => unknown;
+  readonly durable: boolean;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+type Outcome = { readonly value: unknown } | { readonly error: unknown };
+
+/**
+ * Runs SqliteStore's sender writes, grouping those that arrive in the same turn of the event loop.
+ *
+ * A write that finds no group gathering runs at once, in its own transaction, exactly as without
+ * grouping: a single AS never waits for a turn of the loop. Writes that arrive after it in the same
+ * turn wait for `setImmediate` and then share one transaction, each in its own savepoint: a write
+ * that throws (an in-flight mismatch, a throwing `build()`) undoes its own part only, and its error
+ * goes to its own caller; the others commit. Every caller's promise settles after the commit that
+ * holds its write, so nothing is handed out (and sent) before it is on disk. When SQLite itself
+ * rolls the whole transaction back under a write (disk full, I/O error), that write and those
+ * before it in the group fail with its error, and the rest run in a new transaction.
+ *
+ * @example
+ * ```ts
+ * const group = new CommitGroup(db, true, (operation, err) => err);
+ * const [a, b] = await Promise.all([
+ *   group.run('createTransaction', true, () => ops.createTransaction('irc', limits, build)), // at once
+ *   group.run('createTransaction', true, () => ops.createTransaction('slack', limits, build)), // at setImmediate
+ * ]);
+ * ```
+ */
+export class CommitGroup {
+  readonly #db: Database.Database;
+  readonly #relaxable: boolean;
+  readonly #wrap: (operation: string, error: unknown) => unknown;
+  readonly #begin: Database.Statement;
+  readonly #commit: Database.Statement;
+  readonly #rollback: Database.Statement;
+  readonly #relax: Database.Statement;
+  readonly #full: Database.Statement;
+  /** Each write of a group in its own savepoint (better-sqlite3 nests transactions as savepoints). */
+  readonly #savepoint: (write: () => unknown) => unknown;
+  #waiting: Waiting[] = [];
+  /** A write ran (or a group was gathered) in this turn: later ones wait for setImmediate. */
+  #turn = false;
+
+  /**
+   * @param relaxable the database runs with synchronous = FULL, and a group of writes none of which
+   *   is durable (acknowledgements only) may commit with synchronous = NORMAL, as each would alone.
+   * @param wrap turns a write's failure, or the group's BEGIN or COMMIT failure, into the error its
+   *   callers get (SqliteStore's StoreError naming the file; its own errors pass unchanged).
+   */
+  constructor(db: Database.Database, relaxable: boolean, wrap: (operation: string, error: unknown) => unknown) {
+    this.#db = db;
+    this.#relaxable = relaxable;
+    this.#wrap = wrap;
+    this.#begin = db.prepare('BEGIN IMMEDIATE');
+    this.#commit = db.prepare('COMMIT');
+    this.#rollback = db.prepare('ROLLBACK');
+    this.#relax = db.prepare('PRAGMA synchronous = NORMAL');
+    this.#full = db.prepare('PRAGMA synchronous = FULL');
+    this.#savepoint = db.transaction((write: () => unknown) => write());
+  }
+
+  /**
+   * Runs `write` (which opens its own SQLite transaction) now, or in the turn's group; `operation`
+   * names it in the error of a failure.
+   * `durable`: its commit must reach the disk before the promise resolves (anything it creates is
+   * about to be sent); false only for acknowledgements, which may be lost in a power cut.
+   */
+  run<T>(operation: string, durable: boolean, write: () => T): Promise<T> {
+    if (!this.#turn) {
+      this.#openTurn();
+      try {
+        return Promise.resolve(write());
+      } catch (error) {
+        return Promise.reject(this.#wrap(operation, error));
+      }
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.#waiting.push({ operation, write, durable, resolve: resolve as (value: unknown) => void, reject });
+    });
+  }
+
+  /** Commits the writes still waiting now (before the database closes). */
+  flush(): void {
+    const group = this.#waiting;
+    this.#waiting = [];
+    if (group.length === 1) {
+      const only = group[0]!;
+      try {
+        only.resolve(only.write());
+      } catch (error) {
+        only.reject(this.#wrap(only.operation, error));
+      }
+    } else if (group.length > 1) {
+      for (let start = 0; start < group.length;) start = this.#commitFrom(group, start);
+    }
+  }
+
+  #openTurn(): void {
+    this.#turn = true;
+    setImmediate(() => {
+      this.#turn = false;
+      this.flush();
+    });
+  }
+
+  /**
+   * Runs `group[start..]` in one transaction and settles them; returns where the next transaction
+   * has to start (the end, unless SQLite rolled this one back under a write).
+   */
+  #commitFrom(group: readonly Waiting[], start: number): number {
+    const relaxed = this.#relaxable && !group.some((w, i) => i >= start && w.durable);
+    const outcomes: Outcome[] = [];
+    let end = start;
+    if (relaxed) this.#relax.run();
+    try {
+      this.#begin.run();
+      for (; end < group.length; end++) {
+        try {
+          outcomes.push({ value: this.#savepoint(group[end]!.write) });
+        } catch (raw) {
+          const error = this.#wrap(group[end]!.operation, raw);
+          outcomes.push({ error });
+          if (!this.#db.inTransaction) {
+            for (let i = start; i <= end; i++) group[i]!.reject(error);
+            return end + 1;
+          }
+        }
+      }
+      this.#commit.run();
+    } catch (error) {
+      try {
+        if (this.#db.inTransaction) this.#rollback.run();
+      } catch {
+        // The callers get the commit's error, which says more than the rollback's.
+      }
+      const failed = this.#wrap('commit', error);
+      for (let i = start; i < group.length; i++) group[i]!.reject(failed);
+      return group.length;
+    } finally {
+      if (relaxed) this.#full.run();
+    }
+    outcomes.forEach((outcome, i) => {
+      const waiting = group[start + i]!;
+      if ('error' in outcome) waiting.reject(outcome.error);
+      else waiting.resolve(outcome.value);
+    });
+    return group.length;
+  }
+}
