@@ -14,6 +14,7 @@
  * | koa_appservice_query_duration_seconds               | histogram | kind, outcome               |
  * | koa_appservice_query_cache_hits_total               | counter   | kind                        |
  * | koa_appservice_query_token_rejected_total           | counter   | appservice                  |
+ * | koa_appservice_limit_reached_total                  | counter   | limit, appservice (per AS)  |
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ItemCounts, ItemKind } from './store/store.ts';
@@ -29,6 +30,42 @@ export interface MetricsSources {
 export type QueryKind = 'user' | 'alias' | 'key_claim' | 'key_query';
 /** `answered`: a key claim or query (MSC3983/3984) got every asked AS's answer. */
 export type QueryOutcome = 'exists' | 'absent' | 'unavailable' | 'misconfigured' | 'answered';
+
+/**
+ * The plugin's limits an operator may see hit (an attack, or a limit set too low); each counts
+ * once per time it is reached. Kept a small fixed set: a label value never comes from a request.
+ */
+export type LimitName = GlobalLimit | AppserviceLimit;
+/** Limits shared by every AS: counted without an `appservice` label. */
+export type GlobalLimit =
+  | 'request_body' // a body the plugin reads over its bound: 413 M_TOO_LARGE
+  | 'invalid_id' // an id outside the grammar: 400 M_INVALID_PARAM, no AS asked
+  | 'ids_per_request' // more distinct ids than are asked in one request; the rest not asked
+  | 'user_tokens' // the memory of users' tokens known to be no AS's, forgotten at its bound
+  | 'asserted_users' // the users ASes were let act as, forgotten at their bound
+  | 'existing_users' // the users the host said exist, forgotten at their bound
+  | 'thirdparty_cache' // a third-party answer evicted to stay within the cache's bounds
+  | 'thirdparty_uncached'; // a third-party query too long to be cached
+/** Limits of one AS: counted with its `appservice` label. */
+export type AppserviceLimit =
+  | 'query_queue' // a user or alias query refused at once: the AS's query queue is full
+  | 'thirdparty_queue' // a third-party lookup refused: the AS's slots and queue are taken
+  | 'response_bytes'; // an answer of the AS over maxResponseBytes, cut off
+
+/** Told each time a limit is reached; `asId` only for an {@link AppserviceLimit}. Never on the normal path. */
+export type LimitHook = (limit: LimitName, asId?: string) => void;
+
+const GLOBAL_LIMITS: readonly GlobalLimit[] = [
+  'request_body',
+  'invalid_id',
+  'ids_per_request',
+  'user_tokens',
+  'asserted_users',
+  'existing_users',
+  'thirdparty_cache',
+  'thirdparty_uncached',
+];
+const APPSERVICE_LIMITS: readonly AppserviceLimit[] = ['query_queue', 'thirdparty_queue', 'response_bytes'];
 
 const ITEM_KINDS: readonly ItemKind[] = ['event', 'ephemeral', 'toDevice', 'deviceList', 'keyCounts'];
 
@@ -46,6 +83,7 @@ export class Metrics {
   readonly #queryDuration: Histogram<'kind' | 'outcome'>;
   readonly #cacheHits: Counter<'kind'>;
   readonly #tokenRejected: Counter<'appservice'>;
+  readonly #limitReached: Counter<'limit' | 'appservice'>;
 
   constructor(registry: Registry, sources: MetricsSources) {
     const registers = [registry];
@@ -136,12 +174,20 @@ export class Metrics {
       labelNames: ['appservice'],
       registers,
     });
+    this.#limitReached = new Counter({
+      name: 'koa_appservice_limit_reached_total',
+      help: 'Times a limit of the plugin was reached (README, "Security"), by limit; per AS for the limits of one AS',
+      labelNames: ['limit', 'appservice'],
+      registers,
+    });
+    for (const limit of GLOBAL_LIMITS) this.#limitReached.inc({ limit }, 0);
     // Zero-valued series from the start, so a dashboard shows 0 rather than "no data".
     for (const id of sources.appserviceIds) {
       this.#transactionsSent.inc({ appservice: id }, 0);
       this.#transactionsFailed.inc({ appservice: id }, 0);
       this.#deadLetters.inc({ appservice: id }, 0);
       this.#tokenRejected.inc({ appservice: id }, 0);
+      for (const limit of APPSERVICE_LIMITS) this.#limitReached.inc({ limit, appservice: id }, 0);
       for (const kind of ITEM_KINDS) this.#itemsSent.inc({ appservice: id, kind }, 0);
     }
   }
@@ -172,5 +218,10 @@ export class Metrics {
 
   tokenRejected(asId: string): void {
     this.#tokenRejected.inc({ appservice: asId });
+  }
+
+  /** A limit was reached; `asId` only for an {@link AppserviceLimit}. */
+  limitReached(limit: LimitName, asId?: string): void {
+    this.#limitReached.inc(asId === undefined ? { limit } : { limit, appservice: asId });
   }
 }

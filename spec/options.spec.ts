@@ -109,6 +109,7 @@ describe('options', () => {
         onAppserviceUp: undefined,
         onCacheHit: undefined,
         onTokenRejected: undefined,
+        onQueueFull: undefined,
         logger: undefined,
         retry: {
           minDelayMs: resolved.queryRetryMinDelayMs,

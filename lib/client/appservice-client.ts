@@ -58,7 +58,7 @@ export class AppserviceClient {
   #pool: Pool | undefined;
   #closed = false;
   readonly #basePath: string;
-  readonly #maxBytes: number;
+  readonly #cap: { readonly maxBytes: number; readonly onTooLarge: (() => void) | undefined };
   readonly #bodyTimeoutMs: number;
   readonly #paths: PathPreference;
   readonly #authorization: string;
@@ -67,7 +67,7 @@ export class AppserviceClient {
   constructor(registration: Registration, options: AppserviceClientOptions = {}) {
     const settings = resolveClientOptions(options);
     this.#registration = registration;
-    this.#maxBytes = settings.maxResponseBytes;
+    this.#cap = { maxBytes: settings.maxResponseBytes, onTooLarge: options.onResponseTooLarge };
     this.#bodyTimeoutMs = settings.bodyTimeoutMs;
     this.#paths = new PathPreference(settings.legacyReprobeMs);
     this.#authorization = `Bearer ${registration.hsToken}`;
@@ -275,7 +275,7 @@ export class AppserviceClient {
     if (options.discardSuccessBody === true && isSuccess(response.statusCode)) return discardBody(response, fullPath);
     let text: string;
     try {
-      text = await readCapped(response, this.#maxBytes, this.#bodyTimeoutMs);
+      text = await readCapped(response, this.#cap.maxBytes, this.#bodyTimeoutMs, this.#cap.onTooLarge);
     } catch (error) {
       if (error instanceof ResponseTooLargeError) throw bodyError(this.asId, method, fullPath, error.message);
       if (error instanceof ResponseTooSlowError) {

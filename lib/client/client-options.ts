@@ -17,9 +17,11 @@ export interface AppserviceClientOptions {
   readonly connections?: number;
   /** How long to trust "this AS speaks only the draft paths" before trying v1 again. Default 10 min. */
   readonly legacyReprobeMs?: number;
+  /** Called each time an answer is cut off at `maxResponseBytes` (for metrics). */
+  readonly onResponseTooLarge?: () => void;
 }
 
-export type ClientSettings = Required<AppserviceClientOptions>;
+export type ClientSettings = Required<Omit<AppserviceClientOptions, 'onResponseTooLarge'>>;
 
 /**
  * Every option of the client, defaults applied; a bad one throws an `OptionsError` naming it.

@@ -32,11 +32,17 @@ export class ResponseTooSlowError extends Error {}
  * @example
  * const text = await readCapped(await pool.request({ path: '/', method: 'GET' }), 1024 * 1024, 30_000);
  */
-export async function readCapped(response: Dispatcher.ResponseData, maxBytes: number, maxMs: number): Promise<string> {
+export async function readCapped(
+  response: Dispatcher.ResponseData,
+  maxBytes: number,
+  maxMs: number,
+  onTooLarge?: () => void,
+): Promise<string> {
   const endAt = performance.now() + maxMs;
   const declared = Number(response.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
     response.body.destroy();
+    onTooLarge?.();
     throw new ResponseTooLargeError(`answer of ${declared} bytes exceeds the ${maxBytes} byte limit`);
   }
   const chunks: Buffer[] = [];
@@ -51,7 +57,10 @@ export async function readCapped(response: Dispatcher.ResponseData, maxBytes: nu
     };
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
-      if (size > maxBytes) return fail(new ResponseTooLargeError(`answer exceeds the ${maxBytes} byte limit`));
+      if (size > maxBytes) {
+        onTooLarge?.();
+        return fail(new ResponseTooLargeError(`answer exceeds the ${maxBytes} byte limit`));
+      }
       chunks.push(chunk);
       if (performance.now() > endAt) fail(new ResponseTooSlowError(`answer still incomplete after ${maxMs} ms`));
     };

@@ -93,6 +93,7 @@ export function hasAccessToken(ctx: Context): boolean {
 export class TokenOwners {
   readonly #registry: { byAsToken(token: string): Registration | undefined };
   readonly #maxChars: number;
+  readonly #onForget: (() => void) | undefined;
   #userTokens = new Set<string>();
   #chars = 0;
   /**
@@ -106,10 +107,15 @@ export class TokenOwners {
 
   constructor(
     registry: { byAsToken(token: string): Registration | undefined },
-    options: { maxRememberedChars?: number } = {},
+    options: {
+      maxRememberedChars?: number;
+      /** Called each time the memory is full and forgotten (for metrics). */
+      onForget?: () => void;
+    } = {},
   ) {
     this.#registry = registry;
     this.#maxChars = options.maxRememberedChars ?? DEFAULT_REMEMBERED_TOKEN_CHARS;
+    this.#onForget = options.onForget;
   }
 
   /** Characters of token text remembered now (for specs and metrics). */
@@ -158,6 +164,7 @@ export class TokenOwners {
     if (this.#userTokens.size >= MAX_REMEMBERED_TOKENS || this.#chars + token.length > this.#maxChars) {
       this.#userTokens = new Set();
       this.#chars = 0;
+      this.#onForget?.();
     }
     this.#userTokens.add(token);
     this.#chars += token.length;

@@ -11,6 +11,7 @@
 import type { Context, Middleware } from 'koa';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { MatrixError } from '../errors.ts';
+import type { LimitHook } from '../metrics.ts';
 import type { Registration } from '../registration/registration.ts';
 import { TokenOwners, type TokenOwner } from './as-token.ts';
 import { createsAssertedDevice, type DeviceManagementSettings } from './device-management.ts';
@@ -28,6 +29,8 @@ export interface AuthDeps {
   owners?: TokenOwners;
   /** MSC4190: lets an AS that manages devices assert the device its `PUT /devices/{deviceId}` creates. */
   devices?: DeviceManagementSettings;
+  /** Told when a memory of users (`asserted_users`, `existing_users`) is full and forgotten. */
+  onLimit?: LimitHook;
 }
 
 /**
@@ -66,7 +69,7 @@ export function authMiddleware(deps: AuthDeps): Middleware<AppserviceState, Apps
  * await authenticate(ctx); // ctx.state.appservice, userId... set for an AS's request
  */
 export function requestAuthenticator(deps: AuthDeps): (ctx: Context) => Promise<void> | undefined {
-  const { registry, index, host, devices } = deps;
+  const { registry, index, host, devices, onLimit } = deps;
   const owners = deps.owners ?? new TokenOwners(registry);
   const senders = new WeakMap<Registration, string>();
   const sender = (reg: Registration): string => {
@@ -86,6 +89,7 @@ export function requestAuthenticator(deps: AuthDeps): (ctx: Context) => Promise<
     if (assertedCount >= MAX_REMEMBERED_USERS) {
       asserted = new WeakMap();
       assertedCount = 0;
+      onLimit?.('asserted_users');
     }
     let users = asserted.get(registration);
     if (users === undefined) asserted.set(registration, (users = new Set()));
@@ -140,7 +144,10 @@ export function requestAuthenticator(deps: AuthDeps): (ctx: Context) => Promise<
     }
     return host.userExists(userId).then((exists) => {
       if (!exists) throw new MatrixError(403, 'M_FORBIDDEN', 'Application service has not registered this user.');
-      if (existing.size >= MAX_REMEMBERED_USERS) existing = new Set();
+      if (existing.size >= MAX_REMEMBERED_USERS) {
+        existing = new Set();
+        onLimit?.('existing_users');
+      }
       existing.add(userId);
       remember(appservice, userId);
       state.userId = userId;

@@ -9,6 +9,7 @@
  * gets `ctx.ensureUser` / `ctx.ensureAlias`); an AS's request on such a route runs auth alone.
  */
 import { MatrixError } from '../errors.ts';
+import type { LimitHook } from '../metrics.ts';
 import type { Registration } from '../registration/registration.ts';
 import { aliasChangesMiddleware } from './alias-changes.ts';
 import { TokenOwners } from './as-token.ts';
@@ -17,6 +18,7 @@ import { deviceManagementMiddleware } from './device-management.ts';
 import { matrixErrors, renderMatrixError, type ErrorLogger, type PluginMiddleware } from './error-response.ts';
 import { guardsMiddleware, type GuardDeps } from './guards.ts';
 import { askFor, attachEnsureHelpers, interceptorsMiddleware, type Queries } from './interceptors.ts';
+import { LimitError } from './limit-error.ts';
 import { keepRoute, matchRoute, ROUTE_PARTS, type ChainPart, type RouteName } from './route-table.ts';
 import { routePath } from './paths.ts';
 import { routesMiddleware, type RouteClient } from './routes.ts';
@@ -40,6 +42,8 @@ export interface PluginChainDeps {
   deadlineMs?: number;
   bodyLimitBytes?: number;
   logger?: ErrorLogger;
+  /** Told each time a limit is reached (README, "Security"), for the operator's metrics. */
+  onLimit?: LimitHook;
 }
 
 /**
@@ -63,15 +67,17 @@ export function pluginChain(deps: PluginChainDeps): PluginMiddleware {
     logger,
     legacyLogin,
     deviceManagement,
+    onLimit,
   } = deps;
   const devices = { enabled: deviceManagement === true, legacyLogin: legacyLogin !== false };
   const limits = {
     ...(deadlineMs === undefined ? {} : { deadlineMs }),
     ...(bodyLimitBytes === undefined ? {} : { bodyLimitBytes }),
   };
-  const ask = askFor({ queries, ...limits });
-  const owners = new TokenOwners(registry);
-  const authenticate = requestAuthenticator({ registry, index, host, owners, devices });
+  const hook = onLimit === undefined ? {} : { onLimit };
+  const ask = askFor({ queries, ...limits, ...hook });
+  const owners = new TokenOwners(registry, onLimit === undefined ? {} : { onForget: () => onLimit('user_tokens') });
+  const authenticate = requestAuthenticator({ registry, index, host, owners, devices, ...hook });
   const auth: PluginMiddleware = async (ctx, next) => {
     const checking = authenticate(ctx);
     if (checking !== undefined) await checking;
@@ -85,13 +91,20 @@ export function pluginChain(deps: PluginChainDeps): PluginMiddleware {
       ...limits,
       ...(legacyLogin === undefined ? {} : { legacyLogin }),
     }),
-    routes: routesMiddleware({ registry, clientFor, host, ...limits, ...(onPing === undefined ? {} : { onPing }) }),
+    routes: routesMiddleware({
+      registry,
+      clientFor,
+      host,
+      ...limits,
+      ...(onPing === undefined ? {} : { onPing }),
+      ...(onLimit === undefined ? {} : { thirdparty: { onLimit } }),
+    }),
     interceptors: interceptorsMiddleware({ queries, ...limits }, ask),
     aliasChanges: aliasChangesMiddleware({ host, interest }),
     deviceManagement: deviceManagementMiddleware(devices),
   };
   const order: readonly ChainPart[] = ['guards', 'routes', 'interceptors', 'aliasChanges', 'deviceManagement'];
-  const errorOptions = logger === undefined ? {} : { logger };
+  const errorOptions = { ...(logger === undefined ? {} : { logger }), ...hook };
   const chains = new Map<RouteName, PluginMiddleware>();
   for (const [name, routeParts] of ROUTE_PARTS) {
     const acting = order.filter((part) => routeParts.includes(part));
@@ -113,6 +126,7 @@ export function pluginChain(deps: PluginChainDeps): PluginMiddleware {
     }
     return downstream.then(undefined, (err: unknown) => {
       if (!(err instanceof MatrixError)) throw err;
+      if (err instanceof LimitError) onLimit?.(err.limit);
       renderMatrixError(ctx, err);
     });
   }

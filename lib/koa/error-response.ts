@@ -10,6 +10,8 @@
 import type { Context, Middleware } from 'koa';
 import compose from 'koa-compose';
 import { MatrixError } from '../errors.ts';
+import type { LimitHook } from '../metrics.ts';
+import { LimitError } from './limit-error.ts';
 import type { AppserviceContext, AppserviceState } from './state.ts';
 
 /** The plugin's middleware: they read and write the typed state and context of `state.ts`. */
@@ -70,14 +72,14 @@ export function renderMatrixError(ctx: Context, err: unknown, logger?: ErrorLogg
 /**
  * Run `middleware` in order as one middleware, rendering what they throw as Matrix JSON, while
  * errors thrown downstream (the homeserver's own routes) pass through as they are, MatrixErrors
- * excepted.
+ * excepted. A {@link LimitError} is told to `onLimit` (for metrics).
  *
  * @example
  * app.use(matrixErrors([authMiddleware(deps), guardsMiddleware(deps)], { logger }));
  */
 export function matrixErrors(
   middleware: readonly PluginMiddleware[],
-  options: { logger?: ErrorLogger } = {},
+  options: { logger?: ErrorLogger; onLimit?: LimitHook } = {},
 ): PluginMiddleware {
   // One middleware needs no dispatcher around it.
   const chain = middleware.length === 1 ? middleware[0]! : compose([...middleware]);
@@ -94,6 +96,7 @@ export function matrixErrors(
       );
     } catch (err) {
       if (fromDownstream !== undefined && fromDownstream.error === err && !(err instanceof MatrixError)) throw err;
+      if (err instanceof LimitError) options.onLimit?.(err.limit);
       renderMatrixError(ctx, err, options.logger);
     }
   };

@@ -10,7 +10,7 @@
  *   point in the localpart but `:` and NUL; controls and lone surrogates are refused too (they
  *   cannot be written into a path or a log line safely), other code points are the alias's own.
  */
-import { MatrixError } from '../errors.ts';
+import { LimitError } from './limit-error.ts';
 
 /** The spec's limit on user ids and room aliases, in bytes of UTF-8. */
 export const MAX_ID_BYTES = 255;
@@ -55,7 +55,12 @@ export function requireValidIds(kind: IdKind, ids: readonly string[]): void {
   for (const id of ids) {
     const why = invalidId(kind, id);
     if (why !== undefined) {
-      throw new MatrixError(400, 'M_INVALID_PARAM', `Invalid ${kind === 'user' ? 'user id' : 'room alias'}: ${why}.`);
+      throw new LimitError(
+        'invalid_id',
+        400,
+        'M_INVALID_PARAM',
+        `Invalid ${kind === 'user' ? 'user id' : 'room alias'}: ${why}.`,
+      );
     }
   }
 }

@@ -14,6 +14,7 @@
 import { setMaxListeners } from 'node:events';
 import type { Context, Middleware, ParameterizedContext } from 'koa';
 import { MatrixError } from '../errors.ts';
+import type { LimitHook } from '../metrics.ts';
 import { isAuthenticated } from './auth.ts';
 import { requireValidIds } from './identifiers.ts';
 import { isRecord, readJsonBody } from './json-body.ts';
@@ -31,6 +32,8 @@ export interface InterceptorDeps {
   /** Per request, for all its queries together; the queries' own default when unset. */
   deadlineMs?: number;
   bodyLimitBytes?: number;
+  /** Told when a request names more ids than are asked (`ids_per_request`). */
+  onLimit?: LimitHook;
 }
 
 /** A client may name many ids in one request; each is a query, so bound them. */
@@ -48,13 +51,15 @@ export type Ask = (ctx: Context, kind: Kind, ids: readonly string[]) => Promise<
  * const ask = askFor({ queries, deadlineMs: 10_000 });
  * await ask(ctx, 'alias', ['#irc_#matrix:example.org']);
  */
-export function askFor(deps: Pick<InterceptorDeps, 'queries' | 'deadlineMs'>): Ask {
-  const { queries, deadlineMs } = deps;
+export function askFor(deps: Pick<InterceptorDeps, 'queries' | 'deadlineMs' | 'onLimit'>): Ask {
+  const { queries, deadlineMs, onLimit } = deps;
   return async function ask(ctx: Context, kind: Kind, ids: readonly string[]): Promise<QueryResult> {
     // An id outside the grammar (over 255 bytes, controls, a bad sigil...) names nothing an AS
     // could create: refused before anything is asked, so no AS sees it and no cache keeps it.
     requireValidIds(kind, ids);
-    const askable = [...new Set(ids)].slice(0, MAX_IDS_PER_REQUEST);
+    const distinct = [...new Set(ids)];
+    if (distinct.length > MAX_IDS_PER_REQUEST) onLimit?.('ids_per_request');
+    const askable = distinct.slice(0, MAX_IDS_PER_REQUEST);
     if (askable.length === 0) return 'exists';
     const gone = new AbortController();
     const onClose = () => gone.abort();

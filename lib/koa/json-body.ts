@@ -8,6 +8,7 @@
  */
 import type { Context } from 'koa';
 import { MatrixError } from '../errors.ts';
+import { LimitError } from './limit-error.ts';
 
 /** Matrix events are at most 64 KiB; createRoom with initial_state can be larger. */
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -30,12 +31,12 @@ export async function readJsonBody(ctx: Context, limitBytes = DEFAULT_BODY_LIMIT
   const request = ctx.request as unknown as RequestWithBody;
   if (request.body !== undefined) return request.body;
   const declared = Number(ctx.get('content-length') || 0);
-  if (declared > limitBytes) throw new MatrixError(413, 'M_TOO_LARGE', 'Request body too large');
+  if (declared > limitBytes) throw new LimitError('request_body', 413, 'M_TOO_LARGE', 'Request body too large');
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > limitBytes) throw new MatrixError(413, 'M_TOO_LARGE', 'Request body too large');
+    if (size > limitBytes) throw new LimitError('request_body', 413, 'M_TOO_LARGE', 'Request body too large');
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString('utf8');

@@ -107,6 +107,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
           bodyTimeoutMs: resolved.bodyTimeoutMs,
           maxResponseBytes: resolved.maxResponseBytes,
           legacyReprobeMs: resolved.legacyReprobeMs,
+          onResponseTooLarge: () => metrics?.limitReached('response_bytes', registration.id),
         }),
       );
     }
@@ -175,6 +176,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
       onAppserviceUp: (asId) => senders.wake(asId),
       onCacheHit: (kind) => metrics?.cacheHit(kind === 'users' ? 'user' : 'alias'),
       onTokenRejected: (asId) => metrics?.tokenRejected(asId),
+      onQueueFull: (asId) => metrics?.limitReached('query_queue', asId),
       logger,
     },
   );
@@ -250,6 +252,7 @@ export async function appservices(options: AppservicesOptions): Promise<Appservi
     legacyLogin: resolved.legacyLogin,
     deviceManagement: experimental.msc4190,
     logger,
+    ...(metrics === undefined ? {} : { onLimit: (limit, asId) => metrics.limitReached(limit, asId) }),
     onPing: (asId) => {
       queries.markUp(asId);
       senders.wake(asId);

@@ -8,6 +8,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { MatrixError } from '../errors.ts';
+import type { LimitHook } from '../metrics.ts';
 import type { Registration } from '../registration/registration.ts';
 import { isRecord } from './json-body.ts';
 
@@ -32,6 +33,8 @@ export interface ThirdpartyOptions {
   cacheTtlMs?: number;
   /** Answers kept at most. Default 1 000. */
   cacheMaxEntries?: number;
+  /** Told when a lookup is refused for a full queue, an answer evicted for room, a query too long to cache. */
+  onLimit?: LimitHook;
 }
 
 export const THIRDPARTY_DEFAULTS = {
@@ -54,7 +57,10 @@ type Protocols = Record<string, Record<string, unknown>>;
 class Slots {
   #active = 0;
   readonly #waiting: (() => void)[] = [];
-  constructor(readonly limit: number) {}
+  constructor(
+    readonly limit: number,
+    readonly onFull: (() => void) | undefined,
+  ) {}
 
   async run<T>(signal: AbortSignal, task: () => Promise<T>): Promise<T> {
     if (this.#active >= this.limit) await this.#wait(signal);
@@ -69,8 +75,10 @@ class Slots {
   }
 
   #wait(signal: AbortSignal): Promise<void> {
-    if (this.#waiting.length >= MAX_WAITING_PER_APPSERVICE)
+    if (this.#waiting.length >= MAX_WAITING_PER_APPSERVICE) {
+      this.onFull?.();
       return Promise.reject(new Error('too many lookups waiting'));
+    }
     return new Promise((resolve, reject) => {
       const turn = () => {
         signal.removeEventListener('abort', gone);
@@ -95,7 +103,8 @@ class Slots {
 export class ThirdpartyLookups {
   readonly #registry: { readonly all: readonly Registration[] };
   readonly #clientFor: (asId: string) => ThirdpartyClient | undefined;
-  readonly #options: Required<ThirdpartyOptions>;
+  readonly #options: Required<Omit<ThirdpartyOptions, 'onLimit'>>;
+  readonly #onLimit: LimitHook | undefined;
   readonly #slots = new Map<string, Slots>();
   readonly #cache: LRUCache<string, Protocols | unknown[]> | undefined;
   readonly #inFlight = new Map<string, Promise<{ value: Protocols | unknown[]; complete: boolean }>>();
@@ -109,7 +118,9 @@ export class ThirdpartyLookups {
   ) {
     this.#registry = deps.registry;
     this.#clientFor = (asId) => deps.clientFor(asId);
-    this.#options = { ...THIRDPARTY_DEFAULTS, ...options };
+    const { onLimit, ...rest } = options;
+    this.#options = { ...THIRDPARTY_DEFAULTS, ...rest };
+    this.#onLimit = onLimit;
     const { cacheTtlMs, cacheMaxEntries } = this.#options;
     this.#cache =
       cacheTtlMs > 0
@@ -118,6 +129,10 @@ export class ThirdpartyLookups {
             ttl: cacheTtlMs,
             maxSize: CACHE_MAX_CHARS,
             sizeCalculation: (v) => Math.max(1, JSON.stringify(v).length),
+            // 'evict' is an answer pushed out for room (count or characters), not one that expired.
+            ...(onLimit === undefined
+              ? {}
+              : { dispose: (_value, _key, reason) => void (reason === 'evict' && onLimit('thirdparty_cache')) }),
           })
         : undefined;
   }
@@ -144,6 +159,7 @@ export class ThirdpartyLookups {
   ): Promise<Protocols | unknown[]> {
     const key = JSON.stringify(keyParts);
     const cacheable = this.#cache !== undefined && key.length <= MAX_CACHED_KEY_CHARS;
+    if (!cacheable && this.#cache !== undefined) this.#onLimit?.('thirdparty_uncached');
     const cached = cacheable ? this.#cache!.get(key) : undefined;
     if (cached !== undefined) return cached;
     let pending = this.#inFlight.get(key);
@@ -211,7 +227,11 @@ export class ThirdpartyLookups {
     const client = this.#clientFor(reg.id);
     if (client === undefined) return undefined;
     let slots = this.#slots.get(reg.id);
-    if (slots === undefined) this.#slots.set(reg.id, (slots = new Slots(this.#options.concurrencyPerAppservice)));
+    if (slots === undefined)
+      this.#slots.set(
+        reg.id,
+        (slots = new Slots(this.#options.concurrencyPerAppservice, onFull(this.#onLimit, reg.id))),
+      );
     const signal = AbortSignal.timeout(this.#options.deadlineMs);
     try {
       return await slots.run(signal, () => client.thirdparty(kind, protocol, query, signal));
@@ -219,4 +239,9 @@ export class ThirdpartyLookups {
       return undefined;
     }
   }
+}
+
+/** The hook a full queue of one AS calls, if any. */
+function onFull(onLimit: LimitHook | undefined, asId: string): (() => void) | undefined {
+  return onLimit === undefined ? undefined : () => onLimit('thirdparty_queue', asId);
 }

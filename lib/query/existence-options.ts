@@ -32,6 +32,8 @@ export interface ExistenceOptions {
   readonly onCacheHit?: (kind: 'users' | 'aliases') => void;
   /** Called each time an AS refuses the homeserver's hs_token (401/403) on a query (for metrics). */
   readonly onTokenRejected?: (asId: string) => void;
+  /** Called each time a query is refused at once because the AS's query queue is full (for metrics). */
+  readonly onQueueFull?: (asId: string) => void;
   /** Where a refused hs_token is reported (at most once a minute per AS). Default: nowhere. */
   readonly logger?: Logger;
   /** Backoff between attempts. Defaults `queryRetryMinDelayMs`, `queryRetryMaxDelayMs`, `queryMaxAttempts`. */
@@ -56,6 +58,7 @@ export interface ExistenceSettings {
   readonly onAppserviceUp: ((asId: string) => void) | undefined;
   readonly onCacheHit: ((kind: 'users' | 'aliases') => void) | undefined;
   readonly onTokenRejected: ((asId: string) => void) | undefined;
+  readonly onQueueFull: ((asId: string) => void) | undefined;
   readonly logger: Logger | undefined;
   readonly retry: {
     readonly minDelayMs: number;
@@ -108,6 +111,7 @@ export function resolveExistenceOptions(options: ExistenceOptions = {}): Existen
     onAppserviceUp: functionOption(options.onAppserviceUp, 'onAppserviceUp', source),
     onCacheHit: functionOption(options.onCacheHit, 'onCacheHit', source),
     onTokenRejected: functionOption(options.onTokenRejected, 'onTokenRejected', source),
+    onQueueFull: functionOption(options.onQueueFull, 'onQueueFull', source),
     logger,
     retry: {
       minDelayMs,

@@ -264,13 +264,14 @@ export class ExistenceQueries {
   gateFor(asId: string): QueryGate {
     let gate = this.#gates.get(asId);
     if (gate === undefined) {
-      const { concurrency, queueLimit, downForMs, attemptTimeoutMs } = this.#settings;
+      const { concurrency, queueLimit, downForMs, attemptTimeoutMs, onQueueFull } = this.#settings;
       gate = new QueryGate(asId, {
         concurrency,
         queueLimit,
         downForMs,
         attemptTimeoutMs,
         onUp: () => this.#wake(asId),
+        ...(onQueueFull === undefined ? {} : { onQueueFull: () => onQueueFull(asId) }),
       });
       this.#gates.set(asId, gate);
     }

@@ -28,6 +28,8 @@ export interface QueryGateOptions {
   readonly attemptTimeoutMs?: number;
   /** Called when an answer ends a down period (the plugin wakes the AS's sender). */
   readonly onUp?: () => void;
+  /** Called each time a caller is refused because the queue is full (for metrics). */
+  readonly onQueueFull?: () => void;
 }
 
 /**
@@ -66,6 +68,7 @@ export class QueryGate {
   readonly #failuresToDown: number;
   readonly #attemptTimeoutMs: number | undefined;
   readonly #onUp: (() => void) | undefined;
+  readonly #onQueueFull: (() => void) | undefined;
   readonly #waiting = new Set<Waiter>();
   #inFlight = 0;
   #failures = 0;
@@ -81,6 +84,7 @@ export class QueryGate {
     this.#failuresToDown = options.failuresToDown ?? 3;
     this.#attemptTimeoutMs = options.attemptTimeoutMs;
     this.#onUp = options.onUp;
+    this.#onQueueFull = options.onQueueFull;
   }
 
   /**
@@ -119,10 +123,13 @@ export class QueryGate {
   /**
    * Whether {@link enter} would refuse right now (the AS is down, or the queue is full): lets a
    * caller skip the AS without building an error, which matters when thousands are refused at once.
+   * A true for a full queue is counted as a refusal (`onQueueFull`): the caller skips the AS.
    */
   refusing(): boolean {
     if (this.#downUntil !== null) return this.#probing || performance.now() < this.#downUntil;
-    return this.#waiting.size >= this.#queueLimit && this.#inFlight >= this.#concurrency;
+    if (this.#waiting.size < this.#queueLimit || this.#inFlight < this.#concurrency) return false;
+    this.#onQueueFull?.();
+    return true;
   }
 
   /**
@@ -145,6 +152,7 @@ export class QueryGate {
       return undefined;
     }
     if (this.#waiting.size >= this.#queueLimit) {
+      this.#onQueueFull?.();
       throw this.#refusal(
         'overloaded',
         `${this.#inFlight} queries in flight and ${this.#waiting.size} waiting; not asked`,
