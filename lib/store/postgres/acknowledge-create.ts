@@ -16,7 +16,7 @@ import { InFlightMismatchError } from '../../errors.ts';
 import { BatchCut, buildBody } from '../batch.ts';
 import type { BatchLimits, ItemKind, QueuedItem } from '../store.ts';
 import { formatTxnId, NO_TXN, parseTxnId } from '../txn-id.ts';
-import { TXN_ID_SQL, type StoreTables } from './connection.ts';
+import { named, seqArray, TXN_ID_SQL, type StoreTables } from './connection.ts';
 import { fencedTransaction } from './fence.ts';
 import type { CreateOutcome } from './create-transaction.ts';
 
@@ -50,9 +50,9 @@ export async function acknowledgeAndCreate(
     asId,
     fence,
     async (client) => {
-      const { rows } = await client.query<{ seq: string; kind: ItemKind; json: string; in_flight: string | null }>(
-        `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $4 RETURNING seqs),
-            gone AS (DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done) RETURNING seq)
+      const { rows } = await client.query<{ seq: string; kind: ItemKind; json: string; in_flight: string | null }>({
+        ...named(`WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $4 RETURNING seqs),
+            gone AS (DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq = ANY ((SELECT seqs FROM done)::bigint[]) RETURNING seq)
        SELECT q.seq, q.kind, q.json,
               (SELECT ${TXN_ID_SQL} FROM ${t('transactions')} WHERE as_id = $1 AND NOT (txn_id = $2 AND id_prefix = $4)) AS in_flight
        FROM (SELECT 1) AS one
@@ -60,9 +60,9 @@ export async function acknowledgeAndCreate(
          SELECT seq, kind, json FROM ${t('queue')}
          WHERE as_id = $1 AND seq NOT IN (SELECT seq FROM gone)
          ORDER BY seq LIMIT $3
-       ) AS q ON true`,
-        [asId, acked.n, BatchCut.maxItems(limits), acked.birth],
-      );
+       ) AS q ON true`),
+        values: [asId, acked.n, BatchCut.maxItems(limits), acked.birth],
+      });
       // One row at least (the LEFT JOIN), so that in_flight is read even when the queue is empty.
       const inFlight = rows[0]?.in_flight ?? null;
       if (inFlight !== null) return { error: new InFlightMismatchError(asId, inFlight) };
@@ -80,15 +80,15 @@ export async function acknowledgeAndCreate(
       }
       const {
         rows: [stored],
-      } = await client.query<{ txn_id: string }>(
-        `WITH id AS (
+      } = await client.query<{ txn_id: string }>({
+        ...named(`WITH id AS (
          INSERT INTO ${t('as_state')} AS s (as_id, next_txn_id) VALUES ($1, 2)
          ON CONFLICT (as_id) DO UPDATE SET next_txn_id = s.next_txn_id + 1 RETURNING next_txn_id - 1 AS txn_id)
        INSERT INTO ${t('transactions')} (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, seqs, created_at)
        SELECT $1, txn_id, $8, $2, $3, $4, $5, $6::bigint[], $7 FROM id
-       ON CONFLICT (as_id) DO NOTHING RETURNING txn_id`,
-        [asId, body, counts.event, counts.ephemeral, counts.toDevice, items.map((i) => i.seq), Date.now(), birth],
-      );
+       ON CONFLICT (as_id) DO NOTHING RETURNING txn_id`),
+        values: [asId, body, counts.event, counts.ephemeral, counts.toDevice, seqArray(items), Date.now(), birth],
+      });
       if (!stored) return { error: new InFlightMismatchError(asId) };
       return { txn: { asId, txnId: formatTxnId(birth, stored.txn_id), body, counts } };
     },
@@ -119,11 +119,11 @@ export async function acknowledge(
     asId,
     fence,
     (client) =>
-      client.query(
-        `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3 RETURNING seqs)
-     DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done)`,
-        [asId, acked.n, acked.birth],
-      ),
+      client.query({
+        ...named(`WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3 RETURNING seqs)
+     DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq = ANY ((SELECT seqs FROM done)::bigint[])`),
+        values: [asId, acked.n, acked.birth],
+      }),
     () => true,
   );
 }

@@ -2,6 +2,7 @@
  * PostgresStore's dealings with the driver that are not about queues: where it connects (said
  * without credentials), driver errors as one line, and a transaction on a pooled client.
  */
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 
 /**
@@ -16,6 +17,35 @@ export interface StoreTables {
 
 /** SQL for a `transactions` row's id as the AS sees it (see formatTxnId). */
 export const TXN_ID_SQL = "concat_ws('.', nullif(id_prefix, ''), txn_id::text)";
+
+const statementNames = new Map<string, string>();
+
+/**
+ * A named (prepared) statement for `text`: each pooled connection parses and plans it once, not
+ * on every call. The name is derived from the text, so stores on other schemas sharing a pool
+ * never collide (the driver refuses one name for two texts).
+ *
+ * @example
+ * ```ts
+ * await client.query({ ...named('SELECT 1 WHERE $1::int > 0'), values: [1] });
+ * ```
+ */
+export function named(text: string): { readonly name: string; readonly text: string } {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `koa_appservice_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return { name, text };
+}
+
+/**
+ * The items' seqs as a PostgreSQL array literal (`{1,2,3}`), for a `$n::bigint[]` parameter. The
+ * driver would escape and quote every element of a JS array; seqs are integers and need neither.
+ */
+export function seqArray(items: readonly { readonly seq: number }[]): string {
+  return `{${items.map((item) => item.seq).join(',')}}`;
+}
 
 /** Anything that runs SQL: a pool, a pooled client, or the homeserver's own client (outbox). */
 export type Queryable = Pick<pg.ClientBase, 'query'>;
