@@ -19,7 +19,7 @@
 import type pg from 'pg';
 import { InFlightMismatchError } from '../../errors.ts';
 import type { SenderLock } from '../store.ts';
-import { inTransaction, type StoreTables } from './connection.ts';
+import { inTransaction, sqlLiteral, type Ending, type StoreTables } from './connection.ts';
 
 /** A fence no epoch matches: the process held the lock once and has lost or released it. */
 export const REVOKED = '-1';
@@ -75,8 +75,9 @@ export const QUEUE_SCAN_SETTINGS = 'SET LOCAL enable_bitmapscan = off; SET LOCAL
  * Runs `work` in a database transaction that first locks the AS's `as_state` row, and checks
  * `fence` (the epoch this process got with the lock; undefined when it never took the lock,
  * as in single-process use, then only the row lock orders the write). Commits when `commit(result)`
- * says so; a failed check rolls back and rejects with SenderFencedError, having run nothing.
- * BEGIN, the queue scan settings and the lock go in one round trip.
+ * says so; a failed check rolls back and rejects with SenderFencedError, having written nothing.
+ * BEGIN, the queue scan settings and the lock go in one round trip, with `first` when given: one
+ * more statement (parameters inlined as literals), run after the lock, whose result `work` gets.
  *
  * @example
  * ```ts
@@ -87,16 +88,20 @@ export async function fencedTransaction<T>(
   { pool, t }: StoreTables,
   asId: string,
   fence: string | undefined,
-  work: (client: pg.PoolClient) => Promise<T>,
-  commit: (result: T) => boolean,
+  work: (client: pg.PoolClient, first: pg.QueryResult | undefined) => Promise<T>,
+  commit: (result: T) => Ending,
+  first?: string,
 ): Promise<T> {
-  return inTransaction(pool, work, commit, async (client) => {
+  return inTransaction<T, pg.QueryResult | undefined>(pool, work, commit, async (client) => {
     // Several statements in one simple query, so no parameters: the AS id goes in as a literal.
     const results = (await client.query(
-      `BEGIN; ${QUEUE_SCAN_SETTINGS} SELECT sender_epoch FROM ${t('as_state')} WHERE as_id = ${client.escapeLiteral(asId)} FOR UPDATE`,
-    )) as unknown as pg.QueryResult<{ sender_epoch: string }>[];
-    const epoch = results.at(-1)?.rows[0]?.sender_epoch;
+      `BEGIN; ${QUEUE_SCAN_SETTINGS} SELECT sender_epoch FROM ${t('as_state')} WHERE as_id = ${sqlLiteral(asId)} FOR UPDATE;${first ?? ''}`,
+    )) as unknown as pg.QueryResult[];
+    const lock = results.at(first === undefined ? -1 : -2);
+    const epoch = (lock?.rows[0] as { sender_epoch: string } | undefined)?.sender_epoch;
+    // `first` ran after the lock, in this transaction: a refusal rolls it back with the rest.
     if (fence !== undefined && epoch !== fence) throw new SenderFencedError(asId);
+    return first === undefined ? undefined : results.at(-1);
   });
 }
 
