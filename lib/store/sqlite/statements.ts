@@ -94,8 +94,6 @@ function prepare(db: Database.Database) {
     first: db.prepare<[string], { seq: number; enqueued_at: number }>(
       'SELECT seq, enqueued_at FROM queue WHERE as_id = ? ORDER BY seq LIMIT 1',
     ),
-    relaxSync: db.prepare('PRAGMA synchronous = NORMAL'),
-    fullSync: db.prepare('PRAGMA synchronous = FULL'),
   };
 }
 
@@ -136,6 +134,12 @@ export function sqliteOperations(
   birth: string,
 ): SqliteOperations {
   const s = prepare(db);
+  // Not prepared statements: SQLite applies `PRAGMA synchronous = …` when it compiles the
+  // statement, not when it runs it, so preparing one switches the connection at once (a 'normal'
+  // store prepared with a FULL statement ran every commit with an fsync) and its first run after
+  // that does nothing. exec() compiles and runs it each time, which is what takes effect.
+  const relaxSync = (): void => void db.exec('PRAGMA synchronous = NORMAL');
+  const fullSync = (): void => void db.exec('PRAGMA synchronous = FULL');
 
   function enqueue(batch: readonly PendingEnqueue[]): void {
     // Each AS's next seq is read once per group and written back once.
@@ -238,11 +242,11 @@ export function sqliteOperations(
     createTransaction: (asId, limits, build) => createTx.immediate(asId, limits, build),
     acknowledge(asId, txn) {
       if (!relaxAcknowledgements) return acknowledgeTx.immediate(asId, txn);
-      s.relaxSync.run();
+      relaxSync();
       try {
         acknowledgeTx.immediate(asId, txn);
       } finally {
-        s.fullSync.run();
+        fullSync();
       }
     },
     acknowledgeAndCreate(asId, txn, limits, build) {
@@ -250,11 +254,11 @@ export function sqliteOperations(
       // it is sent: only the acknowledgement, which may be lost (see SqliteStore.acknowledge).
       const relaxed = relaxAcknowledgements && s.storedAfter.get(asId, txn.n)! > 0;
       if (!relaxed) return acknowledgeAndCreateTx.immediate(asId, txn, limits, build);
-      s.relaxSync.run();
+      relaxSync();
       try {
         return acknowledgeAndCreateTx.immediate(asId, txn, limits, build);
       } finally {
-        s.fullSync.run();
+        fullSync();
       }
     },
     backlog(asId) {
