@@ -235,6 +235,19 @@ describe('PostgresStore', () => {
       expect((await store.backlog(asId)).size).to.equal(0);
     });
 
+    it('fill a transaction of mixed kinds up to every limit, reading past the first rows', async () => {
+      const store = newStore();
+      await store.open();
+      const kinds = ['event', 'ephemeral', 'toDevice'] as const;
+      await store.enqueue(Array.from({ length: 30 }, (_, i) => ({ kind: kinds[i % 3]!, json: `${i}`, asIds: ['a'] })));
+      const three = { event: 3, ephemeral: 3, toDevice: 3 };
+      const first = await store.createTransaction('a', three, build);
+      expect(first!.body).to.equal('[0,1,2,3,4,5,6,7,8]');
+      const second = await store.acknowledgeAndCreate('a', first!.txnId, three, build);
+      expect(second!.body).to.equal('[9,10,11,12,13,14,15,16,17]');
+      expect(second!.counts).to.deep.equal({ event: 3, ephemeral: 3, toDevice: 3 });
+    });
+
     it("read the queue's head with an ordered index scan, whatever the table's statistics say", async () => {
       const store = newStore();
       await store.open();

@@ -49,6 +49,9 @@ export async function acknowledgeAndCreate(
   const { t, birth } = tables;
   const acked = parseTxnId(txnId) ?? NO_TXN;
   const asIdSql = sqlLiteral(asId);
+  // One more than the largest limit: a queue of one kind (the usual case) is cut from one read,
+  // rather than reading (and sending to us) the rows of all three limits every time.
+  const chunk = Math.max(limits.event, limits.ephemeral, limits.toDevice) + 1;
   const ackedSql = `txn_id = ${acked.n} AND id_prefix = ${sqlLiteral(acked.birth)}`;
   // Sent with BEGIN and the fence in one round trip (fence.ts), so its values are inlined.
   const ackAndRead = `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = ${asIdSql} AND ${ackedSql} RETURNING seqs),
@@ -59,7 +62,7 @@ export async function acknowledgeAndCreate(
        LEFT JOIN LATERAL (
          SELECT seq, kind, json FROM ${t('queue')}
          WHERE as_id = ${asIdSql} AND seq NOT IN (SELECT seq FROM gone)
-         ORDER BY seq LIMIT ${BatchCut.maxItems(limits)}
+         ORDER BY seq LIMIT ${chunk}
        ) AS q ON true`;
   let committed = false;
   return fencedTransaction<CreateOutcome>(
@@ -74,6 +77,18 @@ export async function acknowledgeAndCreate(
       const cut = new BatchCut(limits);
       for (const row of rows) {
         if (row.seq === null || !cut.take({ seq: Number(row.seq), kind: row.kind, json: row.json })) break;
+      }
+      // A mixed queue that the first read did not fill: the rest in this transaction, which no
+      // longer sees the rows it deleted.
+      type Row = { seq: string | null; kind: ItemKind; json: string };
+      for (let read: readonly Row[] = rows; !cut.full && read.length === chunk;) {
+        read = (
+          await client.query<{ seq: string; kind: ItemKind; json: string }>({
+            ...named(`SELECT seq, kind, json FROM ${t('queue')} WHERE as_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`),
+            values: [asId, read[read.length - 1]!.seq, chunk],
+          })
+        ).rows;
+        for (const row of read) if (!cut.take({ seq: Number(row.seq), kind: row.kind, json: row.json })) break;
       }
       const { items, counts } = cut;
       if (items.length === 0) return { txn: null };
