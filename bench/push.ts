@@ -4,8 +4,8 @@
  *       of the same rows in 100-row transactions plus raw undici PUTs of the same 100-event bodies
  *       (goals, with synchronous 'full': >= 0.80 of the baseline's rate, and CPU per event
  *       <= 1.25x the baseline's);
- *   (b) catch-up of a 100k backlog: transactions must be full; time vs raw PUTs of the same bodies
- *       (goal: <= 2.0x);
+ *   (b) catch-up of a 100k backlog: transactions must be full; time vs raw PUTs of the same bodies,
+ *       median of 3 rounds (goal: <= 2.0x);
  *   (c) RSS growth while 1M events pile up for an AS that is down (goal: <= 64 MB);
  *   (d) p99 publish-to-ack latency to a healthy AS while another is down and a third slow, vs the
  *       same load with all three healthy (goal: <= 1.5x).
@@ -103,9 +103,10 @@ async function baselineThroughput(dir: string, n: number, synchronous: Sync, rou
 async function catchUp(
   dir: string,
   n: number,
+  round: number,
 ): Promise<{ ms: number; txns: number; full: number; baselineMs: number }> {
   const sink = await startSinks([{ slowMs: 0 }, { slowMs: 0 }]);
-  const path = join(dir, 'b.db');
+  const path = join(dir, `b-${round}.db`);
   const store = new SqliteStore(path, { synchronous: 'normal' });
   await store.open();
   const sizes: number[] = [];
@@ -281,15 +282,20 @@ export async function run(): Promise<void> {
     }
 
     const n = 100_000;
-    const c = await catchUp(dir, n);
+    // Rounds and the median ratio, as for (a): one drain takes 1 to 3 s, and a single stall of
+    // the machine in it moves a lone figure by a third.
+    const catchUps: Awaited<ReturnType<typeof catchUp>>[] = [];
+    for (let round = 0; round < 3; round++) catchUps.push(await catchUp(dir, n, round));
+    const ratio = median(catchUps.map((r) => r.ms / r.baselineMs));
+    const c = catchUps.find((r) => r.ms / r.baselineMs === ratio)!;
     console.log(
-      `  (b) catch-up of a ${fmt(n)} backlog: ${fmt(c.ms)} ms (${fmt(n / (c.ms / 1000))} events/s), ${fmt(c.txns)} transactions, ${fmt(c.full)} of them full; raw PUTs of the same bodies ${fmt(c.baselineMs)} ms; ${fmt(c.ms / c.baselineMs, 2)}x the baseline time`,
+      `  (b) catch-up of a ${fmt(n)} backlog, median of ${catchUps.length} rounds: ${fmt(c.ms)} ms (${fmt(n / (c.ms / 1000))} events/s), ${fmt(c.txns)} transactions, ${fmt(c.full)} of them full; raw PUTs of the same bodies ${fmt(c.baselineMs)} ms; ${fmt(ratio, 2)}x the baseline time (rounds: ${catchUps.map((r) => fmt(r.ms / r.baselineMs, 2)).join(', ')})`,
     );
     reportGoal({
       row: 'push (b) catch-up of a 100k backlog vs raw PUTs of the same bodies',
-      figure: `${fmt(c.ms / c.baselineMs, 2)}x`,
+      figure: `${fmt(ratio, 2)}x`,
       goal: '<= 2.0x',
-      met: c.ms / c.baselineMs <= 2 && c.full === c.txns,
+      met: ratio <= 2 && catchUps.every((r) => r.full === r.txns),
     });
 
     const rate = 2000;
