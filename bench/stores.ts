@@ -6,11 +6,13 @@
  *   (2) publish latency (publish() called → resolved, i.e. durable) p50/p99 for each, under a
  *       steady paced load while the senders deliver.
  *
- * PostgreSQL: the server at PG_URL when it is set; otherwise a throwaway one started for the run
- * (spec/support/postgres-server.ts: initdb into a temp dir, loopback, fsync=off and
- * synchronous_commit=off, so its commits are not durable and cost no disk flush: compare it with
- * SqliteStore 'normal' rather than 'full'), stopped at the end. Each store gets a fresh schema.
- * CPU is this process's only: the PostgreSQL server's own CPU is not counted.
+ * PostgreSQL: the server at PG_URL when it is set (measured as it is configured); otherwise a
+ * throwaway one started for the run (spec/support/postgres-server.ts: initdb into a temp dir,
+ * loopback), measured twice in every round: durable (fsync, synchronous_commit and
+ * full_page_writes on, as in production: the goal row compares this with SqliteStore 'full') and
+ * with all three off (commits cost no disk flush; shown for comparison). Stopped at the end. Each
+ * store gets a fresh schema. CPU is this process's only: the PostgreSQL server's own CPU is not
+ * counted.
  *
  * Run alone: node --import tsx bench/stores.ts
  */
@@ -21,7 +23,8 @@ import { pathToFileURL } from 'node:url';
 import { PostgresStore } from '../lib/store/postgres/postgres-store.ts';
 import { SqliteStore } from '../lib/store/sqlite/sqlite-store.ts';
 import type { Store } from '../lib/store/store.ts';
-import { freshSchema, stopPostgres } from '../spec/support/postgres-server.ts';
+import { freshSchema, getPgUrl, setPostgresDurability, stopPostgres } from '../spec/support/postgres-server.ts';
+import { reportGoal } from './support/goals.ts';
 import {
   event,
   fmt,
@@ -62,10 +65,16 @@ function sqlite(dir: string, synchronous: 'full' | 'normal'): Subject {
   };
 }
 
-function postgres(): Subject {
+/** `durable` undefined: the server at PG_URL, as it is configured. */
+function postgres(durable: boolean | undefined): Subject {
+  const name =
+    durable === undefined
+      ? 'PostgresStore (PG_URL)'
+      : `PostgresStore, ${durable ? 'durable' : 'fsync=off (not durable)'}`;
   return {
-    name: 'PostgresStore',
+    name,
     async make() {
+      if (durable !== undefined) await setPostgresDurability(durable);
       const { url, schema, drop } = await freshSchema();
       const store = new PostgresStore({ connectionString: url, schema });
       await store.open();
@@ -132,13 +141,17 @@ async function publishLatency(subject: Subject, rate: number, seconds: number, r
 
 export async function run(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'koa-appservice-bench-stores-'));
-  const pgNote = process.env.PG_URL
+  const given = process.env.PG_URL !== undefined && process.env.PG_URL !== '';
+  const pgNote = given
     ? 'PostgreSQL at PG_URL, as configured there'
-    : 'a throwaway PostgreSQL on loopback with fsync=off, synchronous_commit=off (not durable; set PG_URL for a real server)';
+    : 'a throwaway PostgreSQL on loopback, durable (fsync, synchronous_commit, full_page_writes on) and, for comparison, with all three off; set PG_URL for a real server';
   try {
     console.log(`stores: the same publish → sender → sink AS pipeline over each store; ${pgNote}`);
-    const subjects = [sqlite(dir, 'full'), sqlite(dir, 'normal'), postgres()];
-    await subjects[2]!.make(0).then((s) => s.dispose()); // start the server before anything is timed
+    const pgSubjects = given ? [postgres(undefined)] : [postgres(true), postgres(false)];
+    const subjects = [sqlite(dir, 'full'), sqlite(dir, 'normal'), ...pgSubjects];
+    if (!given) await getPgUrl({ durable: true }); // start the server before anything is timed
+    await subjects[2]!.make(0).then((s) => s.dispose());
+    if (given) console.log(`      PG_URL server: ${await durabilitySettings()}`);
 
     // Interleaved rounds, medians: the machine's other load hits every store alike.
     const n = 20_000;
@@ -162,8 +175,21 @@ export async function run(): Promise<void> {
         `      ${subject.name.padEnd(42)} ${fmt(rate).padStart(7)} events/s, ${fmt(cpu, 1)} µs CPU/event in this process`,
       );
     }
-    const [full, normal, pg] = subjects.map((s) => rates.get(s)!) as [number, number, number];
-    console.log(`      PostgresStore / SqliteStore: ${fmt(pg / full, 2)}x 'full', ${fmt(pg / normal, 2)}x 'normal'`);
+    const [full, normal] = subjects.map((s) => rates.get(s)!) as [number, number];
+    for (const subject of pgSubjects) {
+      const pg = rates.get(subject)!;
+      console.log(
+        `      ${subject.name} / SqliteStore: ${fmt(pg / full, 2)}x 'full', ${fmt(pg / normal, 2)}x 'normal'`,
+      );
+    }
+    // The goal is for a durable PostgreSQL against SqliteStore's durable default.
+    const goalPg = rates.get(pgSubjects[0]!)! / full;
+    reportGoal({
+      row: `stores: ${pgSubjects[0]!.name} / SqliteStore 'full', publish→ack`,
+      figure: `${fmt(goalPg, 2)}x`,
+      goal: '>= 0.50x',
+      met: goalPg >= 0.5,
+    });
 
     const rate = 2000;
     const seconds = 2;
@@ -187,6 +213,24 @@ export async function run(): Promise<void> {
   } finally {
     await stopPostgres();
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** What the PG_URL server says about durability, for the record. */
+async function durabilitySettings(): Promise<string> {
+  const pg = (await import('pg')).default;
+  const client = new pg.Client({ connectionString: process.env.PG_URL });
+  await client.connect();
+  try {
+    const names = ['fsync', 'synchronous_commit', 'full_page_writes'];
+    const values = [];
+    for (const name of names) {
+      const { rows } = await client.query<{ v: string }>('SELECT current_setting($1) AS v', [name]);
+      values.push(`${name}=${rows[0]!.v}`);
+    }
+    return values.join(', ');
+  } finally {
+    await client.end();
   }
 }
 

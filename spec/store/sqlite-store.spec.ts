@@ -10,7 +10,7 @@ import { OptionsError, StoreError } from '../../lib/errors.ts';
 import { migrateSqlite, sqliteSchemaVersion } from '../../lib/store/sqlite/migrate.ts';
 import { migration001 } from '../../lib/store/sqlite/migrations/001-initial.ts';
 import { sqliteMigrations } from '../../lib/store/sqlite/migrations/index.ts';
-import { TRANSACTIONS_AHEAD } from '../../lib/store/sqlite/statements.ts';
+import { sqliteOperations, TRANSACTIONS_AHEAD } from '../../lib/store/sqlite/statements.ts';
 import { SqliteStore } from '../../lib/store/sqlite/sqlite-store.ts';
 import type { EnqueueItem } from '../../lib/store/store.ts';
 import { storeContractTests } from '../../lib/testing/store-contract.ts';
@@ -372,3 +372,69 @@ const txn = await store.createTransaction('a', { event: 100, ephemeral: 100, toD
 process.stdout.write(JSON.stringify({ txnId: txn.txnId, body: txn.body }) + '\\n');
 setInterval(() => {}, 1000);
 `;
+
+describe('SqliteStore synchronous', () => {
+  /** The store's operations on a database of our own, so that its connection's setting can be read. */
+  function operations(synchronous: 'full' | 'normal') {
+    const dir = tempDir();
+    const path = join(dir, 'store.db');
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${synchronous}`);
+    migrateSqlite(db, path);
+    const birth = db.prepare<[], string>('SELECT birth FROM store_identity').pluck().get()!;
+    const ops = sqliteOperations(db, synchronous === 'full', birth);
+    const level = (): number => db.pragma('synchronous', { simple: true }) as number;
+    const done = (): void => {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    };
+    return { ops, level, done };
+  }
+
+  const build = (items: readonly { json: string }[]): string => `[${items.map((i) => i.json).join(',')}]`;
+
+  /** Queues 25 items and sends them in transactions of 5, the way the sender does; `check` after every step. */
+  function drain(ops: ReturnType<typeof sqliteOperations>, check: () => void): void {
+    ops.enqueue([{ items: Array.from({ length: 25 }, (_, n) => event(n, ['a'])), enqueuedAt: Date.now() }]);
+    check();
+    const small = { ...LIMITS, event: 5 };
+    let txn = ops.createTransaction('a', small, build);
+    let sent = 0;
+    while (txn) {
+      check();
+      sent++;
+      const [birth, n] = txn.txnId.split('.');
+      const key = { birth: birth!, n: Number(n) };
+      const ahead = ops.nextStored('a', key);
+      if (ahead) {
+        ops.acknowledge('a', key);
+        txn = { asId: 'a', txnId: `${ahead.id_prefix}.${ahead.txn_id}`, body: ahead.body, counts: txn.counts };
+      } else {
+        const outcome = ops.acknowledgeAndCreate('a', key, small, build);
+        if ('error' in outcome) throw outcome.error;
+        txn = outcome.txn;
+      }
+    }
+    check();
+    expect(sent).to.equal(5);
+  }
+
+  it("keeps a 'normal' store's connection at NORMAL through every operation", () => {
+    const { ops, level, done } = operations('normal');
+    try {
+      drain(ops, () => expect(level(), 'PRAGMA synchronous (1 = NORMAL)').to.equal(1));
+    } finally {
+      done();
+    }
+  });
+
+  it("keeps a 'full' store's connection at FULL around its relaxed acknowledgements", () => {
+    const { ops, level, done } = operations('full');
+    try {
+      drain(ops, () => expect(level(), 'PRAGMA synchronous (2 = FULL)').to.equal(2));
+    } finally {
+      done();
+    }
+  });
+});

@@ -16,7 +16,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,22 +27,51 @@ interface ServerState {
   url: Promise<string> | null;
   child: ChildProcess | null;
   dir: string | null;
+  /** Whether the server this process started flushes its commits to disk (see PostgresServerOptions). */
+  durable: boolean;
+}
+
+/** How the throwaway server runs. */
+export interface PostgresServerOptions {
+  /**
+   * `false` (the specs' default): fsync, synchronous_commit and full_page_writes off, so commits
+   * cost no disk flush and the specs run fast. `true` (benchmarks): all three on, as a production
+   * server runs, so a commit is durable when it returns.
+   */
+  readonly durable?: boolean;
 }
 
 // On globalThis, so that a second copy of this module (CJS and ESM loaders) shares one server.
 const STATE_KEY = Symbol.for('koa-appservice.spec.postgres-server');
 const state: ServerState =
   ((globalThis as Record<symbol, unknown>)[STATE_KEY] as ServerState | undefined) ??
-  ((globalThis as Record<symbol, unknown>)[STATE_KEY] = { url: null, child: null, dir: null } as ServerState);
+  ((globalThis as Record<symbol, unknown>)[STATE_KEY] = {
+    url: null,
+    child: null,
+    dir: null,
+    durable: false,
+  } as ServerState);
 
 const DATABASE = 'koa_appservice_test';
 const START_DEADLINE_MS = 30_000;
 
-/** The URL of a database the specs may use; starts a server on first call when PG_URL is unset. */
-export function getPgUrl(): Promise<string> {
+/**
+ * The URL of a database the specs may use; starts a server on first call when PG_URL is unset.
+ * A server already started keeps its durability: asking for the other one rejects (see
+ * `setPostgresDurability` to switch it); leaving `durable` out takes the server as it runs.
+ */
+export function getPgUrl(options: PostgresServerOptions = {}): Promise<string> {
   const given = process.env.PG_URL;
   if (given) return Promise.resolve(given);
-  state.url ??= start().catch((err: unknown) => {
+  const { durable } = options;
+  if (state.url !== null) {
+    if (durable !== undefined && durable !== state.durable) {
+      return Promise.reject(new Error(`the throwaway PostgreSQL already runs with durable: ${state.durable}`));
+    }
+    return state.url;
+  }
+  state.durable = durable ?? false;
+  state.url = start(state.durable).catch((err: unknown) => {
     state.url = null;
     throw err;
   });
@@ -50,8 +79,10 @@ export function getPgUrl(): Promise<string> {
 }
 
 /** A new empty schema name in the test database, and a function that drops it. */
-export async function freshSchema(): Promise<{ url: string; schema: string; drop(): Promise<void> }> {
-  const url = await getPgUrl();
+export async function freshSchema(
+  options: PostgresServerOptions = {},
+): Promise<{ url: string; schema: string; drop(): Promise<void> }> {
+  const url = await getPgUrl(options);
   const schema = `spec_${randomBytes(6).toString('hex')}`;
   return {
     url,
@@ -68,11 +99,49 @@ export async function freshSchema(): Promise<{ url: string; schema: string; drop
   };
 }
 
+/** The settings that make commits durable, in the order the server is started with them. */
+const DURABILITY_SETTINGS = ['fsync', 'synchronous_commit', 'full_page_writes'] as const;
+
+/**
+ * Switches the running throwaway server between durable and not (see PostgresServerOptions), so
+ * that a benchmark can show both on one server. Takes effect for connections opened after it
+ * resolves. Rejects when PG_URL is set: a server we did not start is left as it is configured.
+ *
+ * @example
+ * await getPgUrl({ durable: true });
+ * await setPostgresDurability(false); // the same server, now with fsync=off
+ */
+export async function setPostgresDurability(durable: boolean): Promise<void> {
+  if (process.env.PG_URL) throw new Error('PG_URL is set: its server keeps its own durability settings');
+  const url = await getPgUrl();
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const value = durable ? 'on' : 'off';
+    for (const name of DURABILITY_SETTINGS) await client.query(`ALTER SYSTEM SET ${name} = ${value}`);
+    await client.query('SELECT pg_reload_conf()');
+    // The reload is signalled, not awaited: wait until a new session sees it.
+    for (let tries = 0; ; tries++) {
+      const probe = new pg.Client({ connectionString: url });
+      await probe.connect();
+      const { rows } = await probe.query<{ fsync: string }>('SELECT current_setting($1) AS fsync', ['fsync']);
+      await probe.end();
+      if (rows[0]?.fsync === value) break;
+      if (tries > 100) throw new Error(`PostgreSQL did not take fsync=${value}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  } finally {
+    await client.end();
+  }
+  state.durable = durable;
+}
+
 /** Stops the server this process started, if any, and removes its files. */
 export async function stopPostgres(): Promise<void> {
   const { child } = state;
   state.url = null;
   state.child = null;
+  state.durable = false;
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.stdin?.end(); // the watchdog's cue: fast shutdown, then rm -rf
@@ -159,7 +228,7 @@ rm -rf "$dir"
 exit "$code"
 `;
 
-async function start(): Promise<string> {
+async function start(durable: boolean): Promise<string> {
   const bin = findBinDir();
   const as = runAs();
   const dir = mkdtempSync(join(tmpdir(), 'koa-appservice-pg-'));
@@ -178,6 +247,12 @@ async function start(): Promise<string> {
     },
   );
 
+  // In the configuration file rather than on the command line, which would outrank the ALTER
+  // SYSTEM of setPostgresDurability().
+  appendFileSync(
+    join(data, 'postgresql.conf'),
+    DURABILITY_SETTINGS.map((name) => `${name} = ${durable ? 'on' : 'off'}\n`).join(''),
+  );
   const port = await freePort();
   const args = [
     join(bin, 'postgres'),
@@ -189,12 +264,6 @@ async function start(): Promise<string> {
     sockets,
     '-c',
     'listen_addresses=127.0.0.1',
-    '-c',
-    'fsync=off',
-    '-c',
-    'synchronous_commit=off',
-    '-c',
-    'full_page_writes=off',
     '-c',
     'max_connections=200',
     '-c',

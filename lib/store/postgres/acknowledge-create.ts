@@ -1,9 +1,11 @@
 /**
  * PostgresStore's `acknowledgeAndCreate`: the acknowledgement and the next transaction in one
- * fenced database transaction (fence.ts) of four round trips (BEGIN and the fence,
- * acknowledge-and-read, store, COMMIT) instead of the ten that `acknowledge` plus
- * `createTransaction` take. On loopback a draining queue spends
- * most of its time waiting on those round trips.
+ * fenced database transaction (fence.ts) of two round trips (BEGIN, the fence and
+ * acknowledge-and-read; store and COMMIT) instead of the ten that `acknowledge` plus
+ * `createTransaction` take. A draining queue spends most of its time waiting on those round
+ * trips, each of which also waits for the server process to be scheduled: on a busy machine that
+ * costs more than the statements themselves. Several statements go in one round trip only with
+ * the simple query protocol, which has no parameters: values are inlined as literals.
  *
  * The reading statement deletes the acknowledged transaction and its queue rows and reads the
  * next rows in the same statement: its data-modifying CTEs see the snapshot from before the
@@ -12,11 +14,12 @@
  * keeps it to one in flight even if another process creates at the same moment (then nothing is
  * inserted, the id is skipped, never reused, and the caller gets the InFlightMismatchError).
  */
+import type pg from 'pg';
 import { InFlightMismatchError } from '../../errors.ts';
 import { BatchCut, buildBody } from '../batch.ts';
 import type { BatchLimits, ItemKind, QueuedItem } from '../store.ts';
 import { formatTxnId, NO_TXN, parseTxnId } from '../txn-id.ts';
-import { TXN_ID_SQL, type StoreTables } from './connection.ts';
+import { named, seqArray, sqlLiteral, TXN_ID_SQL, type StoreTables } from './connection.ts';
 import { fencedTransaction } from './fence.ts';
 import type { CreateOutcome } from './create-transaction.ts';
 
@@ -45,30 +48,48 @@ export async function acknowledgeAndCreate(
 ): Promise<CreateOutcome> {
   const { t, birth } = tables;
   const acked = parseTxnId(txnId) ?? NO_TXN;
+  const asIdSql = sqlLiteral(asId);
+  // One more than the largest limit: a queue of one kind (the usual case) is cut from one read,
+  // rather than reading (and sending to us) the rows of all three limits every time.
+  const chunk =
+    Math.max(limits.event, limits.ephemeral, limits.toDevice, limits.deviceList ?? 0, limits.keyCounts ?? 0) + 1;
+  const ackedSql = `txn_id = ${acked.n} AND id_prefix = ${sqlLiteral(acked.birth)}`;
+  // Sent with BEGIN and the fence in one round trip (fence.ts), so its values are inlined.
+  const ackAndRead = `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = ${asIdSql} AND ${ackedSql} RETURNING seqs),
+            gone AS (DELETE FROM ${t('queue')} WHERE as_id = ${asIdSql} AND seq = ANY ((SELECT seqs FROM done)::bigint[]) RETURNING seq)
+       SELECT q.seq, q.kind, q.json,
+              (SELECT ${TXN_ID_SQL} FROM ${t('transactions')} WHERE as_id = ${asIdSql} AND NOT (${ackedSql})) AS in_flight
+       FROM (SELECT 1) AS one
+       LEFT JOIN LATERAL (
+         SELECT seq, kind, json FROM ${t('queue')}
+         WHERE as_id = ${asIdSql} AND seq NOT IN (SELECT seq FROM gone)
+         ORDER BY seq LIMIT ${chunk}
+       ) AS q ON true`;
+  let committed = false;
   return fencedTransaction<CreateOutcome>(
     tables,
     asId,
     fence,
-    async (client) => {
-      const { rows } = await client.query<{ seq: string; kind: ItemKind; json: string; in_flight: string | null }>(
-        `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $4 RETURNING seqs),
-            gone AS (DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done) RETURNING seq)
-       SELECT q.seq, q.kind, q.json,
-              (SELECT ${TXN_ID_SQL} FROM ${t('transactions')} WHERE as_id = $1 AND NOT (txn_id = $2 AND id_prefix = $4)) AS in_flight
-       FROM (SELECT 1) AS one
-       LEFT JOIN LATERAL (
-         SELECT seq, kind, json FROM ${t('queue')}
-         WHERE as_id = $1 AND seq NOT IN (SELECT seq FROM gone)
-         ORDER BY seq LIMIT $3
-       ) AS q ON true`,
-        [asId, acked.n, BatchCut.maxItems(limits), acked.birth],
-      );
+    async (client, read) => {
+      const rows = read!.rows as { seq: string | null; kind: ItemKind; json: string; in_flight: string | null }[];
       // One row at least (the LEFT JOIN), so that in_flight is read even when the queue is empty.
       const inFlight = rows[0]?.in_flight ?? null;
       if (inFlight !== null) return { error: new InFlightMismatchError(asId, inFlight) };
       const cut = new BatchCut(limits);
       for (const row of rows) {
         if (row.seq === null || !cut.take({ seq: Number(row.seq), kind: row.kind, json: row.json })) break;
+      }
+      // A mixed queue that the first read did not fill: the rest in this transaction, which no
+      // longer sees the rows it deleted.
+      type Row = { seq: string | null; kind: ItemKind; json: string };
+      for (let read: readonly Row[] = rows; !cut.full && read.length === chunk;) {
+        read = (
+          await client.query<{ seq: string; kind: ItemKind; json: string }>({
+            ...named(`SELECT seq, kind, json FROM ${t('queue')} WHERE as_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`),
+            values: [asId, read[read.length - 1]!.seq, chunk],
+          })
+        ).rows;
+        for (const row of read) if (!cut.take({ seq: Number(row.seq), kind: row.kind, json: row.json })) break;
       }
       const { items, counts } = cut;
       if (items.length === 0) return { txn: null };
@@ -78,32 +99,23 @@ export async function acknowledgeAndCreate(
       } catch (error) {
         return { error };
       }
-      const {
-        rows: [stored],
-      } = await client.query<{ txn_id: string }>(
+      // The store and the COMMIT in one round trip: one simple query, values inlined.
+      const [insert] = (await client.query(
         `WITH id AS (
-         INSERT INTO ${t('as_state')} AS s (as_id, next_txn_id) VALUES ($1, 2)
+         INSERT INTO ${t('as_state')} AS s (as_id, next_txn_id) VALUES (${asIdSql}, 2)
          ON CONFLICT (as_id) DO UPDATE SET next_txn_id = s.next_txn_id + 1 RETURNING next_txn_id - 1 AS txn_id)
        INSERT INTO ${t('transactions')} (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, seqs, created_at, device_list_count, key_counts_count)
-       SELECT $1, txn_id, $8, $2, $3, $4, $5, $6::bigint[], $7, $9, $10 FROM id
-       ON CONFLICT (as_id) DO NOTHING RETURNING txn_id`,
-        [
-          asId,
-          body,
-          counts.event,
-          counts.ephemeral,
-          counts.toDevice,
-          items.map((i) => i.seq),
-          Date.now(),
-          birth,
-          counts.deviceList ?? 0,
-          counts.keyCounts ?? 0,
-        ],
-      );
+       SELECT ${asIdSql}, txn_id, ${sqlLiteral(birth)}, ${sqlLiteral(body)}, ${counts.event}, ${counts.ephemeral}, ${counts.toDevice},
+              '${seqArray(items)}'::bigint[], ${Date.now()}, ${counts.deviceList ?? 0}, ${counts.keyCounts ?? 0} FROM id
+       ON CONFLICT (as_id) DO NOTHING RETURNING txn_id; COMMIT`,
+      )) as unknown as pg.QueryResult<{ txn_id: string }>[];
+      committed = true;
+      const stored = insert?.rows[0];
       if (!stored) return { error: new InFlightMismatchError(asId) };
       return { txn: { asId, txnId: formatTxnId(birth, stored.txn_id), body, counts } };
     },
-    () => true,
+    () => (committed ? 'committed' : true),
+    ackAndRead,
   );
 }
 
@@ -130,11 +142,11 @@ export async function acknowledge(
     asId,
     fence,
     (client) =>
-      client.query(
-        `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3 RETURNING seqs)
-     DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done)`,
-        [asId, acked.n, acked.birth],
-      ),
+      client.query({
+        ...named(`WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3 RETURNING seqs)
+     DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq = ANY ((SELECT seqs FROM done)::bigint[])`),
+        values: [asId, acked.n, acked.birth],
+      }),
     () => true,
   );
 }

@@ -8,7 +8,7 @@ import { InFlightMismatchError } from '../../errors.ts';
 import { BatchCut, buildBody } from '../batch.ts';
 import type { BatchLimits, ItemKind, QueuedItem, StoredTransaction } from '../store.ts';
 import { formatTxnId } from '../txn-id.ts';
-import { TXN_ID_SQL, type StoreTables } from './connection.ts';
+import { named, seqArray, TXN_ID_SQL, type StoreTables } from './connection.ts';
 import { fencedTransaction } from './fence.ts';
 
 type Build = (items: readonly QueuedItem[]) => string;
@@ -52,21 +52,21 @@ export async function createTransaction(
       // take turns across processes, and each sees what the previous one committed.
       const {
         rows: [id],
-      } = await client.query<{ txn_id: string }>(
-        `INSERT INTO ${t('as_state')} AS s (as_id, next_txn_id) VALUES ($1, 2)
-       ON CONFLICT (as_id) DO UPDATE SET next_txn_id = s.next_txn_id + 1 RETURNING next_txn_id - 1 AS txn_id`,
-        [asId],
-      );
-      const current = await client.query<{ txn_id: string }>(
-        `SELECT ${TXN_ID_SQL} AS txn_id FROM ${t('transactions')} WHERE as_id = $1`,
-        [asId],
-      );
+      } = await client.query<{ txn_id: string }>({
+        ...named(`INSERT INTO ${t('as_state')} AS s (as_id, next_txn_id) VALUES ($1, 2)
+       ON CONFLICT (as_id) DO UPDATE SET next_txn_id = s.next_txn_id + 1 RETURNING next_txn_id - 1 AS txn_id`),
+        values: [asId],
+      });
+      const current = await client.query<{ txn_id: string }>({
+        ...named(`SELECT ${TXN_ID_SQL} AS txn_id FROM ${t('transactions')} WHERE as_id = $1`),
+        values: [asId],
+      });
       if (current.rows[0]) return { error: new InFlightMismatchError(asId, current.rows[0].txn_id) };
       // No transaction is in flight, so every queued row of the AS is free to take.
-      const { rows } = await client.query<{ seq: string; kind: ItemKind; json: string }>(
-        `SELECT seq, kind, json FROM ${t('queue')} WHERE as_id = $1 ORDER BY seq LIMIT $2`,
-        [asId, BatchCut.maxItems(limits)],
-      );
+      const { rows } = await client.query<{ seq: string; kind: ItemKind; json: string }>({
+        ...named(`SELECT seq, kind, json FROM ${t('queue')} WHERE as_id = $1 ORDER BY seq LIMIT $2`),
+        values: [asId, BatchCut.maxItems(limits)],
+      });
       const cut = new BatchCut(limits);
       for (const row of rows) if (!cut.take({ seq: Number(row.seq), kind: row.kind, json: row.json })) break;
       const { items, counts } = cut;
@@ -78,23 +78,23 @@ export async function createTransaction(
       } catch (error) {
         return { error };
       }
-      await client.query(
-        `INSERT INTO ${t('transactions')} (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, seqs, created_at, device_list_count, key_counts_count)
-       VALUES ($1, $2, $9, $3, $4, $5, $6, $7::bigint[], $8, $10, $11)`,
-        [
+      await client.query({
+        ...named(`INSERT INTO ${t('transactions')} (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, seqs, created_at, device_list_count, key_counts_count)
+       VALUES ($1, $2, $9, $3, $4, $5, $6, $7::bigint[], $8, $10, $11)`),
+        values: [
           asId,
           n,
           body,
           counts.event,
           counts.ephemeral,
           counts.toDevice,
-          rows.slice(0, items.length).map((r) => r.seq),
+          seqArray(items),
           Date.now(),
           birth,
           counts.deviceList ?? 0,
           counts.keyCounts ?? 0,
         ],
-      );
+      });
       return { txn: { asId, txnId: formatTxnId(birth, n), body, counts } };
     },
     (outcome) => 'txn' in outcome && outcome.txn !== null,

@@ -19,7 +19,7 @@
 import type pg from 'pg';
 import { InFlightMismatchError } from '../../errors.ts';
 import type { SenderLock } from '../store.ts';
-import { inTransaction, type StoreTables } from './connection.ts';
+import { inTransaction, sqlLiteral, type Ending, type StoreTables } from './connection.ts';
 
 /** A fence no epoch matches: the process held the lock once and has lost or released it. */
 export const REVOKED = '-1';
@@ -61,11 +61,23 @@ export async function bumpSenderEpoch({ pool, t }: StoreTables, asId: string): P
 }
 
 /**
+ * The sender's reads of a queue's head (`WHERE as_id = $1 ORDER BY seq LIMIT n`) must walk the
+ * `(as_id, seq)` index in order. A queue table's statistics are always stale (it churns faster
+ * than autovacuum analyzes it), and on a stale estimate the planner picks a bitmap scan of every
+ * row of the AS and a sort: with a backlog that is every queued row read per transaction, and a
+ * bitmap scan never marks the dead index entries of acknowledged rows, so they pile up at the
+ * head for the next read. An ordered index scan stops after n live rows and marks the dead
+ * entries it passes, so the next read skips them. Local to the sender's write transaction.
+ */
+export const QUEUE_SCAN_SETTINGS = 'SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off;';
+
+/**
  * Runs `work` in a database transaction that first locks the AS's `as_state` row, and checks
  * `fence` (the epoch this process got with the lock; undefined when it never took the lock,
  * as in single-process use, then only the row lock orders the write). Commits when `commit(result)`
- * says so; a failed check rolls back and rejects with SenderFencedError, having run nothing.
- * BEGIN and the lock go in one round trip.
+ * says so; a failed check rolls back and rejects with SenderFencedError, having written nothing.
+ * BEGIN, the queue scan settings and the lock go in one round trip, with `first` when given: one
+ * more statement (parameters inlined as literals), run after the lock, whose result `work` gets.
  *
  * @example
  * ```ts
@@ -76,16 +88,20 @@ export async function fencedTransaction<T>(
   { pool, t }: StoreTables,
   asId: string,
   fence: string | undefined,
-  work: (client: pg.PoolClient) => Promise<T>,
-  commit: (result: T) => boolean,
+  work: (client: pg.PoolClient, first: pg.QueryResult | undefined) => Promise<T>,
+  commit: (result: T) => Ending,
+  first?: string,
 ): Promise<T> {
-  return inTransaction(pool, work, commit, async (client) => {
-    // Two statements in one simple query, so no parameters: the AS id goes in as a literal.
+  return inTransaction<T, pg.QueryResult | undefined>(pool, work, commit, async (client) => {
+    // Several statements in one simple query, so no parameters: the AS id goes in as a literal.
     const results = (await client.query(
-      `BEGIN; SELECT sender_epoch FROM ${t('as_state')} WHERE as_id = ${client.escapeLiteral(asId)} FOR UPDATE`,
-    )) as unknown as pg.QueryResult<{ sender_epoch: string }>[];
-    const epoch = results[1]?.rows[0]?.sender_epoch;
+      `BEGIN; ${QUEUE_SCAN_SETTINGS} SELECT sender_epoch FROM ${t('as_state')} WHERE as_id = ${sqlLiteral(asId)} FOR UPDATE;${first ?? ''}`,
+    )) as unknown as pg.QueryResult[];
+    const lock = results.at(first === undefined ? -1 : -2);
+    const epoch = (lock?.rows[0] as { sender_epoch: string } | undefined)?.sender_epoch;
+    // `first` ran after the lock, in this transaction: a refusal rolls it back with the rest.
     if (fence !== undefined && epoch !== fence) throw new SenderFencedError(asId);
+    return first === undefined ? undefined : results.at(-1);
   });
 }
 

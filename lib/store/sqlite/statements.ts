@@ -94,8 +94,6 @@ function prepare(db: Database.Database) {
     first: db.prepare<[string], { seq: number; enqueued_at: number }>(
       'SELECT seq, enqueued_at FROM queue WHERE as_id = ? ORDER BY seq LIMIT 1',
     ),
-    relaxSync: db.prepare('PRAGMA synchronous = NORMAL'),
-    fullSync: db.prepare('PRAGMA synchronous = FULL'),
   };
 }
 
@@ -136,6 +134,12 @@ export function sqliteOperations(
   birth: string,
 ): SqliteOperations {
   const s = prepare(db);
+  // Not prepared statements: SQLite applies `PRAGMA synchronous = …` when it compiles the
+  // statement, not when it runs it, so preparing one switches the connection at once (a 'normal'
+  // store prepared with a FULL statement ran every commit with an fsync) and its first run after
+  // that does nothing. exec() compiles and runs it each time, which is what takes effect.
+  const relaxSync = (): void => void db.exec('PRAGMA synchronous = NORMAL');
+  const fullSync = (): void => void db.exec('PRAGMA synchronous = FULL');
 
   function enqueue(batch: readonly PendingEnqueue[]): void {
     // Each AS's next seq is read once per group and written back once.
@@ -178,7 +182,8 @@ export function sqliteOperations(
   ): { txn: StoredTransaction; lastSeq: number; full: boolean } | null {
     const cut = new BatchCut(limits);
     // One more than the largest limit: a queue of one kind (the usual case) takes a single read.
-    const chunk = Math.max(limits.event, limits.ephemeral, limits.toDevice) + 1;
+    const chunk =
+      Math.max(limits.event, limits.ephemeral, limits.toDevice, limits.deviceList ?? 0, limits.keyCounts ?? 0) + 1;
     for (let after = afterSeq; !cut.full;) {
       const rows = s.pending.all(asId, after, chunk);
       for (const [seq, kind, json] of rows) if (!cut.take({ seq, kind, json })) break;
@@ -251,11 +256,11 @@ export function sqliteOperations(
     acknowledge(asId, txn) {
       // Inside a group of writes (commit-group.ts) the group has chosen the commit's sync level.
       if (!relaxAcknowledgements || db.inTransaction) return acknowledgeTx.immediate(asId, txn);
-      s.relaxSync.run();
+      relaxSync();
       try {
         acknowledgeTx.immediate(asId, txn);
       } finally {
-        s.fullSync.run();
+        fullSync();
       }
     },
     acknowledgeAndCreate(asId, txn, limits, build) {
@@ -263,11 +268,11 @@ export function sqliteOperations(
       // it is sent: only the acknowledgement, which may be lost (see SqliteStore.acknowledge).
       const relaxed = relaxAcknowledgements && !db.inTransaction && s.storedAfter.get(asId, txn.n)! > 0;
       if (!relaxed) return acknowledgeAndCreateTx.immediate(asId, txn, limits, build);
-      s.relaxSync.run();
+      relaxSync();
       try {
         return acknowledgeAndCreateTx.immediate(asId, txn, limits, build);
       } finally {
-        s.fullSync.run();
+        fullSync();
       }
     },
     backlog(asId) {
