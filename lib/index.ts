@@ -30,6 +30,7 @@ export type {
   QueuedItem,
   SenderLock,
   StoredTransaction,
+  TransactionBuilder,
   BatchLimits,
   Backlog,
   ItemKind,

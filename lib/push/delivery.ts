@@ -13,7 +13,7 @@
  * re-reads (lib/push/oversize.ts); a ping aborts a hanging attempt and sends it again at once.
  */
 import { InFlightMismatchError } from '../errors.ts';
-import type { QueuedItem, Store, StoredTransaction } from '../store/store.ts';
+import type { Store, StoredTransaction, TransactionBuilder } from '../store/store.ts';
 import type { Backoff } from './backoff.ts';
 import type { Oversize } from './oversize.ts';
 import { callHook, type FailedInfo, type LoopControl, type SendTransaction, type SentInfo } from './sender-types.ts';
@@ -24,7 +24,7 @@ export interface DeliveryDeps {
   readonly send: SendTransaction;
   /** The batch limits (counts and bytes) and what to do with a 413. */
   readonly oversize: Oversize;
-  readonly build: (items: readonly QueuedItem[]) => string;
+  readonly build: TransactionBuilder;
   /** One attempt is abandoned (and retried after the backoff) when the AS has not answered by then. */
   readonly attemptTimeoutMs: number;
   readonly backoff: Backoff;
@@ -108,7 +108,7 @@ export class Delivery {
   async #reread(): Promise<Step> {
     let txn: StoredTransaction | null;
     try {
-      txn = await this.#d.store.inFlight(this.#asId);
+      txn = await this.#d.store.inFlight(this.#asId, this.#d.build);
     } catch (error) {
       return this.#storeFailed(error, REREAD);
     }
@@ -193,7 +193,8 @@ export class Delivery {
     const { store, backoff, loop } = this.#d;
     let next: Step;
     try {
-      const ahead = store.nextStored && loop.isActive() ? await store.nextStored(this.#asId, sent.txn.txnId) : null;
+      const ahead =
+        store.nextStored && loop.isActive() ? await store.nextStored(this.#asId, sent.txn.txnId, this.#d.build) : null;
       if (ahead) {
         backoff.succeed();
         return send(ahead, sent);

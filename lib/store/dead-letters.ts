@@ -8,7 +8,7 @@
  *   dead letters, so that the queue behind it moves on. Dead letters are kept until replayed
  *   (`replayDeadLetter` queues the item again, at the end of the AS's queue) or dropped.
  */
-import type { BatchLimits, ItemKind, QueuedItem, Store, StoredTransaction } from './store.ts';
+import type { BatchLimits, ItemKind, Store, StoredTransaction, TransactionBuilder } from './store.ts';
 
 /** An item the AS refused even alone, kept for an operator to inspect and replay. */
 export interface DeadLetter {
@@ -37,7 +37,7 @@ export interface OversizeSupport {
     asId: string,
     txnId: string,
     limits: BatchLimits,
-    build: (items: readonly QueuedItem[]) => string,
+    build: TransactionBuilder,
   ): Promise<StoredTransaction | null>;
   /**
    * When `txnId` is the AS's transaction in flight: removes it and its items from the queue and

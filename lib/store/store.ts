@@ -58,6 +58,12 @@ export interface BatchLimits {
   readonly bytes?: number;
 }
 
+/**
+ * Builds a transaction's JSON body from its items, in queue order. Pure: the same items give the
+ * same bytes, which is what lets a store rebuild a body instead of keeping it (see `inFlight`).
+ */
+export type TransactionBuilder = (items: readonly QueuedItem[]) => string;
+
 /** A stored transaction: sent with this id and these exact bytes until acknowledged. */
 export interface StoredTransaction {
   readonly asId: string;
@@ -122,8 +128,13 @@ export interface Store {
    */
   enqueue(items: readonly EnqueueItem[], options?: EnqueueOptions): Promise<void>;
 
-  /** The transaction created for this AS and not yet acknowledged, if any. */
-  inFlight(asId: string): Promise<StoredTransaction | null>;
+  /**
+   * The transaction created for this AS and not yet acknowledged, if any. `build` is the function
+   * the transaction was created with: a store that keeps only the items of a transaction, not its
+   * body, rebuilds the body from them with it (the same items and the same pure `build` give the
+   * same bytes). Callers that resend pass it; a store that keeps bodies ignores it.
+   */
+  inFlight(asId: string, build?: TransactionBuilder): Promise<StoredTransaction | null>;
 
   /**
    * Takes the AS's oldest queued items, in order, stopping before the first item that does not fit
@@ -131,11 +142,7 @@ export interface Store {
    * body. Returns null when the queue is empty. Throws an InFlightMismatchError when a transaction
    * is already in flight.
    */
-  createTransaction(
-    asId: string,
-    limits: BatchLimits,
-    build: (items: readonly QueuedItem[]) => string,
-  ): Promise<StoredTransaction | null>;
+  createTransaction(asId: string, limits: BatchLimits, build: TransactionBuilder): Promise<StoredTransaction | null>;
 
   /** Deletes the acknowledged transaction and its items. Acknowledging an unknown id is a no-op. */
   acknowledge(asId: string, txnId: string): Promise<void>;
@@ -157,7 +164,7 @@ export interface Store {
     asId: string,
     txnId: string,
     limits: BatchLimits,
-    build: (items: readonly QueuedItem[]) => string,
+    build: TransactionBuilder,
   ): Promise<StoredTransaction | null>;
 
   /**
@@ -168,7 +175,7 @@ export interface Store {
    * between, `txnId` is still in flight after the restart and is resent first; the AS has seen
    * both ids and deduplicates them.
    */
-  nextStored?(asId: string, txnId: string): Promise<StoredTransaction | null>;
+  nextStored?(asId: string, txnId: string, build?: TransactionBuilder): Promise<StoredTransaction | null>;
 
   backlog(asId: string): Promise<Backlog>;
 
