@@ -110,11 +110,11 @@ describe('SqliteStore: one commit for many ASes', () => {
     const made = (i: number): StoredTransaction => (outcomes[i] as PromiseFulfilledResult<StoredTransaction>).value;
     for (const i of [0, 1, 4]) expect(numbers(made(i).body)).to.deep.equal([0, 1, 2, 3, 4]);
     // The others' parts committed; the failing ones left nothing behind.
-    expect(await store.inFlight('as1')).to.deep.equal(made(1));
-    expect(await store.inFlight('as3')).to.deep.equal(made(4));
-    expect(await store.inFlight('as0')).to.deep.equal(first);
-    expect(await store.inFlight('as2')).to.equal(null);
-    expect(await store.inFlight('as4')).to.equal(null);
+    expect(await store.inFlight('as1', build)).to.deep.equal(made(1));
+    expect(await store.inFlight('as3', build)).to.deep.equal(made(4));
+    expect(await store.inFlight('as0', build)).to.deep.equal(first);
+    expect(await store.inFlight('as2', build)).to.equal(null);
+    expect(await store.inFlight('as4', build)).to.equal(null);
     // as2's failed creation did not use up a transaction id: it gets the one as1 and as3 got.
     const as2 = await store.createTransaction('as2', LIMITS, build);
     expect(as2!.txnId).to.equal(made(1).txnId);
@@ -127,7 +127,7 @@ describe('SqliteStore: one commit for many ASes', () => {
     const created = await writes;
     store = new SqliteStore(path);
     await store.open();
-    for (const txn of created) expect(await store.inFlight(txn!.asId)).to.deep.equal(txn);
+    for (const txn of created) expect(await store.inFlight(txn!.asId, build)).to.deep.equal(txn);
   });
 
   it('refuses writes after close with a StoreError', async () => {
@@ -189,7 +189,7 @@ describe('SqliteStore: a grouped commit and SIGKILL', function () {
         try {
           for (const asId of asIds) {
             const sent = reported.txns[asId]!;
-            const inFlight = await store.inFlight(asId);
+            const inFlight = await store.inFlight(asId, build);
             if (inFlight?.txnId === sent.txnId) {
               // Not acknowledged yet: resent, same id and the same bytes.
               expect(inFlight.body, asId).to.equal(sent.body);
