@@ -220,7 +220,10 @@ export function sqliteOperations(
     if (current !== undefined) throw new InFlightMismatchError(asId, formatTxnId(current.id_prefix, current.txn_id));
     const first = createOne(asId, 0, limits, build);
     // Full transactions after it, created now in the same commit (see acknowledgeAndCreate).
-    for (let last = first, n = 0; last?.full && n < ahead; n++) last = createOne(asId, last.lastSeq, limits, build);
+    for (let last = first, n = 0; last?.full && n < ahead; n++) {
+      last = createOne(asId, last.lastSeq, limits, build);
+      if (last) stored.remember(asId, last.txn, last.lastSeq, build);
+    }
     return first?.txn ?? null;
   }
 
@@ -230,6 +233,7 @@ export function sqliteOperations(
     if (lastSeq === undefined) return false;
     // The transaction's items are exactly the AS's queue rows up to its last seq.
     s.deleteRows.run(asId, lastSeq);
+    stored.forget(asId, txn.n);
     return true;
   }
 

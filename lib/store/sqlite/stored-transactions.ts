@@ -23,6 +23,21 @@ export interface SqliteTransactionRow extends TransactionRow {
 /** The select list that fills a SqliteTransactionRow. */
 export const SQLITE_TRANSACTION_COLUMNS = `${TRANSACTION_COLUMNS}, last_seq`;
 
+/**
+ * Bodies of transactions created ahead, kept in memory up to this many bytes in all (beyond it
+ * they are rebuilt): handing one out then costs no read of its rows and no build.
+ */
+const CACHED_BYTES = 8 * 2 ** 20;
+
+/** A body built when its transaction was created ahead (see `remember`). */
+interface Built {
+  readonly n: number;
+  readonly lastSeq: number;
+  readonly items: number;
+  readonly build: TransactionBuilder;
+  readonly body: string;
+}
+
 /** Rebuilds transactions stored without a body. */
 export interface StoredTransactions {
   /**
@@ -35,6 +50,15 @@ export interface StoredTransactions {
     row: SqliteTransactionRow,
     build: TransactionBuilder | undefined,
   ): StoredTransaction;
+  /** Keeps the body `txn` was created with, for handing it out later (created ahead). */
+  remember(asId: string, txn: StoredTransaction, lastSeq: number, build: TransactionBuilder): void;
+  /** Drops what `remember` kept for the AS's transactions up to counter `n` (acknowledged). */
+  forget(asId: string, n: number): void;
+}
+
+/** The items of a transaction, by its counts. */
+function itemCount(counts: StoredTransaction['counts']): number {
+  return counts.event + counts.ephemeral + counts.toDevice + (counts.deviceList ?? 0) + (counts.keyCounts ?? 0);
 }
 
 /**
@@ -53,7 +77,30 @@ export function storedTransactions(db: Database.Database): StoredTransactions {
     )
     .raw();
 
+  // A kept body stands for a row only when the AS, the counter, the last seq, the item count and
+  // the builder all match: an AS's queued seqs are contiguous and a queued row never changes, so
+  // the same count of rows ending at the same seq are the same items, and the same pure builder
+  // gives the same bytes. That holds even for a body kept by a creation that was rolled back.
+  const kept = new Map<string, Built[]>();
+  let keptBytes = 0;
+
   return {
+    remember(asId, txn, lastSeq, build) {
+      if (keptBytes + txn.body.length > CACHED_BYTES) return;
+      const n = Number(txn.txnId.slice(txn.txnId.lastIndexOf('.') + 1));
+      const list = kept.get(asId) ?? [];
+      list.push({ n, lastSeq, items: itemCount(txn.counts), build, body: txn.body });
+      kept.set(asId, list);
+      keptBytes += txn.body.length;
+    },
+    forget(asId, n) {
+      const list = kept.get(asId);
+      if (list === undefined) return;
+      const left = list.filter((b) => b.n > n);
+      for (const b of list) if (b.n <= n) keptBytes -= b.body.length;
+      if (left.length === 0) kept.delete(asId);
+      else kept.set(asId, left);
+    },
     toStored(operation, asId, row, build) {
       if (row.body !== null) return toStoredTransaction(asId, row);
       const txnId = formatTxnId(row.id_prefix, row.txn_id);
@@ -63,9 +110,13 @@ export function storedTransactions(db: Database.Database): StoredTransactions {
             'pass the TransactionBuilder it was created with, which rebuilds it',
         );
       }
-      const rows = items.all(asId, asId, row.txn_id, row.last_seq);
       const expected =
         row.event_count + row.ephemeral_count + row.to_device_count + row.device_list_count + row.key_counts_count;
+      const built = kept
+        .get(asId)
+        ?.find((b) => b.n === row.txn_id && b.lastSeq === row.last_seq && b.items === expected && b.build === build);
+      if (built !== undefined) return toStoredTransaction(asId, row, built.body);
+      const rows = items.all(asId, asId, row.txn_id, row.last_seq);
       // Fewer rows than counted would rebuild other bytes than were sent under this id: refuse.
       if (rows.length !== expected) {
         throw new StoreError(
