@@ -258,6 +258,7 @@ export class SqliteStore implements Store, OversizeSupport {
       try {
         if (wasOpen) await this.#group.flush();
         this.#commits?.flush();
+        this.#ops?.catchUpAll();
       } finally {
         this.#db?.close();
         this.#db = null;

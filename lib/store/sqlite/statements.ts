@@ -9,20 +9,13 @@ import type Database from 'better-sqlite3';
 import { InFlightMismatchError } from '../../errors.ts';
 import { BatchCut, buildBody } from '../batch.ts';
 import { uniqueAsIds } from '../check-input.ts';
-import type { Backlog, BatchLimits, EnqueueItem, ItemKind, StoredTransaction, TransactionBuilder } from '../store.ts';
-import { formatTxnId } from '../txn-id.ts';
+import type { BatchLimits, ItemKind, StoredTransaction, TransactionBuilder } from '../store.ts';
+import { NO_TXN, formatTxnId } from '../txn-id.ts';
+import { DeferredAcks } from './deferred-acks.ts';
+import type { CreateOutcome, PendingEnqueue, SqliteOperations, TxnKey } from './operations.ts';
 import { SQLITE_TRANSACTION_COLUMNS, storedTransactions, type SqliteTransactionRow } from './stored-transactions.ts';
 
-/** A transaction id taken apart (see txn-id.ts). */
-export interface TxnKey {
-  readonly birth: string;
-  readonly n: number;
-}
-
-export interface PendingEnqueue {
-  readonly items: readonly EnqueueItem[];
-  readonly enqueuedAt: number;
-}
+export type { CreateOutcome, PendingEnqueue, SqliteOperations, TxnKey } from './operations.ts';
 
 type Build = TransactionBuilder;
 
@@ -99,27 +92,6 @@ function prepare(db: Database.Database) {
   };
 }
 
-/** What `acknowledgeAndCreate` hands back from inside the SQLite transaction. */
-export type CreateOutcome = { txn: StoredTransaction | null } | { error: unknown };
-
-/** SqliteStore's operations on one open database; each runs in its own IMMEDIATE transaction. */
-export interface SqliteOperations {
-  enqueue(batch: readonly PendingEnqueue[]): void;
-  /** `build` rebuilds a body stored as NULL; without it such a transaction is a TypeError. */
-  inFlight(asId: string, build: Build | undefined): StoredTransaction | null;
-  /** The transaction stored after `txnId` (created ahead), if any. */
-  nextStored(asId: string, txn: TxnKey, build: Build | undefined): StoredTransaction | null;
-  createTransaction(asId: string, limits: BatchLimits, build: Build): StoredTransaction | null;
-  acknowledge(asId: string, txn: TxnKey): void;
-  /**
-   * Returns the next transaction created ahead when there is one; otherwise creates it, and up
-   * to TRANSACTIONS_AHEAD full ones after it, in the same commit. The acknowledgement commits
-   * even when the creation fails: that error is returned, not thrown.
-   */
-  acknowledgeAndCreate(asId: string, txn: TxnKey, limits: BatchLimits, build: Build): CreateOutcome;
-  backlog(asId: string): Backlog;
-}
-
 /**
  * Prepares the statements and wraps the operations once. The write transactions are IMMEDIATE:
  * they take the write lock at once, so a reader never has to upgrade mid-way.
@@ -138,6 +110,7 @@ export function sqliteOperations(
 ): SqliteOperations {
   const s = prepare(db);
   const stored = storedTransactions(db);
+  const deferred = new DeferredAcks();
   // Not prepared statements: SQLite applies `PRAGMA synchronous = …` when it compiles the
   // statement, not when it runs it, so preparing one switches the connection at once (a 'normal'
   // store prepared with a FULL statement ran every commit with an fsync) and its first run after
@@ -216,6 +189,7 @@ export function sqliteOperations(
   }
 
   function create(asId: string, limits: BatchLimits, build: Build, ahead = 0): StoredTransaction | null {
+    if (deferred.has(asId)) acknowledge(asId, NO_TXN);
     const current = s.inFlightId.get(asId);
     if (current !== undefined) throw new InFlightMismatchError(asId, formatTxnId(current.id_prefix, current.txn_id));
     const first = createOne(asId, 0, limits, build);
@@ -227,8 +201,9 @@ export function sqliteOperations(
     return first?.txn ?? null;
   }
 
-  /** False when `txnId` is not the AS's transaction in flight (then nothing changes). */
+  /** False when `txnId` is not the AS's transaction in flight (then nothing changes); the AS's deferred ones go first. */
   function acknowledge(asId: string, txn: TxnKey): boolean {
+    for (const key of deferred.take(asId)) acknowledge(asId, key);
     const lastSeq = s.deleteTxn.get(asId, txn.n, txn.birth, asId);
     if (lastSeq === undefined) return false;
     // The transaction's items are exactly the AS's queue rows up to its last seq.
@@ -255,9 +230,21 @@ export function sqliteOperations(
     },
   );
 
+  function writeAcknowledgement(asId: string, txn: TxnKey): void {
+    // Inside a group of writes (commit-group.ts) the group has chosen the commit's sync level.
+    if (!relaxAcknowledgements || db.inTransaction) return acknowledgeTx.immediate(asId, txn);
+    relaxSync();
+    try {
+      acknowledgeTx.immediate(asId, txn);
+    } finally {
+      fullSync();
+    }
+  }
+
   return {
     enqueue: (batch) => enqueueTx.immediate(batch),
     inFlight(asId, build) {
+      this.catchUp(asId);
       const row = s.inFlight.get(asId);
       return row ? stored.toStored('inFlight', asId, row, build) : null;
     },
@@ -267,14 +254,9 @@ export function sqliteOperations(
     },
     createTransaction: (asId, limits, build) => createTx.immediate(asId, limits, build),
     acknowledge(asId, txn) {
-      // Inside a group of writes (commit-group.ts) the group has chosen the commit's sync level.
-      if (!relaxAcknowledgements || db.inTransaction) return acknowledgeTx.immediate(asId, txn);
-      relaxSync();
-      try {
-        acknowledgeTx.immediate(asId, txn);
-      } finally {
-        fullSync();
-      }
+      // A transaction created ahead follows it: written with the AS's next write (deferred-acks.ts).
+      if (s.storedAfter.get(asId, txn.n)! > 0 && deferred.defer(asId, txn)) return;
+      writeAcknowledgement(asId, txn);
     },
     acknowledgeAndCreate(asId, txn, limits, build) {
       // Handing out a transaction created ahead writes nothing that must reach the disk before
@@ -288,7 +270,14 @@ export function sqliteOperations(
         fullSync();
       }
     },
+    catchUp(asId) {
+      if (deferred.has(asId)) writeAcknowledgement(asId, NO_TXN);
+    },
+    catchUpAll() {
+      for (const asId of deferred.asIds()) this.catchUp(asId);
+    },
     backlog(asId) {
+      this.catchUp(asId);
       const first = s.first.get(asId);
       if (!first) return { size: 0, oldestEnqueuedAt: null };
       // An AS's queued seqs are contiguous (see the migration to schema version 2).
