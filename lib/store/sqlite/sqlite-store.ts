@@ -170,8 +170,8 @@ export class SqliteStore implements Store, OversizeSupport {
 
   async acknowledge(asId: string, txnId: string): Promise<void> {
     const ops = this.#ready();
-    // No fsync of its own (false): the WAL is a log, so losing this commit in a power cut means
-    // losing every later one too, unless a later durable commit syncs it along. Lost, it only makes
+    // No fsync of its own (false), and none at all while a transaction created ahead follows (it
+    // waits for the AS's next write: deferred-acks.ts). Lost, in a power cut or a crash, it only makes
     // the sender resend a transaction the AS already has, same id and body, which it deduplicates.
     await this.#commits!.run('acknowledge', false, () => ops.acknowledge(asId, parseTxnId(txnId) ?? NO_TXN));
   }
