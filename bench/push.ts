@@ -11,6 +11,8 @@
  *       same load with all three healthy (goal: <= 1.5x).
  *
  * Run alone: node --import tsx bench/push.ts
+ * Some phases only (e.g. to profile one): BENCH_PUSH_PHASES=a-full,b node --import tsx bench/push.ts
+ * (phases c, a-full, a-normal, b, d; all when unset).
  */
 import Database from 'better-sqlite3';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -214,6 +216,12 @@ async function latency(
   return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
 }
 
+/** The phases BENCH_PUSH_PHASES names (comma-separated), or all of them. */
+function phase(name: 'c' | 'a-full' | 'a-normal' | 'b' | 'd'): boolean {
+  const only = process.env['BENCH_PUSH_PHASES'];
+  return only === undefined || only === '' || only.split(',').includes(name);
+}
+
 export async function run(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'koa-appservice-bench-push-'));
   try {
@@ -223,10 +231,12 @@ export async function run(): Promise<void> {
     );
 
     // First, while the heap is fresh, so that other phases' garbage cannot hide growth.
-    const m = await rssGrowth(dir, 1_000_000);
-    console.log(
-      `  (c) 1M-event backlog for a down AS: RSS ${fmt(m.beforeMb, 1)} → ${fmt(m.afterMb, 1)} MB, growth ${fmt(m.afterMb - m.beforeMb, 1)} MB (peak ${fmt(m.peakMb, 1)}; goal <= 64 MB); backlog ${fmt(m.backlog)}; queued at ${fmt((1_000_000 - 50_000) / (m.ms / 1000))} events/s`,
-    );
+    if (phase('c')) {
+      const m = await rssGrowth(dir, 1_000_000);
+      console.log(
+        `  (c) 1M-event backlog for a down AS: RSS ${fmt(m.beforeMb, 1)} → ${fmt(m.afterMb, 1)} MB, growth ${fmt(m.afterMb - m.beforeMb, 1)} MB (peak ${fmt(m.peakMb, 1)}; goal <= 64 MB); backlog ${fmt(m.backlog)}; queued at ${fmt((1_000_000 - 50_000) / (m.ms / 1000))} events/s`,
+      );
+    }
 
     // Interleaved rounds, median of the ratios: the machine's other load hits both sides alike.
     // A round of 100k events (1.5 to 2 s): a sustained rate. In rounds of 20k (0.3 s) the start of
@@ -236,6 +246,7 @@ export async function run(): Promise<void> {
       ['full', 100_000, 3],
       ['normal', 100_000, 3],
     ] as const) {
+      if (!phase(`a-${synchronous}`)) continue;
       const rates: { ours: number; base: number; oursCpu: number; baseCpu: number }[] = [];
       for (let round = 0; round < rounds; round++) {
         const base = await baselineThroughput(dir, n, synchronous, round);
@@ -281,39 +292,42 @@ export async function run(): Promise<void> {
       }
     }
 
-    const n = 100_000;
-    // Rounds and the median ratio, as for (a): one drain takes 1 to 3 s, and a single stall of
-    // the machine in it moves a lone figure by a third.
-    const catchUps: Awaited<ReturnType<typeof catchUp>>[] = [];
-    for (let round = 0; round < 3; round++) catchUps.push(await catchUp(dir, n, round));
-    const ratio = median(catchUps.map((r) => r.ms / r.baselineMs));
-    const c = catchUps.find((r) => r.ms / r.baselineMs === ratio)!;
-    console.log(
-      `  (b) catch-up of a ${fmt(n)} backlog, median of ${catchUps.length} rounds: ${fmt(c.ms)} ms (${fmt(n / (c.ms / 1000))} events/s), ${fmt(c.txns)} transactions, ${fmt(c.full)} of them full; raw PUTs of the same bodies ${fmt(c.baselineMs)} ms; ${fmt(ratio, 2)}x the baseline time (rounds: ${catchUps.map((r) => fmt(r.ms / r.baselineMs, 2)).join(', ')})`,
-    );
-    reportGoal({
-      row: 'push (b) catch-up of a 100k backlog vs raw PUTs of the same bodies',
-      figure: `${fmt(ratio, 2)}x`,
-      goal: '<= 2.0x',
-      met: ratio <= 2 && catchUps.every((r) => r.full === r.txns),
-    });
-
-    const rate = 2000;
-    const healthy: { p50: number; p99: number }[] = [];
-    const degraded: { p50: number; p99: number }[] = [];
-    for (let round = 0; round < 3; round++) {
-      healthy.push(await latency(dir, false, rate, 2, round));
-      degraded.push(await latency(dir, true, rate, 2, round));
+    if (phase('b')) {
+      const n = 100_000;
+      // Rounds and the median ratio, as for (a): one drain takes 1 to 3 s, and a single stall of
+      // the machine in it moves a lone figure by a third.
+      const catchUps: Awaited<ReturnType<typeof catchUp>>[] = [];
+      for (let round = 0; round < 3; round++) catchUps.push(await catchUp(dir, n, round));
+      const ratio = median(catchUps.map((r) => r.ms / r.baselineMs));
+      const c = catchUps.find((r) => r.ms / r.baselineMs === ratio)!;
+      console.log(
+        `  (b) catch-up of a ${fmt(n)} backlog, median of ${catchUps.length} rounds: ${fmt(c.ms)} ms (${fmt(n / (c.ms / 1000))} events/s), ${fmt(c.txns)} transactions, ${fmt(c.full)} of them full; raw PUTs of the same bodies ${fmt(c.baselineMs)} ms; ${fmt(ratio, 2)}x the baseline time (rounds: ${catchUps.map((r) => fmt(r.ms / r.baselineMs, 2)).join(', ')})`,
+      );
+      reportGoal({
+        row: 'push (b) catch-up of a 100k backlog vs raw PUTs of the same bodies',
+        figure: `${fmt(ratio, 2)}x`,
+        goal: '<= 2.0x',
+        met: ratio <= 2 && catchUps.every((r) => r.full === r.txns),
+      });
     }
-    const [h50, h99, d50, d99] = [
-      healthy.map((r) => r.p50),
-      healthy.map((r) => r.p99),
-      degraded.map((r) => r.p50),
-      degraded.map((r) => r.p99),
-    ].map(median) as [number, number, number, number];
-    console.log(
-      `  (d) ${fmt(rate)} events/s to 3 ASes, publish→ack latency to the healthy one (median of 3 rounds): all healthy p50 ${fmt(h50, 1)} ms, p99 ${fmt(h99, 1)} ms; one down + one slow (2 s) p50 ${fmt(d50, 1)} ms, p99 ${fmt(d99, 1)} ms; p99 ratio ${fmt(d99 / h99, 2)} (goal <= 1.5)`,
-    );
+    if (phase('d')) {
+      const rate = 2000;
+      const healthy: { p50: number; p99: number }[] = [];
+      const degraded: { p50: number; p99: number }[] = [];
+      for (let round = 0; round < 3; round++) {
+        healthy.push(await latency(dir, false, rate, 2, round));
+        degraded.push(await latency(dir, true, rate, 2, round));
+      }
+      const [h50, h99, d50, d99] = [
+        healthy.map((r) => r.p50),
+        healthy.map((r) => r.p99),
+        degraded.map((r) => r.p50),
+        degraded.map((r) => r.p99),
+      ].map(median) as [number, number, number, number];
+      console.log(
+        `  (d) ${fmt(rate)} events/s to 3 ASes, publish→ack latency to the healthy one (median of 3 rounds): all healthy p50 ${fmt(h50, 1)} ms, p99 ${fmt(h99, 1)} ms; one down + one slow (2 s) p50 ${fmt(d50, 1)} ms, p99 ${fmt(d99, 1)} ms; p99 ratio ${fmt(d99 / h99, 2)} (goal <= 1.5)`,
+      );
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

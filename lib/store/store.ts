@@ -4,8 +4,9 @@
  *
  * The life of an item: `enqueue` appends it to the queue of every AS named, atomically with the
  * other items of the call. A sender calls `createTransaction`, which takes the oldest items of its
- * AS up to the limits, gives them the AS's next transaction id and stores the transaction body,
- * all in one store transaction, before anything is sent. The sender sends that body (again and
+ * AS up to the limits, gives them the AS's next transaction id and stores the transaction (its
+ * body, or only which items it holds: see `inFlight`), all in one store transaction, before
+ * anything is sent. The sender sends that body (again and
  * again if it must, always the same id and bytes) until the AS acknowledges, then calls
  * `acknowledge`, which deletes the transaction and its items. After a crash, `inFlight` returns
  * the transaction that was created but not acknowledged, so the sender resends it first.
@@ -133,6 +134,11 @@ export interface Store {
    * the transaction was created with: a store that keeps only the items of a transaction, not its
    * body, rebuilds the body from them with it (the same items and the same pure `build` give the
    * same bytes). Callers that resend pass it; a store that keeps bodies ignores it.
+   *
+   * Without `build`, a store that would have to rebuild the body rejects with a TypeError naming
+   * the method (SqliteStore does, for every transaction stored from schema version 5 on). It does
+   * not guess a builder: bytes other than those first sent under the same id would break the
+   * AS's deduplication. MemoryStore keeps bodies and never needs it.
    */
   inFlight(asId: string, build?: TransactionBuilder): Promise<StoredTransaction | null>;
 
@@ -156,7 +162,8 @@ export interface Store {
    *
    * A store may also create the next few full transactions ahead, in the same commit, and return
    * them from later calls without writing them again (SqliteStore does, to pay one fsync for
-   * several). They are stored transactions in every sense: `inFlight` returns the AS's oldest,
+   * several); a store that keeps no bodies rebuilds theirs with this call's `build`, which must
+   * be the builder they were created with (a sender always passes the same one). They are stored transactions in every sense: `inFlight` returns the AS's oldest,
    * only that one can be acknowledged, `createTransaction` refuses while any exists, and each is
    * sent with its stored id and bytes, one at a time, in id order.
    */
@@ -173,7 +180,7 @@ export interface Store {
    * yet. Once the AS has acknowledged `txnId`, the sender sends that next transaction while the
    * acknowledgement is being stored, instead of waiting for the write. If the process dies in
    * between, `txnId` is still in flight after the restart and is resent first; the AS has seen
-   * both ids and deduplicates them.
+   * both ids and deduplicates them. `build` as for `inFlight`.
    */
   nextStored?(asId: string, txnId: string, build?: TransactionBuilder): Promise<StoredTransaction | null>;
 

@@ -10,7 +10,11 @@ export interface TransactionRow {
   readonly txn_id: number | string;
   /** The store's birth when the row was stored ('' for rows from before stores had one). */
   readonly id_prefix: string;
-  readonly body: string;
+  /**
+   * The body as stored, or null when the store keeps only the transaction's items and rebuilds
+   * the body from them (SqliteStore from schema version 5): then the caller passes it in.
+   */
+  readonly body: string | null;
   readonly event_count: number;
   readonly ephemeral_count: number;
   readonly to_device_count: number;
@@ -23,19 +27,20 @@ export const TRANSACTION_COLUMNS =
   'txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, device_list_count, key_counts_count';
 
 /**
+ * `body`: the body rebuilt from the transaction's items, for a row stored without one.
+ *
  * @example
  * ```ts
  * const row = db.prepare(`SELECT ${TRANSACTION_COLUMNS} FROM transactions WHERE as_id = ?`).get('irc');
  * const txn = row ? toStoredTransaction('irc', row) : null;
  * ```
  */
-export function toStoredTransaction(asId: string, row: TransactionRow): StoredTransaction {
-  return {
-    asId,
-    txnId: formatTxnId(row.id_prefix, row.txn_id),
-    body: row.body,
-    counts: countsOf(row),
-  };
+export function toStoredTransaction(asId: string, row: TransactionRow, body?: string): StoredTransaction {
+  const txnId = formatTxnId(row.id_prefix, row.txn_id);
+  const sent = body ?? row.body;
+  // A store that rebuilds bodies passes the rebuilt one; reaching here without either is its bug.
+  if (sent === null) throw new TypeError(`transaction ${txnId} of ${asId} has no stored body and none was rebuilt`);
+  return { asId, txnId, body: sent, counts: countsOf(row) };
 }
 
 /** The MSC3202 kinds only when the transaction carries some, as `BatchCut` counts them. */

@@ -74,7 +74,7 @@ export function deviceKindContractTests(f: ContractFixture): void {
     await f.store.enqueue(items(['keyCounts', 'deviceList', 'event']));
     const txn = await f.store.createTransaction('a', ALL, build);
     await f.reopen();
-    expect(await f.store.inFlight('a')).to.deep.equal(txn);
+    expect(await f.store.inFlight('a', build)).to.deep.equal(txn);
     expect(txn!.counts).to.deep.equal({ event: 1, ephemeral: 0, toDevice: 0, deviceList: 1, keyCounts: 1 });
   });
 

@@ -36,12 +36,12 @@ export function pipelinedContractTests(f: ContractFixture): void {
       const second = await f.store.acknowledgeAndCreate!('a', first!.txnId, limits, build);
       expect(bodyNumbers(second)).to.deep.equal([3, 4]);
       expect(counter(second!.txnId)).to.be.greaterThan(counter(first!.txnId));
-      expect(await f.store.inFlight('a')).to.deep.equal(second);
+      expect(await f.store.inFlight('a', build)).to.deep.equal(second);
       expect((await f.store.backlog('a')).size).to.equal(3);
       const third = await f.store.acknowledgeAndCreate!('a', second!.txnId, limits, build);
       expect(bodyNumbers(third)).to.deep.equal([5]);
       expect(await f.store.acknowledgeAndCreate!('a', third!.txnId, limits, build)).to.equal(null);
-      expect(await f.store.inFlight('a')).to.equal(null);
+      expect(await f.store.inFlight('a', build)).to.equal(null);
       expect(await f.store.backlog('a')).to.deep.equal({ size: 0, oldestEnqueuedAt: null });
     });
 
@@ -52,7 +52,7 @@ export function pipelinedContractTests(f: ContractFixture): void {
       expect(bodyNumbers(first)).to.deep.equal([1]);
       const err = await rejection(f.store.acknowledgeAndCreate!('a', `${first!.txnId}1`, one, build));
       expect(err).to.be.instanceOf(InFlightMismatchError).and.include({ asId: 'a' });
-      expect(await f.store.inFlight('a')).to.deep.equal(first);
+      expect(await f.store.inFlight('a', build)).to.deep.equal(first);
       expect((await f.store.backlog('a')).size).to.equal(2);
     });
 
@@ -67,7 +67,7 @@ export function pipelinedContractTests(f: ContractFixture): void {
         }),
       );
       expect(err).to.equal(boom);
-      expect(await f.store.inFlight('a')).to.equal(null);
+      expect(await f.store.inFlight('a', build)).to.equal(null);
       expect(await f.store.backlog('a')).to.include({ size: 1 });
       const next = await f.store.createTransaction('a', one, build);
       expect(bodyNumbers(next)).to.deep.equal([2]);
@@ -88,7 +88,7 @@ export function pipelinedContractTests(f: ContractFixture): void {
         if (round === 3 && f.subject.reopen) {
           await f.reopen();
           // The transaction in flight comes back as it was, and so does what follows it.
-          expect(await f.store.inFlight('a')).to.deep.equal(txn);
+          expect(await f.store.inFlight('a', build)).to.deep.equal(txn);
         }
         txn = await f.store.acknowledgeAndCreate!('a', txn.txnId, limits, build);
       }
@@ -104,7 +104,7 @@ export function pipelinedContractTests(f: ContractFixture): void {
         f.store.acknowledgeAndCreate!('a', txn!.txnId, { event: 0, ephemeral: 1, toDevice: 1 }, build),
       );
       expect(err).to.be.instanceOf(TypeError);
-      expect(await f.store.inFlight('a')).to.deep.equal(txn);
+      expect(await f.store.inFlight('a', build)).to.deep.equal(txn);
     });
   });
 
@@ -117,9 +117,9 @@ export function pipelinedContractTests(f: ContractFixture): void {
       await f.store.enqueue([item('event', 1, ['a']), item('event', 2, ['a'])]);
       const one = { event: 1, ephemeral: 1, toDevice: 1 };
       const txn = await f.store.createTransaction('a', one, build);
-      expect(await f.store.nextStored!('a', txn!.txnId)).to.equal(null);
-      expect(await f.store.nextStored!('b', txn!.txnId)).to.equal(null);
-      expect(await f.store.inFlight('a')).to.deep.equal(txn);
+      expect(await f.store.nextStored!('a', txn!.txnId, build)).to.equal(null);
+      expect(await f.store.nextStored!('b', txn!.txnId, build)).to.equal(null);
+      expect(await f.store.inFlight('a', build)).to.deep.equal(txn);
       expect((await f.store.backlog('a')).size).to.equal(2);
     });
 
@@ -131,9 +131,9 @@ export function pipelinedContractTests(f: ContractFixture): void {
       const seen: number[] = [];
       while (txn) {
         seen.push(...bodyNumbers(txn));
-        const ahead = await f.store.nextStored!('a', txn.txnId);
+        const ahead = await f.store.nextStored!('a', txn.txnId, build);
         // Reading it changes nothing: the one in flight is still in flight.
-        expect(await f.store.inFlight('a')).to.deep.equal(txn);
+        expect(await f.store.inFlight('a', build)).to.deep.equal(txn);
         const next = await f.store.acknowledgeAndCreate!('a', txn.txnId, limits, build);
         if (ahead) expect(next).to.deep.equal(ahead);
         txn = next;
@@ -147,10 +147,10 @@ export function pipelinedContractTests(f: ContractFixture): void {
       const limits = { event: 3, ephemeral: 1, toDevice: 1 };
       const first = await f.store.createTransaction('a', limits, build);
       const second = await f.store.acknowledgeAndCreate!('a', first!.txnId, limits, build);
-      const ahead = await f.store.nextStored!('a', second!.txnId);
+      const ahead = await f.store.nextStored!('a', second!.txnId, build);
       if (!ahead) this.skip(); // this store creates nothing ahead
       await f.store.acknowledge('a', second!.txnId);
-      expect(await f.store.inFlight('a')).to.deep.equal(ahead);
+      expect(await f.store.inFlight('a', build)).to.deep.equal(ahead);
       expect(bodyNumbers(ahead)).to.deep.equal([6, 7, 8]);
       expect((await f.store.backlog('a')).size).to.equal(24);
     });

@@ -18,7 +18,7 @@ export function queueContractTests(f: ContractFixture): void {
   it('open() is idempotent and an empty store has nothing to send', async () => {
     await f.store.open();
     expect(await f.store.createTransaction('a', LIMITS, build)).to.equal(null);
-    expect(await f.store.inFlight('a')).to.equal(null);
+    expect(await f.store.inFlight('a', build)).to.equal(null);
     expect(await f.store.backlog('a')).to.deep.equal({ size: 0, oldestEnqueuedAt: null });
   });
 
@@ -42,7 +42,7 @@ export function queueContractTests(f: ContractFixture): void {
     expect(bodyNumbers(a)).to.deep.equal([1, 3]);
     // A transaction in flight for a does not hold b back, nor take b's items.
     expect(await drain(f.store, 'b')).to.deep.equal([2, 3]);
-    expect(await f.store.inFlight('a')).to.deep.equal(a);
+    expect(await f.store.inFlight('a', build)).to.deep.equal(a);
     expect((await f.store.backlog('a')).size).to.equal(2);
     expect(await f.store.backlog('c')).to.deep.equal({ size: 0, oldestEnqueuedAt: null });
   });

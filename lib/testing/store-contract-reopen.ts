@@ -30,7 +30,7 @@ export function reopenContractTests(f: ContractFixture): void {
     const txn = await f.store.createTransaction('a', { event: 1, ephemeral: 1, toDevice: 1 }, build);
     const before = await f.store.backlog('a');
     await f.reopen();
-    expect(await f.store.inFlight('a')).to.deep.equal(txn);
+    expect(await f.store.inFlight('a', build)).to.deep.equal(txn);
     expect(await f.store.backlog('a')).to.deep.equal(before);
     await rejection(f.store.createTransaction('a', LIMITS, build));
     await f.store.acknowledge('a', txn!.txnId);

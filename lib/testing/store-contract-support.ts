@@ -37,7 +37,7 @@ export interface ContractFixture {
  * @example
  * describe('my part', () => {
  *   const f = contractFixture(makeStore);
- *   it('is empty', async () => expect(await f.store.inFlight('a')).to.equal(null));
+ *   it('is empty', async () => expect(await f.store.inFlight('a', build)).to.equal(null));
  * });
  */
 export function contractFixture(makeStore: () => Promise<StoreContractSubject>): ContractFixture {

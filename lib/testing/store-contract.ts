@@ -3,6 +3,7 @@ import { oversizeContractTests } from './oversize-contract.ts';
 import { deviceKindContractTests } from './store-contract-devices.ts';
 import { pipelinedContractTests } from './store-contract-pipelined.ts';
 import { queueContractTests } from './store-contract-queue.ts';
+import { rebuildContractTests } from './store-contract-rebuild.ts';
 import { reopenContractTests } from './store-contract-reopen.ts';
 import { contractFixture, type StoreContractSubject } from './store-contract-support.ts';
 import { transactionContractTests } from './store-contract-transactions.ts';
@@ -12,7 +13,8 @@ export type { StoreContractSubject } from './store-contract-support.ts';
 /**
  * Registers a mocha `describe` block that any `Store` implementation must pass: ordering,
  * per-AS isolation, atomic enqueue, batch limits, transaction ids that are never reused, the
- * in-flight transaction surviving a reopen, backlog figures. Needs mocha and chai (optional peer
+ * in-flight transaction surviving a reopen, the same bytes for the same transaction however it is
+ * handed out again (a store may rebuild bodies with the sender's builder), backlog figures. Needs mocha and chai (optional peer
  * dependencies), which is why it has its own subpath apart from `koa-appservice/testing`.
  *
  * @example
@@ -38,6 +40,7 @@ export function storeContractTests(name: string, makeStore: () => Promise<StoreC
     transactionContractTests(f);
     pipelinedContractTests(f);
     reopenContractTests(f);
+    rebuildContractTests(f);
     deviceKindContractTests(f);
     oversizeContractTests(makeStore);
   });

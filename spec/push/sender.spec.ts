@@ -10,6 +10,7 @@ import { NamespaceIndex } from '../../lib/namespace/namespace-index.ts';
 import { Publisher } from '../../lib/push/publisher.ts';
 import { Sender, type FailedInfo, type SenderOptions, type SentInfo } from '../../lib/push/sender.ts';
 import { Senders } from '../../lib/push/senders.ts';
+import { buildTransactionBody } from '../../lib/push/transaction-body.ts';
 import type { Registration } from '../../lib/registration/registration.ts';
 import { MemoryStore } from '../../lib/store/memory-store.ts';
 import type { Store } from '../../lib/store/store.ts';
@@ -292,7 +293,7 @@ describe('Sender', function () {
     await first.stop();
     expect(Date.now() - stopping).to.be.below(2_000);
     expect(first.state).to.equal('stopped');
-    const txn = await store.inFlight('a');
+    const txn = await store.inFlight('a', (items) => buildTransactionBody(items, reg));
     expect(txn).not.to.equal(null);
     await store.enqueue([{ kind: 'event', json: JSON.stringify(ev('a', 5)), asIds: ['a'] }]);
     mock.slow(0);
@@ -314,7 +315,7 @@ describe('Sender', function () {
     const flaky: Store = {
       open: () => store.open(),
       enqueue: (items) => store.enqueue(items),
-      inFlight: (asId) => store.inFlight(asId),
+      inFlight: (asId, build) => store.inFlight(asId, build),
       createTransaction: (asId, limits, build) =>
         failures-- > 0 ? Promise.reject(new Error('disk hiccup')) : store.createTransaction(asId, limits, build),
       acknowledge: (asId, txnId) => store.acknowledge(asId, txnId),
@@ -338,7 +339,7 @@ describe('Sender', function () {
     return {
       open: () => store.open(),
       enqueue: (items) => store.enqueue(items),
-      inFlight: (asId) => store.inFlight(asId),
+      inFlight: (asId, build) => store.inFlight(asId, build),
       createTransaction: (asId, limits, build) => store.createTransaction(asId, limits, build),
       acknowledge: (asId, txnId) => store.acknowledge(asId, txnId),
       backlog: (asId) => store.backlog(asId),
@@ -445,7 +446,7 @@ describe('Sender with a store that creates transactions ahead (SqliteStore)', fu
     return {
       open: () => store.open(),
       enqueue: (items) => store.enqueue(items),
-      inFlight: (asId) => store.inFlight(asId),
+      inFlight: (asId, build) => store.inFlight(asId, build),
       createTransaction: (asId, limits, build) => store.createTransaction(asId, limits, build),
       acknowledge: async (asId, txnId) => {
         await store.acknowledge(asId, txnId);
@@ -456,7 +457,7 @@ describe('Sender with a store that creates transactions ahead (SqliteStore)', fu
         log.push(`ack ${txnId}`);
         return next;
       },
-      nextStored: (asId, txnId) => store.nextStored(asId, txnId),
+      nextStored: (asId, txnId, build) => store.nextStored(asId, txnId, build),
       backlog: (asId) => store.backlog(asId),
       close: () => store.close(),
       ...overrides,

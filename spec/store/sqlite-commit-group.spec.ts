@@ -74,10 +74,36 @@ describe('SqliteStore: one commit for many ASes', () => {
     expect(walCommits(path) - before).to.be.within(1, 2);
     expect(next.map((txn) => numbers(txn!.body))).to.deep.equal(asIds.map(() => [5, 6, 7, 8, 9]));
 
+    // Each AS has a transaction created ahead behind its second ([10, 11]): the sender sends it
+    // and acknowledges the second meanwhile, and that acknowledgement waits for the AS's next write.
+    const ahead = await Promise.all(next.map((txn) => store.nextStored(txn!.asId, txn!.txnId, build)));
+    expect(ahead.map((txn) => numbers(txn!.body))).to.deep.equal(asIds.map(() => [10, 11]));
     before = walCommits(path);
     await Promise.all(next.map((txn) => store.acknowledge(txn!.asId, txn!.txnId)));
+    expect(walCommits(path) - before, 'acknowledgements kept for the next write').to.equal(0);
+    const last = await Promise.all(
+      ahead.map((txn) => store.acknowledgeAndCreate(txn!.asId, txn!.txnId, LIMITS, build)),
+    );
     expect(walCommits(path) - before).to.be.within(1, 2);
-    for (const asId of asIds) expect((await store.backlog(asId)).size).to.equal(2);
+    expect(last).to.deep.equal(asIds.map(() => null));
+    for (const asId of asIds) expect((await store.backlog(asId)).size).to.equal(0);
+  });
+
+  it('writes a kept acknowledgement before a read of the AS, and at close', async () => {
+    // For each AS: [0..4] in flight, then [5..9] and, created ahead behind it, [10, 11].
+    const second = new Map<string, StoredTransaction>();
+    for (const asId of ['as0', 'as1']) {
+      const [first] = await Promise.all([store.createTransaction(asId, LIMITS, build)]);
+      second.set(asId, (await store.acknowledgeAndCreate(asId, first!.txnId, LIMITS, build))!);
+      await store.acknowledge(asId, second.get(asId)!.txnId); // kept: [10, 11] follows
+    }
+    expect((await store.backlog('as0')).size).to.equal(2);
+    expect(numbers((await store.inFlight('as0', build))!.body)).to.deep.equal([10, 11]);
+    await store.close();
+    store = new SqliteStore(path);
+    await store.open();
+    expect((await store.backlog('as1')).size).to.equal(2);
+    expect(numbers((await store.inFlight('as1', build))!.body)).to.deep.equal([10, 11]);
   });
 
   it("undoes only a failing AS's part of a grouped commit and gives the error to that AS alone", async () => {
@@ -110,11 +136,11 @@ describe('SqliteStore: one commit for many ASes', () => {
     const made = (i: number): StoredTransaction => (outcomes[i] as PromiseFulfilledResult<StoredTransaction>).value;
     for (const i of [0, 1, 4]) expect(numbers(made(i).body)).to.deep.equal([0, 1, 2, 3, 4]);
     // The others' parts committed; the failing ones left nothing behind.
-    expect(await store.inFlight('as1')).to.deep.equal(made(1));
-    expect(await store.inFlight('as3')).to.deep.equal(made(4));
-    expect(await store.inFlight('as0')).to.deep.equal(first);
-    expect(await store.inFlight('as2')).to.equal(null);
-    expect(await store.inFlight('as4')).to.equal(null);
+    expect(await store.inFlight('as1', build)).to.deep.equal(made(1));
+    expect(await store.inFlight('as3', build)).to.deep.equal(made(4));
+    expect(await store.inFlight('as0', build)).to.deep.equal(first);
+    expect(await store.inFlight('as2', build)).to.equal(null);
+    expect(await store.inFlight('as4', build)).to.equal(null);
     // as2's failed creation did not use up a transaction id: it gets the one as1 and as3 got.
     const as2 = await store.createTransaction('as2', LIMITS, build);
     expect(as2!.txnId).to.equal(made(1).txnId);
@@ -127,7 +153,7 @@ describe('SqliteStore: one commit for many ASes', () => {
     const created = await writes;
     store = new SqliteStore(path);
     await store.open();
-    for (const txn of created) expect(await store.inFlight(txn!.asId)).to.deep.equal(txn);
+    for (const txn of created) expect(await store.inFlight(txn!.asId, build)).to.deep.equal(txn);
   });
 
   it('refuses writes after close with a StoreError', async () => {
@@ -189,7 +215,7 @@ describe('SqliteStore: a grouped commit and SIGKILL', function () {
         try {
           for (const asId of asIds) {
             const sent = reported.txns[asId]!;
-            const inFlight = await store.inFlight(asId);
+            const inFlight = await store.inFlight(asId, build);
             if (inFlight?.txnId === sent.txnId) {
               // Not acknowledged yet: resent, same id and the same bytes.
               expect(inFlight.body, asId).to.equal(sent.body);

@@ -215,7 +215,7 @@ describe('SqliteStore', () => {
     expect(count(db, 'transactions')).to.equal(0);
   });
 
-  it('creates up to TRANSACTIONS_AHEAD full transactions ahead, stored, and hands them out as they were, after a reopen too', async () => {
+  it('creates up to TRANSACTIONS_AHEAD full transactions ahead, stored without a body, and hands each out rebuilt from exactly its items, after a reopen too', async () => {
     let store = await openStore();
     await store.enqueue(Array.from({ length: 1000 }, (_, n) => event(n, ['a'])));
     const build = (rows: readonly { json: string }[]): string => `[${rows.map((r) => r.json).join(',')}]`;
@@ -231,19 +231,38 @@ describe('SqliteStore', () => {
     expect(stored.map((t) => t.txn_id)).to.deep.equal(
       Array.from({ length: TRANSACTIONS_AHEAD + 1 }, (_, i) => Number(n) + i),
     );
+    // Each event is written once, as its queue row: the transactions keep only their range.
+    expect(stored.map((t) => t.body)).to.deep.equal(stored.map(() => null));
     await store.close();
     store = await openStore();
-    expect(await store.inFlight('a')).to.deep.equal(second);
+    expect(await store.inFlight('a', build)).to.deep.equal(second);
     // Only the transaction in flight can be acknowledged, not one created ahead of it.
     await store.acknowledge('a', `${birth}.${Number(n) + 1}`);
-    expect(await store.inFlight('a')).to.deep.equal(second);
+    expect(await store.inFlight('a', build)).to.deep.equal(second);
     expect(count(peek(), 'transactions')).to.equal(stored.length);
     const handedOut = [second!];
     for (let txn = second; handedOut.length < stored.length;) {
-      txn = await store.acknowledgeAndCreate('a', txn!.txnId, LIMITS, () => 'never built: it was created ahead');
+      txn = await store.acknowledgeAndCreate('a', txn!.txnId, LIMITS, build);
       handedOut.push(txn!);
     }
-    expect(handedOut.map((t) => [t.txnId, t.body])).to.deep.equal(stored.map((t) => [`${birth}.${t.txn_id}`, t.body]));
+    // Transaction k after the first holds events 100k .. 100k + 99, no more, no fewer.
+    const bytesOf = (k: number): string => build(Array.from({ length: 100 }, (_, i) => event(100 * k + i, ['a'])));
+    expect(handedOut.map((t) => [t.txnId, t.body])).to.deep.equal(
+      stored.map((t, i) => [`${birth}.${t.txn_id}`, bytesOf(i + 1)]),
+    );
+  });
+
+  it('rebuilds nothing without the builder: a TypeError naming the method', async () => {
+    const store = await openStore();
+    await store.enqueue(Array.from({ length: 250 }, (_, n) => event(n, ['a'])));
+    const build = (rows: readonly { json: string }[]): string => `[${rows.map((r) => r.json).join(',')}]`;
+    const first = await store.createTransaction('a', LIMITS, build);
+    const second = await store.acknowledgeAndCreate('a', first!.txnId, LIMITS, build);
+    const err = await store.inFlight('a').catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(TypeError).with.property('message').that.contains('SqliteStore.inFlight()');
+    const ahead = await store.nextStored('a', second!.txnId).catch((e: unknown) => e);
+    expect(ahead).to.be.instanceOf(TypeError).with.property('message').that.contains('SqliteStore.nextStored()');
+    expect(await store.inFlight('a', build)).to.deep.equal(second);
   });
 
   describe('group commit', () => {
@@ -345,7 +364,7 @@ describe('SqliteStore', () => {
     expect(await exited).to.equal('SIGKILL');
     const { txnId, body } = JSON.parse(report) as { txnId: string; body: string };
     const store = await openStore();
-    expect(await store.inFlight('a')).to.deep.equal({
+    expect(await store.inFlight('a', (rows) => `[${rows.map((r) => r.json).join(',')}]`)).to.deep.equal({
       asId: 'a',
       txnId,
       body,
@@ -406,10 +425,10 @@ describe('SqliteStore synchronous', () => {
       sent++;
       const [birth, n] = txn.txnId.split('.');
       const key = { birth: birth!, n: Number(n) };
-      const ahead = ops.nextStored('a', key);
+      const ahead = ops.nextStored('a', key, build);
       if (ahead) {
         ops.acknowledge('a', key);
-        txn = { asId: 'a', txnId: `${ahead.id_prefix}.${ahead.txn_id}`, body: ahead.body, counts: txn.counts };
+        txn = ahead;
       } else {
         const outcome = ops.acknowledgeAndCreate('a', key, small, build);
         if ('error' in outcome) throw outcome.error;

@@ -121,7 +121,7 @@ describe('SqliteStore against the MemoryStore model', () => {
                 );
               }
               if (op.op === 'create') return outcome(store.createTransaction(op.asId, op.limits, build));
-              const current = await store.inFlight(op.asId);
+              const current = await store.inFlight(op.asId, build);
               const id = current?.txnId ?? 'none.1';
               const dot = id.lastIndexOf('.');
               const txnId = `${id.slice(0, dot)}.${Number(id.slice(dot + 1)) + op.offset}`;
@@ -137,7 +137,7 @@ describe('SqliteStore against the MemoryStore model', () => {
             for (const asId of AS_IDS) {
               const [gotBacklog, wantBacklog] = await Promise.all([sqlite.backlog(asId), model.backlog(asId)]);
               expect(gotBacklog.size, `backlog(${asId})`).to.equal(wantBacklog.size);
-              expect(withoutBirth(await sqlite.inFlight(asId)), `inFlight(${asId})`).to.deep.equal(
+              expect(withoutBirth(await sqlite.inFlight(asId, build)), `inFlight(${asId})`).to.deep.equal(
                 withoutBirth(await model.inFlight(asId)),
               );
             }

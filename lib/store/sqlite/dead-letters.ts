@@ -91,6 +91,7 @@ export function sqliteDeadLetters(db: Database.Database, ops: SqliteOperations):
 
   const replaceInFlight = db.transaction(
     (asId: string, txnId: string, limits: BatchLimits, build: (items: readonly QueuedItem[]) => string) => {
+      ops.catchUp(asId);
       if (inFlightAs(asId, txnId) === undefined) return null;
       // The ones created ahead go too: the new transaction takes the queue from its head again.
       s.deleteStored.run(asId);
@@ -99,6 +100,7 @@ export function sqliteDeadLetters(db: Database.Database, ops: SqliteOperations):
   );
 
   const setAside = db.transaction((asId: string, txnId: string, reason: string): number => {
+    ops.catchUp(asId);
     const first = inFlightAs(asId, txnId);
     if (first === undefined) return 0;
     const kept = s.keep.run(

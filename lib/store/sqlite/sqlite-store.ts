@@ -7,7 +7,6 @@ import { checkEnqueueItems } from '../check-input.ts';
 import type { DeadLetter, OversizeSupport } from '../dead-letters.ts';
 import { GroupCommit } from '../group-commit.ts';
 import { StoreLifecycle } from '../lifecycle.ts';
-import { toStoredTransaction } from '../transaction-row.ts';
 import { NO_TXN, parseTxnId } from '../txn-id.ts';
 import { CommitGroup } from './commit-group.ts';
 import { migrateSqlite, sqliteSchemaVersion } from './migrate.ts';
@@ -19,9 +18,9 @@ import type {
   BatchLimits,
   EnqueueItem,
   EnqueueOptions,
-  QueuedItem,
   Store,
   StoredTransaction,
+  TransactionBuilder,
 } from '../store.ts';
 
 /**
@@ -145,25 +144,24 @@ export class SqliteStore implements Store, OversizeSupport {
     return this.#group.add({ items, enqueuedAt: Date.now() });
   }
 
-  async inFlight(asId: string): Promise<StoredTransaction | null> {
+  /** `build` rebuilds the body, which is not stored (see stored-transactions.ts); without it, a TypeError. */
+  async inFlight(asId: string, build?: TransactionBuilder): Promise<StoredTransaction | null> {
     const ops = this.#ready();
-    const row = this.#sql('inFlight', () => ops.inFlight(asId));
-    return row ? toStoredTransaction(asId, row) : null;
+    return this.#sql('inFlight', () => ops.inFlight(asId, build));
   }
 
-  /** The transaction created ahead after `txnId`, if there is one (see acknowledgeAndCreate). */
-  async nextStored(asId: string, txnId: string): Promise<StoredTransaction | null> {
+  /** The transaction created ahead after `txnId`, if there is one (see acknowledgeAndCreate); `build` as for inFlight. */
+  async nextStored(asId: string, txnId: string, build?: TransactionBuilder): Promise<StoredTransaction | null> {
     const ops = this.#ready();
     const key = parseTxnId(txnId);
     if (!key) return null;
-    const row = this.#sql('nextStored', () => ops.nextStored(asId, key));
-    return row ? toStoredTransaction(asId, row) : null;
+    return this.#sql('nextStored', () => ops.nextStored(asId, key, build));
   }
 
   async createTransaction(
     asId: string,
     limits: BatchLimits,
-    build: (items: readonly QueuedItem[]) => string,
+    build: TransactionBuilder,
   ): Promise<StoredTransaction | null> {
     const ops = this.#ready();
     checkLimits(limits);
@@ -172,8 +170,8 @@ export class SqliteStore implements Store, OversizeSupport {
 
   async acknowledge(asId: string, txnId: string): Promise<void> {
     const ops = this.#ready();
-    // No fsync of its own (false): the WAL is a log, so losing this commit in a power cut means
-    // losing every later one too, unless a later durable commit syncs it along. Lost, it only makes
+    // No fsync of its own (false), and none at all while a transaction created ahead follows (it
+    // waits for the AS's next write: deferred-acks.ts). Lost, in a power cut or a crash, it only makes
     // the sender resend a transaction the AS already has, same id and body, which it deduplicates.
     await this.#commits!.run('acknowledge', false, () => ops.acknowledge(asId, parseTxnId(txnId) ?? NO_TXN));
   }
@@ -198,7 +196,7 @@ export class SqliteStore implements Store, OversizeSupport {
     asId: string,
     txnId: string,
     limits: BatchLimits,
-    build: (items: readonly QueuedItem[]) => string,
+    build: TransactionBuilder,
   ): Promise<StoredTransaction | null> {
     const ops = this.#ready();
     checkLimits(limits);
@@ -214,7 +212,7 @@ export class SqliteStore implements Store, OversizeSupport {
     asId: string,
     txnId: string,
     limits: BatchLimits,
-    build: (items: readonly QueuedItem[]) => string,
+    build: TransactionBuilder,
   ): Promise<StoredTransaction | null> {
     const dead = this.#deadLetters();
     checkLimits(limits);
@@ -260,6 +258,7 @@ export class SqliteStore implements Store, OversizeSupport {
       try {
         if (wasOpen) await this.#group.flush();
         this.#commits?.flush();
+        this.#ops?.catchUpAll();
       } finally {
         this.#db?.close();
         this.#db = null;

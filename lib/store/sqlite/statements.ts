@@ -1,5 +1,6 @@
 /**
- * SqliteStore's SQL (schema version 2, see migrations/002-queue-rows-carry-json.ts), prepared
+ * SqliteStore's SQL (schema version 2, see migrations/002-queue-rows-carry-json.ts; bodies are
+ * rebuilt from queue rows since version 5, see stored-transactions.ts), prepared
  * once per open store, and its operations, each wrapped once in a better-sqlite3 transaction
  * function. Preparing a statement or wrapping a transaction costs more than running a small one,
  * so nothing here is built per call.
@@ -8,22 +9,15 @@ import type Database from 'better-sqlite3';
 import { InFlightMismatchError } from '../../errors.ts';
 import { BatchCut, buildBody } from '../batch.ts';
 import { uniqueAsIds } from '../check-input.ts';
-import type { Backlog, BatchLimits, EnqueueItem, ItemKind, QueuedItem, StoredTransaction } from '../store.ts';
-import { TRANSACTION_COLUMNS, toStoredTransaction, type TransactionRow } from '../transaction-row.ts';
-import { formatTxnId } from '../txn-id.ts';
+import type { BatchLimits, ItemKind, StoredTransaction, TransactionBuilder } from '../store.ts';
+import { NO_TXN, formatTxnId } from '../txn-id.ts';
+import { DeferredAcks } from './deferred-acks.ts';
+import type { CreateOutcome, PendingEnqueue, SqliteOperations, TxnKey } from './operations.ts';
+import { SQLITE_TRANSACTION_COLUMNS, storedTransactions, type SqliteTransactionRow } from './stored-transactions.ts';
 
-/** A transaction id taken apart (see txn-id.ts). */
-export interface TxnKey {
-  readonly birth: string;
-  readonly n: number;
-}
+export type { CreateOutcome, PendingEnqueue, SqliteOperations, TxnKey } from './operations.ts';
 
-export interface PendingEnqueue {
-  readonly items: readonly EnqueueItem[];
-  readonly enqueuedAt: number;
-}
-
-type Build = (items: readonly QueuedItem[]) => string;
+type Build = TransactionBuilder;
 
 /**
  * With synchronous = FULL every creation costs an fsync (a transaction must be on disk before
@@ -55,11 +49,11 @@ function prepare(db: Database.Database) {
       'INSERT INTO as_state (as_id, next_seq) VALUES (?, ?) ON CONFLICT (as_id) DO UPDATE SET next_seq = excluded.next_seq',
     ),
     // The AS's first stored transaction is the one in flight; any others were created ahead.
-    inFlight: db.prepare<[string], TransactionRow>(
-      `SELECT ${TRANSACTION_COLUMNS} FROM transactions WHERE as_id = ? ORDER BY txn_id LIMIT 1`,
+    inFlight: db.prepare<[string], SqliteTransactionRow>(
+      `SELECT ${SQLITE_TRANSACTION_COLUMNS} FROM transactions WHERE as_id = ? ORDER BY txn_id LIMIT 1`,
     ),
-    storedNext: db.prepare<[string, number], TransactionRow>(
-      `SELECT ${TRANSACTION_COLUMNS} FROM transactions WHERE as_id = ? AND txn_id > ? ORDER BY txn_id LIMIT 1`,
+    storedNext: db.prepare<[string, number], SqliteTransactionRow>(
+      `SELECT ${SQLITE_TRANSACTION_COLUMNS} FROM transactions WHERE as_id = ? AND txn_id > ? ORDER BY txn_id LIMIT 1`,
     ),
     inFlightId: db.prepare<[string], { txn_id: number; id_prefix: string }>(
       'SELECT txn_id, id_prefix FROM transactions WHERE as_id = ? ORDER BY txn_id LIMIT 1',
@@ -79,9 +73,10 @@ function prepare(db: Database.Database) {
         'UPDATE as_state SET next_txn_id = next_txn_id + 1 WHERE as_id = ? RETURNING next_txn_id - 1',
       )
       .pluck(),
-    insertTxn: db.prepare<[string, number, string, string, number, number, number, number, number, number, number]>(
-      `INSERT INTO transactions (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, last_seq, created_at, device_list_count, key_counts_count)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    // No body: it is rebuilt from the queue rows it covers (see stored-transactions.ts).
+    insertTxn: db.prepare<[string, number, string, number, number, number, number, number, number, number]>(
+      `INSERT INTO transactions (as_id, txn_id, id_prefix, event_count, ephemeral_count, to_device_count, last_seq, created_at, device_list_count, key_counts_count)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     // Only the transaction in flight can be acknowledged: one created ahead is not sent yet.
     deleteTxn: db
@@ -95,26 +90,6 @@ function prepare(db: Database.Database) {
       'SELECT seq, enqueued_at FROM queue WHERE as_id = ? ORDER BY seq LIMIT 1',
     ),
   };
-}
-
-/** What `acknowledgeAndCreate` hands back from inside the SQLite transaction. */
-export type CreateOutcome = { txn: StoredTransaction | null } | { error: unknown };
-
-/** SqliteStore's operations on one open database; each runs in its own IMMEDIATE transaction. */
-export interface SqliteOperations {
-  enqueue(batch: readonly PendingEnqueue[]): void;
-  inFlight(asId: string): TransactionRow | undefined;
-  /** The transaction stored after `txnId` (created ahead), if any. */
-  nextStored(asId: string, txn: TxnKey): TransactionRow | undefined;
-  createTransaction(asId: string, limits: BatchLimits, build: Build): StoredTransaction | null;
-  acknowledge(asId: string, txn: TxnKey): void;
-  /**
-   * Returns the next transaction created ahead when there is one; otherwise creates it, and up
-   * to TRANSACTIONS_AHEAD full ones after it, in the same commit. The acknowledgement commits
-   * even when the creation fails: that error is returned, not thrown.
-   */
-  acknowledgeAndCreate(asId: string, txn: TxnKey, limits: BatchLimits, build: Build): CreateOutcome;
-  backlog(asId: string): Backlog;
 }
 
 /**
@@ -134,6 +109,8 @@ export function sqliteOperations(
   birth: string,
 ): SqliteOperations {
   const s = prepare(db);
+  const stored = storedTransactions(db);
+  const deferred = new DeferredAcks();
   // Not prepared statements: SQLite applies `PRAGMA synchronous = …` when it compiles the
   // statement, not when it runs it, so preparing one switches the connection at once (a 'normal'
   // store prepared with a FULL statement ran every commit with an fsync) and its first run after
@@ -200,7 +177,6 @@ export function sqliteOperations(
       asId,
       txnId,
       birth,
-      body,
       counts.event,
       counts.ephemeral,
       counts.toDevice,
@@ -213,20 +189,26 @@ export function sqliteOperations(
   }
 
   function create(asId: string, limits: BatchLimits, build: Build, ahead = 0): StoredTransaction | null {
+    if (deferred.has(asId)) acknowledge(asId, NO_TXN);
     const current = s.inFlightId.get(asId);
     if (current !== undefined) throw new InFlightMismatchError(asId, formatTxnId(current.id_prefix, current.txn_id));
     const first = createOne(asId, 0, limits, build);
     // Full transactions after it, created now in the same commit (see acknowledgeAndCreate).
-    for (let last = first, n = 0; last?.full && n < ahead; n++) last = createOne(asId, last.lastSeq, limits, build);
+    for (let last = first, n = 0; last?.full && n < ahead; n++) {
+      last = createOne(asId, last.lastSeq, limits, build);
+      if (last) stored.remember(asId, last.txn, last.lastSeq, build);
+    }
     return first?.txn ?? null;
   }
 
-  /** False when `txnId` is not the AS's transaction in flight (then nothing changes). */
+  /** False when `txnId` is not the AS's transaction in flight (then nothing changes); the AS's deferred ones go first. */
   function acknowledge(asId: string, txn: TxnKey): boolean {
+    for (const key of deferred.take(asId)) acknowledge(asId, key);
     const lastSeq = s.deleteTxn.get(asId, txn.n, txn.birth, asId);
     if (lastSeq === undefined) return false;
     // The transaction's items are exactly the AS's queue rows up to its last seq.
     s.deleteRows.run(asId, lastSeq);
+    stored.forget(asId, txn.n);
     return true;
   }
 
@@ -238,8 +220,8 @@ export function sqliteOperations(
       // After an acknowledgement, a stored transaction was created ahead: it is the next one.
       // Without one, a transaction still in flight makes the creation below refuse, as it should.
       const next = acknowledge(asId, txn) ? s.inFlight.get(asId) : undefined;
-      if (next) return { txn: toStoredTransaction(asId, next) };
       try {
+        if (next) return { txn: stored.toStored('acknowledgeAndCreate', asId, next, build) };
         // Nested: a savepoint, so a failure undoes the creation only.
         return { txn: createTx(asId, limits, build, TRANSACTIONS_AHEAD) };
       } catch (error) {
@@ -248,20 +230,33 @@ export function sqliteOperations(
     },
   );
 
+  function writeAcknowledgement(asId: string, txn: TxnKey): void {
+    // Inside a group of writes (commit-group.ts) the group has chosen the commit's sync level.
+    if (!relaxAcknowledgements || db.inTransaction) return acknowledgeTx.immediate(asId, txn);
+    relaxSync();
+    try {
+      acknowledgeTx.immediate(asId, txn);
+    } finally {
+      fullSync();
+    }
+  }
+
   return {
     enqueue: (batch) => enqueueTx.immediate(batch),
-    inFlight: (asId) => s.inFlight.get(asId),
-    nextStored: (asId, txn) => s.storedNext.get(asId, txn.n),
+    inFlight(asId, build) {
+      this.catchUp(asId);
+      const row = s.inFlight.get(asId);
+      return row ? stored.toStored('inFlight', asId, row, build) : null;
+    },
+    nextStored(asId, txn, build) {
+      const row = s.storedNext.get(asId, txn.n);
+      return row ? stored.toStored('nextStored', asId, row, build) : null;
+    },
     createTransaction: (asId, limits, build) => createTx.immediate(asId, limits, build),
     acknowledge(asId, txn) {
-      // Inside a group of writes (commit-group.ts) the group has chosen the commit's sync level.
-      if (!relaxAcknowledgements || db.inTransaction) return acknowledgeTx.immediate(asId, txn);
-      relaxSync();
-      try {
-        acknowledgeTx.immediate(asId, txn);
-      } finally {
-        fullSync();
-      }
+      // A transaction created ahead follows it: written with the AS's next write (deferred-acks.ts).
+      if (s.storedAfter.get(asId, txn.n)! > 0 && deferred.defer(asId, txn)) return;
+      writeAcknowledgement(asId, txn);
     },
     acknowledgeAndCreate(asId, txn, limits, build) {
       // Handing out a transaction created ahead writes nothing that must reach the disk before
@@ -275,7 +270,14 @@ export function sqliteOperations(
         fullSync();
       }
     },
+    catchUp(asId) {
+      if (deferred.has(asId)) writeAcknowledgement(asId, NO_TXN);
+    },
+    catchUpAll() {
+      for (const asId of deferred.asIds()) this.catchUp(asId);
+    },
     backlog(asId) {
+      this.catchUp(asId);
       const first = s.first.get(asId);
       if (!first) return { size: 0, oldestEnqueuedAt: null };
       // An AS's queued seqs are contiguous (see the migration to schema version 2).

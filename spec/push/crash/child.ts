@@ -22,6 +22,7 @@ import { NamespaceIndex } from '../../../lib/namespace/namespace-index.ts';
 import { AppserviceClient } from '../../../lib/client/appservice-client.ts';
 import { Publisher } from '../../../lib/push/publisher.ts';
 import { Senders } from '../../../lib/push/senders.ts';
+import { buildTransactionBody } from '../../../lib/push/transaction-body.ts';
 import { SqliteStore } from '../../../lib/store/sqlite/sqlite-store.ts';
 import { registration } from '../registrations.ts';
 
@@ -59,7 +60,8 @@ async function main(): Promise<void> {
 
   const store = new SqliteStore(dbPath, { synchronous: 'normal' });
   await store.open();
-  const inFlight = await store.inFlight(CRASH_AS_ID);
+  // The sender's builder: the stored transaction's body is rebuilt with it, as the sender's would be.
+  const inFlight = await store.inFlight(CRASH_AS_ID, (items) => buildTransactionBody(items, reg));
   const { size } = await store.backlog(CRASH_AS_ID);
   const firstQueued =
     inFlight !== null
