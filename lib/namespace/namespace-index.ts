@@ -1,5 +1,7 @@
 import type { NamespaceKind, Registration } from '../registration/registration.ts';
-import { foldCode, regexLiterals, startsWithPrefix, type LiteralPrefix } from './literal-prefix.ts';
+import { FlatTrie, TrieBuilder } from './flat-trie.ts';
+import { startsWithPrefix, type LiteralPrefix } from './literal-prefix.ts';
+import { compileRule, ProgramTables } from './rule-program.ts';
 
 /** One registration whose namespace matched, and whether any of the matching rules is exclusive. */
 export interface NamespaceMatch {
@@ -7,107 +9,19 @@ export interface NamespaceMatch {
   readonly exclusive: boolean;
 }
 
-/**
- * A rule as the index keeps it. The fields a lookup reads are copied flat onto this one object:
- * with thousands of rules each extra object visited per candidate is another cache miss.
- */
+/** A rule as `matches()` tests it for one registration. */
 interface Entry {
-  /** Position of the registration in the constructor's list: answers come back in this order. */
-  readonly order: number;
-  readonly registration: Registration;
   readonly regex: RegExp;
-  readonly exclusive: boolean;
   readonly prefix: LiteralPrefix;
   /** A literal every match contains after the prefix (or ''): checked before running the regex. */
   readonly required: string;
-  /** Where to look for `required`: the prefix's length. */
-  readonly requiredFrom: number;
-}
-
-/**
- * A radix tree (a trie with single-child chains merged into one edge) over UTF-16 code units.
- *
- * Why a trie and not one map per prefix length: a lookup walks the string once, so it costs at most
- * one step per character of the longest prefix however many registrations and distinct prefix
- * lengths there are, where length buckets would slice and hash the string once per distinct length.
- * Why merged edges: with a thousand registrations the nodes no longer fit in the CPU caches and
- * every node visited is a few cache misses; `@_discord12_` is then 6 nodes deep instead of 13.
- * Why a string of first characters rather than a Map per node: fan-out is small (bounded by the
- * characters ids use), and `indexOf` on a short string touches one object instead of a hash table.
- */
-class RadixNode {
-  /** This node's text is its parent's text followed by this label (empty at the root). */
-  label: string;
-  /** Rules whose prefix ends exactly here; undefined while there are none, to touch less memory. */
-  entries: Entry[] | undefined;
-  /** The first character of each child's label, in the order of `kids`. */
-  keys = '';
-  kids: RadixNode[] = [];
-
-  constructor(label: string) {
-    this.label = label;
-  }
-
-  insert(text: string, entry: Entry): void {
-    let node: RadixNode = this;
-    let pos = 0;
-    while (pos < text.length) {
-      const k = node.keys.indexOf(text[pos]!);
-      if (k < 0) {
-        const leaf = new RadixNode(text.slice(pos));
-        node.keys += text[pos];
-        node.kids.push(leaf);
-        node = leaf;
-        break;
-      }
-      let child = node.kids[k]!;
-      let common = 1;
-      while (common < child.label.length && pos + common < text.length && child.label[common] === text[pos + common])
-        common++;
-      if (common < child.label.length) {
-        // The new prefix ends or turns inside the edge: split it at that point.
-        const middle = new RadixNode(child.label.slice(0, common));
-        child.label = child.label.slice(common);
-        middle.keys = child.label[0]!;
-        middle.kids = [child];
-        node.kids[k] = middle;
-        child = middle;
-      }
-      node = child;
-      pos += common;
-    }
-    (node.entries ??= []).push(entry);
-  }
-
-  /** Push every entry on the path spelled by `value` (ASCII-lowercased when `fold`) into `out`. */
-  collect(value: string, fold: boolean, out: Entry[]): void {
-    let node: RadixNode = this;
-    let pos = 0;
-    for (;;) {
-      if (node.entries !== undefined) for (const entry of node.entries) out.push(entry);
-      if (pos >= value.length || node.keys === '') return;
-      const c = fold ? foldCode(value.charCodeAt(pos)) : value.charCodeAt(pos);
-      const k = node.keys.indexOf(String.fromCharCode(c));
-      if (k < 0) return;
-      node = node.kids[k]!;
-      if (!(fold ? startsWithFolded(value, node.label, pos) : value.startsWith(node.label, pos))) return;
-      pos += node.label.length;
-    }
-  }
-}
-
-/** Does `value`, folded by {@link foldCode}, hold the folded `lower` at `pos`? */
-function startsWithFolded(value: string, lower: string, pos: number): boolean {
-  if (value.length - pos < lower.length) return false;
-  for (let i = 0; i < lower.length; i++) if (foldCode(value.charCodeAt(pos + i)) !== lower.charCodeAt(i)) return false;
-  return true;
 }
 
 /** The two trees of one namespace kind. Rules with no prefix sit at the root of `exact`. */
 interface KindIndex {
-  readonly exact: RadixNode;
+  readonly exact: FlatTrie;
   /** Case-insensitive rules, filed under their folded prefix (see `foldCode`). */
-  readonly folded: RadixNode;
+  readonly folded: FlatTrie;
 }
 
 const KINDS: readonly NamespaceKind[] = ['users', 'aliases', 'rooms'];
@@ -130,36 +44,32 @@ const NO_OWNERS: readonly Registration[] = Object.freeze([]);
 export class NamespaceIndex {
   readonly #kinds = new Map<NamespaceKind, KindIndex>();
   readonly #byRegistration = new Map<Registration, ReadonlyMap<NamespaceKind, readonly Entry[]>>();
+  /** The registrations by order (their position in the constructor's list, repeats left out). */
+  readonly #registrations: Registration[] = [];
 
   constructor(registrations: readonly Registration[]) {
-    for (const kind of KINDS) this.#kinds.set(kind, { exact: new RadixNode(''), folded: new RadixNode('') });
-    let order = 0;
+    const tables = new ProgramTables();
+    const builders = new Map(KINDS.map((kind) => [kind, { exact: new TrieBuilder(), folded: new TrieBuilder() }]));
     for (const registration of registrations) {
       // The same object twice would otherwise be answered twice.
       if (this.#byRegistration.has(registration)) continue;
+      const order = this.#registrations.push(registration) - 1;
       const perKind = new Map<NamespaceKind, Entry[]>();
       for (const kind of KINDS) {
-        const index = this.#kinds.get(kind)!;
+        const builder = builders.get(kind)!;
         const entries: Entry[] = [];
-        for (const rule of registration.namespaces[kind]) {
-          const { prefix, required } = regexLiterals(rule.regex);
-          const { regex, exclusive } = rule;
-          const entry: Entry = {
-            order,
-            registration,
-            regex,
-            exclusive,
-            prefix,
-            required,
-            requiredFrom: prefix.text.length,
-          };
-          entries.push(entry);
-          (entry.prefix.folded ? index.folded : index.exact).insert(entry.prefix.text, entry);
+        for (const { regex, exclusive } of registration.namespaces[kind]) {
+          const { prefix, required, ops } = compileRule(regex, tables);
+          entries.push({ regex, prefix, required });
+          (prefix.folded ? builder.folded : builder.exact).insert(prefix.text, order, exclusive, ops);
         }
         perKind.set(kind, entries);
       }
       this.#byRegistration.set(registration, perKind);
-      order++;
+    }
+    tables.seal();
+    for (const [kind, { exact, folded }] of builders) {
+      this.#kinds.set(kind, { exact: exact.build(false, tables), folded: folded.build(true, tables) });
     }
   }
 
@@ -175,10 +85,10 @@ export class NamespaceIndex {
     if (hits.length === 0) return NO_MATCHES;
     const out: NamespaceMatch[] = [];
     for (let i = 0; i < hits.length;) {
-      const { order, registration } = hits[i]!;
+      const order = hits[i]! >> 1;
       let exclusive = false;
-      for (; i < hits.length && hits[i]!.order === order; i++) exclusive ||= hits[i]!.exclusive;
-      out.push({ registration, exclusive });
+      for (; i < hits.length && hits[i]! >> 1 === order; i++) exclusive ||= (hits[i]! & 1) === 1;
+      out.push({ registration: this.#registrations[order]!, exclusive });
     }
     return out;
   }
@@ -211,36 +121,28 @@ export class NamespaceIndex {
     const hits = this.#hits(kind, value, true);
     if (hits.length === 0) return NO_OWNERS;
     const out: Registration[] = [];
-    for (const hit of hits) if (out.at(-1) !== hit.registration) out.push(hit.registration);
+    for (const hit of hits) {
+      const registration = this.#registrations[hit >> 1]!;
+      if (out.at(-1) !== registration) out.push(registration);
+    }
     return out;
   }
 
-  /** The candidate rules that really match, sorted by registration order. */
-  #hits(kind: NamespaceKind, value: string, exclusiveOnly: boolean): Entry[] {
+  /** The matching rules as `order * 2 + exclusive`, sorted: by registration order. */
+  #hits(kind: NamespaceKind, value: string, exclusiveOnly: boolean): number[] {
     const index = this.#kinds.get(kind);
     if (index === undefined) throw new TypeError(`Unknown namespace kind: ${String(kind)}`);
-    const candidates: Entry[] = [];
-    index.exact.collect(value, false, candidates);
-    index.folded.collect(value, true, candidates);
-    const hits: Entry[] = [];
-    for (const entry of candidates) {
-      if (exclusiveOnly && !entry.exclusive) continue;
-      // Once a registration's answer cannot change, its other rules need not run.
-      if (hits.some((hit) => hit.order === entry.order && (exclusiveOnly || hit.exclusive))) continue;
-      if (mayMatch(entry, value) && test(entry.regex, value)) hits.push(entry);
-    }
-    if (hits.length > 1) hits.sort((a, b) => a.order - b.order);
+    const hits: number[] = [];
+    index.exact.scan(value, exclusiveOnly, hits);
+    index.folded.scan(value, exclusiveOnly, hits);
+    if (hits.length > 1) hits.sort((a, b) => a - b);
     return hits;
   }
 }
 
-/**
- * The cheap check before the regex: the required literal must occur after the prefix. Running a
- * regex costs far more than `includes` once thousands of compiled regexes no longer fit in the CPU
- * caches, which is what makes lookups grow with the number of registrations.
- */
+/** The cheap check before the regex: the required literal must occur after the prefix. */
 function mayMatch(entry: Entry, value: string): boolean {
-  return entry.required === '' || value.includes(entry.required, entry.requiredFrom);
+  return entry.required === '' || value.includes(entry.required, entry.prefix.text.length);
 }
 
 /** `regex.test` that is not thrown off by a `g` or `y` flag's leftover `lastIndex`. */
