@@ -37,7 +37,7 @@ export async function createTransaction(
   const {
     rows: [look],
   } = await pool.query<{ in_flight: string | null; pending: boolean }>(
-    `SELECT (SELECT ${TXN_ID_SQL} FROM ${t('transactions')} WHERE as_id = $1) AS in_flight,
+    `SELECT (SELECT ${TXN_ID_SQL} FROM ${t('transactions')} WHERE as_id = $1 ORDER BY txn_id LIMIT 1) AS in_flight,
             EXISTS (SELECT 1 FROM ${t('queue')} WHERE as_id = $1) AS pending`,
     [asId],
   );
@@ -48,7 +48,7 @@ export async function createTransaction(
     asId,
     fence,
     async (client) => {
-      // The counter row is locked (by the fence, or here when it is new): creations for one AS
+      // The counter row is locked by the fence (fence.ts): creations for one AS
       // take turns across processes, and each sees what the previous one committed.
       const {
         rows: [id],
@@ -58,7 +58,7 @@ export async function createTransaction(
         values: [asId],
       });
       const current = await client.query<{ txn_id: string }>({
-        ...named(`SELECT ${TXN_ID_SQL} AS txn_id FROM ${t('transactions')} WHERE as_id = $1`),
+        ...named(`SELECT ${TXN_ID_SQL} AS txn_id FROM ${t('transactions')} WHERE as_id = $1 ORDER BY txn_id LIMIT 1`),
         values: [asId],
       });
       if (current.rows[0]) return { error: new InFlightMismatchError(asId, current.rows[0].txn_id) };

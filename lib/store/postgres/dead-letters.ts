@@ -68,12 +68,14 @@ export class PostgresOversize implements OversizeSupport {
         tables,
         asId,
         this.#host.fence(asId),
+        // The ones created ahead go too: the new transaction takes the queue from its head again.
         (client) =>
-          client.query(`DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3`, [
-            asId,
-            key.n,
-            key.birth,
-          ]),
+          client.query(
+            `DELETE FROM ${t('transactions')} WHERE as_id = $1 AND EXISTS (
+               SELECT 1 FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3
+               AND txn_id = (SELECT min(txn_id) FROM ${t('transactions')} WHERE as_id = $1))`,
+            [asId, key.n, key.birth],
+          ),
         () => true,
       ),
     );
@@ -95,7 +97,8 @@ export class PostgresOversize implements OversizeSupport {
         this.#host.fence(asId),
         (client) =>
           client.query(
-            `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3 RETURNING seqs),
+            `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3
+                AND txn_id = (SELECT min(txn_id) FROM ${t('transactions')} WHERE as_id = $1) RETURNING seqs),
               moved AS (DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done) RETURNING seq, kind, json)
          INSERT INTO ${t('dead_letters')} (as_id, kind, json, txn_id, reason, set_aside_at)
          SELECT $1, kind, json, $4, $5, $6 FROM moved ORDER BY seq`,

@@ -14,8 +14,8 @@ import type {
   Store,
   StoredTransaction,
 } from '../store.ts';
-import { TRANSACTION_COLUMNS, toStoredTransaction, type TransactionRow } from '../transaction-row.ts';
-import { acknowledge, acknowledgeAndCreate } from './acknowledge-create.ts';
+import { acknowledge } from './acknowledge.ts';
+import { acknowledgeAndCreate } from './acknowledge-create.ts';
 import { AdvisoryLocks } from './advisory-locks.ts';
 import { describeConnection, errorText, type StoreTables } from './connection.ts';
 import { createTransaction, type CreateOutcome } from './create-transaction.ts';
@@ -23,6 +23,7 @@ import { PostgresOversize } from './dead-letters.ts';
 import { bumpSenderEpoch, SenderFences } from './fence.ts';
 import { EnqueueListeners, EnqueueWriter } from './enqueue.ts';
 import { migratePostgres, quoteIdent } from './migrate.ts';
+import { readInFlight, readNextStored } from './stored-row.ts';
 import { resolvePostgresOptions, type PostgresStoreOptions } from './options.ts';
 
 export type { PostgresStoreOptions } from './options.ts';
@@ -140,13 +141,13 @@ export class PostgresStore implements Store, OversizeSupport {
 
   async inFlight(asId: string): Promise<StoredTransaction | null> {
     this.#ready();
-    const { rows } = await this.#sql('inFlight', () =>
-      this.#pool.query<TransactionRow>(
-        `SELECT ${TRANSACTION_COLUMNS} FROM ${this.#t('transactions')} WHERE as_id = $1`,
-        [asId],
-      ),
-    );
-    return rows[0] ? toStoredTransaction(asId, rows[0]) : null;
+    return this.#sql('inFlight', () => readInFlight(this.#tables!, asId));
+  }
+
+  /** The transaction created ahead after `txnId`, if there is one (see acknowledgeAndCreate). */
+  async nextStored(asId: string, txnId: string): Promise<StoredTransaction | null> {
+    this.#ready();
+    return this.#sql('nextStored', () => readNextStored(this.#tables!, asId, txnId));
   }
 
   async createTransaction(
@@ -169,9 +170,11 @@ export class PostgresStore implements Store, OversizeSupport {
   }
 
   /**
-   * `acknowledge` then `createTransaction` in one database transaction and four round trips
-   * (see acknowledge-create.ts). When the creation fails the acknowledgement still
-   * commits, and the creation's error is thrown.
+   * `acknowledge` then `createTransaction` in one database transaction and two round trips
+   * (see acknowledge-create.ts). When it has to create, it also stores up to TRANSACTIONS_AHEAD
+   * full transactions after the one it returns, in the same commit; later calls (and
+   * `nextStored`) hand those out. When the creation fails the acknowledgement still commits, and
+   * the creation's error is thrown.
    *
    * @example
    * ```ts
