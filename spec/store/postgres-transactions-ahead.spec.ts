@@ -63,11 +63,11 @@ describe('PostgresStore: transactions created ahead', function () {
     expect(numbers(second)).to.deep.equal(range(10, 20));
     // One commit stored the one returned and TRANSACTIONS_AHEAD more after it.
     expect(await storedIds()).to.have.length(1 + TRANSACTIONS_AHEAD);
-    expect(await store.inFlight('a')).to.deep.equal(second);
+    expect(await store.inFlight('a', build)).to.deep.equal(second);
     const seen = [...numbers(second)];
     let txn = second;
     for (let k = 0; k < TRANSACTIONS_AHEAD; k++) {
-      const ahead = await store.nextStored('a', txn!.txnId);
+      const ahead = await store.nextStored('a', txn!.txnId, build);
       const next = await store.acknowledgeAndCreate('a', txn!.txnId, TEN, build);
       expect(next).to.deep.equal(ahead);
       seen.push(...numbers(next));
@@ -83,10 +83,10 @@ describe('PostgresStore: transactions created ahead', function () {
     await store.enqueue(range(0, 60).map((n) => event(n)));
     const first = await store.createTransaction('a', TEN, build);
     const second = await store.acknowledgeAndCreate('a', first!.txnId, TEN, build);
-    const ahead = await store.nextStored('a', second!.txnId);
+    const ahead = await store.nextStored('a', second!.txnId, build);
     expect(ahead).to.not.equal(null);
     await store.acknowledge('a', ahead!.txnId);
-    expect(await store.inFlight('a')).to.deep.equal(second);
+    expect(await store.inFlight('a', build)).to.deep.equal(second);
     expect(await store.backlog('a')).to.include({ size: 50 });
     const refused = await store.acknowledgeAndCreate('a', ahead!.txnId, TEN, build).catch((error: unknown) => error);
     expect(refused).to.be.instanceOf(InFlightMismatchError);

@@ -67,8 +67,9 @@ export async function acknowledgeAndCreate(
   // Enough rows for every transaction a creation may store when the queue holds one kind (the
   // usual case), plus one to learn whether more follow; a mixed queue reads on as it needs.
   const chunk = (1 + TRANSACTIONS_AHEAD) * largestLimit(limits) + 1;
-  // Sent with BEGIN and the fence in one round trip (fence.ts), so its values are inlined. The
-  // queue is read only when nothing else is stored, that is when this call has to create.
+  // Sent with BEGIN and the fence in one round trip (fence.ts), so its values are inlined. It
+  // reads the items of the stored transaction that follows when there is one and it keeps no
+  // body; otherwise the queue's head, from which this call creates.
   const ackAndRead = `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = ${asIdSql} AND ${lowest} RETURNING seqs),
             gone AS (DELETE FROM ${t('queue')} WHERE as_id = ${asIdSql} AND seq = ANY ((SELECT seqs FROM done)::bigint[]) RETURNING seq),
             stored AS (SELECT ${STORED_COLUMNS} FROM ${t('transactions')} WHERE as_id = ${asIdSql} AND NOT (${sameId}) ORDER BY txn_id LIMIT 1)
@@ -76,9 +77,12 @@ export async function acknowledgeAndCreate(
        FROM (SELECT 1) AS one
        LEFT JOIN stored ON true
        LEFT JOIN LATERAL (
-         SELECT seq, kind, json FROM ${t('queue')}
-         WHERE as_id = ${asIdSql} AND stored.txn_id IS NULL AND seq NOT IN (SELECT seq FROM gone)
-         ORDER BY seq LIMIT ${chunk}
+         (SELECT seq, kind, json FROM ${t('queue')}
+          WHERE as_id = ${asIdSql} AND stored.txn_id IS NULL AND seq NOT IN (SELECT seq FROM gone)
+          ORDER BY seq LIMIT ${chunk})
+         UNION ALL
+         (SELECT seq, kind, json FROM ${t('queue')}
+          WHERE as_id = ${asIdSql} AND stored.body IS NULL AND seq = ANY (stored.seqs) ORDER BY seq)
        ) AS q ON true`;
   let committed = false;
   return fencedTransaction<CreateOutcome>(
@@ -86,19 +90,22 @@ export async function acknowledgeAndCreate(
     asId,
     fence,
     async (client, read) => {
-      const rows = read!.rows as (Partial<StoredRow> & QueueRow & { acked: number })[];
+      const rows = read!.rows as (StoredRow & QueueRow & { acked: number })[];
       // One row at least (the LEFT JOINs), so that what is stored is read even when the queue is empty.
       const head = rows[0]!;
       if (head.txn_id != null) {
-        const row = head as StoredRow & { acked: number };
         // Not acknowledged: that one is still in flight, and nothing may be created meanwhile.
-        if (row.acked === 0) return { error: new InFlightMismatchError(asId, formatTxnId(row.id_prefix, row.txn_id)) };
+        if (head.acked === 0) {
+          return { error: new InFlightMismatchError(asId, formatTxnId(head.id_prefix, head.txn_id)) };
+        }
         // Created ahead: hand it out. The commit stores only the acknowledgement (see acknowledge.ts).
-        const results = (await client.query(
-          'SET LOCAL synchronous_commit = off; COMMIT',
-        )) as unknown as pg.QueryResult[];
-        committed = results.length > 0;
-        return { txn: storedTransaction(asId, row) };
+        await client.query('SET LOCAL synchronous_commit = off; COMMIT');
+        committed = true;
+        try {
+          return { txn: storedTransaction(asId, rows, build, 'acknowledgeAndCreate') };
+        } catch (error) {
+          return { error };
+        }
       }
       return create(client, tables, asIdSql, asId, rows, chunk, limits, build, () => (committed = true));
     },
@@ -153,20 +160,20 @@ async function create(
     previous = cut;
   }
   if (cuts.length === 0) return { txn: null };
-  let bodies: string[];
+  // Only the one handed out now is built: the rows keep no body (stored-row.ts), and the ones
+  // ahead are built when they are handed out.
+  let body: string;
   try {
-    bodies = cuts.map((cut) => buildBody(build, cut.items));
+    body = buildBody(build, cuts[0]!.items);
   } catch (error) {
     return { error };
   }
-  const body = bodies[0]!;
   // The store and the COMMIT in one round trip: one simple query, values inlined. The ids are
   // taken from the AS's counter in one step, in the order of the cuts.
   const k = cuts.length;
   const values = cuts
     .map(({ items, counts }, i) => {
-      const text = sqlLiteral(bodies[i]!);
-      return `(${i}, ${text}, ${counts.event}, ${counts.ephemeral}, ${counts.toDevice}, '${seqArray(items)}', ${counts.deviceList ?? 0}, ${counts.keyCounts ?? 0})`;
+      return `(${i}, NULL::text, ${counts.event}, ${counts.ephemeral}, ${counts.toDevice}, '${seqArray(items)}', ${counts.deviceList ?? 0}, ${counts.keyCounts ?? 0})`;
     })
     .join(', ');
   const [insert] = (await client.query(

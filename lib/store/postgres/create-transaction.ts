@@ -80,11 +80,10 @@ export async function createTransaction(
       }
       await client.query({
         ...named(`INSERT INTO ${t('transactions')} (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, seqs, created_at, device_list_count, key_counts_count)
-       VALUES ($1, $2, $9, $3, $4, $5, $6, $7::bigint[], $8, $10, $11)`),
+       VALUES ($1, $2, $8, NULL, $3, $4, $5, $6::bigint[], $7, $9, $10)`),
         values: [
           asId,
           n,
-          body,
           counts.event,
           counts.ephemeral,
           counts.toDevice,

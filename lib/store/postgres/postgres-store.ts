@@ -13,10 +13,12 @@ import type {
   SenderLock,
   Store,
   StoredTransaction,
+  TransactionBuilder,
 } from '../store.ts';
 import { acknowledge } from './acknowledge.ts';
 import { acknowledgeAndCreate } from './acknowledge-create.ts';
 import { AdvisoryLocks } from './advisory-locks.ts';
+import { readBacklog } from './backlog.ts';
 import { describeConnection, errorText, type StoreTables } from './connection.ts';
 import { createTransaction, type CreateOutcome } from './create-transaction.ts';
 import { PostgresOversize } from './dead-letters.ts';
@@ -139,15 +141,20 @@ export class PostgresStore implements Store, OversizeSupport {
     return this.#writer.write(items, options?.client);
   }
 
-  async inFlight(asId: string): Promise<StoredTransaction | null> {
+  /**
+   * The AS's transaction in flight. Transactions keep no body (each event is written once, as its
+   * queue row): it is rebuilt from the transaction's items with `build`; without `build` that
+   * rejects with a TypeError (see `Store.inFlight`). Rows stored before schema version 5 keep theirs.
+   */
+  async inFlight(asId: string, build?: TransactionBuilder): Promise<StoredTransaction | null> {
     this.#ready();
-    return this.#sql('inFlight', () => readInFlight(this.#tables!, asId));
+    return this.#sql('inFlight', () => readInFlight(this.#tables!, asId, build));
   }
 
-  /** The transaction created ahead after `txnId`, if there is one (see acknowledgeAndCreate). */
-  async nextStored(asId: string, txnId: string): Promise<StoredTransaction | null> {
+  /** The transaction created ahead after `txnId`, if there is one (see acknowledgeAndCreate); `build` as for inFlight. */
+  async nextStored(asId: string, txnId: string, build?: TransactionBuilder): Promise<StoredTransaction | null> {
     this.#ready();
-    return this.#sql('nextStored', () => readNextStored(this.#tables!, asId, txnId));
+    return this.#sql('nextStored', () => readNextStored(this.#tables!, asId, txnId, build));
   }
 
   async createTransaction(
@@ -215,18 +222,7 @@ export class PostgresStore implements Store, OversizeSupport {
 
   async backlog(asId: string): Promise<Backlog> {
     this.#ready();
-    const {
-      rows: [row],
-    } = await this.#sql('backlog', () =>
-      this.#pool.query<{ size: string; oldest: string | null }>(
-        `SELECT count(*) AS size,
-              (SELECT enqueued_at FROM ${this.#t('queue')} WHERE as_id = $1 ORDER BY seq LIMIT 1) AS oldest
-       FROM ${this.#t('queue')} WHERE as_id = $1`,
-        [asId],
-      ),
-    );
-    const size = Number(row?.size ?? 0);
-    return { size, oldestEnqueuedAt: size > 0 && row?.oldest != null ? Number(row.oldest) : null };
+    return this.#sql('backlog', () => readBacklog(this.#tables!, asId));
   }
 
   /**

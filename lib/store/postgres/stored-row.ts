@@ -1,28 +1,76 @@
 /**
- * A stored transaction as PostgresStore reads it: the shared `TransactionRow` columns and the seqs
- * of its queue rows.
+ * A stored transaction as PostgresStore reads it back. A row stored from schema version 5 on
+ * keeps no body, only the seqs of its queue rows: the body is rebuilt from those rows, in seq
+ * order, with the builder the sender created it with (a pure function of the items, so the same
+ * bytes every time). A row stored before keeps its body and is handed out with exactly those bytes.
  */
-import type { StoredTransaction } from '../store.ts';
+import { StoreError } from '../../errors.ts';
+import { buildBody } from '../batch.ts';
+import type { ItemKind, QueuedItem, StoredTransaction, TransactionBuilder } from '../store.ts';
 import { TRANSACTION_COLUMNS, toStoredTransaction, type TransactionRow } from '../transaction-row.ts';
-import { parseTxnId } from '../txn-id.ts';
+import { formatTxnId, parseTxnId } from '../txn-id.ts';
 import { named, type StoreTables } from './connection.ts';
 
-/** A `transactions` row with its items' seqs (a PostgreSQL array, which the driver parses). */
-export interface StoredRow extends TransactionRow {
+/** A `transactions` row with its items' seqs; `body` is null when the row keeps none. */
+export interface StoredRow extends Omit<TransactionRow, 'body'> {
+  readonly body: string | null;
   readonly seqs: readonly string[];
+}
+
+/** One item of a body-less transaction, on the rows that carry its transaction's columns. */
+export interface ItemColumns {
+  readonly seq: string | null;
+  readonly kind: ItemKind | null;
+  readonly json: string | null;
 }
 
 /** The select list that fills a StoredRow, unqualified. */
 export const STORED_COLUMNS = `${TRANSACTION_COLUMNS}, seqs`;
 
 /**
+ * `FROM <the transaction row as t>` joined to its queue rows when it keeps no body (none when it
+ * keeps one): one row per item, or one row with null item columns.
+ */
+function withItems(t: (table: string) => string, transaction: string): string {
+  return `SELECT t.*, q.seq, q.kind, q.json FROM (${transaction}) AS t
+    LEFT JOIN LATERAL (
+      SELECT seq, kind, json FROM ${t('queue')} WHERE as_id = $1 AND t.body IS NULL AND seq = ANY (t.seqs) ORDER BY seq
+    ) AS q ON true`;
+}
+
+/**
+ * The StoredTransaction of `rows` (its row, repeated with each of its items when it keeps no
+ * body), or null for no rows. `build` rebuilds a missing body; without it, a TypeError naming
+ * `method` says that the builder is needed.
+ *
  * @example
  * ```ts
- * const txn = storedTransaction('irc', row);
+ * const txn = storedTransaction('irc', rows, build, 'inFlight');
  * ```
  */
-export function storedTransaction(asId: string, row: StoredRow): StoredTransaction {
-  return toStoredTransaction(asId, row);
+export function storedTransaction(
+  asId: string,
+  rows: readonly (StoredRow & Partial<ItemColumns>)[],
+  build: TransactionBuilder | undefined,
+  method: string,
+): StoredTransaction | null {
+  const row = rows[0];
+  if (!row) return null;
+  if (row.body !== null) return toStoredTransaction(asId, { ...row, body: row.body });
+  const txnId = formatTxnId(row.id_prefix, row.txn_id);
+  if (!build) {
+    throw new TypeError(
+      `${method}(asId, build): transaction ${txnId} of "${asId}" keeps no body; pass the builder it was created with`,
+    );
+  }
+  const items: QueuedItem[] = [];
+  for (const { seq, kind, json } of rows) if (seq != null) items.push({ seq: Number(seq), kind: kind!, json: json! });
+  // Its queue rows go only with it (acknowledged or set aside): one missing is a damaged store,
+  // and a body built from the rest would send other bytes under the same id.
+  if (items.length !== row.seqs.length) {
+    throw new StoreError(`transaction ${txnId} of "${asId}" has ${items.length} of its ${row.seqs.length} queue rows`);
+  }
+  return toStoredTransaction(asId, { ...row, body: buildBody(build, items) });
 }
 
 /**
@@ -30,15 +78,21 @@ export function storedTransaction(asId: string, row: StoredRow): StoredTransacti
  *
  * @example
  * ```ts
- * const txn = await readInFlight(tables, 'irc');
+ * const txn = await readInFlight(tables, 'irc', build);
  * ```
  */
-export async function readInFlight({ pool, t }: StoreTables, asId: string): Promise<StoredTransaction | null> {
-  const { rows } = await pool.query<StoredRow>({
-    ...named(`SELECT ${STORED_COLUMNS} FROM ${t('transactions')} WHERE as_id = $1 ORDER BY txn_id LIMIT 1`),
+export async function readInFlight(
+  { pool, t }: StoreTables,
+  asId: string,
+  build: TransactionBuilder | undefined,
+): Promise<StoredTransaction | null> {
+  const { rows } = await pool.query<StoredRow & ItemColumns>({
+    ...named(
+      withItems(t, `SELECT ${STORED_COLUMNS} FROM ${t('transactions')} WHERE as_id = $1 ORDER BY txn_id LIMIT 1`),
+    ),
     values: [asId],
   });
-  return rows[0] ? storedTransaction(asId, rows[0]) : null;
+  return storedTransaction(asId, rows, build, 'inFlight');
 }
 
 /**
@@ -46,21 +100,25 @@ export async function readInFlight({ pool, t }: StoreTables, asId: string): Prom
  *
  * @example
  * ```ts
- * const ahead = await readNextStored(tables, 'irc', sent.txnId);
+ * const ahead = await readNextStored(tables, 'irc', sent.txnId, build);
  * ```
  */
 export async function readNextStored(
   { pool, t }: StoreTables,
   asId: string,
   txnId: string,
+  build: TransactionBuilder | undefined,
 ): Promise<StoredTransaction | null> {
   const key = parseTxnId(txnId);
   if (!key) return null;
-  const { rows } = await pool.query<StoredRow>({
+  const { rows } = await pool.query<StoredRow & ItemColumns>({
     ...named(
-      `SELECT ${STORED_COLUMNS} FROM ${t('transactions')} WHERE as_id = $1 AND txn_id > $2 ORDER BY txn_id LIMIT 1`,
+      withItems(
+        t,
+        `SELECT ${STORED_COLUMNS} FROM ${t('transactions')} WHERE as_id = $1 AND txn_id > $2 ORDER BY txn_id LIMIT 1`,
+      ),
     ),
     values: [asId, key.n],
   });
-  return rows[0] ? storedTransaction(asId, rows[0]) : null;
+  return storedTransaction(asId, rows, build, 'nextStored');
 }
