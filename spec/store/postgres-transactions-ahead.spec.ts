@@ -122,6 +122,29 @@ describe('PostgresStore: transactions created ahead', function () {
     expect(await store.backlog('a')).to.include({ size: 47 });
   });
 
+  it('a process whose sender lock is gone reads what the new sender stored, not what it created ahead itself', async () => {
+    const old = new PostgresStore({ connectionString: url, schema, max: 2, lockHeartbeatMs: 0 });
+    stores.push(old);
+    await old.open();
+    const oldLock = await old.acquireSenderLock('a');
+    await old.enqueue(range(0, 60).map((n) => event(n)));
+    const first = await old.createTransaction('a', TEN, build);
+    const second = await old.acknowledgeAndCreate('a', first!.txnId, TEN, build);
+    expect(numbers(await old.nextStored('a', second!.txnId, build))).to.deep.equal(range(20, 30));
+    // What a SIGKILL does to the old sender's lock: its session ends.
+    await admin.query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'koa-appservice sender lock'",
+    );
+    await oldLock!.lost;
+    const next = await openStore();
+    expect(await next.acquireSenderLock('a')).to.not.equal(null);
+    // The new sender splits what is in flight: the transactions created ahead are gone.
+    const split = await next.replaceInFlight('a', second!.txnId, { event: 2, ephemeral: 1, toDevice: 1 }, build);
+    expect(numbers(split)).to.deep.equal([10, 11]);
+    expect(await old.nextStored('a', first!.txnId, build)).to.deep.equal(split);
+    expect(await old.nextStored('a', second!.txnId, build)).to.deep.equal(split);
+  });
+
   it('never stores two creations for a new AS when two processes create for it at once', async () => {
     const [one, two] = [await openStore(), await openStore()];
     const asIds = range(0, 20).map((n) => `new${n}`);

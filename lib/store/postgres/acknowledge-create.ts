@@ -24,9 +24,9 @@ import type { BatchLimits, ItemKind, QueuedItem } from '../store.ts';
 import { formatTxnId, NO_TXN, parseTxnId } from '../txn-id.ts';
 import { inFlightKeySql } from './acknowledge.ts';
 import { named, seqArray, sqlLiteral, type StoreTables } from './connection.ts';
-import type { CreateOutcome } from './create-transaction.ts';
 import { fencedTransaction } from './fence.ts';
-import { STORED_COLUMNS, storedTransaction, type StoredRow } from './stored-row.ts';
+import type { CreateOutcome, StoredEntry } from './stored-cache.ts';
+import { STORED_COLUMNS, storedRowColumns, storedTransaction, type StoredRow } from './stored-row.ts';
 
 type Build = (items: readonly QueuedItem[]) => string;
 type QueueRow = { seq: string | null; kind: ItemKind; json: string };
@@ -73,7 +73,7 @@ export async function acknowledgeAndCreate(
   const ackAndRead = `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = ${asIdSql} AND ${lowest} RETURNING seqs),
             gone AS (DELETE FROM ${t('queue')} WHERE as_id = ${asIdSql} AND seq = ANY ((SELECT seqs FROM done)::bigint[]) RETURNING seq),
             stored AS (SELECT ${STORED_COLUMNS} FROM ${t('transactions')} WHERE as_id = ${asIdSql} AND NOT (${sameId}) ORDER BY txn_id LIMIT 1)
-       SELECT (SELECT count(*) FROM done)::int AS acked, stored.*, q.seq, q.kind, q.json
+       SELECT (SELECT count(*) FROM done)::int AS acked, ${storedRowColumns('stored')}, q.seq, q.kind, q.json
        FROM (SELECT 1) AS one
        LEFT JOIN stored ON true
        LEFT JOIN LATERAL (
@@ -186,10 +186,17 @@ async function create(
      RETURNING txn_id; COMMIT`,
   )) as unknown as pg.QueryResult<{ txn_id: string }>[];
   onCommit();
-  const ids = insert?.rows.map((row) => BigInt(row.txn_id)) ?? [];
+  const ids = insert?.rows.map((row) => Number(row.txn_id)) ?? [];
   if (ids.length !== k) return { error: new InFlightMismatchError(asId) };
-  const first = ids.reduce((a, b) => (a < b ? a : b));
-  return { txn: { asId, txnId: formatTxnId(birth, first.toString()), body, counts: cuts[0]!.counts } };
+  // The VALUES row i took the id first + i.
+  const first = Math.min(...ids);
+  const stored: StoredEntry[] = cuts.map(({ items, counts }, i) => ({
+    n: first + i,
+    txnId: formatTxnId(birth, first + i),
+    counts: { ...counts },
+    items,
+  }));
+  return { txn: { asId, txnId: stored[0]!.txnId, body, counts: stored[0]!.counts }, stored };
 }
 
 function largestLimit(limits: BatchLimits): number {

@@ -6,15 +6,13 @@
  */
 import { InFlightMismatchError } from '../../errors.ts';
 import { BatchCut, buildBody } from '../batch.ts';
-import type { BatchLimits, ItemKind, QueuedItem, StoredTransaction } from '../store.ts';
+import type { BatchLimits, ItemKind, QueuedItem } from '../store.ts';
 import { formatTxnId } from '../txn-id.ts';
 import { named, seqArray, TXN_ID_SQL, type StoreTables } from './connection.ts';
 import { fencedTransaction } from './fence.ts';
+import type { CreateOutcome } from './stored-cache.ts';
 
 type Build = (items: readonly QueuedItem[]) => string;
-
-/** A creation's outcome: a failed build() or a refusal is handed back, not thrown, so the caller rethrows it unwrapped. */
-export type CreateOutcome = { txn: StoredTransaction | null } | { error: unknown };
 
 /**
  * Stores the AS's next transaction, or resolves `{ txn: null }` when its queue is empty.
@@ -94,7 +92,8 @@ export async function createTransaction(
           counts.keyCounts ?? 0,
         ],
       });
-      return { txn: { asId, txnId: formatTxnId(birth, n), body, counts } };
+      const txnId = formatTxnId(birth, n);
+      return { txn: { asId, txnId, body, counts }, stored: [{ n: Number(n), txnId, counts, items }] };
     },
     (outcome) => 'txn' in outcome && outcome.txn !== null,
   );

@@ -20,11 +20,12 @@ import { acknowledgeAndCreate } from './acknowledge-create.ts';
 import { AdvisoryLocks } from './advisory-locks.ts';
 import { readBacklog } from './backlog.ts';
 import { describeConnection, errorText, type StoreTables } from './connection.ts';
-import { createTransaction, type CreateOutcome } from './create-transaction.ts';
+import { createTransaction } from './create-transaction.ts';
 import { PostgresOversize } from './dead-letters.ts';
-import { bumpSenderEpoch, SenderFences } from './fence.ts';
+import { bumpSenderEpoch, REVOKED, SenderFences } from './fence.ts';
 import { EnqueueListeners, EnqueueWriter } from './enqueue.ts';
 import { migratePostgres, quoteIdent } from './migrate.ts';
+import { settleCreation, StoredCache } from './stored-cache.ts';
 import { readInFlight, readNextStored } from './stored-row.ts';
 import { resolvePostgresOptions, type PostgresStoreOptions } from './options.ts';
 
@@ -65,6 +66,7 @@ export class PostgresStore implements Store, OversizeSupport {
   /** Set by open(): the store's birth is read from the database. */
   #tables: StoreTables | null = null;
   readonly #fences = new SenderFences();
+  readonly #stored = new StoredCache();
   readonly #oversize = new PostgresOversize({
     tables: () => (this.#ready(), this.#tables!),
     fence: (asId) => this.#fences.get(asId),
@@ -154,6 +156,9 @@ export class PostgresStore implements Store, OversizeSupport {
   /** The transaction created ahead after `txnId`, if there is one (see acknowledgeAndCreate); `build` as for inFlight. */
   async nextStored(asId: string, txnId: string, build?: TransactionBuilder): Promise<StoredTransaction | null> {
     this.#ready();
+    // What this process stored in its last creation, unless its sender lock is gone (stored-cache.ts).
+    const cached = this.#fences.get(asId) === REVOKED ? undefined : this.#stored.next(asId, txnId, build);
+    if (cached !== undefined) return cached;
     return this.#sql('nextStored', () => readNextStored(this.#tables!, asId, txnId, build));
   }
 
@@ -164,8 +169,8 @@ export class PostgresStore implements Store, OversizeSupport {
   ): Promise<StoredTransaction | null> {
     this.#ready();
     checkLimits(limits);
-    return settle(
-      await this.#sql('createTransaction', () =>
+    return settleCreation(this.#stored, asId, () =>
+      this.#sql('createTransaction', () =>
         createTransaction(this.#tables!, asId, this.#fences.get(asId), limits, build),
       ),
     );
@@ -173,7 +178,9 @@ export class PostgresStore implements Store, OversizeSupport {
 
   async acknowledge(asId: string, txnId: string): Promise<void> {
     this.#ready();
-    await this.#sql('acknowledge', () => acknowledge(this.#tables!, asId, this.#fences.get(asId), txnId));
+    await this.#stored.acknowledging(asId, txnId, () =>
+      this.#sql('acknowledge', () => acknowledge(this.#tables!, asId, this.#fences.get(asId), txnId)),
+    );
   }
 
   /**
@@ -196,8 +203,8 @@ export class PostgresStore implements Store, OversizeSupport {
   ): Promise<StoredTransaction | null> {
     this.#ready();
     checkLimits(limits);
-    return settle(
-      await this.#sql('acknowledgeAndCreate', () =>
+    return settleCreation(this.#stored, asId, () =>
+      this.#sql('acknowledgeAndCreate', () =>
         acknowledgeAndCreate(this.#tables!, asId, this.#fences.get(asId), txnId, limits, build),
       ),
     );
@@ -205,9 +212,11 @@ export class PostgresStore implements Store, OversizeSupport {
 
   /** `OversizeSupport` (lib/store/dead-letters.ts): these five are in ./dead-letters.ts. */
   replaceInFlight(...a: Parameters<OversizeSupport['replaceInFlight']>) {
+    this.#stored.forget(a[0]);
     return this.#oversize.replaceInFlight(...a);
   }
   setAside(...a: Parameters<OversizeSupport['setAside']>) {
+    this.#stored.forget(a[0]);
     return this.#oversize.setAside(...a);
   }
   deadLetters(...a: Parameters<OversizeSupport['deadLetters']>) {
@@ -235,6 +244,7 @@ export class PostgresStore implements Store, OversizeSupport {
     this.#ready();
     const lock = await this.#locks.tryAcquire(`koa-appservice:sender:${this.#schema}:${asId}`);
     if (!lock) return null;
+    this.#stored.forget(asId); // another process may have sent for the AS meanwhile
     return this.#fences.hold(asId, lock, () =>
       this.#sql('acquireSenderLock', () => bumpSenderEpoch(this.#tables!, asId)),
     );
@@ -283,10 +293,4 @@ export class PostgresStore implements Store, OversizeSupport {
       throw this.#life.error(`${operation} failed: ${errorText(err)}`, { cause: err });
     }
   }
-}
-
-/** A creation's result, or its error rethrown as itself (a throwing build() is not wrapped). */
-function settle(outcome: CreateOutcome): StoredTransaction | null {
-  if ('error' in outcome) throw outcome.error;
-  return outcome.txn;
 }

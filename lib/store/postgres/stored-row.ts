@@ -11,10 +11,10 @@ import { TRANSACTION_COLUMNS, toStoredTransaction, type TransactionRow } from '.
 import { formatTxnId, parseTxnId } from '../txn-id.ts';
 import { named, type StoreTables } from './connection.ts';
 
-/** A `transactions` row with its items' seqs; `body` is null when the row keeps none. */
+/** A `transactions` row with how many items it holds; `body` is null when the row keeps none. */
 export interface StoredRow extends Omit<TransactionRow, 'body'> {
   readonly body: string | null;
-  readonly seqs: readonly string[];
+  readonly seq_count: number;
 }
 
 /** One item of a body-less transaction, on the rows that carry its transaction's columns. */
@@ -24,15 +24,26 @@ export interface ItemColumns {
   readonly json: string | null;
 }
 
-/** The select list that fills a StoredRow, unqualified. */
+/**
+ * The select list of a StoredRow and its seqs (for the join to its items), unqualified. Only the
+ * count goes back to the client: the row comes once per item, and an array column would be
+ * parsed again on every one of them.
+ */
 export const STORED_COLUMNS = `${TRANSACTION_COLUMNS}, seqs`;
+
+/** The outer select list of a StoredRow from a subquery `alias` selecting STORED_COLUMNS. */
+export function storedRowColumns(alias: string): string {
+  return `${TRANSACTION_COLUMNS.split(', ')
+    .map((column) => `${alias}.${column}`)
+    .join(', ')}, cardinality(${alias}.seqs) AS seq_count`;
+}
 
 /**
  * `FROM <the transaction row as t>` joined to its queue rows when it keeps no body (none when it
  * keeps one): one row per item, or one row with null item columns.
  */
 function withItems(t: (table: string) => string, transaction: string): string {
-  return `SELECT t.*, q.seq, q.kind, q.json FROM (${transaction}) AS t
+  return `SELECT ${storedRowColumns('t')}, q.seq, q.kind, q.json FROM (${transaction}) AS t
     LEFT JOIN LATERAL (
       SELECT seq, kind, json FROM ${t('queue')} WHERE as_id = $1 AND t.body IS NULL AND seq = ANY (t.seqs) ORDER BY seq
     ) AS q ON true`;
@@ -58,19 +69,38 @@ export function storedTransaction(
   if (!row) return null;
   if (row.body !== null) return toStoredTransaction(asId, { ...row, body: row.body });
   const txnId = formatTxnId(row.id_prefix, row.txn_id);
+  const items: QueuedItem[] = [];
+  for (const { seq, kind, json } of rows) if (seq != null) items.push({ seq: Number(seq), kind: kind!, json: json! });
+  // Its queue rows go only with it (acknowledged or set aside): one missing is a damaged store,
+  // and a body built from the rest would send other bytes under the same id.
+  if (items.length !== row.seq_count) {
+    throw new StoreError(`transaction ${txnId} of "${asId}" has ${items.length} of its ${row.seq_count} queue rows`);
+  }
+  return { ...toStoredTransaction(asId, { ...row, body: '' }), body: rebuild(asId, txnId, items, build, method) };
+}
+
+/**
+ * The body of a transaction that keeps none, built from its items; without `build`, a TypeError
+ * naming `method` says that the builder is needed.
+ *
+ * @example
+ * ```ts
+ * const body = rebuild('irc', entry.txnId, entry.items, build, 'nextStored');
+ * ```
+ */
+export function rebuild(
+  asId: string,
+  txnId: string,
+  items: readonly QueuedItem[],
+  build: TransactionBuilder | undefined,
+  method: string,
+): string {
   if (!build) {
     throw new TypeError(
       `${method}(asId, build): transaction ${txnId} of "${asId}" keeps no body; pass the builder it was created with`,
     );
   }
-  const items: QueuedItem[] = [];
-  for (const { seq, kind, json } of rows) if (seq != null) items.push({ seq: Number(seq), kind: kind!, json: json! });
-  // Its queue rows go only with it (acknowledged or set aside): one missing is a damaged store,
-  // and a body built from the rest would send other bytes under the same id.
-  if (items.length !== row.seqs.length) {
-    throw new StoreError(`transaction ${txnId} of "${asId}" has ${items.length} of its ${row.seqs.length} queue rows`);
-  }
-  return toStoredTransaction(asId, { ...row, body: buildBody(build, items) });
+  return buildBody(build, items);
 }
 
 /**
