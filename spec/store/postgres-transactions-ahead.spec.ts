@@ -122,6 +122,45 @@ describe('PostgresStore: transactions created ahead', function () {
     expect(await store.backlog('a')).to.include({ size: 47 });
   });
 
+  it('holds back the acknowledgement of a transaction with one created ahead behind it until the next write or read of the AS', async () => {
+    const store = await openStore();
+    await store.enqueue(range(0, 100).map((n) => event(n)));
+    const first = await store.createTransaction('a', TEN, build);
+    const second = await store.acknowledgeAndCreate('a', first!.txnId, TEN, build);
+    const ids = await storedIds();
+    expect(ids).to.have.length(4);
+    // As the sender does: read the next one, acknowledge the one the AS answered while sending it.
+    let txn = second!;
+    for (let k = 1; k < 4; k++) {
+      const next = await store.nextStored('a', txn.txnId, build);
+      await store.acknowledge('a', txn.txnId);
+      expect(await storedIds(), `acknowledgement ${k} held back`).to.deep.equal(ids);
+      txn = next!;
+    }
+    expect(await store.nextStored('a', txn.txnId, build)).to.equal(null);
+    // The next write of the AS writes them, and creates.
+    const fifth = await store.acknowledgeAndCreate('a', txn.txnId, TEN, build);
+    expect(numbers(fifth)).to.deep.equal(range(50, 60));
+    expect(await storedIds()).to.have.length(4);
+    expect(await store.backlog('a')).to.include({ size: 50 });
+    // A read of the AS writes them first too.
+    const sixth = await store.nextStored('a', fifth!.txnId, build);
+    await store.acknowledge('a', fifth!.txnId);
+    expect(await store.inFlight('a', build)).to.deep.equal(sixth);
+    expect(await storedIds()).to.have.length(3);
+    // A crash loses what is held back: the AS is sent the same id and bytes again.
+    await store.acknowledge('a', sixth!.txnId);
+    const after = await openStore();
+    expect(await after.inFlight('a', build)).to.deep.equal(sixth);
+    // close() writes what is held back.
+    await store.close();
+    expect(await after.inFlight('a', build)).to.deep.include({
+      body: `[${range(70, 80)
+        .map((n) => JSON.stringify({ n }))
+        .join(',')}]`,
+    });
+  });
+
   it('a process whose sender lock is gone reads what the new sender stored, not what it created ahead itself', async () => {
     const old = new PostgresStore({ connectionString: url, schema, max: 2, lockHeartbeatMs: 0 });
     stores.push(old);

@@ -22,7 +22,7 @@ import { InFlightMismatchError } from '../../errors.ts';
 import { BatchCut, buildBody } from '../batch.ts';
 import type { BatchLimits, ItemKind, QueuedItem } from '../store.ts';
 import { formatTxnId, NO_TXN, parseTxnId } from '../txn-id.ts';
-import { inFlightKeySql } from './acknowledge.ts';
+import { acknowledgedSql } from './acknowledge.ts';
 import { named, seqArray, sqlLiteral, type StoreTables } from './connection.ts';
 import { fencedTransaction } from './fence.ts';
 import type { CreateOutcome, StoredEntry } from './stored-cache.ts';
@@ -42,7 +42,8 @@ export const TRANSACTIONS_AHEAD = 3;
 
 /**
  * The outcome is committed either way: a failed creation still commits the acknowledgement.
- * Acknowledges `txnId` (a no-op unless it is the AS's transaction in flight), then returns the
+ * Acknowledges `txnId` (a no-op unless it is the AS's transaction in flight; the `deferred`
+ * acknowledgements of the ones before it are written first), then returns the
  * stored transaction that follows it, or creates the next ones from the AS's queue. Database
  * failures reject; a failed creation (build() threw, a transaction is in flight) resolves with
  * its error, the acknowledgement committed.
@@ -60,20 +61,23 @@ export async function acknowledgeAndCreate(
   txnId: string,
   limits: BatchLimits,
   build: Build,
+  deferred: readonly string[] = [],
 ): Promise<CreateOutcome> {
   const { t } = tables;
   const asIdSql = sqlLiteral(asId);
-  const { sameId, lowest } = inFlightKeySql(t, asIdSql, parseTxnId(txnId) ?? NO_TXN);
+  // Acknowledgements held back (stored-cache.ts) go first, in the same statement.
+  const acked = parseTxnId(txnId) ?? NO_TXN;
+  const keys = [...deferred.map(parseTxnId).filter((key) => key !== null), acked];
+  const { isIn, done, gone } = acknowledgedSql(t, asIdSql, keys);
   // Enough rows for every transaction a creation may store when the queue holds one kind (the
   // usual case), plus one to learn whether more follow; a mixed queue reads on as it needs.
   const chunk = (1 + TRANSACTIONS_AHEAD) * largestLimit(limits) + 1;
   // Sent with BEGIN and the fence in one round trip (fence.ts), so its values are inlined. It
   // reads the items of the stored transaction that follows when there is one and it keeps no
   // body; otherwise the queue's head, from which this call creates.
-  const ackAndRead = `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = ${asIdSql} AND ${lowest} RETURNING seqs),
-            gone AS (DELETE FROM ${t('queue')} WHERE as_id = ${asIdSql} AND seq = ANY ((SELECT seqs FROM done)::bigint[]) RETURNING seq),
-            stored AS (SELECT ${STORED_COLUMNS} FROM ${t('transactions')} WHERE as_id = ${asIdSql} AND NOT (${sameId}) ORDER BY txn_id LIMIT 1)
-       SELECT (SELECT count(*) FROM done)::int AS acked, ${storedRowColumns('stored')}, q.seq, q.kind, q.json
+  const ackAndRead = `WITH done AS (${done}), gone AS (${gone}),
+            stored AS (SELECT ${STORED_COLUMNS} FROM ${t('transactions')} WHERE as_id = ${asIdSql} AND NOT ${isIn} ORDER BY txn_id LIMIT 1)
+       SELECT (SELECT count(*) FROM done WHERE txn_id = ${acked.n})::int AS acked, ${storedRowColumns('stored')}, q.seq, q.kind, q.json
        FROM (SELECT 1) AS one
        LEFT JOIN stored ON true
        LEFT JOIN LATERAL (

@@ -32,6 +32,8 @@ export interface PostgresOversizeHost {
   tables(): StoreTables;
   /** The AS's sender epoch held by this process (see fence.ts). */
   fence(asId: string): string | undefined;
+  /** Called before a write that changes the AS's stored transactions otherwise than a sender's. */
+  beforeChange(asId: string): Promise<void>;
   createTransaction(asId: string, limits: BatchLimits, build: Build): Promise<StoredTransaction | null>;
   enqueue(items: readonly EnqueueItem[]): Promise<void>;
   /** Runs `run`, turning driver failures into the store's StoreErrors. */
@@ -62,6 +64,7 @@ export class PostgresOversize implements OversizeSupport {
     const tables = this.#host.tables();
     const key = parseTxnId(txnId);
     if (!key) return null;
+    await this.#host.beforeChange(asId);
     const { t } = tables;
     const dropped = await this.#host.sql('replaceInFlight', () =>
       fencedTransaction(
@@ -90,6 +93,7 @@ export class PostgresOversize implements OversizeSupport {
     if (!key) return 0;
     const { t } = tables;
     await this.#table();
+    await this.#host.beforeChange(asId);
     const { rowCount } = await this.#host.sql('setAside', () =>
       fencedTransaction(
         tables,

@@ -9,7 +9,6 @@ import type {
   BatchLimits,
   EnqueueItem,
   EnqueueOptions,
-  QueuedItem,
   SenderLock,
   Store,
   StoredTransaction,
@@ -70,6 +69,8 @@ export class PostgresStore implements Store, OversizeSupport {
   readonly #oversize = new PostgresOversize({
     tables: () => (this.#ready(), this.#tables!),
     fence: (asId) => this.#fences.get(asId),
+    // What this process holds back or remembers of the AS is written, then forgotten (stored-cache.ts).
+    beforeChange: (asId) => this.#catchUp(asId).then(() => this.#stored.forget(asId)),
     sql: (op, run) => this.#sql(op, run),
     createTransaction: (asId, limits, build) => this.createTransaction(asId, limits, build),
     enqueue: (items) => this.enqueue(items),
@@ -92,19 +93,7 @@ export class PostgresStore implements Store, OversizeSupport {
     this.#life = new StoreLifecycle(`PostgreSQL ${this.#where}`);
     this.#channel = `koa_appservice.${schema}`;
     this.#writer = new EnqueueWriter(this.#pool, this.#t('queue'), this.#channel, (op, run) => this.#sql(op, run));
-    this.#locks = new AdvisoryLocks(
-      () =>
-        new pg.Client({
-          ...config,
-          keepAlive: true,
-          connectionTimeoutMillis: connectTimeoutMs,
-          application_name: 'koa-appservice sender lock',
-          // Its queries never wait on a lock, so a slow one means a dead link: drop it, reconnect.
-          query_timeout: Math.max(connectTimeoutMs, 5000),
-        }),
-      this.#where,
-      lockHeartbeatMs,
-    );
+    this.#locks = AdvisoryLocks.forConfig(config, connectTimeoutMs, this.#where, lockHeartbeatMs);
   }
 
   /** Connects and migrates. A failed open (server down) may be retried; opening twice is a no-op. */
@@ -150,6 +139,7 @@ export class PostgresStore implements Store, OversizeSupport {
    */
   async inFlight(asId: string, build?: TransactionBuilder): Promise<StoredTransaction | null> {
     this.#ready();
+    await this.#catchUp(asId);
     return this.#sql('inFlight', () => readInFlight(this.#tables!, asId, build));
   }
 
@@ -158,17 +148,15 @@ export class PostgresStore implements Store, OversizeSupport {
     this.#ready();
     // What this process stored in its last creation, unless its sender lock is gone (stored-cache.ts).
     const cached = this.#fences.get(asId) === REVOKED ? undefined : this.#stored.next(asId, txnId, build);
-    if (cached !== undefined) return cached;
-    return this.#sql('nextStored', () => readNextStored(this.#tables!, asId, txnId, build));
+    return cached !== undefined
+      ? cached
+      : this.#sql('nextStored', () => readNextStored(this.#tables!, asId, txnId, build));
   }
 
-  async createTransaction(
-    asId: string,
-    limits: BatchLimits,
-    build: (items: readonly QueuedItem[]) => string,
-  ): Promise<StoredTransaction | null> {
+  async createTransaction(asId: string, limits: BatchLimits, build: TransactionBuilder) {
     this.#ready();
     checkLimits(limits);
+    await this.#catchUp(asId);
     return settleCreation(this.#stored, asId, () =>
       this.#sql('createTransaction', () =>
         createTransaction(this.#tables!, asId, this.#fences.get(asId), limits, build),
@@ -178,9 +166,10 @@ export class PostgresStore implements Store, OversizeSupport {
 
   async acknowledge(asId: string, txnId: string): Promise<void> {
     this.#ready();
-    await this.#stored.acknowledging(asId, txnId, () =>
-      this.#sql('acknowledge', () => acknowledge(this.#tables!, asId, this.#fences.get(asId), txnId)),
-    );
+    const fence = this.#fences.get(asId);
+    if (fence !== REVOKED && this.#stored.defer(asId, txnId)) return; // written with the AS's next write
+    await this.#write(asId, [...this.#stored.pending(asId), txnId]);
+    this.#stored.acknowledged(asId, txnId);
   }
 
   /**
@@ -195,28 +184,22 @@ export class PostgresStore implements Store, OversizeSupport {
    * const next = await store.acknowledgeAndCreate('irc', sent.txnId, limits, build); // null: queue empty
    * ```
    */
-  async acknowledgeAndCreate(
-    asId: string,
-    txnId: string,
-    limits: BatchLimits,
-    build: (items: readonly QueuedItem[]) => string,
-  ): Promise<StoredTransaction | null> {
+  async acknowledgeAndCreate(asId: string, txnId: string, limits: BatchLimits, build: TransactionBuilder) {
     this.#ready();
     checkLimits(limits);
+    const [fence, held] = [this.#fences.get(asId), this.#stored.pending(asId)];
     return settleCreation(this.#stored, asId, () =>
       this.#sql('acknowledgeAndCreate', () =>
-        acknowledgeAndCreate(this.#tables!, asId, this.#fences.get(asId), txnId, limits, build),
+        acknowledgeAndCreate(this.#tables!, asId, fence, txnId, limits, build, held),
       ),
     );
   }
 
   /** `OversizeSupport` (lib/store/dead-letters.ts): these five are in ./dead-letters.ts. */
   replaceInFlight(...a: Parameters<OversizeSupport['replaceInFlight']>) {
-    this.#stored.forget(a[0]);
     return this.#oversize.replaceInFlight(...a);
   }
   setAside(...a: Parameters<OversizeSupport['setAside']>) {
-    this.#stored.forget(a[0]);
     return this.#oversize.setAside(...a);
   }
   deadLetters(...a: Parameters<OversizeSupport['deadLetters']>) {
@@ -231,6 +214,7 @@ export class PostgresStore implements Store, OversizeSupport {
 
   async backlog(asId: string): Promise<Backlog> {
     this.#ready();
+    await this.#catchUp(asId);
     return this.#sql('backlog', () => readBacklog(this.#tables!, asId));
   }
 
@@ -273,11 +257,25 @@ export class PostgresStore implements Store, OversizeSupport {
     return this.#life.close(async (wasOpen) => {
       try {
         if (wasOpen) await this.#writer.flush().catch(() => {});
+        for (const asId of this.#stored.pendingAsIds()) await this.#catchUp(asId).catch(() => {});
       } finally {
         await this.#locks.close();
         if (this.#ownsPool) await this.#pool.end().catch(() => {});
       }
     });
+  }
+
+  /** Writes the AS's acknowledgements held back (stored-cache.ts), before a read or write of the AS. */
+  async #catchUp(asId: string): Promise<void> {
+    const txnIds = this.#stored.pending(asId);
+    if (txnIds.length > 0) await this.#write(asId, txnIds);
+  }
+
+  #write(asId: string, txnIds: readonly string[]): Promise<void> {
+    const fence = this.#fences.get(asId);
+    return this.#stored.writing(asId, txnIds, () =>
+      this.#sql('acknowledge', () => acknowledge(this.#tables!, asId, fence, txnIds)),
+    );
   }
 
   #ready(): void {

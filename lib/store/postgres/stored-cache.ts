@@ -41,9 +41,55 @@ export const STORED_CACHE_ITEMS = 8192;
  */
 export class StoredCache {
   readonly #byAs = new Map<string, StoredEntry[]>();
+  /** Per AS, acknowledgements held back, in order, to be written with its next write. */
+  readonly #pending = new Map<string, string[]>();
   #items = 0;
 
-  /** The AS's stored transactions are exactly `entries`, in id order (a creation just committed). */
+  /**
+   * Holds back the acknowledgement of `txnId` when it is the AS's transaction in flight and another
+   * one created ahead follows it: the sender sends that one meanwhile, and the acknowledgement is
+   * written with the AS's next write (or before a read of the AS, or at close). A commit costs
+   * about the same whatever it holds; an acknowledgement may be lost anyway (acknowledge.ts), and
+   * lost it only makes the AS see the same id and bytes again. False: write it now.
+   */
+  defer(asId: string, txnId: string): boolean {
+    const entries = this.#byAs.get(asId);
+    if (!entries || entries.length < 2 || entries[0]!.txnId !== txnId) return false;
+    this.#items -= entries.shift()!.items.length;
+    const pending = this.#pending.get(asId);
+    if (pending) pending.push(txnId);
+    else this.#pending.set(asId, [txnId]);
+    return true;
+  }
+
+  /** The AS's acknowledgements held back, in order. */
+  pending(asId: string): readonly string[] {
+    return this.#pending.get(asId) ?? [];
+  }
+
+  /** The ASes with acknowledgements held back. */
+  pendingAsIds(): string[] {
+    return [...this.#pending.keys()];
+  }
+
+  /**
+   * Runs a write of the acknowledgements `txnIds` (those held back, then perhaps the one the
+   * caller names): once it succeeded they are no longer held back; a failure forgets the AS, and
+   * with it what was held back (lost acknowledgements: the sender resends, the AS dedups).
+   */
+  async writing(asId: string, txnIds: readonly string[], run: () => Promise<void>): Promise<void> {
+    try {
+      await run();
+    } catch (error) {
+      this.forget(asId);
+      throw error;
+    }
+    const left = this.pending(asId).filter((id) => !txnIds.includes(id));
+    if (left.length > 0) this.#pending.set(asId, left);
+    else this.#pending.delete(asId);
+  }
+
+  /** The AS's stored transactions are exactly `entries`, in id order (a creation just committed, with what was held back). */
   set(asId: string, entries: readonly StoredEntry[]): void {
     this.forget(asId);
     const items = entries.reduce((sum, entry) => sum + entry.items.length, 0);
@@ -74,17 +120,6 @@ export class StoredCache {
     return { asId, txnId: entry.txnId, body, counts: entry.counts };
   }
 
-  /** Runs an acknowledgement of `txnId`, then `acknowledged`; a failure forgets the AS. */
-  async acknowledging(asId: string, txnId: string, run: () => Promise<void>): Promise<void> {
-    try {
-      await run();
-    } catch (error) {
-      this.forget(asId);
-      throw error;
-    }
-    this.acknowledged(asId, txnId);
-  }
-
   /** `txnId` was acknowledged: when it is the first entry it goes, else the AS is forgotten. */
   acknowledged(asId: string, txnId: string): void {
     const entries = this.#byAs.get(asId);
@@ -94,8 +129,12 @@ export class StoredCache {
     if (entries.length === 0) this.#byAs.delete(asId);
   }
 
-  /** The AS's stored transactions may have changed otherwise: read the database from now on. */
+  /**
+   * The AS's stored transactions may have changed otherwise: read the database from now on. What
+   * was held back is dropped: the caller wrote it, or the write failed and it is lost.
+   */
   forget(asId: string): void {
+    this.#pending.delete(asId);
     const entries = this.#byAs.get(asId);
     if (!entries) return;
     for (const entry of entries) this.#items -= entry.items.length;
