@@ -230,7 +230,7 @@ describe('PostgresStore', () => {
       expect(first!.body).to.equal(`[${jsons.join(',')}]`);
       const second = await store.acknowledgeAndCreate(asId, first!.txnId, small, build);
       expect(second!.body).to.equal(`[${jsons.join(',')}]`);
-      expect((await store.inFlight(asId))!.body).to.equal(second!.body);
+      expect((await store.inFlight(asId, build))!.body).to.equal(second!.body);
       expect(await store.acknowledgeAndCreate(asId, second!.txnId, small, build)).to.equal(null);
       expect((await store.backlog(asId)).size).to.equal(0);
     });

@@ -5,7 +5,7 @@
  * the lock; the next `electSender` poll elsewhere wins it.
  */
 import { createHash } from 'node:crypto';
-import type pg from 'pg';
+import pg from 'pg';
 import { StoreError } from '../../errors.ts';
 import type { SenderLock } from '../store.ts';
 
@@ -51,6 +51,27 @@ export class AdvisoryLocks {
   readonly #channels = new Map<string, (payload: string | null) => void>();
   /** Whether a session has existed before: a new one may have missed notifications. */
   #reconnecting = false;
+
+  /**
+   * Locks on a connection of their own to the server `config` names (PostgresStore's pool config).
+   *
+   * @example
+   * ```ts
+   * const locks = AdvisoryLocks.forConfig({ connectionString }, 5000, 'postgres://db/hs', 5000);
+   * ```
+   */
+  static forConfig(config: pg.ClientConfig, connectTimeoutMs: number, where: string, heartbeatMs: number) {
+    const newClient = () =>
+      new pg.Client({
+        ...config,
+        keepAlive: true,
+        connectionTimeoutMillis: connectTimeoutMs,
+        application_name: 'koa-appservice sender lock',
+        // Its queries never wait on a lock, so a slow one means a dead link: drop it, reconnect.
+        query_timeout: Math.max(connectTimeoutMs, 5000),
+      });
+    return new AdvisoryLocks(newClient, where, heartbeatMs);
+  }
 
   constructor(newClient: () => pg.Client, where: string, heartbeatMs: number) {
     this.#newClient = newClient;

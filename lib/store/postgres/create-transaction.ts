@@ -6,15 +6,13 @@
  */
 import { InFlightMismatchError } from '../../errors.ts';
 import { BatchCut, buildBody } from '../batch.ts';
-import type { BatchLimits, ItemKind, QueuedItem, StoredTransaction } from '../store.ts';
+import type { BatchLimits, ItemKind, QueuedItem } from '../store.ts';
 import { formatTxnId } from '../txn-id.ts';
 import { named, seqArray, TXN_ID_SQL, type StoreTables } from './connection.ts';
 import { fencedTransaction } from './fence.ts';
+import type { CreateOutcome } from './stored-cache.ts';
 
 type Build = (items: readonly QueuedItem[]) => string;
-
-/** A creation's outcome: a failed build() or a refusal is handed back, not thrown, so the caller rethrows it unwrapped. */
-export type CreateOutcome = { txn: StoredTransaction | null } | { error: unknown };
 
 /**
  * Stores the AS's next transaction, or resolves `{ txn: null }` when its queue is empty.
@@ -37,7 +35,7 @@ export async function createTransaction(
   const {
     rows: [look],
   } = await pool.query<{ in_flight: string | null; pending: boolean }>(
-    `SELECT (SELECT ${TXN_ID_SQL} FROM ${t('transactions')} WHERE as_id = $1) AS in_flight,
+    `SELECT (SELECT ${TXN_ID_SQL} FROM ${t('transactions')} WHERE as_id = $1 ORDER BY txn_id LIMIT 1) AS in_flight,
             EXISTS (SELECT 1 FROM ${t('queue')} WHERE as_id = $1) AS pending`,
     [asId],
   );
@@ -48,7 +46,7 @@ export async function createTransaction(
     asId,
     fence,
     async (client) => {
-      // The counter row is locked (by the fence, or here when it is new): creations for one AS
+      // The counter row is locked by the fence (fence.ts): creations for one AS
       // take turns across processes, and each sees what the previous one committed.
       const {
         rows: [id],
@@ -58,7 +56,7 @@ export async function createTransaction(
         values: [asId],
       });
       const current = await client.query<{ txn_id: string }>({
-        ...named(`SELECT ${TXN_ID_SQL} AS txn_id FROM ${t('transactions')} WHERE as_id = $1`),
+        ...named(`SELECT ${TXN_ID_SQL} AS txn_id FROM ${t('transactions')} WHERE as_id = $1 ORDER BY txn_id LIMIT 1`),
         values: [asId],
       });
       if (current.rows[0]) return { error: new InFlightMismatchError(asId, current.rows[0].txn_id) };
@@ -80,11 +78,10 @@ export async function createTransaction(
       }
       await client.query({
         ...named(`INSERT INTO ${t('transactions')} (as_id, txn_id, id_prefix, body, event_count, ephemeral_count, to_device_count, seqs, created_at, device_list_count, key_counts_count)
-       VALUES ($1, $2, $9, $3, $4, $5, $6, $7::bigint[], $8, $10, $11)`),
+       VALUES ($1, $2, $8, NULL, $3, $4, $5, $6::bigint[], $7, $9, $10)`),
         values: [
           asId,
           n,
-          body,
           counts.event,
           counts.ephemeral,
           counts.toDevice,
@@ -95,7 +92,8 @@ export async function createTransaction(
           counts.keyCounts ?? 0,
         ],
       });
-      return { txn: { asId, txnId: formatTxnId(birth, n), body, counts } };
+      const txnId = formatTxnId(birth, n);
+      return { txn: { asId, txnId, body, counts }, stored: [{ n: Number(n), txnId, counts, items }] };
     },
     (outcome) => 'txn' in outcome && outcome.txn !== null,
   );

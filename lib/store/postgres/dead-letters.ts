@@ -32,6 +32,8 @@ export interface PostgresOversizeHost {
   tables(): StoreTables;
   /** The AS's sender epoch held by this process (see fence.ts). */
   fence(asId: string): string | undefined;
+  /** Called before a write that changes the AS's stored transactions otherwise than a sender's. */
+  beforeChange(asId: string): Promise<void>;
   createTransaction(asId: string, limits: BatchLimits, build: Build): Promise<StoredTransaction | null>;
   enqueue(items: readonly EnqueueItem[]): Promise<void>;
   /** Runs `run`, turning driver failures into the store's StoreErrors. */
@@ -62,18 +64,21 @@ export class PostgresOversize implements OversizeSupport {
     const tables = this.#host.tables();
     const key = parseTxnId(txnId);
     if (!key) return null;
+    await this.#host.beforeChange(asId);
     const { t } = tables;
     const dropped = await this.#host.sql('replaceInFlight', () =>
       fencedTransaction(
         tables,
         asId,
         this.#host.fence(asId),
+        // The ones created ahead go too: the new transaction takes the queue from its head again.
         (client) =>
-          client.query(`DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3`, [
-            asId,
-            key.n,
-            key.birth,
-          ]),
+          client.query(
+            `DELETE FROM ${t('transactions')} WHERE as_id = $1 AND EXISTS (
+               SELECT 1 FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3
+               AND txn_id = (SELECT min(txn_id) FROM ${t('transactions')} WHERE as_id = $1))`,
+            [asId, key.n, key.birth],
+          ),
         () => true,
       ),
     );
@@ -88,6 +93,7 @@ export class PostgresOversize implements OversizeSupport {
     if (!key) return 0;
     const { t } = tables;
     await this.#table();
+    await this.#host.beforeChange(asId);
     const { rowCount } = await this.#host.sql('setAside', () =>
       fencedTransaction(
         tables,
@@ -95,7 +101,8 @@ export class PostgresOversize implements OversizeSupport {
         this.#host.fence(asId),
         (client) =>
           client.query(
-            `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3 RETURNING seqs),
+            `WITH done AS (DELETE FROM ${t('transactions')} WHERE as_id = $1 AND txn_id = $2 AND id_prefix = $3
+                AND txn_id = (SELECT min(txn_id) FROM ${t('transactions')} WHERE as_id = $1) RETURNING seqs),
               moved AS (DELETE FROM ${t('queue')} WHERE as_id = $1 AND seq IN (SELECT unnest(seqs) FROM done) RETURNING seq, kind, json)
          INSERT INTO ${t('dead_letters')} (as_id, kind, json, txn_id, reason, set_aside_at)
          SELECT $1, kind, json, $4, $5, $6 FROM moved ORDER BY seq`,

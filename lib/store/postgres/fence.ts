@@ -72,6 +72,21 @@ export async function bumpSenderEpoch({ pool, t }: StoreTables, asId: string): P
 export const QUEUE_SCAN_SETTINGS = 'SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off;';
 
 /**
+ * The statements that lock the AS's `as_state` row (created first when the AS has none yet) and
+ * read its sender epoch. The row always exists to be locked, so every sender write of an AS
+ * waits for the one before it, including the very first ones of a new AS: that, not a key on
+ * `transactions`, is what keeps two creations for one AS from both seeing nothing in flight.
+ * The INSERT writes nothing when the row exists, and waits only while another session's insert
+ * of it is uncommitted.
+ */
+export function lockAsState(t: (table: string) => string, asIdSql: string): string {
+  return (
+    `INSERT INTO ${t('as_state')} (as_id) VALUES (${asIdSql}) ON CONFLICT (as_id) DO NOTHING; ` +
+    `SELECT sender_epoch FROM ${t('as_state')} WHERE as_id = ${asIdSql} FOR UPDATE;`
+  );
+}
+
+/**
  * Runs `work` in a database transaction that first locks the AS's `as_state` row, and checks
  * `fence` (the epoch this process got with the lock; undefined when it never took the lock,
  * as in single-process use, then only the row lock orders the write). Commits when `commit(result)`
@@ -95,7 +110,7 @@ export async function fencedTransaction<T>(
   return inTransaction<T, pg.QueryResult | undefined>(pool, work, commit, async (client) => {
     // Several statements in one simple query, so no parameters: the AS id goes in as a literal.
     const results = (await client.query(
-      `BEGIN; ${QUEUE_SCAN_SETTINGS} SELECT sender_epoch FROM ${t('as_state')} WHERE as_id = ${sqlLiteral(asId)} FOR UPDATE;${first ?? ''}`,
+      `BEGIN; ${QUEUE_SCAN_SETTINGS} ${lockAsState(t, sqlLiteral(asId))}${first ?? ''}`,
     )) as unknown as pg.QueryResult[];
     const lock = results.at(first === undefined ? -1 : -2);
     const epoch = (lock?.rows[0] as { sender_epoch: string } | undefined)?.sender_epoch;

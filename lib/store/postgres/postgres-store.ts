@@ -9,20 +9,23 @@ import type {
   BatchLimits,
   EnqueueItem,
   EnqueueOptions,
-  QueuedItem,
   SenderLock,
   Store,
   StoredTransaction,
+  TransactionBuilder,
 } from '../store.ts';
-import { TRANSACTION_COLUMNS, toStoredTransaction, type TransactionRow } from '../transaction-row.ts';
-import { acknowledge, acknowledgeAndCreate } from './acknowledge-create.ts';
+import { acknowledge } from './acknowledge.ts';
+import { acknowledgeAndCreate } from './acknowledge-create.ts';
 import { AdvisoryLocks } from './advisory-locks.ts';
+import { readBacklog } from './backlog.ts';
 import { describeConnection, errorText, type StoreTables } from './connection.ts';
-import { createTransaction, type CreateOutcome } from './create-transaction.ts';
+import { createTransaction } from './create-transaction.ts';
 import { PostgresOversize } from './dead-letters.ts';
-import { bumpSenderEpoch, SenderFences } from './fence.ts';
+import { bumpSenderEpoch, REVOKED, SenderFences } from './fence.ts';
 import { EnqueueListeners, EnqueueWriter } from './enqueue.ts';
 import { migratePostgres, quoteIdent } from './migrate.ts';
+import { settleCreation, StoredCache } from './stored-cache.ts';
+import { readInFlight, readNextStored } from './stored-row.ts';
 import { resolvePostgresOptions, type PostgresStoreOptions } from './options.ts';
 
 export type { PostgresStoreOptions } from './options.ts';
@@ -62,9 +65,12 @@ export class PostgresStore implements Store, OversizeSupport {
   /** Set by open(): the store's birth is read from the database. */
   #tables: StoreTables | null = null;
   readonly #fences = new SenderFences();
+  readonly #stored = new StoredCache();
   readonly #oversize = new PostgresOversize({
     tables: () => (this.#ready(), this.#tables!),
     fence: (asId) => this.#fences.get(asId),
+    // What this process holds back or remembers of the AS is written, then forgotten (stored-cache.ts).
+    beforeChange: (asId) => this.#catchUp(asId).then(() => this.#stored.forget(asId)),
     sql: (op, run) => this.#sql(op, run),
     createTransaction: (asId, limits, build) => this.createTransaction(asId, limits, build),
     enqueue: (items) => this.enqueue(items),
@@ -87,19 +93,7 @@ export class PostgresStore implements Store, OversizeSupport {
     this.#life = new StoreLifecycle(`PostgreSQL ${this.#where}`);
     this.#channel = `koa_appservice.${schema}`;
     this.#writer = new EnqueueWriter(this.#pool, this.#t('queue'), this.#channel, (op, run) => this.#sql(op, run));
-    this.#locks = new AdvisoryLocks(
-      () =>
-        new pg.Client({
-          ...config,
-          keepAlive: true,
-          connectionTimeoutMillis: connectTimeoutMs,
-          application_name: 'koa-appservice sender lock',
-          // Its queries never wait on a lock, so a slow one means a dead link: drop it, reconnect.
-          query_timeout: Math.max(connectTimeoutMs, 5000),
-        }),
-      this.#where,
-      lockHeartbeatMs,
-    );
+    this.#locks = AdvisoryLocks.forConfig(config, connectTimeoutMs, this.#where, lockHeartbeatMs);
   }
 
   /** Connects and migrates. A failed open (server down) may be retried; opening twice is a no-op. */
@@ -138,26 +132,33 @@ export class PostgresStore implements Store, OversizeSupport {
     return this.#writer.write(items, options?.client);
   }
 
-  async inFlight(asId: string): Promise<StoredTransaction | null> {
+  /**
+   * The AS's transaction in flight. Transactions keep no body (each event is written once, as its
+   * queue row): it is rebuilt from the transaction's items with `build`; without `build` that
+   * rejects with a TypeError (see `Store.inFlight`). Rows stored before schema version 5 keep theirs.
+   */
+  async inFlight(asId: string, build?: TransactionBuilder): Promise<StoredTransaction | null> {
     this.#ready();
-    const { rows } = await this.#sql('inFlight', () =>
-      this.#pool.query<TransactionRow>(
-        `SELECT ${TRANSACTION_COLUMNS} FROM ${this.#t('transactions')} WHERE as_id = $1`,
-        [asId],
-      ),
-    );
-    return rows[0] ? toStoredTransaction(asId, rows[0]) : null;
+    await this.#catchUp(asId);
+    return this.#sql('inFlight', () => readInFlight(this.#tables!, asId, build));
   }
 
-  async createTransaction(
-    asId: string,
-    limits: BatchLimits,
-    build: (items: readonly QueuedItem[]) => string,
-  ): Promise<StoredTransaction | null> {
+  /** The transaction created ahead after `txnId`, if there is one (see acknowledgeAndCreate); `build` as for inFlight. */
+  async nextStored(asId: string, txnId: string, build?: TransactionBuilder): Promise<StoredTransaction | null> {
+    this.#ready();
+    // What this process stored in its last creation, unless its sender lock is gone (stored-cache.ts).
+    const cached = this.#fences.get(asId) === REVOKED ? undefined : this.#stored.next(asId, txnId, build);
+    return cached !== undefined
+      ? cached
+      : this.#sql('nextStored', () => readNextStored(this.#tables!, asId, txnId, build));
+  }
+
+  async createTransaction(asId: string, limits: BatchLimits, build: TransactionBuilder) {
     this.#ready();
     checkLimits(limits);
-    return settle(
-      await this.#sql('createTransaction', () =>
+    await this.#catchUp(asId);
+    return settleCreation(this.#stored, asId, () =>
+      this.#sql('createTransaction', () =>
         createTransaction(this.#tables!, asId, this.#fences.get(asId), limits, build),
       ),
     );
@@ -165,30 +166,31 @@ export class PostgresStore implements Store, OversizeSupport {
 
   async acknowledge(asId: string, txnId: string): Promise<void> {
     this.#ready();
-    await this.#sql('acknowledge', () => acknowledge(this.#tables!, asId, this.#fences.get(asId), txnId));
+    const fence = this.#fences.get(asId);
+    if (fence !== REVOKED && this.#stored.defer(asId, txnId)) return; // written with the AS's next write
+    await this.#write(asId, [...this.#stored.pending(asId), txnId]);
+    this.#stored.acknowledged(asId, txnId);
   }
 
   /**
-   * `acknowledge` then `createTransaction` in one database transaction and four round trips
-   * (see acknowledge-create.ts). When the creation fails the acknowledgement still
-   * commits, and the creation's error is thrown.
+   * `acknowledge` then `createTransaction` in one database transaction and two round trips
+   * (see acknowledge-create.ts). When it has to create, it also stores up to TRANSACTIONS_AHEAD
+   * full transactions after the one it returns, in the same commit; later calls (and
+   * `nextStored`) hand those out. When the creation fails the acknowledgement still commits, and
+   * the creation's error is thrown.
    *
    * @example
    * ```ts
    * const next = await store.acknowledgeAndCreate('irc', sent.txnId, limits, build); // null: queue empty
    * ```
    */
-  async acknowledgeAndCreate(
-    asId: string,
-    txnId: string,
-    limits: BatchLimits,
-    build: (items: readonly QueuedItem[]) => string,
-  ): Promise<StoredTransaction | null> {
+  async acknowledgeAndCreate(asId: string, txnId: string, limits: BatchLimits, build: TransactionBuilder) {
     this.#ready();
     checkLimits(limits);
-    return settle(
-      await this.#sql('acknowledgeAndCreate', () =>
-        acknowledgeAndCreate(this.#tables!, asId, this.#fences.get(asId), txnId, limits, build),
+    const [fence, held] = [this.#fences.get(asId), this.#stored.pending(asId)];
+    return settleCreation(this.#stored, asId, () =>
+      this.#sql('acknowledgeAndCreate', () =>
+        acknowledgeAndCreate(this.#tables!, asId, fence, txnId, limits, build, held),
       ),
     );
   }
@@ -212,18 +214,8 @@ export class PostgresStore implements Store, OversizeSupport {
 
   async backlog(asId: string): Promise<Backlog> {
     this.#ready();
-    const {
-      rows: [row],
-    } = await this.#sql('backlog', () =>
-      this.#pool.query<{ size: string; oldest: string | null }>(
-        `SELECT count(*) AS size,
-              (SELECT enqueued_at FROM ${this.#t('queue')} WHERE as_id = $1 ORDER BY seq LIMIT 1) AS oldest
-       FROM ${this.#t('queue')} WHERE as_id = $1`,
-        [asId],
-      ),
-    );
-    const size = Number(row?.size ?? 0);
-    return { size, oldestEnqueuedAt: size > 0 && row?.oldest != null ? Number(row.oldest) : null };
+    await this.#catchUp(asId);
+    return this.#sql('backlog', () => readBacklog(this.#tables!, asId));
   }
 
   /**
@@ -236,6 +228,7 @@ export class PostgresStore implements Store, OversizeSupport {
     this.#ready();
     const lock = await this.#locks.tryAcquire(`koa-appservice:sender:${this.#schema}:${asId}`);
     if (!lock) return null;
+    this.#stored.forget(asId); // another process may have sent for the AS meanwhile
     return this.#fences.hold(asId, lock, () =>
       this.#sql('acquireSenderLock', () => bumpSenderEpoch(this.#tables!, asId)),
     );
@@ -264,11 +257,25 @@ export class PostgresStore implements Store, OversizeSupport {
     return this.#life.close(async (wasOpen) => {
       try {
         if (wasOpen) await this.#writer.flush().catch(() => {});
+        for (const asId of this.#stored.pendingAsIds()) await this.#catchUp(asId).catch(() => {});
       } finally {
         await this.#locks.close();
         if (this.#ownsPool) await this.#pool.end().catch(() => {});
       }
     });
+  }
+
+  /** Writes the AS's acknowledgements held back (stored-cache.ts), before a read or write of the AS. */
+  async #catchUp(asId: string): Promise<void> {
+    const txnIds = this.#stored.pending(asId);
+    if (txnIds.length > 0) await this.#write(asId, txnIds);
+  }
+
+  #write(asId: string, txnIds: readonly string[]): Promise<void> {
+    const fence = this.#fences.get(asId);
+    return this.#stored.writing(asId, txnIds, () =>
+      this.#sql('acknowledge', () => acknowledge(this.#tables!, asId, fence, txnIds)),
+    );
   }
 
   #ready(): void {
@@ -284,10 +291,4 @@ export class PostgresStore implements Store, OversizeSupport {
       throw this.#life.error(`${operation} failed: ${errorText(err)}`, { cause: err });
     }
   }
-}
-
-/** A creation's result, or its error rethrown as itself (a throwing build() is not wrapped). */
-function settle(outcome: CreateOutcome): StoredTransaction | null {
-  if ('error' in outcome) throw outcome.error;
-  return outcome.txn;
 }
