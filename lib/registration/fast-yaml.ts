@@ -52,7 +52,10 @@ class FallBack extends Error {}
  * would write `"null"`, so a null that ends up as a key is noticed (it reads `[object Object]`).
  */
 const NULL = Object.freeze({});
-const NULL_KEY = String(NULL);
+/** Keys only a null can give in js-yaml (the stand-in, or an empty explicit key): never taken. */
+const NULL_KEYS: ReadonlySet<string> = new Set([String(NULL), 'null']);
+
+const COMPLEX_KEY = /(?:^|[\s,[{])\?(?:\s|$)|[\]}]\s*:|[\]}]#/m;
 
 /** Plain scalars as the `yaml` package reads them: a null, a boolean, a string, or give up. */
 const PLAIN_TAG = 'tag:koa-appservice,2025:plain';
@@ -70,14 +73,37 @@ const plainScalar = new jsyaml.Type(PLAIN_TAG, {
 const SCHEMA = jsyaml.FAILSAFE_SCHEMA.extend({ implicit: [plainScalar] });
 const OWN_TAGS: ReadonlySet<string | null> = new Set([null, '?', PLAIN_TAG]);
 
-const OPTIONS: jsyaml.LoadOptions = {
-  schema: SCHEMA,
-  listener(event, state) {
-    // Anchors (and so aliases, which need one) and explicit tags: the yaml package's business.
-    const node = state as unknown as { readonly anchor: string | null; readonly tag: string | null };
-    if (event === 'close' && (node.anchor !== null || !OWN_TAGS.has(node.tag))) throw new FallBack();
-  },
-};
+/** What comes before a node: spaces, line breaks, comments. */
+const LEADING = /^(?:\s|#[^\n]*)*/;
+
+/**
+ * js-yaml's options for one text. Besides anchors and tags, a quoted scalar over several lines goes
+ * the yaml package's way: js-yaml accepts continuation lines the yaml package refuses as badly
+ * indented.
+ */
+function options(text: string): jsyaml.LoadOptions {
+  const starts: number[] = [];
+  return {
+    schema: SCHEMA,
+    listener(event, state) {
+      const node = state as unknown as {
+        readonly anchor: string | null;
+        readonly tag: string | null;
+        readonly position: number;
+      };
+      if (event === 'open') {
+        starts.push(node.position);
+        return;
+      }
+      const start = starts.pop()!;
+      if (node.anchor !== null || !OWN_TAGS.has(node.tag)) throw new FallBack();
+      if (node.tag === null) {
+        const source = text.slice(start, node.position).replace(LEADING, '');
+        if ((source.startsWith("'") || source.startsWith('"')) && source.includes('\n')) throw new FallBack();
+      }
+    },
+  };
+}
 
 /**
  * The registration file's mapping, read with js-yaml, or undefined when the `yaml` package must
@@ -87,9 +113,13 @@ const OPTIONS: jsyaml.LoadOptions = {
  * const value = readPlainYaml('id: irc\nurl: null\n'); // { id: 'irc', url: null }
  */
 export function readPlainYaml(text: string): Record<string, unknown> | undefined {
+  // Complex keys (`? key`, or a flow collection before a colon): js-yaml turns them into strings
+  // where the yaml package warns, so a file with anything like one goes the yaml package's way;
+  // so does a `#` right after a flow collection, which js-yaml takes as a comment.
+  if (COMPLEX_KEY.test(text)) return undefined;
   let value: unknown;
   try {
-    value = jsyaml.load(text, OPTIONS);
+    value = jsyaml.load(text, options(text));
   } catch {
     return undefined;
   }
@@ -97,7 +127,7 @@ export function readPlainYaml(text: string): Record<string, unknown> | undefined
   return restoreNulls(value) ? (value as Record<string, unknown>) : undefined;
 }
 
-/** Puts the nulls back in place of their stand-ins; false when one was used as a key. */
+/** Puts the nulls back in place of their stand-ins; false when a null may have been a key. */
 function restoreNulls(node: object): boolean {
   if (Array.isArray(node)) {
     for (let i = 0; i < node.length; i++) {
@@ -109,7 +139,7 @@ function restoreNulls(node: object): boolean {
   }
   const record = node as Record<string, unknown>;
   for (const key of Object.keys(record)) {
-    if (key === NULL_KEY) return false;
+    if (NULL_KEYS.has(key)) return false;
     const item = record[key];
     if (item === NULL) record[key] = null;
     else if (typeof item === 'object' && item !== null && !restoreNulls(item)) return false;

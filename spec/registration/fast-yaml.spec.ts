@@ -70,6 +70,10 @@ describe('readPlainYaml (the fast path for registration files)', () => {
       'id: !!str irc', // an explicit tag
       'id: !secret', // an unknown tag: the yaml package's error
       '~: irc', // a null key, which the yaml package writes as ""
+      'id:\n  - ?', // an empty explicit key: a null key too
+      '? [a, b]\n: irc', // a complex key, which the yaml package warns about
+      '[a, b]: irc',
+      "id: '\n{ '", // a quoted scalar over two lines, badly indented for the yaml package
       '- id: irc', // not a mapping
       'id: irc\nid: irc', // a duplicate key: the yaml package's error
       'id: irc\n---\nid: irc', // two documents
@@ -127,7 +131,7 @@ describe('readPlainYaml (the fast path for registration files)', () => {
       ),
       fc.string({ maxLength: 8 }),
     );
-    const line = fc.tuple(fc.constantFrom('id', 'url', 'as_token', 'k', 'y', 'yes', '1'), scalar, fc.nat(3));
+    const line = fc.tuple(fc.constantFrom('id', 'url', 'as_token', 'k', 'y', 'yes', '1'), scalar, fc.nat(5));
     fc.assert(
       fc.property(fc.array(line, { maxLength: 6 }), (lines) => {
         const text = lines
@@ -138,12 +142,16 @@ describe('readPlainYaml (the fast path for registration files)', () => {
                 ? `${key}: ${JSON.stringify(value)}`
                 : style === 2
                   ? `${key}: [${value}]`
-                  : `${key}:\n  - ${value}`,
+                  : style === 3
+                    ? `${key}:\n  - ${value}`
+                    : style === 4
+                      ? `? ${value}\n: ${key}`
+                      : `{ ${value}: ${key} }`,
           )
           .join('\n');
         agrees(text);
       }),
-      { numRuns: 2000 },
+      { numRuns: 5000 },
     );
   });
 });
