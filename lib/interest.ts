@@ -10,6 +10,7 @@
 import { LRUCache } from 'lru-cache';
 import type { EphemeralEvent, MatrixEvent, ToDeviceMessage } from './events.ts';
 import type { Host } from './host.ts';
+import { PushableOrder } from './interest-order.ts';
 import { PresenceAudience } from './interest-presence.ts';
 import type { NamespaceKind, Registration } from './registration/registration.ts';
 
@@ -48,8 +49,8 @@ export class Interest {
   readonly #bySenderUser: ReadonlyMap<string, Registration>;
   /** Only these can match through a room's aliases; when all are already in, the host is not asked. */
   readonly #aliasCapable: readonly Registration[];
-  /** Each pushable registration's place in registration order, to order a few found ones without scanning them all. */
-  readonly #order: ReadonlyMap<Registration, number>;
+  /** Decisions over every pushable AS, answered from the few found ones (interest-order.ts). */
+  readonly #order: PushableOrder;
   readonly #aliasFacts: LRUCache<string, RoomFacts>;
   readonly #memberFacts: LRUCache<string, RoomFacts>;
   /** The answers of the cached host calls that have answered, so that they can be read without waiting. */
@@ -67,7 +68,7 @@ export class Interest {
     this.#pushableSet = new Set(this.#pushable);
     this.#bySenderUser = new Map(this.#pushable.map((r) => [`@${r.senderLocalpart}:${deps.host.serverName}`, r]));
     this.#aliasCapable = this.#pushable.filter((r) => r.namespaces.aliases.length > 0);
-    this.#order = new Map(this.#pushable.map((r, i) => [r, i]));
+    this.#order = new PushableOrder(this.#pushable);
     const max = options.roomCacheSize ?? 10_000;
     if (!Number.isInteger(max) || max < 1) throw new TypeError(`roomCacheSize must be a positive integer, got ${max}`);
     this.#aliasFacts = new LRUCache({ max });
@@ -97,7 +98,7 @@ export class Interest {
     this.#addUser(found, event.sender);
     if (event.type === 'm.room.member' && typeof event.state_key === 'string') this.#addUser(found, event.state_key);
     await this.#addRoom(found, event.room_id, this.#pushable);
-    return this.#ordered(found, this.#pushable);
+    return this.#order.ordered(found, this.#pushable);
   }
 
   /**
@@ -114,7 +115,7 @@ export class Interest {
     if (event.type === 'm.room.member' && typeof event.state_key === 'string') this.#addUser(found, event.state_key);
     for (const m of this.#index.match('rooms', event.room_id))
       if (this.#pushableSet.has(m.registration)) found.add(m.registration);
-    const ask = this.#toAsk(found, this.#pushable);
+    const ask = this.#order.toAsk(found, this.#pushable);
     if (ask !== 'none') {
       const viaAliases = ask === 'both' ? this.#known(this.#aliasFacts, event.room_id) : undefined;
       const viaMembers = this.#known(this.#memberFacts, event.room_id);
@@ -122,7 +123,7 @@ export class Interest {
       if (viaAliases !== undefined) for (const r of viaAliases) found.add(r);
       for (const r of viaMembers) found.add(r);
     }
-    return this.#ordered(found, this.#pushable);
+    return this.#order.ordered(found, this.#pushable);
   }
 
   /**
@@ -141,7 +142,7 @@ export class Interest {
     if (typeof edu.room_id === 'string') await this.#addRoom(found, edu.room_id, candidates);
     if (edu.type === 'm.presence' && typeof edu.sender === 'string')
       await this.#presence?.addSharing(found, edu.sender, candidates);
-    return this.#ordered(found, candidates);
+    return this.#order.ordered(found, candidates);
   }
 
   /**
@@ -156,7 +157,7 @@ export class Interest {
     if (candidates.length === 0) return [];
     const found = new Set<Registration>();
     this.#addUser(found, message.to_user_id);
-    return this.#ordered(found, candidates);
+    return this.#order.ordered(found, candidates);
   }
 
   /**
@@ -167,14 +168,14 @@ export class Interest {
     const found = new Set<Registration>();
     this.#addUser(found, userId);
     await this.#presence?.addSharing(found, userId, candidates);
-    return this.#ordered(found, candidates);
+    return this.#order.ordered(found, candidates);
   }
 
   /** The candidates interested in a room by the room rules: its id, its aliases, its joined members. */
   async interestedInRoom(roomId: string, candidates: readonly Registration[]): Promise<readonly Registration[]> {
     const found = new Set<Registration>();
     await this.#addRoom(found, roomId, candidates);
-    return this.#ordered(found, candidates);
+    return this.#order.ordered(found, candidates);
   }
 
   /**
@@ -232,7 +233,7 @@ export class Interest {
   async #addRoom(found: Set<Registration>, roomId: string, candidates: readonly Registration[]): Promise<void> {
     for (const m of this.#index.match('rooms', roomId))
       if (this.#pushableSet.has(m.registration)) found.add(m.registration);
-    const ask = this.#toAsk(found, candidates);
+    const ask = this.#order.toAsk(found, candidates);
     if (ask === 'none') return;
     const [viaAliases, viaMembers] = await Promise.all([
       ask === 'both' ? this.#facts(this.#aliasFacts, roomId, this.#computeAliasFacts) : undefined,
@@ -240,25 +241,6 @@ export class Interest {
     ]);
     if (viaAliases !== undefined) for (const r of viaAliases) found.add(r);
     for (const r of viaMembers) found.add(r);
-  }
-
-  /** Which room facts could still add a candidate: none, the members only, or the aliases too. */
-  #toAsk(found: ReadonlySet<Registration>, candidates: readonly Registration[]): 'none' | 'members' | 'both' {
-    // This runs for every event. With every pushable AS as candidates (room events), `found` holds
-    // only pushable ones: counting what it holds answers without a pass over a thousand registrations.
-    if (candidates === this.#pushable) {
-      if (found.size === candidates.length) return 'none';
-      let aliasCapableFound = 0;
-      for (const r of found) if (r.namespaces.aliases.length > 0) aliasCapableFound++;
-      return aliasCapableFound < this.#aliasCapable.length ? 'both' : 'members';
-    }
-    let ask: 'none' | 'members' = 'none';
-    for (const r of candidates) {
-      if (found.has(r)) continue;
-      if (r.namespaces.aliases.length > 0) return 'both';
-      ask = 'members';
-    }
-    return ask;
   }
 
   /** The room's cached facts when their host call has answered; undefined when unknown or pending. */
@@ -302,14 +284,4 @@ export class Interest {
     for (const userId of members) this.#addUser(out, userId);
     return out;
   };
-
-  #ordered(found: ReadonlySet<Registration>, candidates: readonly Registration[]): readonly Registration[] {
-    if (found.size === 0) return [];
-    // The few found ones sorted by registration order, rather than a pass over every candidate.
-    if (candidates === this.#pushable && found.size * 8 < candidates.length) {
-      const order = this.#order;
-      return [...found].sort((a, b) => order.get(a)! - order.get(b)!);
-    }
-    return candidates.filter((r) => found.has(r));
-  }
 }
