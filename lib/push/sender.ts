@@ -37,6 +37,7 @@ import { Oversize, type DeadLetterInfo } from './oversize.ts';
 import type { FailedInfo, LoopControl, SendTransaction, SenderState, SentInfo } from './sender-types.ts';
 import { whileElected } from './election.ts';
 import { buildTransactionBody } from './transaction-body.ts';
+import type { TurnBudget } from './turn-budget.ts';
 
 export type { FailedInfo, SendTransaction, SenderState, SentInfo } from './sender-types.ts';
 export type { DeadLetterInfo } from './oversize.ts';
@@ -83,9 +84,17 @@ export class Sender {
   #lockLost = false;
   /** What the delivery steps see of this lifecycle. */
   readonly #control: LoopControl;
+  /** Shared with the other senders of the homeserver: creations per turn of the event loop. */
+  readonly #budget: TurnBudget | undefined;
+  readonly #resume = (): void => this.#wakeLoop();
 
-  constructor(deps: { registration: Registration; store: Store; send: SendTransaction }, options: SenderOptions = {}) {
+  /** `budget`: given by `Senders`; a sender on its own creates whenever it must. */
+  constructor(
+    deps: { registration: Registration; store: Store; send: SendTransaction; budget?: TurnBudget },
+    options: SenderOptions = {},
+  ) {
     this.#registration = deps.registration;
+    this.#budget = deps.budget;
     this.#store = deps.store;
     const limits: BatchLimits = { ...pushDefaults.limits, ...options.limits };
     for (const [kind, n] of Object.entries(limits)) {
@@ -111,6 +120,7 @@ export class Sender {
       setState: (state) => (this.#state = state),
       wait: (ms) => this.#wait(ms),
       setAttempt: (controller) => (this.#attempt = controller),
+      createTurn: () => this.#createTurn(),
     };
     const maxTransactionBytes = positive(options, 'maxTransactionBytes', pushLimitDefaults.maxTransactionBytes);
     const attemptTimeoutMs = positive(options, 'attemptTimeoutMs', pushLimitDefaults.attemptTimeoutMs);
@@ -226,6 +236,12 @@ export class Sender {
         resolve();
       };
     });
+  }
+
+  /** Null while this turn's budget lasts; else resolves in a later turn (or on stop, through the kick). */
+  #createTurn(): Promise<void> | null {
+    if (this.#budget === undefined || !this.#active || this.#budget.take(this.#resume)) return null;
+    return new Promise((resolve) => (this.#kick = resolve));
   }
 
   /** One term of delivery per election (always one with a single-process store). */
