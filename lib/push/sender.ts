@@ -86,7 +86,13 @@ export class Sender {
   readonly #control: LoopControl;
   /** Shared with the other senders of the homeserver: creations per turn of the event loop. */
   readonly #budget: TurnBudget | undefined;
-  readonly #resume = (): void => this.#wakeLoop();
+  /** Ends a wait for the budget: called by the budget in a later turn, or by stop() or a lost lock. */
+  #turnResume: (() => void) | null = null;
+  readonly #resume = (): void => {
+    const resume = this.#turnResume;
+    this.#turnResume = null;
+    resume?.();
+  };
 
   /** `budget`: given by `Senders`; a sender on its own creates whenever it must. */
   constructor(
@@ -217,6 +223,7 @@ export class Sender {
     this.#electAbort?.abort(new Error('sender stopped'));
     this.#attempt?.abort(new Error('sender stopped'));
     this.#wakeLoop();
+    this.#resume();
     await this.#loop;
   }
 
@@ -238,10 +245,11 @@ export class Sender {
     });
   }
 
-  /** Null while this turn's budget lasts; else resolves in a later turn (or on stop, through the kick). */
+  /** Null while this turn's budget lasts; else resolves in a later turn (or on stop or a lost lock). */
   #createTurn(): Promise<void> | null {
     if (this.#budget === undefined || !this.#active || this.#budget.take(this.#resume)) return null;
-    return new Promise((resolve) => (this.#kick = resolve));
+    // Not the kick: a notify() meanwhile (the sender may still read as idle) must not jump the queue.
+    return new Promise((resolve) => (this.#turnResume = resolve));
   }
 
   /** One term of delivery per election (always one with a single-process store). */
@@ -260,6 +268,7 @@ export class Sender {
         this.#lockLost = true;
         this.#attempt?.abort(lost.reason);
         this.#wakeLoop();
+        this.#resume();
       });
       await this.#delivery.term();
     });

@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import { Sender } from '../../lib/push/sender.ts';
 import { CREATES_PER_TURN, Senders } from '../../lib/push/senders.ts';
+import { TurnBudget } from '../../lib/push/turn-budget.ts';
 import { SqliteStore } from '../../lib/store/sqlite/sqlite-store.ts';
 import { registration } from './registrations.ts';
 
@@ -81,5 +83,30 @@ describe('Senders: transactions created per turn of the event loop', function ()
     await senders.stop();
     turns.stop();
     expect(sentInTurn).to.equal(notifiedIn);
+  });
+
+  it('keeps a sender waiting for the budget in its place when it is notified again meanwhile', async () => {
+    const budget = new TurnBudget(1);
+    const turns = turnCounter();
+    let sentInTurn = -1;
+    const sender = new Sender({
+      registration: registration('late'),
+      store,
+      send: async () => void (sentInTurn = turns.now()),
+      budget,
+    });
+    sender.start();
+    await until(() => sender.state === 'idle', 'the sender to go idle');
+    await store.enqueue([{ kind: 'event', json: '{}', asIds: ['late'] }]);
+    const notifiedIn = turns.now();
+    expect(budget.take(() => {})).to.equal(true); // another sender spends this turn's budget
+    sender.notify();
+    for (let i = 0; i < 50; i++) await Promise.resolve(); // the sender now waits for a later turn
+    sender.notify();
+    await until(() => sentInTurn >= 0, 'the send');
+    await sender.stop();
+    turns.stop();
+    expect(turns.now()).to.be.greaterThan(notifiedIn);
+    expect(sentInTurn).to.be.greaterThan(notifiedIn);
   });
 });
