@@ -10,6 +10,7 @@
 import { LRUCache } from 'lru-cache';
 import type { EphemeralEvent, MatrixEvent, ToDeviceMessage } from './events.ts';
 import type { Host } from './host.ts';
+import { PushableOrder } from './interest-order.ts';
 import { PresenceAudience } from './interest-presence.ts';
 import type { NamespaceKind, Registration } from './registration/registration.ts';
 
@@ -48,6 +49,8 @@ export class Interest {
   readonly #bySenderUser: ReadonlyMap<string, Registration>;
   /** Only these can match through a room's aliases; when all are already in, the host is not asked. */
   readonly #aliasCapable: readonly Registration[];
+  /** Decisions over every pushable AS, answered from the few found ones (interest-order.ts). */
+  readonly #order: PushableOrder;
   readonly #aliasFacts: LRUCache<string, RoomFacts>;
   readonly #memberFacts: LRUCache<string, RoomFacts>;
   /** The answers of the cached host calls that have answered, so that they can be read without waiting. */
@@ -65,6 +68,7 @@ export class Interest {
     this.#pushableSet = new Set(this.#pushable);
     this.#bySenderUser = new Map(this.#pushable.map((r) => [`@${r.senderLocalpart}:${deps.host.serverName}`, r]));
     this.#aliasCapable = this.#pushable.filter((r) => r.namespaces.aliases.length > 0);
+    this.#order = new PushableOrder(this.#pushable);
     const max = options.roomCacheSize ?? 10_000;
     if (!Number.isInteger(max) || max < 1) throw new TypeError(`roomCacheSize must be a positive integer, got ${max}`);
     this.#aliasFacts = new LRUCache({ max });
@@ -94,7 +98,7 @@ export class Interest {
     this.#addUser(found, event.sender);
     if (event.type === 'm.room.member' && typeof event.state_key === 'string') this.#addUser(found, event.state_key);
     await this.#addRoom(found, event.room_id, this.#pushable);
-    return this.#ordered(found, this.#pushable);
+    return this.#order.ordered(found, this.#pushable);
   }
 
   /**
@@ -111,7 +115,7 @@ export class Interest {
     if (event.type === 'm.room.member' && typeof event.state_key === 'string') this.#addUser(found, event.state_key);
     for (const m of this.#index.match('rooms', event.room_id))
       if (this.#pushableSet.has(m.registration)) found.add(m.registration);
-    const ask = this.#toAsk(found, this.#pushable);
+    const ask = this.#order.toAsk(found, this.#pushable);
     if (ask !== 'none') {
       const viaAliases = ask === 'both' ? this.#known(this.#aliasFacts, event.room_id) : undefined;
       const viaMembers = this.#known(this.#memberFacts, event.room_id);
@@ -119,7 +123,7 @@ export class Interest {
       if (viaAliases !== undefined) for (const r of viaAliases) found.add(r);
       for (const r of viaMembers) found.add(r);
     }
-    return this.#ordered(found, this.#pushable);
+    return this.#order.ordered(found, this.#pushable);
   }
 
   /**
@@ -138,7 +142,7 @@ export class Interest {
     if (typeof edu.room_id === 'string') await this.#addRoom(found, edu.room_id, candidates);
     if (edu.type === 'm.presence' && typeof edu.sender === 'string')
       await this.#presence?.addSharing(found, edu.sender, candidates);
-    return this.#ordered(found, candidates);
+    return this.#order.ordered(found, candidates);
   }
 
   /**
@@ -153,7 +157,7 @@ export class Interest {
     if (candidates.length === 0) return [];
     const found = new Set<Registration>();
     this.#addUser(found, message.to_user_id);
-    return this.#ordered(found, candidates);
+    return this.#order.ordered(found, candidates);
   }
 
   /**
@@ -164,14 +168,14 @@ export class Interest {
     const found = new Set<Registration>();
     this.#addUser(found, userId);
     await this.#presence?.addSharing(found, userId, candidates);
-    return this.#ordered(found, candidates);
+    return this.#order.ordered(found, candidates);
   }
 
   /** The candidates interested in a room by the room rules: its id, its aliases, its joined members. */
   async interestedInRoom(roomId: string, candidates: readonly Registration[]): Promise<readonly Registration[]> {
     const found = new Set<Registration>();
     await this.#addRoom(found, roomId, candidates);
-    return this.#ordered(found, candidates);
+    return this.#order.ordered(found, candidates);
   }
 
   /**
@@ -229,7 +233,7 @@ export class Interest {
   async #addRoom(found: Set<Registration>, roomId: string, candidates: readonly Registration[]): Promise<void> {
     for (const m of this.#index.match('rooms', roomId))
       if (this.#pushableSet.has(m.registration)) found.add(m.registration);
-    const ask = this.#toAsk(found, candidates);
+    const ask = this.#order.toAsk(found, candidates);
     if (ask === 'none') return;
     const [viaAliases, viaMembers] = await Promise.all([
       ask === 'both' ? this.#facts(this.#aliasFacts, roomId, this.#computeAliasFacts) : undefined,
@@ -237,18 +241,6 @@ export class Interest {
     ]);
     if (viaAliases !== undefined) for (const r of viaAliases) found.add(r);
     for (const r of viaMembers) found.add(r);
-  }
-
-  /** Which room facts could still add a candidate: none, the members only, or the aliases too. */
-  #toAsk(found: ReadonlySet<Registration>, candidates: readonly Registration[]): 'none' | 'members' | 'both' {
-    // This runs for every event: a plain loop, no per-call closures or arrays.
-    let ask: 'none' | 'members' = 'none';
-    for (const r of candidates) {
-      if (found.has(r)) continue;
-      if (r.namespaces.aliases.length > 0) return 'both';
-      ask = 'members';
-    }
-    return ask;
   }
 
   /** The room's cached facts when their host call has answered; undefined when unknown or pending. */
@@ -292,8 +284,4 @@ export class Interest {
     for (const userId of members) this.#addUser(out, userId);
     return out;
   };
-
-  #ordered(found: ReadonlySet<Registration>, candidates: readonly Registration[]): readonly Registration[] {
-    return found.size === 0 ? [] : candidates.filter((r) => found.has(r));
-  }
 }

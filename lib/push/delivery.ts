@@ -118,6 +118,9 @@ export class Delivery {
   }
 
   async #create(): Promise<Step> {
+    const turn = this.#d.loop.createTurn();
+    if (turn !== null) await turn;
+    if (!this.#d.loop.isActive()) return CREATE;
     // Cleared before asking, so a notify() racing with an empty answer is not lost.
     this.#d.loop.dirty = false;
     let txn: StoredTransaction | null;
@@ -217,6 +220,8 @@ export class Delivery {
    */
   async #acknowledge(sent: StoredTransaction): Promise<Step> {
     const { store, loop } = this.#d;
+    const turn = store.acknowledgeAndCreate ? loop.createTurn() : null;
+    if (turn !== null) await turn;
     if (!store.acknowledgeAndCreate || !loop.isActive()) {
       await store.acknowledge(this.#asId, sent.txnId);
       return CREATE;

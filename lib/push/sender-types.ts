@@ -38,6 +38,11 @@ export interface LoopControl {
   wait(ms?: number): Promise<void>;
   /** The attempt in flight, so that stop() or a lost lock can abort it. */
   setAttempt(controller: AbortController | null): void;
+  /**
+   * Called before creating a transaction: null to go on now, or a promise that resolves in a later
+   * turn of the event loop when this turn's creations are spent (lib/push/turn-budget.ts), or on stop.
+   */
+  createTurn(): Promise<void> | null;
 }
 
 /**

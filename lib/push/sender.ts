@@ -37,6 +37,7 @@ import { Oversize, type DeadLetterInfo } from './oversize.ts';
 import type { FailedInfo, LoopControl, SendTransaction, SenderState, SentInfo } from './sender-types.ts';
 import { whileElected } from './election.ts';
 import { buildTransactionBody } from './transaction-body.ts';
+import type { TurnBudget } from './turn-budget.ts';
 
 export type { FailedInfo, SendTransaction, SenderState, SentInfo } from './sender-types.ts';
 export type { DeadLetterInfo } from './oversize.ts';
@@ -83,9 +84,23 @@ export class Sender {
   #lockLost = false;
   /** What the delivery steps see of this lifecycle. */
   readonly #control: LoopControl;
+  /** Shared with the other senders of the homeserver: creations per turn of the event loop. */
+  readonly #budget: TurnBudget | undefined;
+  /** Ends a wait for the budget: called by the budget in a later turn, or by stop() or a lost lock. */
+  #turnResume: (() => void) | null = null;
+  readonly #resume = (): void => {
+    const resume = this.#turnResume;
+    this.#turnResume = null;
+    resume?.();
+  };
 
-  constructor(deps: { registration: Registration; store: Store; send: SendTransaction }, options: SenderOptions = {}) {
+  /** `budget`: given by `Senders`; a sender on its own creates whenever it must. */
+  constructor(
+    deps: { registration: Registration; store: Store; send: SendTransaction; budget?: TurnBudget },
+    options: SenderOptions = {},
+  ) {
     this.#registration = deps.registration;
+    this.#budget = deps.budget;
     this.#store = deps.store;
     const limits: BatchLimits = { ...pushDefaults.limits, ...options.limits };
     for (const [kind, n] of Object.entries(limits)) {
@@ -111,6 +126,7 @@ export class Sender {
       setState: (state) => (this.#state = state),
       wait: (ms) => this.#wait(ms),
       setAttempt: (controller) => (this.#attempt = controller),
+      createTurn: () => this.#createTurn(),
     };
     const maxTransactionBytes = positive(options, 'maxTransactionBytes', pushLimitDefaults.maxTransactionBytes);
     const attemptTimeoutMs = positive(options, 'attemptTimeoutMs', pushLimitDefaults.attemptTimeoutMs);
@@ -207,6 +223,7 @@ export class Sender {
     this.#electAbort?.abort(new Error('sender stopped'));
     this.#attempt?.abort(new Error('sender stopped'));
     this.#wakeLoop();
+    this.#resume();
     await this.#loop;
   }
 
@@ -228,6 +245,13 @@ export class Sender {
     });
   }
 
+  /** Null while this turn's budget lasts; else resolves in a later turn (or on stop or a lost lock). */
+  #createTurn(): Promise<void> | null {
+    if (this.#budget === undefined || !this.#active || this.#budget.take(this.#resume)) return null;
+    // Not the kick: a notify() meanwhile (the sender may still read as idle) must not jump the queue.
+    return new Promise((resolve) => (this.#turnResume = resolve));
+  }
+
   /** One term of delivery per election (always one with a single-process store). */
   async #run(): Promise<void> {
     const elect = new AbortController();
@@ -244,6 +268,7 @@ export class Sender {
         this.#lockLost = true;
         this.#attempt?.abort(lost.reason);
         this.#wakeLoop();
+        this.#resume();
       });
       await this.#delivery.term();
     });

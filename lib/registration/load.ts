@@ -5,9 +5,10 @@
  */
 import { resolve } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
-import { LineCounter, parseDocument, type ScalarTag, type Tags, type YAMLError } from 'yaml';
+import { LineCounter, parseDocument, type YAMLError } from 'yaml';
 import { RegistrationError, RegistrationLoadError } from '../errors.ts';
 import type { Registration } from './registration.ts';
+import { pyyamlBooleans, readPlainYaml } from './fast-yaml.ts';
 import { readBounded } from './read-bounded.ts';
 import { toRegistration } from './schema.ts';
 
@@ -165,26 +166,6 @@ function check(load: () => Registration): Checked {
 }
 
 /**
- * The yaml package's YAML 1.1 schema reads a bare `y`/`n` as a boolean; PyYAML (what Synapse
- * reads these files with) keeps them strings, so `id: y` must mean the same here.
- */
-const PYYAML_TRUE = /^(?:[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON)$/;
-const PYYAML_FALSE = /^(?:[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/;
-function pyyamlBooleans(tags: Tags): Tags {
-  return tags.map((tag) => {
-    if (
-      typeof tag !== 'object' ||
-      !('tag' in tag) ||
-      tag.tag !== 'tag:yaml.org,2002:bool' ||
-      !('test' in tag) ||
-      !(tag.test instanceof RegExp)
-    )
-      return tag;
-    return { ...tag, test: tag.test.test('true') ? PYYAML_TRUE : PYYAML_FALSE } as ScalarTag;
-  });
-}
-
-/**
  * Parses one registration file's text (YAML 1.1, as PyYAML reads it for Synapse: unquoted
  * `yes`/`on` are booleans) and validates it. Throws RegistrationLoadError with every problem.
  *
@@ -194,6 +175,9 @@ function pyyamlBooleans(tags: Tags): Tags {
 export function parseRegistration(text: string, file: string): Registration {
   if (text.length > MAX_REGISTRATION_BYTES || Buffer.byteLength(text, 'utf8') > MAX_REGISTRATION_BYTES)
     throw new RegistrationLoadError([tooLarge(file)]);
+  // Most files need nothing unusual: read those without the yaml package's document model.
+  const plain = readPlainYaml(text);
+  if (plain !== undefined) return validateRegistration(plain, file);
   const lineCounter = new LineCounter();
   // prettyErrors off: the pretty form quotes the offending line, which may hold a token.
   const doc = parseDocument(text, { version: '1.1', prettyErrors: false, lineCounter, customTags: pyyamlBooleans });
