@@ -23,8 +23,8 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { AppserviceClient } from '../client/appservice-client.ts';
-import { raceDeadline, type AbortLike } from '../client/deadline.ts';
-import { isRetryable, withRetries } from '../client/retry-policy.ts';
+import { raceDeadline, type AbortLike, type Deadline } from '../client/deadline.ts';
+import { isRetryable, retryAfterFirst, withRetries } from '../client/retry-policy.ts';
 import { AppserviceRequestError } from '../errors.ts';
 import type { Host } from '../host.ts';
 import type { NamespaceKind, Registration } from '../registration/registration.ts';
@@ -230,10 +230,7 @@ export class ExistenceQueries {
           : (signal: AbortLike) => client.queryAlias(id, signal);
       let said: boolean;
       try {
-        said = await withRetries(asId, (deadline) => gate.attempt(deadline, ask), {
-          ...this.#retry,
-          deadlineMs: remaining,
-        });
+        said = await this.#ask(asId, gate, ask, remaining);
       } catch (error) {
         if (!(error instanceof AppserviceRequestError)) throw error; // a bug, not an AS failure
         if (isTokenRefusal(error)) {
@@ -258,6 +255,23 @@ export class ExistenceQueries {
     // lru-cache reads ttl 0 as "forever"; 1 ms is the nearest thing to "do not remember".
     entry.ttl = Math.max(1, this.#negativeTtlMs);
     return 'absent';
+  }
+
+  /**
+   * One AS's answer within `budgetMs`, retries included. Nearly every query is answered at once, so
+   * the first attempt goes straight through a free slot under a single timer; the retry loop (its
+   * overall deadline, backoff, Retry-After) is entered only after a failure, with the same budget.
+   */
+  async #ask(asId: string, gate: QueryGate, ask: (signal: AbortLike) => Promise<boolean>, budgetMs: number) {
+    const started = performance.now();
+    const first = gate.attemptNow(budgetMs, ask);
+    const attempt = (deadline: Deadline): Promise<boolean> => gate.attempt(deadline, ask);
+    if (first === undefined) return withRetries(asId, attempt, { ...this.#retry, deadlineMs: budgetMs });
+    try {
+      return await first;
+    } catch (error) {
+      return await retryAfterFirst(asId, error, attempt, { ...this.#retry, deadlineMs: budgetMs }, started);
+    }
   }
 
   /** The AS's gate; other requests to the AS (key proxying) share its limits and its down state. */
