@@ -23,12 +23,13 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { AppserviceClient } from '../client/appservice-client.ts';
-import { raceDeadline, type AbortLike, type Deadline } from '../client/deadline.ts';
-import { isRetryable, retryAfterFirst, withRetries } from '../client/retry-policy.ts';
+import { raceDeadline, type AbortLike } from '../client/deadline.ts';
+import { isRetryable } from '../client/retry-policy.ts';
 import { AppserviceRequestError } from '../errors.ts';
 import type { Host } from '../host.ts';
 import type { NamespaceKind, Registration } from '../registration/registration.ts';
 import { candidatesFor } from './candidates.ts';
+import { gatedAsk } from './gated-ask.ts';
 import { QueryGate } from './query-gate.ts';
 import { isTokenRefusal, TokenRefusals } from './token-refusals.ts';
 import { resolveExistenceOptions, type ExistenceOptions, type ExistenceSettings } from './existence-options.ts';
@@ -230,7 +231,7 @@ export class ExistenceQueries {
           : (signal: AbortLike) => client.queryAlias(id, signal);
       let said: boolean;
       try {
-        said = await this.#ask(asId, gate, ask, remaining);
+        said = await gatedAsk(asId, gate, ask, remaining, this.#retry);
       } catch (error) {
         if (!(error instanceof AppserviceRequestError)) throw error; // a bug, not an AS failure
         if (isTokenRefusal(error)) {
@@ -255,23 +256,6 @@ export class ExistenceQueries {
     // lru-cache reads ttl 0 as "forever"; 1 ms is the nearest thing to "do not remember".
     entry.ttl = Math.max(1, this.#negativeTtlMs);
     return 'absent';
-  }
-
-  /**
-   * One AS's answer within `budgetMs`, retries included. Nearly every query is answered at once, so
-   * the first attempt goes straight through a free slot under a single timer; the retry loop (its
-   * overall deadline, backoff, Retry-After) is entered only after a failure, with the same budget.
-   */
-  async #ask(asId: string, gate: QueryGate, ask: (signal: AbortLike) => Promise<boolean>, budgetMs: number) {
-    const started = performance.now();
-    const first = gate.attemptNow(budgetMs, ask);
-    const attempt = (deadline: Deadline): Promise<boolean> => gate.attempt(deadline, ask);
-    if (first === undefined) return withRetries(asId, attempt, { ...this.#retry, deadlineMs: budgetMs });
-    try {
-      return await first;
-    } catch (error) {
-      return await retryAfterFirst(asId, error, attempt, { ...this.#retry, deadlineMs: budgetMs }, started);
-    }
   }
 
   /** The AS's gate; other requests to the AS (key proxying) share its limits and its down state. */
