@@ -125,6 +125,35 @@ export async function withRetries<T>(
   }
 }
 
+/**
+ * The retries after a first attempt that the caller made on its own fast path (see
+ * `QueryGate.attemptNow`): the same loop as {@link withRetries} after its first failure, under
+ * what is left of the same overall deadline, counted from `started` (a `performance.now()`).
+ *
+ * @example
+ * const started = performance.now();
+ * try {
+ *   return await first;
+ * } catch (error) {
+ *   return await retryAfterFirst('irc', error, attempt, { deadlineMs: 10_000 }, started);
+ * }
+ */
+export async function retryAfterFirst<T>(
+  asId: string,
+  firstError: unknown,
+  attempt: (signal: Deadline) => Promise<T>,
+  options: RetryOptions,
+  started: number,
+): Promise<T> {
+  const deadlineMs = options.deadlineMs ?? defaults.queryDeadlineMs;
+  const deadline = new Deadline(deadlineMs - (performance.now() - started), options.signal);
+  try {
+    return await retryAfter(firstError, { asId, attempt, deadline, deadlineMs, started, options });
+  } finally {
+    deadline.dispose();
+  }
+}
+
 interface Loop<T> {
   readonly asId: string;
   readonly attempt: (signal: Deadline) => Promise<T>;

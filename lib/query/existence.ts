@@ -24,11 +24,12 @@
 import { LRUCache } from 'lru-cache';
 import type { AppserviceClient } from '../client/appservice-client.ts';
 import { raceDeadline, type AbortLike } from '../client/deadline.ts';
-import { isRetryable, withRetries } from '../client/retry-policy.ts';
+import { isRetryable } from '../client/retry-policy.ts';
 import { AppserviceRequestError } from '../errors.ts';
 import type { Host } from '../host.ts';
 import type { NamespaceKind, Registration } from '../registration/registration.ts';
 import { candidatesFor } from './candidates.ts';
+import { gatedAsk } from './gated-ask.ts';
 import { QueryGate } from './query-gate.ts';
 import { isTokenRefusal, TokenRefusals } from './token-refusals.ts';
 import { resolveExistenceOptions, type ExistenceOptions, type ExistenceSettings } from './existence-options.ts';
@@ -230,10 +231,7 @@ export class ExistenceQueries {
           : (signal: AbortLike) => client.queryAlias(id, signal);
       let said: boolean;
       try {
-        said = await withRetries(asId, (deadline) => gate.attempt(deadline, ask), {
-          ...this.#retry,
-          deadlineMs: remaining,
-        });
+        said = await gatedAsk(asId, gate, ask, remaining, this.#retry);
       } catch (error) {
         if (!(error instanceof AppserviceRequestError)) throw error; // a bug, not an AS failure
         if (isTokenRefusal(error)) {

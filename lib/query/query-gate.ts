@@ -94,7 +94,31 @@ export class QueryGate {
   async attempt<T>(deadline: Deadline, ask: (signal: AbortLike) => Promise<T>): Promise<T> {
     const wait = this.enter(deadline);
     if (wait !== undefined) await wait;
-    const signal = this.#attemptTimeoutMs === undefined ? deadline : new Deadline(this.#attemptTimeoutMs, deadline);
+    if (this.#attemptTimeoutMs === undefined) return this.#run(deadline, deadline, false, ask);
+    return this.#run(deadline, new Deadline(this.#attemptTimeoutMs, deadline), true, ask);
+  }
+
+  /**
+   * A first attempt that needs no queue: when the AS is up and a slot is free right now, takes it
+   * and runs `ask` under one timer, the attempt's timeout or `budgetMs` if that is shorter (so no
+   * overall deadline is armed for the common case of an answer at once). Returns undefined, having
+   * asked nothing, when the caller must go through {@link attempt} instead. A failure is reported
+   * as in {@link attempt}; the caller retries under what is left of its budget.
+   */
+  attemptNow<T>(budgetMs: number, ask: (signal: AbortLike) => Promise<T>): Promise<T> | undefined {
+    if (this.#downUntil !== null || this.#inFlight >= this.#concurrency || this.#waiting.size > 0) return undefined;
+    this.#inFlight++;
+    const signal = new Deadline(Math.min(this.#attemptTimeoutMs ?? budgetMs, budgetMs));
+    return this.#run(signal, signal, true, ask);
+  }
+
+  /** Runs `ask` in a slot already taken: reports how it ended, gives the slot back. */
+  async #run<T>(
+    deadline: Deadline,
+    signal: Deadline,
+    ownSignal: boolean,
+    ask: (signal: AbortLike) => Promise<T>,
+  ): Promise<T> {
     try {
       const answer = await ask(signal);
       if (this.report('answered')) this.#onUp?.();
@@ -105,7 +129,7 @@ export class QueryGate {
       );
       throw error;
     } finally {
-      if (signal !== deadline) signal.dispose();
+      if (ownSignal) signal.dispose();
       this.leave();
     }
   }
