@@ -62,6 +62,27 @@ describe('PostgresStore outbox: enqueue inside the homeserver transaction', () =
     expect(JSON.parse(txn!.body)).to.deep.equal([{ n: 1 }, { n: 2 }]);
   });
 
+  it('queues through a client that only has query() (no COPY), in its transaction', async () => {
+    const client = await homeserver.connect();
+    try {
+      await client.query('BEGIN');
+      // Like pg-native or a homeserver's own wrapper: text and values only, no submittables.
+      const wrapper = { query: ({ text, values }: pg.QueryConfig) => client.query({ text, values }) };
+      await store.enqueue([event(1), { kind: 'event', json: '"a\tb\\c"', asIds: ['irc'] }], { client: wrapper });
+      expect((await store.backlog('irc')).size).to.equal(0);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    const txn = await store.createTransaction(
+      'irc',
+      { event: 10, ephemeral: 10, toDevice: 10 },
+      (items) => `[${items.map((i) => i.json).join(',')}]`,
+    );
+    expect(txn!.body).to.equal('[{"n":1},"a\tb\\c"]');
+    expect((await store.backlog('slack')).size).to.equal(1);
+  });
+
   it('rejects a client that is no pg client with a TypeError', async () => {
     const err = await rejection(store.enqueue([event(1)], { client: {} as never }));
     expect(err).to.be.instanceOf(TypeError);

@@ -181,6 +181,19 @@ describe('PostgresStore', () => {
       expect((await store.backlog('a')).size).to.equal(0);
     });
 
+    it("keeps raw tabs, newlines, carriage returns and backslashes byte for byte (COPY's escapes)", async () => {
+      const store = newStore();
+      await store.open();
+      const asId = 'tab\\slash';
+      // Not JSON.stringify's output: a caller's own serializer may leave these raw.
+      const jsons = ['{"a":\t"b\\tc"}', '{\n"a":\r\n"\\\\n"}', '"\\\\\t"', '"\\N"', '"\\."'];
+      await Promise.all(jsons.map((json) => store.enqueue([{ kind: 'event', json, asIds: [asId, 'b'] }])));
+      for (const as of [asId, 'b']) {
+        const { rows } = await admin.query(`SELECT json FROM "${schema}".queue WHERE as_id = $1 ORDER BY seq`, [as]);
+        expect(rows.map((r: { json: string }) => r.json)).to.deep.equal(jsons);
+      }
+    });
+
     it('refuses a raw NUL with a TypeError before it can fail a group', async () => {
       const store = newStore();
       await store.open();

@@ -1,16 +1,20 @@
 /**
  * How PostgresStore writes an enqueue, and how other processes hear of it.
  *
- * Rows go in as multi-row INSERTs of unnested arrays (one statement per few thousand rows, all in
- * one transaction), in array order so that `seq` follows the call order. The last statement
- * also runs `pg_notify` with the AS ids concerned; PostgreSQL delivers it at commit, and only
- * then, to every session that LISTENs, so a rolled-back outbox enqueue wakes nobody.
+ * Rows go in with one `COPY … FROM STDIN`, in call order so that `seq` follows it, sent in the
+ * same query string as a `pg_notify` with the AS ids concerned: one round trip, one transaction
+ * (or the caller's). PostgreSQL delivers the notification at commit, and only then, to every
+ * session that LISTENs, so a rolled-back outbox enqueue wakes nobody. COPY spares the driver
+ * quoting every event into an array literal and the server parsing it back, and inserts its rows
+ * in batches. A caller's client that cannot take COPY (not a `pg` client) gets multi-row INSERTs
+ * of unnested arrays instead (one statement per few thousand rows).
  */
 import type pg from 'pg';
 import type { EnqueueItem } from '../store.ts';
 import { uniqueAsIds } from '../check-input.ts';
 import { GroupCommit } from '../group-commit.ts';
-import { inTransaction, isQueryable, type Queryable } from './connection.ts';
+import { isQueryable, sqlLiteral, type Queryable } from './connection.ts';
+import { copyField, copyIn } from './copy-in.ts';
 
 export interface PendingEnqueue {
   readonly items: readonly EnqueueItem[];
@@ -40,6 +44,67 @@ export function enqueueStatements(
   batch: readonly PendingEnqueue[],
   channel: string,
 ): pg.QueryConfig[] {
+  const { asIds, chunks } = columns(batch);
+  const insert = `INSERT INTO ${queueTable} (as_id, kind, json, enqueued_at)
+    SELECT a, k, j, t FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS u(a, k, j, t, n)
+    ORDER BY n`;
+  const payload = notifyPayload(asIds);
+  return chunks.map((values, i) =>
+    i < chunks.length - 1
+      ? { text: insert, values }
+      : // A data-modifying WITH runs whether or not the outer query reads it.
+        { text: `WITH inserted AS (${insert}) SELECT pg_notify($5, $6)`, values: [...values, channel, payload] },
+  );
+}
+
+/**
+ * The query string and COPY data that queue `batch` into `queueTable` and notify `channel`, for
+ * `copyIn`; null when no item names an AS.
+ *
+ * @example
+ * ```ts
+ * const copy = enqueueCopy('"koa_appservice".queue', batch, 'koa_appservice.koa_appservice');
+ * if (copy) await copyIn(client, copy.sql, copy.data);
+ * ```
+ */
+export function enqueueCopy(
+  queueTable: string,
+  batch: readonly PendingEnqueue[],
+  channel: string,
+): { sql: string; data: string[] } | null {
+  const data: string[] = [];
+  const asIds = new Set<string>();
+  for (const { items, enqueuedAt } of batch) {
+    for (const item of items) {
+      const unique = uniqueAsIds(item.asIds);
+      if (unique.length === 0) continue;
+      // One escaped copy of the body, however many ASes share it.
+      const tail = `\t${copyField(item.kind)}\t${copyField(item.json)}\t${enqueuedAt}\n`;
+      for (const asId of unique) {
+        data.push(copyField(asId) + tail);
+        asIds.add(asId);
+      }
+    }
+  }
+  if (data.length === 0) return null;
+  const sql =
+    `COPY ${queueTable} (as_id, kind, json, enqueued_at) FROM STDIN; ` +
+    `SELECT pg_notify(${sqlLiteral(channel)}, ${sqlLiteral(notifyPayload(asIds))})`;
+  return { sql, data };
+}
+
+function notifyPayload(asIds: ReadonlySet<string>): string {
+  const payload = JSON.stringify([...asIds]);
+  return Buffer.byteLength(payload) > MAX_NOTIFY_BYTES ? '*' : payload;
+}
+
+/** A pg client takes COPY; anything else with a `query()` (a wrapper, pg-native) gets INSERTs. */
+function takesCopy(client: Queryable): boolean {
+  const connection = (client as { connection?: { sendCopyFromChunk?: unknown } }).connection;
+  return typeof connection?.sendCopyFromChunk === 'function';
+}
+
+function columns(batch: readonly PendingEnqueue[]): { asIds: Set<string>; chunks: Columns[] } {
   const chunks: Columns[] = [];
   const asIds = new Set<string>();
   let cols: Columns = [[], [], [], []];
@@ -56,17 +121,7 @@ export function enqueueStatements(
       }
     }
   }
-  const insert = `INSERT INTO ${queueTable} (as_id, kind, json, enqueued_at)
-    SELECT a, k, j, t FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS u(a, k, j, t, n)
-    ORDER BY n`;
-  let payload = JSON.stringify([...asIds]);
-  if (Buffer.byteLength(payload) > MAX_NOTIFY_BYTES) payload = '*';
-  return chunks.map((values, i) =>
-    i < chunks.length - 1
-      ? { text: insert, values }
-      : // A data-modifying WITH runs whether or not the outer query reads it.
-        { text: `WITH inserted AS (${insert}) SELECT pg_notify($5, $6)`, values: [...values, channel, payload] },
-  );
+  return { asIds, chunks };
 }
 
 /**
@@ -129,21 +184,35 @@ export class EnqueueWriter {
   }
 
   async #commit(batch: readonly PendingEnqueue[]): Promise<void> {
-    const rows = batch.reduce((n, { items }) => n + items.reduce((m, item) => m + item.asIds.length, 0), 0);
-    await this.#sql('enqueue', () =>
-      rows <= ROWS_PER_STATEMENT
-        ? // One statement is atomic on its own: no BEGIN/COMMIT round trips.
-          this.#insertRows(this.#pool, batch)
-        : inTransaction(
-            this.#pool,
-            (client) => this.#insertRows(client, batch),
-            () => true,
-          ),
-    );
+    const copy = enqueueCopy(this.#queueTable, batch, this.#channel);
+    if (copy === null) return;
+    await this.#sql('enqueue', async () => {
+      // The query string is its own transaction: no BEGIN/COMMIT round trips.
+      const client = await this.#pool.connect();
+      // A connection lost while checked out is an 'error' event on the client (fatal unheard); the
+      // COPY's promise carries it.
+      const ignore = (): void => {};
+      client.on('error', ignore);
+      try {
+        await copyIn(client, copy.sql, copy.data);
+      } catch (err) {
+        // A client that failed mid-COPY is not worth the doubt: destroy it rather than reuse it.
+        client.release(err instanceof Error ? err : true);
+        throw err;
+      } finally {
+        client.removeListener('error', ignore);
+      }
+      client.release();
+    });
   }
 
-  /** Runs the INSERTs of the batch; the last one also NOTIFYs the ASes concerned. */
+  /** Writes the batch; the same string or last statement also NOTIFYs the ASes concerned. */
   async #insertRows(client: Queryable, batch: readonly PendingEnqueue[]): Promise<void> {
+    if (takesCopy(client)) {
+      const copy = enqueueCopy(this.#queueTable, batch, this.#channel);
+      if (copy !== null) await copyIn(client, copy.sql, copy.data);
+      return;
+    }
     for (const statement of enqueueStatements(this.#queueTable, batch, this.#channel)) await client.query(statement);
   }
 }

@@ -1,0 +1,116 @@
+/**
+ * `COPY … FROM STDIN` inside one simple-protocol query string, on a `pg` client.
+ *
+ * COPY is PostgreSQL's cheapest way in for many rows: the server parses plain text lines (no
+ * array literal to escape and reparse) and inserts them in batches. Sent as one Query message
+ * with the statements around it (`COPY …; SELECT pg_notify(…)`), the whole string runs as one
+ * implicit transaction, or inside the caller's open one, in a single round trip.
+ *
+ * `pg` takes any object with `submit(connection)` as a query and hands it the server's messages;
+ * this is that object, kept to the messages such a query string can produce.
+ */
+import type pg from 'pg';
+
+/** The part of `pg`'s Connection a submitted query writes to. */
+interface CopyConnection {
+  query(text: string): void;
+  sendCopyFromChunk(chunk: Buffer): void;
+  endCopyFrom(): void;
+}
+
+/** A client that accepts submittables: `pg.Client` and pooled clients do, pools do not. */
+export type CopyClient = Pick<pg.ClientBase, 'query'>;
+
+/** A COPY data message above this is split: the server buffers each message whole. */
+const CHUNK_BYTES = 256 * 1024;
+
+/**
+ * A field for COPY's text format: backslash, tab, newline and carriage return escaped, nothing
+ * else (NUL cannot be stored at all and is refused before this).
+ *
+ * @example
+ * ```ts
+ * copyField('a\tb\\c'); // 'a\\tb\\\\c'
+ * ```
+ */
+export function copyField(value: string): string {
+  if (value.includes('\\')) value = value.replace(/\\/g, '\\\\');
+  if (/[\t\n\r]/.test(value)) value = value.replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+  return value;
+}
+
+/**
+ * Runs `sql` (a query string holding exactly one `COPY … FROM STDIN`) on `client`, feeding the
+ * COPY with `data` (lines already in COPY's text format). Rejects with the server's error; the
+ * statements of the string are then all undone (or the caller's transaction is aborted).
+ *
+ * @example
+ * ```ts
+ * await copyIn(client, `COPY t (a, b) FROM STDIN; SELECT pg_notify('ch', 'x')`, ['1\tone\n']);
+ * ```
+ */
+export function copyIn(client: CopyClient, sql: string, data: readonly string[]): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const submittable = new CopySubmittable(sql, data, (err) => (err ? reject(err) : resolve()));
+    (client.query as unknown as (query: CopySubmittable) => void)(submittable);
+  });
+}
+
+class CopySubmittable {
+  readonly #sql: string;
+  readonly #data: readonly string[];
+  readonly #done: (err: Error | null) => void;
+  #error: Error | null = null;
+  #copied = false;
+  #settled = false;
+
+  constructor(sql: string, data: readonly string[], done: (err: Error | null) => void) {
+    this.#sql = sql;
+    this.#data = data;
+    this.#done = done;
+  }
+
+  submit(connection: CopyConnection): void {
+    connection.query(this.#sql);
+  }
+
+  handleCopyInResponse(connection: CopyConnection): void {
+    // A second COPY in the string would get no data: end it empty rather than hang.
+    if (this.#copied) return connection.endCopyFrom();
+    this.#copied = true;
+    let chunk = '';
+    for (const part of this.#data) {
+      chunk += part;
+      if (chunk.length >= CHUNK_BYTES) {
+        connection.sendCopyFromChunk(Buffer.from(chunk, 'utf8'));
+        chunk = '';
+      }
+    }
+    if (chunk.length > 0) connection.sendCopyFromChunk(Buffer.from(chunk, 'utf8'));
+    connection.endCopyFrom();
+  }
+
+  handleError(err: Error): void {
+    // pg stops routing messages to a query once it has its error: settle now.
+    this.#error ??= err;
+    this.#finish();
+  }
+
+  handleReadyForQuery(): void {
+    this.#finish();
+  }
+
+  // The other statements' results (pg_notify's row) are not needed.
+  handleRowDescription(): void {}
+  handleDataRow(): void {}
+  handleCommandComplete(): void {}
+  handleEmptyQuery(): void {}
+  handlePortalSuspended(): void {}
+  handleCopyData(): void {}
+
+  #finish(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#done(this.#error);
+  }
+}
