@@ -175,3 +175,45 @@ describe('PostgresStore when the database goes down', () => {
     expect((await store.backlog('irc')).size).to.equal(2);
   });
 });
+
+describe("PostgresStore on a pool of the homeserver's own options", () => {
+  let url: string;
+  let schema: string;
+  let drop: () => Promise<void>;
+  let pool: pg.Pool | undefined;
+  let store: PostgresStore | undefined;
+
+  beforeEach(async () => {
+    ({ url, schema, drop } = await freshSchema());
+  });
+
+  afterEach(async () => {
+    await store?.close();
+    await pool?.end();
+    await drop?.();
+  });
+
+  async function openOn(options: pg.PoolConfig): Promise<PostgresStore> {
+    pool = new pg.Pool({ connectionString: url, max: 2, ...options });
+    store = new PostgresStore({ pool, schema });
+    await store.open();
+    return store;
+  }
+
+  const timeouts = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+
+  it("leaves no query_timeout timer behind an enqueue (pg's read-timeout timer is cleared when the COPY ends)", async () => {
+    const s = await openOn({ query_timeout: 60_000 });
+    await s.enqueue([event(0)]);
+    const before = timeouts();
+    for (let n = 1; n <= 20; n++) await s.enqueue([event(n)]);
+    expect(timeouts() - before).to.be.below(5);
+    expect((await s.backlog('irc')).size).to.equal(21);
+  });
+
+  it('enqueues through a pool in pipeline mode, whose clients refuse the COPY', async () => {
+    const s = await openOn({ pipeline: true } as pg.PoolConfig);
+    await s.enqueue([event(1), event(2)]);
+    expect((await s.backlog('slack')).size).to.equal(2);
+  });
+});

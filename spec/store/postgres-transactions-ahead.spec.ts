@@ -161,6 +161,35 @@ describe('PostgresStore: transactions created ahead', function () {
     });
   });
 
+  it('keeps an acknowledgement held back while a backlog() read is writing the ones before it', async () => {
+    const store = await openStore();
+    await store.enqueue(range(0, 100).map((n) => event(n)));
+    const first = await store.createTransaction('a', TEN, build);
+    const second = await store.acknowledgeAndCreate('a', first!.txnId, TEN, build); // and 3 ahead
+    const third = await store.nextStored('a', second!.txnId, build);
+    await store.acknowledge('a', second!.txnId); // held back
+    const fourth = await store.nextStored('a', third!.txnId, build);
+    // A metrics scrape writes what is held back; meanwhile the sender holds back the next one.
+    const scrape = store.backlog('a');
+    await store.acknowledge('a', third!.txnId);
+    await scrape;
+    expect(await store.inFlight('a', build)).to.deep.equal(fourth);
+  });
+
+  it('writes the acknowledgements held back when the sender lock is released, before the fence refuses them', async () => {
+    const store = await openStore();
+    const lock = await store.acquireSenderLock('a');
+    await store.enqueue(range(0, 100).map((n) => event(n)));
+    const first = await store.createTransaction('a', TEN, build);
+    const second = await store.acknowledgeAndCreate('a', first!.txnId, TEN, build); // and 3 ahead
+    const third = await store.nextStored('a', second!.txnId, build);
+    await store.acknowledge('a', second!.txnId); // held back
+    await lock!.release();
+    await store.close();
+    const after = await openStore();
+    expect(await after.inFlight('a', build)).to.deep.equal(third);
+  });
+
   it('a process whose sender lock is gone reads what the new sender stored, not what it created ahead itself', async () => {
     const old = new PostgresStore({ connectionString: url, schema, max: 2, lockHeartbeatMs: 0 });
     stores.push(old);

@@ -57,6 +57,11 @@ export function copyIn(client: CopyClient, sql: string, data: readonly string[])
 }
 
 class CopySubmittable {
+  /**
+   * Set by pg when the client has a `query_timeout`: its wrapper clears the timeout's timer, so it
+   * must be called once the query is over.
+   */
+  callback?: (err: Error | null) => void;
   readonly #sql: string;
   readonly #data: readonly string[];
   readonly #done: (err: Error | null) => void;
@@ -111,6 +116,7 @@ class CopySubmittable {
   #finish(): void {
     if (this.#settled) return;
     this.#settled = true;
+    this.callback?.(this.#error);
     this.#done(this.#error);
   }
 }

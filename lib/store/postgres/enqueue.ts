@@ -100,8 +100,9 @@ function notifyPayload(asIds: ReadonlySet<string>): string {
 
 /** A pg client takes COPY; anything else with a `query()` (a wrapper, pg-native) gets INSERTs. */
 function takesCopy(client: Queryable): boolean {
-  const connection = (client as { connection?: { sendCopyFromChunk?: unknown } }).connection;
-  return typeof connection?.sendCopyFromChunk === 'function';
+  const c = client as { connection?: { sendCopyFromChunk?: unknown }; pipeline?: unknown };
+  // A client in pipeline mode refuses query objects of its own kind (the COPY is one).
+  return typeof c.connection?.sendCopyFromChunk === 'function' && c.pipeline !== true;
 }
 
 function columns(batch: readonly PendingEnqueue[]): { asIds: Set<string>; chunks: Columns[] } {
@@ -194,7 +195,8 @@ export class EnqueueWriter {
       const ignore = (): void => {};
       client.on('error', ignore);
       try {
-        await copyIn(client, copy.sql, copy.data);
+        if (takesCopy(client)) await copyIn(client, copy.sql, copy.data);
+        else await this.#insertInTransaction(client, batch);
       } catch (err) {
         // A client that failed mid-COPY is not worth the doubt: destroy it rather than reuse it.
         client.release(err instanceof Error ? err : true);
@@ -204,6 +206,18 @@ export class EnqueueWriter {
       }
       client.release();
     });
+  }
+
+  /** The INSERT path on a pool client of our own, for a pool whose clients refuse the COPY. */
+  async #insertInTransaction(client: Queryable, batch: readonly PendingEnqueue[]): Promise<void> {
+    await client.query({ text: 'BEGIN' });
+    try {
+      await this.#insertRows(client, batch);
+      await client.query({ text: 'COMMIT' });
+    } catch (err) {
+      await client.query({ text: 'ROLLBACK' }).catch(() => {});
+      throw err;
+    }
   }
 
   /** Writes the batch; the same string or last statement also NOTIFYs the ASes concerned. */

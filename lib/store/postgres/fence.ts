@@ -142,8 +142,16 @@ export class SenderFences {
    * Takes a lock just won: bumps the AS's epoch before anything is read (from then on a write of
    * the previous sender either committed already or is refused), and returns the lock with its
    * release revoking the fence. Releases the lock and rethrows when the bump fails.
+   * `beforeRelease` runs first on release, while the fence still holds: the acknowledgements held
+   * back are written there, since afterwards the fence refuses them and the next sender would
+   * resend those transactions. Its failure does not stop the release.
    */
-  async hold(asId: string, lock: SenderLock, bump: () => Promise<string>): Promise<SenderLock> {
+  async hold(
+    asId: string,
+    lock: SenderLock,
+    bump: () => Promise<string>,
+    beforeRelease: () => Promise<void> = async () => {},
+  ): Promise<SenderLock> {
     let epoch: string;
     try {
       epoch = await bump();
@@ -160,6 +168,7 @@ export class SenderFences {
     return {
       lost: lock.lost,
       release: async () => {
+        await beforeRelease().catch(() => {});
         revoke();
         await lock.release();
       },

@@ -229,8 +229,11 @@ export class PostgresStore implements Store, OversizeSupport {
     const lock = await this.#locks.tryAcquire(`koa-appservice:sender:${this.#schema}:${asId}`);
     if (!lock) return null;
     this.#stored.forget(asId); // another process may have sent for the AS meanwhile
-    return this.#fences.hold(asId, lock, () =>
-      this.#sql('acquireSenderLock', () => bumpSenderEpoch(this.#tables!, asId)),
+    return this.#fences.hold(
+      asId,
+      lock,
+      () => this.#sql('acquireSenderLock', () => bumpSenderEpoch(this.#tables!, asId)),
+      () => this.#catchUp(asId),
     );
   }
 

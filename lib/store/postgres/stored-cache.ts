@@ -62,9 +62,13 @@ export class StoredCache {
     return true;
   }
 
-  /** The AS's acknowledgements held back, in order. */
+  /**
+   * The AS's acknowledgements held back, in order: a copy, since the sender may hold back another
+   * while a write of these is in flight (a metrics scrape's `backlog()` writes them too), and only
+   * what was written may be dropped.
+   */
   pending(asId: string): readonly string[] {
-    return this.#pending.get(asId) ?? [];
+    return [...(this.#pending.get(asId) ?? [])];
   }
 
   /** The ASes with acknowledgements held back. */
