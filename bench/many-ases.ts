@@ -23,11 +23,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { MatrixEvent } from '../lib/events.ts';
-import type { Host } from '../lib/host.ts';
 import { appservices } from '../lib/index.ts';
 import type { Publisher } from '../lib/push/publisher.ts';
 import type { Registration } from '../lib/registration/registration.ts';
 import { SqliteStore } from '../lib/store/sqlite/sqlite-store.ts';
+import { testHost } from '../lib/testing/host.ts';
 import { testRegistration } from '../lib/testing/registration.ts';
 import { reportGoal } from './support/goals.ts';
 import { BURST, fmt, median, pipeline, startSinks, timed, until, type Timing } from './support/push-pipeline.ts';
@@ -142,14 +142,7 @@ interface Started {
 async function child(dir: string): Promise<void> {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
-  const host: Host = {
-    serverName: SERVER,
-    userExists: async () => false,
-    resolveAlias: async () => null,
-    roomAliases: async () => [],
-    joinedMembers: async () => [],
-    authenticate: async () => null,
-  };
+  const host = testHost({ serverName: SERVER });
   const settle = async (): Promise<NodeJS.MemoryUsage> => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     gc();

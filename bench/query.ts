@@ -24,7 +24,7 @@ import { ExistenceQueries } from '../lib/query/existence.ts';
 import type { Host } from '../lib/host.ts';
 import { appservices, MemoryStore } from '../lib/index.ts';
 import type { Registration } from '../lib/registration/registration.ts';
-import { MockAppService, testRegistration } from '../lib/testing/index.ts';
+import { MockAppService, testHost, testRegistration } from '../lib/testing/index.ts';
 import { reportGoal } from './support/goals.ts';
 
 const HS_TOKEN = 'bench-hs-token';
@@ -207,14 +207,7 @@ function collector(): () => void {
  */
 async function crowd(outage: Outage, n: number, gc: () => void): Promise<{ rssMB: number; slowestMs: number }> {
   const as_ = await brokenAs(outage);
-  const host: Host = {
-    serverName: SERVER,
-    userExists: async () => false,
-    resolveAlias: async () => null,
-    roomAliases: async () => [],
-    joinedMembers: async () => [],
-    authenticate: async () => null,
-  };
+  const host = testHost({ serverName: SERVER });
   const plugin = await appservices({
     registrations: [
       {

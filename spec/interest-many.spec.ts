@@ -1,18 +1,11 @@
 import { expect } from 'chai';
-import type { Host } from '../lib/host.ts';
+import { testHost } from '../lib/testing/host.ts';
 import { Interest } from '../lib/interest.ts';
 import { NamespaceIndex } from '../lib/namespace/namespace-index.ts';
 import type { Registration } from '../lib/registration/registration.ts';
 import { registration } from './push/registrations.ts';
 
-const host: Host = {
-  serverName: 'hs.test',
-  userExists: async () => false,
-  resolveAlias: async () => null,
-  roomAliases: async () => [],
-  joinedMembers: async () => [],
-  authenticate: async () => null,
-};
+const host = testHost({ serverName: 'hs.test' });
 
 /**
  * A registration that counts how often its namespaces are read: the work `interestedIn` does for
@@ -57,11 +50,11 @@ describe('Interest with many registrations', () => {
 
   it('still asks for the room facts while an alias-capable AS is not yet interested', async () => {
     const asked: string[] = [];
-    const counting: Host = {
-      ...host,
+    const counting = testHost({
+      serverName: 'hs.test',
       roomAliases: async (roomId) => (asked.push(`aliases ${roomId}`), ['#b999_x:hs.test']),
       joinedMembers: async (roomId) => (asked.push(`members ${roomId}`), ['@b9_bot:hs.test']),
-    };
+    });
     const interest = new Interest({ host: counting, registrations: regs, index: new NamespaceIndex(regs) });
     const found = await interest.interestedIn(event('!b7_r:hs.test'));
     expect(found.map((r) => r.id)).to.deep.equal(['b7', 'b9', 'b999']);

@@ -6,5 +6,6 @@
  */
 export { MockAppService } from './mock-appservice.ts';
 export type { MockAppServiceOptions, RecordedRequest, TransactionBody } from './mock-appservice.ts';
+export { testHost } from './host.ts';
 export { testRegistration } from './registration.ts';
 export type { TestNamespaceRule, TestRegistrationSpec } from './registration.ts';

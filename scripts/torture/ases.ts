@@ -4,7 +4,7 @@
  * deduplicates transactions by txnId, remembering every id it has seen.
  */
 import type { Host } from '../../lib/index.ts';
-import { MockAppService } from '../../lib/testing/index.ts';
+import { MockAppService, testHost } from '../../lib/testing/index.ts';
 import { BodyLimitedBridge, type DeliveredEvent } from './body-limited-bridge.ts';
 
 export const SERVER = 'torture.test';
@@ -15,14 +15,7 @@ export const AS_IDS = [...MOCK_IDS, BRIDGE] as const;
 export type AsId = (typeof AS_IDS)[number];
 
 /** A homeserver that knows no one: the soak only pushes. */
-export const host: Host = {
-  serverName: SERVER,
-  userExists: async () => false,
-  resolveAlias: async () => null,
-  roomAliases: async () => [],
-  joinedMembers: async () => [],
-  authenticate: async () => null,
-};
+export const host: Host = testHost({ serverName: SERVER });
 
 export interface SoakAses {
   readonly mocks: Record<MockId, MockAppService>;
