@@ -62,20 +62,23 @@ export async function acknowledgeAndCreate(
   limits: BatchLimits,
   build: Build,
   deferred: readonly string[] = [],
+  seqs?: readonly number[],
 ): Promise<CreateOutcome> {
   const { t } = tables;
   const asIdSql = sqlLiteral(asId);
   // Acknowledgements held back (stored-cache.ts) go first, in the same statement.
   const acked = parseTxnId(txnId) ?? NO_TXN;
   const keys = [...deferred.map(parseTxnId).filter((key) => key !== null), acked];
-  const { isIn, done, gone } = acknowledgedSql(t, asIdSql, keys);
+  // Known seqs are those of every id: usable only when every id parses.
+  const known = keys.length === deferred.length + 1 && acked !== NO_TXN ? seqs : undefined;
+  const { isIn, ctes } = acknowledgedSql(t, asIdSql, keys, '', known);
   // Enough rows for every transaction a creation may store when the queue holds one kind (the
   // usual case), plus one to learn whether more follow; a mixed queue reads on as it needs.
   const chunk = (1 + TRANSACTIONS_AHEAD) * largestLimit(limits) + 1;
   // Sent with BEGIN and the fence in one round trip (fence.ts), so its values are inlined. It
   // reads the items of the stored transaction that follows when there is one and it keeps no
   // body; otherwise the queue's head, from which this call creates.
-  const ackAndRead = `WITH done AS (${done}), gone AS (${gone}),
+  const ackAndRead = `WITH ${ctes},
             stored AS (SELECT ${STORED_COLUMNS} FROM ${t('transactions')} WHERE as_id = ${asIdSql} AND NOT ${isIn} ORDER BY txn_id LIMIT 1)
        SELECT (SELECT count(*) FROM done WHERE txn_id = ${acked.n})::int AS acked, ${storedRowColumns('stored')}, q.seq, q.kind, q.json
        FROM (SELECT 1) AS one
