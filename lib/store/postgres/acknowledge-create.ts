@@ -12,10 +12,10 @@
  * queue pays one flush per 1 + TRANSACTIONS_AHEAD transactions. When a transaction created ahead
  * is already stored after the acknowledged one, it is returned and nothing is created.
  *
- * The reading statement deletes the acknowledged transaction and its queue rows and reads what
- * follows in the same statement: its data-modifying CTEs see the snapshot from before the
- * deletes, so the rows just deleted are excluded by seq. Every sender write of the AS holds the
- * AS's `as_state` row lock (fence.ts), so no other creation for the AS runs meanwhile.
+ * One statement deletes the acknowledged transactions and their queue rows and says what is
+ * stored next; the next one reads what follows, and no longer sees the rows just deleted. Every
+ * sender write of the AS holds the AS's `as_state` row lock (fence.ts), so no other creation for
+ * the AS runs meanwhile.
  */
 import type pg from 'pg';
 import { InFlightMismatchError } from '../../errors.ts';
@@ -29,7 +29,7 @@ import type { CreateOutcome, StoredEntry } from './stored-cache.ts';
 import { STORED_COLUMNS, storedRowColumns, storedTransaction, type StoredRow } from './stored-row.ts';
 
 type Build = (items: readonly QueuedItem[]) => string;
-type QueueRow = { seq: string | null; kind: ItemKind; json: string };
+type QueueRow = { seq: string; kind: ItemKind; json: string };
 
 /**
  * With a durable server each creation's commit waits for a disk flush (a transaction must be on
@@ -62,41 +62,43 @@ export async function acknowledgeAndCreate(
   limits: BatchLimits,
   build: Build,
   deferred: readonly string[] = [],
+  seqs?: readonly number[],
 ): Promise<CreateOutcome> {
   const { t } = tables;
   const asIdSql = sqlLiteral(asId);
   // Acknowledgements held back (stored-cache.ts) go first, in the same statement.
   const acked = parseTxnId(txnId) ?? NO_TXN;
   const keys = [...deferred.map(parseTxnId).filter((key) => key !== null), acked];
-  const { isIn, done, gone } = acknowledgedSql(t, asIdSql, keys);
+  // Known seqs are those of every id: usable only when every id parses.
+  const known = keys.length === deferred.length + 1 && acked !== NO_TXN ? seqs : undefined;
+  const { isIn, ctes } = acknowledgedSql(t, asIdSql, keys, '', known);
   // Enough rows for every transaction a creation may store when the queue holds one kind (the
   // usual case), plus one to learn whether more follow; a mixed queue reads on as it needs.
   const chunk = (1 + TRANSACTIONS_AHEAD) * largestLimit(limits) + 1;
-  // Sent with BEGIN and the fence in one round trip (fence.ts), so its values are inlined. It
-  // reads the items of the stored transaction that follows when there is one and it keeps no
-  // body; otherwise the queue's head, from which this call creates.
-  const ackAndRead = `WITH done AS (${done}), gone AS (${gone}),
+  // Sent with BEGIN and the fence in one round trip (fence.ts), so its values are inlined. The
+  // first statement acknowledges and says what is stored next; the second, which sees the first's
+  // deletes, reads the items of that stored transaction when there is one and it keeps no body,
+  // otherwise the queue's head, from which this call creates. Two statements, so that the
+  // transaction's columns come once rather than on every item's row.
+  const ackAndRead = `WITH ${ctes},
             stored AS (SELECT ${STORED_COLUMNS} FROM ${t('transactions')} WHERE as_id = ${asIdSql} AND NOT ${isIn} ORDER BY txn_id LIMIT 1)
-       SELECT (SELECT count(*) FROM done WHERE txn_id = ${acked.n})::int AS acked, ${storedRowColumns('stored')}, q.seq, q.kind, q.json
-       FROM (SELECT 1) AS one
-       LEFT JOIN stored ON true
-       LEFT JOIN LATERAL (
-         (SELECT seq, kind, json FROM ${t('queue')}
-          WHERE as_id = ${asIdSql} AND stored.txn_id IS NULL AND seq NOT IN (SELECT seq FROM gone)
-          ORDER BY seq LIMIT ${chunk})
-         UNION ALL
-         (SELECT seq, kind, json FROM ${t('queue')}
-          WHERE as_id = ${asIdSql} AND stored.body IS NULL AND seq = ANY (stored.seqs) ORDER BY seq)
-       ) AS q ON true`;
+       SELECT (SELECT count(*) FROM done WHERE txn_id = ${acked.n})::int AS acked, ${storedRowColumns('stored')}
+       FROM (SELECT 1) AS one LEFT JOIN stored ON true;
+       (SELECT seq, kind, json FROM ${t('queue')}
+        WHERE as_id = ${asIdSql} AND NOT EXISTS (SELECT 1 FROM ${t('transactions')} WHERE as_id = ${asIdSql})
+        ORDER BY seq LIMIT ${chunk})
+       UNION ALL
+       (SELECT seq, kind, json FROM ${t('queue')} WHERE as_id = ${asIdSql} AND seq = ANY (
+          (SELECT seqs FROM ${t('transactions')} WHERE as_id = ${asIdSql} AND body IS NULL ORDER BY txn_id LIMIT 1)::bigint[])
+        ORDER BY seq)`;
   let committed = false;
   return fencedTransaction<CreateOutcome>(
     tables,
     asId,
     fence,
-    async (client, read) => {
-      const rows = read!.rows as (StoredRow & QueueRow & { acked: number })[];
-      // One row at least (the LEFT JOINs), so that what is stored is read even when the queue is empty.
-      const head = rows[0]!;
+    async (client, _last, [status, read]) => {
+      const head = status!.rows[0] as StoredRow & { acked: number };
+      const items = read!.rows as QueueRow[];
       if (head.txn_id != null) {
         // Not acknowledged: that one is still in flight, and nothing may be created meanwhile.
         if (head.acked === 0) {
@@ -106,12 +108,13 @@ export async function acknowledgeAndCreate(
         await client.query('SET LOCAL synchronous_commit = off; COMMIT');
         committed = true;
         try {
+          const rows = items.length === 0 ? [head] : items.map((item) => ({ ...head, ...item }));
           return { txn: storedTransaction(asId, rows, build, 'acknowledgeAndCreate') };
         } catch (error) {
           return { error };
         }
       }
-      return create(client, tables, asIdSql, asId, rows, chunk, limits, build, () => (committed = true));
+      return create(client, tables, asIdSql, asId, items, chunk, limits, build, () => (committed = true));
     },
     () => (committed ? 'committed' : true),
     ackAndRead,
@@ -132,7 +135,7 @@ async function create(
 ): Promise<CreateOutcome> {
   // The rows in order, read on past the first chunk when a mixed queue needs more; this
   // transaction no longer sees the rows it deleted.
-  let buffer = rows.filter((row) => row.seq !== null);
+  let buffer = rows;
   let pos = 0;
   let more = buffer.length === chunk;
   const peek = async (): Promise<QueueRow | undefined> => {

@@ -18,28 +18,49 @@ import { lockAsState, QUEUE_SCAN_SETTINGS, SenderFencedError } from './fence.ts'
 type Key = { readonly birth: string; readonly n: number };
 
 /**
- * SQL for acknowledging `keys` (in order; the last is the one the caller names):
- * `in`, a row is one of them; `done`, the DELETE … RETURNING of those that are in flight, that is
- * with no other stored transaction of the AS before them; `gone`, the DELETE of their queue rows
- * (both CTE bodies, to go in a WITH).
+ * SQL for acknowledging `keys` (in order; the last is the one the caller names): `isIn`, a row is
+ * one of them; `ctes`, the WITH entries `done`, the DELETE … RETURNING of those that are in
+ * flight, that is with no other stored transaction of the AS before them, and `gone`, the seqs of
+ * their queue rows, deleted.
+ *
+ * `seqs`, when the caller knows them (stored-cache.ts), are those of every key's queue rows: they
+ * are then deleted by value, one walk of the index over their range with a hashed filter, as long
+ * as `done` took every key; otherwise (a key already gone, or not in flight) by the seqs `done`
+ * returns. A seq array known only at run time makes PostgreSQL descend the index once per element
+ * and compare each row with the whole array: several times the cost, on every acknowledgement.
  */
-export function acknowledgedSql(t: (table: string) => string, asIdSql: string, keys: readonly Key[], extra = '') {
+export function acknowledgedSql(
+  t: (table: string) => string,
+  asIdSql: string,
+  keys: readonly Key[],
+  extra = '',
+  seqs?: readonly number[],
+) {
   const list = keys.map((key) => `(${key.n}, ${sqlLiteral(key.birth)})`).join(', ');
   const isIn = `(txn_id, id_prefix) IN (${list})`;
-  return {
-    isIn,
-    done: `DELETE FROM ${t('transactions')} AS d WHERE as_id = ${asIdSql} AND ${isIn}${extra}
+  const done = `done AS (DELETE FROM ${t('transactions')} AS d WHERE as_id = ${asIdSql} AND ${isIn}${extra}
              AND NOT EXISTS (SELECT 1 FROM ${t('transactions')} AS o WHERE o.as_id = ${asIdSql}
                              AND o.txn_id < d.txn_id AND (o.txn_id, o.id_prefix) NOT IN (${list}))
-           RETURNING txn_id, seqs`,
-    gone: `DELETE FROM ${t('queue')} WHERE as_id = ${asIdSql}
-             AND seq = ANY (ARRAY(SELECT unnest(seqs) FROM done)) RETURNING seq`,
+           RETURNING txn_id, seqs)`;
+  const returned = `DELETE FROM ${t('queue')} WHERE as_id = ${asIdSql}
+             AND seq = ANY (ARRAY(SELECT unnest(seqs) FROM done)) RETURNING seq`;
+  if (seqs === undefined || seqs.length === 0) return { isIn, ctes: `${done}, gone AS (${returned})` };
+  const all = `(SELECT count(*) FROM done) = ${keys.length}`;
+  const [low, high] = [Math.min(...seqs), Math.max(...seqs)];
+  // `seq + 0` keeps the array out of the index condition: filtered, and hashed, not descended.
+  return {
+    isIn,
+    ctes: `${done},
+           listed AS (DELETE FROM ${t('queue')} WHERE as_id = ${asIdSql} AND seq BETWEEN ${low} AND ${high}
+             AND seq + 0 = ANY ('{${seqs.join(',')}}'::bigint[]) AND ${all} RETURNING seq),
+           found AS (${returned.replace('RETURNING', `AND NOT ${all} RETURNING`)}),
+           gone AS (SELECT seq FROM listed UNION ALL SELECT seq FROM found)`,
   };
 }
 
 /**
  * Deletes the acknowledged transactions and their queue rows: `txnIds`, in order, each a no-op
- * unless it is in flight. BEGIN, the lock, the deletes (which write only while the sender epoch
+ * unless it is in flight; `seqs`, when known, those of all their queue rows (see acknowledgedSql). BEGIN, the lock, the deletes (which write only while the sender epoch
  * is still `fence`) and COMMIT go in one simple query; a refused fence then rejects with
  * SenderFencedError, nothing written.
  *
@@ -53,6 +74,7 @@ export async function acknowledge(
   asId: string,
   fence: string | undefined,
   txnIds: readonly string[],
+  seqs?: readonly number[],
 ): Promise<void> {
   const keys = txnIds.map(parseTxnId).filter((key) => key !== null);
   if (keys.length === 0) return;
@@ -62,10 +84,11 @@ export async function acknowledge(
     fence === undefined
       ? ''
       : ` AND (SELECT sender_epoch FROM ${t('as_state')} WHERE as_id = ${asIdSql}) = ${sqlLiteral(fence)}`;
-  const { done, gone } = acknowledgedSql(t, asIdSql, keys, fenced);
+  // Known seqs are those of every id: usable only when every id parses.
+  const { ctes } = acknowledgedSql(t, asIdSql, keys, fenced, keys.length === txnIds.length ? seqs : undefined);
   const text =
     `BEGIN; ${QUEUE_SCAN_SETTINGS} ${lockAsState(t, asIdSql)}` +
-    ` WITH done AS (${done}), gone AS (${gone}) SELECT count(*) FROM gone;` +
+    ` WITH ${ctes} SELECT count(*) FROM gone;` +
     ' SET LOCAL synchronous_commit = off; COMMIT';
   const results = await inTransaction(
     pool,

@@ -14,7 +14,7 @@ import type { EnqueueItem } from '../store.ts';
 import { uniqueAsIds } from '../check-input.ts';
 import { GroupCommit } from '../group-commit.ts';
 import { isQueryable, sqlLiteral, type Queryable } from './connection.ts';
-import { copyField, copyIn } from './copy-in.ts';
+import { copyField, copyIn, CopyLines } from './copy-in.ts';
 
 export interface PendingEnqueue {
   readonly items: readonly EnqueueItem[];
@@ -71,26 +71,35 @@ export function enqueueCopy(
   queueTable: string,
   batch: readonly PendingEnqueue[],
   channel: string,
-): { sql: string; data: string[] } | null {
-  const data: string[] = [];
+): { sql: string; data: Buffer[] } | null {
+  const lines = new CopyLines();
   const asIds = new Set<string>();
+  // Each line is `as_id \t kind \t json \t enqueued_at \n`: the parts around the body repeat.
+  const prefixes = new Map<string, Buffer>();
   for (const { items, enqueuedAt } of batch) {
+    const suffix = Buffer.from(`\t${enqueuedAt}\n`);
     for (const item of items) {
       const unique = uniqueAsIds(item.asIds);
       if (unique.length === 0) continue;
       // One escaped copy of the body, however many ASes share it.
-      const tail = `\t${copyField(item.kind)}\t${copyField(item.json)}\t${enqueuedAt}\n`;
+      const json = copyField(item.json);
       for (const asId of unique) {
-        data.push(copyField(asId) + tail);
+        const key = `${item.kind}\t${asId}`;
+        let prefix = prefixes.get(key);
+        if (prefix === undefined) {
+          prefix = Buffer.from(`${copyField(asId)}\t${copyField(item.kind)}\t`);
+          prefixes.set(key, prefix);
+        }
+        lines.add(prefix, json, suffix);
         asIds.add(asId);
       }
     }
   }
-  if (data.length === 0) return null;
+  if (lines.lines === 0) return null;
   const sql =
     `COPY ${queueTable} (as_id, kind, json, enqueued_at) FROM STDIN; ` +
     `SELECT pg_notify(${sqlLiteral(channel)}, ${sqlLiteral(notifyPayload(asIds))})`;
-  return { sql, data };
+  return { sql, data: lines.finish() };
 }
 
 function notifyPayload(asIds: ReadonlySet<string>): string {

@@ -91,8 +91,9 @@ export function lockAsState(t: (table: string) => string, asIdSql: string): stri
  * `fence` (the epoch this process got with the lock; undefined when it never took the lock,
  * as in single-process use, then only the row lock orders the write). Commits when `commit(result)`
  * says so; a failed check rolls back and rejects with SenderFencedError, having written nothing.
- * BEGIN, the queue scan settings and the lock go in one round trip, with `first` when given: one
- * more statement (parameters inlined as literals), run after the lock, whose result `work` gets.
+ * BEGIN, the queue scan settings and the lock go in one round trip, with `first` when given: more
+ * statements (parameters inlined as literals), run after the lock, whose results `work` gets (the
+ * last one's, and all of them in order).
  *
  * @example
  * ```ts
@@ -103,20 +104,24 @@ export async function fencedTransaction<T>(
   { pool, t }: StoreTables,
   asId: string,
   fence: string | undefined,
-  work: (client: pg.PoolClient, first: pg.QueryResult | undefined) => Promise<T>,
+  work: (client: pg.PoolClient, first: pg.QueryResult | undefined, all: readonly pg.QueryResult[]) => Promise<T>,
   commit: (result: T) => Ending,
   first?: string,
 ): Promise<T> {
-  return inTransaction<T, pg.QueryResult | undefined>(pool, work, commit, async (client) => {
+  type Begun = { last: pg.QueryResult | undefined; all: pg.QueryResult[] };
+  const run = (client: pg.PoolClient, begun: Begun): Promise<T> => work(client, begun.last, begun.all);
+  return inTransaction<T, Begun>(pool, run, commit, async (client) => {
     // Several statements in one simple query, so no parameters: the AS id goes in as a literal.
     const results = (await client.query(
       `BEGIN; ${QUEUE_SCAN_SETTINGS} ${lockAsState(t, sqlLiteral(asId))}${first ?? ''}`,
     )) as unknown as pg.QueryResult[];
-    const lock = results.at(first === undefined ? -1 : -2);
-    const epoch = (lock?.rows[0] as { sender_epoch: string } | undefined)?.sender_epoch;
+    // The first SELECT is the lock's (BEGIN, the settings and the INSERT come before it).
+    const at = results.findIndex((result) => result.command === 'SELECT');
+    const epoch = (results[at]?.rows[0] as { sender_epoch: string } | undefined)?.sender_epoch;
     // `first` ran after the lock, in this transaction: a refusal rolls it back with the rest.
     if (fence !== undefined && epoch !== fence) throw new SenderFencedError(asId);
-    return first === undefined ? undefined : results.at(-1);
+    const all = results.slice(at + 1);
+    return { last: all.at(-1), all };
   });
 }
 

@@ -188,9 +188,10 @@ export class PostgresStore implements Store, OversizeSupport {
     this.#ready();
     checkLimits(limits);
     const [fence, held] = [this.#fences.get(asId), this.#stored.pending(asId)];
+    const seqs = this.#stored.seqs(asId, [...held, txnId]);
     return settleCreation(this.#stored, asId, () =>
       this.#sql('acknowledgeAndCreate', () =>
-        acknowledgeAndCreate(this.#tables!, asId, fence, txnId, limits, build, held),
+        acknowledgeAndCreate(this.#tables!, asId, fence, txnId, limits, build, held, seqs),
       ),
     );
   }
@@ -276,8 +277,9 @@ export class PostgresStore implements Store, OversizeSupport {
 
   #write(asId: string, txnIds: readonly string[]): Promise<void> {
     const fence = this.#fences.get(asId);
+    const seqs = this.#stored.seqs(asId, txnIds);
     return this.#stored.writing(asId, txnIds, () =>
-      this.#sql('acknowledge', () => acknowledge(this.#tables!, asId, fence, txnIds)),
+      this.#sql('acknowledge', () => acknowledge(this.#tables!, asId, fence, txnIds, seqs)),
     );
   }
 

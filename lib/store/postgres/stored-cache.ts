@@ -43,6 +43,8 @@ export class StoredCache {
   readonly #byAs = new Map<string, StoredEntry[]>();
   /** Per AS, acknowledgements held back, in order, to be written with its next write. */
   readonly #pending = new Map<string, string[]>();
+  /** Per AS, the seqs of each acknowledgement held back: its write deletes the queue rows by value. */
+  readonly #pendingSeqs = new Map<string, Map<string, number[]>>();
   #items = 0;
 
   /**
@@ -55,7 +57,11 @@ export class StoredCache {
   defer(asId: string, txnId: string): boolean {
     const entries = this.#byAs.get(asId);
     if (!entries || entries.length < 2 || entries[0]!.txnId !== txnId) return false;
-    this.#items -= entries.shift()!.items.length;
+    const entry = entries.shift()!;
+    this.#items -= entry.items.length;
+    const seqs = this.#pendingSeqs.get(asId);
+    if (seqs) seqs.set(txnId, seqsOf(entry));
+    else this.#pendingSeqs.set(asId, new Map([[txnId, seqsOf(entry)]]));
     const pending = this.#pending.get(asId);
     if (pending) pending.push(txnId);
     else this.#pending.set(asId, [txnId]);
@@ -69,6 +75,24 @@ export class StoredCache {
    */
   pending(asId: string): readonly string[] {
     return [...(this.#pending.get(asId) ?? [])];
+  }
+
+  /**
+   * The seqs of the queue rows of `txnIds` (each held back or stored here, none twice), in order,
+   * or undefined when one of them is not known here.
+   */
+  seqs(asId: string, txnIds: readonly string[]): number[] | undefined {
+    if (new Set(txnIds).size !== txnIds.length) return undefined;
+    const entries = this.#byAs.get(asId);
+    const seqs: number[] = [];
+    for (const txnId of txnIds) {
+      const held = this.#pendingSeqs.get(asId)?.get(txnId);
+      const entry = held === undefined ? entries?.find((e) => e.txnId === txnId) : undefined;
+      const found = held ?? (entry && seqsOf(entry));
+      if (found === undefined) return undefined;
+      seqs.push(...found);
+    }
+    return seqs;
   }
 
   /** The ASes with acknowledgements held back. */
@@ -89,8 +113,13 @@ export class StoredCache {
       throw error;
     }
     const left = this.pending(asId).filter((id) => !txnIds.includes(id));
+    const seqs = this.#pendingSeqs.get(asId);
+    for (const id of txnIds) seqs?.delete(id);
     if (left.length > 0) this.#pending.set(asId, left);
-    else this.#pending.delete(asId);
+    else {
+      this.#pending.delete(asId);
+      this.#pendingSeqs.delete(asId);
+    }
   }
 
   /** The AS's stored transactions are exactly `entries`, in id order (a creation just committed, with what was held back). */
@@ -139,11 +168,16 @@ export class StoredCache {
    */
   forget(asId: string): void {
     this.#pending.delete(asId);
+    this.#pendingSeqs.delete(asId);
     const entries = this.#byAs.get(asId);
     if (!entries) return;
     for (const entry of entries) this.#items -= entry.items.length;
     this.#byAs.delete(asId);
   }
+}
+
+function seqsOf(entry: StoredEntry): number[] {
+  return entry.items.map((item) => item.seq);
 }
 
 /**
