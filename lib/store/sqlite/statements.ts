@@ -8,12 +8,11 @@
 import type Database from 'better-sqlite3';
 import { InFlightMismatchError } from '../../errors.ts';
 import { BatchCut, buildBody } from '../batch.ts';
+import { uniqueAsIds } from '../check-input.ts';
 import type { BatchLimits, ItemKind, StoredTransaction, TransactionBuilder } from '../store.ts';
 import { NO_TXN, formatTxnId } from '../txn-id.ts';
 import { DeferredAcks } from './deferred-acks.ts';
-import { enqueueRows } from './enqueue-rows.ts';
-import type { CreateOutcome, SqliteOperations, TxnKey } from './operations.ts';
-import { QueueTail } from './queue-tail.ts';
+import type { CreateOutcome, PendingEnqueue, SqliteOperations, TxnKey } from './operations.ts';
 import { SQLITE_TRANSACTION_COLUMNS, storedTransactions, type SqliteTransactionRow } from './stored-transactions.ts';
 
 export type { CreateOutcome, PendingEnqueue, SqliteOperations, TxnKey } from './operations.ts';
@@ -30,10 +29,25 @@ type Build = TransactionBuilder;
  */
 export const TRANSACTIONS_AHEAD = 3;
 
+/** Rows per multi-row INSERT: 5 parameters each, well under SQLite's limit of 32766. */
+const ROWS_PER_INSERT = 50;
+const COLUMNS = 5;
+
 // Inferred types, kept private: the statements never leave this file.
 function prepare(db: Database.Database) {
   return {
     nextSeq: db.prepare<[string], number>('SELECT next_seq FROM as_state WHERE as_id = ?').pluck(),
+    insertRow: db.prepare<[string, number, ItemKind, string, number]>(
+      'INSERT INTO queue (as_id, seq, kind, json, enqueued_at) VALUES (?, ?, ?, ?, ?)',
+    ),
+    // A statement costs a round through the binding and the VDBE whatever its size: a burst goes
+    // in ROWS_PER_INSERT rows at a time (about 1 µs less per row than one by one).
+    insertRows: db.prepare<unknown[]>(
+      `INSERT INTO queue (as_id, seq, kind, json, enqueued_at) VALUES ${Array(ROWS_PER_INSERT).fill('(?, ?, ?, ?, ?)').join(', ')}`,
+    ),
+    setNextSeq: db.prepare<[string, number]>(
+      'INSERT INTO as_state (as_id, next_seq) VALUES (?, ?) ON CONFLICT (as_id) DO UPDATE SET next_seq = excluded.next_seq',
+    ),
     // The AS's first stored transaction is the one in flight; any others were created ahead.
     inFlight: db.prepare<[string], SqliteTransactionRow>(
       `SELECT ${SQLITE_TRANSACTION_COLUMNS} FROM transactions WHERE as_id = ? ORDER BY txn_id LIMIT 1`,
@@ -72,7 +86,6 @@ function prepare(db: Database.Database) {
       )
       .pluck(),
     deleteRows: db.prepare<[string, number]>('DELETE FROM queue WHERE as_id = ? AND seq <= ?'),
-    head: db.prepare<[string], number>('SELECT seq FROM queue WHERE as_id = ? ORDER BY seq LIMIT 1').pluck(),
     first: db.prepare<[string], { seq: number; enqueued_at: number }>(
       'SELECT seq, enqueued_at FROM queue WHERE as_id = ? ORDER BY seq LIMIT 1',
     ),
@@ -98,13 +111,41 @@ export function sqliteOperations(
   const s = prepare(db);
   const stored = storedTransactions(db);
   const deferred = new DeferredAcks();
-  const tail = new QueueTail();
   // Not prepared statements: SQLite applies `PRAGMA synchronous = …` when it compiles the
   // statement, not when it runs it, so preparing one switches the connection at once (a 'normal'
   // store prepared with a FULL statement ran every commit with an fsync) and its first run after
   // that does nothing. exec() compiles and runs it each time, which is what takes effect.
   const relaxSync = (): void => void db.exec('PRAGMA synchronous = NORMAL');
   const fullSync = (): void => void db.exec('PRAGMA synchronous = FULL');
+
+  function enqueue(batch: readonly PendingEnqueue[]): void {
+    // Each AS's next seq is read once per group and written back once.
+    const next = new Map<string, number>();
+    const values: unknown[] = [];
+    for (const { items, enqueuedAt } of batch) {
+      for (const item of items) {
+        for (const asId of uniqueAsIds(item.asIds)) {
+          const seq = next.get(asId) ?? s.nextSeq.get(asId) ?? 1;
+          values.push(asId, seq, item.kind, item.json, enqueuedAt);
+          if (values.length === ROWS_PER_INSERT * COLUMNS) {
+            s.insertRows.run(values);
+            values.length = 0;
+          }
+          next.set(asId, seq + 1);
+        }
+      }
+    }
+    for (let i = 0; i < values.length; i += COLUMNS) {
+      s.insertRow.run(
+        values[i] as string,
+        values[i + 1] as number,
+        values[i + 2] as ItemKind,
+        values[i + 3] as string,
+        values[i + 4] as number,
+      );
+    }
+    for (const [asId, seq] of next) s.setNextSeq.run(asId, seq);
+  }
 
   /**
    * Stores the next transaction from the AS's queue rows after `afterSeq`. `full`: it stopped at a
@@ -120,14 +161,7 @@ export function sqliteOperations(
     // One more than the largest limit: a queue of one kind (the usual case) takes a single read.
     const chunk =
       Math.max(limits.event, limits.ephemeral, limits.toDevice, limits.deviceList ?? 0, limits.keyCounts ?? 0) + 1;
-    // Seqs start at 1, and an AS's queued seqs are contiguous from its head.
-    const start = afterSeq > 0 ? afterSeq + 1 : s.head.get(asId);
-    if (start === undefined) return null;
-    const kept = tail.from(asId, start);
-    if (kept !== undefined) {
-      for (let i = kept.index; i < kept.items.length; i++) if (!cut.take(kept.items[i]!)) break;
-    }
-    for (let after = start - 1; kept === undefined && !cut.full;) {
+    for (let after = afterSeq; !cut.full;) {
       const rows = s.pending.all(asId, after, chunk);
       for (const [seq, kind, json] of rows) if (!cut.take({ seq, kind, json })) break;
       if (rows.length < chunk) break;
@@ -175,11 +209,10 @@ export function sqliteOperations(
     // The transaction's items are exactly the AS's queue rows up to its last seq.
     s.deleteRows.run(asId, lastSeq);
     stored.forget(asId, txn.n);
-    tail.dropThrough(asId, lastSeq);
     return true;
   }
 
-  const enqueueTx = db.transaction(enqueueRows(db));
+  const enqueueTx = db.transaction(enqueue);
   const createTx = db.transaction(create);
   const acknowledgeTx = db.transaction((asId: string, txn: TxnKey): void => void acknowledge(asId, txn));
   const acknowledgeAndCreateTx = db.transaction(
@@ -209,12 +242,7 @@ export function sqliteOperations(
   }
 
   return {
-    enqueue(batch) {
-      const rows = enqueueTx.immediate(batch);
-      // Inside another transaction (a dead letter's replay) the rows may still be rolled back.
-      if (db.inTransaction) for (const asId of rows.keys()) tail.forget(asId);
-      else for (const [asId, written] of rows) tail.append(asId, written);
-    },
+    enqueue: (batch) => enqueueTx.immediate(batch),
     inFlight(asId, build) {
       this.catchUp(asId);
       const row = s.inFlight.get(asId);
