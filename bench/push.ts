@@ -13,6 +13,8 @@
  * Run alone: node --import tsx bench/push.ts
  * Some phases only (e.g. to profile one): BENCH_PUSH_PHASES=a-full,b node --import tsx bench/push.ts
  * (phases c, a-full, a-normal, b, d; all when unset).
+ * Where (a)'s CPU per event goes, phase by phase, and SQLite's work per queued row (not in the
+ * default run): BENCH_PUSH_PHASES=a-split node --import tsx bench/push.ts
  */
 import Database from 'better-sqlite3';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -22,6 +24,7 @@ import { pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
 import { SqliteStore } from '../lib/store/sqlite/sqlite-store.ts';
 import { reportGoal } from './support/goals.ts';
+import { pushSplit } from './support/push-split.ts';
 import {
   deadUrl,
   event,
@@ -217,9 +220,10 @@ async function latency(
 }
 
 /** The phases BENCH_PUSH_PHASES names (comma-separated), or all of them. */
-function phase(name: 'c' | 'a-full' | 'a-normal' | 'b' | 'd'): boolean {
+function phase(name: 'c' | 'a-full' | 'a-normal' | 'b' | 'd' | 'a-split'): boolean {
   const only = process.env['BENCH_PUSH_PHASES'];
-  return only === undefined || only === '' || only.split(',').includes(name);
+  if (only === undefined || only === '') return name !== 'a-split';
+  return only.split(',').includes(name);
 }
 
 export async function run(): Promise<void> {
@@ -291,6 +295,8 @@ export async function run(): Promise<void> {
         });
       }
     }
+
+    if (phase('a-split')) await pushSplit(dir, 100_000, 3);
 
     if (phase('b')) {
       const n = 100_000;
