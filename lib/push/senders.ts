@@ -8,12 +8,13 @@ import { TurnBudget } from './turn-budget.ts';
 
 /**
  * Transactions the senders create in one turn of the event loop, all ASes together (see
- * turn-budget.ts). Each costs about 0.3 ms of store work and request: this keeps a turn near 20 ms
- * of sender work however many ASes are busy, and fewer busy ASes than this never wait. Measured
- * with 1,000 busy ASes (bench/many-ases.ts): 32 per turn made fewer, fuller transactions but
- * paid more turns (each with its commits' fsyncs); 128 made half as many again as 64.
+ * turn-budget.ts); fewer busy ASes than this never wait. Measured with 1,000 busy ASes
+ * (bench/many-ases.ts, in-run pairs): 64 per turn made 2,152 transactions of 20,000 events, 16
+ * made 1,288, with about 10% less CPU and a better ratio to 1 AS in every pair; 8 and 4 made a few
+ * fewer again and were no better (more turns). Each turn costs one commit (an fsync) of the senders' writes,
+ * which is why a busy spell's writes share the turn's group (lib/store/sqlite/commit-group.ts).
  */
-export const CREATES_PER_TURN = 64;
+export const CREATES_PER_TURN = 16;
 
 /**
  * One Sender per registration with a url (`url: null` gets none), started and stopped together.

@@ -89,6 +89,27 @@ describe('SqliteStore: one commit for many ASes', () => {
     for (const asId of asIds) expect((await store.backlog(asId)).size).to.equal(0);
   });
 
+  it('while many ASes are busy, gives the first write of a turn to the group too; a lone write ends that', async () => {
+    const created = await Promise.all(asIds.map((asId) => store.createTransaction(asId, LIMITS, build)));
+    // The last group held 39 writes: the next turn's 40 share one commit, the first one included.
+    let before = walCommits(path);
+    const next = await Promise.all(
+      created.map((txn) => store.acknowledgeAndCreate(txn!.asId, txn!.txnId, LIMITS, build)),
+    );
+    expect(walCommits(path) - before).to.equal(1);
+    expect(next.map((txn) => numbers(txn!.body))).to.deep.equal(asIds.map(() => [5, 6, 7, 8, 9]));
+    // Still busy: a lone write waits for the turn's group, and is committed alone there...
+    before = walCommits(path);
+    const lone = store.acknowledgeAndCreate('as0', next[0]!.txnId, LIMITS, build);
+    expect(walCommits(path) - before).to.equal(0);
+    expect(numbers((await lone)!.body)).to.deep.equal([10, 11]);
+    expect(walCommits(path) - before).to.equal(1);
+    // ...which ends the busy spell: the next write runs at once, before the call returns.
+    const quick = store.acknowledgeAndCreate('as1', next[1]!.txnId, LIMITS, build);
+    expect(walCommits(path) - before).to.equal(2);
+    expect(numbers((await quick)!.body)).to.deep.equal([10, 11]);
+  });
+
   it('writes a kept acknowledgement before a read of the AS, and at close', async () => {
     // For each AS: [0..4] in flight, then [5..9] and, created ahead behind it, [10, 11].
     const second = new Map<string, StoredTransaction>();

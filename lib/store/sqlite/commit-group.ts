@@ -29,6 +29,10 @@ type Outcome = { readonly value: unknown } | { readonly error: unknown };
  * rolls the whole transaction back under a write (disk full, I/O error), that write and those
  * before it in the group fail with its error, and the rest run in a new transaction.
  *
+ * While many ASes are busy (the last group held several writes), the first write of a turn joins
+ * the group as well: that saves a commit, an fsync, per turn. A write that was alone in its group
+ * ends the spell, so a single busy AS waits for a turn at most once after the others went quiet.
+ *
  * @example
  * ```ts
  * const group = new CommitGroup(db, true, (operation, err) => err);
@@ -52,6 +56,12 @@ export class CommitGroup {
   #waiting: Waiting[] = [];
   /** A write ran (or a group was gathered) in this turn: later ones wait for setImmediate. */
   #turn = false;
+  /**
+   * The last group held several writes: many ASes are busy, and the first write of a turn joins
+   * the group too instead of paying a commit (an fsync) of its own. A lone write that had to wait
+   * ends it, so a single busy AS still never waits.
+   */
+  #busy = false;
 
   /**
    * @param relaxable the database runs with synchronous = FULL, and a group of writes none of which
@@ -78,7 +88,7 @@ export class CommitGroup {
    * about to be sent); false only for acknowledgements, which may be lost in a power cut.
    */
   run<T>(operation: string, durable: boolean, write: () => T): Promise<T> {
-    if (!this.#turn) {
+    if (!this.#turn && !this.#busy) {
       this.#openTurn();
       try {
         return Promise.resolve(write());
@@ -86,6 +96,7 @@ export class CommitGroup {
         return Promise.reject(this.#wrap(operation, error));
       }
     }
+    if (!this.#turn) this.#openTurn();
     return new Promise<T>((resolve, reject) => {
       this.#waiting.push({ operation, write, durable, resolve: resolve as (value: unknown) => void, reject });
     });
@@ -95,6 +106,7 @@ export class CommitGroup {
   flush(): void {
     const group = this.#waiting;
     this.#waiting = [];
+    this.#busy = group.length > 1;
     if (group.length === 1) {
       const only = group[0]!;
       try {

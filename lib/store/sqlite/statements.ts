@@ -188,9 +188,10 @@ export function sqliteOperations(
     return { txn: { asId, txnId: formatTxnId(birth, txnId), body, counts }, lastSeq, full };
   }
 
-  function create(asId: string, limits: BatchLimits, build: Build, ahead = 0): StoredTransaction | null {
+  /** `idle`: the caller has just seen that nothing is stored for the AS (no need to look again). */
+  function create(asId: string, limits: BatchLimits, build: Build, ahead = 0, idle = false): StoredTransaction | null {
     if (deferred.has(asId)) acknowledge(asId, NO_TXN);
-    const current = s.inFlightId.get(asId);
+    const current = idle ? undefined : s.inFlightId.get(asId);
     if (current !== undefined) throw new InFlightMismatchError(asId, formatTxnId(current.id_prefix, current.txn_id));
     const first = createOne(asId, 0, limits, build);
     // Full transactions after it, created now in the same commit (see acknowledgeAndCreate).
@@ -219,11 +220,13 @@ export function sqliteOperations(
     (asId: string, txn: TxnKey, limits: BatchLimits, build: Build): CreateOutcome => {
       // After an acknowledgement, a stored transaction was created ahead: it is the next one.
       // Without one, a transaction still in flight makes the creation below refuse, as it should.
-      const next = acknowledge(asId, txn) ? s.inFlight.get(asId) : undefined;
+      const acknowledged = acknowledge(asId, txn);
+      const next = acknowledged && stored.mayHaveAhead(asId) ? s.inFlight.get(asId) : undefined;
       try {
         if (next) return { txn: stored.toStored('acknowledgeAndCreate', asId, next, build) };
+        if (acknowledged) stored.noneAhead(asId);
         // Nested: a savepoint, so a failure undoes the creation only.
-        return { txn: createTx(asId, limits, build, TRANSACTIONS_AHEAD) };
+        return { txn: createTx(asId, limits, build, TRANSACTIONS_AHEAD, acknowledged) };
       } catch (error) {
         return { error };
       }
@@ -249,19 +252,20 @@ export function sqliteOperations(
       return row ? stored.toStored('inFlight', asId, row, build) : null;
     },
     nextStored(asId, txn, build) {
-      const row = s.storedNext.get(asId, txn.n);
+      const row = stored.mayHaveAhead(asId) ? s.storedNext.get(asId, txn.n) : undefined;
       return row ? stored.toStored('nextStored', asId, row, build) : null;
     },
     createTransaction: (asId, limits, build) => createTx.immediate(asId, limits, build),
     acknowledge(asId, txn) {
       // A transaction created ahead follows it: written with the AS's next write (deferred-acks.ts).
-      if (s.storedAfter.get(asId, txn.n)! > 0 && deferred.defer(asId, txn)) return;
+      if (stored.mayHaveAhead(asId) && s.storedAfter.get(asId, txn.n)! > 0 && deferred.defer(asId, txn)) return;
       writeAcknowledgement(asId, txn);
     },
     acknowledgeAndCreate(asId, txn, limits, build) {
       // Handing out a transaction created ahead writes nothing that must reach the disk before
       // it is sent: only the acknowledgement, which may be lost (see SqliteStore.acknowledge).
-      const relaxed = relaxAcknowledgements && !db.inTransaction && s.storedAfter.get(asId, txn.n)! > 0;
+      const relaxed =
+        relaxAcknowledgements && !db.inTransaction && stored.mayHaveAhead(asId) && s.storedAfter.get(asId, txn.n)! > 0;
       if (!relaxed) return acknowledgeAndCreateTx.immediate(asId, txn, limits, build);
       relaxSync();
       try {

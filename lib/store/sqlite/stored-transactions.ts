@@ -52,6 +52,13 @@ export interface StoredTransactions {
   ): StoredTransaction;
   /** Keeps the body `txn` was created with, for handing it out later (created ahead). */
   remember(asId: string, txn: StoredTransaction, lastSeq: number, build: TransactionBuilder): void;
+  /**
+   * False when the AS surely has no transaction stored behind the one in flight: then there is
+   * nothing to look up. True means "maybe" (a creation ahead rolled back leaves it true).
+   */
+  mayHaveAhead(asId: string): boolean;
+  /** A look-up found nothing stored behind the AS's transaction in flight. */
+  noneAhead(asId: string): void;
   /** Drops what `remember` kept for the AS's transactions up to counter `n` (acknowledged). */
   forget(asId: string, n: number): void;
 }
@@ -83,9 +90,20 @@ export function storedTransactions(db: Database.Database): StoredTransactions {
   // gives the same bytes. That holds even for a body kept by a creation that was rolled back.
   const kept = new Map<string, Built[]>();
   let keptBytes = 0;
+  // The ASes that may have transactions created ahead: only creations ahead (remember) add one, so
+  // an AS not here has none, and the sender's look-up after each answer (nextStored, and the read
+  // after an acknowledgement) costs no statement. With a thousand ASes that each get a transaction
+  // now and then, the look-up found nothing nearly every time. One process per file: nothing else
+  // creates ahead in this file meanwhile; those of an earlier run are read here.
+  const ahead = new Set(
+    db.prepare<[], string>('SELECT as_id FROM transactions GROUP BY as_id HAVING count(*) > 1').pluck().all(),
+  );
 
   return {
+    mayHaveAhead: (asId) => ahead.has(asId),
+    noneAhead: (asId) => void ahead.delete(asId),
     remember(asId, txn, lastSeq, build) {
+      ahead.add(asId);
       if (keptBytes + txn.body.length > CACHED_BYTES) return;
       const n = Number(txn.txnId.slice(txn.txnId.lastIndexOf('.') + 1));
       const list = kept.get(asId) ?? [];
