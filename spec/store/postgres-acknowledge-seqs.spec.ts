@@ -11,7 +11,7 @@ import type { QueuedItem, StoredTransaction } from '../../lib/store/store.ts';
 import { freshSchema } from '../support/postgres-server.ts';
 
 const build = (items: readonly QueuedItem[]): string => `[${items.map((i) => i.json).join(',')}]`;
-const event = (n: number) => ({ kind: 'event' as const, json: JSON.stringify({ n }), asIds: ['a'] });
+const event = (n: number, asId = 'a') => ({ kind: 'event' as const, json: JSON.stringify({ n }), asIds: [asId] });
 const numbers = (txn: StoredTransaction | null): number[] => (JSON.parse(txn!.body) as { n: number }[]).map((e) => e.n);
 const TEN = { event: 10, ephemeral: 10, toDevice: 10 };
 
@@ -75,7 +75,7 @@ describe('PostgresStore: acknowledgements delete queue rows by their known seqs'
   });
 
   it('leaves a row inside that range that was committed after the cut, and sends it next', async () => {
-    await store.enqueue([0, 1, 2, 3, 4].map(event));
+    await store.enqueue([0, 1, 2, 3, 4].map((n) => event(n)));
     // Another session takes the next seq and commits only after the transaction is cut.
     const late = new pg.Client({ connectionString: url });
     await late.connect();
@@ -84,7 +84,7 @@ describe('PostgresStore: acknowledgements delete queue rows by their known seqs'
       await late.query(
         `INSERT INTO "${schema}".queue (as_id, kind, json, enqueued_at) VALUES ('a', 'event', '{"n":100}', 0)`,
       );
-      await store.enqueue([5, 6, 7, 8, 9].map(event));
+      await store.enqueue([5, 6, 7, 8, 9].map((n) => event(n)));
       const first = await store.createTransaction('a', TEN, build);
       expect(numbers(first)).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
       await late.query('COMMIT');
@@ -115,5 +115,27 @@ describe('PostgresStore: acknowledgements delete queue rows by their known seqs'
     expect(await queued()).to.deep.equal(Array.from({ length: 30 }, (_, i) => 10 + i));
     const { rows } = await admin.query(`SELECT count(*)::int AS n FROM "${schema}".transactions`);
     expect(rows[0]).to.deep.equal({ n: 4 });
+  });
+
+  // An AS id is any string without `|`: SQL words in it must stay words inside its literal.
+  it('deletes the queue rows of those it took when another write took one first, whatever the AS id says', async () => {
+    const asId = 'bridge RETURNING seq';
+    await store.enqueue(Array.from({ length: 40 }, (_, n) => event(n, asId)));
+    const first = await store.createTransaction(asId, TEN, build);
+    const second = await store.acknowledgeAndCreate(asId, first!.txnId, TEN, build);
+    const third = await store.nextStored(asId, second!.txnId, build);
+    const fourth = await store.nextStored(asId, third!.txnId, build);
+    await store.acknowledge(asId, second!.txnId); // held back
+    await store.acknowledge(asId, third!.txnId); // held back
+    // The one in flight is acknowledged by another write first (as a concurrent catch-up's would be).
+    await admin.query(
+      `WITH d AS (DELETE FROM "${schema}".transactions WHERE as_id = $1
+                  AND txn_id = (SELECT min(txn_id) FROM "${schema}".transactions WHERE as_id = $1) RETURNING seqs)
+       DELETE FROM "${schema}".queue WHERE seq IN (SELECT unnest(seqs) FROM d)`,
+      [asId],
+    );
+    await store.acknowledge(asId, fourth!.txnId); // writes all three: two of them are still there
+    expect(await queued()).to.deep.equal([]);
+    expect(await store.createTransaction(asId, TEN, build)).to.equal(null);
   });
 });

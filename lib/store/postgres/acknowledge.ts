@@ -42,9 +42,10 @@ export function acknowledgedSql(
              AND NOT EXISTS (SELECT 1 FROM ${t('transactions')} AS o WHERE o.as_id = ${asIdSql}
                              AND o.txn_id < d.txn_id AND (o.txn_id, o.id_prefix) NOT IN (${list}))
            RETURNING txn_id, seqs)`;
-  const returned = `DELETE FROM ${t('queue')} WHERE as_id = ${asIdSql}
-             AND seq = ANY (ARRAY(SELECT unnest(seqs) FROM done)) RETURNING seq`;
-  if (seqs === undefined || seqs.length === 0) return { isIn, ctes: `${done}, gone AS (${returned})` };
+  // Built whole, never by editing SQL text: the AS id and schema name inside it are anyone's words.
+  const returned = (condition: string) => `DELETE FROM ${t('queue')} WHERE as_id = ${asIdSql}
+             AND seq = ANY (ARRAY(SELECT unnest(seqs) FROM done))${condition} RETURNING seq`;
+  if (seqs === undefined || seqs.length === 0) return { isIn, ctes: `${done}, gone AS (${returned('')})` };
   const all = `(SELECT count(*) FROM done) = ${keys.length}`;
   const [low, high] = [Math.min(...seqs), Math.max(...seqs)];
   // `seq + 0` keeps the array out of the index condition: filtered, and hashed, not descended.
@@ -53,7 +54,7 @@ export function acknowledgedSql(
     ctes: `${done},
            listed AS (DELETE FROM ${t('queue')} WHERE as_id = ${asIdSql} AND seq BETWEEN ${low} AND ${high}
              AND seq + 0 = ANY ('{${seqs.join(',')}}'::bigint[]) AND ${all} RETURNING seq),
-           found AS (${returned.replace('RETURNING', `AND NOT ${all} RETURNING`)}),
+           found AS (${returned(` AND NOT ${all}`)}),
            gone AS (SELECT seq FROM listed UNION ALL SELECT seq FROM found)`,
   };
 }
