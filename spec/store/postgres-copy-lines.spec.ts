@@ -23,6 +23,16 @@ describe('PostgresStore: COPY data written into buffers', function () {
     expect(Buffer.concat(chunks).toString('utf8')).to.equal(fields.map((f) => `a\tevent\t${f}\t7\n`).join(''));
   });
 
+  it('holds memory in proportion to what it was given (one small line is no quarter megabyte)', () => {
+    const empty = new CopyLines();
+    expect(empty.finish()).to.deep.equal([]);
+    const one = new CopyLines();
+    one.add(Buffer.from('a\tevent\t'), '{"n":1}', Buffer.from('\t7\n'));
+    const [chunk] = one.finish();
+    expect(chunk!.toString('utf8')).to.equal('a\tevent\t{"n":1}\t7\n');
+    expect(chunk!.buffer.byteLength).to.be.at.most(8192);
+  });
+
   it('makes one line per AS of each item, the body escaped once', () => {
     const copy = enqueueCopy(
       '"s".queue',

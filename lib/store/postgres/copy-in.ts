@@ -23,6 +23,8 @@ export type CopyClient = Pick<pg.ClientBase, 'query'>;
 
 /** A COPY data message above this is split: the server buffers each message whole. */
 const CHUNK_BYTES = 256 * 1024;
+const FIRST_CHUNK_BYTES = 4096;
+const EMPTY = Buffer.alloc(0);
 
 /**
  * A field for COPY's text format: backslash, tab, newline and carriage return escaped, nothing
@@ -54,7 +56,9 @@ export function copyField(value: string): string {
  */
 export class CopyLines {
   readonly #chunks: Buffer[] = [];
-  #buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  // Allocated on the first line and doubled per chunk up to CHUNK_BYTES: an outbox enqueue of one
+  // event would otherwise pay for a quarter of a megabyte.
+  #buffer = EMPTY;
   #used = 0;
   #lines = 0;
 
@@ -68,8 +72,9 @@ export class CopyLines {
     // A UTF-16 code unit takes at most 3 bytes in UTF-8.
     const most = prefix.length + field.length * 3 + suffix.length;
     if (this.#used + most > this.#buffer.length) {
+      const grown = Math.min(CHUNK_BYTES, Math.max(FIRST_CHUNK_BYTES, this.#buffer.length * 2));
       this.#flush();
-      if (most > this.#buffer.length) this.#buffer = Buffer.allocUnsafe(most);
+      this.#buffer = Buffer.allocUnsafe(Math.max(most, grown));
     }
     // TypedArray#set: Buffer#copy costs twice as much for a few bytes.
     this.#buffer.set(prefix, this.#used);
@@ -89,7 +94,7 @@ export class CopyLines {
   #flush(): void {
     if (this.#used === 0) return;
     this.#chunks.push(this.#buffer.subarray(0, this.#used));
-    this.#buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+    this.#buffer = EMPTY;
     this.#used = 0;
   }
 }
