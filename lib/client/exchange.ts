@@ -17,7 +17,7 @@
  */
 import type { Dispatcher, Pool } from 'undici';
 import { AppserviceRequestError } from '../errors.ts';
-import type { AbortLike } from './deadline.ts';
+import { Deadline, type AbortLike, type Governed } from './deadline.ts';
 import { bodyError, transportError } from './request-errors.ts';
 import { parseJson, retryAfterFromBody, type RawResponse } from './response.ts';
 import { parseRetryAfter } from './retry-policy.ts';
@@ -66,7 +66,7 @@ export function exchange(
 }
 
 /** Collects one answer; settles the exchange once, whatever undici calls after that. */
-class AnswerHandler implements Dispatcher.DispatchHandler {
+class AnswerHandler implements Dispatcher.DispatchHandler, Governed {
   readonly #options: ExchangeOptions;
   readonly #resolve: (response: RawResponse) => void;
   readonly #reject: (error: AppserviceRequestError) => void;
@@ -93,14 +93,19 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
     this.#resolve = resolve;
     this.#reject = reject;
     const { signal } = options;
-    if (signal === undefined) return;
-    this.#onAbort = () => {
-      // The caller is told now, even while the request still waits for a connection.
-      this.#fail(transportError(options.asId, options.method, options.shownPath, signal.reason, signal));
-      this.#abort(toError(signal.reason));
-    };
-    if ('addEventListener' in signal) signal.addEventListener('abort', this.#onAbort, { once: true });
-    else signal.once('abort', this.#onAbort);
+    // A Deadline tells this handler directly; a standard signal gets a listener.
+    if (signal instanceof Deadline) signal.govern(this);
+    else if (signal !== undefined) {
+      this.#onAbort = () => this.deadlineAborted(signal.reason);
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+  }
+
+  /** The caller's signal fired: the caller is told now, even while the request waits for a connection. */
+  deadlineAborted(reason: unknown): void {
+    const { asId, method, signal } = this.#options;
+    this.#fail(transportError(asId, method, this.#path, reason, signal));
+    this.#abort(toError(reason));
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -209,10 +214,8 @@ class AnswerHandler implements Dispatcher.DispatchHandler {
 
   #detach(): void {
     const { signal } = this.#options;
-    const onAbort = this.#onAbort;
-    if (signal === undefined || onAbort === undefined) return;
-    if ('removeEventListener' in signal) signal.removeEventListener('abort', onAbort);
-    else signal.removeListener('abort', onAbort);
+    if (signal instanceof Deadline) signal.release(this);
+    else if (signal !== undefined && this.#onAbort !== undefined) signal.removeEventListener('abort', this.#onAbort);
   }
 }
 
