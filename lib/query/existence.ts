@@ -17,17 +17,17 @@
  * who now exists, so negative answers are consulted only after the host and live only briefly.
  *
  * Single flight: concurrent callers for one id share one walk through an in-flight map, and the
- * answer lands in a bounded lru-cache with a TTL per kind (not its `fetch()`: an AbortController
- * and a listener per call, ~30 µs). An uncached query is a few async functions and no closure per
- * call but the AS request's own: bench/query.ts holds it within 1.1x of a raw undici GET.
+ * answer lands in a bounded cache with a TTL per kind (lib/query/answer-cache.ts). An uncached
+ * query is a few async functions and no closure per call but the AS request's own:
+ * bench/query.ts holds it within 1.1x of a raw undici GET.
  */
-import { LRUCache } from 'lru-cache';
 import type { AppserviceClient } from '../client/appservice-client.ts';
 import { raceDeadline } from '../client/deadline.ts';
 import { isRetryable } from '../client/retry-policy.ts';
 import { AppserviceRequestError } from '../errors.ts';
 import type { Host } from '../host.ts';
 import type { NamespaceKind, Registration } from '../registration/registration.ts';
+import { AnswerCache } from './answer-cache.ts';
 import { candidatesFor } from './candidates.ts';
 import { gatedAsk } from './gated-ask.ts';
 import { QueryGate } from './query-gate.ts';
@@ -88,7 +88,7 @@ export class ExistenceQueries {
   readonly #onUp: ((asId: string) => void) | undefined;
   readonly #onCacheHit: ((kind: Kind) => void) | undefined;
   readonly #retry: ExistenceSettings['retry'];
-  readonly #cache: LRUCache<string, Known>;
+  readonly #cache: AnswerCache<Known>;
   /** Walks under way; null only while one is being started (never seen by another caller). */
   readonly #inflight = new Map<string, Promise<Found> | null>();
   readonly #refusals: TokenRefusals;
@@ -106,7 +106,7 @@ export class ExistenceQueries {
     this.#onCacheHit = settings.onCacheHit;
     this.#retry = settings.retry;
     this.#refusals = new TokenRefusals(settings.logger, settings.onTokenRejected);
-    this.#cache = new LRUCache<string, Known>({ max: settings.maxEntries, ttl: this.#positiveTtlMs });
+    this.#cache = new AnswerCache<Known>(settings.maxEntries);
   }
 
   /**
@@ -175,7 +175,7 @@ export class ExistenceQueries {
     // Host calls are the homeserver's own lookups and are not raced: only AS work has a deadline.
     const { host } = this.#deps;
     if (kind === 'users' ? await host.userExists(id) : (await host.resolveAlias(id)) !== null) {
-      this.#cache.set(key, 'exists');
+      this.#cache.set(key, 'exists', this.#positiveTtlMs);
       return 'exists';
     }
     if (!this.#isLocal(id)) return 'absent';
@@ -247,7 +247,7 @@ export class ExistenceQueries {
         // A 200 only means the AS tried; the entity exists when the homeserver now knows it.
         if (!said) continue;
         if (kind === 'users' ? await host.userExists(id) : (await host.resolveAlias(id)) !== null) {
-          this.#cache.set(key, 'exists', { ttl: this.#positiveTtlMs });
+          this.#cache.set(key, 'exists', this.#positiveTtlMs);
           return 'exists';
         }
       }
@@ -257,8 +257,7 @@ export class ExistenceQueries {
     // An AS that may yet answer (retry later) says more than one whose token is wrong.
     if (failed) return undefined;
     if (refused) return 'misconfigured';
-    // lru-cache reads ttl 0 as "forever"; 1 ms is the nearest thing to "do not remember".
-    this.#cache.set(key, 'absent', { ttl: Math.max(1, this.#negativeTtlMs) });
+    this.#cache.set(key, 'absent', this.#negativeTtlMs);
     return 'absent';
   }
 
