@@ -96,7 +96,8 @@ export class Deadline extends EventEmitter {
     if (this.#onParentAbort && parent instanceof Deadline) parent.removeListener('abort', this.#onParentAbort);
     else if (this.#onParentAbort)
       (parent as AbortSignal | undefined)?.removeEventListener('abort', this.#onParentAbort);
-    this.removeAllListeners();
+    // Nearly always none (the request is told through govern): skip EventEmitter's reset then.
+    if (this.listenerCount('abort') > 0) this.removeAllListeners();
   }
 }
 
