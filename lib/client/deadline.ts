@@ -27,19 +27,18 @@ export class Deadline extends EventEmitter {
   /** True when the abort came from the timer rather than from the parent signal. */
   timedOut = false;
   readonly #timer: NodeJS.Timeout;
+  readonly #ms: number;
   readonly #parent: AbortLike | undefined;
   readonly #onParentAbort: (() => void) | undefined;
+  /** The one request this deadline governs, told directly (see {@link govern}). */
+  #governed: Governed | undefined;
 
   /** `parent` may be another Deadline: an attempt's timeout inside a request's overall deadline. */
   constructor(ms: number, parent?: AbortLike) {
     super();
-    this.#timer = setTimeout(
-      () => {
-        this.timedOut = true;
-        this.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError'));
-      },
-      Math.max(0, Math.ceil(ms)),
-    );
+    this.#ms = ms;
+    // The timer's callback is a module function given `this`: one closure less per request.
+    this.#timer = setTimeout(expire, Math.max(0, Math.ceil(ms)), this);
     this.#parent = parent;
     if (parent?.aborted) {
       this.abort(parent.reason);
@@ -56,7 +55,30 @@ export class Deadline extends EventEmitter {
     this.aborted = true;
     this.reason = reason;
     clearTimeout(this.#timer);
+    const governed = this.#governed;
+    this.#governed = undefined;
+    governed?.deadlineAborted(reason);
     this.emit('abort');
+  }
+
+  /**
+   * Tells `request` directly when this deadline aborts, before any listener: the same as an
+   * `'abort'` listener for the one request an attempt makes, without a listener (and its closure)
+   * per request. One at a time; {@link release} or a dispose ends it.
+   */
+  govern(request: Governed): void {
+    this.#governed = request;
+  }
+
+  /** Ends {@link govern} for `request` (the request is over). */
+  release(request: Governed): void {
+    if (this.#governed === request) this.#governed = undefined;
+  }
+
+  /** Called by the timer. */
+  timeOut(): void {
+    this.timedOut = true;
+    this.abort(new DOMException(`no answer within ${this.#ms} ms`, 'TimeoutError'));
   }
 
   /** Throws the abort reason when aborted, like `AbortSignal.throwIfAborted`. */
@@ -67,12 +89,23 @@ export class Deadline extends EventEmitter {
   /** Stops the timer and lets go of the parent signal; call when the work is over. */
   dispose(): void {
     clearTimeout(this.#timer);
+    this.#governed = undefined;
     const parent = this.#parent;
     if (this.#onParentAbort && parent instanceof Deadline) parent.removeListener('abort', this.#onParentAbort);
     else if (this.#onParentAbort)
       (parent as AbortSignal | undefined)?.removeEventListener('abort', this.#onParentAbort);
-    this.removeAllListeners();
+    // Nearly always none (the request is told through govern): skip EventEmitter's reset then.
+    if (this.listenerCount('abort') > 0) this.removeAllListeners();
   }
+}
+
+/** What a {@link Deadline} governs: a request that ends when the deadline aborts. */
+export interface Governed {
+  deadlineAborted(reason: unknown): void;
+}
+
+function expire(deadline: Deadline): void {
+  deadline.timeOut();
 }
 
 /**

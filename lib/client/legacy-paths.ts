@@ -18,6 +18,8 @@ export type PathFamily = 'v1' | 'legacy';
 
 const V1 = '/_matrix/app/v1';
 const enc = encodeURIComponent;
+/** A draft path and its v1 twin, the id encoded once. */
+const both = (tail: string): Route => ({ v1: V1 + tail, legacy: tail });
 
 /**
  * The routes of the AS API, ids percent-encoded (a `#` or `/` in an alias must not end the path).
@@ -26,8 +28,8 @@ const enc = encodeURIComponent;
  * asRoutes.user('@irc_bob:hs'); // { v1: '/_matrix/app/v1/users/%40irc_bob%3Ahs', legacy: '/users/%40irc_bob%3Ahs' }
  */
 export const asRoutes = {
-  user: (userId: string): Route => ({ v1: `${V1}/users/${enc(userId)}`, legacy: `/users/${enc(userId)}` }),
-  room: (alias: string): Route => ({ v1: `${V1}/rooms/${enc(alias)}`, legacy: `/rooms/${enc(alias)}` }),
+  user: (userId: string): Route => both(`/users/${enc(userId)}`),
+  room: (alias: string): Route => both(`/rooms/${enc(alias)}`),
   transaction: (txnId: string): Route => ({
     v1: `${V1}/transactions/${enc(txnId)}`,
     legacy: `/transactions/${enc(txnId)}`,

@@ -127,7 +127,7 @@ export async function withRetries<T>(
 
 /**
  * The retries after a first attempt that the caller made on its own fast path (see
- * `QueryGate.attemptNow`): the same loop as {@link withRetries} after its first failure, under
+ * `QueryGate.takeNow`): the same loop as {@link withRetries} after its first failure, under
  * what is left of the same overall deadline, counted from `started` (a `performance.now()`).
  *
  * @example

@@ -17,17 +17,18 @@
  * who now exists, so negative answers are consulted only after the host and live only briefly.
  *
  * Single flight: concurrent callers for one id share one walk through an in-flight map, and the
- * answer lands in a bounded lru-cache with a TTL per kind. Not lru-cache's `fetch()`: it creates an
- * AbortController and an abort listener per call, about 30 µs on Node 20, a third of a loopback
- * round trip (bench/query.ts holds ensureAlias within 1.2x of a raw GET).
+ * answer lands in a bounded cache with a TTL per kind (lib/query/answer-cache.ts). An uncached
+ * query is a few async functions and no named closure per call (under tsx, as the benches run,
+ * esbuild's keepNames makes each one a defineProperty, 0.5-0.8 µs):
+ * bench/query.ts holds it within 1.1x of a raw undici GET.
  */
-import { LRUCache } from 'lru-cache';
 import type { AppserviceClient } from '../client/appservice-client.ts';
-import { raceDeadline, type AbortLike } from '../client/deadline.ts';
+import { raceDeadline } from '../client/deadline.ts';
 import { isRetryable } from '../client/retry-policy.ts';
 import { AppserviceRequestError } from '../errors.ts';
 import type { Host } from '../host.ts';
 import type { NamespaceKind, Registration } from '../registration/registration.ts';
+import { AnswerCache } from './answer-cache.ts';
 import { candidatesFor } from './candidates.ts';
 import { gatedAsk } from './gated-ask.ts';
 import { QueryGate } from './query-gate.ts';
@@ -67,6 +68,9 @@ interface WalkContext {
   deadlineMs: number;
 }
 
+/** For walks whose every caller may have stopped waiting: their failure is seen by no one. */
+function ignore(): void {}
+
 /**
  * @example
  * const queries = new ExistenceQueries({ host, registrations, index, client: (id) => clients.get(id)! });
@@ -85,8 +89,9 @@ export class ExistenceQueries {
   readonly #onUp: ((asId: string) => void) | undefined;
   readonly #onCacheHit: ((kind: Kind) => void) | undefined;
   readonly #retry: ExistenceSettings['retry'];
-  readonly #cache: LRUCache<string, Known>;
-  readonly #inflight = new Map<string, Promise<Found>>();
+  readonly #cache: AnswerCache<Known>;
+  /** Walks under way; null only while one is being started (never seen by another caller). */
+  readonly #inflight = new Map<string, Promise<Found> | null>();
   readonly #refusals: TokenRefusals;
   readonly #gates = new Map<string, QueryGate>();
 
@@ -102,7 +107,7 @@ export class ExistenceQueries {
     this.#onCacheHit = settings.onCacheHit;
     this.#retry = settings.retry;
     this.#refusals = new TokenRefusals(settings.logger, settings.onTokenRejected);
-    this.#cache = new LRUCache<string, Known>({ max: settings.maxEntries, ttl: this.#positiveTtlMs });
+    this.#cache = new AnswerCache<Known>(settings.maxEntries);
   }
 
   /**
@@ -150,111 +155,110 @@ export class ExistenceQueries {
   #ensure(kind: Kind, id: string, options: EnsureOptions): Promise<QueryResult> {
     const key = `${kind === 'users' ? 'u' : 'a'}:${id}`;
     // The cached-positive path stays synchronous up to the returned promise: it is the hot one.
-    if (this.#cache.get(key) === 'exists') {
+    const cached = this.#cache.get(key);
+    if (cached === 'exists') {
       this.#onCacheHit?.(kind);
       return Promise.resolve('exists');
     }
-    return this.#resolve(kind, id, key, options);
+    return this.#resolve(kind, id, key, cached, options);
   }
 
-  async #resolve(kind: Kind, id: string, key: string, options: EnsureOptions): Promise<QueryResult> {
+  /** After a cache miss: host, candidates, the shared walk. `cached` is consulted after the host. */
+  async #resolve(
+    kind: Kind,
+    id: string,
+    key: string,
+    cached: Known | undefined,
+    options: EnsureOptions,
+  ): Promise<QueryResult> {
     const deadlineMs = options.deadlineMs ?? this.#deadlineMs;
     const started = performance.now();
     // Host calls are the homeserver's own lookups and are not raced: only AS work has a deadline.
-    if (await this.#hostKnows(kind, id)) {
-      this.#cache.set(key, 'exists');
+    const { host } = this.#deps;
+    if (kind === 'users' ? await host.userExists(id) : (await host.resolveAlias(id)) !== null) {
+      this.#cache.set(key, 'exists', this.#positiveTtlMs);
       return 'exists';
     }
     if (!this.#isLocal(id)) return 'absent';
     const candidates = candidatesFor(this.#deps.index.match(kind, id));
     if (candidates.length === 0) return 'absent';
-    if (this.#cache.get(key) === 'absent') {
+    if (cached === 'absent') {
       this.#onCacheHit?.(kind);
       return 'absent';
     }
     const remaining = Math.max(0, deadlineMs - (performance.now() - started));
-    // The shared walk gets at least the configured budget, so that one impatient caller neither
-    // cuts the AS short for everyone else nor gets it marked down for being "slow".
-    const walkMs = Math.max(remaining, this.#deadlineMs);
-    const { walk, joined } = this.#shared(key, { kind, id, candidates, deadlineMs: walkMs });
-    // A caller who starts the walk with the default budget is bounded by the walk itself; one who
-    // joins, has a shorter budget, or may go away races the shared walk with their own limits.
-    const own = joined || options.signal !== undefined || deadlineMs < this.#deadlineMs;
+    // Single flight: the first caller for a key starts the walk, every caller until it settles
+    // shares its promise. A caller who starts the walk with the default budget is bounded by the
+    // walk itself; one who joins, has a shorter budget, or may go away races the shared walk with
+    // their own limits.
+    let walk = this.#inflight.get(key) ?? undefined;
+    const own = walk !== undefined || options.signal !== undefined || deadlineMs < this.#deadlineMs;
+    if (walk === undefined) {
+      // Marked as starting first: a walk that ends without waiting for anything (every AS refused
+      // at once) leaves the map before its promise could be put there, and must stay out of it.
+      this.#inflight.set(key, null);
+      // The shared walk gets at least the configured budget, so that one impatient caller neither
+      // cuts the AS short for everyone else nor gets it marked down for being "slow".
+      walk = this.#walk(key, { kind, id, candidates, deadlineMs: Math.max(remaining, this.#deadlineMs) });
+      // Every caller may have stopped waiting (deadline, abort) by the time a walk fails.
+      walk.catch(ignore);
+      if (this.#inflight.has(key)) this.#inflight.set(key, walk);
+    }
     const found = own ? await raceDeadline(walk, remaining, options.signal) : await walk;
     return found ?? 'unavailable';
   }
 
   /**
-   * Single flight: the first caller for a key starts the walk, every caller until it settles
-   * shares its promise, and its answer goes into the cache with the TTL of its kind.
+   * Asks the ASes in turn; undefined (not to be cached) means unavailable. The answer goes into the
+   * cache with the TTL of its kind, and the key leaves the in-flight map, when the walk ends.
    */
-  #shared(key: string, context: WalkContext): { walk: Promise<Found>; joined: boolean } {
-    const running = this.#inflight.get(key);
-    if (running) return { walk: running, joined: true };
-    const entry: { ttl?: number } = {};
-    const walk = this.#walk(context, entry).then(
-      (found) => {
-        this.#inflight.delete(key);
-        if (found === 'exists' || found === 'absent')
-          this.#cache.set(key, found, { ttl: entry.ttl ?? this.#positiveTtlMs });
-        return found;
-      },
-      (error: unknown) => {
-        this.#inflight.delete(key);
-        throw error;
-      },
-    );
-    // Every caller may have stopped waiting (deadline, abort) by the time a walk fails.
-    walk.catch(() => {});
-    this.#inflight.set(key, walk);
-    return { walk, joined: false };
-  }
-
-  /** Asks the ASes in turn; undefined (not to be cached) means unavailable. */
-  async #walk(context: WalkContext, entry: { ttl?: number }): Promise<Found> {
+  async #walk(key: string, context: WalkContext): Promise<Found> {
     const { kind, id, candidates, deadlineMs } = context;
+    const { host } = this.#deps;
     const endAt = performance.now() + deadlineMs;
     let failed = false;
     let refused = false;
-    for (const registration of candidates) {
-      const asId = registration.id;
-      const remaining = endAt - performance.now();
-      const gate = this.gateFor(asId);
-      if (remaining <= 0 || gate.refusing()) {
-        failed = true;
-        continue;
-      }
-      const client = this.#deps.client(asId);
-      const ask =
-        kind === 'users'
-          ? (signal: AbortLike) => client.queryUser(id, signal)
-          : (signal: AbortLike) => client.queryAlias(id, signal);
-      let said: boolean;
-      try {
-        said = await gatedAsk(asId, gate, ask, remaining, this.#retry);
-      } catch (error) {
-        if (!(error instanceof AppserviceRequestError)) throw error; // a bug, not an AS failure
-        if (isTokenRefusal(error)) {
-          refused = true;
-          this.#refusals.report(asId, error);
+    try {
+      for (const registration of candidates) {
+        const asId = registration.id;
+        const remaining = endAt - performance.now();
+        const gate = this.gateFor(asId);
+        if (remaining <= 0 || gate.refusing()) {
+          failed = true;
           continue;
         }
-        // The whole budget went on failures that might have passed: callers after us fail fast.
-        if (isRetryable(error)) gate.markDown();
-        failed = true;
-        continue;
+        const client = this.#deps.client(asId);
+        // A bound method, not a named closure: the same function, cheaper to make (see above).
+        const ask = (kind === 'users' ? client.queryUser : client.queryAlias).bind(client, id);
+        let said: boolean;
+        try {
+          said = await gatedAsk(asId, gate, ask, remaining, this.#retry);
+        } catch (error) {
+          if (!(error instanceof AppserviceRequestError)) throw error; // a bug, not an AS failure
+          if (isTokenRefusal(error)) {
+            refused = true;
+            this.#refusals.report(asId, error);
+            continue;
+          }
+          // The whole budget went on failures that might have passed: callers after us fail fast.
+          if (isRetryable(error)) gate.markDown();
+          failed = true;
+          continue;
+        }
+        // A 200 only means the AS tried; the entity exists when the homeserver now knows it.
+        if (!said) continue;
+        if (kind === 'users' ? await host.userExists(id) : (await host.resolveAlias(id)) !== null) {
+          this.#cache.set(key, 'exists', this.#positiveTtlMs);
+          return 'exists';
+        }
       }
-      // A 200 only means the AS tried; the entity exists when the homeserver now knows it.
-      if (said && (await this.#hostKnows(kind, id))) {
-        entry.ttl = this.#positiveTtlMs;
-        return 'exists';
-      }
+    } finally {
+      this.#inflight.delete(key);
     }
     // An AS that may yet answer (retry later) says more than one whose token is wrong.
     if (failed) return undefined;
     if (refused) return 'misconfigured';
-    // lru-cache reads ttl 0 as "forever"; 1 ms is the nearest thing to "do not remember".
-    entry.ttl = Math.max(1, this.#negativeTtlMs);
+    this.#cache.set(key, 'absent', this.#negativeTtlMs);
     return 'absent';
   }
 
@@ -276,14 +280,10 @@ export class ExistenceQueries {
     return gate;
   }
 
-  #hostKnows(kind: Kind, id: string): Promise<boolean> {
-    const { host } = this.#deps;
-    return kind === 'users' ? host.userExists(id) : host.resolveAlias(id).then((roomId) => roomId !== null);
-  }
-
   #isLocal(id: string): boolean {
     const colon = id.indexOf(':');
-    return colon > 0 && id.slice(colon + 1) === this.#deps.host.serverName;
+    const server = this.#deps.host.serverName;
+    return colon > 0 && id.length === colon + 1 + server.length && id.endsWith(server);
   }
 
   #wake(asId: string): void {

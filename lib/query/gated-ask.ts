@@ -2,10 +2,11 @@
  * One AS's answer to a query through its {@link QueryGate}, within one budget, retries included.
  *
  * Nearly every query is answered at once, so the first attempt goes straight through a free slot
- * under a single timer (`QueryGate.attemptNow`), and the retry loop (its overall deadline, backoff,
+ * under a single timer (`QueryGate.takeNow`), and the retry loop (its overall deadline, backoff,
  * Retry-After) is entered only after that attempt fails, with what is left of the same budget.
  * When no slot is free, the AS is down (or due its probe), or the caller may abort, the whole loop
- * runs from the start, queue included.
+ * runs from the start, queue included. The first attempt builds no closure and no promise beyond
+ * the request's own: this is the path of every uncached query.
  */
 import type { AbortLike, Deadline } from '../client/deadline.ts';
 import { retryAfterFirst, withRetries, type RetryOptions } from '../client/retry-policy.ts';
@@ -15,7 +16,7 @@ import type { QueryGate } from './query-gate.ts';
  * @example
  * const exists = await gatedAsk('irc', gate, (signal) => client.queryAlias(alias, signal), 10_000, {});
  */
-export function gatedAsk<T>(
+export async function gatedAsk<T>(
   asId: string,
   gate: QueryGate,
   ask: (signal: AbortLike) => Promise<T>,
@@ -23,10 +24,22 @@ export function gatedAsk<T>(
   retry: RetryOptions,
 ): Promise<T> {
   const started = performance.now();
-  const attempt = (deadline: Deadline): Promise<T> => gate.attempt(deadline, ask);
-  const first = retry.signal === undefined ? gate.attemptNow(budgetMs, ask) : undefined;
-  if (first === undefined) return withRetries(asId, attempt, { ...retry, deadlineMs: budgetMs });
-  return first.catch((error: unknown) =>
-    retryAfterFirst(asId, error, attempt, { ...retry, deadlineMs: budgetMs }, started),
-  );
+  const signal = retry.signal === undefined ? gate.takeNow(budgetMs) : undefined;
+  if (signal === undefined) return withRetries(asId, attemptThrough(gate, ask), { ...retry, deadlineMs: budgetMs });
+  let answer: T;
+  try {
+    answer = await ask(signal);
+  } catch (error) {
+    gate.failed(signal, error);
+    return retryAfterFirst(asId, error, attemptThrough(gate, ask), { ...retry, deadlineMs: budgetMs }, started);
+  }
+  gate.answered(signal);
+  return answer;
+}
+
+function attemptThrough<T>(
+  gate: QueryGate,
+  ask: (signal: AbortLike) => Promise<T>,
+): (deadline: Deadline) => Promise<T> {
+  return (deadline) => gate.attempt(deadline, ask);
 }

@@ -99,17 +99,35 @@ export class QueryGate {
   }
 
   /**
-   * A first attempt that needs no queue: when the AS is up and a slot is free right now, takes it
-   * and runs `ask` under one timer, the attempt's timeout or `budgetMs` if that is shorter (so no
-   * overall deadline is armed for the common case of an answer at once). Returns undefined, having
-   * asked nothing, when the caller must go through {@link attempt} instead. A failure is reported
-   * as in {@link attempt}; the caller retries under what is left of its budget.
+   * A slot for a first attempt that needs no queue: when the AS is up and a slot is free right now,
+   * takes it and returns the attempt's one signal, firing at the attempt's timeout or at `budgetMs`
+   * if that is shorter (so no overall deadline is armed for the common case of an answer at once).
+   * Returns undefined, having taken nothing, when the caller must go through {@link attempt}
+   * instead. The caller makes its request under the signal and then calls {@link finish} once;
+   * after a failure it retries under what is left of its budget.
    */
-  attemptNow<T>(budgetMs: number, ask: (signal: AbortLike) => Promise<T>): Promise<T> | undefined {
+  takeNow(budgetMs: number): Deadline | undefined {
     if (this.#downUntil !== null || this.#inFlight >= this.#concurrency || this.#waiting.size > 0) return undefined;
     this.#inFlight++;
-    const signal = new Deadline(Math.min(this.#attemptTimeoutMs ?? budgetMs, budgetMs));
-    return this.#run(signal, signal, true, ask);
+    return new Deadline(Math.min(this.#attemptTimeoutMs ?? budgetMs, budgetMs));
+  }
+
+  /** Ends an attempt made in a slot from {@link takeNow} that got its answer (as {@link attempt} reports one). */
+  answered(signal: Deadline): void {
+    // Reported before the slot is handed on, as in attempt(): a waiter must see the AS's new state.
+    try {
+      if (this.report('answered')) this.#onUp?.();
+    } finally {
+      signal.dispose();
+      this.leave();
+    }
+  }
+
+  /** Ends an attempt made in a slot from {@link takeNow} that failed with `error` (reported as in {@link attempt}). */
+  failed(signal: Deadline, error: unknown): void {
+    this.report(outcomeOf(signal, error));
+    signal.dispose();
+    this.leave();
   }
 
   /** Runs `ask` in a slot already taken: reports how it ended, gives the slot back. */
@@ -124,9 +142,7 @@ export class QueryGate {
       if (this.report('answered')) this.#onUp?.();
       return answer;
     } catch (error) {
-      this.report(
-        deadline.aborted && !deadline.timedOut ? 'abandoned' : isUnreachable(error) ? 'unreachable' : 'answered',
-      );
+      this.report(outcomeOf(deadline, error));
       throw error;
     } finally {
       if (ownSignal) signal.dispose();
@@ -256,6 +272,12 @@ export class QueryGate {
   #refusal(kind: 'down' | 'overloaded', why: string): AppserviceRequestError {
     return new AppserviceRequestError(this.#asId, kind, why);
   }
+}
+
+/** How a failed attempt under `deadline` ended, as far as the gate cares. */
+function outcomeOf(deadline: Deadline, error: unknown): AttemptOutcome {
+  if (deadline.aborted && !deadline.timedOut) return 'abandoned';
+  return isUnreachable(error) ? 'unreachable' : 'answered';
 }
 
 /**

@@ -42,6 +42,48 @@ describe('Deadline', () => {
   });
 });
 
+describe('Deadline.govern', () => {
+  const recorder = () => {
+    const reasons: unknown[] = [];
+    return { reasons, deadlineAborted: (reason: unknown) => reasons.push(reason) };
+  };
+
+  it('tells the governed request once, before the listeners, on timeout or parent abort', async () => {
+    const order: string[] = [];
+    const request = recorder();
+    const deadline = new Deadline(20);
+    deadline.govern({ deadlineAborted: (reason) => (order.push('request'), request.deadlineAborted(reason)) });
+    deadline.once('abort', () => order.push('listener'));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(order).to.deep.equal(['request', 'listener']);
+    expect((request.reasons[0] as DOMException).name).to.equal('TimeoutError');
+    expect(deadline.timedOut).to.equal(true);
+    const parent = new AbortController();
+    const child = new Deadline(10_000, parent.signal);
+    const other = recorder();
+    child.govern(other);
+    parent.abort(new Error('gone'));
+    child.abort(new Error('again'));
+    expect(other.reasons.map((r) => (r as Error).message)).to.deep.equal(['gone']);
+    child.dispose();
+  });
+
+  it('a released request or a disposed deadline tells no one', async () => {
+    const released = recorder();
+    const deadline = new Deadline(10);
+    deadline.govern(released);
+    deadline.release(released);
+    const disposed = recorder();
+    const other = new Deadline(10);
+    other.govern(disposed);
+    other.dispose();
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(released.reasons).to.deep.equal([]);
+    expect(disposed.reasons).to.deep.equal([]);
+    expect(deadline.aborted).to.equal(true);
+  });
+});
+
 describe('raceDeadline', () => {
   const never = new Promise<string>(() => {});
 
