@@ -26,19 +26,26 @@ export class Deadline extends EventEmitter {
   reason: unknown = undefined;
   /** True when the abort came from the timer rather than from the parent signal. */
   timedOut = false;
-  readonly #timer: NodeJS.Timeout;
+  /** Its own timer, or undefined when a {@link DeadlineTimers} times it out. */
+  readonly #timer: NodeJS.Timeout | undefined;
+  readonly #timers: DeadlineTimers | undefined;
   readonly #ms: number;
   readonly #parent: AbortLike | undefined;
   readonly #onParentAbort: (() => void) | undefined;
   /** The one request this deadline governs, told directly (see {@link govern}). */
   #governed: Governed | undefined;
 
-  /** `parent` may be another Deadline: an attempt's timeout inside a request's overall deadline. */
-  constructor(ms: number, parent?: AbortLike) {
+  /**
+   * `parent` may be another Deadline: an attempt's timeout inside a request's overall deadline.
+   * With `timers`, the deadline is timed out by that shared timer instead of arming one of its own.
+   */
+  constructor(ms: number, parent?: AbortLike, timers?: DeadlineTimers) {
     super();
     this.#ms = ms;
+    this.#timers = timers;
+    if (timers !== undefined) timers.add(this, performance.now() + Math.max(0, ms));
     // The timer's callback is a module function given `this`: one closure less per request.
-    this.#timer = setTimeout(expire, Math.max(0, Math.ceil(ms)), this);
+    else this.#timer = setTimeout(expire, Math.max(0, Math.ceil(ms)), this);
     this.#parent = parent;
     if (parent?.aborted) {
       this.abort(parent.reason);
@@ -54,7 +61,7 @@ export class Deadline extends EventEmitter {
     if (this.aborted) return;
     this.aborted = true;
     this.reason = reason;
-    clearTimeout(this.#timer);
+    this.#stopTimer();
     const governed = this.#governed;
     this.#governed = undefined;
     governed?.deadlineAborted(reason);
@@ -88,7 +95,7 @@ export class Deadline extends EventEmitter {
 
   /** Stops the timer and lets go of the parent signal; call when the work is over. */
   dispose(): void {
-    clearTimeout(this.#timer);
+    this.#stopTimer();
     this.#governed = undefined;
     const parent = this.#parent;
     if (this.#onParentAbort && parent instanceof Deadline) parent.removeListener('abort', this.#onParentAbort);
@@ -97,6 +104,21 @@ export class Deadline extends EventEmitter {
     // Nearly always none (the request is told through govern): skip EventEmitter's reset then.
     if (this.listenerCount('abort') > 0) this.removeAllListeners();
   }
+
+  #stopTimer(): void {
+    if (this.#timers !== undefined) this.#timers.remove(this);
+    else clearTimeout(this.#timer);
+  }
+}
+
+/**
+ * A timer shared by many deadlines (`SharedTimer` in lib/client/shared-timer.ts): it calls
+ * {@link Deadline.timeOut} once a deadline added at `dueAt` (a `performance.now()`) is due, unless
+ * the deadline was removed first.
+ */
+export interface DeadlineTimers {
+  add(deadline: Deadline, dueAt: number): void;
+  remove(deadline: Deadline): void;
 }
 
 /** What a {@link Deadline} governs: a request that ends when the deadline aborts. */

@@ -2,8 +2,9 @@
  * One AS's answer to a query through its {@link QueryGate}, within one budget, retries included.
  *
  * Nearly every query is answered at once, so the first attempt goes straight through a free slot
- * under a single timer (`QueryGate.takeNow`), and the retry loop (its overall deadline, backoff,
- * Retry-After) is entered only after that attempt fails, with what is left of the same budget.
+ * under a single deadline (`QueryGate.takeNow`, timed out by the gate's shared timer), and the
+ * retry loop (its overall deadline, backoff, Retry-After) is entered only after that attempt fails,
+ * with what is left of the same budget.
  * When no slot is free, the AS is down (or due its probe), or the caller may abort, the whole loop
  * runs from the start, queue included. The first attempt builds no closure and no promise beyond
  * the request's own: this is the path of every uncached query.

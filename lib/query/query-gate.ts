@@ -14,6 +14,7 @@
  */
 import { AppserviceRequestError } from '../errors.ts';
 import { Deadline, type AbortLike } from '../client/deadline.ts';
+import { SharedTimer } from '../client/shared-timer.ts';
 
 export interface QueryGateOptions {
   /** Attempts in flight at once. */
@@ -70,6 +71,8 @@ export class QueryGate {
   readonly #onUp: (() => void) | undefined;
   readonly #onQueueFull: (() => void) | undefined;
   readonly #waiting = new Set<Waiter>();
+  /** Times out the attempts in flight: an attempt answered in time arms no timer of its own. */
+  readonly #timers = new SharedTimer();
   #inFlight = 0;
   #failures = 0;
   /** When the AS may be probed again; null while it is up. */
@@ -95,7 +98,7 @@ export class QueryGate {
     const wait = this.enter(deadline);
     if (wait !== undefined) await wait;
     if (this.#attemptTimeoutMs === undefined) return this.#run(deadline, deadline, false, ask);
-    return this.#run(deadline, new Deadline(this.#attemptTimeoutMs, deadline), true, ask);
+    return this.#run(deadline, new Deadline(this.#attemptTimeoutMs, deadline, this.#timers), true, ask);
   }
 
   /**
@@ -109,7 +112,7 @@ export class QueryGate {
   takeNow(budgetMs: number): Deadline | undefined {
     if (this.#downUntil !== null || this.#inFlight >= this.#concurrency || this.#waiting.size > 0) return undefined;
     this.#inFlight++;
-    return new Deadline(Math.min(this.#attemptTimeoutMs ?? budgetMs, budgetMs));
+    return new Deadline(Math.min(this.#attemptTimeoutMs ?? budgetMs, budgetMs), undefined, this.#timers);
   }
 
   /** Ends an attempt made in a slot from {@link takeNow} that got its answer (as {@link attempt} reports one). */

@@ -138,4 +138,39 @@ describe('gatedAsk: a first attempt straight through a free slot, the retry loop
     expect(await Promise.all([first, second])).to.deep.equal([true, true]);
     expect(gate.load).to.deep.equal({ inFlight: 0, waiting: 0 });
   });
+  it('attempts sharing the gate timer each end at their own attempt timeout, after the earliest was answered in time', async () => {
+    const gate = gateWith({ concurrency: 6, attemptTimeoutMs: 100, failuresToDown: 100 });
+    const spans: { asked: number; ended: number }[] = [];
+    // Each hung attempt records when it was asked and when its signal ended it.
+    const timed = (signal: AbortLike): Promise<boolean> => {
+      const span = { asked: performance.now(), ended: 0 };
+      spans.push(span);
+      return hung([])(signal).finally(() => (span.ended = performance.now()));
+    };
+    const once = { ...retry, maxAttempts: 1 };
+    // The first is armed for earliest and answers in time; then five hung first attempts straight
+    // through free slots, staggered, and four more that wait in the queue for a slot.
+    const answered = gatedAsk(
+      'irc',
+      gate,
+      () => new Promise<boolean>((resolve) => setTimeout(resolve, 20, true)),
+      5_000,
+      once,
+    );
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < 9; i++) {
+      calls.push(failure(gatedAsk('irc', gate, timed, 5_000, once)));
+      await new Promise((resolve) => setTimeout(resolve, 7));
+    }
+    expect(await answered).to.equal(true);
+    const errors = (await Promise.all(calls)) as AppserviceRequestError[];
+    expect(errors.map((error) => error.kind)).to.deep.equal(Array(9).fill('timeout'));
+    expect(spans).to.have.length(9);
+    for (const { asked, ended } of spans) {
+      expect(ended - asked)
+        .to.be.at.least(99)
+        .and.below(100 + 100);
+    }
+    expect(gate.load).to.deep.equal({ inFlight: 0, waiting: 0 });
+  });
 });
