@@ -34,6 +34,8 @@ export class Deadline extends EventEmitter {
   readonly #onParentAbort: (() => void) | undefined;
   /** The one request this deadline governs, told directly (see {@link govern}). */
   #governed: Governed | undefined;
+  /** Requests made under this deadline while another one was governed. */
+  #others: Set<Governed> | undefined;
 
   /**
    * `parent` may be another Deadline: an attempt's timeout inside a request's overall deadline.
@@ -63,23 +65,29 @@ export class Deadline extends EventEmitter {
     this.reason = reason;
     this.#stopTimer();
     const governed = this.#governed;
+    const others = this.#others;
     this.#governed = undefined;
+    this.#others = undefined;
     governed?.deadlineAborted(reason);
+    if (others) for (const request of others) request.deadlineAborted(reason);
     this.emit('abort');
   }
 
   /**
    * Tells `request` directly when this deadline aborts, before any listener: the same as an
    * `'abort'` listener for the one request an attempt makes, without a listener (and its closure)
-   * per request. One at a time; {@link release} or a dispose ends it.
+   * per request. Meant for one request at a time; any more made under the same deadline are told
+   * too, after it. {@link release} or a dispose ends it.
    */
   govern(request: Governed): void {
-    this.#governed = request;
+    if (this.#governed === undefined || this.#governed === request) this.#governed = request;
+    else (this.#others ??= new Set()).add(request);
   }
 
   /** Ends {@link govern} for `request` (the request is over). */
   release(request: Governed): void {
     if (this.#governed === request) this.#governed = undefined;
+    else this.#others?.delete(request);
   }
 
   /** Called by the timer. */
@@ -97,6 +105,7 @@ export class Deadline extends EventEmitter {
   dispose(): void {
     this.#stopTimer();
     this.#governed = undefined;
+    this.#others = undefined;
     const parent = this.#parent;
     if (this.#onParentAbort && parent instanceof Deadline) parent.removeListener('abort', this.#onParentAbort);
     else if (this.#onParentAbort)

@@ -10,9 +10,10 @@
  *
  * The guarantees are those of reading a body safely: the whole body up to a byte cap (an AS that
  * streams without end must not fill the homeserver's memory, and a declared length past the cap is
- * refused before any byte), within a time limit as a whole (undici's bodyTimeout is only the
- * longest pause between chunks, so a body dribbling a byte at a time would otherwise hold the caller
- * forever), and an answer whose body no one reads (a 2xx to a transaction) settles on its status
+ * refused before any byte), within a time limit as a whole, checked as each chunk arrives (undici's
+ * bodyTimeout is only the longest pause between chunks, so a body dribbling a byte at a time would
+ * otherwise hold the caller forever; a body that stops sending is ended by that pause or by the
+ * caller's deadline, with no timer of ours per answer), and an answer whose body no one reads (a 2xx to a transaction) settles on its status
  * while a small body is drained in the background so that the connection is reused.
  */
 import type { Dispatcher, Pool } from 'undici';

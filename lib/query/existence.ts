@@ -182,7 +182,8 @@ export class ExistenceQueries {
     if (!this.#isLocal(id)) return 'absent';
     const candidates = candidatesFor(this.#deps.index.match(kind, id));
     if (candidates.length === 0) return 'absent';
-    if (cached === 'absent') {
+    // Read again: the host lookup may have outlasted the answer's time to live.
+    if (cached === 'absent' && this.#cache.get(key) === 'absent') {
       this.#onCacheHit?.(kind);
       return 'absent';
     }

@@ -106,7 +106,7 @@ export class QueryGate {
    * takes it and returns the attempt's one signal, firing at the attempt's timeout or at `budgetMs`
    * if that is shorter (so no overall deadline is armed for the common case of an answer at once).
    * Returns undefined, having taken nothing, when the caller must go through {@link attempt}
-   * instead. The caller makes its request under the signal and then calls {@link finish} once;
+   * instead. The caller makes its request under the signal and then calls {@link answered} or {@link failed} once;
    * after a failure it retries under what is left of its budget.
    */
   takeNow(budgetMs: number): Deadline | undefined {

@@ -68,6 +68,22 @@ describe('Deadline.govern', () => {
     child.dispose();
   });
 
+  it('tells every request made under one deadline, not only the last governed', () => {
+    const first = recorder();
+    const second = recorder();
+    const third = recorder();
+    const deadline = new Deadline(10_000);
+    deadline.govern(first);
+    deadline.govern(second);
+    deadline.govern(third);
+    deadline.release(third);
+    deadline.abort(new Error('late'));
+    expect(first.reasons.map((r) => (r as Error).message)).to.deep.equal(['late']);
+    expect(second.reasons.map((r) => (r as Error).message)).to.deep.equal(['late']);
+    expect(third.reasons).to.deep.equal([]);
+    deadline.dispose();
+  });
+
   it('a released request or a disposed deadline tells no one', async () => {
     const released = recorder();
     const deadline = new Deadline(10);

@@ -322,6 +322,29 @@ describe('ExistenceQueries', () => {
     expect(mock.requests).to.have.length(3);
   });
 
+  it('a cached "absent" that expires while the host looks up is not served: the AS is asked', async () => {
+    let creates = false;
+    const { mock, registration } = await bridge(
+      {},
+      {
+        onUserQuery: (userId: string): boolean => {
+          if (creates) host.users.add(userId);
+          return creates;
+        },
+      },
+    );
+    const q = queries([registration], { negativeTtlMs: 50 });
+    expect(await q.ensureUser('@irc_late:hs.test')).to.equal('absent');
+    creates = true;
+    const lookup = host.userExists.bind(host);
+    host.userExists = async (userId: string): Promise<boolean> => {
+      await sleep(150); // a slow homeserver database, longer than the negative answer lives
+      return lookup(userId);
+    };
+    expect(await q.ensureUser('@irc_late:hs.test')).to.equal('exists');
+    expect(mock.requests).to.have.length(2);
+  });
+
   it('a cached "absent" never hides an id the host has learnt since', async () => {
     const { registration } = await bridge({}, creating);
     const q = queries([registration], { negativeTtlMs: 60_000 });
