@@ -92,6 +92,7 @@ export class Deadline extends EventEmitter {
 
   /** Called by the timer. */
   timeOut(): void {
+    if (this.aborted) return;
     this.timedOut = true;
     this.abort(new DOMException(`no answer within ${this.#ms} ms`, 'TimeoutError'));
   }

@@ -65,12 +65,22 @@ export class SharedTimer implements DeadlineTimers {
       if (dueAt <= now) due.push(deadline);
       else if (dueAt < next) next = dueAt;
     }
-    for (const deadline of due) {
-      this.#due.delete(deadline);
-      deadline.timeOut();
+    try {
+      for (const deadline of due) {
+        // Ended meanwhile by an abort handler of one before it: not timed out, as with a timer of its own.
+        if (this.#due.delete(deadline)) deadline.timeOut();
+      }
+    } finally {
+      // Even past a throwing abort listener, the rest stay timed. One added by a listener above
+      // armed the timer already, if it is due sooner.
+      if (this.#due.size > 0) this.#rearm(next);
     }
-    // A deadline added by a listener above armed the timer already, if it is due sooner.
-    if (next < this.#armedFor && this.#due.size > 0) this.#arm(next);
+  }
+
+  /** `next`, or sooner: a walk cut short by a throwing listener left deadlines already due. */
+  #rearm(next: number): void {
+    for (const dueAt of this.#due.values()) if (dueAt < next) next = dueAt;
+    if (next < this.#armedFor) this.#arm(next);
   }
 }
 

@@ -69,4 +69,48 @@ describe('SharedTimer: one timer for many deadlines', () => {
     expect(disposed.aborted).to.equal(false);
     child.dispose();
   });
+
+  it('a deadline ended by an abort handler in the same walk is not timed out', async () => {
+    const timers = new SharedTimer();
+    const first = new Deadline(20, undefined, timers);
+    const second = new Deadline(20, undefined, timers);
+    first.once('abort', () => second.dispose()); // the first one's failure ends the second's work
+    const parent = new Deadline(20, undefined, timers);
+    const child = new Deadline(20, parent, timers); // an attempt under the caller's deadline
+    await sleep(80);
+    expect(first.timedOut).to.equal(true);
+    expect({ aborted: second.aborted, timedOut: second.timedOut }).to.deep.equal({ aborted: false, timedOut: false });
+    expect(parent.timedOut).to.equal(true);
+    expect({ aborted: child.aborted, timedOut: child.timedOut }, 'ended by its parent').to.deep.equal({
+      aborted: true,
+      timedOut: false,
+    });
+    expect(timers.size).to.equal(0);
+  });
+
+  it('a throwing abort listener leaves the other deadlines timed, due and later', async () => {
+    const timers = new SharedTimer();
+    const thrower = new Deadline(20, undefined, timers);
+    const due = new Deadline(20, undefined, timers);
+    const later = new Deadline(40, undefined, timers);
+    thrower.once('abort', () => {
+      throw new Error('a listener bug');
+    });
+    const mocha = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    const thrown: unknown[] = [];
+    process.on('uncaughtException', (error) => thrown.push(error));
+    try {
+      await sleep(120);
+    } finally {
+      process.removeAllListeners('uncaughtException');
+      for (const listener of mocha) process.on('uncaughtException', listener);
+    }
+    expect(thrown).to.have.length(1);
+    expect({ due: due.timedOut, later: later.timedOut, held: timers.size }).to.deep.equal({
+      due: true,
+      later: true,
+      held: 0,
+    });
+  });
 });
