@@ -41,4 +41,6 @@ export interface SqliteOperations {
    */
   acknowledgeAndCreate(asId: string, txn: TxnKey, limits: BatchLimits, build: Build): CreateOutcome;
   backlog(asId: string): Backlog;
+  /** After a write that SQLite rolled back: what is kept in memory about the file is read again where it may be wrong. */
+  rolledBack(): void;
 }

@@ -291,6 +291,8 @@ export class SqliteStore implements Store, OversizeSupport {
 
   #wrap(operation: string, err: unknown): unknown {
     if (err instanceof Database.SqliteError) {
+      // Out of a transaction now: whatever the failed write changed in the file was undone.
+      if (this.#db?.open && !this.#db.inTransaction) this.#ops?.rolledBack();
       return this.#life.error(`${operation} failed: ${err.message}`, { cause: err });
     }
     return err;

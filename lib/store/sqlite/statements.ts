@@ -277,6 +277,7 @@ export function sqliteOperations(
     catchUp(asId) {
       if (deferred.has(asId)) writeAcknowledgement(asId, NO_TXN);
     },
+    rolledBack: () => stored.rereadAhead(),
     catchUpAll() {
       for (const asId of deferred.asIds()) this.catchUp(asId);
     },

@@ -59,6 +59,11 @@ export interface StoredTransactions {
   mayHaveAhead(asId: string): boolean;
   /** A look-up found nothing stored behind the AS's transaction in flight. */
   noneAhead(asId: string): void;
+  /**
+   * After a write SQLite rolled back: `noneAhead` inside it is not undone with it, so the ASes
+   * with transactions ahead in the file are added back (an AS kept here needlessly costs only a look-up).
+   */
+  rereadAhead(): void;
   /** Drops what `remember` kept for the AS's transactions up to counter `n` (acknowledged). */
   forget(asId: string, n: number): void;
 }
@@ -95,13 +100,17 @@ export function storedTransactions(db: Database.Database): StoredTransactions {
   // after an acknowledgement) costs no statement. With a thousand ASes that each get a transaction
   // now and then, the look-up found nothing nearly every time. One process per file: nothing else
   // creates ahead in this file meanwhile; those of an earlier run are read here.
-  const ahead = new Set(
-    db.prepare<[], string>('SELECT as_id FROM transactions GROUP BY as_id HAVING count(*) > 1').pluck().all(),
-  );
+  const aheadInFile = db
+    .prepare<[], string>('SELECT as_id FROM transactions GROUP BY as_id HAVING count(*) > 1')
+    .pluck();
+  const ahead = new Set(aheadInFile.all());
 
   return {
     mayHaveAhead: (asId) => ahead.has(asId),
     noneAhead: (asId) => void ahead.delete(asId),
+    rereadAhead() {
+      for (const asId of aheadInFile.all()) ahead.add(asId);
+    },
     remember(asId, txn, lastSeq, build) {
       ahead.add(asId);
       if (keptBytes + txn.body.length > CACHED_BYTES) return;
