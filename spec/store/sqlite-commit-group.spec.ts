@@ -8,8 +8,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { InFlightMismatchError, StoreError } from '../../lib/errors.ts';
+import { CommitGroup } from '../../lib/store/sqlite/commit-group.ts';
 import { SqliteStore } from '../../lib/store/sqlite/sqlite-store.ts';
 import type { QueuedItem, StoredTransaction } from '../../lib/store/store.ts';
 import { rejection } from '../support/rejection.ts';
@@ -257,4 +259,49 @@ describe('SqliteStore: a grouped commit and SIGKILL', function () {
       }
     });
   }
+});
+
+describe('CommitGroup: the synchronous level it commits with', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'commit-group-sync-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const level = (db: Database.Database): unknown => db.pragma('synchronous', { simple: true });
+
+  it("leaves a 'normal' connection NORMAL", () => {
+    const db = new Database(join(dir, 'normal.db'));
+    try {
+      db.pragma('synchronous = NORMAL');
+      new CommitGroup(db, false, (_operation, error) => error);
+      expect(level(db)).to.equal(1);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('commits a group of acknowledgements only with NORMAL on a FULL connection, then goes back to FULL', async () => {
+    const db = new Database(join(dir, 'full.db'));
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      const group = new CommitGroup(db, true, (_operation, error) => error);
+      const seen = await Promise.all([
+        group.run('acknowledge', false, () => level(db)), // alone, at once
+        group.run('acknowledge', false, () => level(db)), // these two share a commit
+        group.run('acknowledge', false, () => level(db)),
+      ]);
+      expect(seen).to.deep.equal([2, 1, 1]);
+      expect(level(db)).to.equal(2);
+      const durable = await Promise.all([
+        group.run('createTransaction', true, () => level(db)),
+        group.run('acknowledge', false, () => level(db)),
+        group.run('createTransaction', true, () => level(db)),
+      ]);
+      expect(durable).to.deep.equal([2, 2, 2]);
+    } finally {
+      db.close();
+    }
+  });
 });

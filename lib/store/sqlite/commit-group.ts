@@ -49,8 +49,6 @@ export class CommitGroup {
   readonly #begin: Database.Statement;
   readonly #commit: Database.Statement;
   readonly #rollback: Database.Statement;
-  readonly #relax: Database.Statement;
-  readonly #full: Database.Statement;
   /** Each write of a group in its own savepoint (better-sqlite3 nests transactions as savepoints). */
   readonly #savepoint: (write: () => unknown) => unknown;
   #waiting: Waiting[] = [];
@@ -76,8 +74,6 @@ export class CommitGroup {
     this.#begin = db.prepare('BEGIN IMMEDIATE');
     this.#commit = db.prepare('COMMIT');
     this.#rollback = db.prepare('ROLLBACK');
-    this.#relax = db.prepare('PRAGMA synchronous = NORMAL');
-    this.#full = db.prepare('PRAGMA synchronous = FULL');
     this.#savepoint = db.transaction((write: () => unknown) => write());
   }
 
@@ -135,7 +131,9 @@ export class CommitGroup {
     const relaxed = this.#relaxable && !group.some((w, i) => i >= start && w.durable);
     const outcomes: Outcome[] = [];
     let end = start;
-    if (relaxed) this.#relax.run();
+    // exec, not prepared statements: SQLite applies this PRAGMA when it compiles it, so preparing
+    // FULL once switched a 'normal' store to FULL for good, and running it again did nothing.
+    if (relaxed) this.#db.exec('PRAGMA synchronous = NORMAL');
     try {
       this.#begin.run();
       for (; end < group.length; end++) {
@@ -161,7 +159,7 @@ export class CommitGroup {
       for (let i = start; i < group.length; i++) group[i]!.reject(failed);
       return group.length;
     } finally {
-      if (relaxed) this.#full.run();
+      if (relaxed) this.#db.exec('PRAGMA synchronous = FULL');
     }
     outcomes.forEach((outcome, i) => {
       const waiting = group[start + i]!;
