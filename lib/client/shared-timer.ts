@@ -14,6 +14,8 @@
  */
 import type { Deadline, DeadlineTimers } from './deadline.ts';
 
+const MAX_DELAY_MS = 2 ** 31 - 1;
+
 /**
  * @example
  * const timers = new SharedTimer();
@@ -50,7 +52,9 @@ export class SharedTimer implements DeadlineTimers {
   #arm(dueAt: number): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#armedFor = dueAt;
-    this.#timer = setTimeout(fire, Math.max(1, Math.ceil(dueAt - performance.now())), this);
+    // Node fires a delay past 2^31 - 1 ms after 1 ms; expire() finds nothing due then and re-arms.
+    const delay = Math.min(MAX_DELAY_MS, Math.max(1, Math.ceil(dueAt - performance.now())));
+    this.#timer = setTimeout(fire, delay, this);
     this.#timer.unref();
   }
 

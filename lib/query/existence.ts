@@ -20,7 +20,7 @@
  * answer lands in a bounded cache with a TTL per kind (lib/query/answer-cache.ts). An uncached
  * query is a few async functions and no named closure per call (under tsx, as the benches run,
  * esbuild's keepNames makes each one a defineProperty, 0.5-0.8 µs):
- * bench/query.ts holds it within 1.1x of a raw undici GET.
+ * bench/query.ts measures it at about 1.1x of a raw undici GET.
  */
 import type { AppserviceClient } from '../client/appservice-client.ts';
 import { raceDeadline } from '../client/deadline.ts';

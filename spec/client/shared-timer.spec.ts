@@ -113,4 +113,19 @@ describe('SharedTimer: one timer for many deadlines', () => {
       held: 0,
     });
   });
+
+  it('waits for a deadline further away than a Node timer can, without firing meanwhile', async () => {
+    let fired = 0;
+    class Counting extends SharedTimer {
+      override expire(): void {
+        fired++;
+        super.expire();
+      }
+    }
+    const timers = new Counting();
+    const far = new Deadline(30 * 24 * 3600 * 1000, undefined, timers); // 30 days: past 2^31 - 1 ms
+    await sleep(50);
+    expect({ fired, aborted: far.aborted }).to.deep.equal({ fired: 0, aborted: false });
+    far.dispose();
+  });
 });

@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
+import { migrateSqlite } from '../../lib/store/sqlite/migrate.ts';
 import { SqliteStore } from '../../lib/store/sqlite/sqlite-store.ts';
+import { storedTransactions } from '../../lib/store/sqlite/stored-transactions.ts';
 import type { QueuedItem, StoredTransaction } from '../../lib/store/store.ts';
 
 const FIVE = { event: 5, ephemeral: 5, toDevice: 5 };
@@ -73,6 +75,27 @@ describe('SqliteStore: transactions created ahead, after a write SQLite rolled b
       expect(db.prepare("SELECT count(*) FROM transactions WHERE as_id = 'irc'").pluck().get()).to.equal(1);
     } finally {
       db.close();
+    }
+  });
+});
+
+describe('SqliteStore: the created-ahead set when the file cannot be read again', () => {
+  it('never throws from the re-read, and then takes every AS to have some until a re-read succeeds', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ahead-reread-'));
+    const db = new Database(join(dir, 'queue.db'));
+    try {
+      migrateSqlite(db, join(dir, 'queue.db'));
+      const stored = storedTransactions(db);
+      expect(stored.mayHaveAhead('irc')).to.equal(false);
+      db.exec('ALTER TABLE transactions RENAME TO transactions_gone'); // the re-read's statement now fails
+      expect(() => stored.rereadAhead()).not.to.throw();
+      expect(stored.mayHaveAhead('irc')).to.equal(true);
+      db.exec('ALTER TABLE transactions_gone RENAME TO transactions');
+      stored.rereadAhead();
+      expect(stored.mayHaveAhead('irc')).to.equal(false);
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

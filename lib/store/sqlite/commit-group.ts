@@ -57,9 +57,11 @@ export class CommitGroup {
   /**
    * The last group held several writes: many ASes are busy, and the first write of a turn joins
    * the group too instead of paying a commit (an fsync) of its own. A lone write that had to wait
-   * ends it, so a single busy AS still never waits.
+   * ends it, so a single busy AS waits at most once.
    */
   #busy = false;
+  /** A relaxed group could not set FULL back (a failed ROLLBACK left its transaction open): do it first. */
+  #fullPending = false;
 
   /**
    * @param relaxable the database runs with synchronous = FULL, and a group of writes none of which
@@ -84,6 +86,7 @@ export class CommitGroup {
    * about to be sent); false only for acknowledgements, which may be lost in a power cut.
    */
   run<T>(operation: string, durable: boolean, write: () => T): Promise<T> {
+    if (this.#fullPending) this.#fullPending = !this.#setLevel('FULL');
     if (!this.#turn && !this.#busy) {
       this.#openTurn();
       try {
@@ -115,6 +118,20 @@ export class CommitGroup {
     }
   }
 
+  /**
+   * exec, not a prepared statement: SQLite applies this PRAGMA when it compiles it, and exec
+   * compiles and runs it each time. SQLite refuses it inside a transaction; false when not set.
+   */
+  #setLevel(level: 'NORMAL' | 'FULL'): boolean {
+    if (this.#db.inTransaction) return false;
+    try {
+      this.#db.exec(`PRAGMA synchronous = ${level}`);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   #openTurn(): void {
     this.#turn = true;
     setImmediate(() => {
@@ -128,12 +145,14 @@ export class CommitGroup {
    * has to start (the end, unless SQLite rolled this one back under a write).
    */
   #commitFrom(group: readonly Waiting[], start: number): number {
-    const relaxed = this.#relaxable && !group.some((w, i) => i >= start && w.durable);
+    if (this.#fullPending) this.#fullPending = !this.#setLevel('FULL');
+    const relaxed =
+      this.#relaxable &&
+      !this.#fullPending &&
+      !group.some((w, i) => i >= start && w.durable) &&
+      this.#setLevel('NORMAL');
     const outcomes: Outcome[] = [];
     let end = start;
-    // exec, not prepared statements: SQLite applies this PRAGMA when it compiles it, so preparing
-    // FULL once switched a 'normal' store to FULL for good, and running it again did nothing.
-    if (relaxed) this.#db.exec('PRAGMA synchronous = NORMAL');
     try {
       this.#begin.run();
       for (; end < group.length; end++) {
@@ -159,7 +178,7 @@ export class CommitGroup {
       for (let i = start; i < group.length; i++) group[i]!.reject(failed);
       return group.length;
     } finally {
-      if (relaxed) this.#db.exec('PRAGMA synchronous = FULL');
+      if (relaxed && !this.#setLevel('FULL')) this.#fullPending = true;
     }
     outcomes.forEach((outcome, i) => {
       const waiting = group[start + i]!;

@@ -104,12 +104,19 @@ export function storedTransactions(db: Database.Database): StoredTransactions {
     .prepare<[], string>('SELECT as_id FROM transactions GROUP BY as_id HAVING count(*) > 1')
     .pluck();
   const ahead = new Set(aheadInFile.all());
+  // A re-read that failed (the database failing as a whole): every AS may have some, until one succeeds.
+  let unsure = false;
 
   return {
-    mayHaveAhead: (asId) => ahead.has(asId),
+    mayHaveAhead: (asId) => unsure || ahead.has(asId),
     noneAhead: (asId) => void ahead.delete(asId),
     rereadAhead() {
-      for (const asId of aheadInFile.all()) ahead.add(asId);
+      try {
+        for (const asId of aheadInFile.all()) ahead.add(asId);
+        unsure = false;
+      } catch {
+        unsure = true;
+      }
     },
     remember(asId, txn, lastSeq, build) {
       ahead.add(asId);
