@@ -30,7 +30,8 @@ describe('PostgresStore: COPY data written into buffers', function () {
     one.add(Buffer.from('a\tevent\t'), '{"n":1}', Buffer.from('\t7\n'));
     const [chunk] = one.finish();
     expect(chunk!.toString('utf8')).to.equal('a\tevent\t{"n":1}\t7\n');
-    expect(chunk!.buffer.byteLength).to.be.at.most(8192);
+    // A small allocation may be a slice of Node's shared pool (8 KiB on Node 20, larger on later ones).
+    expect(chunk!.buffer.byteLength).to.be.at.most(Math.max(8192, Buffer.poolSize));
   });
 
   it('makes one line per AS of each item, the body escaped once', () => {
